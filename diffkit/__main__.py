@@ -1,0 +1,5 @@
+"""``python -m diffkit``."""
+
+from diffkit.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,91 @@
+"""Errors raised by diffkit.
+
+Every error is a :class:`DiffkitError` and also subclasses the builtin that a generic handler
+would expect (``ValueError``, ``TypeError``, ...), the way sympy's errors do. Messages name the
+argument, the value and the fix.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArityError",
+    "DiffkitError",
+    "DomainError",
+    "MissingManualError",
+    "NonAnalyticError",
+    "NonFiniteError",
+    "NotTraceableError",
+    "OrderError",
+    "OutputShapeError",
+    "ParseError",
+    "PointError",
+    "StencilError",
+    "StepError",
+    "SymbolicBranchError",
+    "UnknownMethodError",
+    "UnsupportedPrimitiveError",
+]
+
+
+class DiffkitError(Exception):
+    """Base class of every error diffkit raises on bad input."""
+
+
+class UnknownMethodError(DiffkitError, ValueError):
+    """A method name that is not registered, or settings a method does not take."""
+
+
+class PointError(DiffkitError, ValueError):
+    """The point ``x`` is malformed: wrong shape, not numeric, not finite."""
+
+
+class ArityError(PointError):
+    """The point has a different number of coordinates than the spec has parameters."""
+
+
+class NonFiniteError(PointError):
+    """The point, or the function value at it, is not finite."""
+
+
+class DomainError(DiffkitError, ValueError):
+    """A primitive was evaluated outside its domain (``log(-1)``, ``sqrt(-2)``)."""
+
+
+class StencilError(DomainError):
+    """A finite-difference stencil sampled the function where it is not finite."""
+
+
+class StepError(DiffkitError, ValueError):
+    """A step size ``h`` that is not positive and finite."""
+
+
+class OrderError(DiffkitError, ValueError):
+    """A requested accuracy order that a scheme cannot give."""
+
+
+class OutputShapeError(DiffkitError, ValueError):
+    """The function returned a shape the requested operation cannot use."""
+
+
+class ParseError(DiffkitError, SyntaxError):
+    """Formula text that is malformed, unsafe or too large."""
+
+
+class SymbolicBranchError(DiffkitError, TypeError):
+    """Python control flow branched on a symbolic value."""
+
+
+class MissingManualError(DiffkitError, ValueError):
+    """The manual method was asked for but the spec has no hand-written derivative."""
+
+
+class NonAnalyticError(DiffkitError, ValueError):
+    """Complex step on code that is not complex-analytic (abs, max, comparisons)."""
+
+
+class NotTraceableError(DiffkitError, TypeError):
+    """A traced value reached code that diffkit cannot follow (``float(x)``, ``math.sin``)."""
+
+
+class UnsupportedPrimitiveError(DiffkitError, NotImplementedError):
+    """A primitive lacks the interpretation that a method needs."""

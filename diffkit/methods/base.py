@@ -1,0 +1,111 @@
+"""The method interface: every method is an interpreter of the spec.
+
+Public calls (``derivative``, ``gradient``, ``jacobian``, ``hessian``) validate their input once
+(:mod:`diffkit.validation`), run the method's ``_jacobian``/``_gradient``/... inside
+:class:`~diffkit.core.checked_evaluation` (so a primitive outside its domain raises instead of
+returning NaN) and return a :class:`~diffkit.results.DerivativeResult`. A method needs only
+``_jacobian``; the others default to it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..core import checked_evaluation
+from ..errors import DomainError, OutputShapeError, UnsupportedPrimitiveError
+from ..results import DerivativeResult
+from ..spec import Function
+from ..validation import prepare
+
+__all__ = ["Method"]
+
+
+class Method:
+    """Base class of all methods. Settings are keyword-only constructor arguments."""
+
+    name: ClassVar[str] = "method"
+    family: ClassVar[str] = "method"
+
+    # ------------------------------------------------------------------ public API
+    def derivative(self, f: Any, x: Any) -> DerivativeResult:
+        """d f / d x at a scalar ``x``: a float for scalar ``f``, an array for vector ``f``."""
+        spec, xa = prepare(f, x, "derivative")
+        return self._run(self._derivative, spec, xa)
+
+    def gradient(self, f: Any, x: Any) -> DerivativeResult:
+        """Gradient of scalar ``f`` at ``x``; the value has the shape of ``x``."""
+        spec, xa = prepare(f, x, "gradient")
+        return self._run(self._gradient, spec, xa)
+
+    def jacobian(self, f: Any, x: Any) -> DerivativeResult:
+        """Jacobian of ``f`` at ``x`` as an ``(m, n)`` array (m = f(x).size, n = x.size)."""
+        spec, xa = prepare(f, x, "jacobian")
+        return self._run(self._jacobian, spec, xa)
+
+    def hessian(self, f: Any, x: Any) -> DerivativeResult:
+        """Hessian of scalar ``f`` at ``x`` as an ``(n, n)`` array."""
+        spec, xa = prepare(f, x, "hessian")
+        return self._run(self._hessian, spec, xa)
+
+    def _run(self, op: Any, spec: Function, x: np.ndarray) -> DerivativeResult:
+        with checked_evaluation():
+            try:
+                return op(spec, x)
+            except FloatingPointError as exc:  # plain numpy code outside its domain
+                raise DomainError(
+                    f"{spec.name} at x = {np.array2string(x, threshold=8)}: {exc} (numpy); the "
+                    f"point is outside the function's domain; choose a point inside it"
+                ) from None
+
+    # ------------------------------------------------------------------ defaults
+    def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
+        raise UnsupportedPrimitiveError(f"method {self.name!r} does not compute Jacobians")
+
+    def _gradient(self, spec: Function, x: np.ndarray) -> DerivativeResult:
+        r = self._jacobian(spec, x)
+        if r.out_shape not in (None, ()):
+            raise OutputShapeError(
+                f"gradient(f, x): {spec.name} returned shape {r.out_shape}, expected a scalar; "
+                f"use jacobian for vector-valued functions"
+            )
+        return _replace(r, value=np.asarray(r.value).reshape(x.shape),
+                        error=_reshaped(r.error, x.shape))
+
+    def _derivative(self, spec: Function, x: np.ndarray) -> DerivativeResult:
+        r = self._jacobian(spec, x)
+        shape = r.out_shape or ()
+        value = np.asarray(r.value).reshape(shape)
+        return _replace(r, value=float(value) if shape == () else value,
+                        error=_reshaped(r.error, shape))
+
+    def _hessian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
+        raise UnsupportedPrimitiveError(f"method {self.name!r} does not compute Hessians")
+
+    # ------------------------------------------------------------------ display
+    def settings(self) -> dict[str, Any]:
+        """The method's settings as a dict (its keyword-only constructor arguments)."""
+        names = [p.name for p in inspect.signature(type(self).__init__).parameters.values()
+                 if p.kind == p.KEYWORD_ONLY]
+        return {n: getattr(self, n, None) for n in names}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.settings().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _reshaped(err: Any, shape: tuple[int, ...]) -> Any:
+    if err is None:
+        return None
+    arr = np.asarray(err)
+    if arr.size != int(np.prod(shape, dtype=np.int64)):
+        return err
+    return float(arr.reshape(())) if shape == () else arr.reshape(shape)
+
+
+def _replace(r: DerivativeResult, **changes: Any) -> DerivativeResult:
+    import dataclasses
+
+    return dataclasses.replace(r, **changes)

@@ -1,0 +1,405 @@
+"""Formula text to a program, safely: an ``ast`` whitelist, never ``eval`` or ``sympify``.
+
+Accepted: names (variables; ``pi`` and ``e`` are constants unless listed as variables),
+numbers, ``+ - * / **``, unary minus and plus, parentheses, and calls by name to the
+formula functions below with positional arguments. Everything else (attributes, subscripts,
+lambdas, comprehensions, keywords, strings, statements) is a :class:`ParseError` that gives
+the position. Limits on length, node count, nesting depth and exponent size make hostile text
+fail fast instead of exhausting memory.
+
+A parsed :class:`Program` evaluates with :mod:`diffkit.numpy` (so every method interprets it)
+and converts to sympy on request.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import primitives as P
+from .errors import ParseError
+
+__all__ = ["FORMULA_FUNCTIONS", "LIMITS", "Program", "parse", "program_from_sympy"]
+
+LIMITS = {"length": 10_000, "nodes": 2_000, "depth": 64, "chain": 500, "exponent": 1_000,
+          "number": 1e300}
+"""Largest accepted text length, AST node count, bracket nesting depth, length of an operator
+chain (``x1 + x2 + ...``, which nests in the syntax tree), |constant exponent| and |number|."""
+
+# formula name -> registry primitive name
+FORMULA_FUNCTIONS: dict[str, str] = {
+    "sin": "sin", "cos": "cos", "tan": "tan", "exp": "exp", "log": "log", "ln": "log",
+    "log1p": "log1p", "expm1": "expm1", "sqrt": "sqrt", "tanh": "tanh", "sinh": "sinh",
+    "cosh": "cosh", "arctan": "arctan", "atan": "arctan", "arcsin": "arcsin", "asin": "arcsin",
+    "arccos": "arccos", "acos": "arccos", "abs": "absolute", "Abs": "absolute",
+    "absolute": "absolute", "maximum": "maximum", "max": "maximum", "Max": "maximum",
+    "minimum": "minimum", "min": "minimum", "Min": "minimum", "square": "square",
+    "sign": "sign",
+}
+_CONSTANTS = {"pi": math.pi, "e": math.e}
+_BINOPS = {ast.Add: "add", ast.Sub: "subtract", ast.Mult: "multiply", ast.Div: "divide",
+           ast.Pow: "power"}
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _err(text: str, node: ast.AST | None, msg: str) -> ParseError:
+    if node is not None and hasattr(node, "col_offset"):
+        col = node.col_offset
+        return ParseError(f"formula {text!r}: {msg} at column {col + 1}\n  {text}\n  "
+                          f"{' ' * col}^")
+    return ParseError(f"formula {text!r}: {msg}")
+
+
+def check_name(name: str, what: str = "variable") -> str:
+    """A safe identifier: letters, digits, underscores; no leading digit; no dunders."""
+    if not isinstance(name, str) or not _NAME_RE.match(name) or "__" in name:
+        raise ParseError(f"{what} name {name!r} is not allowed; use letters, digits and single "
+                         f"underscores, e.g. x1")
+    return name
+
+
+class Program:
+    """A validated formula: evaluates with ``dnp`` and converts to sympy.
+
+    Attributes
+    ----------
+    text : str
+        The source text (or ``str(expr)`` for programs built from sympy).
+    variables : tuple of str
+        Parameter names, in calling order.
+    """
+
+    def __init__(self, text: str, variables: tuple[str, ...],
+                 compiled: Callable[[dict[str, Any]], Any],
+                 to_sympy: Callable[[], Any]) -> None:
+        self.text = text
+        self.variables = variables
+        self._compiled = compiled
+        self._to_sympy = to_sympy
+        self._sympy: Any = None
+
+    def evaluate(self, *args: Any) -> Any:
+        """The formula at the given values, one per variable (dnp: any interpretation)."""
+        if len(args) != len(self.variables):
+            raise TypeError(f"formula {self.text!r} takes {len(self.variables)} arguments "
+                            f"({', '.join(self.variables)}), got {len(args)}")
+        return self._compiled(dict(zip(self.variables, args, strict=True)))
+
+    def sympy(self) -> tuple[Any, tuple[Any, ...]]:
+        """``(expr, symbols)``: the sympy expression and its symbols in variable order."""
+        if self._sympy is None:
+            self._sympy = self._to_sympy()
+        return self._sympy
+
+    def __repr__(self) -> str:
+        return f"Program({self.text!r}, variables={self.variables})"
+
+
+def parse(text: str, variables: Sequence[str] | None = None) -> Program:
+    """Parse formula ``text`` into a :class:`Program`.
+
+    Parameters
+    ----------
+    text : str
+        E.g. ``"log(x1) + x1*x2 - sin(x2)"``.
+    variables : sequence of str, optional
+        Parameter order; defaults to the sorted free names.
+
+    Raises
+    ------
+    ParseError
+        Malformed, unsafe or too large text, with the position.
+
+    Examples
+    --------
+    >>> p = parse("x**2 + sin(y)")
+    >>> p.variables
+    ('x', 'y')
+    >>> float(p.evaluate(3.0, 0.0))
+    9.0
+    """
+    if not isinstance(text, str):
+        raise ParseError(f"formula must be a string, got {type(text).__name__} {text!r}")
+    if len(text) > LIMITS["length"]:
+        raise ParseError(f"formula is {len(text)} characters long; the limit is "
+                         f"{LIMITS['length']}")
+    if not text.strip():
+        raise ParseError("formula is empty; write an expression such as 'sin(x) * y'")
+    # Python's own parser recurses on nesting: bound it before calling ast.parse
+    depth = best = 0
+    for ch in text:
+        if ch in "([{":
+            depth += 1
+            best = max(best, depth)
+        elif ch in ")]}":
+            depth -= 1
+    if best > LIMITS["depth"]:
+        raise ParseError(f"formula {text[:40]!r}...: nesting depth {best} exceeds the limit "
+                         f"{LIMITS['depth']}")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        col = (exc.offset or 1) - 1
+        raise ParseError(f"formula {text!r}: invalid syntax ({exc.msg}) at column {col + 1}\n"
+                         f"  {text}\n  {' ' * col}^") from None
+    except (RecursionError, MemoryError, ValueError) as exc:
+        raise ParseError(f"formula {text[:40]!r}...: too deeply nested or malformed "
+                         f"({type(exc).__name__})") from None
+    nodes = sum(1 for _ in ast.walk(tree))
+    if nodes > LIMITS["nodes"]:
+        raise ParseError(f"formula has {nodes} syntax nodes; the limit is {LIMITS['nodes']}")
+
+    names: set[str] = set()
+    fixed = tuple(check_name(v) for v in variables) if variables is not None else None
+    checker = _Checker(text, names, fixed)
+    checker.visit_top(tree.body)
+    if fixed is None:
+        order = tuple(sorted(names))
+    else:
+        missing = sorted(names - set(fixed))
+        if missing:
+            raise ParseError(f"formula {text!r} uses {', '.join(missing)}, which "
+                             f"variables={list(fixed)} does not list; add them")
+        order = fixed
+    if not order:
+        raise ParseError(f"formula {text!r} has no variables; nothing to differentiate")
+    consts = {k: v for k, v in _CONSTANTS.items() if k not in order}
+    compiled = _compile(tree.body, consts)
+
+    def to_sympy() -> tuple[Any, tuple[Any, ...]]:
+        import sympy
+
+        symbols = tuple(sympy.Symbol(v, real=True) for v in order)
+        env = dict(zip(order, symbols, strict=True))
+        env.update({k: {"pi": sympy.pi, "e": sympy.E}[k] for k in consts})
+        return _to_sympy(tree.body, env, text), symbols
+
+    return Program(text, order, compiled, to_sympy)
+
+
+class _Checker:
+    """Walks the AST once, refusing everything outside the whitelist."""
+
+    def __init__(self, text: str, names: set[str], fixed: tuple[str, ...] | None) -> None:
+        self.text, self.names, self.fixed = text, names, fixed
+
+    def visit_top(self, node: ast.AST) -> None:
+        self.visit(node, 0)
+
+    def visit(self, node: ast.AST, depth: int) -> None:
+        if depth > LIMITS["chain"]:
+            raise _err(self.text, node, f"expression nested deeper than {LIMITS['chain']}")
+        if isinstance(node, ast.BinOp):
+            if type(node.op) not in _BINOPS:
+                raise _err(self.text, node, f"operator {type(node.op).__name__} is not allowed; "
+                           f"use + - * / **")
+            self.visit(node.left, depth + 1)
+            self.visit(node.right, depth + 1)
+            if isinstance(node.op, ast.Pow):
+                exponent = _constant_value(node.right)
+                if exponent is not None and abs(exponent) > LIMITS["exponent"]:
+                    raise _err(self.text, node.right, f"exponent {exponent:g} exceeds the limit "
+                               f"{LIMITS['exponent']}")
+        elif isinstance(node, ast.UnaryOp):
+            if not isinstance(node.op, (ast.USub, ast.UAdd)):
+                raise _err(self.text, node, f"operator {type(node.op).__name__} is not allowed")
+            self.visit(node.operand, depth + 1)
+        elif isinstance(node, ast.Constant):
+            if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+                raise _err(self.text, node, f"constant {node.value!r} is not a number")
+            if abs(node.value) > LIMITS["number"]:
+                raise _err(self.text, node, f"number {node.value!r} is too large")
+        elif isinstance(node, ast.Name):
+            name = check_name(node.id)
+            if name in _CONSTANTS and (self.fixed is None or name not in self.fixed):
+                return
+            if name in FORMULA_FUNCTIONS:
+                raise _err(self.text, node, f"{name} is a function; call it, e.g. {name}(x)")
+            self.names.add(name)
+        elif isinstance(node, ast.Call):
+            if not isinstance(node.func, ast.Name):
+                raise _err(self.text, node, "only calls of functions by name are allowed, "
+                           "e.g. sin(x)")
+            fname = node.func.id
+            if fname not in FORMULA_FUNCTIONS:
+                known = ", ".join(sorted(FORMULA_FUNCTIONS))
+                raise _err(self.text, node, f"unknown function {fname!r}; known: {known}")
+            if node.keywords:
+                raise _err(self.text, node, f"{fname}(): keyword arguments are not allowed")
+            prim = P.REGISTRY[FORMULA_FUNCTIONS[fname]]
+            want = 2 if prim.name in ("maximum", "minimum") else 1
+            if len(node.args) != want:
+                raise _err(self.text, node, f"{fname}() takes {want} argument(s), got "
+                           f"{len(node.args)}")
+            for a in node.args:
+                if isinstance(a, ast.Starred):
+                    raise _err(self.text, a, "*arguments are not allowed")
+                self.visit(a, depth + 1)
+        else:
+            raise _err(self.text, node, f"{type(node).__name__} is not allowed in a formula "
+                       f"(only numbers, names, + - * / **, and function calls)")
+
+
+def _constant_value(node: ast.AST) -> float | None:
+    """The value of a constant subtree (numbers and arithmetic only), else None."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+        return float(node.value)
+    if isinstance(node, ast.UnaryOp):
+        v = _constant_value(node.operand)
+        return None if v is None else (-v if isinstance(node.op, ast.USub) else v)
+    if isinstance(node, ast.BinOp):
+        a, b = _constant_value(node.left), _constant_value(node.right)
+        if a is None or b is None:
+            return None
+        try:
+            if isinstance(node.op, ast.Pow):
+                if abs(b) > LIMITS["exponent"]:
+                    return b  # refused by the caller before anything large is computed
+                return float(a) ** b if a >= 0 or b == int(b) else None
+            return {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}.get(type(node.op)) \
+                if not isinstance(node.op, ast.Div) else (a / b if b else None)
+        except OverflowError:
+            return math.inf
+    return None
+
+
+def _compile(node: ast.AST, consts: dict[str, float]) -> Callable[[dict[str, Any]], Any]:
+    """Closures that evaluate the checked AST with dnp primitives."""
+    if isinstance(node, ast.BinOp):
+        fn = P.REGISTRY[_BINOPS[type(node.op)]].function
+        left, right = _compile(node.left, consts), _compile(node.right, consts)
+        return lambda env: fn(left(env), right(env))
+    if isinstance(node, ast.UnaryOp):
+        operand = _compile(node.operand, consts)
+        if isinstance(node.op, ast.UAdd):
+            return operand
+        return lambda env: P.negative(operand(env))
+    if isinstance(node, ast.Constant):
+        value = float(node.value)
+        return lambda env: value
+    if isinstance(node, ast.Name):
+        if node.id in consts:
+            value = consts[node.id]
+            return lambda env: value
+        name = node.id
+        return lambda env: env[name]
+    if isinstance(node, ast.Call):
+        fn = P.REGISTRY[FORMULA_FUNCTIONS[node.func.id]].function  # type: ignore[attr-defined]
+        args = [_compile(a, consts) for a in node.args]
+        if len(args) == 1:
+            (a0,) = args
+            return lambda env: fn(a0(env))
+        a0, a1 = args
+        return lambda env: fn(a0(env), a1(env))
+    raise AssertionError(f"unchecked node {node!r}")  # pragma: no cover
+
+
+def _to_sympy(node: ast.AST, env: dict[str, Any], text: str) -> Any:
+    import sympy
+
+    if isinstance(node, ast.BinOp):
+        a = _to_sympy(node.left, env, text)
+        b = _to_sympy(node.right, env, text)
+        if isinstance(node.op, ast.Pow) and b.is_number and abs(b) > LIMITS["exponent"]:
+            raise _err(text, node.right, f"exponent {b} exceeds the limit {LIMITS['exponent']}")
+        if isinstance(node.op, ast.Pow) and a.is_number and b.is_number and abs(a) > 1e6:
+            raise _err(text, node, "constant power too large")
+        return P.REGISTRY[_BINOPS[type(node.op)]].symbolic(a, b)
+    if isinstance(node, ast.UnaryOp):
+        a = _to_sympy(node.operand, env, text)
+        return -a if isinstance(node.op, ast.USub) else a
+    if isinstance(node, ast.Constant):
+        if isinstance(node.value, int):
+            return sympy.Integer(node.value)
+        return sympy.Rational(repr(node.value))  # the decimal the user wrote, exactly
+    if isinstance(node, ast.Name):
+        return env[node.id]
+    if isinstance(node, ast.Call):
+        prim = P.REGISTRY[FORMULA_FUNCTIONS[node.func.id]]  # type: ignore[attr-defined]
+        return prim.symbolic(*(_to_sympy(a, env, text) for a in node.args))
+    raise AssertionError(f"unchecked node {node!r}")  # pragma: no cover
+
+
+# ----------------------------------------------------------------------------- from sympy
+
+_SYMPY_FUNCTIONS = {
+    "sin": "sin", "cos": "cos", "tan": "tan", "exp": "exp", "log": "log", "tanh": "tanh",
+    "sinh": "sinh", "cosh": "cosh", "atan": "arctan", "asin": "arcsin", "acos": "arccos",
+    "Abs": "absolute", "sign": "sign", "Max": "maximum", "Min": "minimum",
+}
+
+
+def program_from_sympy(expr: Any, variables: Sequence[Any]) -> Program:
+    """A :class:`Program` that evaluates the sympy ``expr`` with ``dnp`` primitives.
+
+    The expression's DAG is compiled once (shared subexpressions are evaluated once per call).
+    """
+    import sympy
+
+    if not isinstance(expr, sympy.Basic):
+        raise ParseError(f"from_sympy(expr): expr must be a sympy expression, got "
+                         f"{type(expr).__name__}; for text use Function.from_expr")
+    symbols = tuple(variables)
+    names = tuple(check_name(str(s)) for s in symbols)
+    free = expr.free_symbols - set(symbols)
+    if free:
+        raise ParseError(f"expression {expr} has symbols {sorted(map(str, free))} that are "
+                         f"not in variables={list(names)}; add them")
+    index = {s: i for i, s in enumerate(symbols)}
+    memo: dict[Any, Callable[[list[Any]], Any]] = {}
+
+    def build(e: Any) -> Callable[[list[Any]], Any]:
+        if e in memo:
+            return memo[e]
+        if e in index:
+            i = index[e]
+            fn = lambda vals: vals[i]
+        elif e.is_number:
+            value = float(e)
+            fn = lambda vals: value
+        elif isinstance(e, sympy.Add):
+            parts = [build(a) for a in e.args]
+            fn = lambda vals: _fold(P.add, [p(vals) for p in parts])
+        elif isinstance(e, sympy.Mul):
+            parts = [build(a) for a in e.args]
+            fn = lambda vals: _fold(P.multiply, [p(vals) for p in parts])
+        elif isinstance(e, sympy.Pow):
+            base, ex = build(e.base), e.exp
+            if ex == sympy.Rational(1, 2):
+                fn = lambda vals: P.sqrt(base(vals))
+            elif ex.is_number:
+                value = float(ex)
+                if value == int(value):
+                    value = int(value)
+                fn = lambda vals: P.power(base(vals), value)
+            else:
+                exf = build(ex)
+                fn = lambda vals: P.power(base(vals), exf(vals))
+        elif isinstance(e, sympy.Function) and type(e).__name__ in _SYMPY_FUNCTIONS:
+            prim_fn = P.REGISTRY[_SYMPY_FUNCTIONS[type(e).__name__]].function
+            parts = [build(a) for a in e.args]
+            if prim_fn in (P.maximum, P.minimum):
+                fn = lambda vals: _fold(prim_fn, [p(vals) for p in parts])
+            else:
+                (p0,) = parts
+                fn = lambda vals: prim_fn(p0(vals))
+        else:
+            raise ParseError(f"sympy expression contains {type(e).__name__} ({e}), which has no "
+                             f"diffkit primitive; rewrite it with "
+                             f"{', '.join(sorted(_SYMPY_FUNCTIONS))}")
+        memo[e] = fn
+        return fn
+
+    compiled_root = build(expr)
+    return Program(str(expr), names, lambda env: compiled_root([env[n] for n in names]),
+                   lambda: (expr, symbols))
+
+
+def _fold(fn: Callable[[Any, Any], Any], values: list[Any]) -> Any:
+    out = values[0]
+    for v in values[1:]:
+        out = fn(out, v)
+    return out

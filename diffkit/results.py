@@ -1,0 +1,58 @@
+"""Result objects: plain data that analysis returns and plotting consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["DerivativeResult"]
+
+
+@dataclass(frozen=True, eq=False)
+class DerivativeResult:
+    """A derivative with what it cost and how far it can be trusted.
+
+    Behaves like its value: ``float(r)`` (for a single entry) and ``np.asarray(r)`` work.
+
+    Attributes
+    ----------
+    value : float or ndarray
+        The derivative (scalar, gradient with the point's shape, (m, n) Jacobian, Hessian).
+    nfev : int
+        Evaluations of the function (for AD: forward passes; 0 for symbolic after compile).
+    method : str
+        The method's name.
+    error : float or ndarray or None
+        An estimate of the absolute error, where the method has one.
+    step : float or ndarray or None
+        The final step(s) of a finite-difference method.
+    status : str
+        ``"ok"``, or what happened (``"one-sided near domain edge"``, ``"not converged"``).
+    out_shape : tuple or None
+        Shape of the function's value at the point.
+    info : dict
+        Method-specific extras (tape size, expression size, ...).
+    """
+
+    value: Any
+    nfev: int
+    method: str
+    error: Any = None
+    step: Any = None
+    status: str = "ok"
+    out_shape: tuple[int, ...] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __float__(self) -> float:
+        return float(np.asarray(self.value).reshape(()))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        arr = np.asarray(self.value)
+        return arr if dtype is None else arr.astype(dtype)
+
+    def __repr__(self) -> str:
+        extra = "" if self.error is None else f", error={np.asarray(self.error)!r}"
+        return (f"DerivativeResult(value={np.asarray(self.value)!r}{extra}, nfev={self.nfev}, "
+                f"method={self.method!r}, status={self.status!r})")
