@@ -378,7 +378,7 @@ def program_from_sympy(expr: Any, variables: Sequence[Any]) -> Program:
             else:
                 exf = build(ex)
                 fn = lambda vals: P.power(base(vals), exf(vals))
-        elif isinstance(e, sympy.Function) and type(e).__name__ in _SYMPY_FUNCTIONS:
+        elif type(e).__name__ in _SYMPY_FUNCTIONS and e.args:
             prim_fn = P.REGISTRY[_SYMPY_FUNCTIONS[type(e).__name__]].function
             parts = [build(a) for a in e.args]
             if prim_fn in (P.maximum, P.minimum):

@@ -7,7 +7,7 @@ import numpy as np
 from ..errors import MissingManualError, OutputShapeError
 from ..results import DerivativeResult
 from ..spec import Function
-from ..validation import check_output
+from ..validation import call_checked, check_output
 from .base import Method
 
 __all__ = ["Manual"]
@@ -39,7 +39,7 @@ class Manual(Method):
         return check_output(spec, arr, "manual derivative", x)
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
-        fx = np.asarray(spec.call(x))
+        fx = call_checked(spec, x, "jacobian")
         raw = self._raw(spec, x)
         m, n = fx.size, x.size
         if raw.size != m * n:
@@ -48,16 +48,18 @@ class Manual(Method):
                 f"entries (f has {m} output(s) and x has {n} coordinate(s))"
             )
         return DerivativeResult(raw.reshape(m, n), nfev=1, method=self.name,
-                                out_shape=fx.shape)
+                                out_shape=fx.shape, info={"manual_calls": 1})
 
     def _gradient(self, spec: Function, x: np.ndarray) -> DerivativeResult:
+        call_checked(spec, x, "gradient")  # a point outside f's domain is an error here too
         raw = self._raw(spec, x)
         if raw.size != x.size:
             raise OutputShapeError(
                 f"manual derivative of {spec.name} returned shape {raw.shape}; the gradient "
                 f"needs {x.size} entries, one per coordinate of x (shape {x.shape})"
             )
-        return DerivativeResult(raw.reshape(x.shape), nfev=1, method=self.name, out_shape=())
+        return DerivativeResult(raw.reshape(x.shape), nfev=1, method=self.name, out_shape=(),
+                                info={"manual_calls": 1})
 
     def _hessian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         if spec.manual_hessian_fn is None:

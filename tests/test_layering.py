@@ -1,0 +1,68 @@
+"""Layering: import cost and which heavy libraries the light methods pull in."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+
+def _run(code: str) -> str:
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                         text=True, check=True)
+    return out.stdout.strip()
+
+
+def test_import_does_not_load_sympy_or_matplotlib():
+    out = _run("""
+        import sys, diffkit
+        print('sympy' in sys.modules, 'matplotlib' in sys.modules)
+    """)
+    assert out == "False False"
+
+
+def test_numerical_methods_work_without_sympy_and_matplotlib():
+    out = _run("""
+        import sys
+        sys.modules['sympy'] = None        # importing them now raises ImportError
+        sys.modules['matplotlib'] = None
+        import diffkit as dk, diffkit.numpy as dnp
+        f = dk.Function(lambda x1, x2: dnp.log(x1) + x1 * x2 - dnp.sin(x2))
+        print(dk.gradient(f, [2.0, 5.0], method='central-difference').round(6).tolist())
+        try:
+            from diffkit.methods import reverse
+        except ImportError:
+            print('no-reverse')
+        else:
+            print(dk.gradient(f, [2.0, 5.0], method='reverse-mode').round(6).tolist())
+    """)
+    lines = out.splitlines()
+    assert lines[0] == "[5.5, 1.716338]"
+    assert lines[1] in ("[5.5, 1.716338]", "no-reverse")
+
+
+def test_import_time_is_small():
+    out = _run("""
+        import time
+        t = time.perf_counter()
+        import numpy
+        t_np = time.perf_counter()
+        import diffkit
+        print(time.perf_counter() - t_np)
+    """)
+    assert float(out) < 0.3
+
+
+def test_dnp_overhead_on_plain_values_is_below_a_microsecond():
+    out = _run("""
+        import timeit, numpy as np, diffkit.numpy as dnp
+        x = 1.3
+        a = np.linspace(0.1, 1, 10)
+        best = []
+        for f, g, arg in [(dnp.sin, np.sin, x), (dnp.exp, np.exp, a)]:
+            t_d = min(timeit.repeat(lambda: f(arg), number=20000, repeat=7)) / 20000
+            t_n = min(timeit.repeat(lambda: g(arg), number=20000, repeat=7)) / 20000
+            best.append(t_d - t_n)
+        print(max(best) * 1e6)
+    """)
+    assert float(out) < 1.0

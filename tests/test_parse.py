@@ -1,0 +1,104 @@
+"""The formula parser: what it accepts, what it refuses (with the position), and how fast."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import sympy
+
+import diffkit as dk
+from diffkit.parse import parse
+
+
+def test_parse_and_evaluate():
+    p = parse("log(x1) + x1*x2 - sin(x2)")
+    assert p.variables == ("x1", "x2")
+    assert float(p.evaluate(2.0, 5.0)) == pytest.approx(11.652071455223084, rel=1e-15)
+
+
+def test_variables_order_and_constants():
+    p = parse("b*pi + a**2 - e", variables=["b", "a"])
+    assert p.variables == ("b", "a")
+    assert float(p.evaluate(1.0, 2.0)) == pytest.approx(np.pi + 4 - np.e)
+
+
+def test_to_sympy_is_exact():
+    expr, (x,) = parse("x**(1/3) + 0.1*x").sympy()
+    assert expr == x ** sympy.Rational(1, 3) + sympy.Rational(1, 10) * x
+
+
+def test_aliases_map_to_registry_functions():
+    p = parse("atan(x) + asin(y/2) + abs(x - y) + max(x, y)")
+    val = float(p.evaluate(0.3, 0.5))
+    assert val == pytest.approx(np.arctan(0.3) + np.arcsin(0.25) + 0.2 + 0.5)
+
+
+def test_from_sympy_round_trip():
+    x, y = sympy.symbols("x y")
+    f = dk.Function.from_sympy(sympy.sin(x) * y + sympy.sqrt(x) + sympy.Max(x, y), [x, y])
+    assert float(f.call(np.array([1.0, 2.0]))) == pytest.approx(np.sin(1) * 2 + 1 + 2)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("x.__class__", r"Attribute is not allowed in a formula .* at column 1"),
+        ("x[0]", "Subscript is not allowed"),
+        ("lambda: 1", "Lambda is not allowed"),
+        ("[i for i in x]", "ListComp is not allowed"),
+        ("sin(x=1)", "keyword arguments are not allowed"),
+        ("'a' + x", "constant 'a' is not a number"),
+        ("foo(x)", "unknown function 'foo'; known: "),
+        ("__import__('os')", "unknown function '__import__'"),
+        ("x.__globals__", "Attribute is not allowed"),
+        ("__x + 1", "variable name '__x' is not allowed"),
+        ("x +", "invalid syntax"),
+        ("x; y", "invalid syntax"),
+        ("x if y else 1", "IfExp is not allowed"),
+        ("sin", "sin is a function; call it"),
+        ("sin(x, y)", r"sin\(\) takes 1 argument\(s\), got 2"),
+        ("2 ** 2", "has no variables"),
+        ("", "formula is empty"),
+        ("x @ y", "operator MatMult is not allowed"),
+        ("x ** 5000", "exponent 5000 exceeds the limit 1000"),
+        ("x ** 9 ** 9 ** 9", "exceeds the limit 1000"),
+    ],
+)
+def test_refused_with_a_clear_message(text, message):
+    with pytest.raises(dk.ParseError, match=message):
+        parse(text)
+
+
+def test_undeclared_variable():
+    with pytest.raises(dk.ParseError, match=r"uses y, which variables=\['x'\] does not list"):
+        parse("x + y", variables=["x"])
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["(" * 5000 + "x" + ")" * 5000, "x+" * 4999 + "x", "x" * 20000, "9**9**9**9**9"],
+)
+def test_hostile_text_fails_fast(text):
+    start = time.perf_counter()
+    with pytest.raises(dk.ParseError):
+        dk.Function.from_expr(text).cache["program"].sympy()
+    assert time.perf_counter() - start < 0.1
+
+
+def test_long_sums_are_fine():
+    p = parse(" + ".join(f"x{i}" for i in range(300)))
+    assert len(p.variables) == 300
+
+
+def test_parser_never_calls_eval(monkeypatch):
+    import builtins
+
+    def boom(*args, **kwargs):
+        raise AssertionError("eval called")
+
+    monkeypatch.setattr(builtins, "eval", boom)
+    monkeypatch.setattr(sympy, "sympify", boom)
+    expr, _ = parse("sin(x) * y").sympy()
+    assert str(expr) == "y*sin(x)"
