@@ -1,0 +1,761 @@
+"""Forward-mode automatic differentiation: dual numbers pushed through the spec.
+
+A :class:`Dual` carries a value (the *primal*) and its directional derivative (the
+*tangent*). Calling a ``dnp`` primitive on duals runs the primitive on the primals and adds the
+Jacobian-vector products of the registry (``prim.jvp_rule(i)``) of every argument that carries
+a tangent: one pass of the function gives ``f(x)`` and ``J v``. A Jacobian takes one pass per
+input coordinate (column by column), so forward mode wins for tall Jacobians (few inputs, many
+outputs) and reverse mode for wide ones (a gradient of many inputs).
+
+Each pass is its own :class:`ForwardTrace` with its own level, the tag that keeps nested
+derivatives apart: in ``d/dx [x * d/dy (x + y)]`` the inner pass differentiates only its own
+duals, so the answer is 1 and not 2 (the *perturbation confusion* of untagged dual numbers).
+Tangents are computed with ``dnp`` primitives, so a pass inside another pass, or inside a
+reverse-mode sweep, differentiates the tangent computation too: Hessians come from
+forward-over-reverse (:func:`hvp`, :func:`hessian`) or forward-over-forward.
+
+:func:`tangent_trace` records the evaluation trace with its tangents as data, the forward
+half of Baydin et al. (2018), Table 2.
+
+References
+----------
+A. G. Baydin, B. A. Pearlmutter, A. A. Radul, J. M. Siskind, "Automatic differentiation in
+machine learning: a survey", JMLR 18 (2018), Table 2.
+
+Examples
+--------
+>>> import diffkit.numpy as dnp
+>>> from diffkit.methods import forward
+>>> value, tangent = forward.jvp(lambda x: dnp.sin(x) * x, 0.0, 1.0)
+>>> float(value), float(tangent)
+(0.0, 0.0)
+>>> round(forward.derivative(lambda x: x * forward.derivative(lambda y: x + y, 1.0), 2.0), 12)
+1.0
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .. import numpy as dnp
+from ..core import Primitive, Trace, Tracer, bind
+from ..errors import DomainError, NotTraceableError, OutputShapeError, UnknownMethodError
+from ..results import DerivativeResult
+from ..spec import Function
+from ..validation import check_output
+from .base import Method
+
+__all__ = [
+    "Dual",
+    "ForwardMode",
+    "ForwardTrace",
+    "TangentTrace",
+    "derivative",
+    "gradient",
+    "hessian",
+    "hvp",
+    "jacobian",
+    "jvp",
+    "tangent_trace",
+]
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# ============================================================================ dual numbers
+
+
+class Dual(Tracer):
+    """A value with a tangent, inside one forward pass (its :class:`ForwardTrace`).
+
+    ``primal`` and ``tangent`` have the same shape (one tangent entry per element). Either may
+    itself be a tracer of an outer trace, which is how derivatives nest.
+    """
+
+    __slots__ = ("_trace", "primal", "tangent")
+
+    def __init__(self, trace: ForwardTrace, primal: Any, tangent: Any) -> None:
+        self._trace = trace
+        self.primal = primal
+        self.tangent = tangent
+
+    @property
+    def _value(self) -> Any:
+        p = self.primal
+        return p._value if isinstance(p, Tracer) else p
+
+    def __repr__(self) -> str:
+        return f"Dual(primal={_short(self.primal)}, tangent={_short(self.tangent)})"
+
+
+class ForwardTrace(Trace):
+    """One forward pass: unboxes its own duals, binds on primals, sums the argument JVPs.
+
+    Duals of other (outer) passes are left in the primals, so :func:`~diffkit.core.bind` hands
+    the primal computation, and the tangent computation, to the outer trace next.
+    """
+
+    __slots__ = ()
+
+    def process(self, prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
+        primals: list[Any] = []
+        tangents: list[Any] = []
+        for a in args:
+            if isinstance(a, Dual) and a._trace is self:
+                primals.append(a.primal)
+                tangents.append(a.tangent)
+            else:
+                primals.append(a)
+                tangents.append(None)
+        ans = bind(prim, tuple(primals), params)
+        if not prim.differentiable:  # comparisons, sign: plain values, so branches work
+            return ans
+        out = None
+        for i, t in enumerate(tangents):
+            if t is None:  # a constant: its tangent is zero, no work
+                continue
+            rule = prim.jvp_rule(i)
+            if rule is None:  # an index or a condition: no derivative flows through it
+                continue
+            try:
+                term = rule(t, ans, *primals, **params)
+            except DomainError as exc:
+                raise _derivative_domain_error(prim, primals, exc) from None
+            out = term if out is None else out + term
+        if out is None:
+            return ans
+        return self.box(prim, args, params, ans, out)
+
+    def box(self, prim: Primitive, args: tuple[Any, ...], params: dict[str, Any], ans: Any,
+            tangent: Any) -> Dual:
+        """The dual holding a primitive's result (a hook for :class:`_RecordingTrace`)."""
+        return Dual(self, ans, tangent)
+
+    def to_bool(self, tracer: Tracer) -> bool:
+        # forward mode follows the branch the value takes, like running the program
+        return bool(tracer.primal)  # type: ignore[attr-defined]
+
+    def to_float(self, tracer: Tracer, kind: str) -> Any:
+        raise NotTraceableError(
+            f"{kind}() was called on a forward-mode dual number {tracer!r}{_offending_call()}: "
+            f"the tangent (the derivative) cannot pass through a conversion to a Python number, "
+            f"which float(x), int(x) and math.sin(x), math.exp(x) and the other math functions "
+            f"do. Write the function with diffkit.numpy instead (import diffkit.numpy as dnp; "
+            f"dnp.sin(x), dnp.exp(x), ...)"
+        )
+
+
+def _offending_call() -> str:
+    """`` at file:line: source`` of the innermost frame outside diffkit (the user's call)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = os.path.abspath(frame.f_code.co_filename)
+        if not filename.startswith(_PACKAGE_DIR + os.sep):
+            line = linecache.getline(filename, frame.f_lineno).strip()
+            where = f"{os.path.basename(filename)}:{frame.f_lineno}"
+            return f" at {where} in {frame.f_code.co_name}(): `{line}`" if line else f" at {where}"
+        frame = frame.f_back
+    return ""
+
+
+def _derivative_domain_error(prim: Primitive, primals: list[Any], exc: Exception) -> DomainError:
+    where = ", ".join(_short(p) for p in primals)
+    rule = f" ({prim.domain.text})" if prim.domain is not None else ""
+    return DomainError(
+        f"{prim.name}({where}): the value is defined but its derivative is not finite there"
+        f"{rule}; the JVP rule failed with: {exc}. Differentiate at a point inside the domain"
+    )
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, Tracer):
+        return repr(value)
+    arr = np.asarray(value)
+    if arr.ndim == 0:
+        return f"{arr.item():.6g}" if arr.dtype.kind in "fc" else repr(arr.item())
+    return np.array2string(arr, threshold=6, precision=6)
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    return tuple(x.shape) if isinstance(x, Tracer) else np.shape(x)
+
+
+def _unbox(trace: ForwardTrace, out: Any) -> tuple[Any, Any]:
+    """``(primal, tangent)`` of a pass's output; outputs that ignore the input get zeros."""
+    if isinstance(out, (list, tuple)):
+        out = dnp.asarray(out)
+    if isinstance(out, Dual) and out._trace is trace:
+        primal, tangent = out.primal, out.tangent
+        if _shape(tangent) != _shape(primal):
+            tangent = dnp.broadcast_to(tangent, _shape(primal))
+        return primal, tangent
+    return out, np.zeros(_shape(out))
+
+
+# ============================================================================ operators
+
+
+def _as_call(fun: Any) -> Callable[[Any], Any]:
+    return fun.call if isinstance(fun, Function) else fun
+
+
+def _as_input(x: Any) -> Any:
+    return x if isinstance(x, Tracer) else np.asarray(x, dtype=float)
+
+
+def jvp(fun: Callable[[Any], Any], x: Any, v: Any) -> tuple[Any, Any]:
+    """The value and the directional derivative ``J v`` of ``fun`` at ``x``, in one pass.
+
+    Parameters
+    ----------
+    fun : callable or Function
+        ``fun(x)`` written with :mod:`diffkit.numpy`; a :class:`~diffkit.Function` is called
+        with the point (its parameters unpacked).
+    x : float, array or tracer
+        The point; tracers of outer traces (a reverse sweep, another forward pass) are
+        allowed, so ``jvp`` nests.
+    v : float, array or tracer
+        The direction, with the shape of ``x``.
+
+    Returns
+    -------
+    value, tangent
+        ``fun(x)`` and ``J v``, both with the shape of ``fun(x)``.
+
+    Examples
+    --------
+    >>> import numpy as np, diffkit.numpy as dnp
+    >>> value, t = jvp(lambda x: x**2, np.array([1.0, 2.0]), np.array([1.0, 1.0]))
+    >>> t
+    array([2., 4.])
+    """
+    x = _as_input(x)
+    v = v if isinstance(v, Tracer) else np.asarray(v, dtype=float)
+    if _shape(v) != _shape(x):
+        raise OutputShapeError(
+            f"jvp(fun, x, v): the direction v has shape {_shape(v)} but x has shape "
+            f"{_shape(x)}; pass one tangent entry per element of x"
+        )
+    trace = ForwardTrace()
+    return _unbox(trace, _as_call(fun)(Dual(trace, x, v)))
+
+
+def _basis(x: Any, i: int) -> np.ndarray:
+    e = np.zeros(_shape(x))
+    e.flat[i] = 1.0
+    return e
+
+
+def _columns(fun: Callable[[Any], Any], x: Any) -> tuple[Any, list[Any]]:
+    """The value and ``J e_i`` for every coordinate ``i``, one pass each."""
+    n = int(np.prod(_shape(x), dtype=np.int64))
+    value, cols = None, []
+    for i in range(n):
+        value, t = jvp(fun, x, _basis(x, i))
+        cols.append(t)
+    return value, cols
+
+
+def _stack_columns(cols: list[Any], out_shape: tuple[int, ...]) -> Any:
+    """``(m, n)`` from ``n`` tangents of the output's shape (numpy or traced)."""
+    m = int(np.prod(out_shape, dtype=np.int64))
+    if not any(isinstance(c, Tracer) for c in cols):
+        return np.stack([np.reshape(c, (m,)) for c in cols], axis=1)
+    return dnp.stack([dnp.reshape(c, (m,)) for c in cols], axis=1)
+
+
+def derivative(fun: Callable[[Any], Any], x: Any) -> Any:
+    """``d fun / d x`` at a scalar ``x``: one forward pass with tangent 1.
+
+    Examples
+    --------
+    >>> import diffkit.numpy as dnp
+    >>> float(derivative(dnp.exp, 0.0))
+    1.0
+    """
+    return jvp(fun, x, np.ones(_shape(_as_input(x))))[1]
+
+
+def gradient(fun: Callable[[Any], Any], x: Any) -> Any:
+    """Gradient of a scalar ``fun`` at ``x`` (shape of ``x``): one forward pass per coordinate.
+
+    Examples
+    --------
+    >>> import numpy as np, diffkit.numpy as dnp
+    >>> gradient(lambda x: dnp.sum(x**2), np.array([1.0, 2.0, 3.0]))
+    array([2., 4., 6.])
+    """
+    x = _as_input(x)
+    value, cols = _columns(fun, x)
+    if _shape(value) != ():
+        raise OutputShapeError(
+            f"gradient(fun, x): fun returned shape {_shape(value)}, expected a scalar; use "
+            f"jacobian for vector-valued functions"
+        )
+    return dnp.reshape(_stack_columns(cols, ()), _shape(x))
+
+
+def jacobian(fun: Callable[[Any], Any], x: Any) -> Any:
+    """Jacobian of ``fun`` at ``x`` as an ``(m, n)`` array, column by column (n passes).
+
+    Examples
+    --------
+    >>> import numpy as np, diffkit.numpy as dnp
+    >>> jacobian(lambda x: x * 3.0, np.array([1.0, 2.0]))
+    array([[3., 0.],
+           [0., 3.]])
+    """
+    x = _as_input(x)
+    value, cols = _columns(fun, x)
+    return _stack_columns(cols, _shape(value))
+
+
+def _reverse() -> Any:
+    from . import reverse
+
+    return reverse
+
+
+def hvp(fun: Callable[[Any], Any], x: Any, v: Any) -> Any:
+    """Hessian-vector product ``H v`` by forward-over-reverse: ``jvp`` of the reverse gradient.
+
+    One forward pass through one reverse sweep: the cost of a few gradients, for any ``n``.
+
+    Examples
+    --------
+    >>> import numpy as np, diffkit.numpy as dnp
+    >>> hvp(lambda x: dnp.sum(x**3), np.array([1.0, 2.0]), np.array([1.0, 0.0]))
+    array([6., 0.])
+    """
+    reverse = _reverse()
+    call = _as_call(fun)
+    return jvp(lambda z: reverse.grad(call, z), x, v)[1]
+
+
+def hessian(fun: Callable[[Any], Any], x: Any, *, over: str = "reverse") -> Any:
+    """Hessian of a scalar ``fun`` at ``x`` as ``(n, n)``: one Hessian-vector product per column.
+
+    Parameters
+    ----------
+    fun : callable or Function
+    x : array
+    over : {"reverse", "forward"}
+        ``"reverse"``: forward-over-reverse (n forward passes through a reverse sweep);
+        ``"forward"``: forward-over-forward (n forward passes through n forward passes, no
+        reverse engine needed, n**2 passes in all).
+
+    Examples
+    --------
+    >>> import numpy as np, diffkit.numpy as dnp
+    >>> hessian(lambda x: x[0] ** 2 * x[1], np.array([1.0, 2.0]), over="forward")
+    array([[4., 2.],
+           [2., 0.]])
+    """
+    x = _as_input(x)
+    call = _as_call(fun)
+    if over == "reverse":
+        reverse = _reverse()
+
+        def inner(z: Any) -> Any:
+            return dnp.reshape(reverse.grad(call, z), (-1,))
+    elif over == "forward":
+
+        def inner(z: Any) -> Any:
+            return dnp.reshape(gradient(call, z), (-1,))
+    else:
+        raise UnknownMethodError(f"hessian(over={over!r}): choose 'reverse' or 'forward'")
+    n = int(np.prod(_shape(x), dtype=np.int64))
+    cols = [jvp(inner, x, _basis(x, i))[1] for i in range(n)]
+    return _stack_columns(cols, (n,))
+
+
+# ============================================================================ the method
+
+
+class ForwardMode(Method):
+    """Forward-mode AD: dual numbers, one pass per input coordinate.
+
+    Parameters
+    ----------
+    hessian : {"auto", "forward-over-reverse", "forward-over-forward"}
+        How :meth:`hessian` nests the passes. ``"auto"`` takes forward-over-reverse when the
+        reverse-mode engine is installed, else forward-over-forward.
+
+    Examples
+    --------
+    >>> import diffkit as dk, diffkit.numpy as dnp
+    >>> f = dk.Function(lambda x1, x2: dnp.log(x1) + x1 * x2 - dnp.sin(x2))
+    >>> dk.gradient(f, [2.0, 5.0], method="forward-mode").round(6)
+    array([5.5     , 1.716338])
+    """
+
+    name = "forward-mode"
+    family = "forward"
+    _HESSIAN: ClassVar[tuple[str, ...]] = ("auto", "forward-over-reverse", "forward-over-forward")
+
+    def __init__(self, *, hessian: str = "auto") -> None:
+        if hessian not in self._HESSIAN:
+            raise UnknownMethodError(
+                f"ForwardMode(hessian={hessian!r}) is not a Hessian scheme; choose one of "
+                f"{', '.join(repr(h) for h in self._HESSIAN)}"
+            )
+        self.hessian_mode = hessian
+
+    def settings(self) -> dict[str, Any]:
+        return {"hessian": self.hessian_mode}
+
+    # ------------------------------------------------------------------ passes
+    def _seeded(self, spec: Function, x: np.ndarray, i: int, trace: ForwardTrace) -> Any:
+        """The spec's output on a pass seeded with the unit direction of coordinate ``i``."""
+        if spec.nparams == 1:
+            return spec.fn(Dual(trace, x, _basis(x, i)))
+        # one scalar per parameter: only parameter i carries a tangent, the rest stay plain
+        args = [x[j] for j in range(spec.nparams)]
+        args[i] = Dual(trace, x[i], np.float64(1.0))
+        return spec.fn(*args)
+
+    def _passes(self, spec: Function, x: np.ndarray, op: str) -> tuple[np.ndarray, np.ndarray]:
+        cols = []
+        value = None
+        for i in range(x.size):
+            trace = ForwardTrace()
+            primal, tangent = _unbox(trace, self._seeded(spec, x, i, trace))
+            if value is None:  # check the output once, before the other passes
+                value = check_output(spec, primal, op, x)
+            cols.append(np.asarray(tangent, dtype=float).reshape(-1))
+        jac = np.stack(cols, axis=1)
+        if not np.all(np.isfinite(jac)):
+            r, c = (int(k) for k in np.argwhere(~np.isfinite(jac))[0])
+            raise DomainError(
+                f"{op}(f, x): the forward-mode derivative of output {r} with respect to x[{c}] "
+                f"is {jac[r, c]} at x = {_short(x)}; the function is not differentiable there "
+                f"(a kink, a vertical tangent or an overflow); choose another point"
+            )
+        return value, jac
+
+    def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
+        value, jac = self._passes(spec, x, "jacobian")
+        return DerivativeResult(jac, nfev=x.size, method=self.name, out_shape=value.shape,
+                                info={"passes": x.size})
+
+    def _gradient(self, spec: Function, x: np.ndarray) -> DerivativeResult:
+        _, jac = self._passes(spec, x, "gradient")
+        return DerivativeResult(jac.reshape(x.shape), nfev=x.size, method=self.name,
+                                out_shape=(), info={"passes": x.size})
+
+    def _hessian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
+        check_output(spec, spec.call(x), "hessian", x)
+        mode = self.hessian_mode
+        if mode == "auto":
+            mode = "forward-over-reverse" if _has_reverse() else "forward-over-forward"
+        over = "reverse" if mode == "forward-over-reverse" else "forward"
+        h = np.asarray(hessian(spec, x, over=over), dtype=float).reshape(x.size, x.size)
+        passes = x.size if over == "reverse" else x.size * x.size
+        return DerivativeResult(h, nfev=passes, method=self.name, out_shape=(),
+                                info={"passes": passes, "hessian": mode})
+
+
+def _has_reverse() -> bool:
+    try:
+        reverse = _reverse()
+    except ModuleNotFoundError:
+        return False
+    return hasattr(reverse, "grad")
+
+
+# ============================================================================ tangent trace
+
+_DOT = "\u0307"  # combining dot above: v̇ (Baydin et al. write tangents as dotted variables)
+_INFIX = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/", "power": "**",
+          "matmul": "@"}
+# the tangent contributed by each argument, {t0}/{t1} the arguments' tangents, {a0}/{a1} their
+# names, {y} the result: the same algebra as the registry's jvp rules, for display
+_TANGENT_TERMS = {
+    "add": ("{t0}", "{t1}"),
+    "subtract": ("{t0}", "-{t1}"),
+    "multiply": ("{t0} * {a1}", "{a0} * {t1}"),
+    "divide": ("{t0} / {a1}", "-{t1} * {y} / {a1}"),
+    "power": ("{t0} * {a1} * {a0}**({a1} - 1)", "{t1} * {y} * log({a0})"),
+    "matmul": ("{t0} @ {a1}", "{a0} @ {t1}"),
+    "dot": ("dot({t0}, {a1})", "dot({a0}, {t1})"),
+    "maximum": ("{t0} * [{a0} > {a1}]", "{t1} * [{a1} > {a0}]"),
+    "minimum": ("{t0} * [{a0} < {a1}]", "{t1} * [{a1} < {a0}]"),
+}
+
+_UNARY_TERMS = {"negative": "-{t0}", "square": "2 * {a0} * {t0}"}
+
+
+def _dotted(name: str) -> str:
+    """The tangent's name: the dot goes over the last letter before any index (v̇-1, ẋ1)."""
+    stem = re.match(r"[A-Za-z_]*[A-Za-z]", name)
+    if stem is None:
+        return f"d{name}"
+    k = stem.end()
+    return f"{name[:k]}{_DOT}{name[k:]}"
+
+
+def _width(text: str) -> int:
+    return len(text) - text.count(_DOT)
+
+
+def _fmt(value: Any) -> str:
+    arr = np.asarray(value)
+    if arr.ndim == 0:
+        return f"{float(arr):.6g}"
+    return np.array2string(arr, threshold=6, precision=4, separator=", ").replace("\n", "")
+
+
+@dataclass(frozen=True)
+class TraceRow:
+    """One line of the evaluation trace: ``name = expression = value`` and its tangent."""
+
+    name: str
+    primitive: str
+    expression: str
+    tangent_expression: str
+    value: Any
+    tangent: Any
+
+
+@dataclass(frozen=True)
+class TangentTrace:
+    """The forward evaluation trace with tangents (Baydin et al. 2018, Table 2, left half).
+
+    Attributes
+    ----------
+    function : str
+        The spec's name.
+    inputs : list of TraceRow
+        ``v_{1-n} .. v_0``, the input variables with their seeded tangents.
+    rows : list of TraceRow
+        One row per primitive applied to a traced value, in evaluation order.
+    outputs : list of TraceRow
+        ``y`` (or ``y1 .. ym``) with the directional derivative.
+    value, tangent : ndarray
+        ``f(x)`` and ``J v`` (``v`` = :attr:`direction`).
+    direction : ndarray
+    """
+
+    function: str
+    inputs: list[TraceRow]
+    rows: list[TraceRow]
+    outputs: list[TraceRow]
+    value: Any
+    tangent: Any
+    direction: np.ndarray
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def forward_table(self) -> str:
+        """The trace as text: primal column and tangent column, side by side.
+
+        Examples
+        --------
+        >>> import diffkit as dk, diffkit.numpy as dnp
+        >>> f = dk.Function(lambda x1, x2: dnp.log(x1) + x1 * x2 - dnp.sin(x2))
+        >>> print(tangent_trace(f, [2.0, 5.0]).forward_table().splitlines()[0])
+        Forward primal trace                 | Forward tangent trace
+        """
+        left = ["Forward primal trace"]
+        right = ["Forward tangent trace"]
+        for row in [*self.inputs, *self.rows, *self.outputs]:
+            left.append(f"{row.name} = {row.expression} = {_fmt(row.value)}")
+            right.append(f"{_dotted(row.name)} = {row.tangent_expression} = {_fmt(row.tangent)}")
+        width = max(_width(s) for s in left) + 1
+        lines = [f"{a}{' ' * (width - _width(a))}| {b}" for a, b in zip(left, right, strict=True)]
+        rule = "-" * width + "+" + "-" * (max(_width(s) for s in right) + 1)
+        return "\n".join([lines[0], rule, *lines[1:]])
+
+    def __str__(self) -> str:
+        return self.forward_table()
+
+
+class _RecordingTrace(ForwardTrace):
+    """A forward pass that also writes down every primitive it processes.
+
+    Rows are numbered only at the end, in topological generations (a row comes after the rows
+    it reads, and rows of one generation keep their evaluation order): the numbering of
+    Baydin et al. (2018), independent of the order Python happens to evaluate ``a + b - c``.
+    """
+
+    __slots__ = ("depth", "duals", "entries", "keys", "ninputs")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys: dict[int, int] = {}  # id(dual) -> key: inputs 0..n-1, then rows
+        self.depth: list[int] = []
+        self.entries: list[tuple[Any, ...]] = []
+        self.duals: list[Dual] = []  # alive until the trace ends, so no id() is reused
+        self.ninputs = 0
+
+    def add_input(self, dual: Dual) -> None:
+        self.keys[id(dual)] = len(self.depth)
+        self.depth.append(0)
+        self.duals.append(dual)
+        self.ninputs += 1
+
+    def ref(self, a: Any) -> Any:
+        """A traced argument's key, or the display text of a constant."""
+        if isinstance(a, Dual) and a._trace is self:
+            return self.keys[id(a)]
+        return _fmt(a)
+
+    def box(self, prim: Primitive, args: tuple[Any, ...], params: dict[str, Any], ans: Any,
+            tangent: Any) -> Dual:
+        out = Dual(self, ans, tangent)
+        refs = [self.ref(a) for a in args]
+        depth = 1 + max(self.depth[r] for r in refs if isinstance(r, int))
+        self.keys[id(out)] = len(self.depth)
+        self.depth.append(depth)
+        self.entries.append((prim, refs, params, args, ans, tangent))
+        self.duals.append(out)
+        return out
+
+    def finish(self) -> tuple[list[TraceRow], dict[int, str]]:
+        """The rows in Baydin's numbering, and every key's name."""
+        n = self.ninputs
+        names = {j: f"v{j + 1 - n}" for j in range(n)}  # inputs: v_{1-n} .. v_0
+        order = sorted(range(len(self.entries)), key=lambda k: self.depth[n + k])
+        for pos, k in enumerate(order):
+            names[n + k] = f"v{pos + 1}"
+        rows = []
+        for k in order:
+            prim, refs, params, args, ans, tangent = self.entries[k]
+            shown = [names[r] if isinstance(r, int) else r for r in refs]
+            traced = [isinstance(r, int) for r in refs]
+            rows.append(TraceRow(names[n + k], prim.name, _primal_text(prim, shown, params),
+                                 _tangent_text(prim, args, params, shown, traced, names[n + k]),
+                                 ans, tangent))
+        return rows, names
+
+
+def _tangent_text(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any],
+                  names: list[str], traced: list[bool], result: str) -> str:
+    """The tangent of one row as algebra on the arguments' names (display only)."""
+    tnames = [_dotted(n) if t else "0" for n, t in zip(names, traced, strict=True)]
+    if prim.name == "power" and traced[0] and not traced[1]:  # x**c: c x**(c-1) dx
+        c = float(np.asarray(args[1])) if np.ndim(args[1]) == 0 else None
+        if c == 2:
+            return f"2 * {names[0]} * {tnames[0]}"
+        if c is not None:
+            return f"{_fmt(c)} * {names[0]}**{_fmt(c - 1)} * {tnames[0]}"
+    terms = _TANGENT_TERMS.get(prim.name)
+    if terms is not None and len(args) == 2:
+        fields = {"t0": tnames[0], "t1": tnames[1], "a0": names[0], "a1": names[1],
+                  "y": result}
+        parts = [terms[i].format(**fields) for i in range(2) if traced[i]]
+        return " + ".join(parts).replace("+ -", "- ")
+    if len(args) == 1 and prim.name in _UNARY_TERMS:
+        return _UNARY_TERMS[prim.name].format(t0=tnames[0], a0=names[0])
+    if prim.linear:  # a linear primitive maps tangents the way it maps values
+        return _primal_text(prim, tnames, params)
+    if len(args) == 1 and prim.derivative_text and not prim.derivative_text.startswith("d"):
+        # a unary primitive whose registry stanza gives f'(x): the tangent is t f'(x)
+        text = re.sub(r"\s+\(.*\)$", "", prim.derivative_text)  # drop "(undefined at 0)"
+        deriv = re.sub(r"\bx\b", names[0], text)
+        if deriv.startswith("1/"):
+            return f"{tnames[0]} / {deriv[2:]}"
+        if " " in deriv or deriv.startswith("-"):
+            deriv = f"({deriv})"
+        return f"{tnames[0]} * {deriv}"
+    return f"jvp_{prim.name}({', '.join(tnames)})"
+
+
+def _primal_text(prim: Primitive, names: list[str], params: dict[str, Any]) -> str:
+    if prim.name in _INFIX and len(names) == 2:
+        return f"{names[0]} {_INFIX[prim.name]} {names[1]}"
+    if prim.name == "negative":
+        return f"-{names[0]}"
+    if prim.name == "getitem":
+        return f"{names[0]}[{_index_text(params['index'])}]"
+    shown = {k: v for k, v in params.items() if v is not None and v is not False}
+    extra = "".join(f", {k}={v!r}" for k, v in shown.items() if k != "dtype")
+    return f"{prim.name}({', '.join(names)}{extra})"
+
+
+def _index_text(index: Any) -> str:
+    parts = index if isinstance(index, tuple) else (index,)
+
+    def one(p: Any) -> str:
+        if isinstance(p, slice):
+            a = "" if p.start is None else str(p.start)
+            b = "" if p.stop is None else str(p.stop)
+            return f"{a}:{b}" + ("" if p.step is None else f":{p.step}")
+        if p is Ellipsis:
+            return "..."
+        return repr(p.tolist()) if isinstance(p, np.ndarray) else repr(p)
+
+    return ", ".join(one(p) for p in parts)
+
+
+def tangent_trace(spec: Any, x: Any, direction: Any = None) -> TangentTrace:
+    """Run one forward pass and record the evaluation trace with its tangents.
+
+    Parameters
+    ----------
+    spec : Function or callable
+        The function (a plain callable is wrapped in a :class:`~diffkit.Function`).
+    x : array_like
+        The point.
+    direction : array_like, optional
+        The tangent seeded on the inputs, shape of ``x``; ``None`` means the first unit
+        vector ``e1`` (the derivative with respect to the first coordinate).
+
+    Returns
+    -------
+    TangentTrace
+        ``.forward_table()`` prints the trace in the layout of Baydin et al. (2018), Table 2.
+
+    Examples
+    --------
+    >>> import diffkit as dk, diffkit.numpy as dnp
+    >>> f = dk.Function(lambda x1, x2: dnp.log(x1) + x1 * x2 - dnp.sin(x2))
+    >>> t = tangent_trace(f, [2.0, 5.0], [1.0, 0.0])
+    >>> [float(r.tangent) for r in t.rows]
+    [0.5, 5.0, 0.0, 5.5, 5.5]
+    """
+    from ..validation import prepare
+
+    spec, xa = prepare(spec, x, "trace")
+    if direction is None:
+        v = _basis(xa, 0)
+    else:
+        v = np.asarray(direction, dtype=float)
+        if v.shape != xa.shape or not np.all(np.isfinite(v)):
+            raise OutputShapeError(
+                f"trace(f, x, direction): direction = {_short(v)} must be finite with the shape "
+                f"of x {xa.shape}; got shape {v.shape}"
+            )
+    from ..core import checked_evaluation
+
+    trace = _RecordingTrace()
+    if spec.nparams == 1:
+        duals = [Dual(trace, xa, v)]
+        labels = [spec.parameters[0]]
+    else:
+        duals = [Dual(trace, xa[j], v[j]) for j in range(spec.nparams)]
+        labels = list(spec.parameters)
+    for d in duals:
+        trace.add_input(d)
+    with checked_evaluation():
+        out = spec.fn(*duals)
+        if isinstance(out, (list, tuple)):
+            out = dnp.asarray(out)
+        primal, tangent = _unbox(trace, out)
+    check_output(spec, primal, "trace", xa)
+    rows, names = trace.finish()
+    inputs = [TraceRow(names[j], "input", label, _dotted(label), d.primal, d.tangent)
+              for j, (d, label) in enumerate(zip(duals, labels, strict=True))]
+    ref = trace.ref(out)
+    source = names[ref] if isinstance(ref, int) else ref
+    outputs = [TraceRow("y", "output", source, _dotted(source) if isinstance(ref, int) else "0",
+                        primal, tangent)]
+    return TangentTrace(spec.name, inputs, rows, outputs, np.asarray(primal),
+                        np.asarray(tangent), v, info={"passes": 1})
