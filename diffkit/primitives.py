@@ -695,7 +695,9 @@ def _getitem(x: Any, index: Any) -> Any:
 
 
 def _getitem_vjp(g: Any, ans: Any, x: Any, index: Any) -> Any:
-    return scatter(g, index, _shape(x), getattr(x, "dtype", None) if np.iscomplexobj(x) else None)
+    # x.dtype, not np.iscomplexobj(x): numpy functions refuse tracers (forward-over-reverse)
+    complex_x = np.dtype(getattr(x, "dtype", float)).kind == "c"
+    return scatter(g, index, _shape(x), x.dtype if complex_x else None)
 
 
 getitem = primitive(
