@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
-from .reference import exact_gradient, exact_jacobian
+from .reference import exact_gradient, exact_jacobian, reference_jacobian
+from .step_error import StepErrorResult, step_error
 
-__all__ = ["exact_gradient", "exact_jacobian"]
+__all__ = [
+    "StepErrorResult",
+    "exact_gradient",
+    "exact_jacobian",
+    "reference_jacobian",
+    "step_error",
+]

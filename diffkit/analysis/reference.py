@@ -7,14 +7,27 @@ is the derivative at exactly the point the methods saw.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..errors import UnsupportedPrimitiveError
+from ..core import checked_evaluation
+from ..errors import DiffkitError, UnsupportedPrimitiveError
 from ..spec import Function
 
-__all__ = ["exact_gradient", "exact_jacobian", "sympy_form"]
+__all__ = [
+    "Reference",
+    "exact_derivatives",
+    "exact_gradient",
+    "exact_jacobian",
+    "reference_jacobian",
+    "richardson_jacobian",
+    "sympy_form",
+]
+
+EPS = float(np.finfo(np.float64).eps)
 
 
 def sympy_form(spec: Function) -> tuple[Any, tuple[Any, ...]]:
@@ -68,3 +81,174 @@ def exact_gradient(spec: Function, x: Any, dps: int = 50) -> np.ndarray:
     """The exact gradient of scalar ``spec`` at ``x``, rounded to float64 at the end."""
     rows = exact_jacobian(spec, x, dps)
     return np.array([float(v) for v in rows[0]]).reshape(np.shape(x))
+
+
+# ----------------------------------------------------------------------------- any callable
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A reference Jacobian and how far it can be trusted.
+
+    Attributes
+    ----------
+    value : ndarray
+        ``(m, n)`` float64 Jacobian (``m = 1`` for scalar functions).
+    error : ndarray
+        Absolute error bound per entry: half an ulp of the float64 rounding for exact
+        references, Richardson's own estimate otherwise.
+    exact : bool
+        True when the value comes from sympy/mpmath (or a catalogue routine) at ``dps`` digits.
+    source : str
+        ``"sympy"``, ``"catalog"`` or ``"richardson"``.
+    note : str
+        Why an approximate reference was used, when it was.
+    """
+
+    value: np.ndarray
+    error: np.ndarray
+    exact: bool
+    source: str
+    note: str = ""
+
+    def gradient(self, shape: tuple[int, ...]) -> np.ndarray:
+        """The first row reshaped to the point's ``shape`` (for scalar functions)."""
+        return self.value[0].reshape(shape)
+
+
+def reference_jacobian(spec: Function, x: Any, dps: int = 50) -> Reference:
+    """The most trustworthy Jacobian diffkit can get for ``spec`` at ``x``.
+
+    Exact (sympy evaluated with mpmath at ``dps`` digits) when ``spec`` has a symbolic form;
+    otherwise Richardson extrapolation of central differences with its error estimate,
+    marked ``exact=False``.
+
+    Parameters
+    ----------
+    spec : Function
+    x : array_like
+        The point (already validated).
+    dps : int
+        Decimal digits of the exact evaluation.
+
+    Returns
+    -------
+    Reference
+
+    Examples
+    --------
+    >>> import numpy as np, diffkit as dk
+    >>> r = reference_jacobian(dk.Function(lambda x: np.exp(x)), 1.0)
+    >>> r.exact, r.source, bool(abs(r.value[0, 0] - np.e) < 1e-11)
+    (False, 'richardson', True)
+    """
+    try:
+        rows = exact_jacobian(spec, x, dps)
+    except UnsupportedPrimitiveError as exc:
+        if "not a real number" in str(exc):
+            raise
+        note = str(exc)
+    except (DiffkitError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+        note = f"no symbolic form ({type(exc).__name__}: {exc})"
+    else:
+        value = np.array([[float(v) for v in row] for row in rows])
+        return Reference(value, np.abs(value) * EPS / 2, True, "sympy")
+    value, error = richardson_jacobian(spec, x)
+    return Reference(value, error, False, "richardson", note)
+
+
+def exact_derivatives(spec: Function, x: float, orders: Sequence[int], dps: int = 50
+                      ) -> list[float]:
+    """Exact higher derivatives ``d^k f / dx^k`` of a scalar function of one scalar at ``x``.
+
+    Raises
+    ------
+    UnsupportedPrimitiveError
+        ``spec`` has no symbolic form, or a derivative is not real at ``x``.
+    """
+    import sympy
+
+    expr, symbols = sympy_form(spec)
+    if len(symbols) != 1 or isinstance(expr, np.ndarray):
+        raise UnsupportedPrimitiveError(
+            f"exact_derivatives: {spec.name!r} must be a scalar function of one scalar"
+        )
+    (s,) = symbols
+    at = {s: sympy.Rational(float(np.asarray(x, dtype=float).reshape(())))}
+    out = []
+    d, have = expr, 0
+    for k in sorted(orders):
+        d = sympy.diff(d, s, k - have)
+        have = k
+        val = d.evalf(n=dps, subs=at)
+        if not val.is_real:
+            raise UnsupportedPrimitiveError(
+                f"the exact derivative of order {k} of {spec.name!r} at {float(at[s])} is "
+                f"{val}, not a real number"
+            )
+        out.append(float(val))
+    return [out[sorted(orders).index(k)] for k in orders]
+
+
+def _central(spec: Function, flat: np.ndarray, shape: tuple[int, ...], i: int, h: float
+             ) -> np.ndarray:
+    xp, xm = flat.copy(), flat.copy()
+    xp[i] += h
+    xm[i] -= h
+    step = xp[i] - xm[i]  # the step actually taken, exactly representable
+    with checked_evaluation():
+        fp = np.asarray(spec.call(xp.reshape(shape)), dtype=float)
+        fm = np.asarray(spec.call(xm.reshape(shape)), dtype=float)
+    d = (fp - fm).ravel() / step
+    if not np.all(np.isfinite(d)):
+        raise FloatingPointError("non-finite difference")
+    return d
+
+
+def richardson_jacobian(spec: Function, x: Any, *, levels: int = 8, ratio: float = 2.0
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Richardson extrapolation of central differences, with an error estimate.
+
+    Central differences ``D(h)`` have an error series in even powers of ``h``; the Neville
+    tableau ``T[k][j] = T[k][j-1] + (T[k][j-1] - T[k-1][j-1]) / (r^(2j) - 1)`` removes one
+    power per column. The estimate kept per entry is the one whose difference to its
+    predecessor in the tableau (the error estimate) is smallest. The start step
+    ``0.1 max(|x_i|, 0.01)`` is halved until the stencil stays inside the domain.
+
+    Returns
+    -------
+    value, error : ndarray
+        ``(m, n)`` Jacobian and its estimated absolute error.
+    """
+    xa = np.asarray(x, dtype=float)
+    flat = xa.ravel()
+    cols, errs = [], []
+    for i in range(flat.size):
+        h0 = 0.1 * max(abs(flat[i]), 0.01)
+        for _ in range(40):
+            try:
+                rows = [_central(spec, flat, xa.shape, i, h0 / ratio**k) for k in range(levels)]
+                break
+            except (DiffkitError, FloatingPointError, ZeroDivisionError, OverflowError):
+                h0 /= 4
+        else:
+            raise UnsupportedPrimitiveError(
+                f"no reference derivative for {spec.name!r} at {xa.tolist()}: the function is "
+                f"not finite on any small stencil around x[{i}]; choose another point"
+            )
+        best = rows[-1].copy()
+        best_err = np.full(best.shape, np.inf)
+        prev = rows
+        for j in range(1, levels):
+            cur = [prev[k] + (prev[k] - prev[k - 1]) / (ratio ** (2 * j) - 1)
+                   for k in range(1, len(prev))]
+            for k in range(1, len(cur)):
+                est = np.abs(cur[k] - cur[k - 1])
+                better = est < best_err
+                best = np.where(better, cur[k], best)
+                best_err = np.where(better, est, best_err)
+            prev = cur
+        cols.append(best)
+        # the tableau's own estimate can be lucky; never claim better than 32 ulp
+        errs.append(np.maximum(best_err, 32 * EPS * np.abs(best)))
+    return np.stack(cols, axis=1), np.stack(errs, axis=1)
