@@ -127,7 +127,7 @@ class ForwardTrace(Trace):
                 continue
             try:
                 term = rule(t, ans, *primals, **params)
-            except DomainError as exc:
+            except (DomainError, FloatingPointError) as exc:  # numpy traps in the rule
                 raise _derivative_domain_error(prim, primals, exc) from None
             out = term if out is None else out + term
         if out is None:
