@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from .compare import Comparison, compare
+from .cost import CostResult, cost
 from .reference import exact_gradient, exact_jacobian, reference_jacobian
 from .step_error import StepErrorResult, step_error
+from .swell import SwellResult, swell
 
 __all__ = [
+    "Comparison",
+    "CostResult",
     "StepErrorResult",
+    "SwellResult",
+    "compare",
+    "cost",
     "exact_gradient",
     "exact_jacobian",
     "reference_jacobian",
     "step_error",
+    "swell",
 ]

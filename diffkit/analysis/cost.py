@@ -1,0 +1,244 @@
+"""Cost versus dimension: evaluations, wall time and memory of each method as n grows.
+
+The classical asymmetry: for ``f: R^n -> R`` a gradient costs finite differences and forward
+mode ``O(n)`` evaluations, reverse mode one forward pass plus one sweep (a constant multiple
+of ``f``, paid for in tape memory). For ``f: R -> R^m`` it is the other way round: forward mode
+needs one pass, reverse mode one sweep per output.
+"""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import methods as _methods
+from ..errors import DiffkitError, PointError, UnknownMethodError
+
+__all__ = ["FAMILIES", "CostResult", "cost"]
+
+
+@dataclass(frozen=True)
+class _Family:
+    kind: str  # "gradient" (R^n -> R) or "jacobian" (R -> R^m)
+    label: str
+    build: Callable[[int], tuple[Any, np.ndarray, np.ndarray]]  # n -> (spec, x, exact)
+
+
+def _rosenbrock(n: int) -> tuple[Any, np.ndarray, np.ndarray]:
+    from ..catalog import rosenbrock
+
+    e = rosenbrock(n)
+    return e.function, e.point, e.function.manual_call(e.point)
+
+
+def _sines(m: int) -> tuple[Any, np.ndarray, np.ndarray]:
+    from .. import numpy as dnp
+    from ..spec import Function
+
+    k = np.arange(1.0, m + 1.0)
+
+    def sines(t: Any) -> Any:
+        return dnp.sin(k * t)
+
+    def dsines(t: Any) -> Any:
+        return (k * np.cos(k * t)).reshape(m, 1)
+
+    t0 = np.asarray(0.3)
+    return Function(sines, name=f"sines{m}", manual=dsines), t0, dsines(t0)
+
+
+FAMILIES: dict[str, _Family] = {
+    "rosenbrock": _Family("gradient", "Rosenbrock gradient, R^n -> R", _rosenbrock),
+    "sines": _Family("jacobian", "sin(k t), k = 1..m: Jacobian of R -> R^m", _sines),
+}
+"""Built-in families: ``rosenbrock`` (R^n -> R) and ``sines`` (R -> R^m)."""
+
+
+@dataclass(frozen=True, eq=False)
+class CostResult:
+    """Cost of each method versus the dimension.
+
+    Attributes
+    ----------
+    family : str
+    kind : str
+        ``"gradient"`` (R^n -> R) or ``"jacobian"`` (R -> R^m).
+    dims : ndarray of int
+        ``n`` (inputs) or ``m`` (outputs).
+    methods : tuple of str
+    nfev, seconds, first_seconds, tape_bytes, peak_bytes, rel_error : dict of str -> ndarray
+        Per method and dimension: evaluations (forward passes for AD), median wall time of
+        a warm call, time of the first call (symbolic compiles there), bytes held by the
+        tape (reverse mode), peak Python allocation during one call (tracemalloc), and the
+        relative error against the exact derivative. NaN where skipped or failed.
+    status : dict of str -> list of str
+    notes : list of str
+    """
+
+    family: str
+    kind: str
+    dims: np.ndarray
+    methods: tuple[str, ...]
+    nfev: dict[str, np.ndarray]
+    seconds: dict[str, np.ndarray]
+    first_seconds: dict[str, np.ndarray]
+    tape_bytes: dict[str, np.ndarray]
+    peak_bytes: dict[str, np.ndarray]
+    rel_error: dict[str, np.ndarray]
+    status: dict[str, list[str]]
+    notes: list[str] = field(default_factory=list)
+
+    def to_markdown(self) -> str:
+        """One row per (method, dimension)."""
+        dim = "n" if self.kind == "gradient" else "m"
+        lines = [f"| method | {dim} | evaluations | median s | first call s | tape bytes | "
+                 f"peak bytes | rel error | status |", "|---|" + "---|" * 8]
+
+        def num(v: float, spec: str) -> str:
+            return "—" if not np.isfinite(v) else format(v, spec)
+
+        for m in self.methods:
+            for i, d in enumerate(self.dims):
+                lines.append(
+                    f"| {m} | {int(d)} | {num(self.nfev[m][i], '.0f')} | "
+                    f"{num(self.seconds[m][i], '.2e')} | {num(self.first_seconds[m][i], '.2e')}"
+                    f" | {num(self.tape_bytes[m][i], ',.0f')} | "
+                    f"{num(self.peak_bytes[m][i], ',.0f')} | {num(self.rel_error[m][i], '.1e')}"
+                    f" | {self.status[m][i]} |")
+        return "\n".join(lines) + "\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data."""
+        def clean(a: np.ndarray) -> list[Any]:
+            return [None if not np.isfinite(v) else float(v) for v in a]
+
+        return {"family": self.family, "kind": self.kind, "dims": [int(d) for d in self.dims],
+                "methods": {m: {"nfev": clean(self.nfev[m]), "seconds": clean(self.seconds[m]),
+                                "first_seconds": clean(self.first_seconds[m]),
+                                "tape_bytes": clean(self.tape_bytes[m]),
+                                "peak_bytes": clean(self.peak_bytes[m]),
+                                "rel_error": clean(self.rel_error[m]),
+                                "status": list(self.status[m])} for m in self.methods},
+                "notes": list(self.notes)}
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Time versus dimension, log-log; see :func:`diffkit.plotting.plot_cost`."""
+        from ..plotting import plot_cost
+
+        return plot_cost(self, ax=ax, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"CostResult({self.family!r}, dims={self.dims.tolist()}, methods={self.methods})"
+
+
+def cost(family: str = "rosenbrock", dims: Sequence[int] = (10, 100, 1000),
+         methods: Any = "all", *, repeat: int = 5, budget: float = 5.0,
+         progress: Any = None) -> CostResult:
+    """Evaluations, time and memory of each method versus the dimension.
+
+    Parameters
+    ----------
+    family : {"rosenbrock", "sines"}
+        ``rosenbrock``: the gradient of Rosenbrock's function of ``n`` variables (R^n -> R).
+        ``sines``: the Jacobian of ``t -> sin(k t), k = 1..m`` (R -> R^m).
+    dims : sequence of int
+        The dimensions ``n`` (or ``m``), each >= 2.
+    methods : "all" or sequence of str
+        Method names; ``"all"`` is :func:`diffkit.methods.available`.
+    repeat : int
+        Timed warm calls per point (the median is reported).
+    budget : float
+        Seconds one call may take: a method whose next dimension is predicted (linear growth
+        from the last one measured) to exceed it is skipped there, with a status.
+    progress : callable, optional
+        Called with ``(method, dim)`` after each measurement.
+
+    Returns
+    -------
+    CostResult
+
+    Examples
+    --------
+    >>> import diffkit as dk
+    >>> c = dk.analysis.cost("rosenbrock", [10, 20], ["central-difference"], repeat=1)
+    >>> c.nfev["central-difference"].tolist()
+    [20.0, 40.0]
+    """
+    if family not in FAMILIES:
+        raise UnknownMethodError(f"cost(family={family!r}): unknown family; choose from "
+                                 f"{', '.join(repr(k) for k in FAMILIES)}")
+    try:
+        dims_arr = np.asarray(list(dims))
+    except TypeError:
+        raise PointError(f"cost(dims={dims!r}): pass a sequence of integers, e.g. [10, 100]") \
+            from None
+    if dims_arr.size == 0 or dims_arr.dtype.kind not in "iu" or np.any(dims_arr < 2):
+        raise PointError(f"cost(dims={dims!r}): dimensions must be integers >= 2, "
+                         f"e.g. [10, 100, 1000]")
+    if not isinstance(repeat, (int, np.integer)) or repeat < 1:
+        raise PointError(f"cost(repeat={repeat!r}): must be a positive integer")
+    names = list(_methods.available()) if (isinstance(methods, str) and methods == "all") \
+        else ([methods] if isinstance(methods, str) else list(methods))
+    for m in names:
+        _methods.get(m)
+    fam = FAMILIES[family]
+    shape = dims_arr.shape
+    out = {k: {m: np.full(shape, np.nan) for m in names}
+           for k in ("nfev", "seconds", "first", "tape", "peak", "err")}
+    status = {m: ["" for _ in dims_arr] for m in names}
+    notes: list[str] = []
+    if isinstance(methods, str) and methods == "all":
+        missing = [m for m in _methods.METHOD_NAMES if m not in names]
+        if missing:
+            notes.append(f"not in this installation (skipped): {', '.join(missing)}")
+
+    for m in names:
+        method = _methods.get(m)
+        last: tuple[int, float] | None = None
+        for i, d in enumerate(dims_arr.tolist()):
+            if last is not None and last[1] * d / last[0] > budget:
+                status[m][i] = f"skipped: about {last[1] * d / last[0]:.0f} s predicted"
+                continue
+            spec, x, exact = fam.build(d)
+            run = method.gradient if fam.kind == "gradient" else method.jacobian
+
+            def call(run: Any = run, spec: Any = spec, x: Any = x) -> Any:
+                return run(spec, x)
+
+            try:
+                t0 = time.perf_counter()
+                r = call()
+                first = time.perf_counter() - t0
+            except (DiffkitError, ArithmeticError) as exc:
+                status[m][i] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"
+                continue
+            times = []
+            for _ in range(repeat if first < budget else 1):
+                t0 = time.perf_counter()
+                call()
+                times.append(time.perf_counter() - t0)
+            tracemalloc.start()
+            try:
+                call()
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            val = np.asarray(r.value, dtype=float).reshape(np.shape(exact))
+            scale = float(np.max(np.abs(exact)))
+            out["nfev"][m][i] = r.nfev
+            out["seconds"][m][i] = float(np.median(times))
+            out["first"][m][i] = first
+            out["tape"][m][i] = r.info.get("nbytes", np.nan)
+            out["peak"][m][i] = peak
+            out["err"][m][i] = float(np.max(np.abs(val - exact))) / scale
+            status[m][i] = r.status
+            last = (d, max(first, float(np.median(times))))
+            if progress is not None:
+                progress(m, d)
+    return CostResult(family, fam.kind, dims_arr, tuple(names), out["nfev"], out["seconds"],
+                      out["first"], out["tape"], out["peak"], out["err"], status, notes)

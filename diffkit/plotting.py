@@ -1,0 +1,246 @@
+"""Pictures of the analysis results: error versus h, expression swell, cost, comparisons.
+
+Every function takes the result object of :mod:`diffkit.analysis` and an optional ``ax``
+(a matplotlib Axes), draws on it and returns it; none calls ``plt.show()``. Without ``ax`` a
+new figure is made with pyplot (so notebooks show it inline).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["plot_comparison", "plot_cost", "plot_step_error", "plot_swell"]
+
+_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _axes(ax: Any) -> Any:
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(9, 4.5), layout="constrained")
+    return ax
+
+
+def _colors(n: int) -> list[Any]:
+    import matplotlib as mpl
+
+    cycle = mpl.rcParams["axes.prop_cycle"].by_key()["color"]
+    return [cycle[i % len(cycle)] for i in range(n)]
+
+
+def plot_step_error(result: Any, ax: Any = None, *, model: bool = True,
+                    schemes: Any = None, annotate: bool = True) -> Any:
+    """Absolute error versus step size, log-log, with the model and the optimal steps.
+
+    Solid lines with markers are the measured errors; dashed lines of the same colour are
+    the model ``C h^p + R eps |f| / h``; a star marks each scheme's measured optimum and a
+    dotted vertical line its predicted one. Errors of exactly 0 are drawn at ``eps |f'| / 2``.
+
+    Parameters
+    ----------
+    result : StepErrorResult
+        From :func:`diffkit.analysis.step_error`.
+    ax : matplotlib Axes, optional
+    model : bool
+        Draw the model lines.
+    schemes : sequence of str, optional
+        A subset of ``result.schemes``.
+    annotate : bool
+        Label the regimes ("truncation ∝ hᵖ", "round-off ∝ ε/h").
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> import diffkit as dk
+    >>> r = dk.analysis.step_error(dk.Function.from_expr("exp(x)"), 1.0)
+    >>> ax = plot_step_error(r)
+    >>> ax.get_xscale(), ax.get_yscale()
+    ('log', 'log')
+    """
+    ax = _axes(ax)
+    schemes = list(result.schemes if schemes is None else schemes)
+    eps = float(np.finfo(result.dtype).eps)
+    floor = eps * max(abs(result.exact), 1e-300) / 2
+    colors = _colors(len(schemes))
+    h = result.h
+    for s, c in zip(schemes, colors, strict=True):
+        err = np.where(result.errors[s] == 0, floor, result.errors[s])
+        ax.plot(h, err, "-", marker=".", ms=4, lw=1.4, color=c,
+                label=f"{s} (p = {result.orders[s]})")
+        if model:
+            ax.plot(h, result.model[s], "--", lw=1.0, color=c, alpha=0.8)
+        if np.isfinite(result.optimal_h[s]):
+            ax.plot([result.optimal_h[s]], [max(result.min_error[s], floor)], marker="*",
+                    ms=13, color=c, mec="black", mew=0.6, ls="none")
+        if np.isfinite(result.predicted_h[s]) and result.predicted_h[s] < h[-1] * 10:
+            ax.axvline(result.predicted_h[s], color=c, ls=":", lw=0.9, alpha=0.7)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    finite = np.concatenate([result.errors[s][np.isfinite(result.errors[s])] for s in schemes])
+    finite = finite[finite > 0]
+    lo = max(floor / 3, 1e-20)
+    hi = max(10 * finite.max(), 1.0) if finite.size else 1.0
+    ax.set_ylim(lo, hi)
+    ax.set_xlim(h[0], h[-1])
+    if annotate:
+        _label_regimes(ax, result, schemes, colors, lo, hi)
+    ax.set_xlabel("step h")
+    ax.set_ylabel("absolute error")
+    ref = "exact" if result.reference_exact else "Richardson (approx.)"
+    ax.set_title(f"error vs step: d/dx {result.name} at x = {result.x:g} "
+                 f"({np.dtype(result.dtype).name}, reference {ref})", fontsize=10)
+    from matplotlib.lines import Line2D
+
+    handles, labels = ax.get_legend_handles_labels()
+    handles += [Line2D([], [], color="gray", ls="--"), Line2D([], [], color="gray", ls=":"),
+                Line2D([], [], color="gray", marker="*", ls="none", mec="black")]
+    labels += ["model: truncation + round-off", "predicted optimal h", "measured optimal h"]
+    ax.legend(handles, labels, fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              framealpha=0.9)
+    ax.grid(True, which="major", alpha=0.3)
+    return ax
+
+
+def _label_regimes(ax: Any, result: Any, schemes: list[str], colors: list[Any],
+                   lo: float, hi: float) -> None:
+    h = result.h
+    roundoff_done = False
+    for s, c in zip(schemes, colors, strict=True):
+        tr, ro = result.truncation[s], result.roundoff[s]
+        p = result.orders[s]
+        # truncation label where it dominates, a decade and a half above the optimum
+        opt = result.optimal_h[s] if np.isfinite(result.optimal_h[s]) else h[len(h) // 2]
+        k = int(np.searchsorted(h, min(opt * 10 ** (1.5 + 0.3 * p), h[-1] / 30)))
+        k = min(k, len(h) - 1)
+        y = tr[k]
+        if np.isfinite(y) and lo < y < hi:
+            ax.annotate(f"truncation ∝ h{str(p).translate(_SUPERSCRIPT)}", (h[k], y),
+                        textcoords="offset points", xytext=(-4, 8), ha="right", fontsize=8,
+                        color=c)
+        if not roundoff_done and np.all(ro[1:] < ro[:-1]):
+            j = int(np.searchsorted(h, opt / 1e3))
+            j = min(max(j, 2), len(h) - 1)
+            y = ro[j]
+            if np.isfinite(y) and lo < y < hi:
+                ax.annotate("round-off ∝ ε/h", (h[j], y), textcoords="offset points",
+                            xytext=(6, 6), ha="left", fontsize=8, color="black")
+                roundoff_done = True
+
+
+def plot_swell(result: Any, ax: Any = None, *, columns: Any = None) -> Any:
+    """Expression and tape sizes versus depth ``n`` on a log y axis.
+
+    Parameters
+    ----------
+    result : SwellResult
+        From :func:`diffkit.analysis.swell`.
+    ax : matplotlib Axes, optional
+    columns : sequence of str, optional
+        Which metrics (default: every available one).
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    ax = _axes(ax)
+    cols = list(result.available() if columns is None else columns)
+    styles = {"tree": "-", "DAG": "--", "expanded": "-.", "CSE": ":", "tape": "-"}
+    for col in cols:
+        y = np.asarray(result.metrics[col], dtype=float)
+        ls = next((v for k, v in styles.items() if k in col), "-")
+        marker = "s" if "tape" in col else ("o" if col.startswith("f'") else "^")
+        lw = 2.2 if "tape" in col else 1.3
+        ax.plot(result.ns, np.where(y > 0, y, np.nan), ls=ls, marker=marker, ms=4, lw=lw,
+                label=col)
+    ax.set_yscale("log")
+    ax.set_xlabel("n (depth of the logistic map $l_{k+1} = 4 l_k (1 - l_k)$)")
+    ax.set_ylabel("size (nodes / operations)")
+    ax.set_title(f"expression swell: {result.family}", fontsize=10)
+    ax.set_xticks(result.ns)
+    ax.legend(fontsize=7.5, loc="upper left")
+    ax.grid(True, which="major", alpha=0.3)
+    return ax
+
+
+def plot_cost(result: Any, ax: Any = None, *, metric: str = "seconds") -> Any:
+    """Cost of each method versus the dimension, log-log.
+
+    Parameters
+    ----------
+    result : CostResult
+        From :func:`diffkit.analysis.cost`.
+    ax : matplotlib Axes, optional
+    metric : {"seconds", "nfev", "peak_bytes", "tape_bytes", "first_seconds"}
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    ax = _axes(ax)
+    if metric not in ("seconds", "nfev", "peak_bytes", "tape_bytes", "first_seconds"):
+        from .errors import UnknownMethodError
+
+        raise UnknownMethodError(f"plot_cost(metric={metric!r}): choose seconds, nfev, "
+                                 f"peak_bytes, tape_bytes or first_seconds")
+    data = getattr(result, metric)
+    for m in result.methods:
+        y = np.asarray(data[m], dtype=float)
+        if np.any(np.isfinite(y) & (y > 0)):
+            ax.plot(result.dims, np.where(y > 0, y, np.nan), marker="o", ms=4, label=m)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    dim = "n (inputs)" if result.kind == "gradient" else "m (outputs)"
+    ax.set_xlabel(dim)
+    ax.set_ylabel({"seconds": "median seconds per call", "nfev": "function evaluations",
+                   "peak_bytes": "peak bytes allocated", "tape_bytes": "tape bytes",
+                   "first_seconds": "seconds, first call"}[metric])
+    what = "gradient of Rosenbrock, R^n → R" if result.family == "rosenbrock" \
+        else f"{result.kind} of {result.family}"
+    ax.set_title(f"cost vs dimension: {what}", fontsize=10)
+    ax.legend(fontsize=7.5)
+    ax.grid(True, which="major", alpha=0.3)
+    return ax
+
+
+def plot_comparison(result: Any, ax: Any = None) -> Any:
+    """Relative error of each method, a horizontal bar per method on a log axis.
+
+    Exact zeros are drawn at 1e-17 and labelled "0"; failed methods are labelled with their
+    error instead of a bar.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    ax = _axes(ax)
+    rows = result.rows
+    floor = 1e-17
+    ypos = np.arange(len(rows))[::-1]
+    vals = [r.rel_error if r.value is not None and np.isfinite(r.rel_error) else np.nan
+            for r in rows]
+    bars = [max(v, floor) if np.isfinite(v) else 0.0 for v in vals]
+    colors = _colors(len(rows))
+    ax.barh(ypos, bars, left=floor / 10, color=colors, height=0.6)
+    ax.set_xscale("log")
+    ax.set_xlim(floor / 10, 10)
+    for y, v, r in zip(ypos, vals, rows, strict=True):
+        if r.value is None:
+            text = r.status.split(":")[0]
+        elif v == 0:
+            text = "0 (exact)"
+        else:
+            text = f"{v:.1e}"
+        x = floor if not np.isfinite(v) or v == 0 else v
+        ax.text(x * 1.5, y, text, va="center", fontsize=8)
+    ax.set_yticks(ypos)
+    ax.set_yticklabels([r.method for r in rows], fontsize=8)
+    ax.set_xlabel("relative error vs exact reference")
+    ax.set_title(f"{result.kind} of {result.name}", fontsize=10)
+    ax.grid(True, axis="x", which="major", alpha=0.3)
+    return ax
