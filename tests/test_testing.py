@@ -1,0 +1,522 @@
+"""diffkit.testing: the checker catches real bugs, never cries wolf, and says what is wrong.
+
+Self-test as autograd does it: every registry VJP and JVP rule is checked with this checker,
+and a planted wrong rule (x1.001) must be caught.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import diffkit.numpy as dnp
+from diffkit import catalog
+from diffkit.core import REGISTRY
+from diffkit.errors import NonFiniteError, OutputShapeError
+from diffkit.results import DerivativeResult
+from diffkit.spec import Function, SpecError
+from diffkit.testing import (
+    GradCheckWarning,
+    assert_grad_close,
+    assert_hessian_close,
+    assert_jacobian_close,
+    check_grad,
+    check_hessian,
+    check_jacobian,
+    check_taylor,
+    default_tolerances,
+)
+from tests.cases import CASES
+
+# ============================================================================ targets
+
+
+def _rosen_with_slip(index: int, factor: float = 1.01):
+    e = catalog.rosenbrock(1000)
+    good = e.function.manual_fn
+
+    def bad(x):
+        g = good(x)
+        g[index] *= factor
+        return g
+
+    return e, bad
+
+
+def test_one_percent_error_in_one_entry_of_a_1000_dim_rosenbrock_is_caught_and_named():
+    e, bad = _rosen_with_slip(417)
+    report = check_grad(e.function, bad, e.point)
+    assert not report.ok
+    assert report.nfailed == 1
+    assert report.worst == (417,)
+    with pytest.raises(AssertionError, match=r"1 of 1000 entries outside") as info:
+        assert_grad_close(e.function, bad, e.point)
+    msg = str(info.value)
+    assert "worst x[417]: actual" in msg
+    assert "|actual - desired| <= atol + rtol*|desired| (rtol=1e-05" in msg
+    assert "a bug in the checked derivative, not step noise" in msg
+    # large n: only the failing entry is listed, not 1000 rows
+    assert len(msg.splitlines()) < 10
+    assert "x[416]" not in msg
+
+
+def test_directions_catch_the_same_slip_at_cost_independent_of_n():
+    e, bad = _rosen_with_slip(417)
+    calls = []
+
+    def counted(x):
+        calls.append(1)
+        return e.function.call(x)
+
+    f = Function(counted, name="rosen")
+    assert not check_grad(f, bad, e.point, directions=8).ok
+    n_bad = len(calls)
+    calls.clear()
+    assert check_grad(f, e.function.manual_fn, e.point, directions=8).ok
+    assert len(calls) <= 8 * 6 + 2  # a few evaluations per direction, not 2n = 2000
+    assert n_bad < 200
+
+
+def _sampler(entry, rng):
+    p = np.asarray(entry.point, dtype=float)
+    spread = 0.25 * np.maximum(np.abs(p), 0.04)
+    return lambda: p + rng.uniform(-1.0, 1.0, p.shape) * spread
+
+
+def _exact_evaluator(entry):
+    """Exact derivatives, compiled once per entry (sympy -> mpmath), evaluated at 30 digits."""
+    import mpmath
+    import sympy
+
+    if entry.expr is None:
+        return entry.exact_float
+    from diffkit.analysis.reference import sympy_form
+
+    expr, symbols = sympy_form(entry.function)
+    fn = sympy.lambdify(symbols, [sympy.diff(expr, s) for s in symbols], modules="mpmath")
+
+    def exact(x):
+        with mpmath.workdps(30):
+            args = [mpmath.mpf(float(v)) for v in np.ravel(x)]
+            return np.array([float(v) for v in fn(*args)]).reshape(np.shape(x))
+
+    return exact
+
+
+@pytest.mark.parametrize("name", catalog.names())
+def test_no_false_alarm_on_the_catalogue_at_100_random_points(name):
+    entry = catalog.get(name)
+    rng = np.random.default_rng(12345)
+    draw = _sampler(entry, rng)
+    exact = _exact_evaluator(entry)
+    for _ in range(100):
+        x = draw()
+        value = exact(x)
+        if "vector" in entry.tags:
+            report = check_jacobian(entry.function, lambda *a, v=value: v, x)
+        else:
+            report = check_grad(entry.function, lambda *a, v=value: v, x)
+        assert report.ok, f"{name} at {x}: {report.message()}"
+
+
+# ============================================================================ self-test
+
+
+def _float_args(args):
+    return [i for i, a in enumerate(args)
+            if not (isinstance(a, np.ndarray) and a.dtype == bool)]
+
+
+def _with(args, i, xi):
+    out = list(args)
+    out[i] = xi
+    return tuple(out)
+
+
+def rule_cases():
+    for name in sorted(REGISTRY):
+        prim = REGISTRY[name]
+        if not prim.differentiable:
+            continue
+        for k, (args, _params) in enumerate(CASES[name]):
+            for i in _float_args(args):
+                if prim.vjp_rule(i) is not None:
+                    yield pytest.param(name, k, i, id=f"{name}-{k}-arg{i}")
+
+
+RULE_CASES = list(rule_cases())
+
+
+def check_vjp_rule(prim, args, params, i, seed=0, **settings):
+    """The registry VJP of argument i against the gradient of x_i -> sum(g * f(..x_i..))."""
+    rng = np.random.default_rng(seed)
+    ans = prim.numeric(*args, **params)
+    g = rng.uniform(0.5, 1.5, np.shape(ans))
+    rule = prim.vjp_rule(i)
+    x_i = np.asarray(args[i], dtype=float)
+
+    def phi(x):
+        return np.sum(g * prim.numeric(*_with(args, i, x), **params))
+
+    def vjp(x):
+        a = _with(args, i, x)
+        return rule(g, prim.numeric(*a, **params), *a, **params)
+
+    return check_grad(Function(phi, name=f"{prim.name} arg {i}"), vjp, x_i, **settings)
+
+
+def check_jvp_rule(prim, args, params, i, **settings):
+    """The registry JVP of argument i, applied to unit tangents, against the Jacobian."""
+    rule = prim.jvp_rule(i)
+    x_i = np.asarray(args[i], dtype=float)
+
+    def F(x):
+        return np.ravel(prim.numeric(*_with(args, i, x), **params))
+
+    def jac(x):
+        a = _with(args, i, x)
+        ans = prim.numeric(*a, **params)
+        cols = []
+        for k in range(x.size):
+            t = np.zeros(x.size)
+            t[k] = 1.0
+            out = rule(t.reshape(x.shape), ans, *a, **params)
+            cols.append(np.ravel(np.broadcast_to(out, np.shape(ans))))
+        return np.stack(cols, axis=1)
+
+    return check_jacobian(Function(F, name=f"{prim.name} arg {i}"), jac, x_i, **settings)
+
+
+@pytest.mark.parametrize(("name", "k", "i"), RULE_CASES)
+def test_every_registry_vjp_and_jvp_passes_the_checker(name, k, i):
+    prim = REGISTRY[name]
+    args, params = CASES[name][k]
+    vjp_report = check_vjp_rule(prim, args, params, i)
+    assert vjp_report.ok, vjp_report.message()
+    jvp_report = check_jvp_rule(prim, args, params, i)
+    assert jvp_report.ok, jvp_report.message()
+
+
+@pytest.mark.parametrize("name", ["sin", "exp", "multiply", "divide", "sum", "matmul"])
+def test_a_planted_wrong_rule_is_caught(name, monkeypatch):
+    prim = REGISTRY[name]
+    args, params = CASES[name][1]
+    vjp0, jvp0 = prim.vjp_rule(0), prim.jvp_rule(0)
+    monkeypatch.setattr(prim, "vjp", (lambda *a, **p: vjp0(*a, **p) * 1.001, *prim.vjp[1:]))
+    monkeypatch.setattr(prim, "jvp", (lambda *a, **p: jvp0(*a, **p) * 1.001, *prim.jvp[1:]))
+    vjp_report = check_vjp_rule(prim, args, params, 0)
+    assert not vjp_report.ok
+    assert "constant factor" in vjp_report.hint() or vjp_report.nfailed == 1
+    assert not check_jvp_rule(prim, args, params, 0).ok
+    assert not check_vjp_rule(prim, args, params, 0, directions=4).ok
+
+
+def test_a_planted_wrong_rule_is_caught_through_reverse_and_forward_mode(monkeypatch):
+    reverse = pytest.importorskip("diffkit.methods.reverse")
+    forward = pytest.importorskip("diffkit.methods.forward")
+    prim = REGISTRY["tanh"]
+    vjp0, jvp0 = prim.vjp_rule(0), prim.jvp_rule(0)
+    monkeypatch.setattr(prim, "vjp", (lambda *a, **p: vjp0(*a, **p) * 1.001,))
+    monkeypatch.setattr(prim, "jvp", (lambda *a, **p: jvp0(*a, **p) * 1.001,))
+    f = Function(lambda x: dnp.sum(dnp.tanh(x) * x), name="f")
+    x = np.array([0.3, -0.7, 1.1])
+    assert not check_grad(f, lambda x: reverse.grad(f.fn, x), x).ok
+    assert not check_grad(f, lambda x: forward.gradient(f.fn, x), x).ok
+
+
+def _method_rule_cases():
+    for name, k, i in (p.values for p in RULE_CASES):
+        if name not in ("scatter",):
+            yield pytest.param(name, k, i, id=f"{name}-{k}-arg{i}")
+
+
+@pytest.mark.parametrize(("name", "k", "i"), list(_method_rule_cases()))
+def test_every_primitive_through_reverse_and_forward_mode(name, k, i):
+    """The same stanzas, as the AD methods apply them (their fast paths included)."""
+    reverse = pytest.importorskip("diffkit.methods.reverse")
+    forward = pytest.importorskip("diffkit.methods.forward")
+    prim = REGISTRY[name]
+    args, params = CASES[name][k]
+    rng = np.random.default_rng(1)
+    g = rng.uniform(0.5, 1.5, np.shape(prim.numeric(*args, **params)))
+    fn = prim.function
+    x_i = np.asarray(args[i], dtype=float)
+
+    def F(x):
+        a = _with(args, i, x)
+        return fn(*a, **params) if not prim.variadic else fn(a, **params)
+
+    def phi(x):
+        return dnp.sum(g * F(x))
+
+    spec = Function(phi, name=f"{name} arg {i}")
+    report = check_grad(spec, lambda x: reverse.vjp(F, x)[1](g), x_i)
+    assert report.ok, report.message()
+    jac = Function(lambda x: dnp.reshape(F(x), (-1,)), name=f"{name} arg {i}")
+
+    def forward_jac(x):
+        cols = []
+        for c in range(x.size):
+            t = np.zeros(x.size)
+            t[c] = 1.0
+            cols.append(np.ravel(forward.jvp(F, x, t.reshape(x.shape))[1]))
+        return np.stack(cols, axis=1)
+
+    report = check_jacobian(jac, forward_jac, x_i)
+    assert report.ok, report.message()
+
+
+# ============================================================================ messages
+
+
+def _sq(x):
+    return np.sum(x**2)
+
+
+X3 = np.array([1.0, 2.0, 3.0])
+
+
+def test_hint_sign_flip_factor_two_and_constant_factor():
+    assert "sign flip" in check_grad(_sq, lambda x: -2 * x, X3).hint()
+    assert "twice" in check_grad(_sq, lambda x: 4 * x, X3).hint()
+    assert "half" in check_grad(_sq, lambda x: x, X3).hint()
+    assert "1.001 times the reference" in check_grad(_sq, lambda x: 2.002 * x, X3).hint()
+
+
+def test_hint_transposition():
+    A = np.array([[1.0, 2.0], [3.0, 4.0]])
+    report = check_jacobian(lambda x: A @ x, lambda x: A.T, np.array([0.5, 1.5]))
+    assert not report.ok
+    assert "transposed" in report.hint()
+    with pytest.raises(OutputShapeError, match=r"returned shape \(3, 2\).*its transpose"):
+        check_jacobian(lambda x: np.ones((2, 3)) @ x, lambda x: np.ones((3, 2)), np.ones(3))
+
+
+def test_hint_step_noise_versus_bug():
+    # a correct gradient held to an impossible tolerance: the hint blames the reference's step
+    f = Function(lambda x: np.sum(np.exp(3 * x)), name="e3")
+    report = check_grad(f, lambda x: 3 * np.exp(3 * x), np.array([2.0, 1.5]), rtol=1e-14,
+                        atol=0.0)
+    assert not report.ok
+    assert "step-size noise" in report.hint()
+    assert report.ref_error is not None
+    assert np.all(report.ref_error > 0)
+
+
+def test_small_checks_show_every_entry_large_ones_only_failures():
+    small = check_grad(_sq, lambda x: np.array([2.0, 4.0, 7.0]), X3)
+    table = small.table()
+    assert table.count("\n") == 3
+    assert "x[0]" in table
+    assert "FAIL" in table
+    x = np.linspace(0.1, 2.0, 100)
+    big = check_grad(_sq, lambda x: 2 * x * np.where(np.arange(100) % 30 == 0, 1.1, 1.0), x)
+    assert big.nfailed == 4
+    assert "x[1]" not in big.table()
+    assert "x[30]" in big.table()
+    assert "<table>" in big._repr_html_()
+    assert "FAIL" in big._repr_html_()
+
+
+def test_many_failures_are_capped():
+    x = np.linspace(0.1, 2.0, 100)
+    report = check_grad(_sq, lambda x: 3 * x, x)
+    assert "... and 90 more failing entries" in report.message()
+
+
+def test_names_and_parameters_label_entries():
+    f = Function(lambda a, b: a**2 * b, name="ab")
+    report = check_grad(f, lambda a, b: [2 * a * b, 0.0], [1.5, 2.0])
+    assert report.worst_label == "b"
+    r2 = check_grad(_sq, lambda x: np.array([2.0, 4.0, 0.0]), X3, names=["u", "v", "w"])
+    assert "worst w:" in r2.message()
+    with pytest.raises(OutputShapeError, match="names has 2 entries"):
+        check_grad(_sq, lambda x: 2 * x, X3, names=["u", "v"])
+
+
+def test_matrix_shaped_points_use_multi_indices():
+    x = np.arange(1.0, 7.0).reshape(2, 3)
+    report = check_grad(_sq, lambda x: 2 * x + (x == 5.0), x)
+    assert report.worst_label == "x[1, 1]"
+
+
+# ============================================================================ references
+
+
+@pytest.mark.parametrize("reference", ["forward-difference", "backward-difference",
+                                       "central-difference", "reverse-mode", "forward-mode",
+                                       "symbolic"])
+def test_every_method_works_as_a_reference(reference):
+    from diffkit import methods
+
+    if reference not in methods.available():
+        pytest.skip(f"{reference} not available")
+    e = catalog.get("trivariate")
+    exact = e.exact_float()
+    assert check_grad(e.function, lambda *a: exact, e.point, reference=reference).ok
+    bad = exact * np.array([1.0, 1.001, 1.0])
+    report = check_grad(e.function, lambda *a: bad, e.point, reference=reference)
+    assert not report.ok
+    assert report.worst_label == "y"
+
+
+def test_richardson_and_complex_step_references_when_available():
+    from diffkit import methods
+
+    for ref in ("richardson", "complex-step"):
+        if ref not in methods.available():
+            continue
+        e = catalog.get("squire-trapp@1.5")
+        exact = e.exact_float()
+        assert check_grad(e.function, lambda x, v=exact: v, e.point, reference=ref).ok
+        assert not check_grad(e.function, lambda x, v=exact: v * (1 + 1e-6), e.point,
+                              reference=ref).ok
+
+
+def test_default_rtol_depends_on_reference_and_dtype():
+    assert default_tolerances("central-difference")[0] == 1e-5
+    assert default_tolerances("forward-difference")[0] == 1e-4
+    assert default_tolerances("reverse-mode")[0] == 1e-10
+    assert default_tolerances("central-difference", np.float32)[0] == 1e-3
+    assert default_tolerances("central-difference", kind="hessian")[0] == 1e-3
+
+
+def test_callable_reference_and_its_error_estimate():
+    report = check_grad(_sq, lambda x: 2 * x, X3, reference=lambda x: 2 * x)
+    assert report.ok
+    assert report.reference.startswith("callable")
+    est = DerivativeResult(2 * X3 + 1e-3, nfev=0, method="mine", error=np.full(3, 1e-2))
+    r2 = check_grad(_sq, lambda x: 2 * x, X3, reference=lambda x: est, rtol=1e-6, atol=0.0)
+    assert not r2.ok
+    assert "within the reference's own error estimate" in r2.hint()
+
+
+def test_step_is_passed_to_the_reference():
+    assert check_grad(_sq, lambda x: 2 * x, X3, h=1e-4).ok
+    with pytest.raises(ValueError, match="h="):
+        check_grad(_sq, lambda x: 2 * x, X3, h=-1.0)
+
+
+def test_float32_point_gets_a_float64_reference_and_a_warning():
+    x = np.array([0.5, 1.5], dtype=np.float32)
+    with pytest.warns(GradCheckWarning, match="single precision"):
+        report = check_grad(lambda x: np.sum(np.sin(x)), lambda x: np.cos(x), x)
+    assert report.ok
+    assert report.rtol == 1e-3
+    with pytest.warns(GradCheckWarning):
+        report = check_grad(lambda x: np.sum(np.sin(x)),
+                            lambda x: np.cos(x).astype(np.float32), x.astype(float))
+    assert report.ok
+
+
+# ============================================================================ directions / Taylor
+
+
+def test_directions_pass_for_a_correct_gradient_and_are_seeded():
+    x = np.linspace(-1, 1, 50)
+    f = lambda x: np.sum(np.sin(x) * x**2)
+    g = lambda x: np.cos(x) * x**2 + 2 * x * np.sin(x)
+    r1 = check_grad(f, g, x, directions=5, seed=3)
+    r2 = check_grad(f, g, x, directions=5, seed=3)
+    assert r1.ok
+    assert r1.kind == "directional"
+    assert r1.actual.shape == (5,)
+    np.testing.assert_array_equal(r1.directions, r2.directions)
+    assert not check_grad(f, lambda x: g(x) * 1.001, x, directions=2).ok
+    with pytest.raises(OutputShapeError, match="directions=0"):
+        check_grad(f, g, x, directions=0)
+
+
+def test_directional_jacobian():
+    A = np.array([[1.0, 2.0, 0.5], [3.0, -1.0, 2.0]])
+    assert check_jacobian(lambda x: A @ np.sin(x), lambda x: A * np.cos(x), np.ones(3),
+                          directions=3).ok
+    assert not check_jacobian(lambda x: A @ np.sin(x), lambda x: A * np.sin(x), np.ones(3),
+                              directions=3).ok
+
+
+def test_taylor_remainder_test():
+    x = np.array([0.3, -0.2, 0.9])
+    f = lambda x: np.sum(np.exp(x) * np.cos(x))
+    g = lambda x: np.exp(x) * (np.cos(x) - np.sin(x))
+    good = check_grad(f, g, x, reference="taylor")
+    assert good.ok
+    assert np.all(good.orders > 1.8)
+    bad = check_taylor(f, lambda x: g(x) * np.array([1, 1.0001, 1]), x)
+    assert not bad.ok
+    assert "order 1" in bad.message()
+    # a linear function: the remainder stays at rounding level, which passes
+    assert check_taylor(lambda x: np.sum(3 * x), lambda x: np.full(3, 3.0), x).ok
+    with pytest.raises(AssertionError, match="Taylor test of f failed"):
+        assert_grad_close(f, lambda x: g(x) * 1.01, x, reference="taylor")
+
+
+# ============================================================================ Jacobian / Hessian
+
+
+def test_jacobian_and_hessian():
+    e = catalog.get("polar")
+    exact = e.exact_float()
+    assert_jacobian_close(e.function, lambda r, t: exact, e.point)
+    with pytest.raises(AssertionError, match=r"worst d f\[1\]/d theta"):
+        assert_jacobian_close(e.function, lambda r, t: exact + np.array([[0, 0], [0, 0.1]]),
+                              e.point)
+    f = lambda x: x[0] ** 2 * np.exp(x[1])
+    H = lambda x: np.exp(x[1]) * np.array([[2, 2 * x[0]], [2 * x[0], x[0] ** 2]])
+    assert_hessian_close(f, H, np.array([0.7, 0.2]))
+    report = check_hessian(f, lambda x: H(x) * np.array([[1, 2], [1, 1]]), np.array([0.7, 0.2]))
+    assert not report.ok
+    assert report.worst_label == "(x[0], x[1])"
+
+
+def test_hessian_with_an_ad_reference():
+    pytest.importorskip("diffkit.methods.reverse")
+    e = catalog.get("baydin")
+    H = lambda x1, x2: np.array([[-1 / x1**2, 1.0], [1.0, np.sin(x2)]])
+    report = assert_hessian_close(e.function, H, e.point, reference="reverse-mode")
+    assert report.reference == "reverse-mode"
+
+
+# ============================================================================ bad input
+
+
+def test_non_callable_f_or_grad():
+    with pytest.raises(SpecError, match=r"grad must be callable, got ndarray"):
+        check_grad(_sq, np.ones(3), X3)
+    with pytest.raises(SpecError, match=r"f must be callable, got str"):
+        check_grad("x**2", lambda x: 2 * x, X3)
+    with pytest.raises(SpecError, match=r"reference=3 must be a method name"):
+        check_grad(_sq, lambda x: 2 * x, X3, reference=3)
+
+
+def test_shape_mismatch_names_both_shapes():
+    with pytest.raises(OutputShapeError,
+                       match=r"grad\(x\) returned shape \(2,\), but the gradient at x must "
+                             r"have shape \(3,\)"):
+        check_grad(_sq, lambda x: np.ones(2), X3)
+    with pytest.raises(OutputShapeError, match=r"returned shape \(3, 1\)"):
+        check_grad(_sq, lambda x: np.ones((3, 1)), X3)
+    with pytest.raises(OutputShapeError, match=r"returned str"):
+        check_grad(_sq, lambda x: "grad", X3)
+
+
+def test_nan_gradient_is_a_failure_naming_the_entry():
+    report = check_grad(_sq, lambda x: np.array([2.0, np.nan, 6.0]), X3)
+    assert not report.ok
+    assert report.worst_label == "x[1]"
+    assert "not finite at x[1]" in report.hint()
+    with pytest.raises(AssertionError, match=r"worst x\[1\]: actual nan"):
+        assert_grad_close(_sq, lambda x: np.array([2.0, np.nan, 6.0]), X3)
+
+
+def test_bad_points():
+    with pytest.raises(NonFiniteError, match="NaN or inf"):
+        check_grad(_sq, lambda x: 2 * x, [1.0, np.inf])
+    with pytest.raises(NonFiniteError, match="not a real array"):
+        check_grad(_sq, lambda x: 2 * x, ["a"])
+
+
+def test_report_repr_and_str():
+    report = check_grad(_sq, lambda x: 2 * x, X3)
+    assert "ok" in repr(report)
+    assert "passed" in str(report)
