@@ -1,116 +1,923 @@
-"""Finite differences (first version: textbook steps; the numerical issue extends this)."""
+"""Finite differences of any order, Richardson extrapolation and the complex step.
+
+Every scheme here is an interpreter of the spec that only *evaluates* it, at stencil points
+around ``x``:
+
+* :class:`ForwardDifference`, :class:`BackwardDifference`, :class:`CentralDifference`: one
+  stencil of accuracy order ``p`` (weights from :mod:`diffkit.stencils`, exact rationals).
+  ``h="auto"`` picks each coordinate's step from the function's own scale: a pilot stencil
+  measures ``|f|`` and a higher derivative (so the rounding noise and the truncation), and
+  the step that balances them is taken (:func:`diffkit.stencils.optimal_step`).
+  ``h=<float>`` is the textbook fixed step, applied as ``(x + h) - x``.
+* :class:`Richardson`: central differences at steps ``h0, h0/2, h0/4, ...`` extrapolated to
+  ``h -> 0`` (Neville's tableau), stopping when the error estimate stops improving; the error
+  estimate adds the extrapolant's rounding bound to its truncation estimate. Near a domain
+  edge it continues with one-sided differences and says so in ``status``.
+* :class:`ComplexStep`: ``Im f(x + ih) / h`` with ``h = 1e-200``: no cancellation, so exact to
+  rounding, one evaluation per direction. The function is first run under a small trace that
+  refuses primitives the registry marks as not complex-analytic.
+
+Evaluations go through one sampler per call: it counts them (``nfev``), reuses repeated
+points, sends all the points of one phase through ``f`` in one call when the spec is
+``vectorized`` (in chunks, so memory is ``O(n * chunk)``), and turns a domain error or a
+non-finite value at a stencil point into :class:`~diffkit.errors.StencilError`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import DomainError, StencilError, StepError
+from ..core import Trace, Tracer
+from ..errors import (
+    DomainError,
+    NonAnalyticError,
+    NotTraceableError,
+    OrderError,
+    OutputShapeError,
+    StencilError,
+    StepError,
+    UnsupportedPrimitiveError,
+)
 from ..results import DerivativeResult
 from ..spec import Function
+from ..stencils import Stencil, _check_order, fornberg_float, optimal_step, stencil
 from ..validation import call_checked
 from .base import Method
 
-__all__ = ["BackwardDifference", "CentralDifference", "ForwardDifference"]
+__all__ = [
+    "BackwardDifference",
+    "CentralDifference",
+    "ComplexStep",
+    "ForwardDifference",
+    "Richardson",
+]
 
-EPS = np.finfo(np.float64).eps
+EPS = float(np.finfo(np.float64).eps)
+NOISE = 1.0
+"""Assumed relative noise of an evaluation of ``f``, in units of eps (a rounding or two)."""
+
+Key = tuple[tuple[int, float], ...]
+"""A stencil point: the coordinates that differ from ``x`` and their values (``()`` is x)."""
+
+
+def _check_h(h: Any, who: str, auto: bool = True) -> Any:
+    if auto and isinstance(h, str) and h == "auto":
+        return "auto"
+    fix = "e.g. h=1e-6, or h='auto'" if auto else "e.g. h=1e-200"
+    if isinstance(h, bool):
+        raise StepError(f"{who}: h={h!r} is not a number; pass a positive float ({fix})")
+    try:
+        hf = float(h)
+    except (TypeError, ValueError):
+        raise StepError(f"{who}: h={h!r} is not a number; pass a positive float ({fix})") \
+            from None
+    if not (np.isfinite(hf) and hf > 0):
+        raise StepError(f"{who}: h={h!r} must be positive and finite, {fix}")
+    return hf
+
+
+def _check_int(value: Any, name: str, who: str, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+            or not lo <= value <= hi:
+        raise OrderError(f"{who}: {name}={value!r} must be an integer from {lo} to {hi}")
+    return int(value)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.6g}"
+
+
+# ============================================================================ sampling
+
+
+class _Sampler:
+    """Evaluates ``f`` at stencil points around ``x``: counting, reuse, batching, errors."""
+
+    def __init__(self, method: Method, spec: Function, x: np.ndarray, op: str,
+                 chunk: int) -> None:
+        self.method, self.spec, self.op, self.chunk = method, spec, op, chunk
+        self.shape = x.shape
+        self.flat = x.ravel().astype(float)
+        f0 = call_checked(spec, self._arg(self.flat), op)  # the point itself: DomainError
+        self.nfev = 1
+        self.out_shape = tuple(np.shape(f0))
+        self.f0 = np.ravel(np.asarray(f0, dtype=float))
+        self.m = self.f0.size
+        self.values: dict[Key, np.ndarray | None] = {(): self.f0}
+        self.reasons: dict[Key, str] = {}
+
+    def _arg(self, flat: np.ndarray) -> Any:
+        return flat[0] if not self.shape else flat.reshape(self.shape)
+
+    def point(self, key: Key) -> np.ndarray:
+        p = self.flat.copy()
+        for i, v in key:
+            p[i] = v
+        return p
+
+    def get(self, keys: Sequence[Key], strict: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Values at ``keys`` as an ``(len(keys), m)`` array and a mask of failed points.
+
+        With ``strict`` a failed point raises :class:`StencilError`; otherwise its row is NaN.
+        """
+        missing = [k for k in dict.fromkeys(keys) if k not in self.values]
+        if missing:
+            if self.spec.vectorized:
+                for start in range(0, len(missing), self.chunk):
+                    self._batch(missing[start:start + self.chunk])
+            else:
+                for k in missing:
+                    self._one(k)
+        out = np.empty((len(keys), self.m))
+        bad = np.zeros(len(keys), dtype=bool)
+        for r, k in enumerate(keys):
+            v = self.values[k]
+            if v is None:
+                bad[r] = True
+                out[r] = np.nan
+            else:
+                out[r] = v
+        if strict and bad.any():
+            raise self.error(keys[int(np.argmax(bad))])
+        return out, bad
+
+    def _store(self, key: Key, value: Any) -> None:
+        arr = np.asarray(value)
+        if arr.size != self.m:
+            raise OutputShapeError(
+                f"{self.op}(f, x): {self.spec.name} returned shape {arr.shape} at a stencil "
+                f"point but shape {self.out_shape} at x; f must return the same shape everywhere"
+            )
+        arr = np.ravel(arr).astype(float)
+        if np.all(np.isfinite(arr)):
+            self.values[key] = arr
+        else:
+            self.values[key] = None
+            self.reasons[key] = "nonfinite"
+
+    def _one(self, key: Key) -> None:
+        self.nfev += 1
+        try:
+            value = self.spec.call(self._arg(self.point(key)))
+        except (DomainError, FloatingPointError) as exc:
+            self.values[key] = None
+            self.reasons[key] = str(exc)
+            return
+        self._store(key, value)
+
+    def _batch(self, keys: list[Key]) -> None:
+        pts = np.stack([self.point(k) for k in keys]).reshape((len(keys), *self.shape))
+        self.nfev += len(keys)
+        try:
+            vals = np.asarray(self.spec.call_batch(pts))
+        except (DomainError, FloatingPointError):
+            self.nfev -= len(keys)  # find the offending points one by one (counted there)
+            for k in keys:
+                self._one_batched(k)
+            return
+        if vals.shape[:1] != (len(keys),) or vals[0].size != self.m:
+            raise OutputShapeError(
+                f"{self.op}(f, x): {self.spec.name} is vectorized=True but returned shape "
+                f"{vals.shape} for a batch of {len(keys)} points; it must return one value of "
+                f"shape {self.out_shape} per point along axis 0"
+            )
+        for k, v in zip(keys, vals, strict=True):
+            self._store(k, v)
+
+    def _one_batched(self, key: Key) -> None:
+        self.nfev += 1
+        pts = self.point(key).reshape((1, *self.shape))
+        try:
+            value = np.asarray(self.spec.call_batch(pts))[0]
+        except (DomainError, FloatingPointError) as exc:
+            self.values[key] = None
+            self.reasons[key] = str(exc)
+            return
+        self._store(key, value)
+
+    def error(self, key: Key) -> StencilError:
+        """The StencilError for the failed point ``key``: where, which step, what to do."""
+        name = self.method.name
+        where = ", ".join(f"x[{i}] = {_fmt(v)}" for i, v in key)
+        steps = ", ".join(_fmt(v - self.flat[i]) for i, v in key)
+        edge = ", ".join(f"between {_fmt(self.flat[i])} and {_fmt(v)}" for i, v in key)
+        reason = self.reasons.get(key, "")
+        if reason == "nonfinite":
+            return StencilError(
+                f"{name}: f is not finite at the stencil point {where} (step h = {steps}); the "
+                f"function has a singularity or domain edge {edge}; use a one-sided scheme "
+                f"pointing away from it or a smaller h"
+            )
+        return StencilError(
+            f"{name}: the stencil point {where} (step h = {steps}) crosses a domain edge "
+            f"{edge} ({reason}); use a one-sided scheme pointing away from the edge "
+            f"(ForwardDifference/BackwardDifference, or method='richardson', which does it by "
+            f"itself) or a smaller h"
+        )
+
+    def result(self, value: Any, method: Method, **fields: Any) -> DerivativeResult:
+        return DerivativeResult(value, nfev=self.nfev, method=method.name,
+                                out_shape=self.out_shape, **fields)
+
+
+# ============================================================================ steps
+
+
+def _grid(flat: np.ndarray, h: np.ndarray, offsets: Sequence[int]
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Stencil points ``x_i + s*h_i`` (n, k) and their actual offsets from ``x_i``."""
+    s = np.asarray(offsets, dtype=float)
+    pts = flat[:, None] + s[None, :] * h[:, None]
+    return pts, pts - flat[:, None]
+
+
+def _weights(st: Stencil, flat: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Points ``(n, k)`` and weights ``(n, k)`` (already divided by ``h^d``) of ``st``.
+
+    The nominal offsets ``s*h`` are rounded when added to ``x``; where that happens the
+    weights are recomputed (Fornberg in floats) for the offsets actually sampled.
+    """
+    pts, actual = _grid(flat, h, st.offsets)
+    s = np.asarray(st.offsets, dtype=float)
+    w = np.broadcast_to(st.weights_float, actual.shape).copy()
+    inexact = np.any(actual != s[None, :] * h[:, None], axis=1)
+    if inexact.any():
+        norm = actual[inexact] / h[inexact, None]
+        w[inexact] = fornberg_float(norm, st.deriv)
+    return pts, w / h[:, None] ** st.deriv
+
+
+def _pilot(sampler: _Sampler, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Measure each coordinate's scale from a pilot stencil.
+
+    Central: samples at ``x +- h_p, x +- 2 h_p`` with ``h_p = eps^(1/5) max(|x|, 0.1)`` (the
+    step at which a 4-point third difference is most accurate) give ``f'''``; one-sided:
+    ``x + h_p, x + 2 h_p`` (``h_p = eps^(1/4)...``) give ``f''``. The length on which ``f``
+    varies is ``L = (|f| / |f^(k)|)^(1/k)``; where the derivative is below the pilot's own
+    noise, ``L`` is NaN (no truncation visible: any step up to ``h_p`` is fine).
+    A pilot point outside the domain shrinks that coordinate's pilot step tenfold (up to four
+    times, every evaluation counted).
+
+    Returns ``(L, h_p, fscale)``, each of shape ``(n,)``.
+    """
+    flat = sampler.flat
+    n = flat.size
+    central = kind == "central"
+    offsets = (-2, -1, 1, 2) if central else ((1, 2) if kind == "forward" else (-1, -2))
+    power = 0.2 if central else 0.25
+    hp = EPS ** power * np.maximum(np.abs(flat), 0.1)
+    todo = np.arange(n)
+    vals = np.empty((n, len(offsets), sampler.m))
+    for attempt in range(5):
+        pts, _ = _grid(flat[todo], hp[todo], offsets)
+        keys = [((int(i), float(p)),) for i, row in zip(todo, pts, strict=True) for p in row]
+        out, bad = sampler.get(keys, strict=attempt == 4)
+        out = out.reshape(len(todo), len(offsets), sampler.m)
+        bad = bad.reshape(len(todo), len(offsets)).any(axis=1)
+        vals[todo[~bad]] = out[~bad]
+        todo = todo[bad]
+        if not todo.size:
+            break
+        hp[todo] /= 10.0
+    f0 = sampler.f0[None, :]
+    fscale = np.maximum(np.abs(vals).max(axis=(1, 2)), np.abs(f0).max())
+    h = hp[:, None]
+    if central:
+        deriv = (vals[:, 3] - 2 * vals[:, 2] + 2 * vals[:, 1] - vals[:, 0]) / (2 * h**3)
+        noise = 10 * 6 * EPS * fscale / (2 * hp**3)
+        k = 3
+    else:
+        deriv = (vals[:, 1] - 2 * vals[:, 0] + f0) / h**2
+        noise = 10 * 4 * EPS * fscale / hp**2
+        k = 2
+    mag = np.abs(deriv).max(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        length = np.where(mag > noise, (fscale / mag) ** (1.0 / k), np.nan)
+    return length, hp, fscale
+
+
+def _auto_steps(sampler: _Sampler, st: Stencil, kind: str) -> np.ndarray:
+    """Each coordinate's step for ``st``: rounding balanced against truncation."""
+    length, hp, _ = _pilot(sampler, kind)
+    h = optimal_step(st, np.nan_to_num(length, nan=np.inf))
+    h = np.minimum(h, 2.0 * hp)  # the pilot checked the function out to 2 h_p
+    return np.maximum(h, 16 * EPS * np.maximum(np.abs(sampler.flat), np.finfo(float).tiny))
+
+
+def _exact_steps(flat: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """``(x + h) - x``: the step actually taken, exactly representable."""
+    hs = (flat + h) - flat
+    return np.where(hs > 0, hs, h)
+
+
+# ============================================================================ finite differences
 
 
 class _FiniteDifference(Method):
     family = "numerical"
-    offsets: ClassVar[tuple[int, ...]] = ()
-    weights: ClassVar[tuple[float, ...]] = ()
-    power: ClassVar[float] = 0.5  # textbook step: eps**power * max(1, |x|)
+    kind: ClassVar[str] = "central"
+    default_order: ClassVar[int] = 2
 
-    def __init__(self, *, h: Any = "auto") -> None:
-        if not (isinstance(h, str) and h == "auto"):
-            try:
-                hf = float(h)
-            except (TypeError, ValueError):
-                raise StepError(f"h={h!r} is not a number; pass a positive float or 'auto'") \
-                    from None
-            if not (np.isfinite(hf) and hf > 0):
-                raise StepError(f"h={h!r} must be positive and finite, e.g. h=1e-6, or 'auto'")
-            h = hf
-        self.h = h
+    def __init__(self, *, h: Any = "auto", order: int = 2, chunk: int = 256) -> None:
+        who = type(self).__name__
+        self.h = _check_h(h, who)
+        self.order = _check_order(self.kind, 1, order, who)
+        self.chunk = _check_int(chunk, "chunk", who, 1, 10**7)
 
-    def _steps(self, x: np.ndarray) -> np.ndarray:
-        flat = x.ravel()
+    def _steps(self, sampler: _Sampler, st: Stencil) -> tuple[np.ndarray, str]:
         if self.h == "auto":
-            return EPS**self.power * np.maximum(1.0, np.abs(flat))
-        return np.full(flat.shape, float(self.h))
+            return _exact_steps(sampler.flat, _auto_steps(sampler, st, self.kind)), "ok"
+        return _exact_steps(sampler.flat, np.full(sampler.flat.size, self.h)), "ok"
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
-        flat = x.ravel()
-        steps = self._steps(x)
-        nfev = 0
-        f0 = None
-        if 0 in self.offsets:
-            f0 = call_checked(spec, x, "jacobian")
-            nfev += 1
-        cols = []
-        for i in range(flat.size):
-            h = steps[i]
-            # the step actually taken, (x+h)-x, is exactly representable
-            hs = [(flat[i] + o * h) - flat[i] for o in self.offsets]
-            col = 0.0
-            for o, w, ho in zip(self.offsets, self.weights, hs, strict=True):
-                if o == 0:
-                    val = f0
-                else:
-                    xp = flat.copy()
-                    xp[i] = flat[i] + ho
-                    val = self._sample(spec, xp.reshape(x.shape), x, i, ho)
-                    nfev += 1
-                col = col + w * np.asarray(val, dtype=float)
-            cols.append(np.ravel(col) / abs(hs[-1] if self.offsets[-1] else hs[0]))
-        out_shape = np.shape(f0) if f0 is not None else None
-        if out_shape is None:
-            out_shape = np.shape(self._sample(spec, x, x, 0, 0.0))
-            nfev += 1
-        jac = np.stack(cols, axis=1)
-        return DerivativeResult(jac, nfev=nfev, method=self.name, step=steps.reshape(x.shape),
-                                out_shape=tuple(out_shape))
+        s = _Sampler(self, spec, x, "jacobian", self.chunk)
+        st = stencil(self.kind, 1, self.order)
+        h, status = self._steps(s, st)
+        pts, w = _weights(st, s.flat, h)
+        keys = [((i, float(p)),) if o else () for i, row in enumerate(pts)
+                for o, p in zip(st.offsets, row, strict=True)]
+        vals, _ = s.get(keys)
+        vals = vals.reshape(s.flat.size, len(st.offsets), s.m)
+        jac = np.einsum("nk,nkm->mn", w, vals)
+        return s.result(jac, self, step=h.reshape(x.shape), status=status,
+                        info={"order": self.order, "stencil": st.offsets})
 
-    def _sample(self, spec: Function, xp: np.ndarray, x: np.ndarray, i: int, h: float) -> Any:
-        try:
-            val = np.asarray(spec.call(xp))
-        except DomainError as exc:
-            call_checked(spec, x, "jacobian")  # the point itself outside the domain: say so
-            raise StencilError(
-                f"{self.name}: the stencil point x[{i}] = {xp.ravel()[i]!r} (step h = {h:.3g}) "
-                f"crosses a domain edge ({exc}); use a one-sided scheme pointing away from the "
-                f"edge or a smaller h"
-            ) from None
-        if not np.all(np.isfinite(val)):
-            raise StencilError(
-                f"{self.name}: f is not finite at the stencil point x[{i}] = {xp.ravel()[i]!r} "
-                f"(step h = {h:.3g}); use a one-sided scheme or a smaller h"
-            )
-        return val
+    def _hessian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
+        s = _Sampler(self, spec, x, "hessian", self.chunk)
+        n = s.flat.size
+        st2 = stencil(self.kind, 2, self.order)
+        st1 = stencil(self.kind, 1, self.order)
+        if self.h == "auto":
+            length, hp, _ = _pilot(s, self.kind)
+            h = optimal_step(st2, np.nan_to_num(length, nan=np.inf))
+            h = np.maximum(np.minimum(h, 2.0 * hp), 16 * EPS * np.maximum(np.abs(s.flat), 1e-300))
+        else:
+            h = np.full(n, self.h)
+        h = _exact_steps(s.flat, h)
+        hess = np.zeros((n, n))
+        # diagonal: the second-derivative stencil
+        pts2, w2 = _weights(st2, s.flat, h)
+        keys = [((i, float(p)),) if o else () for i, row in enumerate(pts2)
+                for o, p in zip(st2.offsets, row, strict=True)]
+        vals, _ = s.get(keys)
+        hess[np.arange(n), np.arange(n)] = np.einsum(
+            "nk,nk->n", w2, vals.reshape(n, len(st2.offsets), s.m)[..., 0])
+        # mixed partials: the product of first-derivative stencils in x_i and x_j
+        pts1, w1 = _weights(st1, s.flat, h)
+        off = st1.offsets
+        pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+        keys = []
+        for i, j in pairs:
+            for a, pa in zip(off, pts1[i], strict=True):
+                for b, pb in zip(off, pts1[j], strict=True):
+                    keys.append(tuple(kv for kv, o in (((i, float(pa)), a), ((j, float(pb)), b))
+                                      if o))
+        if pairs:
+            vals, _ = s.get(keys)
+            vals = vals[:, 0].reshape(len(pairs), len(off), len(off))
+            for r, (i, j) in enumerate(pairs):
+                hess[i, j] = hess[j, i] = w1[i] @ vals[r] @ w1[j]
+        return s.result(hess, self, step=h.reshape(x.shape), info={"order": self.order})
 
 
 class ForwardDifference(_FiniteDifference):
-    """(f(x+h) - f(x)) / h, first order."""
+    """Forward differences ``sum_j w_j f(x + j h) / h``, ``j = 0..p``, of accuracy order ``p``.
+
+    Parameters
+    ----------
+    h : "auto" or float
+        ``"auto"`` (default) chooses each coordinate's step from the function's own scale:
+        a pilot second difference (2 extra evaluations per coordinate, counted) measures
+        ``|f''|`` and the step balancing rounding against truncation is taken (for ``p = 1``,
+        ``h = 2 sqrt(eps |f| / |f''|)``). A float is the textbook fixed step, applied as
+        ``(x + h) - x``.
+    order : int
+        Accuracy order ``p`` from 1 to 16; weights from Fornberg's recursion, exact rationals.
+    chunk : int
+        For ``vectorized`` specs: stencil points sent to ``f`` per call.
+
+    Examples
+    --------
+    >>> import diffkit as dk, diffkit.numpy as dnp
+    >>> r = dk.methods.ForwardDifference().derivative(dnp.exp, 1.0)
+    >>> abs(float(r) - 2.718281828459045) < 1e-7, r.nfev
+    (True, 4)
+    """
 
     name = "forward-difference"
-    offsets = (0, 1)
-    weights = (-1.0, 1.0)
+    kind = "forward"
+
+    def __init__(self, *, h: Any = "auto", order: int = 1, chunk: int = 256) -> None:
+        super().__init__(h=h, order=order, chunk=chunk)
 
 
 class BackwardDifference(_FiniteDifference):
-    """(f(x) - f(x-h)) / h, first order."""
+    """Backward differences ``sum_j w_j f(x - j h) / h``, accuracy order ``p``.
+
+    The mirror image of :class:`ForwardDifference` (same settings), for points just above a
+    domain's upper edge... or just to the right of a lower one: it samples only ``x`` and
+    points below it.
+
+    Examples
+    --------
+    >>> import diffkit as dk, diffkit.numpy as dnp
+    >>> r = dk.methods.BackwardDifference(order=2).derivative(dnp.sin, 0.5)
+    >>> abs(float(r) - 0.8775825618903728) < 1e-9
+    True
+    """
 
     name = "backward-difference"
-    offsets = (0, -1)
-    weights = (1.0, -1.0)
+    kind = "backward"
+
+    def __init__(self, *, h: Any = "auto", order: int = 1, chunk: int = 256) -> None:
+        super().__init__(h=h, order=order, chunk=chunk)
 
 
 class CentralDifference(_FiniteDifference):
-    """(f(x+h) - f(x-h)) / 2h, second order."""
+    """Central differences ``sum_j w_j f(x + j h) / h``, ``j = -p/2..p/2``, of even order ``p``.
+
+    Parameters
+    ----------
+    h : "auto" or float
+        ``"auto"`` (default): a pilot stencil at ``x +- h_p, x +- 2 h_p`` (4 evaluations per
+        coordinate, counted) measures ``|f|`` and ``|f'''|``, and the step balancing rounding
+        against truncation is taken (``h = (3 eps |f| / |f'''|)^(1/3)`` for ``p = 2``, the
+        analogue from :func:`diffkit.stencils.optimal_step` for higher orders). A float is the
+        textbook fixed step, applied as ``(x + h) - x``.
+    order : int
+        Even accuracy order ``p`` from 2 to 16.
+    chunk : int
+        For ``vectorized`` specs: stencil points sent to ``f`` per call.
+
+    Examples
+    --------
+    >>> import diffkit as dk, diffkit.numpy as dnp
+    >>> r = dk.methods.CentralDifference().derivative(dnp.exp, 1.0)
+    >>> abs(float(r) - 2.718281828459045) < 1e-10, r.nfev
+    (True, 7)
+    >>> float(dk.methods.CentralDifference(order=6).derivative(dnp.sin, 0.0))
+    1.0
+    """
 
     name = "central-difference"
-    offsets = (-1, 1)
-    weights = (-0.5, 0.5)
-    power = 1.0 / 3.0
+    kind = "central"
+
+
+# ============================================================================ Richardson
+
+
+class _Tableau:
+    """Neville's extrapolation of ``D(h_k)`` (``h_k = h0 / 2^k``) for a batch of entries.
+
+    ``exponents`` are the powers of ``h`` in the error expansion of the base estimate
+    (central: 2, 4, 6, ...; one-sided second order: 2, 3, 4, ...). Each entry also carries
+    the extrapolant's coefficients on every ``D(h_k)``, so the rounding noise of the result
+    can be bounded (``sum |c_k| noise_k``).
+    """
+
+    def __init__(self, exponents: Sequence[int]) -> None:
+        self.exponents = exponents
+        self.rows: list[list[np.ndarray]] = []  # rows[k][j]: (E, m)
+        self.coefs: list[list[np.ndarray]] = []  # coefs[k][j]: (k+1,) weights on D_0..D_k
+        self.noise: list[np.ndarray] = []  # noise[k]: (E, m) rounding bound of D_k
+
+    def add(self, d: np.ndarray, noise: np.ndarray) -> None:
+        k = len(self.rows)
+        row, crow = [d], [np.eye(k + 1)[k]]
+        for j in range(1, k + 1):
+            factor = 2.0 ** self.exponents[j - 1] - 1.0
+            prev, cprev = self.rows[k - 1][j - 1], self.coefs[k - 1][j - 1]
+            row.append(row[j - 1] + (row[j - 1] - prev) / factor)
+            crow.append(crow[j - 1] + (crow[j - 1] - np.append(cprev, 0.0)) / factor)
+        self.rows.append(row)
+        self.coefs.append(crow)
+        self.noise.append(noise)
+
+    def estimates(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates of row ``k`` (``(J, E, m)``) and their error estimates.
+
+        The truncation estimate of ``T[k][j]`` is its distance to ``T[k-1][j]`` (the same
+        extrapolation one step coarser, whose error is ``2^e`` times larger); the rounding
+        bound is ``sum_i |c_i| noise_i``.
+        """
+        noise = np.stack(self.noise[: k + 1])  # (k+1, E, m)
+        vals, errs = [], []
+        for j in range(k):  # T[k][j] with T[k-1][j] present
+            t = self.rows[k][j]
+            trunc = np.abs(t - self.rows[k - 1][j])
+            rnd = np.tensordot(np.abs(self.coefs[k][j]), noise, axes=1)
+            vals.append(t)
+            errs.append(trunc + rnd)
+        return np.stack(vals), np.stack(errs)
+
+
+class Richardson(Method):
+    """Central differences at a shrinking step sequence, extrapolated to ``h -> 0``.
+
+    For each coordinate: a pilot stencil (4 evaluations) measures the length ``L`` on which
+    the function varies; central differences at ``h0 = L/2, h0/2, h0/4, ...`` (2 evaluations
+    each) fill Neville's tableau, each extrapolation removing the next even power of ``h``;
+    the tableau entry with the smallest error estimate is returned, and the sequence stops as
+    soon as the estimate has not improved for two levels (or reached rounding level). The
+    error estimate is the entry's distance to the same extrapolation one step coarser plus a
+    bound on the rounding noise its coefficients amplify, so it bounds the true error without
+    being wildly pessimistic.
+
+    If a central stencil leaves the function's domain (``sqrt`` near 0 with a big step), the
+    sequence continues with one-sided second-order differences pointing away from the edge
+    (``(-3 f(x) + 4 f(x + h) - f(x + 2h)) / 2h``, powers 2, 3, 4, ...), and ``status`` says so.
+
+    Parameters
+    ----------
+    h : "auto" or float
+        The first (largest) step; ``"auto"`` takes it from the pilot.
+    max_levels : int
+        Most steps in the sequence (2 to 30).
+    chunk : int
+        For ``vectorized`` specs: stencil points sent to ``f`` per call.
+
+    Returns
+    -------
+    DerivativeResult
+        ``value``, ``error`` (estimate of the absolute error, same shape), ``nfev``, ``step``
+        (the step of the returned entry), ``status``.
+
+    Examples
+    --------
+    >>> import diffkit as dk, diffkit.numpy as dnp
+    >>> r = dk.methods.Richardson().derivative(dnp.exp, 1.0)
+    >>> abs(float(r) - 2.718281828459045) <= r.error < 1e-12
+    True
+    >>> r = dk.methods.Richardson(h=0.1).derivative(dnp.sqrt, 0.01)
+    >>> r.status
+    'one-sided (forward) near a domain edge: f is not defined at x[0] = -0.09'
+    """
+
+    name = "richardson"
+    family = "numerical"
+
+    def __init__(self, *, h: Any = "auto", max_levels: int = 14, chunk: int = 256) -> None:
+        self.h = _check_h(h, "Richardson")
+        self.max_levels = _check_int(max_levels, "max_levels", "Richardson", 2, 30)
+        self.chunk = _check_int(chunk, "chunk", "Richardson", 1, 10**7)
+
+    # ---------------------------------------------------------------- first derivatives
+    def _h0(self, s: _Sampler) -> np.ndarray:
+        if self.h != "auto":
+            return np.full(s.flat.size, self.h)
+        length, hp, _ = _pilot(s, "central")
+        h0 = np.where(np.isnan(length), 16 * hp, 0.5 * length)
+        return 2.0 ** np.round(np.log2(h0))  # powers of two: x +- h0/2^k are near-exact
+
+    def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
+        s = _Sampler(self, spec, x, "jacobian", self.chunk)
+        n = s.flat.size
+        h0 = self._h0(s)
+        value = np.full((s.m, n), np.nan)
+        error = np.full((s.m, n), np.nan)
+        step = np.full(n, np.nan)
+        statuses: dict[int, str] = {}
+        todo: dict[str, list[int]] = {"central": list(range(n))}
+        floor = 16 * EPS * np.maximum(np.abs(s.flat), np.finfo(float).tiny)
+        while todo:
+            nxt: dict[str, list[int]] = {}
+            for kind, idx in todo.items():
+                fails = self._run_sequence(s, np.array(idx), h0, kind, value, error, step)
+                for i, key, side in fails:
+                    if kind == "central" and side:  # the other side works: go one-sided
+                        statuses[i] = (f"one-sided ({side}) near a domain edge: f is not "
+                                       f"defined at x[{i}] = {_fmt(key[0][1])}")
+                        nxt.setdefault(side, []).append(i)
+                    elif h0[i] / 2 > floor[i]:  # neither works at this step: halve it
+                        h0[i] /= 2
+                        nxt.setdefault(kind, []).append(i)
+                    else:
+                        raise s.error(key)
+            todo = nxt
+        status = "; ".join(dict.fromkeys(statuses.values())) or "ok"
+        return s.result(value, self, error=error, step=step.reshape(x.shape), status=status)
+
+    def _run_sequence(self, s: _Sampler, idx: np.ndarray, h0: np.ndarray, kind: str,
+                      value: np.ndarray, error: np.ndarray, step: np.ndarray
+                      ) -> list[tuple[int, Key, str]]:
+        """Run the step sequence for coordinates ``idx``; fill value/error/step in place.
+
+        Returns the coordinates whose first level left the domain: ``(i, failed point, side)``
+        where ``side`` names the one-sided scheme that may work (``""``: none).
+        """
+        flat = s.flat
+        central = kind == "central"
+        sign = -1.0 if kind == "backward" else 1.0
+        tab = _Tableau(list(range(2, 80, 2)) if central else list(range(2, 40)))
+        active = np.ones(idx.size, dtype=bool)
+        best_val = np.full((idx.size, s.m), np.nan)
+        best_err = np.full((idx.size, s.m), np.inf)
+        best_step = np.full(idx.size, np.nan)
+        stale = np.zeros(idx.size, dtype=int)
+        fails: list[tuple[int, Key, str]] = []
+        fscale = np.full(idx.size, np.abs(s.f0).max())
+        offs = np.array((-1.0, 1.0) if central else (sign, 2 * sign))
+        for k in range(self.max_levels):
+            h = h0[idx] / 2.0**k
+            pts = flat[idx, None] + offs[None, :] * h[:, None]
+            act = np.flatnonzero(active)
+            keys: list[Key] = [((int(idx[r]), float(p)),) for r in act for p in pts[r]]
+            vals = np.full((idx.size, 2, s.m), np.nan)
+            out, bad = s.get(keys, strict=False)
+            vals[act] = out.reshape(act.size, 2, s.m)
+            bad = bad.reshape(act.size, 2)
+            for r, b in zip(act, bad, strict=True):
+                if not b.any():
+                    continue
+                active[r] = False
+                if k == 0:
+                    key = ((int(idx[r]), float(pts[r][int(np.argmax(b))])),)
+                    side = ("forward" if b[0] else "backward") if central and not b.all() \
+                        else ""
+                    fails.append((int(idx[r]), key, side))
+                # a later level failing keeps the best entry found so far
+            actual = pts - flat[idx, None]
+            fscale = np.maximum(fscale, np.nan_to_num(np.abs(vals)).max(axis=(1, 2)))
+            if central:
+                d = (vals[:, 1] - vals[:, 0]) / (actual[:, 1] - actual[:, 0])[:, None]
+                noise = NOISE * EPS * fscale / np.abs(actual[:, 1] - actual[:, 0]) * 2
+            else:
+                a1, a2 = actual[:, 0], actual[:, 1]
+                # second-order one-sided weights for the offsets actually sampled
+                w = fornberg_float(np.stack([np.zeros_like(a1), a1, a2], axis=1) / a1[:, None],
+                                   1) / a1[:, None]
+                d = w[:, :1] * s.f0[None, :] + w[:, 1:2] * vals[:, 0] + w[:, 2:3] * vals[:, 1]
+                noise = NOISE * EPS * fscale * np.abs(w).sum(axis=1)
+            tab.add(d, np.broadcast_to(noise[:, None], d.shape))
+            if k == 0:
+                continue
+            cand, errs = tab.estimates(k)
+            j = np.argmin(errs.max(axis=2), axis=0)  # best column per entry
+            rows = np.arange(idx.size)
+            cv, ce = cand[j, rows], errs[j, rows]
+            better = active & (ce.max(axis=1) < best_err.max(axis=1))
+            best_val[better], best_err[better] = cv[better], ce[better]
+            best_step[better] = h[better]
+            stale = np.where(better, 0, stale + 1)
+            converged = best_err.max(axis=1) <= 2 * EPS * np.abs(best_val).max(axis=1)
+            active &= (stale < 2) & ~converged
+            if not active.any():
+                break
+        ok = np.isfinite(best_step)
+        failed = {i for i, _, _ in fails}
+        for r in np.flatnonzero(~ok):  # no two levels succeeded: retry with a smaller step
+            if int(idx[r]) not in failed:
+                fails.append((int(idx[r]), ((int(idx[r]), float(flat[idx[r]] + h0[idx[r]])),),
+                              ""))
+        value[:, idx[ok]] = best_val[ok].T
+        error[:, idx[ok]] = best_err[ok].T
+        step[idx[ok]] = best_step[ok]
+        return fails
+
+    # ---------------------------------------------------------------- Hessian
+    def _hessian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
+        s = _Sampler(self, spec, x, "hessian", self.chunk)
+        n = s.flat.size
+        h0 = self._h0(s)
+        flat = s.flat
+        pairs = [(i, i) for i in range(n)] + [(i, j) for i in range(n) for j in range(i + 1, n)]
+        tab = _Tableau(list(range(2, 80, 2)))
+        best_val = np.full(len(pairs), np.nan)
+        best_err = np.full(len(pairs), np.inf)
+        stale = np.zeros(len(pairs), dtype=int)
+        active = np.ones(len(pairs), dtype=bool)
+        fscale = np.abs(s.f0).max()
+        for k in range(self.max_levels):
+            h = _exact_steps(flat, h0 / 2.0**k)
+            keys: list[Key] = []
+            for i, j in pairs:
+                if i == j:
+                    keys += [((i, flat[i] + h[i]),), ((i, flat[i] - h[i]),)]
+                else:
+                    keys += [((i, flat[i] + a * h[i]), (j, flat[j] + b * h[j]))
+                             for a, b in ((1, 1), (1, -1), (-1, 1), (-1, -1))]
+            vals, _ = s.get(keys)
+            vals = vals[:, 0]
+            fscale = max(fscale, float(np.abs(vals).max()))
+            d = np.empty(len(pairs))
+            noise = np.empty(len(pairs))
+            pos = 0
+            for r, (i, j) in enumerate(pairs):
+                if i == j:
+                    d[r] = (vals[pos] - 2 * s.f0[0] + vals[pos + 1]) / h[i] ** 2
+                    noise[r] = 4 * NOISE * EPS * fscale / h[i] ** 2
+                    pos += 2
+                else:
+                    v = vals[pos:pos + 4]
+                    d[r] = (v[0] - v[1] - v[2] + v[3]) / (4 * h[i] * h[j])
+                    noise[r] = NOISE * EPS * fscale / (h[i] * h[j])
+                    pos += 4
+            tab.add(d[:, None], noise[:, None])
+            if k == 0:
+                continue
+            cand, errs = tab.estimates(k)
+            jbest = np.argmin(errs[..., 0], axis=0)
+            rows = np.arange(len(pairs))
+            cv, ce = cand[jbest, rows, 0], errs[jbest, rows, 0]
+            better = active & (ce < best_err)
+            best_val[better], best_err[better] = cv[better], ce[better]
+            stale = np.where(better, 0, stale + 1)
+            active &= (stale < 2) & (best_err > 2 * EPS * np.abs(best_val))
+            if not active.any():
+                break
+        hess = np.empty((n, n))
+        err = np.empty((n, n))
+        for r, (i, j) in enumerate(pairs):
+            hess[i, j] = hess[j, i] = best_val[r]
+            err[i, j] = err[j, i] = best_err[r]
+        return s.result(hess, self, error=err, step=h0.reshape(x.shape))
+
+
+# ============================================================================ complex step
+
+
+class _AnalyticTrace(Trace):
+    """Runs ``f`` on complex values, refusing primitives that are not complex-analytic."""
+
+    __slots__ = ("spec",)
+
+    def __init__(self, spec: Function) -> None:
+        super().__init__()
+        self.spec = spec
+
+    def process(self, prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
+        if not prim.analytic:
+            raise NonAnalyticError(
+                f"complex-step: {self.spec.name} uses the primitive {prim.name!r}, which is not "
+                f"complex-analytic, so Im f(x + ih)/h would be silently wrong; use "
+                f"method='richardson' or 'central-difference' (or an AD method)"
+            )
+        vals = tuple(a._z if isinstance(a, _ComplexTracer) and a._trace is self else a
+                     for a in args)
+        out = prim.evaluate(vals, params)
+        return _ComplexTracer(self, out)
+
+    def to_bool(self, tracer: Tracer) -> bool:
+        raise NonAnalyticError(
+            f"complex-step: {self.spec.name} branches on the value of x (bool() of a traced "
+            f"value); a comparison is not complex-analytic; use method='richardson'"
+        )
+
+
+class _ComplexTracer(Tracer):
+    __slots__ = ("_trace", "_z")
+
+    def __init__(self, trace: _AnalyticTrace, z: Any) -> None:
+        self._trace = trace
+        self._z = z
+
+    @property
+    def _value(self) -> Any:
+        return self._z
+
+    def __repr__(self) -> str:
+        return f"ComplexTracer({self._z!r})"
+
+
+class ComplexStep(Method):
+    """The complex step: ``f'(x) = Im f(x + ih) / h`` to rounding, one evaluation per direction.
+
+    With no subtraction there is no cancellation, so ``h`` can be tiny (``1e-200``) and the
+    truncation error ``h^2 f'''/6`` vanishes below rounding. It needs ``f`` complex-analytic:
+    the first call for a spec (and point shape) runs ``f`` under a trace that refuses every
+    primitive the registry marks ``analytic=False`` (abs, maximum/minimum, comparisons, sign,
+    branches on ``x``), raising :class:`~diffkit.errors.NonAnalyticError` with its name; later
+    calls reuse that verdict (a function with no comparison has no data-dependent branches
+    diffkit can see, so the same primitives run at every point). Plain numpy code is checked
+    too when its calls reach diffkit through ``__array_ufunc__`` (``np.sin``, ``np.abs``); code
+    that converts ``x`` (``np.asarray``, ``float``) or calls numpy functions diffkit has no
+    primitive for cannot be checked and is refused unless ``check=False`` -- then a
+    non-analytic operation gives a silently wrong derivative (``np.abs(x + ih)`` drops the
+    imaginary part's sign), which is the price of skipping the check.
+
+    Parameters
+    ----------
+    h : float
+        The imaginary step (default ``1e-200``).
+    check : bool
+        Check complex analyticity through the registry (default True).
+    chunk : int
+        For ``vectorized`` specs: directions sent to ``f`` per call.
+
+    Examples
+    --------
+    >>> import diffkit as dk, diffkit.numpy as dnp
+    >>> r = dk.methods.ComplexStep().derivative(dnp.exp, 1.0)
+    >>> float(r) == 2.718281828459045, r.nfev
+    (True, 1)
+    """
+
+    name = "complex-step"
+    family = "numerical"
+
+    def __init__(self, *, h: float = 1e-200, check: bool = True, chunk: int = 256) -> None:
+        self.h = _check_h(h, "ComplexStep", auto=False)
+        if not isinstance(check, bool):
+            raise OrderError(f"ComplexStep: check={check!r} must be True or False")
+        self.check = check
+        self.chunk = _check_int(chunk, "chunk", "ComplexStep", 1, 10**7)
+
+    def _checked(self, spec: Function, shape: tuple[int, ...]) -> bool:
+        return shape in spec.cache.setdefault("complex-step-analytic", set())
+
+    def _call(self, spec: Function, z: np.ndarray, shape: tuple[int, ...]) -> Any:
+        """``f(z)`` at one complex point, traced the first time for this spec and shape."""
+        arg = z[0] if not shape else z.reshape(shape)
+        if not self.check or self._checked(spec, shape):
+            return spec.call(arg)
+        trace = _AnalyticTrace(spec)
+        box = _ComplexTracer(trace, arg)
+        try:
+            if spec.nparams == 1:
+                out = spec.fn(box)
+            else:
+                out = spec.fn(*(box[i] for i in range(spec.nparams)))
+        except (NotTraceableError, UnsupportedPrimitiveError) as exc:
+            raise NonAnalyticError(
+                f"complex-step cannot check that {spec.name} is complex-analytic: {exc}. "
+                f"Write it with diffkit.numpy (dnp), or pass ComplexStep(check=False) if you "
+                f"know it is analytic (a non-analytic operation then gives a wrong derivative)"
+            ) from None
+        spec.cache["complex-step-analytic"].add(shape)
+        return _unbox(out, trace)
+
+    def _columns(self, spec: Function, x: np.ndarray) -> tuple[np.ndarray, int, tuple]:
+        flat = x.ravel().astype(float)
+        n = flat.size
+        cols: list[np.ndarray] = []
+        outs: list[Any] = []
+        start = 0
+        if spec.vectorized and n > 1 and self.check and not self._checked(spec, x.shape):
+            start = 1  # the first direction runs alone, traced, to check analyticity
+        if not spec.vectorized or n == 1:
+            start = n
+        for i in range(start):
+            z = flat.astype(complex)
+            z[i] += 1j * self.h
+            out = np.asarray(self._call(spec, z, x.shape))
+            outs.append(out)
+            cols.append(np.ravel(np.imag(out)) / self.h)
+        for lo in range(start, n, self.chunk):
+            hi = min(lo + self.chunk, n)
+            z = np.tile(flat.astype(complex), (hi - lo, 1))
+            z[np.arange(hi - lo), np.arange(lo, hi)] += 1j * self.h
+            out = np.asarray(spec.call_batch(z.reshape((hi - lo, *x.shape))))
+            out = out.reshape(hi - lo, -1)
+            outs.append(out[0])
+            cols.extend(np.imag(out) / self.h)
+        fx = np.real(outs[0])  # f(x + ih) = f(x) + O(h^2): the value at x
+        if not np.all(np.isfinite(fx)):
+            raise StencilError(
+                f"complex-step: {spec.name}(x + ih) is not finite at x = {flat.tolist()} "
+                f"(h = {self.h:g}); the point is at a singularity; choose another point"
+            )
+        return np.stack(cols, axis=1), n, tuple(np.shape(outs[0]))
+
+    def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
+        jac, nfev, out_shape = self._columns(spec, x)
+        if not np.all(np.isfinite(jac)):
+            raise StencilError(
+                f"complex-step: the derivative of {spec.name} at x = {x.ravel().tolist()} is "
+                f"not finite; the point is at a singularity or a domain edge"
+            )
+        return DerivativeResult(jac, nfev=nfev, method=self.name, step=self.h,
+                                out_shape=out_shape)
+
+    def _hessian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
+        """Central differences of the complex-step gradient (error ~ eps^(2/3))."""
+        flat = x.ravel().astype(float)
+        n = flat.size
+        g0 = self._jacobian(spec, x)
+        nfev = g0.nfev
+        delta = _exact_steps(flat, EPS ** (1 / 3) * np.maximum(np.abs(flat), 1.0))
+        hess = np.empty((n, n))
+        for j in range(n):
+            cols = []
+            for sgn in (1.0, -1.0):
+                xp = flat.copy()
+                xp[j] += sgn * delta[j]
+                r = self._jacobian(spec, xp.reshape(x.shape))
+                nfev += r.nfev
+                cols.append(np.ravel(r.value))
+            hess[:, j] = (cols[0] - cols[1]) / (2 * delta[j])
+        hess = 0.5 * (hess + hess.T)
+        return DerivativeResult(hess, nfev=nfev, method=self.name, step=delta.reshape(x.shape),
+                                out_shape=(), status="ok",
+                                info={"scheme": "central differences of the complex-step "
+                                                "gradient"})
+
+
+def _unbox(out: Any, trace: _AnalyticTrace) -> Any:
+    if isinstance(out, _ComplexTracer) and out._trace is trace:
+        return out._z
+    if isinstance(out, (list, tuple)):
+        return np.asarray([_unbox(o, trace) for o in out])
+    return out
