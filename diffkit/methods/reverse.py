@@ -25,6 +25,7 @@ reverse-over-reverse Hessians and forward-over-reverse Hessian-vector products w
 from __future__ import annotations
 
 import gc
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -56,17 +57,22 @@ _ndarray = np.ndarray
 _f64 = np.float64
 _SCALAR_TYPES = (float, int, np.float64)
 _PLAIN = (np.ndarray, np.float64, float)  # cotangents the sweep may add into in place
+_HELD = (np.ndarray, np.generic, float, int, Tracer)  # values a record can hold
 
 # record kinds (first element of every tape record)
-_GENERIC, _ADD, _SUB, _MUL, _DIV, _NEG, _SQUARE, _GETITEM = range(8)
+_GENERIC, _ADD, _SUB, _MUL, _DIV, _NEG, _SQUARE, _GETITEM, _SUM = range(9)
 _KIND_PRIM = {
     _ADD: "add", _SUB: "subtract", _MUL: "multiply", _DIV: "divide", _NEG: "negative",
-    _SQUARE: "power", _GETITEM: "getitem",
+    _SQUARE: "power", _GETITEM: "getitem", _SUM: "sum",
 }
 
 
 def _prim(name: str) -> Primitive:
     return REGISTRY[name]
+
+
+_SUM_PRIM = _prim("sum")
+_add_reduce = np.add.reduce
 
 
 # ============================================================================ the trace
@@ -99,6 +105,16 @@ class ReverseTrace(Trace):
 
     # --- the interpreter rule for every primitive without a fast path
     def process(self, prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
+        if prim is _SUM_PRIM and params["axis"] is None and not params["keepdims"]:
+            x = args[0]
+            if x.__class__ is Node and x._trace is self and x.value.__class__ is _ndarray:
+                # sum of a whole array: its VJP is a broadcast view of the cotangent
+                ans = _add_reduce(x.value, axis=None)
+                node = Node(self, ans, len(self.tape))
+                self.tape.append((_SUM, x.id, -1, x.value.shape, None, False, None))
+                if self.log is not None:
+                    self.log.append(("sum", args, ans, params))
+                return node
         raw = list(args)
         parents = []
         for i, a in enumerate(args):
@@ -127,9 +143,13 @@ class ReverseTrace(Trace):
         for rec in self.tape:
             if rec is None:
                 continue
-            held = (rec[3], *rec[4]) if rec[0] == _GENERIC else rec[3:5]
+            kind = rec[0]
+            if kind == _GENERIC:
+                held = (rec[3], *rec[4])
+            else:
+                held = (rec[3], rec[6]) if kind == _GETITEM else (rec[3], rec[4], rec[6])
             for v in held:
-                if id(v) in seen or v is None:
+                if id(v) in seen or not isinstance(v, _HELD):
                     continue
                 seen.add(id(v))
                 total += int(getattr(v, "nbytes", 8))
@@ -137,10 +157,6 @@ class ReverseTrace(Trace):
 
 
 # ============================================================================ nodes
-
-
-def _binary_fallback(prim: str, x: Any, y: Any) -> Any:
-    return bind(_prim(prim), (x, y), {})
 
 
 class Node(Tracer):
@@ -164,76 +180,14 @@ class Node(Tracer):
     def __repr__(self) -> str:
         return f"Node(v{self.id}, value={self.value!r})"
 
-    # --- fast binary operators. `other` is a plain constant, a node of this trace, or any
-    # other tracer (handed to bind, which picks the innermost trace).
-    def _binary(self, other: Any, kind: int, name: str, swap: bool) -> Any:
-        tr = self._trace
-        if other.__class__ is Node and other._trace is tr:
-            y, b = other.value, other.id
-        elif isinstance(other, Tracer):
-            return _binary_fallback(name, other, self) if swap else \
-                _binary_fallback(name, self, other)
-        else:
-            y, b = other, -1
-        x, a = self.value, self.id
-        if swap:
-            x, y, a, b = y, x, b, a
-        try:
-            if kind == _ADD:
-                ans = x + y
-            elif kind == _MUL:
-                ans = x * y
-            elif kind == _SUB:
-                ans = x - y
-            else:
-                ans = x / y
-        except FloatingPointError:
-            raise domain_error(_prim(name), (x, y)) from None
-        except ZeroDivisionError:  # python floats
-            raise domain_error(_prim(name), (x, y)) from None
-        tx, ty = x.__class__, y.__class__
-        if (tx is _f64 or tx is float or tx is int) and (ty is _f64 or ty is float or ty is int):
-            broadcast = False
-        else:
-            sa = _shape_of(ans)
-            broadcast = (a >= 0 and _shape_of(x) != sa) or (b >= 0 and _shape_of(y) != sa)
-        tape = tr.tape
-        node = Node(tr, ans, len(tape))
-        tape.append((kind, a, b, x, y, broadcast, ans))
-        if tr.log is not None:
-            tr.log.append((name, (other, self) if swap else (self, other), ans, {}))
-        return node
-
-    def __add__(self, other: Any) -> Any:
-        return self._binary(other, _ADD, "add", False)
-
-    def __radd__(self, other: Any) -> Any:
-        return self._binary(other, _ADD, "add", True)
-
-    def __sub__(self, other: Any) -> Any:
-        return self._binary(other, _SUB, "subtract", False)
-
-    def __rsub__(self, other: Any) -> Any:
-        return self._binary(other, _SUB, "subtract", True)
-
-    def __mul__(self, other: Any) -> Any:
-        return self._binary(other, _MUL, "multiply", False)
-
-    def __rmul__(self, other: Any) -> Any:
-        return self._binary(other, _MUL, "multiply", True)
-
-    def __truediv__(self, other: Any) -> Any:
-        return self._binary(other, _DIV, "divide", False)
-
-    def __rtruediv__(self, other: Any) -> Any:
-        return self._binary(other, _DIV, "divide", True)
+    # + - * / (and reflected) are fast paths made by _binary_method below the class
 
     def __neg__(self) -> Any:
         tr = self._trace
         ans = -self.value
         tape = tr.tape
         node = Node(tr, ans, len(tape))
-        tape.append((_NEG, self.id, -1, None, None, False, ans))
+        tape.append((_NEG, self.id, -1, None, None, False, None))
         if tr.log is not None:
             tr.log.append(("negative", (self,), ans, {}))
         return node
@@ -246,7 +200,7 @@ class Node(Tracer):
             ans = x * x
             tape = tr.tape
             node = Node(tr, ans, len(tape))
-            tape.append((_SQUARE, self.id, -1, x, other, False, ans))
+            tape.append((_SQUARE, self.id, -1, x, None, False, None))
             if tr.log is not None:
                 tr.log.append(("power", (self, other), ans, {}))
             return node
@@ -262,10 +216,67 @@ class Node(Tracer):
         ans = x[index]
         tape = tr.tape
         node = Node(tr, ans, len(tape))
-        tape.append((_GETITEM, self.id, -1, x, index, _is_basic_index(index), ans))
+        basic = index.__class__ is slice or index.__class__ is int or _is_basic_index(index)
+        tape.append((_GETITEM, self.id, -1, x, index, basic, None))
         if tr.log is not None:
             tr.log.append(("getitem", (self,), ans, {"index": index}))
         return node
+
+
+def _binary_method(kind: int, name: str, op: Callable[[Any, Any], Any], swap: bool) -> Any:
+    """The operator ``Node.__<op>__`` (``swap``: the reflected ``__r<op>__``).
+
+    ``other`` is a plain constant (never a node), a node of this trace, or any other tracer,
+    handed to :func:`~diffkit.core.bind`, which picks the innermost trace. The record keeps the
+    raw operands, the parents' tape indices (-1 for a constant) and whether shapes broadcast.
+    """
+    prim = _prim(name)
+
+    def method(self: Node, other: Any) -> Any:
+        tr = self._trace
+        if other.__class__ is Node and other._trace is tr:
+            y, b = other.value, other.id
+        elif isinstance(other, Tracer):
+            return bind(prim, (other, self) if swap else (self, other), {})
+        else:
+            y, b = other, -1
+        x, a = self.value, self.id
+        if swap:
+            x, y, a, b = y, x, b, a
+        try:
+            ans = op(x, y)
+        except (FloatingPointError, ZeroDivisionError):
+            raise domain_error(prim, (x, y)) from None
+        tx, ty = x.__class__, y.__class__
+        if (tx is _f64 or tx is float or tx is int) and (ty is _f64 or ty is float or ty is int):
+            broadcast = False
+        else:
+            sa = _shape_of(ans)
+            broadcast = (a >= 0 and _shape_of(x) != sa) or (b >= 0 and _shape_of(y) != sa)
+        tape = tr.tape
+        node = Node(tr, ans, len(tape))
+        if broadcast:  # the registry's rules unbroadcast: they need every operand
+            tape.append((kind, a, b, x, y, True, ans))
+        elif kind == _MUL:  # hold only what the VJPs use, so intermediates can be freed
+            tape.append((_MUL, a, b, x if b >= 0 else None, y if a >= 0 else None, False, None))
+        elif kind == _DIV:
+            tape.append((_DIV, a, b, None, y, False, ans if b >= 0 else None))
+        else:  # + and -: the cotangent passes through
+            tape.append((kind, a, b, None, None, False, None))
+        if tr.log is not None:
+            tr.log.append((name, (other, self) if swap else (self, other), ans, {}))
+        return node
+
+    method.__name__ = f"__{'r' if swap else ''}{name}__"
+    return method
+
+
+for _kind, _name, _op, _dunder in [
+    (_ADD, "add", operator.add, "add"), (_SUB, "subtract", operator.sub, "sub"),
+    (_MUL, "multiply", operator.mul, "mul"), (_DIV, "divide", operator.truediv, "truediv"),
+]:
+    setattr(Node, f"__{_dunder}__", _binary_method(_kind, _name, _op, False))
+    setattr(Node, f"__r{_dunder}__", _binary_method(_kind, _name, _op, True))
 
 
 def _shape_of(v: Any) -> tuple[int, ...]:
@@ -279,10 +290,64 @@ def _shape_of(v: Any) -> tuple[int, ...]:
 # ============================================================================ the sweep
 
 
-def _vjps(rec: Any, g: Any) -> list[tuple[int, Any, bool]]:
+def _bscalar(g: Any) -> Any:
+    """The number behind a broadcast view (every stride 0, e.g. the VJP of ``sum``), or None.
+
+    Multiplying such a cotangent by an array is then one pass over the array, and negating or
+    scaling it stays a free broadcast view.
+    """
+    if g.__class__ is _ndarray and g.ndim and not any(g.strides) and g.size > 1:
+        return g.flat[0]
+    return None
+
+
+def _bview(gs: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """A read-only view of the number ``gs`` broadcast to ``shape`` (every stride 0).
+
+    Built directly (``np.broadcast_to`` costs several times more on small arrays).
+    """
+    base = np.array([gs])
+    view = np.ndarray(shape, base.dtype, base, 0, (0,) * len(shape))
+    view.flags.writeable = False
+    return view
+
+
+def _scaled(g: Any, y: Any, mine: bool, op: Any) -> tuple[Any, bool]:
+    """``op(g, y)`` for ``op`` = multiply or divide, with ``y`` of g's shape or a scalar.
+
+    Returns the product and whether it is a fresh plain array the sweep may own; reuses ``g``
+    in place when the sweep owns it (``mine``).
+    """
+    gs = _bscalar(g)
+    if gs is not None:
+        if y.__class__ is _ndarray:
+            return (y * gs if op is np.multiply else gs / y), True
+        return _bview(op(gs, y), g.shape), False
+    if mine and g.__class__ is _ndarray and y.__class__ in _PLAIN:
+        try:
+            return op(g, y, out=g), True
+        except TypeError:  # the result needs another dtype (complex y)
+            pass
+    c = op(g, y) if g.__class__ in _PLAIN else (g * y if op is np.multiply else g / y)
+    return c, c.__class__ is _ndarray
+
+
+def _negated(g: Any, mine: bool) -> tuple[Any, bool]:
+    gs = _bscalar(g)
+    if gs is not None:
+        return _bview(-gs, g.shape), False
+    if mine and g.__class__ is _ndarray:
+        return np.negative(g, out=g), True
+    c = -g
+    return c, c.__class__ is _ndarray
+
+
+def _vjps(rec: Any, g: Any, mine: bool) -> list[tuple[int, Any, bool]]:
     """Cotangents of the parents of one record: ``[(parent, cotangent, fresh), ...]``.
 
-    ``fresh`` marks a newly allocated plain array that the sweep may add into in place.
+    ``mine`` says the sweep owns ``g`` (allocated it and handed it to no one else), so a
+    VJP with a single traced argument may overwrite it. ``fresh`` marks a plain array the
+    sweep now owns and may add into in place.
     """
     kind = rec[0]
     if kind == _GENERIC:
@@ -293,39 +358,55 @@ def _vjps(rec: Any, g: Any) -> list[tuple[int, Any, bool]]:
             if rule is not None:
                 out.append((pid, rule(g, ans, *raw, **params), False))
         return out
-    _, a, b, x, y, broadcast, _ans = rec
-    out = []
+    _, a, b, x, y, broadcast, ans = rec
+    if broadcast:  # shapes differ: the registry's rules, which unbroadcast
+        return _vjps((_GENERIC, tuple((p, k) for k, p in enumerate((a, b)) if p >= 0),
+                      REGISTRY[_KIND_PRIM[kind]], ans, (x, y), {}), g, False)
     if kind == _ADD:
+        out = []
         if a >= 0:
-            out.append((a, unbroadcast(g, x) if broadcast else g, False))
+            out.append((a, g, False))
         if b >= 0:
-            out.append((b, unbroadcast(g, y) if broadcast else g, False))
-    elif kind == _MUL:
+            out.append((b, g, False))
+        return out
+    if kind == _MUL:
+        out = []
         if a >= 0:
-            out.append((a, unbroadcast(g * y, x) if broadcast else g * y, not broadcast))
+            out.append((a, *_scaled(g, y, mine and b < 0, np.multiply)))
         if b >= 0:
-            out.append((b, unbroadcast(g * x, y) if broadcast else g * x, not broadcast))
-    elif kind == _SUB:
+            out.append((b, *_scaled(g, x, mine and a < 0, np.multiply)))
+        return out
+    if kind == _SUB:
+        out = []
         if a >= 0:
-            out.append((a, unbroadcast(g, x) if broadcast else g, False))
+            out.append((a, g, False))
         if b >= 0:
-            out.append((b, unbroadcast(-g, y) if broadcast else -g, not broadcast))
-    elif kind == _DIV:
-        if a >= 0:
-            out.append((a, unbroadcast(g / y, x) if broadcast else g / y, not broadcast))
-        if b >= 0:
-            # d(x/y)/dy = -x/y**2 = -ans/y
-            c = -g * _ans / y
-            out.append((b, unbroadcast(c, y) if broadcast else c, not broadcast))
-    elif kind == _NEG:
-        out.append((a, -g, True))
-    elif kind == _SQUARE:
-        c = g * x
+            out.append((b, *_negated(g, mine and a < 0)))
+        return out
+    if kind == _SQUARE:
+        gs = _bscalar(g)
+        if gs is not None:
+            return [(a, x * (2.0 * gs), True)]
+        c, fresh = _scaled(g, x, mine, np.multiply)
         c *= 2.0  # in place on a fresh array; rebinding for scalars and tracers
-        out.append((a, c, True))
-    elif kind == _GETITEM:
-        out.append((a, REGISTRY["getitem"].vjp_rule(0)(g, _ans, x, index=y), False))
-    return out
+        return [(a, c, fresh)]
+    if kind == _NEG:
+        return [(a, *_negated(g, mine))]
+    if kind == _DIV:
+        out = []
+        if a >= 0:
+            out.append((a, *_scaled(g, y, mine and b < 0, np.divide)))
+        if b >= 0:
+            c = -g * ans / y  # d(x/y)/dy = -x/y**2 = -ans/y
+            out.append((b, c, c.__class__ is _ndarray))
+        return out
+    if kind == _SUM:  # x here is the summed array's shape
+        if g.__class__ in _PLAIN:
+            return [(a, _bview(g, x), False)]
+        stand_in = np.broadcast_to(0.0, x)  # the rule only reads x's shape
+        return [(a, REGISTRY["sum"].vjp_rule(0)(g, ans, stand_in), False)]
+    # _GETITEM with a traced cotangent: the registry's rule (scatter), differentiable
+    return [(a, REGISTRY["getitem"].vjp_rule(0)(g, ans, x, index=y), False)]
 
 
 def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int]) -> list[Any]:
@@ -361,10 +442,33 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int]) -> list[Any]
             if rec is None:  # an input
                 found[i] = gi
                 continue
-            if rec[0] == _GETITEM and gi.__class__ in _PLAIN:
+            kind = rec[0]
+            if (gi.__class__ is _f64 or gi.__class__ is float) and 0 < kind < _NEG \
+                    and not rec[5]:
+                # scalar lane: + - * / on numbers, no allocation to track
+                _, a, b, x, y, _, ans = rec
+                if kind == _MUL:
+                    ca = gi * y if a >= 0 else None
+                    cb = gi * x if b >= 0 else None
+                elif kind == _ADD:
+                    ca = cb = gi
+                elif kind == _SUB:
+                    ca, cb = gi, -gi
+                else:
+                    ca = gi / y
+                    cb = -gi * ans / y if b >= 0 else None
+                if a >= 0:
+                    old = ct.get(a)
+                    ct[a] = ca if old is None else old + ca
+                if b >= 0:
+                    old = ct.get(b)
+                    ct[b] = cb if old is None else old + cb
+                continue
+            mine = i in owned
+            if kind == _GETITEM and gi.__class__ in _PLAIN:
                 _getitem_into(ct, owned, rec, gi)
                 continue
-            for p, c, fresh in _vjps(rec, gi):
+            for p, c, fresh in _vjps(rec, gi, mine):
                 old = ct.get(p)
                 if old is None:
                     ct[p] = c
@@ -383,7 +487,14 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int]) -> list[Any]
     finally:
         if gc_was_on:
             gc.enable()
-    return [found.get(i) for i in inputs]
+    return [_materialized(found.get(i)) for i in inputs]
+
+
+def _materialized(c: Any) -> Any:
+    """A cotangent handed to the caller: broadcast views become ordinary arrays."""
+    if c.__class__ is _ndarray and not c.flags.writeable:
+        return np.array(c)
+    return c
 
 
 def _getitem_into(ct: dict[int, Any], owned: set[int], rec: Any, g: Any) -> None:
@@ -477,16 +588,17 @@ def vjp(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Callable[[Any], Any]]:
     ----------
     fun : callable
         A function of one argument (a scalar or an array), written with ``diffkit.numpy``.
-    x : float, ndarray or Tracer
+    x : float, ndarray, Tracer, or tuple of them
         The point. It may hold traced values of outer traces (forward-mode duals, nodes of an
-        outer reverse trace): nothing here converts it to floats.
+        outer reverse trace): nothing here converts it to floats. A tuple (say the weights
+        of a network) is passed to ``fun`` as a tuple of nodes.
 
     Returns
     -------
     value : the value of ``fun(x)`` (plain, or traced by the outer traces)
     pullback : callable
-        ``pullback(g)`` returns the cotangent of ``x`` for output cotangent ``g``; it can be
-        called any number of times.
+        ``pullback(g)`` returns the cotangent of ``x`` (a tuple for a tuple ``x``) for output
+        cotangent ``g``; it can be called any number of times.
 
     Examples
     --------
@@ -496,6 +608,10 @@ def vjp(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Callable[[Any], Any]]:
     >>> pb(np.array([1.0, 1.0])).round(6)
     array([2.      , 1.080605])
     """
+    if x.__class__ is tuple:  # several arrays: fun receives a tuple of nodes
+        trace, nodes, out = record(lambda *xs: fun(xs), x)
+        pull = _pullback_for(trace, nodes, out, x)
+        return _value_of(out, trace), lambda g: tuple(pull(g))
     trace, nodes, out = record(fun, (x,))
     pull = _pullback_for(trace, nodes, out, (x,))
     shape = _shape_of(x)

@@ -1,0 +1,357 @@
+"""Reverse-mode benchmark: diffkit's tape against autograd, micrograd, torch and jax.
+
+Run: ``python benchmarks/reverse.py`` (``--quick`` for fewer repeats). Every anchor that
+imports is measured in this one process with thread pools pinned to one thread; each figure
+is the median over paired repeats (the function and its gradient timed back to back, so load
+from other processes hits both alike).
+
+(a) µs per scalar op, forward + backward, on the logistic map x <- 4x(1-x), 1000 steps
+    (3000 scalar ops);
+(b) (value+grad)/f on Rosenbrock at n = 1e3, 1e5, 1e6;
+(c) grad/forward on an MLP 784-256-10, tanh, batch 128, softmax cross-entropy, float64.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+             "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
+    os.environ[_var] = "1"
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
+                      "intra_op_parallelism_threads=1")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("JAX_ENABLE_X64", "1")
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import diffkit.numpy as dnp
+from diffkit.methods import reverse as rev
+
+
+def _optional(name: str) -> Any:
+    try:
+        return __import__(name)
+    except Exception:
+        return None
+
+
+autograd = _optional("autograd")
+micrograd = _optional("micrograd")
+torch = _optional("torch")
+jax = _optional("jax")
+if torch is not None:
+    torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
+
+
+def _time(fn: Callable[[], Any], number: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - t0) / number
+
+
+def _number(fn: Callable[[], Any], budget: float = 0.02) -> int:
+    t = _time(fn, 1)
+    return max(1, int(budget / max(t, 1e-9)))
+
+
+def paired(f: Callable[[], Any], g: Callable[[], Any], repeats: int) -> tuple[float, float]:
+    """Median of g/f over paired repeats, and the median time of g (seconds)."""
+    f(), g()  # warm up (jit compiles, caches)
+    nf, ng = _number(f), _number(g)
+    ratios, tg = [], []
+    for _ in range(repeats):
+        a = _time(f, nf)
+        b = _time(g, ng)
+        ratios.append(b / a)
+        tg.append(b)
+    return float(np.median(ratios)), float(np.median(tg))
+
+
+def median_time(g: Callable[[], Any], repeats: int) -> float:
+    g()
+    n = _number(g)
+    return float(np.median([_time(g, n) for _ in range(repeats)]))
+
+
+# ============================================================================ (a) logistic
+
+
+STEPS = 1000
+OPS = 3 * STEPS
+
+
+def logistic(x: Any) -> Any:
+    for _ in range(STEPS):
+        x = 4.0 * x * (1.0 - x)
+    return x
+
+
+def bench_logistic(repeats: int) -> dict[str, float]:
+    out = {}
+    out["diffkit"] = median_time(lambda: rev.grad(logistic, 0.3), repeats) / OPS * 1e6
+    if autograd is not None:
+        g = autograd.grad(logistic)
+        out["autograd"] = median_time(lambda: g(0.3), repeats) / OPS * 1e6
+    if micrograd is not None:
+        from micrograd.engine import Value
+
+        sys.setrecursionlimit(max(sys.getrecursionlimit(), 20 * OPS))  # its topo sort recurses
+        def mg() -> float:
+            x = Value(0.3)
+            y = logistic(x)
+            y.backward()
+            return x.grad
+
+        out["micrograd"] = median_time(mg, repeats) / OPS * 1e6
+    if torch is not None:
+        def tg() -> Any:
+            x = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+            logistic(x).backward()
+            return x.grad
+
+        out["torch"] = median_time(tg, repeats) / OPS * 1e6
+    if jax is not None:
+        jg = jax.grad(logistic)
+        out["jax eager"] = median_time(lambda: jg(0.3), max(3, repeats // 3)) / OPS * 1e6
+    return out
+
+
+# ============================================================================ (b) Rosenbrock
+
+
+def rosen(x: Any) -> Any:
+    return dnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def rosen_value_and_grad_numpy(x: np.ndarray) -> tuple[float, np.ndarray]:
+    xm, xp = x[:-1], x[1:]
+    d = xp - xm**2
+    e = 1.0 - xm
+    f = np.sum(100.0 * d**2 + e**2)
+    g = np.zeros_like(x)
+    g[:-1] = -400.0 * xm * d - 2.0 * e
+    g[1:] += 200.0 * d
+    return f, g
+
+
+def bench_rosen(n: int, repeats: int) -> dict[str, float]:
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1.0, 1.0, n)
+    out = {}
+    out["diffkit"] = paired(lambda: rosen(x), lambda: rev.value_and_grad(rosen, x), repeats)[0]
+    out["hand-written"] = paired(lambda: rosen(x), lambda: rosen_value_and_grad_numpy(x),
+                                 repeats)[0]
+    if autograd is not None:
+        import autograd.numpy as anp
+
+        def arosen(x: Any) -> Any:
+            return anp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+        vg = autograd.value_and_grad(arosen)
+        out["autograd"] = paired(lambda: arosen(x), lambda: vg(x), repeats)[0]
+    if torch is not None:
+        xt = torch.tensor(x)
+
+        def trosen(x: Any) -> Any:
+            return torch.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+        def tvg() -> Any:
+            xg = xt.detach().requires_grad_(True)
+            y = trosen(xg)
+            y.backward()
+            return y.detach(), xg.grad
+
+        def tf() -> Any:
+            with torch.no_grad():
+                return trosen(xt)
+
+        out["torch"] = paired(tf, tvg, repeats)[0]
+    if jax is not None:
+        import jax.numpy as jnp
+
+        def jrosen(x: Any) -> Any:
+            return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+        xj = jnp.asarray(x)
+        jvg = jax.value_and_grad(jrosen)
+        if n <= 10**3 or n >= 10**6:
+            out["jax eager"] = paired(lambda: jrosen(xj).block_until_ready(),
+                                      lambda: jvg(xj)[1].block_until_ready(),
+                                      max(3, repeats // 3))[0]
+        jf, jg = jax.jit(jrosen), jax.jit(jvg)
+        out["jax.jit"] = paired(lambda: jf(xj).block_until_ready(),
+                                lambda: jg(xj)[1].block_until_ready(), repeats)[0]
+    return out
+
+
+# ============================================================================ (c) MLP
+
+
+SIZES = (784, 256, 10)
+BATCH = 128
+
+
+def _mlp_data() -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(1)
+    w1 = rng.normal(0, 784**-0.5, (784, 256))
+    b1 = np.zeros(256)
+    w2 = rng.normal(0, 256**-0.5, (256, 10))
+    b2 = np.zeros(10)
+    xb = rng.normal(size=(BATCH, 784))
+    yb = np.eye(10)[rng.integers(0, 10, BATCH)]
+    return [w1, b1, w2, b2], xb, yb
+
+
+def _split(p: Any) -> tuple[Any, Any, Any, Any]:
+    a, b, c = 784 * 256, 784 * 256 + 256, 784 * 256 + 256 + 2560
+    return (p[:a].reshape(784, 256), p[a:b], p[b:c].reshape(256, 10), p[c:])
+
+
+def bench_mlp(repeats: int) -> dict[str, float]:
+    params, xb, yb = _mlp_data()
+    flat = np.concatenate([q.ravel() for q in params])
+
+    def loss(ps: Any) -> Any:
+        w1, b1, w2, b2 = ps
+        h = dnp.tanh(xb @ w1 + b1)
+        logits = h @ w2 + b2
+        return dnp.mean(dnp.logsumexp(logits, axis=1) - dnp.sum(logits * yb, axis=1))
+
+    tparams = tuple(params)
+    out = {}
+    out["diffkit"] = paired(lambda: loss(tparams), lambda: rev.grad(loss, tparams), repeats)[0]
+    out["diffkit, flat vector"] = paired(lambda: loss(_split(flat)),
+                                         lambda: rev.grad(lambda p: loss(_split(p)), flat),
+                                         repeats)[0]
+
+    def np_loss(w1: Any, b1: Any, w2: Any, b2: Any) -> Any:
+        h = np.tanh(xb @ w1 + b1)
+        z = h @ w2 + b2
+        m = z.max(axis=1, keepdims=True)
+        lse = np.log(np.exp(z - m).sum(axis=1)) + m[:, 0]
+        return np.mean(lse - np.sum(z * yb, axis=1))
+
+    def np_grad(w1: Any, b1: Any, w2: Any, b2: Any) -> Any:
+        h = np.tanh(xb @ w1 + b1)
+        z = h @ w2 + b2
+        m = z.max(axis=1, keepdims=True)
+        ez = np.exp(z - m)
+        p = ez / ez.sum(axis=1, keepdims=True)
+        dz = (p - yb) / BATCH
+        dh = dz @ w2.T
+        da = dh * (1.0 - h * h)
+        return xb.T @ da, da.sum(0), h.T @ dz, dz.sum(0)
+
+    out["hand-written"] = paired(lambda: np_loss(*params), lambda: np_grad(*params), repeats)[0]
+    if autograd is not None:
+        import autograd.numpy as anp
+        from autograd.scipy.special import logsumexp
+
+        def aloss(ps: Any) -> Any:
+            w1, b1, w2, b2 = ps
+            h = anp.tanh(anp.dot(xb, w1) + b1)
+            z = anp.dot(h, w2) + b2
+            return anp.mean(logsumexp(z, axis=1) - anp.sum(z * yb, axis=1))
+
+        ag = autograd.grad(aloss)
+        out["autograd"] = paired(lambda: aloss(params), lambda: ag(params), repeats)[0]
+    if torch is not None:
+        tp = [torch.tensor(q) for q in params]
+        txb, tyb = torch.tensor(xb), torch.tensor(yb)
+
+        def tloss(w1: Any, b1: Any, w2: Any, b2: Any) -> Any:
+            h = torch.tanh(txb @ w1 + b1)
+            z = h @ w2 + b2
+            return torch.mean(torch.logsumexp(z, dim=1) - torch.sum(z * tyb, dim=1))
+
+        def tf() -> Any:
+            with torch.no_grad():
+                return tloss(*tp)
+
+        def tgrad() -> Any:
+            ps = [q.detach().requires_grad_(True) for q in tp]
+            tloss(*ps).backward()
+            return [q.grad for q in ps]
+
+        out["torch"] = paired(tf, tgrad, repeats)[0]
+    if jax is not None:
+        import jax.numpy as jnp
+        from jax.scipy.special import logsumexp as jlse
+
+        jp = [jnp.asarray(q) for q in params]
+        jxb, jyb = jnp.asarray(xb), jnp.asarray(yb)
+
+        def jloss(ps: Any) -> Any:
+            w1, b1, w2, b2 = ps
+            h = jnp.tanh(jxb @ w1 + b1)
+            z = h @ w2 + b2
+            return jnp.mean(jlse(z, axis=1) - jnp.sum(z * jyb, axis=1))
+
+        def block(tree: Any) -> Any:
+            return jax.block_until_ready(tree)
+
+        jg = jax.grad(jloss)
+        out["jax eager"] = paired(lambda: block(jloss(jp)), lambda: block(jg(jp)),
+                                  max(3, repeats // 3))[0]
+        jf, jgj = jax.jit(jloss), jax.jit(jg)
+        out["jax.jit"] = paired(lambda: block(jf(jp)), lambda: block(jgj(jp)), repeats)[0]
+    return out
+
+
+# ============================================================================ report
+
+COLUMNS = ("diffkit", "autograd", "torch", "micrograd", "jax eager", "jax.jit", "hand-written")
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return "—"
+    return f"{v:.2f}" if v < 10 else f"{v:.1f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--only", choices=["logistic", "rosen", "mlp"], default=None)
+    args = parser.parse_args(argv)
+    repeats = 5 if args.quick else 15
+    rows: list[tuple[str, dict[str, float]]] = []
+    if args.only in (None, "logistic"):
+        rows.append(("µs per scalar op, fwd+bwd (logistic map, 3000 ops)",
+                     bench_logistic(repeats)))
+    if args.only in (None, "rosen"):
+        for n in (10**3, 10**5, 10**6):
+            reps = repeats if n < 10**6 else max(5, repeats // 2)
+            rows.append((f"Rosenbrock (value+grad)/f, n = 1e{round(np.log10(n))}",
+                         bench_rosen(n, reps)))
+    if args.only in (None, "mlp"):
+        rows.append(("MLP 784-256-10 batch 128, grad/forward", bench_mlp(repeats)))
+    versions = {"numpy": np.__version__}
+    for mod in (autograd, torch, jax):
+        if mod is not None:
+            versions[mod.__name__] = getattr(mod, "__version__", "?")
+    print("versions:", ", ".join(f"{k} {v}" for k, v in versions.items()))
+    print("| workload | " + " | ".join(COLUMNS) + " |")
+    print("|---|" + "---|" * len(COLUMNS))
+    for label, res in rows:
+        print(f"| {label} | " + " | ".join(_fmt(res.get(c)) for c in COLUMNS) + " |")
+    for label, res in rows:
+        ref = res["diffkit"]
+        ratios = ", ".join(f"{ref / v:.2f}x {k}" for k, v in res.items() if k != "diffkit")
+        print(f"{label}: diffkit = {ratios}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
