@@ -148,8 +148,9 @@ def cost(family: str = "rosenbrock", dims: Sequence[int] = (10, 100, 1000),
         ``sines``: the Jacobian of ``t -> sin(k t), k = 1..m`` (R -> R^m).
     dims : sequence of int
         The dimensions ``n`` (or ``m``), each >= 2.
-    methods : "all" or sequence of str
-        Method names; ``"all"`` is :func:`diffkit.methods.available`.
+    methods : "all" or sequence of str or Method
+        Method names or configured method objects (keyed by their name);
+        ``"all"`` is :func:`diffkit.methods.available`.
     repeat : int
         Timed warm calls per point (the median is reported).
     budget : float
@@ -165,9 +166,10 @@ def cost(family: str = "rosenbrock", dims: Sequence[int] = (10, 100, 1000),
     Examples
     --------
     >>> import diffkit as dk
-    >>> c = dk.analysis.cost("rosenbrock", [10, 20], ["central-difference"], repeat=1)
-    >>> c.nfev["central-difference"].tolist()
-    [20.0, 40.0]
+    >>> fixed = dk.methods.CentralDifference(h=1e-6)
+    >>> c = dk.analysis.cost("rosenbrock", [10, 20], [fixed], repeat=1)
+    >>> c.nfev["central-difference"].tolist()  # 2n stencil points and f(x)
+    [21.0, 41.0]
     """
     if family not in FAMILIES:
         raise UnknownMethodError(f"cost(family={family!r}): unknown family; choose from "
@@ -182,10 +184,13 @@ def cost(family: str = "rosenbrock", dims: Sequence[int] = (10, 100, 1000),
                          f"e.g. [10, 100, 1000]")
     if not isinstance(repeat, (int, np.integer)) or repeat < 1:
         raise PointError(f"cost(repeat={repeat!r}): must be a positive integer")
-    names = list(_methods.available()) if (isinstance(methods, str) and methods == "all") \
-        else ([methods] if isinstance(methods, str) else list(methods))
-    for m in names:
-        _methods.get(m)
+    chosen = list(_methods.available()) if (isinstance(methods, str) and methods == "all") \
+        else ([methods] if isinstance(methods, (str, _methods.Method)) else list(methods))
+    resolved = {}
+    for m in chosen:
+        obj = _methods.get(m)
+        resolved[m if isinstance(m, str) else obj.name] = obj
+    names = list(resolved)
     fam = FAMILIES[family]
     shape = dims_arr.shape
     out = {k: {m: np.full(shape, np.nan) for m in names}
@@ -197,8 +202,7 @@ def cost(family: str = "rosenbrock", dims: Sequence[int] = (10, 100, 1000),
         if missing:
             notes.append(f"not in this installation (skipped): {', '.join(missing)}")
 
-    for m in names:
-        method = _methods.get(m)
+    for m, method in resolved.items():
         last: tuple[int, float] | None = None
         for i, d in enumerate(dims_arr.tolist()):
             if last is not None and last[1] * d / last[0] > budget:

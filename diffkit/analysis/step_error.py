@@ -212,8 +212,14 @@ def _own_stencil(scheme: str, spec: Function, x: Any, h: Any, dtype: Any) -> flo
 def _stencil_fn(scheme: str, spec: Function, dtype: Any) -> Callable[[float, float], float]:
     """Float64 schemes use diffkit's own method classes with a fixed ``h``."""
     if dtype == np.float64 and scheme in _methods.available() and scheme != "richardson":
+        settings = {} if scheme == "complex-step" else {"order": SCHEMES[scheme].order}
+        try:
+            _methods.get(scheme, h=1.0, **settings)
+        except DiffkitError:  # a first version without order=
+            settings = {}
+
         def run(x: float, h: float) -> float:
-            return float(_methods.get(scheme, h=h).derivative(spec, x).value)
+            return float(_methods.get(scheme, h=h, **settings).derivative(spec, x).value)
 
         return run
 
@@ -314,10 +320,10 @@ def step_error(
         raise PointError(f"step_error(dtype={dtype!r}): only np.float64 and np.float32 are "
                          f"supported")
     dtype = dt.type
-    xa = as_point(spec, x, "derivative")
     if spec.nparams != 1:
         raise PointError(f"step_error(f, x): {spec.name} takes {spec.nparams} parameters; "
                          f"step_error sweeps a scalar function of one scalar")
+    xa = as_point(spec, x, "derivative")
     if isinstance(schemes, str):
         schemes = (schemes,)
     schemes = tuple(schemes)
