@@ -100,7 +100,7 @@ class ReverseTrace(Trace):
         node = Node(self, value, len(self.tape))
         self.tape.append(None)
         if self.log is not None:
-            self.log.append(("input", (name,), value, {}))
+            self.log.append(("input", (name,), value, {}))  # name: the parameter
         return node
 
     # --- the interpreter rule for every primitive without a fast path
@@ -113,7 +113,7 @@ class ReverseTrace(Trace):
                 node = Node(self, ans, len(self.tape))
                 self.tape.append((_SUM, x.id, -1, x.value.shape, None, False, None))
                 if self.log is not None:
-                    self.log.append(("sum", args, ans, params))
+                    self.note("sum", args, ans, params)
                 return node
         raw = list(args)
         parents = []
@@ -129,8 +129,18 @@ class ReverseTrace(Trace):
         node = Node(self, ans, len(tape))
         tape.append((_GENERIC, tuple(parents), prim, ans, raw, params))
         if self.log is not None:
-            self.log.append((prim.name, args, ans, params))
+            self.note(prim.name, args, ans, params)
         return node
+
+    def note(self, name: str, args: tuple[Any, ...], ans: Any, params: dict[str, Any]) -> None:
+        """Log one recorded primitive for :func:`diffkit.trace` (``log=True`` only).
+
+        Nodes of this trace are logged as ``("v", index)`` and constants as ``("c", value)``,
+        so the log holds no nodes (and no reference cycles).
+        """
+        refs = tuple(("v", a.id) if a.__class__ is Node and a._trace is self else ("c", a)
+                     for a in args)
+        self.log.append((name, refs, ans, params))  # type: ignore[union-attr]
 
     def to_bool(self, tracer: Tracer) -> bool:
         """Python control flow on a node branches on its value (the branch is recorded)."""
@@ -189,7 +199,7 @@ class Node(Tracer):
         node = Node(tr, ans, len(tape))
         tape.append((_NEG, self.id, -1, None, None, False, None))
         if tr.log is not None:
-            tr.log.append(("negative", (self,), ans, {}))
+            tr.note("negative", (self,), ans, {})
         return node
 
     def __pow__(self, other: Any) -> Any:
@@ -202,7 +212,7 @@ class Node(Tracer):
             node = Node(tr, ans, len(tape))
             tape.append((_SQUARE, self.id, -1, x, None, False, None))
             if tr.log is not None:
-                tr.log.append(("power", (self, other), ans, {}))
+                tr.note("power", (self, other), ans, {})
             return node
         return bind(_prim("power"), (self, other), {})
 
@@ -219,7 +229,7 @@ class Node(Tracer):
         basic = index.__class__ is slice or index.__class__ is int or _is_basic_index(index)
         tape.append((_GETITEM, self.id, -1, x, index, basic, None))
         if tr.log is not None:
-            tr.log.append(("getitem", (self,), ans, {"index": index}))
+            tr.note("getitem", (self,), ans, {"index": index})
         return node
 
 
@@ -264,7 +274,7 @@ def _binary_method(kind: int, name: str, op: Callable[[Any, Any], Any], swap: bo
         else:  # + and -: the cotangent passes through
             tape.append((kind, a, b, None, None, False, None))
         if tr.log is not None:
-            tr.log.append((name, (other, self) if swap else (self, other), ans, {}))
+            tr.note(name, (other, self) if swap else (self, other), ans, {})
         return node
 
     method.__name__ = f"__{'r' if swap else ''}{name}__"

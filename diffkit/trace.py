@@ -1,0 +1,449 @@
+"""The recorded program as data: evaluation traces, adjoint traces and graph pictures.
+
+``dk.trace(f, x)`` runs ``f`` once on reverse-mode nodes, keeps every primitive it recorded
+(the Wengert list), sweeps it back once with ``ȳ = 1`` and returns an
+:class:`EvaluationTrace`: the primal trace and the adjoint trace in the layout of Baydin et
+al. (2018), Table 3, the tape's size, and the computational graph as DOT, Mermaid or a
+matplotlib picture whose nodes show the operation, the value and the adjoint.
+
+Examples
+--------
+>>> import diffkit as dk, diffkit.numpy as dnp
+>>> f = dk.Function(lambda x1, x2: dnp.log(x1) + x1 * x2 - dnp.sin(x2))
+>>> t = dk.trace(f, [2.0, 5.0])
+>>> print(t.forward_table())
+Forward primal trace
+v-1 = x1          = 2
+v0  = x2          = 5
+v1  = log(v-1)    = 0.693
+v2  = v-1 * v0    = 10
+v3  = sin(v0)     = -0.959
+v4  = v1 + v2     = 10.693
+v5  = v4 - v3     = 11.652
+y   = v5          = 11.652
+>>> t.gradient.round(3)
+array([5.5  , 1.716])
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .core import checked_evaluation
+from .errors import OutputShapeError, UnknownMethodError
+from .graph import layers
+from .methods.reverse import _GENERIC, _GETITEM, _SUM, Node, ReverseTrace, _vjps, record
+from .validation import check_output, prepare
+
+__all__ = ["EvaluationTrace", "Step", "trace"]
+
+BAR = "\u0304"  # combining macron: v̄ (adjoint), as in Baydin et al.
+
+_INFIX = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/", "power": "**",
+          "matmul": "@"}
+
+
+@dataclass
+class Step:
+    """One line of the evaluation trace.
+
+    Attributes
+    ----------
+    name : str
+        ``v-1``, ``v0`` (inputs, Baydin's numbering ``v_{i-n}``) and ``v1``, ``v2``, ...
+    op : str
+        The primitive's name, or ``"input"``.
+    expr : str
+        The operation on earlier steps, e.g. ``"v-1 * v0"``, or the input's parameter name.
+    value : float or ndarray
+    adjoint : float or ndarray or None
+        ``∂y/∂v`` from the reverse sweep (None where y does not depend on the step).
+    parents : list of int
+        Indices (into :attr:`EvaluationTrace.steps`) of the steps this one reads.
+    """
+
+    name: str
+    op: str
+    expr: str
+    value: Any
+    adjoint: Any = None
+    parents: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Contribution:
+    """One line of the adjoint trace: ``v̄_parent += v̄_child ∂v_child/∂v_parent``."""
+
+    child: int
+    parent: int
+    value: Any  # this contribution
+    total: Any  # the parent's adjoint after adding it
+    first: bool  # the first contribution to this parent (``=`` rather than ``+=``)
+
+
+class EvaluationTrace:
+    """A recorded program with its values and adjoints (see :func:`trace`).
+
+    Attributes
+    ----------
+    steps : list of Step
+        Inputs first, then every recorded primitive in execution order.
+    output : int or None
+        Index of the step whose value ``f`` returned (None for a constant function).
+    contributions : list of Contribution
+        The reverse sweep, edge by edge, in the order it ran.
+    ops : int
+        Number of recorded primitive operations.
+    nbytes : int
+        Bytes of values the tape holds for the reverse sweep.
+    value : float or ndarray
+        ``f(x)``.
+    gradient : ndarray or None
+        The gradient (the inputs' adjoints), for a scalar ``f``.
+    """
+
+    def __init__(self, steps: list[Step], output: int | None, contributions: list[Contribution],
+                 ninputs: int, nbytes: int, value: Any, gradient: Any, name: str) -> None:
+        self.steps = steps
+        self.output = output
+        self.contributions = contributions
+        self.ninputs = ninputs
+        self.ops = len(steps) - ninputs
+        self.nbytes = nbytes
+        self.value = value
+        self.gradient = gradient
+        self.name = name
+
+    def __repr__(self) -> str:
+        return (f"EvaluationTrace({self.name!r}, ops={self.ops}, nbytes={self.nbytes}, "
+                f"value={_fmt(self.value, 6)})")
+
+    # ------------------------------------------------------------------ tables
+    def forward_table(self, digits: int = 3) -> str:
+        """The primal trace, one line per step (Baydin et al. 2018, Table 3, left).
+
+        Parameters
+        ----------
+        digits : int
+            Decimals shown for values.
+
+        Returns
+        -------
+        str
+        """
+        rows = [(s.name, s.expr, _fmt(s.value, digits)) for s in self.steps]
+        if self.output is not None:
+            rows.append(("y", self.steps[self.output].name,
+                         _fmt(self.steps[self.output].value, digits)))
+        return "Forward primal trace\n" + _columns(rows)
+
+    def reverse_table(self, digits: int = 3) -> str:
+        """The adjoint trace, one line per edge swept back (Baydin et al. 2018, Table 3, right).
+
+        Returns
+        -------
+        str
+
+        Raises
+        ------
+        OutputShapeError
+            When ``f`` is not scalar (the adjoint trace starts from ``ȳ = 1``).
+        """
+        if self.gradient is None:
+            raise OutputShapeError(
+                f"reverse_table(): {self.name} returned shape {np.shape(self.value)}, not a "
+                f"scalar, so there is no single adjoint trace; trace one output at a time "
+                f"(e.g. dk.trace(lambda x: f(x)[0], x)) or use jacobian"
+            )
+        rows = []
+        if self.output is not None:
+            out = self.steps[self.output]
+            rows.append((_bar(out.name), "ȳ", _fmt(1.0, digits)))
+        for c in self.contributions:
+            child, parent = self.steps[c.child].name, self.steps[c.parent].name
+            term = f"{_bar(child)} ∂{child}/∂{parent}"
+            expr = term if c.first else f"{_bar(parent)} + {term}"
+            rows.append((_bar(parent), expr, _fmt(c.total, digits)))
+        for k in range(self.ninputs):
+            s = self.steps[k]
+            adj = s.adjoint if s.adjoint is not None else 0.0 * np.asarray(s.value)
+            rows.append((f"x{BAR}{k + 1}" if self.ninputs > 1 else f"x{BAR}", _bar(s.name),
+                         _fmt(adj, digits)))
+        return "Reverse adjoint trace\n" + _columns(rows)
+
+    # ------------------------------------------------------------------ graphs
+    def graph(self, digits: int = 3) -> tuple[list[tuple[int, list[str]]], list[tuple[int, int]]]:
+        """``(nodes, edges)`` for :mod:`diffkit.graph`: op, value and adjoint in each node."""
+        nodes = []
+        for k, s in enumerate(self.steps):
+            lines = [f"{s.name} = {s.expr}", f"value {_fmt(s.value, digits)}"]
+            if s.adjoint is not None:
+                lines.append(f"adjoint {_fmt(s.adjoint, digits)}")
+            nodes.append((k, lines))
+        edges = [(p, k) for k, s in enumerate(self.steps) for p in dict.fromkeys(s.parents)]
+        return nodes, edges
+
+    def to_dot(self, digits: int = 3) -> str:
+        """The computational graph in Graphviz DOT (text)."""
+        from . import graph
+
+        return graph.to_dot(*self.graph(digits), name=self.name)
+
+    def to_mermaid(self, digits: int = 3) -> str:
+        """The computational graph as a Mermaid flowchart (text)."""
+        from . import graph
+
+        return graph.to_mermaid(*self.graph(digits))
+
+    def draw(self, ax: Any = None, digits: int = 3) -> Any:
+        """Draw the graph as a layered DAG (layers = topological generations).
+
+        Each node shows its operation, value and adjoint; the output is outlined. Returns the
+        matplotlib Axes (never calls ``plt.show()``).
+        """
+        from . import graph
+
+        nodes, edges = self.graph(digits)
+        title = f"{self.name}: {self.ops} ops, value {_fmt(self.value, digits)}"
+        return graph.draw(nodes, edges, ax=ax, title=title,
+                          highlight=() if self.output is None else (self.output,))
+
+
+# ----------------------------------------------------------------------------- formatting
+
+
+def _bar(name: str) -> str:
+    return name[0] + BAR + name[1:]
+
+
+def _width(text: str) -> int:
+    return sum(0 if unicodedata.combining(c) else 1 for c in text)
+
+
+def _columns(rows: list[tuple[str, str, str]]) -> str:
+    w0 = max(_width(r[0]) for r in rows)
+    w1 = max(_width(r[1]) for r in rows)
+    lines = []
+    for a, b, c in rows:
+        lines.append(f"{a}{' ' * (w0 - _width(a))} = {b}{' ' * (w1 - _width(b))}    = {c}")
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _fmt(v: Any, digits: int) -> str:
+    arr = np.asarray(v)
+    if arr.ndim == 0:
+        if arr.dtype == bool:
+            return str(bool(arr))
+        if np.iscomplexobj(arr):
+            return f"{complex(arr):.{digits}g}"
+        text = f"{float(arr):.{digits}f}".rstrip("0").rstrip(".")
+        return "0" if text in ("-0", "") else text
+    if arr.size <= 4:
+        if arr.dtype.kind == "f":
+            arr = arr + 0.0  # -0.0 prints as 0
+        return np.array2string(arr, precision=digits, separator=", ", suppress_small=True)
+    return f"array{arr.shape}"
+
+
+def _ref(ref: tuple[str, Any], names: list[str], digits: int = 3) -> str:
+    kind, v = ref
+    if kind == "v":
+        return names[v]
+    return _fmt(v, digits)
+
+
+def _index_text(index: Any) -> str:
+    parts = index if isinstance(index, tuple) else (index,)
+    out = []
+    for p in parts:
+        if isinstance(p, slice):
+            a = "" if p.start is None else str(p.start)
+            b = "" if p.stop is None else str(p.stop)
+            c = "" if p.step is None else f":{p.step}"
+            out.append(f"{a}:{b}{c}")
+        elif p is None:
+            out.append("None")
+        elif p is Ellipsis:
+            out.append("...")
+        else:
+            out.append(np.array2string(np.asarray(p), separator=",")
+                       if np.ndim(p) else str(p))
+    return ", ".join(out)
+
+
+def _expr(op: str, refs: tuple[Any, ...], params: dict[str, Any], names: list[str]) -> str:
+    args = [_ref(r, names) for r in refs]
+    if op in _INFIX and len(args) == 2:
+        return f"{args[0]} {_INFIX[op]} {args[1]}"
+    if op == "negative":
+        return f"-{args[0]}"
+    if op == "getitem":
+        return f"{args[0]}[{_index_text(params['index'])}]"
+    extra = [f"{k}={v!r}" for k, v in params.items()
+             if v is not None and not (k == "keepdims" and v is False)]
+    return f"{op}({', '.join(args + extra)})"
+
+
+# ----------------------------------------------------------------------------- the sweep
+
+
+def _logged_sweep(tr: ReverseTrace, out: int) -> tuple[dict[int, Any], list[Contribution]]:
+    """A reverse sweep that keeps every edge's contribution (for the adjoint table)."""
+    adj: dict[int, Any] = {out: 1.0}
+    contributions: list[Contribution] = []
+    for i in range(out, -1, -1):
+        g = adj.get(i)
+        rec = tr.tape[i]
+        if g is None or rec is None:
+            continue
+        if rec[0] == _GETITEM:  # the registry's rule (scatter) rather than the in-place one
+            from .core import REGISTRY
+
+            pairs = [(rec[1], REGISTRY["getitem"].vjp_rule(0)(g, None, rec[3], index=rec[4]))]
+        else:
+            pairs = [(p, c) for p, c, _ in _vjps(rec, g, False)]
+        for p, c in pairs:
+            if rec[0] == _SUM or (rec[0] != _GENERIC and np.ndim(c)):
+                c = np.array(c)  # materialize broadcast views for display
+            first = p not in adj
+            adj[p] = c if first else adj[p] + c
+            contributions.append(Contribution(i, p, c, adj[p], first))
+    return adj, contributions
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def trace(f: Any, x: Any, mode: str = "reverse", direction: Any = None) -> Any:
+    """Record one evaluation of ``f`` at ``x`` and return it as data.
+
+    Parameters
+    ----------
+    f : Function or callable
+        A function written with ``diffkit.numpy``.
+    x : array_like
+        The point (one coordinate per parameter, or the whole array for one parameter).
+    mode : {"reverse", "forward"}
+        ``"reverse"``: the primal trace and the adjoint trace (Baydin et al. 2018, Table 3).
+        ``"forward"``: the tangent trace of forward mode (Table 2), from
+        :func:`diffkit.methods.forward.tangent_trace`.
+    direction : array_like, optional
+        Forward mode only: the input tangent (default: the first unit vector).
+
+    Returns
+    -------
+    EvaluationTrace
+        (or the forward method's tangent trace for ``mode="forward"``).
+
+    Examples
+    --------
+    >>> import diffkit as dk, diffkit.numpy as dnp
+    >>> t = dk.trace(lambda x: dnp.sum(dnp.sin(x) * x), [0.5, 1.0])
+    >>> t.ops, [s.name for s in t.steps]
+    (3, ['v0', 'v1', 'v2', 'v3'])
+    >>> print(t.to_mermaid().splitlines()[1])
+      n_0["v0 = x<br/>value [0.5, 1. ]<br/>adjoint [0.918, 1.382]"]
+    """
+    if mode == "forward":
+        try:
+            from .methods.forward import tangent_trace
+        except ImportError:
+            tangent_trace = None
+        if tangent_trace is None:
+            raise UnknownMethodError(
+                "trace(f, x, mode='forward') needs diffkit.methods.forward.tangent_trace, "
+                "which this installation does not have; use mode='reverse'"
+            )
+        return tangent_trace(f, x, direction)
+    if mode != "reverse":
+        raise UnknownMethodError(
+            f"trace(f, x, mode={mode!r}): mode must be 'reverse' (primal and adjoint traces) "
+            f"or 'forward' (tangent trace)"
+        )
+    if direction is not None:
+        raise UnknownMethodError(
+            "trace(f, x, direction=...): a direction seeds forward mode; pass mode='forward'"
+        )
+    spec, xa = prepare(f, x, "trace")
+    with checked_evaluation():
+        if spec.nparams >= 2:
+            tr, nodes, out = _record_named(spec, [xa[i] for i in range(spec.nparams)])
+        else:
+            tr, nodes, out = _record_named(spec, [xa])
+        value = out.value if out.__class__ is Node and out._trace is tr else out
+        value = check_output(spec, value, "trace", xa)
+        output = out.id if out.__class__ is Node and out._trace is tr else None
+        adj: dict[int, Any] = {}
+        contributions: list[Contribution] = []
+        scalar = np.shape(value) == ()
+        if scalar and output is not None:
+            adj, contributions = _logged_sweep(tr, output)
+    n = len(nodes)
+    # list the steps by topological generation, ties in execution order: a valid order of
+    # the same program, and the one of Baydin et al.'s table (all ops on inputs first)
+    parents_of = [[r[1] for r in refs if r[0] == "v"] if op != "input" else []
+                  for op, refs, _, _ in tr.log]
+    layer = layers([(k, ()) for k in range(len(tr.log))],
+                   [(p, k) for k, ps in enumerate(parents_of) for p in ps])
+    order = sorted(range(len(tr.log)), key=lambda k: (k >= n, layer[k], k))
+    position = {k: j for j, k in enumerate(order)}
+    names = [f"v{j - n + 1}" for j in range(len(order))]  # inputs v_{1-n} .. v_0
+    tape_names = [names[position[k]] for k in range(len(tr.log))]
+    steps = []
+    for k in order:
+        op, refs, val, params = tr.log[k]
+        expr = refs[0] if op == "input" else _expr(op, refs, params, tape_names)
+        steps.append(Step(tape_names[k], op, expr, val, adj.get(k),
+                          [position[p] for p in parents_of[k]]))
+    contributions = sorted(
+        (Contribution(position[c.child], position[c.parent], c.value, c.total, c.first)
+         for c in contributions), key=lambda c: -c.child)
+    contributions = _retotal(contributions)
+    output = None if output is None else position[output]
+    gradient = None
+    if scalar:
+        grads = [np.zeros(np.shape(s.value)) if s.adjoint is None else np.asarray(s.adjoint)
+                 for s in steps[:n]]
+        gradient = (np.array([float(g) for g in grads]) if n > 1
+                    else np.asarray(grads[0], dtype=float).reshape(xa.shape))
+    return EvaluationTrace(steps, output, contributions, n, tr.nbytes(), value, gradient,
+                           spec.name)
+
+
+def _retotal(contributions: list[Contribution]) -> list[Contribution]:
+    """Running totals and first-contribution flags in the order the table lists them."""
+    total: dict[int, Any] = {}
+    out = []
+    for c in contributions:
+        first = c.parent not in total
+        total[c.parent] = c.value if first else total[c.parent] + c.value
+        out.append(Contribution(c.child, c.parent, c.value, total[c.parent], first))
+    return out
+
+
+def _record_named(spec: Any, args: list[Any]) -> tuple[ReverseTrace, list[Node], Any]:
+    tr, nodes, out = record(spec.fn, args, log=True)
+    for k, pname in enumerate(spec.parameters[: len(nodes)]):
+        op, _, val, params = tr.log[k]
+        tr.log[k] = (op, (pname,), val, params)
+    return tr, nodes, out
+
+
+class _CallableModule(types.ModuleType):
+    """``dk.trace(f, x)`` keeps working once ``diffkit.trace`` (this module) is imported.
+
+    Importing a submodule sets it as an attribute of its package, which would shadow the
+    lazily exported function of the same name; calling the module calls :func:`trace`.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return trace(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
