@@ -1,0 +1,652 @@
+"""Expression size, measured on the shared DAG: the numbers behind *expression swell*.
+
+A sympy expression is a tree whose equal subtrees are usually the same Python object: a DAG.
+Counting nodes by walking the unfolded tree (``preorder_traversal``, ``count_ops``) costs time
+proportional to the tree, which is exponential in the depth of the logistic map (Baydin et
+al. 2018, Table 1). Every metric here is a memoised walk over the *distinct* subexpressions, so
+it costs time proportional to the DAG even when the numbers it returns (tree size, unfolded op
+count) are astronomically large.
+
+:func:`cse` is diffkit's own common-subexpression elimination built on the same walk: it turns
+expressions into a straight-line program in which every distinct subexpression, and every
+product or sum that extends an earlier one by one factor or term, is computed once. Its op count
+is the ``cse_ops`` metric, and :mod:`diffkit.methods.symbolic` hands it to ``lambdify`` so
+compiled derivatives run that program.
+
+Op-count convention (the same for ``ops`` and ``cse_ops``, close to ``sympy.count_ops``): an
+n-ary sum or product of ``k`` items costs ``k - 1`` operations; ``a - b`` is one subtraction and
+``a / b`` one division (the negation and the reciprocal are not counted separately); a numeric
+coefficient other than 1 costs one multiplication, a lone ``-`` one negation; a power, a
+function call, a relation or a ``Piecewise`` costs one operation. Atoms (symbols, numbers) cost
+nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import DiffkitError
+
+__all__ = ["ExpressionMetrics", "cse", "expression_metrics", "measure"]
+
+FORMS = ("nested", "expanded")
+ENGINES = ("sympy", "symengine")
+
+
+@dataclass(frozen=True)
+class ExpressionMetrics:
+    """Sizes of an expression (or of several expressions sharing one DAG).
+
+    Attributes
+    ----------
+    tree_size : int
+        Nodes of the unfolded tree, atoms included (``len(list(preorder_traversal(e)))``).
+    dag_size : int
+        Distinct subexpressions, atoms included (``len(set(preorder_traversal(e)))``).
+    ops : int
+        Arithmetic operations of the unfolded tree (the convention of the module docstring).
+    cse_ops : int
+        Operations of the straight-line program built by :func:`cse`: what evaluating the
+        expression costs once common subexpressions are shared.
+    depth : int
+        Longest path from the root to an atom, in edges (an atom has depth 0).
+    max_coef_bits : int
+        Bits of the largest integer in a numeric coefficient (numerator or denominator).
+    form : str
+        ``"nested"`` (as built) or ``"expanded"`` (the expanded polynomial).
+    status : str
+        ``"ok"``, or why the numbers are missing (``"timeout after 10 s"``); missing sizes are -1.
+    seconds : float
+        Time spent building and measuring the measured form (expansion included).
+    label : str
+        What was measured (``"f"``, ``"f' (dag)"``, ...).
+    """
+
+    tree_size: int
+    dag_size: int
+    ops: int
+    cse_ops: int
+    depth: int
+    max_coef_bits: int
+    form: str = "nested"
+    status: str = "ok"
+    seconds: float = 0.0
+    label: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (for tables)."""
+        return dataclasses.asdict(self)
+
+
+# ============================================================================ node kinds
+# The walks work on sympy and on symengine expressions: both expose ``args`` and the
+# ``is_Add``/``is_Mul``/``is_Pow``/``is_Number`` flags.
+
+
+def _is_atom(e: Any) -> bool:
+    return not e.args
+
+
+def _is_number(e: Any) -> bool:
+    return bool(getattr(e, "is_Number", False))
+
+
+def _number_value(e: Any) -> Any:
+    """A sympy number for ``e`` (symengine numbers are converted)."""
+    return e if hasattr(e, "p") or hasattr(e, "_prec") else e._sympy_()
+
+
+def _coef_bits(e: Any) -> int:
+    n = _number_value(e)
+    if getattr(n, "is_Rational", False):
+        return max(abs(int(n.p)).bit_length(), abs(int(n.q)).bit_length())
+    if getattr(n, "is_Float", False):
+        return int(getattr(n, "_prec", 53))
+    return 0
+
+
+def _split_mul(e: Any) -> tuple[Any, list[Any], list[Any]]:
+    """``coefficient, numerator factors, denominator factors`` of a product.
+
+    A factor ``b**-k`` (k a positive number) is the denominator factor ``b**k``: ``a/b`` is one
+    division, not a reciprocal and a product.
+    """
+    coef = None
+    num: list[Any] = []
+    den: list[Any] = []
+    for a in e.args:
+        if _is_number(a) and coef is None:
+            coef = a
+        elif a.is_Pow and _is_number(a.args[1]) and a.args[1].is_negative:
+            base, k = a.args
+            den.append(base if -k == 1 else type(a)(base, -k))
+        else:
+            num.append(a)
+    return coef, num, den
+
+
+def _coef_cost(coef: Any) -> tuple[int, bool]:
+    """``(multiplications, negative)`` for a numeric coefficient (None = 1)."""
+    if coef is None:
+        return 0, False
+    neg = bool(coef.is_negative)
+    return (0 if abs(coef) == 1 else 1), neg
+
+
+# ============================================================================ one walk
+
+
+class _Walk:
+    """Memoised per-node quantities over the DAG of some root expressions."""
+
+    def __init__(self) -> None:
+        self.size: dict[Any, int] = {}
+        self.depth: dict[Any, int] = {}
+        self.ops_abs: dict[Any, int] = {}  # ops without a leading negation
+        self.neg: dict[Any, bool] = {}  # the node is a product with a negative coefficient
+        self.bits = 0
+
+    def visit(self, root: Any) -> None:
+        # iterative post-order: deep expressions do not hit the recursion limit
+        stack: list[tuple[Any, bool]] = [(root, False)]
+        size, depth = self.size, self.depth
+        while stack:
+            e, done = stack.pop()
+            if e in size:
+                continue
+            args = e.args
+            if not done and args:
+                stack.append((e, True))
+                stack.extend((a, False) for a in args if a not in size)
+                continue
+            self._finish(e, args)
+
+    def _finish(self, e: Any, args: tuple[Any, ...]) -> None:
+        size, depth, ops_abs, neg = self.size, self.depth, self.ops_abs, self.neg
+        if not args:
+            size[e], depth[e], ops_abs[e], neg[e] = 1, 0, 0, False
+            if _is_number(e):
+                self.bits = max(self.bits, _coef_bits(e))
+            return
+        size[e] = 1 + sum(size[a] for a in args)
+        depth[e] = 1 + max(depth[a] for a in args)
+        if e.is_Add:
+            # k terms: k - 1 additions/subtractions; a negated term is a subtraction
+            total = len(args) - 1 + sum(ops_abs[a] for a in args)
+            if all(neg[a] for a in args):
+                total += 1  # -(a + b): one negation left over
+            ops_abs[e], neg[e] = total, False
+        elif e.is_Mul:
+            coef, num, den = _split_mul(e)
+            mults, negative = _coef_cost(coef)
+            factors = num + den
+            total = max(len(factors) - 1, 0) + mults + sum(self._op(a) for a in factors)
+            if not num:  # 2/x, 1/x: one division even without a numerator factor
+                total += 1 if not mults else 0
+            ops_abs[e], neg[e] = total, negative
+        else:  # power, function, relation, Piecewise, ...: one operation
+            ops_abs[e] = 1 + sum(self._op(a) for a in args)
+            neg[e] = False
+
+    def _op(self, a: Any) -> int:
+        """Ops of ``a`` as a standalone value (its negation counts); visits unseen powers."""
+        if a not in self.size:  # a denominator power b**k built by _split_mul
+            self.visit(a)
+        return self.ops_abs[a] + (1 if self.neg[a] else 0)
+
+
+def _metrics(roots: list[Any], form: str, label: str, seconds: float) -> ExpressionMetrics:
+    walk = _Walk()
+    for r in roots:
+        walk.visit(r)
+    _, _, cse_ops = _cse_program(roots)
+    return ExpressionMetrics(
+        tree_size=int(sum(walk.size[r] for r in roots)),
+        dag_size=_distinct(roots),
+        ops=int(sum(walk._op(r) for r in roots)),
+        cse_ops=cse_ops,
+        depth=max((walk.depth[r] for r in roots), default=0),
+        max_coef_bits=walk.bits,
+        form=form,
+        seconds=seconds,
+        label=label,
+    )
+
+
+def _distinct(roots: list[Any]) -> int:
+    """Distinct subexpressions of ``roots``, atoms included."""
+    seen: set[Any] = set()
+    stack = list(roots)
+    while stack:
+        e = stack.pop()
+        if e in seen:
+            continue
+        seen.add(e)
+        stack.extend(e.args)
+    return len(seen)
+
+
+# ============================================================================ CSE
+
+
+class _Program:
+    """A straight-line program being built: ``(symbol, expression)`` assignments."""
+
+    def __init__(self, names: Iterable[str], symbol: Any) -> None:
+        self.symbol = symbol  # sympy.Symbol or symengine.Symbol: the engine of the roots
+        prefix = "_c"
+        taken = list(names)
+        while any(n.startswith(prefix) for n in taken):
+            prefix += "c"
+        self.prefix = prefix
+        self.assignments: list[tuple[Any, Any]] = []
+        self.ops = 0
+        self.value: dict[Any, Any] = {}  # expression -> symbol or atom holding its value
+        self.combos: dict[tuple[Any, ...], Any] = {}  # (kind, frozenset of items) -> symbol
+
+    def emit(self, expr: Any, cost: int) -> Any:
+        s = self.symbol(f"{self.prefix}{len(self.assignments)}")
+        self.assignments.append((s, expr))
+        self.ops += cost
+        return s
+
+    # ------------------------------------------------------------------ nodes
+    def visit(self, root: Any) -> Any:
+        stack: list[tuple[Any, bool]] = [(root, False)]
+        value = self.value
+        while stack:
+            e, done = stack.pop()
+            if e in value:
+                continue
+            if not e.args:
+                value[e] = e
+                continue
+            if not done:
+                stack.append((e, True))
+                stack.extend((a, False) for a in self._children(e) if a not in value)
+                continue
+            value[e] = self._node(e)
+        return value[root]
+
+    def _children(self, e: Any) -> tuple[Any, ...]:
+        if e.is_Mul:
+            _, num, den = _split_mul(e)
+            return (*num, *den)
+        if e.is_Add:
+            return tuple(r for r in (self._term(a)[1] for a in e.args) if r is not None)
+        if _is_pairs(e):
+            return tuple(x for pair in e.args for x in pair.args)
+        return e.args
+
+    @staticmethod
+    def _term(t: Any) -> tuple[Any, Any]:
+        """A sum's term as ``(coefficient, rest)``: ``-3*x*y -> (-3, x*y)``."""
+        if t.is_Mul and _is_number(t.args[0]):
+            coef, rest = t.args[0], t.func(*t.args[1:])
+            return coef, rest
+        if _is_number(t):
+            return t, None
+        return None, t
+
+    def _scaled(self, coef: Any, v: Any) -> Any:
+        """``|coef| * v`` (coefficient 1 is free)."""
+        if coef is None or abs(coef) == 1:
+            return v
+        c = abs(coef)
+        key = ("scale", c, v)
+        if key not in self.combos:
+            self.combos[key] = self.emit(c * v, 1)
+        return self.combos[key]
+
+    def _negated(self, v: Any) -> Any:
+        key = ("neg", v)
+        if key not in self.combos:
+            self.combos[key] = self.emit(-v, 1)
+        return self.combos[key]
+
+    def _combine(self, kind: str, items: list[tuple[Any, bool]]) -> Any:
+        """Sum (kind "add": flag = subtract) or product ("mul": flag = divide) of items.
+
+        A combination that extends an earlier one by one item costs one operation: products
+        and sums flattened by sympy (``16*x*(1-x)*(1-l2)``) are rebuilt from their prefixes.
+        """
+        key = (kind, frozenset(items))
+        if key in self.combos:
+            return self.combos[key]
+        best = None
+        for item in items:
+            rest = (kind, key[1] - {item})
+            if rest in self.combos:
+                best = (self.combos[rest], item)
+                break
+        if best is not None:
+            acc, (v, flag) = best
+            expr = _binary(kind, acc, v, flag)
+            out = self.emit(expr, 1)
+        else:
+            ordered = sorted(items, key=lambda it: it[1])  # start from a positive item
+            acc, first_flag = ordered[0][0], ordered[0][1]
+            cost = len(items) - 1
+            if first_flag:  # every item subtracted (or divided): one extra op
+                acc = -acc if kind == "add" else 1 / acc
+                cost += 1
+            for v, flag in ordered[1:]:
+                acc = _binary(kind, acc, v, flag)
+            out = self.emit(acc, cost)
+        self.combos[key] = out
+        return out
+
+    def _node(self, e: Any) -> Any:
+        value = self.value
+        if e.is_Add:
+            items: list[tuple[Any, bool]] = []
+            for t in e.args:
+                coef, rest = self._term(t)
+                if rest is None:
+                    items.append((abs(coef), bool(coef.is_negative)))
+                    continue
+                v = self._scaled(coef, value[rest])
+                items.append((v, bool(coef is not None and coef.is_negative)))
+            return self._combine("add", items)
+        if e.is_Mul:
+            coef, num, den = _split_mul(e)
+            items = [(value[a], False) for a in num] + [(value[a], True) for a in den]
+            if len(items) == 1 and not items[0][1]:
+                v = items[0][0]
+            elif not num and coef is not None and abs(coef) != 1:  # c/x: one division
+                key = ("div", abs(coef), frozenset(items))
+                if key not in self.combos:
+                    den_v = items[0][0] if len(items) == 1 else self._combine(
+                        "mul", [(a, False) for a, _ in items])
+                    self.combos[key] = self.emit(abs(coef) / den_v, 1)
+                v = self.combos[key]
+                return self._negated(v) if coef.is_negative else v
+            else:
+                v = self._combine("mul", items)
+            v = self._scaled(coef, v)
+            return self._negated(v) if coef is not None and coef.is_negative else v
+        if _is_pairs(e):
+            pairs = [(value[p.args[0]], value[p.args[1]]) for p in e.args]
+            return self.emit(e.func(*pairs), 1)
+        return self.emit(e.func(*(value[a] for a in e.args)), 1)
+
+
+def _is_pairs(e: Any) -> bool:
+    """A sympy Piecewise: its arguments are (expression, condition) pairs, not values."""
+    return type(e).__name__ == "Piecewise" and type(e.args[0]).__name__ == "ExprCondPair"
+
+
+def _binary(kind: str, acc: Any, v: Any, flag: bool) -> Any:
+    if kind == "add":
+        return acc - v if flag else acc + v
+    return acc / v if flag else acc * v
+
+
+def _cse_program(roots: list[Any]) -> tuple[list[tuple[Any, Any]], list[Any], int]:
+    names: list[str] = []
+    seen: set[Any] = set()
+    stack = list(roots)
+    while stack:  # the free symbols' names, so the program's names cannot clash with them
+        e = stack.pop()
+        if e in seen:
+            continue
+        seen.add(e)
+        if getattr(e, "is_Symbol", False):
+            names.append(str(e))
+        stack.extend(e.args)
+    prog = _Program(names, _symbol_class(roots))
+    reduced = [prog.visit(r) for r in roots]
+    return prog.assignments, reduced, prog.ops
+
+
+def cse(exprs: Any) -> tuple[list[tuple[Any, Any]], Any]:
+    """Common-subexpression elimination in time proportional to the DAG.
+
+    Drop-in for ``sympy.cse`` where ``lambdify(..., cse=...)`` takes a callable: returns
+    ``(replacements, reduced)`` with ``reduced`` shaped like ``exprs`` (a single expression or
+    a list).
+
+    Parameters
+    ----------
+    exprs : sympy expression or list of them
+
+    Returns
+    -------
+    replacements : list of (Symbol, expression)
+        Assignments in evaluation order; each right-hand side is one operation (or a short
+        chain when no earlier partial sum or product could be reused).
+    reduced : expression or list
+        The inputs in terms of the assigned symbols.
+
+    Examples
+    --------
+    >>> import sympy
+    >>> x = sympy.Symbol("x")
+    >>> repl, red = cse([sympy.sin(x) * (1 - sympy.sin(x))])
+    >>> len(repl), red[0] == repl[-1][0]
+    (3, True)
+    """
+    single = not isinstance(exprs, (list, tuple))
+    roots = [exprs] if single else list(exprs)
+    assignments, reduced, _ = _cse_program(roots)
+    return assignments, (reduced[0] if single else reduced)
+
+
+# ============================================================================ public
+
+
+def _symbol_class(roots: list[Any]) -> Any:
+    if any(type(r).__module__.startswith("symengine") for r in roots):
+        import symengine
+
+        return symengine.Symbol
+    import sympy
+
+    return sympy.Symbol
+
+
+def _to_sympy(e: Any) -> Any:
+    """symengine -> sympy where needed (structural conversion; never parses text)."""
+    if hasattr(e, "_sympy_") and not hasattr(e, "_hashable_content"):
+        return e._sympy_()
+    return e
+
+
+def _roots(value: Any) -> list[Any]:
+    if isinstance(value, np.ndarray):
+        return list(value.ravel())
+    if isinstance(value, (list, tuple)):
+        out: list[Any] = []
+        for v in value:
+            out.extend(_roots(v))
+        return out
+    if hasattr(value, "is_Matrix") and value.is_Matrix:
+        return list(value)
+    return [value]
+
+
+def measure(expr: Any, *, form: str = "nested", label: str = "") -> ExpressionMetrics:
+    """Metrics of a sympy (or symengine) expression, a list or an object array of them.
+
+    Parameters
+    ----------
+    expr : expression, list of expressions, or ndarray of expressions
+        Several expressions are measured as one program (shared subexpressions count once
+        in ``dag_size`` and ``cse_ops``).
+    form : str
+        Only a label here; :func:`expression_metrics` does the expansion.
+    label : str
+        Stored in the result.
+
+    Returns
+    -------
+    ExpressionMetrics
+
+    Examples
+    --------
+    >>> import sympy
+    >>> x = sympy.Symbol("x")
+    >>> m = measure(sympy.sin(x) * x + x)
+    >>> m.tree_size, m.dag_size, m.ops, m.cse_ops, m.depth
+    (6, 4, 3, 3, 3)
+    """
+    t0 = time.perf_counter()
+    m = _metrics(_roots(expr), form, label, 0.0)
+    return dataclasses.replace(m, seconds=time.perf_counter() - t0)
+
+
+def _expanded_metrics(roots: list[Any], label: str) -> ExpressionMetrics:
+    import sympy
+
+    t0 = time.perf_counter()
+    expanded = [sympy.expand(r) for r in roots]
+    m = _metrics(expanded, "expanded", label, 0.0)
+    return dataclasses.replace(m, seconds=time.perf_counter() - t0)
+
+
+def _missing(form: str, label: str, status: str, seconds: float) -> ExpressionMetrics:
+    return ExpressionMetrics(-1, -1, -1, -1, -1, -1, form=form, status=status, seconds=seconds,
+                             label=label)
+
+
+def _expanded_with_limit(roots: list[Any], label: str, time_limit: float | None
+                         ) -> ExpressionMetrics:
+    """Expand in a child process that is stopped after ``time_limit`` seconds.
+
+    Expansion cannot be interrupted from inside (sympy holds the interpreter in long C-level
+    loops of big-integer arithmetic), so it runs in a forked child; on timeout the child is
+    terminated and the metrics report the timeout instead of hanging the caller.
+    """
+    import multiprocessing as mp
+
+    if time_limit is None or "fork" not in mp.get_all_start_methods():
+        return _expanded_metrics(roots, label)
+    ctx = mp.get_context("fork")
+    reader, writer = ctx.Pipe(duplex=False)
+    t0 = time.perf_counter()
+    proc = ctx.Process(target=_child_expand, args=(roots, label, writer), daemon=True)
+    proc.start()
+    writer.close()
+    try:
+        if reader.poll(time_limit):
+            try:
+                status, payload = reader.recv()
+            except EOFError:
+                status, payload = "error", "the expanding process exited without a result"
+        else:
+            status, payload = "timeout", None
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+        proc.join(5)
+        reader.close()
+    if status == "ok":
+        return dataclasses.replace(ExpressionMetrics(**payload), seconds=time.perf_counter() - t0)
+    if status == "timeout":
+        return _missing("expanded", label, f"timeout after {time_limit:g} s",
+                        time.perf_counter() - t0)
+    raise ExpressionError(f"expanding {label or 'the expression'} failed: {payload}")
+
+
+def _child_expand(roots: list[Any], label: str, conn: Any) -> None:  # pragma: no cover - child
+    try:
+        m = _expanded_metrics(roots, label)
+        conn.send(("ok", m.as_dict()))
+    except Exception as exc:
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+        os._exit(0)
+
+
+class ExpressionError(DiffkitError, ValueError):
+    """Bad arguments to :func:`expression_metrics`."""
+
+
+def expression_metrics(
+    f: Any,
+    derivative: bool = False,
+    strategy: str = "dag",
+    form: str = "nested",
+    *,
+    engine: str = "sympy",
+    shape: tuple[int, ...] | None = None,
+    time_limit: float | None = 10.0,
+) -> ExpressionMetrics:
+    """Size of a function's expression, or of its derivative, measured on the shared DAG.
+
+    Parameters
+    ----------
+    f : Function, callable, or sympy expression
+        A spec (interpreted on sympy symbols by :mod:`diffkit.methods.symbolic`) or an
+        expression to measure directly.
+    derivative : bool
+        Measure the derivative (gradient or Jacobian entries) instead of ``f``.
+    strategy : {"dag", "tree"}
+        How the derivative is built (see :class:`diffkit.methods.Symbolic`): ``"tree"`` is
+        ``sympy.diff`` on the expression and shows the swell, ``"dag"`` differentiates the
+        shared program and grows like automatic differentiation.
+    form : {"nested", "expanded"}
+        ``"expanded"`` measures the expanded polynomial (Baydin et al. Table 1's "simplified"
+        column) computed in a child process stopped after ``time_limit`` seconds.
+    engine : {"sympy", "symengine"}
+        ``"symengine"`` builds the tree derivative with symengine (much faster); the metrics
+        are the same.
+    shape : tuple, optional
+        Shape of the point for a one-parameter spec that takes an array.
+    time_limit : float or None
+        Seconds allowed for ``form="expanded"``; on timeout the sizes are -1 and ``status``
+        says so. None waits for ever.
+
+    Returns
+    -------
+    ExpressionMetrics
+
+    Examples
+    --------
+    >>> import diffkit as dk
+    >>> from diffkit.catalog import logistic
+    >>> f = logistic(4).function
+    >>> m = dk.analysis.expression_metrics(f)
+    >>> m.tree_size, m.dag_size, m.cse_ops
+    (38, 13, 9)
+    >>> dk.analysis.expression_metrics(f, derivative=True, strategy="tree").tree_size
+    166
+    """
+    if form not in FORMS:
+        raise ExpressionError(f"expression_metrics(form={form!r}): choose one of {FORMS}")
+    if engine not in ENGINES:
+        raise ExpressionError(f"expression_metrics(engine={engine!r}): choose one of "
+                              f"{ENGINES}")
+    if time_limit is not None and not (time_limit > 0):
+        raise ExpressionError(f"expression_metrics(time_limit={time_limit!r}): must be a "
+                              f"positive number of seconds, or None")
+    from ..methods import symbolic
+
+    t0 = time.perf_counter()
+    if symbolic.is_expression(f):
+        if derivative:
+            raise ExpressionError("expression_metrics(expr, derivative=True): pass a Function "
+                                  "to measure its derivative; an expression is measured as is")
+        roots, label = _roots(f), "expression"
+    else:
+        method = symbolic.Symbolic(strategy=strategy, engine=engine)
+        if derivative:
+            roots = _roots(method.derivative_expressions(f, shape=shape))
+            label = f"f' ({strategy})"
+        else:
+            roots = _roots(method.expression(f, shape=shape))
+            label = "f"
+    built = time.perf_counter() - t0
+    if form == "expanded":
+        m = _expanded_with_limit([_to_sympy(r) for r in roots], label, time_limit)
+        return dataclasses.replace(m, seconds=m.seconds + built)
+    m = measure(roots, label=label)
+    return m
