@@ -175,7 +175,6 @@ def _check_order(kind: str, deriv: int, order: object, who: str) -> int:
     return order
 
 
-@functools.cache
 def stencil(kind: str, deriv: int, order: int) -> Stencil:
     """The ``kind`` stencil for derivative ``deriv`` with accuracy ``order``.
 
@@ -193,7 +192,11 @@ def stencil(kind: str, deriv: int, order: int) -> Stencil:
     >>> s.offsets, [str(w) for w in s.weights]
     ((0, 1, 2), ['-3/2', '2', '-1/2'])
     """
-    order = _check_order(kind, deriv, order, f"stencil({kind!r}, {deriv}, order)")
+    return _stencil(kind, deriv, _check_order(kind, deriv, order, f"stencil({kind!r}, {deriv})"))
+
+
+@functools.cache
+def _stencil(kind: str, deriv: int, order: int) -> Stencil:
     npts = deriv + order
     if kind == "central":  # 2q + 1 symmetric points give order 2q for d = 1 and d = 2
         offsets = list(range(-order // 2, order // 2 + 1))

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..core import Trace, Tracer
+from ..core import Trace, Tracer, domain_error
 from ..errors import (
     DomainError,
     NonAnalyticError,
@@ -59,6 +59,12 @@ EPS = float(np.finfo(np.float64).eps)
 NOISE = 1.0
 """Assumed relative noise of an evaluation of ``f``, in units of eps (a rounding or two)."""
 
+TRUNCATION_SAFETY = 4.0
+"""Richardson's truncation estimate is ``|T[k][j] - T[k-1][j]| * min(1, S / (2^e - 1))``."""
+
+RICHARDSON_START = 0.25
+"""Richardson's first step, as a fraction of the length ``L`` measured by the pilot."""
+
 Key = tuple[tuple[int, float], ...]
 """A stencil point: the coordinates that differ from ``x`` and their values (``()`` is x)."""
 
@@ -86,6 +92,17 @@ def _check_int(value: Any, name: str, who: str, lo: int, hi: int) -> int:
     return int(value)
 
 
+def _check_chunk(chunk: Any, who: str) -> Any:
+    if isinstance(chunk, str) and chunk == "auto":
+        return "auto"
+    return _check_int(chunk, "chunk", who, 1, 10**7)
+
+
+def _chunk(chunk: Any, n: int) -> int:
+    """Points per batched call: ``"auto"`` keeps a batch near 32k numbers (cache-sized)."""
+    return max(4, min(1024, 32768 // max(n, 1))) if chunk == "auto" else int(chunk)
+
+
 def _fmt(v: float) -> str:
     return f"{v:.6g}"
 
@@ -97,8 +114,9 @@ class _Sampler:
     """Evaluates ``f`` at stencil points around ``x``: counting, reuse, batching, errors."""
 
     def __init__(self, method: Method, spec: Function, x: np.ndarray, op: str,
-                 chunk: int) -> None:
-        self.method, self.spec, self.op, self.chunk = method, spec, op, chunk
+                 chunk: Any) -> None:
+        self.method, self.spec, self.op = method, spec, op
+        self.chunk = _chunk(chunk, x.size)
         self.shape = x.shape
         self.flat = x.ravel().astype(float)
         f0 = call_checked(spec, self._arg(self.flat), op)  # the point itself: DomainError
@@ -169,10 +187,16 @@ class _Sampler:
         self._store(key, value)
 
     def _batch(self, keys: list[Key]) -> None:
-        pts = np.stack([self.point(k) for k in keys]).reshape((len(keys), *self.shape))
+        pts = np.repeat(self.flat[None, :], len(keys), axis=0)
+        if all(len(k) == 1 for k in keys):  # one coordinate moved: set them all at once
+            pts[np.arange(len(keys)), [k[0][0] for k in keys]] = [k[0][1] for k in keys]
+        else:
+            for r, key in enumerate(keys):
+                for i, v in key:
+                    pts[r, i] = v
         self.nfev += len(keys)
         try:
-            vals = np.asarray(self.spec.call_batch(pts))
+            vals = np.asarray(self.spec.call_batch(pts.reshape((len(keys), *self.shape))))
         except (DomainError, FloatingPointError):
             self.nfev -= len(keys)  # find the offending points one by one (counted there)
             for k in keys:
@@ -184,8 +208,12 @@ class _Sampler:
                 f"{vals.shape} for a batch of {len(keys)} points; it must return one value of "
                 f"shape {self.out_shape} per point along axis 0"
             )
-        for k, v in zip(keys, vals, strict=True):
-            self._store(k, v)
+        vals = vals.reshape(len(keys), self.m).astype(float)
+        finite = np.isfinite(vals).all(axis=1)
+        for k, v, ok in zip(keys, vals, finite, strict=True):
+            self.values[k] = v if ok else None
+            if not ok:
+                self.reasons[k] = "nonfinite"
 
     def _one_batched(self, key: Key) -> None:
         self.nfev += 1
@@ -259,44 +287,64 @@ def _pilot(sampler: _Sampler, kind: str) -> tuple[np.ndarray, np.ndarray, np.nda
     varies is ``L = (|f| / |f^(k)|)^(1/k)``; where the derivative is below the pilot's own
     noise, ``L`` is NaN (no truncation visible: any step up to ``h_p`` is fine).
     A pilot point outside the domain shrinks that coordinate's pilot step tenfold (up to four
-    times, every evaluation counted).
+    times); a pilot step larger than ``L/5`` (it may have aliased) is redone at
+    ``eps^(1/5) L`` (up to twice). Every evaluation is counted.
 
     Returns ``(L, h_p, fscale)``, each of shape ``(n,)``.
     """
     flat = sampler.flat
     n = flat.size
     central = kind == "central"
-    offsets = (-2, -1, 1, 2) if central else ((1, 2) if kind == "forward" else (-1, -2))
     power = 0.2 if central else 0.25
     hp = EPS ** power * np.maximum(np.abs(flat), 0.1)
+    length, fscale = np.full(n, np.nan), np.zeros(n)
     todo = np.arange(n)
-    vals = np.empty((n, len(offsets), sampler.m))
-    for attempt in range(5):
-        pts, _ = _grid(flat[todo], hp[todo], offsets)
-        keys = [((int(i), float(p)),) for i, row in zip(todo, pts, strict=True) for p in row]
-        out, bad = sampler.get(keys, strict=attempt == 4)
-        out = out.reshape(len(todo), len(offsets), sampler.m)
-        bad = bad.reshape(len(todo), len(offsets)).any(axis=1)
-        vals[todo[~bad]] = out[~bad]
-        todo = todo[bad]
+    for _ in range(3):
+        length[todo], fscale[todo] = _measure(sampler, kind, todo, hp)
+        # a pilot step beyond ~L/5 aliases (sin(1e6 x) sampled 1e-4 apart): measure again
+        # at the step that suits the length just found
+        todo = todo[np.isfinite(length[todo]) & (hp[todo] > 0.2 * length[todo])]
         if not todo.size:
             break
-        hp[todo] /= 10.0
+        hp[todo] = EPS ** power * length[todo]
+    return length, hp, fscale
+
+
+def _measure(sampler: _Sampler, kind: str, todo: np.ndarray, hp: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """One pilot round for coordinates ``todo`` (``hp`` shrinks in place at domain edges)."""
+    flat = sampler.flat
+    central = kind == "central"
+    offsets = (-2, -1, 1, 2) if central else ((1, 2) if kind == "forward" else (-1, -2))
+    vals = np.empty((todo.size, len(offsets), sampler.m))
+    rows = np.arange(todo.size)
+    for attempt in range(5):
+        pts, _ = _grid(flat[todo[rows]], hp[todo[rows]], offsets)
+        keys = [((int(i), float(p)),) for i, row in zip(todo[rows], pts, strict=True)
+                for p in row]
+        out, bad = sampler.get(keys, strict=attempt == 4)
+        out = out.reshape(rows.size, len(offsets), sampler.m)
+        bad = bad.reshape(rows.size, len(offsets)).any(axis=1)
+        vals[rows[~bad]] = out[~bad]
+        rows = rows[bad]
+        if not rows.size:
+            break
+        hp[todo[rows]] /= 10.0
     f0 = sampler.f0[None, :]
     fscale = np.maximum(np.abs(vals).max(axis=(1, 2)), np.abs(f0).max())
-    h = hp[:, None]
+    h = hp[todo][:, None]
     if central:
         deriv = (vals[:, 3] - 2 * vals[:, 2] + 2 * vals[:, 1] - vals[:, 0]) / (2 * h**3)
-        noise = 10 * 6 * EPS * fscale / (2 * hp**3)
+        noise = 10 * 6 * EPS * fscale / (2 * h[:, 0] ** 3)
         k = 3
     else:
         deriv = (vals[:, 1] - 2 * vals[:, 0] + f0) / h**2
-        noise = 10 * 4 * EPS * fscale / hp**2
+        noise = 10 * 4 * EPS * fscale / h[:, 0] ** 2
         k = 2
     mag = np.abs(deriv).max(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         length = np.where(mag > noise, (fscale / mag) ** (1.0 / k), np.nan)
-    return length, hp, fscale
+    return length, fscale
 
 
 def _auto_steps(sampler: _Sampler, st: Stencil, kind: str) -> np.ndarray:
@@ -321,11 +369,11 @@ class _FiniteDifference(Method):
     kind: ClassVar[str] = "central"
     default_order: ClassVar[int] = 2
 
-    def __init__(self, *, h: Any = "auto", order: int = 2, chunk: int = 256) -> None:
+    def __init__(self, *, h: Any = "auto", order: int = 2, chunk: Any = "auto") -> None:
         who = type(self).__name__
         self.h = _check_h(h, who)
         self.order = _check_order(self.kind, 1, order, who)
-        self.chunk = _check_int(chunk, "chunk", who, 1, 10**7)
+        self.chunk = _check_chunk(chunk, who)
 
     def _steps(self, sampler: _Sampler, st: Stencil) -> tuple[np.ndarray, str]:
         if self.h == "auto":
@@ -396,8 +444,9 @@ class ForwardDifference(_FiniteDifference):
         ``(x + h) - x``.
     order : int
         Accuracy order ``p`` from 1 to 16; weights from Fornberg's recursion, exact rationals.
-    chunk : int
-        For ``vectorized`` specs: stencil points sent to ``f`` per call.
+    chunk : int or "auto"
+        For ``vectorized`` specs: stencil points sent to ``f`` per call (memory is
+        ``O(n * chunk)``); ``"auto"`` keeps each batch near 32k numbers.
 
     Examples
     --------
@@ -410,7 +459,7 @@ class ForwardDifference(_FiniteDifference):
     name = "forward-difference"
     kind = "forward"
 
-    def __init__(self, *, h: Any = "auto", order: int = 1, chunk: int = 256) -> None:
+    def __init__(self, *, h: Any = "auto", order: int = 1, chunk: Any = "auto") -> None:
         super().__init__(h=h, order=order, chunk=chunk)
 
 
@@ -432,7 +481,7 @@ class BackwardDifference(_FiniteDifference):
     name = "backward-difference"
     kind = "backward"
 
-    def __init__(self, *, h: Any = "auto", order: int = 1, chunk: int = 256) -> None:
+    def __init__(self, *, h: Any = "auto", order: int = 1, chunk: Any = "auto") -> None:
         super().__init__(h=h, order=order, chunk=chunk)
 
 
@@ -449,8 +498,9 @@ class CentralDifference(_FiniteDifference):
         textbook fixed step, applied as ``(x + h) - x``.
     order : int
         Even accuracy order ``p`` from 2 to 16.
-    chunk : int
-        For ``vectorized`` specs: stencil points sent to ``f`` per call.
+    chunk : int or "auto"
+        For ``vectorized`` specs: stencil points sent to ``f`` per call (memory is
+        ``O(n * chunk)``); ``"auto"`` keeps each batch near 32k numbers.
 
     Examples
     --------
@@ -475,7 +525,7 @@ class _Tableau:
     ``exponents`` are the powers of ``h`` in the error expansion of the base estimate
     (central: 2, 4, 6, ...; one-sided second order: 2, 3, 4, ...). Each entry also carries
     the extrapolant's coefficients on every ``D(h_k)``, so the rounding noise of the result
-    can be bounded (``sum |c_k| noise_k``).
+    can be bounded (``sqrt(sum (c_k noise_k)^2)``).
     """
 
     def __init__(self, exponents: Sequence[int]) -> None:
@@ -496,22 +546,26 @@ class _Tableau:
         self.coefs.append(crow)
         self.noise.append(noise)
 
-    def estimates(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Candidates of row ``k`` (``(J, E, m)``) and their error estimates.
+    def estimates(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Candidates of row ``k`` (``(J, E, m)``), their error estimates and truncation parts.
 
         The truncation estimate of ``T[k][j]`` is its distance to ``T[k-1][j]`` (the same
         extrapolation one step coarser, whose error is ``2^e`` times larger); the rounding
-        bound is ``sum_i |c_i| noise_i``.
+        bound is ``sqrt(sum_i (c_i noise_i)^2)``.
         """
         noise = np.stack(self.noise[: k + 1])  # (k+1, E, m)
-        vals, errs = [], []
+        vals, errs, truncs = [], [], []
         for j in range(k):  # T[k][j] with T[k-1][j] present
             t = self.rows[k][j]
-            trunc = np.abs(t - self.rows[k - 1][j])
-            rnd = np.tensordot(np.abs(self.coefs[k][j]), noise, axes=1)
+            # T[k-1][j] - T[k][j] ~ (2^e - 1) err(T[k][j]), e the next power in the expansion
+            shrink = min(1.0, TRUNCATION_SAFETY / (2.0 ** self.exponents[j] - 1.0))
+            trunc = np.abs(t - self.rows[k - 1][j]) * shrink
+            # independent roundings add in quadrature
+            rnd = np.sqrt(np.tensordot(self.coefs[k][j] ** 2, noise**2, axes=1))
             vals.append(t)
             errs.append(trunc + rnd)
-        return np.stack(vals), np.stack(errs)
+            truncs.append(trunc)
+        return np.stack(vals), np.stack(errs), np.stack(truncs)
 
 
 class Richardson(Method):
@@ -536,8 +590,9 @@ class Richardson(Method):
         The first (largest) step; ``"auto"`` takes it from the pilot.
     max_levels : int
         Most steps in the sequence (2 to 30).
-    chunk : int
-        For ``vectorized`` specs: stencil points sent to ``f`` per call.
+    chunk : int or "auto"
+        For ``vectorized`` specs: stencil points sent to ``f`` per call (memory is
+        ``O(n * chunk)``); ``"auto"`` keeps each batch near 32k numbers.
 
     Returns
     -------
@@ -559,17 +614,17 @@ class Richardson(Method):
     name = "richardson"
     family = "numerical"
 
-    def __init__(self, *, h: Any = "auto", max_levels: int = 14, chunk: int = 256) -> None:
+    def __init__(self, *, h: Any = "auto", max_levels: int = 14, chunk: Any = "auto") -> None:
         self.h = _check_h(h, "Richardson")
         self.max_levels = _check_int(max_levels, "max_levels", "Richardson", 2, 30)
-        self.chunk = _check_int(chunk, "chunk", "Richardson", 1, 10**7)
+        self.chunk = _check_chunk(chunk, "Richardson")
 
     # ---------------------------------------------------------------- first derivatives
     def _h0(self, s: _Sampler) -> np.ndarray:
         if self.h != "auto":
             return np.full(s.flat.size, self.h)
         length, hp, _ = _pilot(s, "central")
-        h0 = np.where(np.isnan(length), 16 * hp, 0.5 * length)
+        h0 = np.where(np.isnan(length), 16 * hp, RICHARDSON_START * length)
         return 2.0 ** np.round(np.log2(h0))  # powers of two: x +- h0/2^k are near-exact
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
@@ -582,6 +637,7 @@ class Richardson(Method):
         statuses: dict[int, str] = {}
         todo: dict[str, list[int]] = {"central": list(range(n))}
         floor = 16 * EPS * np.maximum(np.abs(s.flat), np.finfo(float).tiny)
+        halvings = np.zeros(n, dtype=int)
         while todo:
             nxt: dict[str, list[int]] = {}
             for kind, idx in todo.items():
@@ -591,8 +647,9 @@ class Richardson(Method):
                         statuses[i] = (f"one-sided ({side}) near a domain edge: f is not "
                                        f"defined at x[{i}] = {_fmt(key[0][1])}")
                         nxt.setdefault(side, []).append(i)
-                    elif h0[i] / 2 > floor[i]:  # neither works at this step: halve it
+                    elif h0[i] / 2 > floor[i] and halvings[i] < 24:  # neither works: halve
                         h0[i] /= 2
+                        halvings[i] += 1
                         nxt.setdefault(kind, []).append(i)
                     else:
                         raise s.error(key)
@@ -629,9 +686,7 @@ class Richardson(Method):
             out, bad = s.get(keys, strict=False)
             vals[act] = out.reshape(act.size, 2, s.m)
             bad = bad.reshape(act.size, 2)
-            for r, b in zip(act, bad, strict=True):
-                if not b.any():
-                    continue
+            for r, b in zip(act[bad.any(axis=1)], bad[bad.any(axis=1)], strict=True):
                 active[r] = False
                 if k == 0:
                     key = ((int(idx[r]), float(pts[r][int(np.argmax(b))])),)
@@ -654,15 +709,16 @@ class Richardson(Method):
             tab.add(d, np.broadcast_to(noise[:, None], d.shape))
             if k == 0:
                 continue
-            cand, errs = tab.estimates(k)
+            cand, errs, truncs = tab.estimates(k)
             j = np.argmin(errs.max(axis=2), axis=0)  # best column per entry
             rows = np.arange(idx.size)
-            cv, ce = cand[j, rows], errs[j, rows]
+            cv, ce, ct = cand[j, rows], errs[j, rows], truncs[j, rows]
             better = active & (ce.max(axis=1) < best_err.max(axis=1))
             best_val[better], best_err[better] = cv[better], ce[better]
             best_step[better] = h[better]
             stale = np.where(better, 0, stale + 1)
-            converged = best_err.max(axis=1) <= 2 * EPS * np.abs(best_val).max(axis=1)
+            # rounding dominates: smaller steps only add noise
+            converged = better & np.all(ct <= 0.5 * ce, axis=1)
             active &= (stale < 2) & ~converged
             if not active.any():
                 break
@@ -718,14 +774,14 @@ class Richardson(Method):
             tab.add(d[:, None], noise[:, None])
             if k == 0:
                 continue
-            cand, errs = tab.estimates(k)
+            cand, errs, truncs = tab.estimates(k)
             jbest = np.argmin(errs[..., 0], axis=0)
             rows = np.arange(len(pairs))
-            cv, ce = cand[jbest, rows, 0], errs[jbest, rows, 0]
+            cv, ce, ct = cand[jbest, rows, 0], errs[jbest, rows, 0], truncs[jbest, rows, 0]
             better = active & (ce < best_err)
             best_val[better], best_err[better] = cv[better], ce[better]
             stale = np.where(better, 0, stale + 1)
-            active &= (stale < 2) & (best_err > 2 * EPS * np.abs(best_val))
+            active &= (stale < 2) & ~(better & (ct <= 0.5 * ce))
             if not active.any():
                 break
         hess = np.empty((n, n))
@@ -757,6 +813,10 @@ class _AnalyticTrace(Trace):
             )
         vals = tuple(a._z if isinstance(a, _ComplexTracer) and a._trace is self else a
                      for a in args)
+        if prim.domain is not None and len(vals) == 1:  # f(x + ih) hides a real domain error
+            real = np.real(vals[0])
+            if not np.all(prim.domain.contains(real)):
+                raise domain_error(prim, (real if np.ndim(real) else float(real),))
         out = prim.evaluate(vals, params)
         return _ComplexTracer(self, out)
 
@@ -804,7 +864,7 @@ class ComplexStep(Method):
         The imaginary step (default ``1e-200``).
     check : bool
         Check complex analyticity through the registry (default True).
-    chunk : int
+    chunk : int or "auto"
         For ``vectorized`` specs: directions sent to ``f`` per call.
 
     Examples
@@ -818,12 +878,12 @@ class ComplexStep(Method):
     name = "complex-step"
     family = "numerical"
 
-    def __init__(self, *, h: float = 1e-200, check: bool = True, chunk: int = 256) -> None:
+    def __init__(self, *, h: float = 1e-200, check: bool = True, chunk: Any = "auto") -> None:
         self.h = _check_h(h, "ComplexStep", auto=False)
         if not isinstance(check, bool):
             raise OrderError(f"ComplexStep: check={check!r} must be True or False")
         self.check = check
-        self.chunk = _check_int(chunk, "chunk", "ComplexStep", 1, 10**7)
+        self.chunk = _check_chunk(chunk, "ComplexStep")
 
     def _checked(self, spec: Function, shape: tuple[int, ...]) -> bool:
         return shape in spec.cache.setdefault("complex-step-analytic", set())
@@ -865,15 +925,23 @@ class ComplexStep(Method):
             out = np.asarray(self._call(spec, z, x.shape))
             outs.append(out)
             cols.append(np.ravel(np.imag(out)) / self.h)
-        for lo in range(start, n, self.chunk):
-            hi = min(lo + self.chunk, n)
+        chunk = _chunk(self.chunk, n)
+        for lo in range(start, n, chunk):
+            hi = min(lo + chunk, n)
             z = np.tile(flat.astype(complex), (hi - lo, 1))
             z[np.arange(hi - lo), np.arange(lo, hi)] += 1j * self.h
             out = np.asarray(spec.call_batch(z.reshape((hi - lo, *x.shape))))
-            out = out.reshape(hi - lo, -1)
             outs.append(out[0])
-            cols.extend(np.imag(out) / self.h)
+            cols.extend(np.imag(out.reshape(hi - lo, -1)) / self.h)
         fx = np.real(outs[0])  # f(x + ih) = f(x) + O(h^2): the value at x
+        big = np.abs(np.imag(outs[0])) > np.sqrt(self.h) * np.maximum(1.0, np.abs(fx))
+        if np.any(big):  # Im f should be h f'(x): f is not real at x (log of a negative)
+            raise DomainError(
+                f"complex-step: {spec.name}(x + ih) at x = {flat.tolist()} has an imaginary "
+                f"part {np.imag(outs[0]).ravel()[np.argmax(big.ravel())]:.3g} that is not O(h): "
+                f"f is not real there, so the point is outside its domain; evaluate the "
+                f"function at a point inside the domain"
+            )
         if not np.all(np.isfinite(fx)):
             raise StencilError(
                 f"complex-step: {spec.name}(x + ih) is not finite at x = {flat.tolist()} "

@@ -1,0 +1,428 @@
+"""Finite differences, Richardson and the complex step against exact references."""
+
+from __future__ import annotations
+
+import functools
+
+import mpmath
+import numpy as np
+import pytest
+
+import diffkit as dk
+import diffkit.numpy as dnp
+from diffkit import catalog
+from diffkit.methods import (
+    BackwardDifference,
+    CentralDifference,
+    ComplexStep,
+    ForwardDifference,
+    Richardson,
+)
+
+SCHEMES = [ForwardDifference, BackwardDifference, CentralDifference, Richardson, ComplexStep]
+NAMES = [c.name for c in SCHEMES]
+
+
+@functools.cache
+def _entries() -> dict[str, catalog.CatalogEntry]:
+    return {e.name: e for e in catalog.entries()}
+
+
+@functools.cache
+def _exact(name: str) -> np.ndarray:
+    return _entries()[name].exact_float()
+
+
+@functools.cache
+def _suite_results(method: str) -> list[tuple[str, dk.DerivativeResult, float]]:
+    m = dk.methods.get(method)
+    return [(e.name, m.derivative(e.function, e.point), float(_exact(e.name)))
+            for e in catalog.suite()]
+
+
+def _rel(value, exact):
+    return abs(float(value) / exact - 1)
+
+
+def _exact_hessian(text: str, point) -> np.ndarray:
+    import sympy
+
+    spec = dk.Function.from_expr(text)
+    expr, syms = spec.cache["program"].sympy()
+    subs = {s: sympy.Rational(float(v)) for s, v in zip(syms, np.atleast_1d(point), strict=True)}
+    return np.array([[float(sympy.diff(expr, a, b).evalf(30, subs=subs)) for b in syms]
+                     for a in syms])
+
+
+# ----------------------------------------------------------------------------- stencil orders
+
+
+def _exp_ref(x: float, deriv: int = 1) -> float:
+    with mpmath.workdps(40):
+        return float(mpmath.exp(mpmath.mpf(x)))
+
+
+ORDERS = [(CentralDifference, p, 0.2) for p in (2, 4, 6, 8)] + \
+         [(cls, p, 0.05 if p < 3 else 0.1) for cls in (ForwardDifference, BackwardDifference)
+          for p in (1, 2, 3, 4)]
+
+
+@pytest.mark.parametrize(("cls", "order", "h"), ORDERS,
+                         ids=[f"{c.name}-{p}" for c, p, _ in ORDERS])
+@pytest.mark.parametrize("deriv", [1, 2])
+def test_observed_convergence_order(cls, order, h, deriv):
+    """Halving h divides the error by about 2^p (against an exact mpmath reference)."""
+    x = 0.3
+    exact = _exp_ref(x)
+    errs = []
+    for step in (h, h / 2):
+        m = cls(h=step, order=order)
+        if deriv == 1:
+            got = float(m.derivative(dnp.exp, x))
+        else:
+            got = float(np.asarray(m.hessian(dnp.exp, x).value).reshape(()))
+        errs.append(abs(got - exact))
+    observed = np.log2(errs[0] / errs[1])
+    assert observed == pytest.approx(order, abs=0.25), errs
+
+
+def test_fixed_step_is_applied_as_x_plus_h_minus_x():
+    r = CentralDifference(h=0.1).derivative(dnp.exp, 1.0)
+    assert float(r.step) == (1.0 + 0.1) - 1.0
+    assert r.nfev == 3  # f(x) for the shape and the checks, then the two stencil points
+
+
+# ----------------------------------------------------------------------------- default steps
+
+
+def test_central_default_targets_on_the_suite():
+    res = _suite_results("central-difference")
+    errs = [_rel(r.value, ex) for _, r, ex in res]
+    assert np.median(errs) <= 2e-11
+    assert max(errs) <= 1e-9
+    assert all(r.nfev <= 8 for _, r, _ in res)
+
+
+def test_forward_default_targets_on_the_suite():
+    res = _suite_results("forward-difference")
+    errs = [_rel(r.value, ex) for _, r, ex in res]
+    assert np.median(errs) <= 2e-8
+    assert max(errs) <= 1e-6
+
+
+@pytest.mark.parametrize("method", ["forward-difference", "backward-difference",
+                                    "central-difference", "richardson", "complex-step"])
+def test_catalogue_against_exact_references(method):
+    tol = {"forward-difference": 1e-6, "backward-difference": 1e-6,
+           "central-difference": 1e-9, "richardson": 1e-12, "complex-step": 1e-15}[method]
+    for e in _entries().values():
+        if method == "complex-step" and "non-analytic" in e.tags:
+            continue
+        exact = _exact(e.name)
+        m = dk.methods.get(method)
+        got = m.jacobian(e.function, e.point) if "vector" in e.tags else \
+            m.gradient(e.function, e.point)
+        assert np.asarray(got).shape == exact.shape
+        scale = np.max(np.abs(exact))
+        assert np.all(np.abs(np.asarray(got) - exact) <= tol * scale), (e.name, got, exact)
+
+
+def test_auto_step_on_special_cases():
+    # f''' = 0 (quadratic), f(x) = 0 (sin at 0), a huge and a tiny scale
+    assert dk.derivative(lambda x: 3 * x * x + x, 2.0) == pytest.approx(13.0, rel=1e-12)
+    assert dk.derivative(dnp.sin, 0.0) == pytest.approx(1.0, rel=1e-10)
+    assert dk.derivative(lambda x: dnp.sin(x * 1e-6), 3e6) == pytest.approx(
+        1e-6 * np.cos(3.0), rel=1e-9)
+    assert dk.derivative(lambda x: dnp.sin(x * 1e6), 3e-6) == pytest.approx(
+        1e6 * np.cos(3.0), rel=1e-9)
+
+
+# ----------------------------------------------------------------------------- Richardson
+
+
+def test_richardson_targets_on_the_suite():
+    res = _suite_results("richardson")
+    errs = np.array([_rel(r.value, ex) for _, r, ex in res])
+    assert np.median(errs) <= 1.2e-14
+    assert errs.max() <= 4.3e-13
+    for name, r, ex in res:
+        true = abs(float(r) - ex)
+        assert r.error >= true, name                                # bounds the true error
+        assert r.error <= 100 * max(true, np.spacing(abs(ex))), name  # and is not wildly off
+        assert r.status == "ok"
+        assert r.nfev < 31  # numdifftools' count
+
+
+def test_richardson_error_estimate_bounds_the_error_across_the_catalogue():
+    m = Richardson()
+    for e in _entries().values():
+        exact = _exact(e.name)
+        r = m.jacobian(e.function, e.point) if "vector" in e.tags else \
+            m.gradient(e.function, e.point)
+        err = np.abs(np.asarray(r.value) - exact)
+        assert np.all(np.asarray(r.error) >= err), e.name
+        assert np.asarray(r.error).shape == exact.shape
+
+
+def test_richardson_falls_back_to_one_sided_near_a_domain_edge():
+    r = Richardson(h=0.1).derivative(dk.Function.from_expr("sqrt(x)"), 0.01)
+    assert r.status == ("one-sided (forward) near a domain edge: f is not defined at "
+                        "x[0] = -0.09")
+    assert abs(float(r) - 5.0) <= r.error < 1e-9
+    # the mirror image: an upper edge
+    r = Richardson(h=0.1).derivative(dk.Function.from_expr("sqrt(1 - x)"), 0.99)
+    assert r.status.startswith("one-sided (backward) near a domain edge")
+    assert abs(float(r) + 5.0) <= r.error
+
+
+def test_richardson_result_is_rich_and_behaves_like_a_float():
+    r = Richardson().derivative(dnp.exp, 1.0)
+    assert isinstance(r.error, float)
+    assert r.nfev > 0
+    assert r.step > 0
+    assert r.status == "ok"
+    assert float(r) == pytest.approx(np.e, rel=1e-14)
+    assert np.asarray(r).shape == ()
+    g = Richardson().gradient(_entries()["baydin"].function, [2.0, 5.0])
+    assert np.asarray(g).shape == (2,)
+    assert np.asarray(g.error).shape == (2,)
+
+
+# ----------------------------------------------------------------------------- complex step
+
+
+@pytest.mark.parametrize("entry", catalog.entries("analytic"), ids=lambda e: e.name)
+def test_complex_step_exact_to_one_ulp(entry):
+    r = ComplexStep().jacobian(entry.function, entry.point) if "vector" in entry.tags else \
+        ComplexStep().gradient(entry.function, entry.point)
+    exact = _exact(entry.name)
+    ulps = 1 if "suite" in entry.tags else 4  # sums of many terms round a little more
+    assert np.all(np.abs(np.asarray(r.value) - exact) <= ulps * np.spacing(np.abs(exact)))
+    assert r.nfev == np.size(entry.point)
+
+
+@pytest.mark.parametrize("entry", catalog.entries("non-analytic"), ids=lambda e: e.name)
+def test_complex_step_refuses_non_analytic_code(entry):
+    prim = {"abs-kink": "absolute", "max-pair": "maximum"}[entry.name]
+    with pytest.raises(dk.NonAnalyticError, match=rf"complex-step: {entry.name} uses the "
+                       rf"primitive '{prim}', which is not complex-analytic, so Im f\(x \+ ih\)/h "
+                       rf"would be silently wrong; use method='richardson'"):
+        dk.gradient(entry.function, entry.point, method="complex-step")
+
+
+def test_complex_step_checks_plain_numpy_and_branches():
+    assert dk.derivative(lambda x: np.sin(x) * np.exp(x), 0.5, method="complex-step") == \
+        pytest.approx(np.cos(0.5) * np.exp(0.5) + np.sin(0.5) * np.exp(0.5), rel=1e-15)
+    with pytest.raises(dk.NonAnalyticError, match="uses the primitive 'absolute'"):
+        dk.derivative(lambda x: np.abs(x) ** 3, 0.5, method="complex-step")
+    with pytest.raises(dk.NonAnalyticError, match="uses the primitive 'greater'"):
+        dk.derivative(lambda x: x if x > 0 else -x, 0.5, method="complex-step")
+    with pytest.raises(dk.NonAnalyticError, match=r"cannot check that f is complex-analytic.*"
+                       r"ComplexStep\(check=False\)"):
+        dk.derivative(lambda x: np.sum(np.asarray(x) ** 2), 0.5, method="complex-step")
+    r = ComplexStep(check=False).derivative(lambda x: np.sum(np.asarray(x) ** 2), 0.5)
+    assert float(r) == 1.0
+
+
+def test_complex_step_check_runs_once_per_spec():
+    calls = []
+
+    def f(x):
+        calls.append(type(x).__name__)
+        return dnp.exp(x)
+
+    spec = dk.Function(f)
+    for _ in range(3):
+        assert float(ComplexStep().derivative(spec, 1.0)) == np.exp(1.0)
+    assert calls[0] == "_ComplexTracer"
+    assert set(calls[1:]) == {"complex128"}
+
+
+# ----------------------------------------------------------------------------- Hessians
+
+
+HESS = [("log(x1) + x1*x2 - sin(x2)", [2.0, 5.0]), ("x*y*z + exp(x*y) - log(z)/y",
+                                                     [0.5, -1.5, 2.0]),
+        ("100*(y - x**2)**2 + (1 - x)**2", [-1.2, 1.0]), ("exp(x)/sqrt(sin(x)**3 + cos(x)**3)",
+                                                           [1.5])]
+
+
+@pytest.mark.parametrize(("method", "rtol"), [("forward-difference", 1e-4),
+                                              ("backward-difference", 1e-4),
+                                              ("central-difference", 1e-6),
+                                              ("richardson", 1e-10), ("complex-step", 1e-8)])
+def test_hessians_against_exact(method, rtol):
+    for text, x in HESS:
+        spec = dk.Function.from_expr(text)
+        exact = _exact_hessian(text, x)
+        got = dk.hessian(spec, x if len(x) > 1 else x[0], method=method)
+        got = np.asarray(got).reshape(exact.shape)
+        np.testing.assert_allclose(got, exact, rtol=rtol, atol=rtol * np.abs(exact).max())
+        np.testing.assert_array_equal(got, got.T)
+
+
+def test_high_order_hessian_is_more_accurate():
+    text, x = HESS[1]
+    exact = _exact_hessian(text, x)
+    spec = dk.Function.from_expr(text)
+    err2 = np.abs(dk.hessian(spec, x, method=CentralDifference()) - exact).max()
+    err6 = np.abs(dk.hessian(spec, x, method=CentralDifference(order=6)) - exact).max()
+    assert err6 < err2 / 10
+
+
+# ----------------------------------------------------------------------------- batching, nfev
+
+
+def _rosen_batch(x):
+    return dnp.sum(100.0 * (x[..., 1:] - x[..., :-1] ** 2) ** 2 + (1.0 - x[..., :-1]) ** 2,
+                   axis=-1)
+
+
+@pytest.mark.parametrize("method", NAMES)
+def test_vectorized_batches_all_points_in_chunks(method):
+    e = catalog.rosenbrock(40)
+    sizes = []
+
+    def f(x):
+        sizes.append(x.shape[0] if x.ndim == 2 else 0)
+        return _rosen_batch(x)
+
+    vec = dk.Function(f, vectorized=True)
+    m = dk.methods.get(method, chunk=16)
+    r = m.gradient(vec, e.point)
+    plain = m.gradient(e.function, e.point)
+    np.testing.assert_allclose(r.value, plain.value, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(r.value, e.exact_float(), rtol=1e-6)
+    batched = [s for s in sizes if s]
+    assert max(batched) <= 16                      # memory O(n * chunk)
+    assert len(batched) <= r.nfev // 8 + 12        # few calls, not one per point
+    assert sum(batched) + sizes.count(0) == r.nfev  # every evaluation counted
+
+
+@pytest.mark.parametrize("method", NAMES)
+@pytest.mark.parametrize("op", ["derivative", "gradient", "jacobian", "hessian"])
+def test_nfev_counts_every_call(method, op):
+    calls = []
+
+    def f(x1, x2):
+        calls.append(1)
+        return dnp.log(x1) + x1 * x2 - dnp.sin(x2)
+
+    spec = dk.Function(f)
+    m = dk.methods.get(method)
+    if op == "derivative":
+        spec = dk.Function(lambda x: (calls.append(1), dnp.exp(x))[1])
+        r = m.derivative(spec, 1.0)
+    else:
+        r = getattr(m, op)(spec, [2.0, 5.0])
+    assert r.nfev == len(calls) > 0
+
+
+@pytest.mark.parametrize("method", NAMES)
+def test_jacobian_is_always_m_by_n(method):
+    m = dk.methods.get(method)
+    assert np.asarray(m.jacobian(dnp.sin, 0.3)).shape == (1, 1)
+    assert np.asarray(m.jacobian(lambda x: dnp.stack([x, x * x, dnp.exp(x)]), 0.3)).shape == \
+        (3, 1)
+    assert np.asarray(m.jacobian(lambda x: dnp.sum(x * x), [0.3, 0.4])).shape == (1, 2)
+    polar = _entries()["polar"]
+    jac = m.jacobian(polar.function, polar.point)
+    np.testing.assert_allclose(jac, _exact("polar"), rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("cls", [ForwardDifference, BackwardDifference, CentralDifference,
+                                 Richardson])
+@pytest.mark.parametrize(("h", "match"), [
+    (0.0, r"h=0.0 must be positive and finite, e.g. h=1e-6, or h='auto'"),
+    (-1.0, r"h=-1.0 must be positive and finite"),
+    (float("nan"), r"h=nan must be positive and finite"),
+    (float("inf"), r"h=inf must be positive and finite"),
+    ("tiny", r"h='tiny' is not a number; pass a positive float \(e.g. h=1e-6, or h='auto'\)"),
+    (True, r"h=True is not a number"),
+])
+def test_bad_step(cls, h, match):
+    with pytest.raises(dk.StepError, match=rf"{cls.__name__}: {match}"):
+        cls(h=h)
+
+
+def test_bad_complex_step_settings():
+    with pytest.raises(dk.StepError, match=r"ComplexStep: h='auto' is not a number; pass a "
+                       r"positive float \(e.g. h=1e-200\)"):
+        ComplexStep(h="auto")
+    with pytest.raises(dk.StepError, match=r"ComplexStep: h=-1e-200 must be positive"):
+        ComplexStep(h=-1e-200)
+    with pytest.raises(dk.OrderError, match=r"ComplexStep: check='yes' must be True or False"):
+        ComplexStep(check="yes")
+
+
+@pytest.mark.parametrize(("make", "match"), [
+    (lambda: CentralDifference(order=3), r"CentralDifference: order=3 is not available for "
+                                         r"central differences.*use order=4, or a one-sided "
+                                         r"scheme \(ForwardDifference\(order=3\)\)"),
+    (lambda: ForwardDifference(order=0), r"ForwardDifference: order=0 is out of range; choose "
+                                         r"1 <= order <= 16"),
+    (lambda: BackwardDifference(order=1.5), r"BackwardDifference: order=1.5 is not an integer"),
+    (lambda: Richardson(max_levels=1), r"Richardson: max_levels=1 must be an integer from 2 "
+                                       r"to 30"),
+    (lambda: CentralDifference(chunk=0), r"CentralDifference: chunk=0 must be an integer"),
+])
+def test_bad_order_and_settings(make, match):
+    with pytest.raises(dk.OrderError, match=match):
+        make()
+
+
+def test_order_through_the_api():
+    with pytest.raises(dk.OrderError, match="order=5 is not available"):
+        dk.gradient(dnp.sin, [0.1], method="central-difference", order=5)
+
+
+@pytest.mark.parametrize("method", NAMES)
+def test_point_outside_the_domain_is_a_domain_error_not_a_stencil_error(method):
+    with pytest.raises(dk.DomainError, match=r"log\(-1.0\): outside its domain, log requires "
+                       r"x > 0") as info:
+        dk.derivative(dnp.log, -1.0, method=method)
+    assert type(info.value) is dk.DomainError
+    if method == "complex-step":  # a later (unchecked) call still notices
+        spec = dk.Function(dnp.log)
+        ComplexStep().derivative(spec, 1.0)
+        with pytest.raises(dk.DomainError, match=r"complex-step: log\(x \+ ih\) at x = "
+                           r"\[-1.0\] has an imaginary part 3.14 that is not O\(h\)"):
+            ComplexStep().derivative(spec, -1.0)
+
+
+def test_stencil_crossing_the_domain_edge_names_the_point_step_and_edge():
+    sqrt = dk.Function(lambda x: dnp.sqrt(x), name="sqrt")
+    with pytest.raises(dk.StencilError, match=r"central-difference: the stencil point x\[0\] = "
+                       r"-9.99e-07 \(step h = -1e-06\) crosses a domain edge between 1e-09 and "
+                       r"-9.99e-07 \(sqrt\(.*\): outside its domain, sqrt requires x >= 0.*\); use "
+                       r"a one-sided scheme pointing away from the edge"):
+        dk.derivative(sqrt, 1e-9, method="central-difference", h=1e-6)
+    # the one-sided scheme pointing away works
+    assert dk.derivative(sqrt, 1e-9, method="forward-difference", h=1e-12, order=2) == \
+        pytest.approx(0.5 / np.sqrt(1e-9), rel=1e-3)
+
+
+def test_non_finite_sample_names_the_point_and_the_fix():
+    with pytest.raises(dk.StencilError, match=r"forward-difference: f is not finite at the "
+                       r"stencil point x\[0\] = 720 \(step h = 20\); the function has a "
+                       r"singularity or domain edge between 700 and 720; use a one-sided scheme "
+                       r"pointing away from it or a smaller h"):
+        dk.derivative(dnp.exp, 700.0, method="forward-difference", h=20.0)
+
+
+def test_edge_that_cannot_be_avoided_even_one_sided():
+    f = dk.Function.from_expr("sqrt(x) + sqrt(-x)")  # defined at 0 only
+    for method in (Richardson(h=1.0), CentralDifference()):
+        with pytest.raises(dk.StencilError, match=rf"{method.name}: the stencil point x\[0\] = "
+                           r".* crosses a domain edge between 0 and"):
+            method.derivative(f, 0.0)
+
+
+def test_vectorized_output_shape_is_checked():
+    bad = dk.Function(lambda x: dnp.sum(x), vectorized=True, name="bad")
+    with pytest.raises(dk.OutputShapeError, match=r"bad is vectorized=True but returned shape "
+                       r"\(\) for a batch of \d+ points"):
+        CentralDifference().gradient(bad, [1.0, 2.0])
