@@ -331,7 +331,10 @@ def _scaled(g: Any, y: Any, mine: bool, op: Any) -> tuple[Any, bool]:
     gs = _bscalar(g)
     if gs is not None:
         if y.__class__ is _ndarray:
-            return (y * gs if op is np.multiply else gs / y), True
+            c = y * gs if op is np.multiply else gs / y
+            if c.shape == g.shape:
+                return c, True
+            return np.broadcast_to(c, g.shape), False  # a constant of fewer dimensions
         return _bview(op(gs, y), g.shape), False
     if mine and g.__class__ is _ndarray and y.__class__ in _PLAIN:
         try:
