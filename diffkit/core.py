@@ -420,8 +420,14 @@ class Tracer:
             wrapper = getattr(dnp, getattr(func, "__name__", ""), None)
             if wrapper is not None and getattr(wrapper, "_diffkit_composite", False):
                 return wrapper(*args, **kwargs)
+            if func in _SHAPE_QUERIES:  # metadata, no derivative: ask the underlying value
+                return func(*(a._value if isinstance(a, Tracer) else a for a in args), **kwargs)
             raise UnsupportedPrimitiveError(_unsupported_numpy(func, "__call__"))
         return prim.function(*args, **kwargs)
+
+
+# numpy functions that only read shape or dtype (dnp.shape, dnp.ndim, dnp.expand_dims use them)
+_SHAPE_QUERIES = frozenset({np.shape, np.ndim, np.size, np.iscomplexobj, np.isrealobj})
 
 
 def _unsupported_numpy(func: Any, method: str) -> str:
