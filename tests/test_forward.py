@@ -170,6 +170,30 @@ def test_hvp_forward_over_reverse():
     np.testing.assert_allclose(hv, exact @ v, rtol=1e-14)
 
 
+_W = np.array([[0.5, -1.0, 0.25], [1.5, 0.3, -0.7]])
+MIXED = {
+    "sin-times-square": lambda x: dnp.sum(dnp.sin(x) * x**2),
+    "broadcast-product": lambda x: dnp.sum(dnp.exp(x[:, None] * x[None, :]) / (1.0 + x**2)),
+    "matmul-tanh": lambda x: dnp.sum(dnp.tanh(_W @ x) ** 2),
+    "logsumexp": lambda x: dnp.logsumexp(x * x) + dnp.prod(x),
+    "slices": lambda x: dnp.sum((x[1:] - x[:-1] ** 2) ** 2) + x[0] / x[2],
+}
+
+
+@pytest.mark.parametrize("name", sorted(MIXED))
+def test_forward_over_reverse_equals_forward_over_forward(name):
+    reverse = pytest.importorskip("diffkit.methods.reverse")
+    f = MIXED[name]
+    x = np.array([0.3, 0.8, 1.4])
+    h_ff = forward.hessian(f, x, over="forward")
+    np.testing.assert_allclose(forward.hessian(f, x, over="reverse"), h_ff, rtol=1e-13,
+                               atol=1e-13)
+    v = np.array([1.0, -0.5, 2.0])
+    # reverse-over-forward: the gradient of a directional derivative is H v
+    hv = reverse.grad(lambda z: forward.jvp(f, z, v)[1], x)
+    np.testing.assert_allclose(hv, h_ff @ v, rtol=1e-13, atol=1e-13)
+
+
 @pytest.mark.parametrize("mode", ["forward-over-reverse", "forward-over-forward"])
 @pytest.mark.parametrize("name", ["baydin", "trivariate", "rosenbrock10"])
 def test_hessian_against_sympy(name, mode):
