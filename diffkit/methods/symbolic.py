@@ -475,7 +475,8 @@ class Symbolic(Method):
             from symengine.lib.symengine_wrapper import sympy2symengine
 
             se_e = sympy2symengine(e)
-            return [symengine.diff(se_e, sympy2symengine(s))._sympy_() for s in symbols]
+            back = {sympy2symengine(s): s for s in symbols}
+            return [_from_symengine(symengine.diff(se_e, s), back) for s in back]
         return [sympy.diff(e, s) for s in symbols]
 
     def _hessian_exprs(self, t: _Traced) -> np.ndarray:
@@ -543,11 +544,20 @@ class Symbolic(Method):
         return store[key]
 
     def _evaluate(self, spec: Function, t: _Traced, what: str, x: np.ndarray) -> np.ndarray:
+        coords = x.ravel().tolist()
+        try:  # f itself first: a point outside f's domain is refused, as by every method
+            value = self._compiled(t, "value")(*coords)
+            if any(isinstance(v, complex) for v in value):
+                raise ValueError("complex value")
+        except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+            spec.call(x)  # inside checked_evaluation: names the primitive outside its domain
         fn = self._compiled(t, what)
         try:
-            out = fn(*x.ravel().tolist())
+            out = fn(*coords)
+            if any(isinstance(v, complex) for v in out):
+                raise ValueError("the derivative is complex")
         except (ValueError, ZeroDivisionError, OverflowError, TypeError) as exc:
-            spec.call(x)  # inside checked_evaluation: names the primitive outside its domain
+            spec.call(x)
             raise DomainError(
                 f"symbolic {what} of {spec.name} at x = {np.array2string(x, threshold=8)}: "
                 f"{exc}; the derivative is not defined there (e.g. sqrt at 0); choose a point "
@@ -594,6 +604,33 @@ class Symbolic(Method):
         value = self._evaluate(spec, t, "hessian", x).reshape(x.size, x.size)
         return DerivativeResult(value, nfev=0, method=self.name, out_shape=(),
                                 info={"strategy": self.strategy})
+
+
+def _from_symengine(root: Any, symbols: dict[Any, Any]) -> Any:
+    """A symengine expression as sympy, memoised over the DAG, with our own symbols back.
+
+    (``_sympy_()`` alone walks the unfolded tree and returns symbols without assumptions.)
+    """
+    memo: dict[Any, Any] = dict(symbols)
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        e, done = stack.pop()
+        if e in memo:
+            continue
+        args = e.args
+        if not args:
+            memo[e] = e._sympy_()
+            continue
+        if not done:
+            stack.append((e, True))
+            stack.extend((a, False) for a in args if a not in memo)
+            continue
+        func = getattr(sympy, type(e).__name__, None)
+        if func is None or not callable(func):
+            memo[e] = e._sympy_().xreplace({sympy.Symbol(str(k)): v for k, v in symbols.items()})
+        else:
+            memo[e] = func(*(memo[a] for a in args))
+    return memo[root]
 
 
 def _store(t: _Traced) -> dict[Any, Any]:
