@@ -25,6 +25,7 @@ non-finite value at a stencil point into :class:`~diffkit.errors.StencilError`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -568,6 +569,20 @@ class _Tableau:
         return np.stack(vals), np.stack(errs), np.stack(truncs)
 
 
+class _Fallback(Exception):
+    """The scalar fast path met something only the general path handles."""
+
+    def __init__(self, nfev: int) -> None:
+        super().__init__(nfev)
+        self.nfev = nfev
+
+
+def _replace_nfev(r: DerivativeResult, nfev: int) -> DerivativeResult:
+    import dataclasses
+
+    return dataclasses.replace(r, nfev=nfev)
+
+
 class Richardson(Method):
     """Central differences at a shrinking step sequence, extrapolated to ``h -> 0``.
 
@@ -620,6 +635,99 @@ class Richardson(Method):
         self.chunk = _check_chunk(chunk, "Richardson")
 
     # ---------------------------------------------------------------- first derivatives
+    def _derivative(self, spec: Function, x: np.ndarray) -> DerivativeResult:
+        if spec.vectorized:
+            return super()._derivative(spec, x)
+        try:
+            return self._scalar(spec, float(x.reshape(())))
+        except _Fallback as fb:  # a domain edge, a vector output: the general path handles it
+            r = super()._derivative(spec, x)
+            return _replace_nfev(r, r.nfev + fb.nfev)
+
+    def _scalar(self, spec: Function, xf: float) -> DerivativeResult:
+        """The same algorithm as the general path, on Python floats (one coordinate).
+
+        Small numpy arrays cost microseconds per operation; a derivative of a cheap scalar
+        function would spend most of its time there instead of in ``f``.
+        """
+        nfev = 0
+        call = spec.call
+
+        def f(t: float) -> float:
+            nonlocal nfev
+            nfev += 1
+            try:
+                v = call(np.float64(t))
+            except (DomainError, FloatingPointError):
+                raise _Fallback(nfev) from None
+            if not isinstance(v, (float, np.floating)):
+                v = np.asarray(v)
+                if v.shape != () or v.dtype.kind not in "iuf":
+                    raise _Fallback(nfev)
+            v = float(v)
+            if not math.isfinite(v):
+                raise _Fallback(nfev)
+            return v
+
+        f0 = f(xf)
+        if self.h == "auto":
+            hp = EPS**0.2 * max(abs(xf), 0.1)
+            for _ in range(3):
+                v = [f(xf + s * hp) for s in (-2.0, -1.0, 1.0, 2.0)]
+                fs = max(abs(f0), *(abs(t) for t in v))
+                mag = abs(v[3] - 2 * v[2] + 2 * v[1] - v[0]) / (2 * hp**3)
+                length = (fs / mag) ** (1 / 3) if mag > 10 * 6 * EPS * fs / (2 * hp**3) \
+                    else math.nan
+                if not (math.isfinite(length) and hp > 0.2 * length):
+                    break
+                hp = EPS**0.2 * length
+            h0 = 16 * hp if math.isnan(length) else RICHARDSON_START * length
+            h0 = 2.0 ** round(math.log2(h0))
+        else:
+            h0 = self.h
+        fscale = abs(f0)
+        rows: list[list[float]] = []
+        coefs: list[list[list[float]]] = []
+        noise: list[float] = []
+        best_val, best_err, best_step, stale = math.nan, math.inf, math.nan, 0
+        for k in range(self.max_levels):
+            h = h0 / 2.0**k
+            a, b = xf - h, xf + h
+            fa, fb = f(a), f(b)
+            width = (b - xf) - (a - xf)
+            fscale = max(fscale, abs(fa), abs(fb))
+            noise.append(2 * NOISE * EPS * fscale / width)
+            row, crow = [(fb - fa) / width], [[0.0] * k + [1.0]]
+            for j in range(1, k + 1):
+                factor = 4.0**j - 1.0
+                row.append(row[j - 1] + (row[j - 1] - rows[k - 1][j - 1]) / factor)
+                prev = [*coefs[k - 1][j - 1], 0.0]
+                crow.append([c + (c - p) / factor for c, p in zip(crow[j - 1], prev,
+                                                                   strict=True)])
+            rows.append(row)
+            coefs.append(crow)
+            if k == 0:
+                continue
+            cand = (math.nan, math.inf, math.inf)
+            for j in range(k):
+                shrink = min(1.0, TRUNCATION_SAFETY / (4.0 ** (j + 1) - 1.0))
+                trunc = abs(row[j] - rows[k - 1][j]) * shrink
+                rnd = math.sqrt(sum((c * e) ** 2 for c, e in zip(crow[j], noise, strict=True)))
+                if trunc + rnd < cand[1]:
+                    cand = (row[j], trunc + rnd, trunc)
+            if cand[1] < best_err:
+                best_val, best_err, best_step, stale = cand[0], cand[1], h, 0
+                if cand[2] <= 0.5 * cand[1]:  # rounding dominates: smaller steps only add noise
+                    break
+            else:
+                stale += 1
+                if stale >= 2:
+                    break
+        if math.isnan(best_step):
+            raise _Fallback(nfev)
+        return DerivativeResult(best_val, nfev=nfev, method=self.name, error=best_err,
+                                step=best_step, out_shape=())
+
     def _h0(self, s: _Sampler) -> np.ndarray:
         if self.h != "auto":
             return np.full(s.flat.size, self.h)
@@ -948,6 +1056,22 @@ class ComplexStep(Method):
                 f"(h = {self.h:g}); the point is at a singularity; choose another point"
             )
         return np.stack(cols, axis=1), n, tuple(np.shape(outs[0]))
+
+    def _derivative(self, spec: Function, x: np.ndarray) -> DerivativeResult:
+        if spec.vectorized or (self.check and not self._checked(spec, x.shape)):
+            return super()._derivative(spec, x)
+        # the common case, kept lean: one complex evaluation and a few scalar checks
+        xf = float(x.reshape(()))
+        out = spec.call(np.complex128(complex(xf, self.h)) if not x.shape
+                        else np.full(x.shape, complex(xf, self.h)))
+        if isinstance(out, (complex, float, np.complexfloating, np.floating)):
+            z = complex(out)
+            d = z.imag / self.h
+            if abs(z.imag) > math.sqrt(self.h) * max(1.0, abs(z.real)) \
+                    or not (math.isfinite(d) and math.isfinite(z.real)):
+                return super()._derivative(spec, x)  # let the general path explain
+            return DerivativeResult(d, nfev=1, method=self.name, step=self.h, out_shape=())
+        return super()._derivative(spec, x)
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         jac, nfev, out_shape = self._columns(spec, x)
