@@ -408,7 +408,7 @@ class Symbolic(Method):
         >>> import diffkit as dk
         >>> from diffkit.catalog import logistic
         >>> dk.methods.Symbolic().expression(logistic(3).function)
-        16*x*(1 - x)*(1 - 4*x*(1 - x))
+        16*x*(1 - x)*(-4*x*(1 - x) + 1)
         """
         t = _traced(as_function(f, "expression"), shape)
         return _as_sympy_object(t.expr)
@@ -537,9 +537,12 @@ class Symbolic(Method):
                 exprs = list(self._hessian_exprs(t).ravel())
             for s in t.symbols:  # lambdify runs exec: only names diffkit created and checked
                 check_name(str(s), "symbol")
+            # CSE first: lambdify walks the expressions it is given as trees, and the
+            # derivative's tree can be exponentially larger than its DAG
+            replacements, reduced = cse(exprs)
             store[key] = sympy.lambdify(
-                list(t.symbols), exprs, modules=[{"Heaviside": _heaviside}, "math"], cse=cse,
-                docstring_limit=0,
+                list(t.symbols), reduced, modules=[{"Heaviside": _heaviside}, "math"],
+                cse=lambda _: (replacements, reduced), docstring_limit=0,
             )
         return store[key]
 
