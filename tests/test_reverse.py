@@ -282,3 +282,12 @@ def test_tape_holds_only_what_the_vjps_need():
 def test_methods_registry_resolves_reverse_mode():
     assert isinstance(dk.methods.get("reverse-mode"), ReverseMode)
     assert "reverse-mode" in dk.methods.available()
+
+
+def test_forward_over_reverse_hessian_vector_product():
+    """grad works on forward-mode duals: the Hessian-vector product as jvp of grad."""
+    forward = pytest.importorskip("diffkit.methods.forward")
+    rosen = catalog.rosenbrock(5)
+    x, v = rosen.point, np.linspace(0.5, -0.5, 5)
+    _, hv = forward.jvp(lambda y: grad(rosen.function.fn, y), x, v)
+    np.testing.assert_allclose(hv, hessian(rosen.function.fn, x) @ v, rtol=1e-13)

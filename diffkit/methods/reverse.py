@@ -328,7 +328,7 @@ def _scaled(g: Any, y: Any, mine: bool, op: Any) -> tuple[Any, bool]:
     Returns the product and whether it is a fresh plain array the sweep may own; reuses ``g``
     in place when the sweep owns it (``mine``).
     """
-    gs = _bscalar(g)
+    gs = _bscalar(g) if y.__class__ in _PLAIN or y.__class__ is int else None
     if gs is not None:
         if y.__class__ is _ndarray:
             c = y * gs if op is np.multiply else gs / y
