@@ -63,10 +63,11 @@ def _make_function(prim: Primitive, kind: str) -> Callable[..., Any]:
         def fn(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # type: ignore[misc]
             if isinstance(axis, list):
                 axis = tuple(axis)
-            params = {"axis": axis, "keepdims": keepdims}
             if isinstance(x, Tracer):
-                return x._trace.process(prim, (x,), params)
-            return numeric(x, **params)
+                return x._trace.process(prim, (x,), {"axis": axis, "keepdims": keepdims})
+            if axis is None and not keepdims:
+                return numeric(x)
+            return numeric(x, axis=axis, keepdims=keepdims)
 
     else:  # pragma: no cover - programming error
         raise ValueError(kind)

@@ -39,30 +39,3 @@ def test_numerical_methods_work_without_sympy_and_matplotlib():
     lines = out.splitlines()
     assert lines[0] == "[5.5, 1.716338]"
     assert lines[1] in ("[5.5, 1.716338]", "no-reverse")
-
-
-def test_import_time_is_small():
-    out = _run("""
-        import time
-        t = time.perf_counter()
-        import numpy
-        t_np = time.perf_counter()
-        import diffkit
-        print(time.perf_counter() - t_np)
-    """)
-    assert float(out) < 0.3
-
-
-def test_dnp_overhead_on_plain_values_is_below_a_microsecond():
-    out = _run("""
-        import timeit, numpy as np, diffkit.numpy as dnp
-        x = 1.3
-        a = np.linspace(0.1, 1, 10)
-        best = []
-        for f, g, arg in [(dnp.sin, np.sin, x), (dnp.exp, np.exp, a)]:
-            t_d = min(timeit.repeat(lambda: f(arg), number=20000, repeat=7)) / 20000
-            t_n = min(timeit.repeat(lambda: g(arg), number=20000, repeat=7)) / 20000
-            best.append(t_d - t_n)
-        print(max(best) * 1e6)
-    """)
-    assert float(out) < 1.0
