@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import warnings
 
+    import numpy as np
+
     warnings.simplefilter("ignore")
     from hypothesis import HealthCheck, Phase, given, seed, settings
 
@@ -45,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     by_method: collections.Counter[str] = collections.Counter()
     count = [0]
     start = time.perf_counter()
+    out = open(args.out, "w") if args.out else None
 
     @seed(args.seed)
     @settings(max_examples=args.examples, deadline=None, database=None,
@@ -54,13 +57,18 @@ def main(argv: list[str] | None = None) -> int:
         count[0] += 1
         problems = disagreements(prog, names)
         if problems:
-            found.append((prog.text, prog.point.tolist(), problems))
+            point = np.atleast_1d(prog.point).tolist()
+            found.append((prog.text, point, problems))
             for p in problems:
                 by_method[p.split(" ", 1)[0]] += 1
-        if count[0] % 1000 == 0:
+            if out is not None:
+                out.write(json.dumps({"text": prog.text, "point": point,
+                                      "analytic": prog.analytic, "problems": problems}) + "\n")
+                out.flush()
+        if count[0] % 500 == 0:
             rate = count[0] / (time.perf_counter() - start)
-            print(f"  {count[0]} examples, {len(found)} with disagreements, {rate:.0f}/s",
-                  file=sys.stderr, flush=True)
+            print(f"  {count[0]} examples, {len(found)} with disagreements "
+                  f"{dict(by_method)}, {rate:.1f}/s", file=sys.stderr, flush=True)
 
     run()
     elapsed = time.perf_counter() - start
@@ -71,10 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"({text!r}, {point!r}),")
         for p in problems:
             print("    # " + p.splitlines()[0][:200])
-    if args.out:
-        with open(args.out, "w") as fh:
-            for text, point, problems in found:
-                fh.write(json.dumps({"text": text, "point": point, "problems": problems}) + "\n")
+    if out is not None:
+        out.close()
     return 0
 
 

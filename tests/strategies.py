@@ -244,31 +244,39 @@ def _prepare_binary(op: str, a: Node, b: Node) -> tuple[Node, Node]:
     return a, b
 
 
-@st.composite
-def _nodes(draw: st.DrawFn, variables: tuple[str, ...], values: dict[str, float],
-           depth: int, unary: tuple[str, ...], binary: tuple[str, ...]) -> Node:
-    if depth == 0 or draw(st.integers(0, 3)) == 0:
-        if draw(st.integers(0, 4)) == 0:
-            c = draw(st.sampled_from([-2.0, -0.5, 0.25, 0.5, 1.5, 2.0, 3.0]))
-            return _const(c)
-        v = draw(st.sampled_from(variables))
+CONSTANTS = (-2.0, -0.5, 0.25, 0.5, 1.5, 2.0, 3.0)
+EXPONENTS = (2.0, 3.0, 0.5, -1.0)
+LEAF_SLOTS = 6  # a node is a variable with probability about 1/4 (shallower trees)
+
+
+def _node(draw: st.DrawFn, variables: tuple[str, ...], values: dict[str, float], depth: int,
+          unary: tuple[str, ...], binary: tuple[str, ...]) -> Node:
+    """One node, drawn with one choice per node (a plain recursion: cheap to generate).
+
+    The choice indexes ``[variable leaves..., constant, unary..., binary...]``, so shrinking
+    moves towards leaves, then constants, then the first primitives of each list.
+    """
+    leaves = LEAF_SLOTS + 1
+    top = leaves - 1 if depth == 0 else leaves + len(unary) + len(binary) - 1
+    k = draw(st.integers(0, top))
+    if k < LEAF_SLOTS:
+        v = variables[k % len(variables)]
         return _var(v, values[v], variables.index(v))
-    if draw(st.booleans()):
-        name = draw(st.sampled_from(unary))
-        a = draw(_nodes(variables, values, depth - 1, unary, binary))
-        node = _unary(name, _prepare_unary(name, a))
+    if k == LEAF_SLOTS:
+        return _const(draw(st.sampled_from(CONSTANTS)))
+    k -= leaves
+    if k < len(unary):
+        name = unary[k]
+        a = _node(draw, variables, values, depth - 1, unary, binary)
+        return _squash(_unary(name, _prepare_unary(name, a)))
+    op = binary[k - len(unary)]
+    a = _node(draw, variables, values, depth - 1, unary, binary)
+    if op == "**" and draw(st.booleans()):
+        b = _const(draw(st.sampled_from(EXPONENTS)))
     else:
-        op = draw(st.sampled_from(binary))
-        a = draw(_nodes(variables, values, depth - 1, unary, binary))
-        if op == "**" and draw(st.booleans()):
-            b = _const(draw(st.sampled_from([2.0, 3.0, 0.5, -1.0])))
-            if b.value != int(b.value) or b.value < 0:
-                a = _shift(a, 0.5) if a.value < 0.5 else a
-        else:
-            b = draw(_nodes(variables, values, depth - 1, unary, binary))
-        a, b = _prepare_binary(op, a, b)
-        node = _binary(op, a, b)
-    return _squash(node)
+        b = _node(draw, variables, values, depth - 1, unary, binary)
+    a, b = _prepare_binary(op, a, b)
+    return _squash(_binary(op, a, b))
 
 
 @st.composite
@@ -299,7 +307,7 @@ def programs(draw: st.DrawFn, max_vars: int = 3, max_depth: int = 4,
     values = dict(zip(variables, point.tolist(), strict=True))
     if n == 1:  # a one-parameter function receives the whole point: make it a scalar
         point = point.reshape(())
-    root = draw(_nodes(variables, values, max_depth, unary, binary))
+    root = _node(draw, variables, values, max_depth, unary, binary)
     # every variable takes part, so the gradient has no structurally missing entry
     for v in variables:
         if v not in _names(root.text):
