@@ -163,6 +163,60 @@ class _Sampler:
             raise self.error(keys[int(np.argmax(bad))])
         return out, bad
 
+    def axis(self, idx: np.ndarray, val: np.ndarray, strict: bool = True
+             ) -> tuple[np.ndarray, np.ndarray]:
+        """Values where coordinate ``idx[r]`` is set to ``val[r]`` (one coordinate per point).
+
+        The fast path of :meth:`get` for gradients: points are built with one fancy-index
+        assignment per chunk and not remembered.
+        """
+        idx = np.asarray(idx, dtype=np.intp).ravel()
+        val = np.asarray(val, dtype=float).ravel()
+        npts = idx.size
+        out = np.full((npts, self.m), np.nan)
+        bad = np.zeros(npts, dtype=bool)
+        step = self.chunk if self.spec.vectorized else 1
+        for lo in range(0, npts, step):
+            hi = min(lo + step, npts)
+            pts = np.repeat(self.flat[None, :], hi - lo, axis=0)
+            pts[np.arange(hi - lo), idx[lo:hi]] = val[lo:hi]
+            self.nfev += hi - lo
+            try:
+                if self.spec.vectorized:
+                    vals = np.asarray(self.spec.call_batch(pts.reshape((hi - lo, *self.shape))))
+                    if vals.shape[:1] != (hi - lo,) or vals[0].size != self.m:
+                        raise OutputShapeError(
+                            f"{self.op}(f, x): {self.spec.name} is vectorized=True but returned "
+                            f"shape {vals.shape} for a batch of {hi - lo} points; it must "
+                            f"return one value of shape {self.out_shape} per point along axis 0"
+                        )
+                else:
+                    vals = np.asarray(self.spec.call(self._arg(pts[0])))
+                    if vals.size != self.m:
+                        self._store(((int(idx[lo]), float(val[lo])),), vals)  # raises
+                out[lo:hi] = vals.reshape(hi - lo, self.m)
+            except (DomainError, FloatingPointError) as exc:
+                if hi - lo == 1:
+                    bad[lo] = True
+                    self.reasons[((int(idx[lo]), float(val[lo])),)] = str(exc)
+                    continue
+                self.nfev -= hi - lo  # find the offending points one by one (counted there)
+                for r in range(lo, hi):
+                    key = ((int(idx[r]), float(val[r])),)
+                    self._one_batched(key)
+                    v = self.values.pop(key)
+                    if v is None:
+                        bad[r] = True
+                    else:
+                        out[r] = v
+        bad |= ~np.isfinite(out).all(axis=1)
+        for r in np.flatnonzero(bad):
+            self.reasons.setdefault(((int(idx[r]), float(val[r])),), "nonfinite")
+        if strict and bad.any():
+            r = int(np.argmax(bad))
+            raise self.error(((int(idx[r]), float(val[r])),))
+        return out, bad
+
     def _store(self, key: Key, value: Any) -> None:
         arr = np.asarray(value)
         if arr.size != self.m:
@@ -321,9 +375,8 @@ def _measure(sampler: _Sampler, kind: str, todo: np.ndarray, hp: np.ndarray
     rows = np.arange(todo.size)
     for attempt in range(5):
         pts, _ = _grid(flat[todo[rows]], hp[todo[rows]], offsets)
-        keys = [((int(i), float(p)),) for i, row in zip(todo[rows], pts, strict=True)
-                for p in row]
-        out, bad = sampler.get(keys, strict=attempt == 4)
+        out, bad = sampler.axis(np.repeat(todo[rows], len(offsets)), pts,
+                                strict=attempt == 4)
         out = out.reshape(rows.size, len(offsets), sampler.m)
         bad = bad.reshape(rows.size, len(offsets)).any(axis=1)
         vals[rows[~bad]] = out[~bad]
@@ -386,10 +439,12 @@ class _FiniteDifference(Method):
         st = stencil(self.kind, 1, self.order)
         h, status = self._steps(s, st)
         pts, w = _weights(st, s.flat, h)
-        keys = [((i, float(p)),) if o else () for i, row in enumerate(pts)
-                for o, p in zip(st.offsets, row, strict=True)]
-        vals, _ = s.get(keys)
-        vals = vals.reshape(s.flat.size, len(st.offsets), s.m)
+        n, k = pts.shape
+        moved = np.asarray(st.offsets) != 0
+        vals = np.empty((n, k, s.m))
+        vals[:, ~moved] = s.f0
+        out, _ = s.axis(np.repeat(np.arange(n), moved.sum()), pts[:, moved])
+        vals[:, moved] = out.reshape(n, int(moved.sum()), s.m)
         jac = np.einsum("nk,nkm->mn", w, vals)
         return s.result(jac, self, step=h.reshape(x.shape), status=status,
                         info={"order": self.order, "stencil": st.offsets})
@@ -789,9 +844,12 @@ class Richardson(Method):
             h = h0[idx] / 2.0**k
             pts = flat[idx, None] + offs[None, :] * h[:, None]
             act = np.flatnonzero(active)
-            keys: list[Key] = [((int(idx[r]), float(p)),) for r in act for p in pts[r]]
             vals = np.full((idx.size, 2, s.m), np.nan)
-            out, bad = s.get(keys, strict=False)
+            if central:
+                out, bad = s.axis(np.repeat(idx[act], 2), pts[act], strict=False)
+            else:  # x + 2h_k is x + h_(k-1): remembered points are reused
+                keys: list[Key] = [((int(idx[r]), float(p)),) for r in act for p in pts[r]]
+                out, bad = s.get(keys, strict=False)
             vals[act] = out.reshape(act.size, 2, s.m)
             bad = bad.reshape(act.size, 2)
             for r, b in zip(act[bad.any(axis=1)], bad[bad.any(axis=1)], strict=True):
