@@ -217,7 +217,7 @@ def _swell(out: Path, quick: bool, log: Callable[[str], None]) -> list[str]:
     from .analysis.swell import swell
 
     ns = range(1, 6) if quick else range(1, 13)
-    s = swell("logistic", ns, max_expanded=4 if quick else 7)
+    s = swell("logistic", ns, max_expanded=4 if quick else 5)
     lines = [
         "## Expression swell (Baydin et al. 2018, Table 1)",
         "",
@@ -303,7 +303,7 @@ def _cost(out: Path, quick: bool, log: Callable[[str], None]) -> list[str]:
 
     dims = (5, 20) if quick else (10, 100, 1000)
     repeat = 1 if quick else 5
-    budget = 0.5 if quick else 5.0
+    budget = 0.5 if quick else 10.0
     c1 = cost("rosenbrock", dims, repeat=repeat, budget=budget)
     c2 = cost("sines", dims, repeat=repeat, budget=budget)
     fig, axes = _figure((12, 4.5))

@@ -152,10 +152,12 @@ def cost(family: str = "rosenbrock", dims: Sequence[int] = (10, 100, 1000),
         Method names or configured method objects (keyed by their name);
         ``"all"`` is :func:`diffkit.methods.available`.
     repeat : int
-        Timed warm calls per point (the median is reported).
+        Timed warm calls per point at most (the median is reported); repeats stop once they
+        have taken ``budget / 5`` seconds.
     budget : float
         Seconds one call may take: a method whose next dimension is predicted (linear growth
-        from the last one measured) to exceed it is skipped there, with a status.
+        from the last one measured) to exceed it is skipped there, with a status. Peak memory
+        is measured (under tracemalloc) for calls under ``budget / 10`` seconds.
     progress : callable, optional
         Called with ``(method, dim)`` after each measurement.
 
@@ -221,17 +223,19 @@ def cost(family: str = "rosenbrock", dims: Sequence[int] = (10, 100, 1000),
             except (DiffkitError, ArithmeticError) as exc:
                 status[m][i] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"
                 continue
-            times = []
-            for _ in range(repeat if first < budget else 1):
+            times: list[float] = []
+            while len(times) < repeat and (not times or sum(times) < budget / 5):
                 t0 = time.perf_counter()
                 call()
                 times.append(time.perf_counter() - t0)
-            tracemalloc.start()
-            try:
-                call()
-                peak = tracemalloc.get_traced_memory()[1]
-            finally:
-                tracemalloc.stop()
+            peak = float("nan")
+            if first < budget / 10:  # tracemalloc slows Python-heavy code several times
+                tracemalloc.start()
+                try:
+                    call()
+                    peak = tracemalloc.get_traced_memory()[1]
+                finally:
+                    tracemalloc.stop()
             val = np.asarray(r.value, dtype=float).reshape(np.shape(exact))
             scale = float(np.max(np.abs(exact)))
             out["nfev"][m][i] = r.nfev
