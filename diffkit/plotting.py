@@ -24,6 +24,17 @@ def _axes(ax: Any) -> Any:
     return ax
 
 
+_MARKERS = "osD^v<>ph*"
+
+
+def _method_style(name: str) -> dict[str, Any]:
+    """One colour and marker per method name, the same in every figure."""
+    from .methods import METHOD_NAMES
+
+    i = METHOD_NAMES.index(name) if name in METHOD_NAMES else len(METHOD_NAMES)
+    return {"color": f"C{i % 10}", "marker": _MARKERS[i % len(_MARKERS)]}
+
+
 def _colors(n: int) -> list[Any]:
     import matplotlib as mpl
 
@@ -111,6 +122,7 @@ def _label_regimes(ax: Any, result: Any, schemes: list[str], colors: list[Any],
                    lo: float, hi: float) -> None:
     h = result.h
     roundoff_done = False
+    placed: set[tuple[str, int]] = set()  # central and complex step share C h^2
     for s, c in zip(schemes, colors, strict=True):
         tr, ro = result.truncation[s], result.roundoff[s]
         p = result.orders[s]
@@ -119,8 +131,10 @@ def _label_regimes(ax: Any, result: Any, schemes: list[str], colors: list[Any],
         k = int(np.searchsorted(h, min(opt * 10 ** (1.5 + 0.3 * p), h[-1] / 30)))
         k = min(k, len(h) - 1)
         y = tr[k]
-        if np.isfinite(y) and lo < y < hi:
-            ax.annotate(f"truncation ∝ h{str(p).translate(_SUPERSCRIPT)}", (h[k], y),
+        text = f"truncation ∝ h{str(p).translate(_SUPERSCRIPT)}"
+        if np.isfinite(y) and lo < y < hi and (text, k) not in placed:
+            placed.add((text, k))
+            ax.annotate(text, (h[k], y),
                         textcoords="offset points", xytext=(-4, 8), ha="right", fontsize=8,
                         color=c)
         if not roundoff_done and np.all(ro[1:] < ro[:-1]):
@@ -192,7 +206,7 @@ def plot_cost(result: Any, ax: Any = None, *, metric: str = "seconds") -> Any:
     for m in result.methods:
         y = np.asarray(data[m], dtype=float)
         if np.any(np.isfinite(y) & (y > 0)):
-            ax.plot(result.dims, np.where(y > 0, y, np.nan), marker="o", ms=4, label=m)
+            ax.plot(result.dims, np.where(y > 0, y, np.nan), ms=5, label=m, **_method_style(m))
     ax.set_xscale("log")
     ax.set_yscale("log")
     dim = "n (inputs)" if result.kind == "gradient" else "m (outputs)"
@@ -201,8 +215,10 @@ def plot_cost(result: Any, ax: Any = None, *, metric: str = "seconds") -> Any:
                    "peak_bytes": "peak bytes allocated", "tape_bytes": "tape bytes",
                    "first_seconds": "seconds, first call"}[metric])
     what = "gradient of Rosenbrock, R^n → R" if result.family == "rosenbrock" \
-        else f"{result.kind} of {result.family}"
-    ax.set_title(f"cost vs dimension: {what}", fontsize=10)
+        else f"{result.kind} of {result.family}, R → R^m"
+    title = {"seconds": "time", "nfev": "evaluations", "peak_bytes": "memory",
+             "tape_bytes": "tape", "first_seconds": "first call"}[metric]
+    ax.set_title(f"{title} vs dimension: {what}", fontsize=10)
     ax.legend(fontsize=7.5)
     ax.grid(True, which="major", alpha=0.3)
     return ax
@@ -225,7 +241,7 @@ def plot_comparison(result: Any, ax: Any = None) -> Any:
     vals = [r.rel_error if r.value is not None and np.isfinite(r.rel_error) else np.nan
             for r in rows]
     bars = [max(v, floor) if np.isfinite(v) else 0.0 for v in vals]
-    colors = _colors(len(rows))
+    colors = [_method_style(r.method)["color"] for r in rows]
     ax.barh(ypos, bars, left=floor / 10, color=colors, height=0.6)
     ax.set_xscale("log")
     ax.set_xlim(floor / 10, 10)
