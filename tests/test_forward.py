@@ -261,7 +261,10 @@ def test_tangent_trace_other_direction_and_arrays(baydin):
 def test_dk_trace_forward_mode(baydin):
     trace_mod = pytest.importorskip("diffkit.trace")
     t = trace_mod.trace(baydin, [2.0, 5.0], mode="forward")
-    assert "0.5" in t.forward_table()
+    assert "v\u03071 = v\u0307-1 / v-1 = 0.5" in t.forward_table()
+    assert "v1 = log(v-1) = 0.693 " in t.forward_table(digits=3)
+    u = trace_mod.trace(baydin, [2.0, 5.0], mode="forward", direction=[0.0, 1.0])
+    assert float(u.tangent) == pytest.approx(2.0 - math.cos(5.0), rel=1e-15)
 
 
 # ----------------------------------------------------------------------------- bad input

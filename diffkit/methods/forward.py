@@ -506,11 +506,12 @@ def _width(text: str) -> int:
     return len(text) - text.count(_DOT)
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: Any, digits: int = 6) -> str:
     arr = np.asarray(value)
     if arr.ndim == 0:
-        return f"{float(arr):.6g}"
-    return np.array2string(arr, threshold=6, precision=4, separator=", ").replace("\n", "")
+        return f"{float(arr):.{digits}g}"
+    return np.array2string(arr, threshold=6, precision=max(digits - 2, 1),
+                           separator=", ").replace("\n", "")
 
 
 @dataclass(frozen=True)
@@ -553,8 +554,17 @@ class TangentTrace:
     direction: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
 
-    def forward_table(self) -> str:
+    def forward_table(self, digits: int = 6) -> str:
         """The trace as text: primal column and tangent column, side by side.
+
+        Parameters
+        ----------
+        digits : int
+            Significant digits of the values shown.
+
+        Returns
+        -------
+        str
 
         Examples
         --------
@@ -566,8 +576,9 @@ class TangentTrace:
         left = ["Forward primal trace"]
         right = ["Forward tangent trace"]
         for row in [*self.inputs, *self.rows, *self.outputs]:
-            left.append(f"{row.name} = {row.expression} = {_fmt(row.value)}")
-            right.append(f"{_dotted(row.name)} = {row.tangent_expression} = {_fmt(row.tangent)}")
+            left.append(f"{row.name} = {row.expression} = {_fmt(row.value, digits)}")
+            right.append(f"{_dotted(row.name)} = {row.tangent_expression} = "
+                         f"{_fmt(row.tangent, digits)}")
         width = max(_width(s) for s in left) + 1
         lines = [f"{a}{' ' * (width - _width(a))}| {b}" for a, b in zip(left, right, strict=True)]
         rule = "-" * width + "+" + "-" * (max(_width(s) for s in right) + 1)
