@@ -167,3 +167,22 @@ def test_plugin_imports_only_numpy_and_pytest():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=str(__import__("pathlib").Path(__file__).parents[1]))
     assert out.stdout.strip() == "[]"
+
+
+def test_the_issue_example_strict_complex_step(pytester):
+    from diffkit import methods
+
+    if "complex-step" not in methods.available():
+        pytest.skip("complex-step not available")
+    pytester.makepyfile(CASE + """
+@pytest.mark.gradcheck(reference="complex-step", rtol=1e-12)
+def test_strict(gradcheck):
+    report = gradcheck(loss, good, X)
+    assert report.reference == "complex-step"
+    assert report.rtol == 1e-12
+
+@pytest.mark.gradcheck(reference="taylor")
+def test_taylor(gradcheck):
+    gradcheck(loss, good, X)
+""")
+    _run(pytester, "--strict-markers").assert_outcomes(passed=2)
