@@ -239,8 +239,9 @@ def _distinct(roots: list[Any]) -> int:
 class _Program:
     """A straight-line program being built: ``(symbol, expression)`` assignments."""
 
-    def __init__(self, names: Iterable[str], symbol: Any) -> None:
-        self.symbol = symbol  # sympy.Symbol or symengine.Symbol: the engine of the roots
+    def __init__(self, names: Iterable[str], engine: Any) -> None:
+        self.engine = engine  # the sympy or symengine module: the engine of the roots
+        self.symbol = engine.Symbol
         prefix = "_c"
         taken = list(names)
         while any(n.startswith(prefix) for n in taken):
@@ -330,16 +331,14 @@ class _Program:
             acc, (v, flag) = best
             expr = _binary(kind, acc, v, flag)
             out = self.emit(expr, 1)
-        else:
-            ordered = sorted(items, key=lambda it: it[1])  # start from a positive item
-            acc, first_flag = ordered[0][0], ordered[0][1]
-            cost = len(items) - 1
-            if first_flag:  # every item subtracted (or divided): one extra op
-                acc = -acc if kind == "add" else 1 / acc
-                cost += 1
-            for v, flag in ordered[1:]:
-                acc = _binary(kind, acc, v, flag)
-            out = self.emit(acc, cost)
+        else:  # built in one call: one flatten, not one per item
+            cost = len(items) - 1 + (1 if all(flag for _, flag in items) else 0)
+            if kind == "add":
+                expr = self.engine.Add(*(-v if flag else v for v, flag in items))
+            else:
+                expr = self.engine.Mul(*(self.engine.Pow(v, -1) if flag else v
+                                         for v, flag in items))
+            out = self.emit(expr, cost)
         self.combos[key] = out
         return out
 
@@ -401,7 +400,7 @@ def _cse_program(roots: list[Any]) -> tuple[list[tuple[Any, Any]], list[Any], in
         if getattr(e, "is_Symbol", False):
             names.append(str(e))
         stack.extend(e.args)
-    prog = _Program(names, _symbol_class(roots))
+    prog = _Program(names, _engine(roots))
     reduced = [prog.visit(r) for r in roots]
     return prog.assignments, reduced, prog.ops
 
@@ -442,14 +441,14 @@ def cse(exprs: Any) -> tuple[list[tuple[Any, Any]], Any]:
 # ============================================================================ public
 
 
-def _symbol_class(roots: list[Any]) -> Any:
+def _engine(roots: list[Any]) -> Any:
     if any(type(r).__module__.startswith("symengine") for r in roots):
         import symengine
 
-        return symengine.Symbol
+        return symengine
     import sympy
 
-    return sympy.Symbol
+    return sympy
 
 
 def _to_sympy(e: Any) -> Any:
