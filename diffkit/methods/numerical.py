@@ -63,6 +63,10 @@ NOISE = 1.0
 TRUNCATION_SAFETY = 4.0
 """Richardson's truncation estimate is ``|T[k][j] - T[k-1][j]| * min(1, S / (2^e - 1))``."""
 
+PILOT_STEP = 1.0 / 64.0
+"""The pilot step as a fraction of ``max(|x|, 0.1)`` (or of the length ``L`` once measured),
+rounded to a power of two so Richardson's step sequence can pass through the pilot's points."""
+
 RICHARDSON_START = 0.25
 """Richardson's first step, as a fraction of the length ``L`` measured by the pilot."""
 
@@ -126,6 +130,8 @@ class _Sampler:
         self.f0 = np.ravel(np.asarray(f0, dtype=float))
         self.m = self.f0.size
         self.values: dict[Key, np.ndarray | None] = {(): self.f0}
+        self.pilot_hp: np.ndarray | None = None  # the pilot's steps and samples, for reuse
+        self.pilot_vals: np.ndarray | None = None
         self.reasons: dict[Key, str] = {}
 
     def _arg(self, flat: np.ndarray) -> Any:
@@ -333,26 +339,32 @@ def _weights(st: Stencil, flat: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, 
     return pts, w / h[:, None] ** st.deriv
 
 
-def _pilot(sampler: _Sampler, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pilot(sampler: _Sampler, kind: str, pow2: bool = False
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Measure each coordinate's scale from a pilot stencil.
 
     Central: samples at ``x +- h_p, x +- 2 h_p`` with ``h_p = eps^(1/5) max(|x|, 0.1)`` (the
-    step at which a 4-point third difference is most accurate) give ``f'''``; one-sided:
-    ``x + h_p, x + 2 h_p`` (``h_p = eps^(1/4)...``) give ``f''``. The length on which ``f``
+    step at which a 4-point third difference is most accurate; with ``pow2``, for Richardson,
+    the power of two nearest ``max(|x|, 0.1) / 64``) give ``f'''``; one-sided: ``x + h_p,
+    x + 2 h_p`` (``h_p = eps^(1/4) max(|x|, 0.1)``) give ``f''``. The length on which ``f``
     varies is ``L = (|f| / |f^(k)|)^(1/k)``; where the derivative is below the pilot's own
     noise, ``L`` is NaN (no truncation visible: any step up to ``h_p`` is fine).
-    A pilot point outside the domain shrinks that coordinate's pilot step tenfold (up to four
-    times); a pilot step larger than ``L/5`` (it may have aliased) is redone at
-    ``eps^(1/5) L`` (up to twice). Every evaluation is counted.
+    A pilot point outside the domain shrinks that coordinate's pilot step eightfold (up to
+    four times); a pilot step larger than ``L/5`` (it may have aliased) is redone at
+    ``eps^(1/5) L`` (``L/64`` with ``pow2``; up to twice). Every evaluation is counted.
 
     Returns ``(L, h_p, fscale)``, each of shape ``(n,)``.
     """
     flat = sampler.flat
     n = flat.size
     central = kind == "central"
+    # the step at which the pilot's difference is most accurate (eps^(1/5) for a third
+    # difference, eps^(1/4) for a second), or for Richardson a power of two it can reuse
     power = 0.2 if central else 0.25
-    hp = EPS ** power * np.maximum(np.abs(flat), 0.1)
+    hp = _pow2(PILOT_STEP * np.maximum(np.abs(flat), 0.1)) if pow2 else \
+        EPS**power * np.maximum(np.abs(flat), 0.1)
     length, fscale = np.full(n, np.nan), np.zeros(n)
+    sampler.pilot_vals = np.full((n, 4 if central else 2, sampler.m), np.nan)
     todo = np.arange(n)
     for _ in range(3):
         length[todo], fscale[todo] = _measure(sampler, kind, todo, hp)
@@ -361,8 +373,14 @@ def _pilot(sampler: _Sampler, kind: str) -> tuple[np.ndarray, np.ndarray, np.nda
         todo = todo[np.isfinite(length[todo]) & (hp[todo] > 0.2 * length[todo])]
         if not todo.size:
             break
-        hp[todo] = EPS ** power * length[todo]
+        hp[todo] = _pow2(PILOT_STEP * length[todo]) if pow2 else EPS**power * length[todo]
+    sampler.pilot_hp = hp
     return length, hp, fscale
+
+
+def _pow2(h: Any) -> Any:
+    """The nearest power of two (steps that are exact multiples of each other)."""
+    return 2.0 ** np.round(np.log2(h))
 
 
 def _measure(sampler: _Sampler, kind: str, todo: np.ndarray, hp: np.ndarray
@@ -383,7 +401,9 @@ def _measure(sampler: _Sampler, kind: str, todo: np.ndarray, hp: np.ndarray
         rows = rows[bad]
         if not rows.size:
             break
-        hp[todo[rows]] /= 10.0
+        hp[todo[rows]] /= 8.0
+    if sampler.pilot_vals is not None:
+        sampler.pilot_vals[todo] = vals
     f0 = sampler.f0[None, :]
     fscale = np.maximum(np.abs(vals).max(axis=(1, 2)), np.abs(f0).max())
     h = hp[todo][:, None]
@@ -707,9 +727,12 @@ class Richardson(Method):
         """
         nfev = 0
         call = spec.call
+        seen: dict[float, float] = {}
 
         def f(t: float) -> float:
             nonlocal nfev
+            if t in seen:  # the pilot's points recur in the step sequence
+                return seen[t]
             nfev += 1
             try:
                 v = call(np.float64(t))
@@ -722,11 +745,12 @@ class Richardson(Method):
             v = float(v)
             if not math.isfinite(v):
                 raise _Fallback(nfev)
+            seen[t] = v
             return v
 
         f0 = f(xf)
         if self.h == "auto":
-            hp = EPS**0.2 * max(abs(xf), 0.1)
+            hp = float(_pow2(PILOT_STEP * max(abs(xf), 0.1)))
             for _ in range(3):
                 v = [f(xf + s * hp) for s in (-2.0, -1.0, 1.0, 2.0)]
                 fs = max(abs(f0), *(abs(t) for t in v))
@@ -735,9 +759,10 @@ class Richardson(Method):
                     else math.nan
                 if not (math.isfinite(length) and hp > 0.2 * length):
                     break
-                hp = EPS**0.2 * length
-            h0 = 16 * hp if math.isnan(length) else RICHARDSON_START * length
-            h0 = 2.0 ** round(math.log2(h0))
+                hp = float(_pow2(PILOT_STEP * length))
+            m = 4 if math.isnan(length) else max(0, round(math.log2(RICHARDSON_START * length
+                                                                     / hp)))
+            h0 = hp * 2.0**m
         else:
             h0 = self.h
         fscale = abs(f0)
@@ -786,9 +811,11 @@ class Richardson(Method):
     def _h0(self, s: _Sampler) -> np.ndarray:
         if self.h != "auto":
             return np.full(s.flat.size, self.h)
-        length, hp, _ = _pilot(s, "central")
-        h0 = np.where(np.isnan(length), 16 * hp, RICHARDSON_START * length)
-        return 2.0 ** np.round(np.log2(h0))  # powers of two: x +- h0/2^k are near-exact
+        length, hp, _ = _pilot(s, "central", pow2=True)
+        # h0 = hp 2^m ~ L/4: the sequence h0/2^k passes through the pilot's 2 hp and hp
+        with np.errstate(invalid="ignore"):
+            m = np.maximum(0, np.round(np.log2(RICHARDSON_START * length / hp)))
+        return hp * 2.0 ** np.where(np.isnan(length), 4, m)
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         s = _Sampler(self, spec, x, "jacobian", self.chunk)
@@ -846,6 +873,14 @@ class Richardson(Method):
             act = np.flatnonzero(active)
             vals = np.full((idx.size, 2, s.m), np.nan)
             if central:
+                # levels at the pilot's steps reuse its samples (offsets -2, +2 or -1, +1)
+                reuse = np.zeros(idx.size, dtype=bool)
+                if s.pilot_hp is not None and s.pilot_vals is not None and self.h == "auto":
+                    for mult, cols in ((2.0, [0, 3]), (1.0, [1, 2])):
+                        hit = active & (h == mult * s.pilot_hp[idx])
+                        vals[hit] = s.pilot_vals[idx[hit]][:, cols]
+                        reuse |= hit
+                act = np.flatnonzero(active & ~reuse)
                 out, bad = s.axis(np.repeat(idx[act], 2), pts[act], strict=False)
             else:  # x + 2h_k is x + h_(k-1): remembered points are reused
                 keys: list[Key] = [((int(idx[r]), float(p)),) for r in act for p in pts[r]]
