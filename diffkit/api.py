@@ -14,7 +14,9 @@ from . import methods as _methods
 
 __all__ = ["derivative", "gradient", "hessian", "jacobian"]
 
-DEFAULT_METHOD = "central-difference"
+DEFAULT_METHOD = "auto"
+"""AD where the code is traceable (reverse for gradients, forward for tall Jacobians and
+Hessians), Richardson extrapolation otherwise: see :mod:`diffkit.methods.auto`."""
 
 
 def _plain(value: Any) -> Any:

@@ -90,7 +90,7 @@ def test_manual_against_exact_reference():
 
 def test_methods_available_lists_core_methods():
     names = dk.methods.available()
-    for name in ["manual", "forward-difference", "backward-difference", "central-difference"]:
+    for name in ["auto", "manual", "forward-difference", "backward-difference", "central-difference"]:
         assert name in names
 
 
@@ -192,3 +192,25 @@ def test_errors_subclass_builtins():
         obj = getattr(dk, name)
         if isinstance(obj, type) and issubclass(obj, Exception) and obj is not dk.DiffkitError:
             assert issubclass(obj, dk.DiffkitError)
+
+
+def test_default_method_is_ad_with_a_richardson_fallback(f):
+    r = dk.methods.get().gradient(f, [2.0, 5.0])
+    assert r.method == "reverse-mode"
+    np.testing.assert_allclose(dk.gradient(f, [2.0, 5.0]), [5.5, 1.7163378145367738],
+                               rtol=1e-15)
+    opaque = dk.Function(lambda x: float(np.sum(np.asarray(x) ** 3)))
+    r = dk.methods.get().gradient(opaque, [1.0, 2.0])
+    assert r.method == "richardson"
+    assert "could not follow the code (NotTraceableError)" in r.info["auto"]
+    np.testing.assert_allclose(r.value, [3.0, 12.0], rtol=1e-12)
+
+
+def test_default_jacobian_picks_forward_for_tall_and_reverse_for_wide():
+    tall = dk.methods.get().jacobian(lambda x: dnp.stack([x, x * x, dnp.sin(x)]), 0.5)
+    assert tall.method == "forward-mode"
+    assert tall.value.shape == (3, 1)
+    wide = dk.methods.get().jacobian(lambda x: dnp.stack([dnp.sum(x), dnp.prod(x)]),
+                                     [1.0, 2.0, 3.0])
+    assert wide.method == "reverse-mode"
+    np.testing.assert_allclose(wide.value, [[1, 1, 1], [6, 3, 2]])

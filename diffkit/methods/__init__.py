@@ -19,6 +19,7 @@ __all__ = ["METHOD_NAMES", "Method", "available", "get"]
 # name -> (module, class). Modules are imported on first use, so importing diffkit stays fast
 # and a family that needs sympy costs nothing until it is asked for.
 _METHODS: dict[str, tuple[str, str]] = {
+    "auto": ("auto", "Auto"),
     "manual": ("manual", "Manual"),
     "forward-difference": ("numerical", "ForwardDifference"),
     "backward-difference": ("numerical", "BackwardDifference"),
