@@ -99,7 +99,7 @@ def test_methods_available_lists_core_methods():
 
 def test_unknown_method_lists_valid_names(f):
     with pytest.raises(dk.UnknownMethodError, match=r"method='nope' is not a diffkit method; "
-                       r"choose one of 'manual', .*'central-difference'"):
+                       r"choose one of 'auto', 'manual', .*'central-difference'"):
         dk.gradient(f, [2.0, 5.0], method="nope")
     assert issubclass(dk.UnknownMethodError, ValueError)
 

@@ -51,7 +51,7 @@ def available() -> list[str]:
     return [n for n in _METHODS if _load(n) is not None]
 
 
-def get(method: Any = None, **settings: Any) -> Method:
+def get(method: Any = "auto", **settings: Any) -> Method:
     """Resolve a method name or object (with settings) into a :class:`Method` instance."""
     if isinstance(method, Method):
         if settings:
