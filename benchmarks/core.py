@@ -40,7 +40,29 @@ def dnp_overhead() -> dict[str, float]:
     return out
 
 
+def hostile_parse_times() -> dict[str, float]:
+    import diffkit as dk
+
+    texts = {"5000 nested parentheses": "(" * 5000 + "x" + ")" * 5000,
+             "x+x+... (5000 terms)": "x+" * 4999 + "x", "20000-character name": "x" * 20000,
+             "power tower 9**9**9**9**9": "9**9**9**9**9"}
+    out = {}
+    for name, text in texts.items():
+        times = []
+        for _ in range(7):
+            t = timeit.default_timer()
+            try:
+                dk.Function.from_expr(text).cache["program"].sympy()
+            except dk.ParseError:
+                pass
+            times.append(timeit.default_timer() - t)
+        out[name] = statistics.median(times)
+    return out
+
+
 if __name__ == "__main__":
     print(f"import diffkit (beyond numpy): {import_time():.3f} s  (target < 0.3 s)")
     for name, us in dnp_overhead().items():
         print(f"dnp.{name:<28} +{us:.2f} µs over numpy  (target < 1 µs)")
+    for name, sec in hostile_parse_times().items():
+        print(f"refuse {name:<28} {sec * 1e3:.2f} ms  (target < 100 ms)")

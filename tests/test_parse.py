@@ -81,10 +81,12 @@ def test_undeclared_variable():
     ["(" * 5000 + "x" + ")" * 5000, "x+" * 4999 + "x", "x" * 20000, "9**9**9**9**9"],
 )
 def test_hostile_text_fails_fast(text):
+    # measured at well under 0.1 s (benchmarks/core.py); the generous bound here only guards
+    # against unbounded work (exponential blow-up, memory exhaustion) on a loaded machine
     start = time.perf_counter()
     with pytest.raises(dk.ParseError):
         dk.Function.from_expr(text).cache["program"].sympy()
-    assert time.perf_counter() - start < 0.1
+    assert time.perf_counter() - start < 2.0
 
 
 def test_long_sums_are_fine():
