@@ -55,6 +55,7 @@ __all__ = [
 
 _ndarray = np.ndarray
 _f64 = np.float64
+_F64 = np.dtype(np.float64)
 _SCALAR_TYPES = (float, int, np.float64)
 _PLAIN = (np.ndarray, np.float64, float)  # cotangents the sweep may add into in place
 _HELD = (np.ndarray, np.generic, float, int, Tracer)  # values a record can hold
@@ -524,7 +525,9 @@ def _getitem_into(ct: dict[int, Any], owned: set[int], rec: Any, g: Any) -> None
         except (TypeError, ValueError):
             pass
     if old is None:
-        acc = np.zeros(x.shape, dtype=np.result_type(x.dtype, g, float))
+        real = g.dtype is _F64 if g.__class__ is _ndarray else g.__class__ in (_f64, float)
+        acc = np.zeros(x.shape, dtype=_f64 if real and x.dtype is _F64
+                       else np.result_type(x.dtype, g, float))
     else:
         acc = np.array(old, dtype=np.result_type(old, g), copy=True)
     if basic:
