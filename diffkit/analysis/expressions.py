@@ -140,79 +140,128 @@ def _coef_cost(coef: Any) -> tuple[int, bool]:
     return (0 if abs(coef) == 1 else 1), neg
 
 
+# ============================================================================ sharing
+# Structurally equal subexpressions are not always the same Python object (sympy's cache is
+# bounded, symengine results are rebuilt). Comparing two such objects with ``==`` recurses
+# through the unfolded tree, so a walk keyed on the expressions themselves can turn
+# exponential. :class:`_Canon` hash-conses bottom-up instead: a compound node is identified by
+# its type and the identities of its canonical arguments, so no comparison ever recurses.
+
+
+class _Canon:
+    """Maps every expression object to one representative per distinct subexpression."""
+
+    def __init__(self) -> None:
+        self.rep: dict[int, Any] = {}  # id(object) -> representative
+        self.table: dict[tuple[Any, ...], Any] = {}  # structure -> representative
+        self.alive: list[Any] = []  # keeps mapped objects alive, so ids stay unique
+
+    def __call__(self, root: Any) -> Any:
+        rep = self.rep
+        found = rep.get(id(root))
+        if found is not None:
+            return found
+        stack: list[tuple[Any, bool]] = [(root, False)]
+        while stack:
+            e, done = stack.pop()
+            if id(e) in rep:
+                continue
+            args = e.args
+            if not args:
+                key: tuple[Any, ...] = ("atom", type(e), e)  # atoms compare cheaply
+            elif not done:
+                stack.append((e, True))
+                stack.extend((a, False) for a in args if id(a) not in rep)
+                continue
+            else:
+                key = (type(e), *(id(rep[id(a)]) for a in args))
+            rep[id(e)] = self.table.setdefault(key, e)
+            self.alive.append(e)
+        return rep[id(root)]
+
+    def args(self, e: Any) -> list[Any]:
+        """The representatives of ``e``'s arguments (``e`` already mapped)."""
+        rep = self.rep
+        return [rep[id(a)] if id(a) in rep else self(a) for a in e.args]
+
+
 # ============================================================================ one walk
 
 
 class _Walk:
     """Memoised per-node quantities over the DAG of some root expressions."""
 
-    def __init__(self) -> None:
-        self.size: dict[Any, int] = {}
-        self.depth: dict[Any, int] = {}
-        self.ops_abs: dict[Any, int] = {}  # ops without a leading negation
-        self.neg: dict[Any, bool] = {}  # the node is a product with a negative coefficient
+    def __init__(self, canon: _Canon) -> None:
+        self.canon = canon
+        self.size: dict[int, int] = {}  # keyed by id of the representative
+        self.depth: dict[int, int] = {}
+        self.ops_abs: dict[int, int] = {}  # ops without a leading negation
+        self.neg: dict[int, bool] = {}  # the node is a product with a negative coefficient
         self.bits = 0
 
-    def visit(self, root: Any) -> None:
-        # iterative post-order: deep expressions do not hit the recursion limit
+    def visit(self, root: Any) -> Any:
+        """Walk ``root`` (iteratively: deep expressions do not hit the recursion limit)."""
+        canon, size = self.canon, self.size
+        root = canon(root)
         stack: list[tuple[Any, bool]] = [(root, False)]
-        size, depth = self.size, self.depth
         while stack:
             e, done = stack.pop()
-            if e in size:
+            if id(e) in size:
                 continue
-            args = e.args
+            args = canon.args(e)
             if not done and args:
                 stack.append((e, True))
-                stack.extend((a, False) for a in args if a not in size)
+                stack.extend((a, False) for a in args if id(a) not in size)
                 continue
             self._finish(e, args)
+        return root
 
-    def _finish(self, e: Any, args: tuple[Any, ...]) -> None:
+    def _finish(self, e: Any, args: list[Any]) -> None:
         size, depth, ops_abs, neg = self.size, self.depth, self.ops_abs, self.neg
+        k = id(e)
         if not args:
-            size[e], depth[e], ops_abs[e], neg[e] = 1, 0, 0, False
+            size[k], depth[k], ops_abs[k], neg[k] = 1, 0, 0, False
             if _is_number(e):
                 self.bits = max(self.bits, _coef_bits(e))
             return
-        size[e] = 1 + sum(size[a] for a in args)
-        depth[e] = 1 + max(depth[a] for a in args)
+        size[k] = 1 + sum(size[id(a)] for a in args)
+        depth[k] = 1 + max(depth[id(a)] for a in args)
         if e.is_Add:
             # k terms: k - 1 additions/subtractions; a negated term is a subtraction
-            total = len(args) - 1 + sum(ops_abs[a] for a in args)
-            if all(neg[a] for a in args):
+            total = len(args) - 1 + sum(ops_abs[id(a)] for a in args)
+            if all(neg[id(a)] for a in args):
                 total += 1  # -(a + b): one negation left over
-            ops_abs[e], neg[e] = total, False
+            ops_abs[k], neg[k] = total, False
         elif e.is_Mul:
             coef, num, den = _split_mul(e)
             mults, negative = _coef_cost(coef)
-            factors = num + den
+            factors = [self.canon(a) for a in num + den]
             total = max(len(factors) - 1, 0) + mults + sum(self._op(a) for a in factors)
             if not num:  # 2/x, 1/x: one division even without a numerator factor
                 total += 1 if not mults else 0
-            ops_abs[e], neg[e] = total, negative
+            ops_abs[k], neg[k] = total, negative
         else:  # power, function, relation, Piecewise, ...: one operation
-            ops_abs[e] = 1 + sum(self._op(a) for a in args)
-            neg[e] = False
+            ops_abs[k] = 1 + sum(self._op(a) for a in args)
+            neg[k] = False
 
     def _op(self, a: Any) -> int:
-        """Ops of ``a`` as a standalone value (its negation counts); visits unseen powers."""
-        if a not in self.size:  # a denominator power b**k built by _split_mul
+        """Ops of ``a`` (a representative) as a standalone value; its negation counts."""
+        if id(a) not in self.size:  # a denominator power b**k built by _split_mul
             self.visit(a)
-        return self.ops_abs[a] + (1 if self.neg[a] else 0)
+        return self.ops_abs[id(a)] + (1 if self.neg[id(a)] else 0)
 
 
 def _metrics(roots: list[Any], form: str, label: str, seconds: float) -> ExpressionMetrics:
-    walk = _Walk()
-    for r in roots:
-        walk.visit(r)
-    _, _, cse_ops = _cse_program(roots)
+    canon = _Canon()
+    walk = _Walk(canon)
+    reps = [walk.visit(r) for r in roots]
+    _, _, cse_ops = _cse_program(reps, canon)
     return ExpressionMetrics(
-        tree_size=int(sum(walk.size[r] for r in roots)),
-        dag_size=_distinct(roots),
-        ops=int(sum(walk._op(r) for r in roots)),
+        tree_size=int(sum(walk.size[id(r)] for r in reps)),
+        dag_size=_distinct(reps, canon),
+        ops=int(sum(walk._op(r) for r in reps)),
         cse_ops=cse_ops,
-        depth=max((walk.depth[r] for r in roots), default=0),
+        depth=max((walk.depth[id(r)] for r in reps), default=0),
         max_coef_bits=walk.bits,
         form=form,
         seconds=seconds,
@@ -220,16 +269,16 @@ def _metrics(roots: list[Any], form: str, label: str, seconds: float) -> Express
     )
 
 
-def _distinct(roots: list[Any]) -> int:
-    """Distinct subexpressions of ``roots``, atoms included."""
-    seen: set[Any] = set()
-    stack = list(roots)
+def _distinct(reps: list[Any], canon: _Canon) -> int:
+    """Distinct subexpressions below the representatives ``reps``, atoms included."""
+    seen: set[int] = set()
+    stack = list(reps)
     while stack:
         e = stack.pop()
-        if e in seen:
+        if id(e) in seen:
             continue
-        seen.add(e)
-        stack.extend(e.args)
+        seen.add(id(e))
+        stack.extend(canon.args(e))
     return len(seen)
 
 
@@ -239,7 +288,8 @@ def _distinct(roots: list[Any]) -> int:
 class _Program:
     """A straight-line program being built: ``(symbol, expression)`` assignments."""
 
-    def __init__(self, names: Iterable[str], engine: Any) -> None:
+    def __init__(self, names: Iterable[str], engine: Any, canon: _Canon) -> None:
+        self.canon = canon
         self.engine = engine  # the sympy or symengine module: the engine of the roots
         self.symbol = engine.Symbol
         prefix = "_c"
@@ -249,7 +299,7 @@ class _Program:
         self.prefix = prefix
         self.assignments: list[tuple[Any, Any]] = []
         self.ops = 0
-        self.value: dict[Any, Any] = {}  # expression -> symbol or atom holding its value
+        self.value: dict[int, Any] = {}  # id(representative) -> symbol or atom with its value
         self.combos: dict[tuple[Any, ...], Any] = {}  # (kind, frozenset of items) -> symbol
 
     def emit(self, expr: Any, cost: int) -> Any:
@@ -260,41 +310,44 @@ class _Program:
 
     # ------------------------------------------------------------------ nodes
     def visit(self, root: Any) -> Any:
+        root = self.canon(root)
         stack: list[tuple[Any, bool]] = [(root, False)]
         value = self.value
         while stack:
             e, done = stack.pop()
-            if e in value:
+            if id(e) in value:
                 continue
             if not e.args:
-                value[e] = e
+                value[id(e)] = e
                 continue
             if not done:
                 stack.append((e, True))
-                stack.extend((a, False) for a in self._children(e) if a not in value)
+                stack.extend((a, False) for a in self._children(e) if id(a) not in value)
                 continue
-            value[e] = self._node(e)
-        return value[root]
+            value[id(e)] = self._node(e)
+        return value[id(root)]
 
-    def _children(self, e: Any) -> tuple[Any, ...]:
+    def _children(self, e: Any) -> list[Any]:
+        """Representatives of the values ``e`` is computed from."""
+        canon = self.canon
         if e.is_Mul:
             _, num, den = _split_mul(e)
-            return (*num, *den)
+            return [canon(a) for a in (*num, *den)]
         if e.is_Add:
-            return tuple(r for r in (self._term(a)[1] for a in e.args) if r is not None)
+            out: list[Any] = []
+            for t in e.args:
+                if t.is_Mul:
+                    _, num, den = _split_mul(t)
+                    out.extend(canon(a) for a in (*num, *den))
+                elif not _is_number(t):
+                    out.append(canon(t))
+            return out
         if _is_pairs(e):
-            return tuple(x for pair in e.args for x in pair.args)
-        return e.args
+            return [canon(x) for pair in e.args for x in pair.args]
+        return canon.args(e)
 
-    @staticmethod
-    def _term(t: Any) -> tuple[Any, Any]:
-        """A sum's term as ``(coefficient, rest)``: ``-3*x*y -> (-3, x*y)``."""
-        if t.is_Mul and _is_number(t.args[0]):
-            coef, rest = t.args[0], t.func(*t.args[1:])
-            return coef, rest
-        if _is_number(t):
-            return t, None
-        return None, t
+    def _val(self, e: Any) -> Any:
+        return self.value[id(self.canon(e))]
 
     def _scaled(self, coef: Any, v: Any) -> Any:
         """``|coef| * v`` (coefficient 1 is free)."""
@@ -342,39 +395,43 @@ class _Program:
         self.combos[key] = out
         return out
 
+    def _mul_abs(self, coef: Any, num: list[Any], den: list[Any]) -> Any:
+        """The value of ``|coef| * prod(num) / prod(den)`` (the sign is the caller's)."""
+        items = [(self._val(a), False) for a in num] + [(self._val(a), True) for a in den]
+        if len(items) == 1 and not items[0][1]:
+            v = items[0][0]
+        elif not num and coef is not None and abs(coef) != 1:  # c/x: one division
+            key = ("div", abs(coef), frozenset(items))
+            if key not in self.combos:
+                den_v = items[0][0] if len(items) == 1 else self._combine(
+                    "mul", [(a, False) for a, _ in items])
+                self.combos[key] = self.emit(abs(coef) / den_v, 1)
+            return self.combos[key]
+        else:
+            v = self._combine("mul", items)
+        return self._scaled(coef, v)
+
     def _node(self, e: Any) -> Any:
-        value = self.value
-        if e.is_Add:
+        if e.is_Add:  # a negated term is subtracted, its negation is free
             items: list[tuple[Any, bool]] = []
             for t in e.args:
-                coef, rest = self._term(t)
-                if rest is None:
-                    items.append((abs(coef), bool(coef.is_negative)))
-                    continue
-                v = self._scaled(coef, value[rest])
-                items.append((v, bool(coef is not None and coef.is_negative)))
+                if t.is_Mul:
+                    coef, num, den = _split_mul(t)
+                    items.append((self._mul_abs(coef, num, den),
+                                  bool(coef is not None and coef.is_negative)))
+                elif _is_number(t):
+                    items.append((abs(t), bool(t.is_negative)))
+                else:
+                    items.append((self._val(t), False))
             return self._combine("add", items)
         if e.is_Mul:
             coef, num, den = _split_mul(e)
-            items = [(value[a], False) for a in num] + [(value[a], True) for a in den]
-            if len(items) == 1 and not items[0][1]:
-                v = items[0][0]
-            elif not num and coef is not None and abs(coef) != 1:  # c/x: one division
-                key = ("div", abs(coef), frozenset(items))
-                if key not in self.combos:
-                    den_v = items[0][0] if len(items) == 1 else self._combine(
-                        "mul", [(a, False) for a, _ in items])
-                    self.combos[key] = self.emit(abs(coef) / den_v, 1)
-                v = self.combos[key]
-                return self._negated(v) if coef.is_negative else v
-            else:
-                v = self._combine("mul", items)
-            v = self._scaled(coef, v)
+            v = self._mul_abs(coef, num, den)
             return self._negated(v) if coef is not None and coef.is_negative else v
         if _is_pairs(e):
-            pairs = [(value[p.args[0]], value[p.args[1]]) for p in e.args]
+            pairs = [(self._val(p.args[0]), self._val(p.args[1])) for p in e.args]
             return self.emit(e.func(*pairs), 1)
-        return self.emit(e.func(*(value[a] for a in e.args)), 1)
+        return self.emit(e.func(*(self._val(a) for a in e.args)), 1)
 
 
 def _is_pairs(e: Any) -> bool:
@@ -388,20 +445,23 @@ def _binary(kind: str, acc: Any, v: Any, flag: bool) -> Any:
     return acc / v if flag else acc * v
 
 
-def _cse_program(roots: list[Any]) -> tuple[list[tuple[Any, Any]], list[Any], int]:
+def _cse_program(roots: list[Any], canon: _Canon | None = None
+                 ) -> tuple[list[tuple[Any, Any]], list[Any], int]:
+    canon = canon or _Canon()
+    reps = [canon(r) for r in roots]
     names: list[str] = []
-    seen: set[Any] = set()
-    stack = list(roots)
+    seen: set[int] = set()
+    stack = list(reps)
     while stack:  # the free symbols' names, so the program's names cannot clash with them
         e = stack.pop()
-        if e in seen:
+        if id(e) in seen:
             continue
-        seen.add(e)
+        seen.add(id(e))
         if getattr(e, "is_Symbol", False):
             names.append(str(e))
-        stack.extend(e.args)
-    prog = _Program(names, _engine(roots))
-    reduced = [prog.visit(r) for r in roots]
+        stack.extend(canon.args(e))
+    prog = _Program(names, _engine(reps), canon)
+    reduced = [prog.visit(r) for r in reps]
     return prog.assignments, reduced, prog.ops
 
 
