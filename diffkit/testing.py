@@ -488,12 +488,17 @@ def _as_derivative(value: Any, expected: tuple[int, ...], name: str, what: str,
         arr = np.asarray(value)
         if arr.dtype.kind not in "biufc":
             raise TypeError(arr.dtype)
-        arr = np.asarray(arr.real if arr.dtype.kind == "c" else arr)
     except (TypeError, ValueError):
         raise OutputShapeError(
             f"{op}: {name}(x) returned {type(value).__name__} {_short(value)}, not an array of "
             f"numbers; return the {what} as a numpy array"
         ) from None
+    if arr.dtype.kind == "c":
+        if np.any(arr.imag != 0):
+            raise OutputShapeError(
+                f"{op}: {name}(x) returned complex values; a derivative of a real function "
+                f"is real (after a complex step, take .imag / h)")
+        arr = arr.real
     if arr.shape != expected:
         if arr.size == int(np.prod(expected)) and (arr.ndim == 0 or len(expected) == 0):
             return arr.reshape(expected)

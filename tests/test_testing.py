@@ -500,6 +500,8 @@ def test_shape_mismatch_names_both_shapes():
         check_grad(_sq, lambda x: np.ones((3, 1)), X3)
     with pytest.raises(OutputShapeError, match=r"returned str"):
         check_grad(_sq, lambda x: "grad", X3)
+    with pytest.raises(OutputShapeError, match=r"returned complex values"):
+        check_grad(_sq, lambda x: 2 * x + 1e-3j, X3)
 
 
 def test_nan_gradient_is_a_failure_naming_the_entry():
