@@ -323,3 +323,15 @@ def test_catalog_matrix():
     md = catalog_markdown(res)
     assert md.splitlines()[0] == "| function | central-difference | complex-step |"
     assert "NonAnalyticError" in md.splitlines()[3]
+
+
+def test_catalog_matrix_names_missing_manual():
+    md = catalog_markdown(compare_catalog([catalog.get("exp@1")], ["manual"]))
+    assert md.splitlines()[2] == "| exp@1 | no manual |"
+
+
+def test_compare_reports_symbolic_expression_size():
+    pytest.importorskip("diffkit.methods.symbolic")
+    pytest.importorskip("diffkit.analysis.expressions")
+    c = dk.compare(catalog.get("baydin"), methods=["symbolic"], repeat=1)
+    assert c["symbolic"].size.startswith("expr tree ")

@@ -181,6 +181,21 @@ def _size(info: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _expression_size(method: Any, spec: Any, x: np.ndarray) -> str:
+    """Size of the symbolic method's derivative expression (tree and DAG nodes)."""
+    if getattr(method, "family", None) != "symbolic":
+        return ""
+    try:
+        from .expressions import expression_metrics
+
+        shape = x.shape if spec.nparams == 1 and x.ndim else None
+        m = expression_metrics(spec, derivative=True, shape=shape,
+                               strategy=getattr(method, "strategy", "dag"))
+    except (ImportError, DiffkitError, TypeError, ValueError):
+        return ""
+    return f"expr tree {m.tree_size}, DAG {m.dag_size}"
+
+
 def _resolve_methods(methods: Any) -> list[Any]:
     if isinstance(methods, str) and methods == "all":
         return list(_methods.available())
@@ -317,8 +332,9 @@ def compare(f: Any, x: Any = None, methods: Any = "all", *, reference: Any = Non
             abs_err = float(np.max(np.abs(val - want))) if val.shape == want.shape \
                 else float("nan")
             rel_err = abs_err / scale if scale > 0 else (0.0 if abs_err == 0 else float("inf"))
-        rows.append(ComparisonRow(method.name, val, abs_err, rel_err, r.nfev, secs,
-                                  _size(r.info), r.status))
+        size = _size(r.info) or _expression_size(method, spec, xa)
+        rows.append(ComparisonRow(method.name, val, abs_err, rel_err, r.nfev, secs, size,
+                                  r.status))
     return Comparison(spec.name, xa, kind, ref, rows, notes)
 
 
@@ -353,7 +369,8 @@ def catalog_markdown(comparisons: Sequence[Comparison]) -> str:
                 cells.append("")
                 continue
             if r.value is None:
-                cells.append(r.status.split(":")[0])
+                name = r.status.split(":")[0]
+                cells.append("no manual" if name == "MissingManualError" else name)
             else:
                 cells.append(_fmt(r.rel_error))
         ref = "" if c.reference.exact else " (approx. ref)"
