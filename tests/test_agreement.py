@@ -112,6 +112,13 @@ KNOWN: list[tuple[str, list[float], str, str]] = [
     ("(((minimum((1.5 + x1), (arccos((arctan(x1) * 0.5)) + (x2 - 1.5))) + 0.75) ** 2.0)"
      " + (0.5 * x3))", [-1.2, -0.3, -1.2], "richardson",
      "Richardson straddles a kink with its first step and its error estimate misses it"),
+    # the symbolic method raises sympy's "TypeError: Invalid comparison of non-real zoo" on a
+    # maximum whose argument is constant after cancellation (soak, seed 2; minimal form here)
+    ("maximum(x2 - x2 + 0.75, 0.3) + x1", [1.126, 1.182], "symbolic",
+     "symbolic: sympy TypeError on maximum of an argument that cancels to a constant"),
+    ("(square(maximum((((x2 - x2) + 0.75) ** (-1.0)), arccos((arctan(maximum(0.5, (0.5 + 0.5)))"
+     " * 0.5)))) + (0.5 * x1))", [1.126, 1.182], "symbolic",
+     "symbolic: sympy TypeError on maximum of an argument that cancels to a constant"),
 ]
 
 
