@@ -445,7 +445,7 @@ class TaylorReport:
 def _check_callable(obj: Any, name: str, op: str) -> None:
     if not callable(obj):
         raise SpecError(
-            f"{op}(f, {'grad' if op == 'check_grad' else 'd'}, x): {name} must be callable, "
+            f"{op}(f, {'grad' if name == 'f' else name}, x): {name} must be callable, "
             f"got {type(obj).__name__} {_short(obj)}; pass a function of x, e.g. "
             f"lambda x: 2 * x"
         )
