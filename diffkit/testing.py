@@ -442,10 +442,14 @@ class TaylorReport:
 # ============================================================================ validation
 
 
+_SECOND = {"check_jacobian": "jac", "check_hessian": "hess"}
+
+
 def _check_callable(obj: Any, name: str, op: str) -> None:
     if not callable(obj):
         raise SpecError(
-            f"{op}(f, {'grad' if name == 'f' else name}, x): {name} must be callable, "
+            f"{op}(f, {_SECOND.get(op, 'grad') if name == 'f' else name}, x): {name} must be "
+            f"callable, "
             f"got {type(obj).__name__} {_short(obj)}; pass a function of x, e.g. "
             f"lambda x: 2 * x"
         )
