@@ -92,8 +92,19 @@ class SymbolicTracer(Tracer):
         return self.value
 
     def __repr__(self) -> str:
-        text = str(self.value)
-        return f"<symbolic {text if len(text) < 60 else text[:57] + '...'}>"
+        return f"<symbolic {_brief(self.value)}>"
+
+
+def _brief(value: Any, limit: int = 200) -> str:
+    """``str(value)`` for small expressions; printing a swollen tree would take for ever."""
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape}"
+    if isinstance(value, sympy.Basic):
+        for count, _ in enumerate(sympy.preorder_traversal(value)):  # lazy: stops at limit
+            if count > limit:
+                return f"{type(value).__name__} of more than {limit} nodes"
+    text = str(value)
+    return text if len(text) < 60 else text[:57] + "..."
 
 
 def _exact(v: Any) -> Any:
@@ -169,8 +180,7 @@ class SymbolicTrace(Trace):
 
 
 def _short(tracer: Tracer) -> str:
-    text = str(getattr(tracer, "value", tracer))
-    return text if len(text) < 50 else text[:47] + "..."
+    return _brief(getattr(tracer, "value", tracer))
 
 
 def _caller() -> tuple[str, str]:
