@@ -549,6 +549,7 @@ class Symbolic(Method):
             # CSE first: lambdify walks the expressions it is given as trees, and the
             # derivative's tree can be exponentially larger than its DAG
             replacements, reduced = cse(exprs)
+            replacements = [(lhs, _float_coefficients(rhs)) for lhs, rhs in replacements]
             store[key] = sympy.lambdify(
                 list(t.symbols), reduced, modules=[{"Heaviside": _heaviside}, "math"],
                 cse=lambda _: (replacements, reduced), docstring_limit=0,
@@ -671,6 +672,20 @@ def _from_symengine(root: Any, symbols: dict[Any, Any]) -> Any:
         else:
             memo[e] = func(*(memo[a] for a in args))
     return memo[root]
+
+
+def _float_coefficients(e: Any) -> Any:
+    """``4*x`` -> ``4.0*x`` in sums and products, for the compiled code only.
+
+    Python multiplies a float by a float faster than by an int (the int is converted on every
+    call); the value is the same, since the int would be rounded to the same double. Exponents
+    and the factors ``-1``/``1`` stay integers (``-x``, ``x**2`` print as they should).
+    """
+    if not (e.is_Add or e.is_Mul):
+        return e
+    args = [sympy.Float(a) if a.is_Number and (e.is_Add or abs(a) != 1)
+            else _float_coefficients(a) for a in e.args]
+    return e.func(*args, evaluate=False)
 
 
 def _store(t: _Traced) -> dict[Any, Any]:
