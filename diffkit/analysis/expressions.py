@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -591,7 +592,10 @@ def _expanded_with_limit(roots: list[Any], label: str, time_limit: float | None
     reader, writer = ctx.Pipe(duplex=False)
     t0 = time.perf_counter()
     proc = ctx.Process(target=_child_expand, args=(roots, label, writer), daemon=True)
-    proc.start()
+    with warnings.catch_warnings():  # Python >= 3.12 warns about fork with threads running;
+        # the child only expands and measures, then exits without touching shared locks
+        warnings.filterwarnings("ignore", message=".*fork", category=DeprecationWarning)
+        proc.start()
     writer.close()
     try:
         if reader.poll(time_limit):
