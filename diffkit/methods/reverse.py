@@ -84,8 +84,9 @@ class ReverseTrace(Trace):
 
     A record is a tuple whose first entry says how to sweep it back: ``_GENERIC`` records
     hold ``(kind, parents, prim, ans, raw_args, params)`` and use the registry's VJP of each
-    traced argument; the fast kinds hold ``(kind, a, b, x, y, broadcast)`` with the parents'
-    tape indices (``-1`` for a constant) and the raw operands.
+    traced argument; the fast kinds hold ``(kind, a, b, x, y, broadcast, ans)`` with the
+    parents' tape indices (``-1`` for a constant) and only the operands their VJP reads
+    (``None`` for the others, so intermediates are freed as soon as Python drops them).
     """
 
     __slots__ = ("log", "tape")
@@ -259,8 +260,16 @@ def _binary_method(kind: int, name: str, op: Callable[[Any, Any], Any], swap: bo
         except (FloatingPointError, ZeroDivisionError):
             raise domain_error(prim, (x, y)) from None
         tx, ty = x.__class__, y.__class__
-        if (tx is _f64 or tx is float or tx is int) and (ty is _f64 or ty is float or ty is int):
+        xs = tx is _f64 or tx is float or tx is int
+        ys = ty is _f64 or ty is float or ty is int
+        if xs and ys:
             broadcast = False
+        elif tx is _ndarray and ty is _ndarray:
+            broadcast = x.shape != y.shape
+        elif tx is _ndarray and ys:  # array with a number: only a traced number sums back
+            broadcast = b >= 0 or x.ndim == 0
+        elif xs and ty is _ndarray:
+            broadcast = a >= 0 or y.ndim == 0
         else:
             sa = _shape_of(ans)
             broadcast = (a >= 0 and _shape_of(x) != sa) or (b >= 0 and _shape_of(y) != sa)
@@ -313,14 +322,12 @@ def _bscalar(g: Any) -> Any:
 
 
 def _bview(gs: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """A read-only view of the number ``gs`` broadcast to ``shape`` (every stride 0).
+    """A view of the number ``gs`` broadcast to ``shape`` (every stride 0; never written).
 
     Built directly (``np.broadcast_to`` costs several times more on small arrays).
     """
     base = np.array([gs])
-    view = np.ndarray(shape, base.dtype, base, 0, (0,) * len(shape))
-    view.flags.writeable = False
-    return view
+    return np.ndarray(shape, base.dtype, base, 0, (0,) * len(shape))
 
 
 def _scaled(g: Any, y: Any, mine: bool, op: Any) -> tuple[Any, bool]:
@@ -478,11 +485,16 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int]) -> list[Any]
                     old = ct.get(b)
                     ct[b] = cb if old is None else old + cb
                 continue
-            mine = i in owned
             if kind == _GETITEM and gi.__class__ in _PLAIN:
                 _getitem_into(ct, owned, rec, gi)
                 continue
-            for p, c, fresh in _vjps(rec, gi, mine):
+            if kind == _ADD and not rec[5]:  # the cotangent passes through to both sides
+                pairs = [(p, gi, False) for p in rec[1:3] if p >= 0]
+            elif kind == _SUM and gi.__class__ in _PLAIN:
+                pairs = [(rec[1], _bview(gi, rec[3]), False)]
+            else:
+                pairs = _vjps(rec, gi, i in owned)
+            for p, c, fresh in pairs:
                 old = ct.get(p)
                 if old is None:
                     ct[p] = c
@@ -506,7 +518,7 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int]) -> list[Any]
 
 def _materialized(c: Any) -> Any:
     """A cotangent handed to the caller: broadcast views become ordinary arrays."""
-    if c.__class__ is _ndarray and not c.flags.writeable:
+    if c.__class__ is _ndarray and (not c.flags.writeable or (c.ndim and not any(c.strides))):
         return np.array(c)
     return c
 
@@ -528,6 +540,11 @@ def _getitem_into(ct: dict[int, Any], owned: set[int], rec: Any, g: Any) -> None
         real = g.dtype is _F64 if g.__class__ is _ndarray else g.__class__ in (_f64, float)
         acc = np.zeros(x.shape, dtype=_f64 if real and x.dtype is _F64
                        else np.result_type(x.dtype, g, float))
+        if basic:  # fresh zeros and each element selected once: assign, no read
+            acc[index] = g
+            ct[p] = acc
+            owned.add(p)
+            return
     else:
         acc = np.array(old, dtype=np.result_type(old, g), copy=True)
     if basic:
@@ -661,9 +678,21 @@ def value_and_grad(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
     >>> float(v), g
     (5.0, array([2., 4.]))
     """
-    value, pullback = vjp(fun, x)
-    _scalar_check(value, "grad")
-    return value, pullback(1.0)
+    if x.__class__ is tuple:
+        value, pullback = vjp(fun, x)
+        _scalar_check(value, "grad")
+        return value, pullback(1.0)
+    trace, nodes, out = record(fun, (x,))  # vjp without its closures: the common case
+    if out.__class__ is not Node or out._trace is not trace:
+        _scalar_check(out, "grad")
+        return out, _zeros_like(x)
+    _scalar_check(out.value, "grad")
+    c = sweep(trace.tape, out.id, 1.0, (nodes[0].id,))[0]
+    if c is None:
+        return out.value, _zeros_like(x)
+    if c.__class__ is _ndarray and x.__class__ is _ndarray and c.shape != x.shape:
+        c = c.reshape(x.shape)
+    return out.value, c
 
 
 def grad(fun: Callable[[Any], Any], x: Any) -> Any:
