@@ -70,6 +70,10 @@ rounded to a power of two so Richardson's step sequence can pass through the pil
 RICHARDSON_START = 0.25
 """Richardson's first step, as a fraction of the length ``L`` measured by the pilot."""
 
+MAX_START_LEVELS = 3
+"""Richardson starts at most ``2^MAX_START_LEVELS`` pilot steps out: beyond the span the pilot
+looked at, a kink or a singularity could enter the first stencils unseen."""
+
 Key = tuple[tuple[int, float], ...]
 """A stencil point: the coordinates that differ from ``x`` and their values (``()`` is x)."""
 
@@ -441,7 +445,6 @@ def _exact_steps(flat: np.ndarray, h: np.ndarray) -> np.ndarray:
 class _FiniteDifference(Method):
     family = "numerical"
     kind: ClassVar[str] = "central"
-    default_order: ClassVar[int] = 2
 
     def __init__(self, *, h: Any = "auto", order: int = 2, chunk: Any = "auto") -> None:
         who = type(self).__name__
@@ -542,9 +545,9 @@ class ForwardDifference(_FiniteDifference):
 class BackwardDifference(_FiniteDifference):
     """Backward differences ``sum_j w_j f(x - j h) / h``, accuracy order ``p``.
 
-    The mirror image of :class:`ForwardDifference` (same settings), for points just above a
-    domain's upper edge... or just to the right of a lower one: it samples only ``x`` and
-    points below it.
+    The mirror image of :class:`ForwardDifference` (same settings). It samples only ``x`` and
+    points below it, so it suits a point just below an upper domain edge (``sqrt(1 - x)``
+    near 1), where central differences would cross the edge.
 
     Examples
     --------
@@ -760,8 +763,8 @@ class Richardson(Method):
                 if not (math.isfinite(length) and hp > 0.2 * length):
                     break
                 hp = float(_pow2(PILOT_STEP * length))
-            m = 4 if math.isnan(length) else max(0, round(math.log2(RICHARDSON_START * length
-                                                                     / hp)))
+            m = MAX_START_LEVELS if math.isnan(length) else \
+                min(MAX_START_LEVELS, max(0, round(math.log2(RICHARDSON_START * length / hp))))
             h0 = hp * 2.0**m
         else:
             h0 = self.h
@@ -814,8 +817,8 @@ class Richardson(Method):
         length, hp, _ = _pilot(s, "central", pow2=True)
         # h0 = hp 2^m ~ L/4: the sequence h0/2^k passes through the pilot's 2 hp and hp
         with np.errstate(invalid="ignore"):
-            m = np.maximum(0, np.round(np.log2(RICHARDSON_START * length / hp)))
-        return hp * 2.0 ** np.where(np.isnan(length), 4, m)
+            m = np.clip(np.round(np.log2(RICHARDSON_START * length / hp)), 0, MAX_START_LEVELS)
+        return hp * 2.0 ** np.where(np.isnan(length), MAX_START_LEVELS, m)
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         s = _Sampler(self, spec, x, "jacobian", self.chunk)
