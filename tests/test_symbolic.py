@@ -190,3 +190,11 @@ def test_symengine_engine_gives_the_same_derivative():
     np.testing.assert_allclose(
         Symbolic(strategy="tree", engine="symengine").gradient(f, 0.3).value,
         catalog.logistic(5).exact_float(), rtol=1e-13)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_maximum_of_a_cancelled_constant(strategy):
+    """x2 - x2 cancels: the tie weights compare numbers, which must settle to true/false."""
+    f = dk.Function.from_expr("maximum(x2 - x2 + 0.75, 0.3) + x1", variables=["x1", "x2"])
+    np.testing.assert_array_equal(Symbolic(strategy=strategy).gradient(f, [1.126, 1.182]).value,
+                                  [1.0, 0.0])

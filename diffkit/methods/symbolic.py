@@ -134,6 +134,23 @@ def _exact(v: Any) -> Any:
     return v
 
 
+def _settle_one(v: Any) -> Any:
+    if isinstance(v, sympy.core.relational.Relational) and not v.free_symbols:
+        return v.func(*v.args)  # evaluated: true or false
+    return v
+
+
+def _settle(out: Any) -> Any:
+    """Relations between numbers (``3/4 > 3/10``, left after cancellation) as true/false.
+
+    Left unevaluated they reach ``Piecewise``, whose simplification then fails inside sympy
+    ("Invalid comparison of non-real zoo").
+    """
+    if isinstance(out, np.ndarray):
+        return np.vectorize(_settle_one, otypes=[object])(out) if out.size else out
+    return _settle_one(out)
+
+
 class SymbolicTrace(Trace):
     """Interprets primitives with their sympy rules and records the straight-line program."""
 
@@ -165,6 +182,8 @@ class SymbolicTrace(Trace):
                 values.append(_exact(a))
         out = prim.symbolic(*values, **params)
         out = _exact(out) if not isinstance(out, np.ndarray) or out.dtype != object else out
+        if not prim.differentiable:  # comparisons, sign: settle relations between numbers
+            out = _settle(out)
         self.count += 1
         return self.new(out, _Node(prim, args, params, self.count))
 
