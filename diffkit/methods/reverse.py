@@ -73,6 +73,7 @@ def _prim(name: str) -> Primitive:
 
 
 _SUM_PRIM = _prim("sum")
+_SWEPT = (-1,)  # a record already swept by a consuming sweep
 _add_reduce = np.add.reduce
 
 
@@ -430,7 +431,8 @@ def _vjps(rec: Any, g: Any, mine: bool) -> list[tuple[int, Any, bool]]:
     return [(a, REGISTRY["getitem"].vjp_rule(0)(g, ans, x, index=y), False)]
 
 
-def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int]) -> list[Any]:
+def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: bool = False
+          ) -> list[Any]:
     """Walk ``tape`` back from node ``out`` with output cotangent ``g``.
 
     Parameters
@@ -443,6 +445,9 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int]) -> list[Any]
         Cotangent of the output (same shape as its value).
     inputs : sequence of int
         Tape indices whose cotangents to return.
+    consume : bool
+        Drop each record once swept (for a single sweep, as in ``grad``): the values it held
+        are freed as early as possible, so their memory is reused by the sweep itself.
 
     Returns
     -------
@@ -487,6 +492,8 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int]) -> list[Any]
                 continue
             if kind == _GETITEM and gi.__class__ in _PLAIN:
                 _getitem_into(ct, owned, rec, gi)
+                if consume:
+                    tape[i] = _SWEPT
                 continue
             if kind == _ADD and not rec[5]:  # the cotangent passes through to both sides
                 pairs = [(p, gi, False) for p in rec[1:3] if p >= 0]
@@ -494,6 +501,9 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int]) -> list[Any]
                 pairs = [(rec[1], _bview(gi, rec[3]), False)]
             else:
                 pairs = _vjps(rec, gi, i in owned)
+            if consume:
+                tape[i] = rec = _SWEPT
+            del gi
             for p, c, fresh in pairs:
                 old = ct.get(p)
                 if old is None:
@@ -687,7 +697,7 @@ def value_and_grad(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
         _scalar_check(out, "grad")
         return out, _zeros_like(x)
     _scalar_check(out.value, "grad")
-    c = sweep(trace.tape, out.id, 1.0, (nodes[0].id,))[0]
+    c = sweep(trace.tape, out.id, 1.0, (nodes[0].id,), consume=True)[0]
     if c is None:
         return out.value, _zeros_like(x)
     if c.__class__ is _ndarray and x.__class__ is _ndarray and c.shape != x.shape:
@@ -811,10 +821,10 @@ class ReverseMode(Method):
                                 info={"ops": ops, "nbytes": trace.nbytes()})
 
     def _cotangents(self, trace: ReverseTrace, nodes: list[Node], out: Any, g: Any,
-                    x: np.ndarray) -> np.ndarray:
+                    x: np.ndarray, consume: bool = False) -> np.ndarray:
         if out.__class__ is not Node or out._trace is not trace:
             return np.zeros(x.shape)
-        cts = sweep(trace.tape, out.id, g, [n.id for n in nodes])
+        cts = sweep(trace.tape, out.id, g, [n.id for n in nodes], consume)
         if len(nodes) == 1:
             c = cts[0]
             return np.zeros(x.shape) if c is None else np.asarray(c, dtype=float).reshape(
@@ -824,8 +834,9 @@ class ReverseMode(Method):
     def _gradient(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         trace, nodes, out = self._record(spec, x)
         value = check_output(spec, _value_of(out, trace), "gradient", x)
-        g = self._cotangents(trace, nodes, out, np.ones_like(value, dtype=float), x)
-        return self._result(g, trace, value.shape)
+        info = self._result(None, trace, value.shape).info  # before the sweep consumes it
+        g = self._cotangents(trace, nodes, out, np.ones_like(value, dtype=float), x, True)
+        return DerivativeResult(g, nfev=1, method=self.name, out_shape=value.shape, info=info)
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         trace, nodes, out = self._record(spec, x)
