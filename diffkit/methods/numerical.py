@@ -671,7 +671,10 @@ class Richardson(Method):
     soon as the estimate has not improved for two levels (or reached rounding level). The
     error estimate is the entry's distance to the same extrapolation one step coarser plus a
     bound on the rounding noise its coefficients amplify, so it bounds the true error without
-    being wildly pessimistic.
+    being wildly pessimistic. The rounding bound assumes each evaluation of ``f`` is good to
+    about ``eps |f|``; when ``f`` is a small difference of large intermediates (catastrophic
+    cancellation inside ``f``), the noise is larger and the estimate can fall short by that
+    factor.
 
     If a central stencil leaves the function's domain (``sqrt`` near 0 with a big step), the
     sequence continues with one-sided second-order differences pointing away from the edge
