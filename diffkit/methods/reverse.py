@@ -73,6 +73,7 @@ def _prim(name: str) -> Primitive:
 
 
 _SUM_PRIM = _prim("sum")
+_TANH_PRIM = _prim("tanh")
 _SWEPT = (-1,)  # a record already swept by a consuming sweep
 _add_reduce = np.add.reduce
 
@@ -374,6 +375,12 @@ def _vjps(rec: Any, g: Any, mine: bool) -> list[tuple[int, Any, bool]]:
     kind = rec[0]
     if kind == _GENERIC:
         _, parents, prim, ans, raw, params = rec
+        if prim is _TANH_PRIM and g.__class__ is _ndarray and ans.__class__ is _ndarray \
+                and g.shape == ans.shape and g.dtype is _F64:
+            # g (1 - tanh^2) with one temporary instead of three (the registry's rule, in place)
+            t = ans * ans
+            np.subtract(1.0, t, out=t)
+            return [(parents[0][0], np.multiply(g, t, out=g if mine else t), True)]
         out = []
         for pid, i in parents:
             rule = prim.vjp_rule(i)
@@ -688,21 +695,22 @@ def value_and_grad(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
     >>> float(v), g
     (5.0, array([2., 4.]))
     """
-    if x.__class__ is tuple:
-        value, pullback = vjp(fun, x)
-        _scalar_check(value, "grad")
-        return value, pullback(1.0)
-    trace, nodes, out = record(fun, (x,))  # vjp without its closures: the common case
+    several = x.__class__ is tuple
+    xs = x if several else (x,)
+    # vjp without its closures, and one sweep that frees the tape as it goes
+    trace, nodes, out = record(lambda *a: fun(a), xs) if several else record(fun, xs)
     if out.__class__ is not Node or out._trace is not trace:
         _scalar_check(out, "grad")
-        return out, _zeros_like(x)
+        zeros = tuple(_zeros_like(xi) for xi in xs)
+        return out, zeros if several else zeros[0]
     _scalar_check(out.value, "grad")
-    c = sweep(trace.tape, out.id, 1.0, (nodes[0].id,), consume=True)[0]
-    if c is None:
-        return out.value, _zeros_like(x)
-    if c.__class__ is _ndarray and x.__class__ is _ndarray and c.shape != x.shape:
-        c = c.reshape(x.shape)
-    return out.value, c
+    cts = sweep(trace.tape, out.id, 1.0, [n.id for n in nodes], consume=True)
+    for k, (c, xi) in enumerate(zip(cts, xs, strict=True)):
+        if c is None:
+            cts[k] = _zeros_like(xi)
+        elif c.__class__ is _ndarray and xi.__class__ is _ndarray and c.shape != xi.shape:
+            cts[k] = c.reshape(xi.shape)
+    return out.value, tuple(cts) if several else cts[0]
 
 
 def grad(fun: Callable[[Any], Any], x: Any) -> Any:
