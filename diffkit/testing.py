@@ -69,6 +69,7 @@ DEFAULT_RTOL: dict[str, float] = {
     "reverse-mode": 1e-10,
     "forward-mode": 1e-10,
     "manual": 1e-10,
+    "auto": 1e-8,  # AD, or Richardson where AD cannot follow the code
     "callable": 1e-7,
 }
 """Default ``rtol`` by reference: loose enough for the reference's own error on well-scaled
