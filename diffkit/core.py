@@ -341,6 +341,14 @@ class Tracer:
     def __ge__(self, other: Any) -> Any:
         return bind(_p("greater_equal"), (self, other), {})
 
+    # elementwise like numpy: AD traces compare values (so `if x == 0:` branches), symbolic
+    # traces build an equation whose truth value raises SymbolicBranchError
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        return bind(_p("equal"), (self, other), {})
+
+    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+        return bind(_p("not_equal"), (self, other), {})
+
     __hash__ = object.__hash__
 
     # --- indexing and array methods
