@@ -174,22 +174,15 @@ def domain_error(prim: Primitive, args: tuple[Any, ...]) -> DomainError:
     )
 
 
-class checked_evaluation:
+def checked_evaluation() -> np.errstate:
     """Context in which numpy traps invalid operations and division by zero.
 
     Inside it a primitive evaluated outside its domain raises :class:`DomainError` naming the
     primitive and the value, instead of returning NaN with a warning. The API wraps every
     evaluation of a spec in it; plain ``dnp`` calls outside it behave exactly like numpy.
+    (``np.errstate`` sets one context variable: cheaper than ``np.seterr`` twice.)
     """
-
-    __slots__ = ("_state",)
-
-    def __enter__(self) -> checked_evaluation:
-        self._state = np.seterr(invalid="raise", divide="raise", over="ignore", under="ignore")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        np.seterr(**self._state)
+    return np.errstate(invalid="raise", divide="raise", over="ignore", under="ignore")
 
 
 # ----------------------------------------------------------------------------- traces

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +36,8 @@ def _short(x: Any) -> str:
 
 def as_point(spec: Function, x: Any, op: str = "gradient") -> np.ndarray:
     """``x`` as a finite float array that fits ``spec``'s parameters."""
+    if type(x) in (float, np.float64) and len(spec.parameters) == 1 and math.isfinite(x):
+        return np.array(x, dtype=np.float64)  # the common scalar case, without the checks below
     try:
         arr = np.asarray(x)
     except Exception as exc:  # ragged lists and the like
@@ -65,7 +68,7 @@ def as_point(spec: Function, x: Any, op: str = "gradient") -> np.ndarray:
             f"derivative(f, x): x must be a scalar, got shape {arr.shape} (x = {_short(arr)}); "
             f"use gradient for scalar f of several variables or jacobian for vector f"
         )
-    if not np.all(np.isfinite(arr)):
+    if not np.isfinite(arr).all():
         idx = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
         where = f"x[{', '.join(map(str, idx))}]" if arr.ndim else "x"
         raise NonFiniteError(
