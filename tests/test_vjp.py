@@ -112,8 +112,9 @@ def test_every_vjp_at_order_two(name, k, i):
     assert err < RTOL, f"{name} case {k} arg {i}: Hessian {actual} != {desired}"
 
 
-@pytest.mark.parametrize(("name", "k"), [("sin", 1), ("multiply", 2), ("sum", 1),
-                                         ("matmul", 0), ("getitem", 1), ("tanh", 0)])
+@pytest.mark.parametrize(("name", "k"), [("sin", 1), ("multiply", 2), ("sum", 0), ("sum", 1),
+                                         ("matmul", 0), ("getitem", 1), ("tanh", 0),
+                                         ("tanh", 2)])
 def test_a_vjp_off_by_a_factor_1_001_is_caught(name, k, monkeypatch):
     prim = REGISTRY[name]
     rule0 = prim.vjp_rule(0)

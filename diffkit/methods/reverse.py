@@ -74,6 +74,9 @@ def _prim(name: str) -> Primitive:
 
 _SUM_PRIM = _prim("sum")
 _TANH_PRIM = _prim("tanh")
+# the registry's rules these fast paths stand for: a stanza whose rules were replaced (say a
+# test planting a wrong VJP) goes through the registry again
+_SUM_RULES, _TANH_RULES = _SUM_PRIM.vjp, _TANH_PRIM.vjp
 _SWEPT = (-1,)  # a record already swept by a consuming sweep
 _add_reduce = np.add.reduce
 
@@ -109,7 +112,8 @@ class ReverseTrace(Trace):
 
     # --- the interpreter rule for every primitive without a fast path
     def process(self, prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
-        if prim is _SUM_PRIM and params["axis"] is None and not params["keepdims"]:
+        if prim is _SUM_PRIM and params["axis"] is None and not params["keepdims"] \
+                and prim.vjp is _SUM_RULES:
             x = args[0]
             if x.__class__ is Node and x._trace is self and x.value.__class__ is _ndarray:
                 # sum of a whole array: its VJP is a broadcast view of the cotangent
@@ -375,8 +379,8 @@ def _vjps(rec: Any, g: Any, mine: bool) -> list[tuple[int, Any, bool]]:
     kind = rec[0]
     if kind == _GENERIC:
         _, parents, prim, ans, raw, params = rec
-        if prim is _TANH_PRIM and g.__class__ is _ndarray and ans.__class__ is _ndarray \
-                and g.shape == ans.shape and g.dtype is _F64:
+        if prim is _TANH_PRIM and prim.vjp is _TANH_RULES and g.__class__ is _ndarray \
+                and ans.__class__ is _ndarray and g.shape == ans.shape and g.dtype is _F64:
             # g (1 - tanh^2) with one temporary instead of three (the registry's rule, in place)
             t = ans * ans
             np.subtract(1.0, t, out=t)
