@@ -73,6 +73,9 @@ _LAZY = {
     "analysis": ("diffkit.analysis", None),
     "catalog": ("diffkit.catalog", None),
     "testing": ("diffkit.testing", None),
+    "plotting": ("diffkit.plotting", None),
+    "graph": ("diffkit.graph", None),
+    "stencils": ("diffkit.stencils", None),
     "compare": ("diffkit.analysis.compare", "compare"),
     "trace": ("diffkit.trace", "trace"),
 }
