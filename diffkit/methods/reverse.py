@@ -691,6 +691,23 @@ def _scalar_check(value: Any, op: str) -> None:
 def value_and_grad(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
     """``(fun(x), grad fun(x))`` for a scalar-valued ``fun`` of one argument, in one sweep.
 
+    Parameters
+    ----------
+    fun : callable
+        A function of one argument written with ``diffkit.numpy``, returning a scalar.
+    x : float, ndarray, Tracer or tuple of them
+        The point; it may hold values traced by outer traces (forward-mode duals).
+
+    Returns
+    -------
+    value : the scalar ``fun(x)``
+    gradient : the shape of ``x`` (a tuple of cotangents for a tuple ``x``)
+
+    Raises
+    ------
+    OutputShapeError
+        When ``fun`` returns an array (use :func:`jacobian` or :func:`vjp`).
+
     Examples
     --------
     >>> import numpy as np, diffkit.numpy as dnp
@@ -720,6 +737,17 @@ def value_and_grad(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
 def grad(fun: Callable[[Any], Any], x: Any) -> Any:
     """Gradient of a scalar-valued ``fun`` of one argument at ``x`` (the shape of ``x``).
 
+    Parameters
+    ----------
+    fun : callable
+        A function of one argument written with ``diffkit.numpy``, returning a scalar.
+    x : float, ndarray, Tracer or tuple of them
+        The point; it may hold values traced by outer traces (forward-mode duals).
+
+    Returns
+    -------
+    The gradient, shaped like ``x`` (see :func:`value_and_grad`).
+
     Examples
     --------
     >>> import diffkit.numpy as dnp
@@ -732,6 +760,17 @@ def grad(fun: Callable[[Any], Any], x: Any) -> Any:
 
 def jacobian(fun: Callable[[Any], Any], x: Any) -> Any:
     """Jacobian ``(m, n)`` of ``fun`` at ``x``: one recording, one sweep per output entry.
+
+    Parameters
+    ----------
+    fun : callable
+        A function of one argument written with ``diffkit.numpy``.
+    x : float, ndarray, Tracer
+        The point; it may hold values traced by outer traces (forward-mode duals).
+
+    Returns
+    -------
+    ndarray or Tracer of shape ``(fun(x).size, x.size)``
 
     Examples
     --------
@@ -767,6 +806,18 @@ def _ravel(c: Any) -> Any:
 def hessian(fun: Callable[[Any], Any], x: Any) -> Any:
     """Hessian of a scalar ``fun`` at ``x`` by reverse-over-reverse (``(n, n)``).
 
+    Parameters
+    ----------
+    fun : callable
+        A function of one argument written with ``diffkit.numpy``, returning a scalar.
+    x : float, ndarray, Tracer
+        The point; it may hold values traced by outer traces (forward-mode duals).
+
+    Returns
+    -------
+    ndarray of shape ``(x.size, x.size)``: the gradient computation is recorded on an outer
+    tape and swept once per row.
+
     Examples
     --------
     >>> import numpy as np, diffkit.numpy as dnp
@@ -782,6 +833,19 @@ def hvp(fun: Callable[[Any], Any], x: Any, v: Any) -> Any:
     """Hessian-vector product ``H(x) v`` of a scalar ``fun``: one reverse-over-reverse sweep.
 
     The Hessian is symmetric, so ``H v`` is the VJP of the gradient map with cotangent ``v``.
+
+    Parameters
+    ----------
+    fun : callable
+        A function of one argument written with ``diffkit.numpy``, returning a scalar.
+    x : float, ndarray, Tracer
+        The point; it may hold values traced by outer traces (forward-mode duals).
+    v : ndarray
+        The direction, shaped like ``x``.
+
+    Returns
+    -------
+    ndarray shaped like ``x``
 
     Examples
     --------
