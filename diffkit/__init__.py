@@ -35,6 +35,7 @@ from .errors import (
 )
 from .results import DerivativeResult
 from .spec import Function, SpecError, function
+from .trace import trace  # after this, diffkit.trace is the function, also once imported
 
 __version__ = "0.1.0"
 
@@ -65,6 +66,7 @@ __all__ = [
     "hessian",
     "jacobian",
     "methods",
+    "trace",
 ]
 
 # Submodules that later parts of diffkit add (analysis, compare, trace, testing) are imported on
@@ -77,7 +79,6 @@ _LAZY = {
     "graph": ("diffkit.graph", None),
     "stencils": ("diffkit.stencils", None),
     "compare": ("diffkit.analysis.compare", "compare"),
-    "trace": ("diffkit.trace", "trace"),
 }
 
 

@@ -27,8 +27,6 @@ array([5.5  , 1.716])
 
 from __future__ import annotations
 
-import sys
-import types
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
@@ -433,17 +431,3 @@ def _record_named(spec: Any, args: list[Any]) -> tuple[ReverseTrace, list[Node],
         op, _, val, params = tr.log[k]
         tr.log[k] = (op, (pname,), val, params)
     return tr, nodes, out
-
-
-class _CallableModule(types.ModuleType):
-    """``dk.trace(f, x)`` keeps working once ``diffkit.trace`` (this module) is imported.
-
-    Importing a submodule sets it as an attribute of its package, which would shadow the
-    lazily exported function of the same name; calling the module calls :func:`trace`.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return trace(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
