@@ -117,6 +117,10 @@ REGRESSIONS: list[tuple[str, list[float]]] = [
     ("sin(maximum((((x1 - x1) + 0.75) ** 2.0), expm1((x1 - x1))))", [0.202]),
     ("minimum(x1, maximum(abs(arcsin((arctan(2.0) * 0.5))), minimum((x1 - x1), cosh(2.0))))",
      [0.234]),
+    # soak seed 3: the derivative of abs(g) keeps sympy's re()/im() of arccos (not known to be
+    # real), and the compiled code had no `re`: NameError instead of a value
+    ("abs(exp(arccos(x1)))", [0.449]),
+    ("((abs(exp(arccos(x1))) + (0.5 * x2)) + (0.5 * x3))", [0.449, 2.352, 0.494]),
 ]
 
 
@@ -126,12 +130,6 @@ def _point(point: list[float]) -> np.ndarray:
 
 
 KNOWN: list[tuple[str, list[float], str, str]] = [
-    # soak seed 3: the derivative of abs(g) keeps sympy's re()/im() of arccos (not known to be
-    # real), and the compiled code has no `re`: NameError instead of a value (reported)
-    ("abs(exp(arccos(x1)))", [0.449], "symbolic",
-     "symbolic: NameError 're' compiling the derivative of abs(exp(arccos(x)))"),
-    ("((abs(exp(arccos(x1))) + (0.5 * x2)) + (0.5 * x3))", [0.449, 2.352, 0.494], "symbolic",
-     "symbolic: NameError 're' compiling the derivative of abs(exp(arccos(x)))"),
     # soak seed 3: a pole of tan(tan(x)) at distance 0.157; Richardson returns 14.85 (exact
     # 64.98) after 9 evaluations with status "ok" and error estimate 0.063 (reported)
     ("cos(tan(tan(tan(x1))))", [1.161], "richardson",

@@ -375,6 +375,15 @@ def _heaviside(x: float, h0: float = 0.5) -> float:
     return 0.0 if x < 0 else (1.0 if x > 0 else h0)
 
 
+# sympy keeps re()/im() where it cannot prove a subexpression real (abs(exp(arccos(x))));
+# the compiled "math" code has neither, and at a real point they are the identity and zero
+_COMPILED_EXTRAS = {
+    "Heaviside": _heaviside,
+    "re": lambda v: v.real,
+    "im": lambda v: v.imag,
+}
+
+
 class Symbolic(Method):
     """Exact derivatives from computer algebra, evaluated by compiled code.
 
@@ -570,7 +579,7 @@ class Symbolic(Method):
             replacements, reduced = cse(exprs)
             replacements = [(lhs, _float_coefficients(rhs)) for lhs, rhs in replacements]
             store[key] = sympy.lambdify(
-                list(t.symbols), reduced, modules=[{"Heaviside": _heaviside}, "math"],
+                list(t.symbols), reduced, modules=[_COMPILED_EXTRAS, "math"],
                 cse=lambda _: (replacements, reduced), docstring_limit=0,
             )
         return store[key]
