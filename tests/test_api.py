@@ -214,3 +214,11 @@ def test_default_jacobian_picks_forward_for_tall_and_reverse_for_wide():
                                      [1.0, 2.0, 3.0])
     assert wide.method == "reverse-mode"
     np.testing.assert_allclose(wide.value, [[1, 1, 1], [6, 3, 2]])
+
+
+def test_exact_reference_for_a_dnp_spec_with_one_array_parameter():
+    from diffkit.analysis.reference import exact_gradient
+
+    rosen = dk.Function(lambda x: dnp.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2))
+    x = np.array([-1.2, 1.0, 0.5])
+    np.testing.assert_array_equal(exact_gradient(rosen, x), catalog.rosenbrock(3).exact_float(x))

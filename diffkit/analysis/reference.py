@@ -30,8 +30,13 @@ __all__ = [
 EPS = float(np.finfo(np.float64).eps)
 
 
-def sympy_form(spec: Function) -> tuple[Any, tuple[Any, ...]]:
-    """``(expr, symbols)`` for ``spec``: from its formula, or by symbolic interpretation."""
+def sympy_form(spec: Function, shape: tuple[int, ...] | None = None
+               ) -> tuple[Any, tuple[Any, ...]]:
+    """``(expr, symbols)`` for ``spec``: from its formula, or by symbolic interpretation.
+
+    ``shape`` is the point's shape, needed for a spec with one array parameter (its symbols
+    are then the flattened entries).
+    """
     program = spec.cache.get("program")
     if program is not None:
         return program.sympy()
@@ -40,7 +45,7 @@ def sympy_form(spec: Function) -> tuple[Any, tuple[Any, ...]]:
     except ImportError:  # pragma: no cover - the symbolic family is always shipped
         symbolic = None
     if symbolic is not None and hasattr(symbolic, "sympy_form"):
-        return symbolic.sympy_form(spec)
+        return symbolic.sympy_form(spec, shape)
     raise UnsupportedPrimitiveError(
         f"no exact reference for {spec.name!r}: it was not built from a formula and has no "
         f"symbolic form; use Function.from_expr, or compare against method='richardson'"
@@ -55,8 +60,9 @@ def exact_jacobian(spec: Function, x: Any, dps: int = 50) -> list[list[Any]]:
     import mpmath
     import sympy
 
-    expr, symbols = sympy_form(spec)
-    x = np.asarray(x, dtype=float).ravel()
+    x = np.asarray(x, dtype=float)
+    expr, symbols = sympy_form(spec, x.shape if spec.nparams == 1 and x.ndim else None)
+    x = x.ravel()
     outputs = list(np.ravel(np.asarray(expr, dtype=object))) if isinstance(expr, np.ndarray) \
         else [expr]
     subs = {s: sympy.Rational(float(v)) for s, v in zip(symbols, x, strict=True)}
