@@ -122,7 +122,7 @@ def _label_regimes(ax: Any, result: Any, schemes: list[str], colors: list[Any],
                    lo: float, hi: float) -> None:
     h = result.h
     roundoff_done = False
-    placed: set[tuple[str, int]] = set()  # central and complex step share C h^2
+    placed: set[str] = set()  # one label per regime: forward and backward share C h
     for s, c in zip(schemes, colors, strict=True):
         tr, ro = result.truncation[s], result.roundoff[s]
         p = result.orders[s]
@@ -132,8 +132,8 @@ def _label_regimes(ax: Any, result: Any, schemes: list[str], colors: list[Any],
         k = min(k, len(h) - 1)
         y = tr[k]
         text = f"truncation ∝ h{str(p).translate(_SUPERSCRIPT)}"
-        if np.isfinite(y) and lo < y < hi and (text, k) not in placed:
-            placed.add((text, k))
+        if np.isfinite(y) and lo < y < hi and text not in placed:
+            placed.add(text)
             ax.annotate(text, (h[k], y),
                         textcoords="offset points", xytext=(-4, 8), ha="right", fontsize=8,
                         color=c)

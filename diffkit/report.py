@@ -97,6 +97,8 @@ def _four_methods(out: Path, quick: bool, log: Callable[[str], None]) -> list[st
             flow_status[m] = f"no ({type(exc).__name__})"
 
     pros = {
+        "auto": ("reverse mode where the code allows it, Richardson otherwise",
+                 "you do not choose: the result's method says which ran"),
         "manual": ("exact, as fast as the code you write", "you derive and maintain it; "
                    "nothing checks it but a test"),
         "forward-difference": ("any code, even a black box",

@@ -136,6 +136,23 @@ class CostResult:
         return f"CostResult({self.family!r}, dims={self.dims.tolist()}, methods={self.methods})"
 
 
+def _predict(seen: list[tuple[int, float]], d: int) -> float:
+    """Seconds a call at dimension ``d`` is expected to take, erring on the slow side.
+
+    The growth exponent is the log-log slope between the last two measurements (at least 1),
+    plus 0.5: symbolic compilation grows faster than its first points suggest.
+    """
+    if not seen:
+        return 0.0
+    d1, t1 = seen[-1]
+    slope = 1.0
+    if len(seen) >= 2:
+        d0, t0 = seen[-2]
+        if t0 > 0 and t1 > 0 and d1 > d0:
+            slope = max(1.0, float(np.log(t1 / t0) / np.log(d1 / d0)))
+    return t1 * (d / d1) ** (slope + 0.5)
+
+
 def cost(family: str = "rosenbrock", dims: Sequence[int] = (10, 100, 1000),
          methods: Any = "all", *, repeat: int = 5, budget: float = 5.0,
          progress: Any = None) -> CostResult:
@@ -155,8 +172,9 @@ def cost(family: str = "rosenbrock", dims: Sequence[int] = (10, 100, 1000),
         Timed warm calls per point at most (the median is reported); repeats stop once they
         have taken ``budget / 5`` seconds.
     budget : float
-        Seconds one call may take: a method whose next dimension is predicted (linear growth
-        from the last one measured) to exceed it is skipped there, with a status. Peak memory
+        Seconds one call may take: a method whose next dimension is predicted to exceed it
+        (growth exponent from its last two points, at least 1, plus 0.5) is skipped there,
+        with a status. Peak memory
         is measured (under tracemalloc) for calls under ``budget / 10`` seconds.
     progress : callable, optional
         Called with ``(method, dim)`` after each measurement.
@@ -205,10 +223,11 @@ def cost(family: str = "rosenbrock", dims: Sequence[int] = (10, 100, 1000),
             notes.append(f"not in this installation (skipped): {', '.join(missing)}")
 
     for m, method in resolved.items():
-        last: tuple[int, float] | None = None
+        seen: list[tuple[int, float]] = []
         for i, d in enumerate(dims_arr.tolist()):
-            if last is not None and last[1] * d / last[0] > budget:
-                status[m][i] = f"skipped: about {last[1] * d / last[0]:.0f} s predicted"
+            guess = _predict(seen, d)
+            if guess > budget:
+                status[m][i] = f"skipped: about {guess:.0f} s predicted"
                 continue
             spec, x, exact = fam.build(d)
             run = method.gradient if fam.kind == "gradient" else method.jacobian
@@ -245,7 +264,7 @@ def cost(family: str = "rosenbrock", dims: Sequence[int] = (10, 100, 1000),
             out["peak"][m][i] = peak
             out["err"][m][i] = float(np.max(np.abs(val - exact))) / scale
             status[m][i] = r.status
-            last = (d, max(first, float(np.median(times))))
+            seen.append((d, max(first, float(np.median(times)))))
             if progress is not None:
                 progress(m, d)
     return CostResult(family, fam.kind, dims_arr, tuple(names), out["nfev"], out["seconds"],
