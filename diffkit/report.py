@@ -87,7 +87,7 @@ def _four_methods(out: Path, quick: bool, log: Callable[[str], None]) -> list[st
 
     flow = Function(branchy, name="branchy")
     flow_status = {"manual": "yes (you write the branches too)"}
-    for m in _methods.available():
+    for m in _methods.concrete():
         if m in flow_status:
             continue
         try:

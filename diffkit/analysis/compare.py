@@ -198,7 +198,7 @@ def _expression_size(method: Any, spec: Any, x: np.ndarray) -> str:
 
 def _resolve_methods(methods: Any) -> list[Any]:
     if isinstance(methods, str) and methods == "all":
-        return list(_methods.available())
+        return _methods.concrete()
     if isinstance(methods, (str, _methods.Method)):
         methods = [methods]
     try:
@@ -235,7 +235,7 @@ def compare(f: Any, x: Any = None, methods: Any = "all", *, reference: Any = Non
     x : array_like, optional
         The point (default: the catalogue entry's point).
     methods : "all", str, Method or sequence
-        ``"all"`` is :func:`diffkit.methods.available`.
+        ``"all"`` is :func:`diffkit.methods.concrete` (every method but ``auto``).
     reference : array_like, optional
         The exact derivative, if you know it; otherwise sympy/mpmath at 50 digits, or
         Richardson extrapolation (marked approximate) for plain numpy code.

@@ -204,7 +204,7 @@ def cost(family: str = "rosenbrock", dims: Sequence[int] = (10, 100, 1000),
                          f"e.g. [10, 100, 1000]")
     if not isinstance(repeat, (int, np.integer)) or repeat < 1:
         raise PointError(f"cost(repeat={repeat!r}): must be a positive integer")
-    chosen = list(_methods.available()) if (isinstance(methods, str) and methods == "all") \
+    chosen = _methods.concrete() if (isinstance(methods, str) and methods == "all") \
         else ([methods] if isinstance(methods, (str, _methods.Method)) else list(methods))
     resolved = {}
     for m in chosen:

@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import UnknownMethodError
 from .base import Method
 
-__all__ = ["METHOD_NAMES", "Method", "available", "get"]
+__all__ = ["METHOD_NAMES", "Method", "available", "concrete", "get"]
 
 # name -> (module, class). Modules are imported on first use, so importing diffkit stays fast
 # and a family that needs sympy costs nothing until it is asked for.
@@ -49,6 +49,14 @@ def _load(name: str) -> type[Method] | None:
 def available() -> list[str]:
     """Names of the methods present in this installation, in the canonical order."""
     return [n for n in _METHODS if _load(n) is not None]
+
+
+def concrete() -> list[str]:
+    """:func:`available` without ``"auto"``, which only picks one of the others.
+
+    What ``methods="all"`` means for side-by-side comparisons (compare, cost, the report).
+    """
+    return [n for n in available() if n != "auto"]
 
 
 def get(method: Any = "auto", **settings: Any) -> Method:
