@@ -1,7 +1,7 @@
 """Pictures of the analysis results: error versus h, expression swell, cost, comparisons.
 
 Every function takes the result object of :mod:`diffkit.analysis` and an optional ``ax``
-(a matplotlib Axes), draws on it and returns it; none calls ``plt.show()``. Without ``ax`` a
+(a matplotlib Axes), draws on it and returns it; none shows the figure itself. Without ``ax`` a
 new figure is made with pyplot (so notebooks show it inline).
 """
 

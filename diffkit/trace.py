@@ -203,7 +203,7 @@ class EvaluationTrace:
         """Draw the graph as a layered DAG (layers = topological generations).
 
         Each node shows its operation, value and adjoint; the output is outlined. Returns the
-        matplotlib Axes (never calls ``plt.show()``).
+        matplotlib Axes (it never shows the figure itself).
         """
         from . import graph
 
