@@ -105,7 +105,7 @@ def main(argv=None) -> int:
 
     base = rows[0][1]
     print(f"Rosenbrock n = {n}, median of {args.repeats}, threads pinned to 1")
-    print(f"| checker | time | x full check | correct gradient | 1 % error in x[417] |")
+    print("| checker | time | x full check | correct gradient | 1 % error in x[417] |")
     print("|---|---|---|---|---|")
     for label, t, ok, where in rows:
         print(f"| {label} | {t * 1e3:.1f} ms | {t / base:.3f} | {ok} | {where} |")

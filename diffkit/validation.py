@@ -11,7 +11,7 @@ import numpy as np
 from .errors import ArityError, NonFiniteError, OutputShapeError, PointError
 from .spec import Function, SpecError
 
-__all__ = ["as_function", "as_point", "check_output", "prepare"]
+__all__ = ["as_function", "as_point", "check_output", "not_scalar", "prepare"]
 
 
 def as_function(f: Any, op: str = "gradient") -> Function:
@@ -84,6 +84,14 @@ def prepare(f: Any, x: Any, op: str) -> tuple[Function, np.ndarray]:
     return spec, as_point(spec, x, op)
 
 
+def not_scalar(name: str, shape: tuple[int, ...], op: str, hint: str = "") -> OutputShapeError:
+    """The error for a non-scalar value where ``op`` (gradient, hessian) needs a scalar."""
+    return OutputShapeError(
+        f"{op}(f, x): {name} returned shape {shape}, expected a scalar; use jacobian for "
+        f"vector-valued functions{hint}"
+    )
+
+
 def check_output(spec: Function, value: Any, op: str, x: np.ndarray) -> np.ndarray:
     """Check the function value at ``x`` for ``op``: real, finite, scalar where required."""
     arr = np.asarray(value)
@@ -93,10 +101,7 @@ def check_output(spec: Function, value: Any, op: str, x: np.ndarray) -> np.ndarr
             f"or an array of numbers"
         )
     if op in ("gradient", "hessian") and arr.shape != ():
-        raise OutputShapeError(
-            f"{op}(f, x): {spec.name} returned shape {arr.shape}, expected a scalar; use "
-            f"jacobian for vector-valued functions"
-        )
+        raise not_scalar(spec.name, arr.shape, op)
     if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
         raise NonFiniteError(
             f"{op}(f, x): {spec.name}(x) = {_short(arr)} is not finite at x = {_short(x)}; "

@@ -11,8 +11,6 @@ The result's ``method`` names the method that ran and ``info["auto"]`` says why.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from ..errors import NotTraceableError, UnsupportedPrimitiveError

@@ -15,10 +15,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..core import checked_evaluation
-from ..errors import DomainError, OutputShapeError, UnsupportedPrimitiveError
+from ..errors import DomainError, UnsupportedPrimitiveError
 from ..results import DerivativeResult
 from ..spec import Function
-from ..validation import prepare
+from ..validation import not_scalar, prepare
 
 __all__ = ["Method"]
 
@@ -67,10 +67,7 @@ class Method:
     def _gradient(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         r = self._jacobian(spec, x)
         if r.out_shape not in (None, ()):
-            raise OutputShapeError(
-                f"gradient(f, x): {spec.name} returned shape {r.out_shape}, expected a scalar; "
-                f"use jacobian for vector-valued functions"
-            )
+            raise not_scalar(spec.name, r.out_shape, "gradient")
         return _replace(r, value=np.asarray(r.value).reshape(x.shape),
                         error=_reshaped(r.error, x.shape))
 

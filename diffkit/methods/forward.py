@@ -50,7 +50,7 @@ from ..core import Primitive, Trace, Tracer, bind
 from ..errors import DomainError, NotTraceableError, OutputShapeError, UnknownMethodError
 from ..results import DerivativeResult
 from ..spec import Function
-from ..validation import check_output
+from ..validation import check_output, not_scalar
 from .base import Method
 
 __all__ = [
@@ -296,10 +296,7 @@ def gradient(fun: Callable[[Any], Any], x: Any) -> Any:
     x = _as_input(x)
     value, cols = _columns(fun, x)
     if _shape(value) != ():
-        raise OutputShapeError(
-            f"gradient(fun, x): fun returned shape {_shape(value)}, expected a scalar; use "
-            f"jacobian for vector-valued functions"
-        )
+        raise not_scalar("fun", _shape(value), "gradient")
     return dnp.reshape(_stack_columns(cols, ()), _shape(x))
 
 

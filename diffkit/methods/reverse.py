@@ -32,11 +32,10 @@ from typing import Any
 import numpy as np
 
 from ..core import REGISTRY, Primitive, Trace, Tracer, bind, domain_error
-from ..errors import OutputShapeError
-from ..primitives import _is_basic_index, unbroadcast
+from ..primitives import _is_basic_index
 from ..results import DerivativeResult
 from ..spec import Function
-from ..validation import check_output
+from ..validation import check_output, not_scalar
 from .base import Method
 
 __all__ = [
@@ -682,10 +681,7 @@ def vjp(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Callable[[Any], Any]]:
 def _scalar_check(value: Any, op: str) -> None:
     shape = _shape_of(value)
     if shape != ():
-        raise OutputShapeError(
-            f"{op}(f, x): f returned shape {shape}, expected a scalar; use jacobian for "
-            f"vector-valued functions (or vjp with an output cotangent)"
-        )
+        raise not_scalar("f", shape, op, " (or vjp with an output cotangent)")
 
 
 def value_and_grad(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:

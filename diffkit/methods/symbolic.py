@@ -44,7 +44,7 @@ from ..errors import (
 from ..parse import check_name
 from ..results import DerivativeResult
 from ..spec import Function
-from ..validation import as_function
+from ..validation import as_function, not_scalar
 from .base import Method
 
 __all__ = [
@@ -628,10 +628,7 @@ class Symbolic(Method):
     def _gradient(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         t = self._check_shape(spec, x)
         if t.out_shape != ():
-            raise OutputShapeError(
-                f"gradient(f, x): {spec.name} returned shape {t.out_shape}, expected a "
-                f"scalar; use jacobian for vector-valued functions"
-            )
+            raise not_scalar(spec.name, t.out_shape, "gradient")
         value = self._evaluate(spec, t, "jacobian", x).reshape(x.shape)
         return DerivativeResult(value, nfev=0, method=self.name, out_shape=(),
                                 info={"strategy": self.strategy})
@@ -639,9 +636,7 @@ class Symbolic(Method):
     def _hessian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         t = self._check_shape(spec, x)
         if t.out_shape != ():
-            raise OutputShapeError(
-                f"hessian(f, x): {spec.name} returned shape {t.out_shape}, expected a scalar"
-            )
+            raise not_scalar(spec.name, t.out_shape, "hessian")
         value = self._evaluate(spec, t, "hessian", x).reshape(x.size, x.size)
         return DerivativeResult(value, nfev=0, method=self.name, out_shape=(),
                                 info={"strategy": self.strategy})
