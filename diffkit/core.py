@@ -174,15 +174,46 @@ def domain_error(prim: Primitive, args: tuple[Any, ...]) -> DomainError:
     )
 
 
-def checked_evaluation() -> np.errstate:
+def checked_evaluation() -> Any:
     """Context in which numpy traps invalid operations and division by zero.
 
     Inside it a primitive evaluated outside its domain raises :class:`DomainError` naming the
     primitive and the value, instead of returning NaN with a warning. The API wraps every
     evaluation of a spec in it; plain ``dnp`` calls outside it behave exactly like numpy.
-    (``np.errstate`` sets one context variable: cheaper than ``np.seterr`` twice.)
+    Equivalent to ``np.errstate(invalid="raise", divide="raise", over="ignore",
+    under="ignore")``; on numpy >= 2 it sets numpy's error-state context variable directly
+    (half the cost of ``np.errstate``, which re-derives the state on every entry).
     """
-    return np.errstate(invalid="raise", divide="raise", over="ignore", under="ignore")
+    if _EXTOBJ_VAR is None:
+        return np.errstate(**_CHECKED)
+    return _Checked()
+
+
+_CHECKED = {"invalid": "raise", "divide": "raise", "over": "ignore", "under": "ignore"}
+try:  # numpy >= 2: the error state is one context variable holding an "extobj" capsule
+    from numpy._core._ufunc_config import _extobj_contextvar as _EXTOBJ_VAR
+    from numpy._core._ufunc_config import _make_extobj
+except ImportError:  # pragma: no cover - numpy 1.x
+    _EXTOBJ_VAR = None
+_DERIVED: dict[Any, Any] = {}  # current extobj -> the same with _CHECKED applied
+
+
+class _Checked:
+    """``np.errstate(**_CHECKED)`` without re-deriving the extobj on every entry."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        current = _EXTOBJ_VAR.get()  # type: ignore[union-attr]
+        ext = _DERIVED.get(current)
+        if ext is None:  # keeps the caller's callback and buffer size, like np.errstate
+            if len(_DERIVED) > 64:
+                _DERIVED.clear()
+            ext = _DERIVED[current] = _make_extobj(**_CHECKED)
+        self._token = _EXTOBJ_VAR.set(ext)  # type: ignore[union-attr]
+
+    def __exit__(self, *exc: Any) -> None:
+        _EXTOBJ_VAR.reset(self._token)  # type: ignore[union-attr]
 
 
 # ----------------------------------------------------------------------------- traces

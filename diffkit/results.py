@@ -10,7 +10,7 @@ import numpy as np
 __all__ = ["DerivativeResult"]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, init=False)
 class DerivativeResult:
     """A derivative with what it cost and how far it can be trusted.
 
@@ -45,8 +45,18 @@ class DerivativeResult:
     out_shape: tuple[int, ...] | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
+    def __init__(self, value: Any, nfev: int, method: str, error: Any = None, step: Any = None,
+                 status: str = "ok", out_shape: tuple[int, ...] | None = None,
+                 info: dict[str, Any] | None = None) -> None:
+        # one store instead of the frozen dataclass's eight object.__setattr__ calls: a result
+        # is built per derivative, and for the complex step that was 3x the cost of f itself
+        object.__setattr__(self, "__dict__", {
+            "value": value, "nfev": nfev, "method": method, "error": error, "step": step,
+            "status": status, "out_shape": out_shape, "info": {} if info is None else info})
+
     def __float__(self) -> float:
-        return float(np.asarray(self.value).reshape(()))
+        v = self.value
+        return v if type(v) is float else float(np.asarray(v).reshape(()))
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         arr = np.asarray(self.value)

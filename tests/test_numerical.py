@@ -260,6 +260,34 @@ def test_complex_step_check_runs_once_per_spec():
     assert set(calls[1:]) == {"complex128"}
 
 
+def test_complex_step_later_calls_match_the_first():
+    """After the check, a scalar derivative takes the lean path: same result, same errors."""
+    spec = dk.Function(lambda x: dnp.log(x) + dnp.exp(x) * dnp.sin(x), name="g")
+    first = ComplexStep().derivative(spec, 2.0)
+    for x in (2.0, np.float64(2.0), 2):  # an int point takes the general path
+        later = ComplexStep().derivative(spec, x)
+        assert (later.value, later.nfev, later.method, later.step, later.status,
+                later.out_shape, later.error) == (first.value, 1, "complex-step", 1e-200, "ok",
+                                                  (), None)
+        assert isinstance(later, dk.DerivativeResult)
+        assert type(later.value) is float
+    a, b = ComplexStep().derivative(spec, 1.0), ComplexStep().derivative(spec, 1.0)
+    a.info["note"] = 1  # results do not share their info dict
+    assert b.info == {}
+    assert a.info == {"note": 1}
+    assert ComplexStep(h=1e-30).derivative(spec, 2.0).step == 1e-30
+    with pytest.raises(dk.DomainError, match=r"f is not real there, so the point is outside "
+                       r"its domain"):
+        ComplexStep().derivative(spec, -1.0)  # log(-1 + ih) = i pi: not real
+    with pytest.raises(dk.NonFiniteError, match=r"derivative\(f, x\): x = inf is not finite"):
+        ComplexStep().derivative(spec, float("inf"))
+    pole = dk.Function(lambda x: 1 / (x * x - 1.0), name="pole")
+    assert float(ComplexStep().derivative(pole, 2.0)) == pytest.approx(-4 / 9, rel=1e-15)
+    with pytest.raises(dk.DomainError, match=r"pole\(x \+ ih\) at x = \[1.0\] has an imaginary "
+                       r"part -5e\+199 that is not O\(h\)"):
+        ComplexStep().derivative(pole, 1.0)  # 1/((1 + ih)^2 - 1) = -i/(2h): a pole
+
+
 # ----------------------------------------------------------------------------- Hessians
 
 

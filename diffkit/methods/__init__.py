@@ -7,6 +7,7 @@ either, :func:`available` lists the names whose module is present.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from typing import Any
@@ -35,6 +36,14 @@ METHOD_NAMES = tuple(_METHODS)
 _CLASS_TO_MODULE = {cls: mod for mod, cls in _METHODS.values()}
 
 
+@functools.cache
+def _settings_of(cls: type[Method]) -> tuple[str, ...]:
+    """The keyword-only settings of ``cls`` (inspect.signature is slow: once per class)."""
+    params = inspect.signature(cls.__init__).parameters
+    return tuple(p.name for p in params.values() if p.kind == p.KEYWORD_ONLY)
+
+
+@functools.cache
 def _load(name: str) -> type[Method] | None:
     mod, cls = _METHODS[name]
     try:
@@ -86,8 +95,7 @@ def get(method: Any = "auto", **settings: Any) -> Method:
 
 
 def _construct(cls: type[Method], name: str, settings: dict[str, Any]) -> Method:
-    params = inspect.signature(cls.__init__).parameters
-    allowed = [p.name for p in params.values() if p.kind == p.KEYWORD_ONLY]
+    allowed = _settings_of(cls)
     unknown = [k for k in settings if k not in allowed]
     if unknown:
         takes = ", ".join(allowed) if allowed else "no settings"

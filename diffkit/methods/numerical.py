@@ -1049,6 +1049,26 @@ class _ComplexTracer(Tracer):
         return f"ComplexTracer({self._z!r})"
 
 
+class _ScalarResult(DerivativeResult):
+    """The lean complex step's result: a DerivativeResult whose fixed fields are class
+    attributes, so building one is a single store (the full constructor cost more than f)."""
+
+    nfev = 1
+    method = "complex-step"
+    step = 1e-200
+    out_shape = ()
+
+    @property
+    def info(self) -> dict[str, Any]:  # type: ignore[override]
+        return self.__dict__.setdefault("info", {})  # made on first use, one per result
+
+
+_new = object.__new__
+_C128 = np.complex128
+_LEAN = "complex-step-scalar"  # cache flag: a scalar spec checked analytic at a scalar point
+_LEAN_UNCHECKED = "complex-step-scalar-unchecked"  # the same, for check=False
+
+
 class ComplexStep(Method):
     """The complex step: ``f'(x) = Im f(x + ih) / h`` to rounding, one evaluation per direction.
 
@@ -1064,6 +1084,12 @@ class ComplexStep(Method):
     primitive for cannot be checked and is refused unless ``check=False`` -- then a
     non-analytic operation gives a silently wrong derivative (``np.abs(x + ih)`` drops the
     imaginary part's sign), which is the price of skipping the check.
+
+    After that first call a scalar derivative at a float costs one complex evaluation of
+    ``f`` and little else (about 1.6x a bare real call; ``benchmarks/numerical.py``). Those
+    later calls see only the complex result, not each primitive's real domain: at a point
+    where the real program is undefined but its analytic continuation is real
+    (``cos(sqrt(x))`` at ``x < 0``) they return the continuation's derivative.
 
     Parameters
     ----------
@@ -1091,6 +1117,50 @@ class ComplexStep(Method):
             raise OrderError(f"ComplexStep: check={check!r} must be True or False")
         self.check = check
         self.chunk = _check_chunk(chunk, "ComplexStep")
+        self._ihc = np.complex128(complex(0.0, self.h))
+        self._inv_sqrt_h = 1.0 / math.sqrt(self.h)
+        self._default_h = self.h == _ScalarResult.step
+
+    def derivative(self, f: Any, x: Any) -> DerivativeResult:
+        """d f / d x at a scalar ``x`` from one evaluation of ``f(x + ih)``."""
+        # The common case -- a scalar Function already checked at a float -- skips the general
+        # validation and dispatch: the target is a derivative at about the cost of f itself.
+        if (type(x) is float or type(x) is np.float64) and isinstance(f, Function) \
+                and f.cache.get(_LEAN if self.check else _LEAN_UNCHECKED) and math.isfinite(x):
+            r = self._lean(f, float(x))
+            if r is not None:
+                return r
+        return super().derivative(f, x)  # validates, checks analyticity, explains failures
+
+    def _lean(self, spec: Function, xf: float) -> DerivativeResult | None:
+        """One complex evaluation; None when the result needs the general path's checks.
+
+        It runs without :func:`~diffkit.core.checked_evaluation` (entering numpy's error state
+        cost a third of a cheap f): on complex numbers the traps only fire at exact zeros --
+        a singularity, where f is not finite -- and a result is accepted only if it is finite
+        and real to O(h); anything else reruns on the general path, which traps and names the
+        primitive (numpy may print its RuntimeWarning first).
+        """
+        try:
+            out = spec.fn(xf + self._ihc)  # np.complex128: exact, x + 0 and 0 + h
+        except (FloatingPointError, RuntimeWarning):
+            return None
+        if type(out) is not _C128 and type(out) is not complex:
+            return None
+        z = complex(out)
+        d = z.imag / self.h
+        re = z.real
+        # Im f(x + ih) = h f'(x) + O(h^3): |h f'| <= sqrt(h) (1 + |f|) unless f is not real at
+        # x; re - re == 0 holds only for finite re, and then the bound makes d finite too
+        lim = self._inv_sqrt_h * (1.0 + abs(re))
+        if not (-lim <= d <= lim and re - re == 0.0):
+            return None  # not real at x, or a singularity: the general path says which
+        r = _new(_ScalarResult)  # the fixed fields live on the class: one dict store
+        if self._default_h:
+            r.__dict__["value"] = d
+        else:
+            r.__dict__.update(value=d, step=self.h)
+        return r
 
     def _checked(self, spec: Function, shape: tuple[int, ...]) -> bool:
         return shape in spec.cache.setdefault("complex-step-analytic", set())
@@ -1099,6 +1169,8 @@ class ComplexStep(Method):
         """``f(z)`` at one complex point, traced the first time for this spec and shape."""
         arg = z[0] if not shape else z.reshape(shape)
         if not self.check or self._checked(spec, shape):
+            if shape == () and spec.nparams == 1 and not spec.vectorized:
+                spec.cache[_LEAN if self.check else _LEAN_UNCHECKED] = True
             return spec.call(arg)
         trace = _AnalyticTrace(spec)
         box = _ComplexTracer(trace, arg)
@@ -1114,6 +1186,8 @@ class ComplexStep(Method):
                 f"know it is analytic (a non-analytic operation then gives a wrong derivative)"
             ) from None
         spec.cache["complex-step-analytic"].add(shape)
+        if shape == () and spec.nparams == 1 and not spec.vectorized:
+            spec.cache[_LEAN] = True
         return _unbox(out, trace)
 
     def _columns(self, spec: Function, x: np.ndarray) -> tuple[np.ndarray, int, tuple]:
@@ -1157,20 +1231,9 @@ class ComplexStep(Method):
         return np.stack(cols, axis=1), n, tuple(np.shape(outs[0]))
 
     def _derivative(self, spec: Function, x: np.ndarray) -> DerivativeResult:
-        if spec.vectorized or (self.check and not self._checked(spec, x.shape)):
+        if spec.vectorized or x.shape or (self.check and not self._checked(spec, x.shape)):
             return super()._derivative(spec, x)
-        # the common case, kept lean: one complex evaluation and a few scalar checks
-        xf = float(x.reshape(()))
-        out = spec.call(np.complex128(complex(xf, self.h)) if not x.shape
-                        else np.full(x.shape, complex(xf, self.h)))
-        if isinstance(out, (complex, float, np.complexfloating, np.floating)):
-            z = complex(out)
-            d = z.imag / self.h
-            if abs(z.imag) > math.sqrt(self.h) * max(1.0, abs(z.real)) \
-                    or not (math.isfinite(d) and math.isfinite(z.real)):
-                return super()._derivative(spec, x)  # let the general path explain
-            return DerivativeResult(d, nfev=1, method=self.name, step=self.h, out_shape=())
-        return super()._derivative(spec, x)
+        return self._lean(spec, float(x)) or super()._derivative(spec, x)
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         jac, nfev, out_shape = self._columns(spec, x)
