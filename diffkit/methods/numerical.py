@@ -370,14 +370,23 @@ def _pilot(sampler: _Sampler, kind: str, pow2: bool = False
     length, fscale = np.full(n, np.nan), np.zeros(n)
     sampler.pilot_vals = np.full((n, 4 if central else 2, sampler.m), np.nan)
     todo = np.arange(n)
-    for _ in range(3):
+    for rnd in range(3):
         length[todo], fscale[todo] = _measure(sampler, kind, todo, hp)
+        if rnd == 0:
+            first, first_vals = hp.copy(), sampler.pilot_vals.copy()  # after edge shrinking
         # a pilot step beyond ~L/5 aliases (sin(1e6 x) sampled 1e-4 apart): measure again
         # at the step that suits the length just found
         todo = todo[np.isfinite(length[todo]) & (hp[todo] > 0.2 * length[todo])]
         if not todo.size:
             break
         hp[todo] = _pow2(PILOT_STEP * length[todo]) if pow2 else EPS**power * length[todo]
+    else:
+        # Still unresolved after three rounds: the "length" shrank with every pilot step, which
+        # is what rounding noise does (its k-th difference is ~ noise / h^k, so L ~ h) and a
+        # smooth function does not. f is flat to rounding here (x - ((3 + x) - 3)): no
+        # truncation is visible, so the step is the first pilot's, not one the noise chose.
+        length[todo], hp[todo] = np.nan, first[todo]
+        sampler.pilot_vals[todo] = first_vals[todo]  # the samples that go with that step
     sampler.pilot_hp = hp
     return length, hp, fscale
 
@@ -661,6 +670,18 @@ def _replace_nfev(r: DerivativeResult, nfev: int) -> DerivativeResult:
     return dataclasses.replace(r, nfev=nfev)
 
 
+def _discredits(val: Any, err: Any, trunc: Any, best_val: Any, best_err: Any) -> Any:
+    """Whether a finer level's estimate shows the best one so far was a coincidence.
+
+    Two estimates whose error bounds are far apart cannot both hold. When the finer one is
+    still truncation-dominated (not rounding noise), the coarser agreement was an accident of
+    steps too large for the function -- cos(tan(tan(tan x))) near a pole gives two levels
+    agreeing to 0.06 on 14.85 where f' = 64.98 -- and the sequence starts over from the finer
+    level instead of stopping on the accident.
+    """
+    return (trunc > 0.5 * err) & (abs(val - best_val) > 4.0 * (err + best_err))
+
+
 class Richardson(Method):
     """Central differences at a shrinking step sequence, extrapolated to ``h -> 0``.
 
@@ -756,7 +777,7 @@ class Richardson(Method):
 
         f0 = f(xf)
         if self.h == "auto":
-            hp = float(_pow2(PILOT_STEP * max(abs(xf), 0.1)))
+            hp = first = float(_pow2(PILOT_STEP * max(abs(xf), 0.1)))
             for _ in range(3):
                 v = [f(xf + s * hp) for s in (-2.0, -1.0, 1.0, 2.0)]
                 fs = max(abs(f0), *(abs(t) for t in v))
@@ -766,6 +787,8 @@ class Richardson(Method):
                 if not (math.isfinite(length) and hp > 0.2 * length):
                     break
                 hp = float(_pow2(PILOT_STEP * length))
+            else:  # unresolved after three rounds: rounding noise, as in _pilot
+                length, hp = math.nan, first
             m = MAX_START_LEVELS if math.isnan(length) else \
                 min(MAX_START_LEVELS, max(0, round(math.log2(RICHARDSON_START * length / hp))))
             h0 = hp * 2.0**m
@@ -801,7 +824,7 @@ class Richardson(Method):
                 rnd = math.sqrt(sum((c * e) ** 2 for c, e in zip(crow[j], noise, strict=True)))
                 if trunc + rnd < cand[1]:
                     cand = (row[j], trunc + rnd, trunc)
-            if cand[1] < best_err:
+            if cand[1] < best_err or _discredits(cand[0], cand[1], cand[2], best_val, best_err):
                 best_val, best_err, best_step, stale = cand[0], cand[1], h, 0
                 if cand[2] <= 0.5 * cand[1]:  # rounding dominates: smaller steps only add noise
                     break
@@ -920,7 +943,8 @@ class Richardson(Method):
             j = np.argmin(errs.max(axis=2), axis=0)  # best column per entry
             rows = np.arange(idx.size)
             cv, ce, ct = cand[j, rows], errs[j, rows], truncs[j, rows]
-            better = active & (ce.max(axis=1) < best_err.max(axis=1))
+            better = active & ((ce.max(axis=1) < best_err.max(axis=1))
+                               | _discredits(cv, ce, ct, best_val, best_err).any(axis=1))
             best_val[better], best_err[better] = cv[better], ce[better]
             best_step[better] = h[better]
             stale = np.where(better, 0, stale + 1)
