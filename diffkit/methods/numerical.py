@@ -67,6 +67,13 @@ PILOT_STEP = 1.0 / 64.0
 """The pilot step as a fraction of ``max(|x|, 0.1)`` (or of the length ``L`` once measured),
 rounded to a power of two so Richardson's step sequence can pass through the pilot's points."""
 
+PILOT_ROUNDS = 8
+"""Most pilot rounds: each shrinks the pilot step to suit the length just measured (by 64x or
+more), so eight reach from ``x/64`` down to lengths of ~1e-13 ``x`` (sin(1e9 x), log near 0)."""
+
+FLAT = 64.0
+"""Pilot values within ``FLAT`` eps of ``max(|f|, 1)`` of ``f(x)``: f is flat to rounding."""
+
 RICHARDSON_START = 0.25
 """Richardson's first step, as a fraction of the length ``L`` measured by the pilot."""
 
@@ -304,11 +311,12 @@ class _Sampler:
                 f"function has a singularity or domain edge {edge}; use a one-sided scheme "
                 f"pointing away from it or a smaller h"
             )
+        also = "" if name == "richardson" else \
+            ", or method='richardson', which does it by itself"
         return StencilError(
             f"{name}: the stencil point {where} (step h = {steps}) crosses a domain edge "
             f"{edge} ({reason}); use a one-sided scheme pointing away from the edge "
-            f"(ForwardDifference/BackwardDifference, or method='richardson', which does it by "
-            f"itself) or a smaller h"
+            f"(ForwardDifference/BackwardDifference{also}) or a smaller h"
         )
 
     def result(self, value: Any, method: Method, **fields: Any) -> DerivativeResult:
@@ -355,7 +363,9 @@ def _pilot(sampler: _Sampler, kind: str, pow2: bool = False
     noise, ``L`` is NaN (no truncation visible: any step up to ``h_p`` is fine).
     A pilot point outside the domain shrinks that coordinate's pilot step eightfold (up to
     four times); a pilot step larger than ``L/5`` (it may have aliased) is redone at
-    ``eps^(1/5) L`` (``L/64`` with ``pow2``; up to twice). Every evaluation is counted.
+    ``eps^(1/5) L`` (``L/64`` with ``pow2``), up to ``PILOT_ROUNDS`` rounds in all, and a
+    length still unresolved then raises :class:`StencilError`. Pilot values within ``FLAT``
+    eps of ``f(x)`` are rounding noise (L is NaN). Every evaluation is counted.
 
     Returns ``(L, h_p, fscale)``, each of shape ``(n,)``.
     """
@@ -370,23 +380,23 @@ def _pilot(sampler: _Sampler, kind: str, pow2: bool = False
     length, fscale = np.full(n, np.nan), np.zeros(n)
     sampler.pilot_vals = np.full((n, 4 if central else 2, sampler.m), np.nan)
     todo = np.arange(n)
-    for rnd in range(3):
+    for _ in range(PILOT_ROUNDS):
         length[todo], fscale[todo] = _measure(sampler, kind, todo, hp)
-        if rnd == 0:
-            first, first_vals = hp.copy(), sampler.pilot_vals.copy()  # after edge shrinking
         # a pilot step beyond ~L/5 aliases (sin(1e6 x) sampled 1e-4 apart): measure again
         # at the step that suits the length just found
         todo = todo[np.isfinite(length[todo]) & (hp[todo] > 0.2 * length[todo])]
         if not todo.size:
             break
         hp[todo] = _pow2(PILOT_STEP * length[todo]) if pow2 else EPS**power * length[todo]
-    else:
-        # Still unresolved after three rounds: the "length" shrank with every pilot step, which
-        # is what rounding noise does (its k-th difference is ~ noise / h^k, so L ~ h) and a
-        # smooth function does not. f is flat to rounding here (x - ((3 + x) - 3)): no
-        # truncation is visible, so the step is the first pilot's, not one the noise chose.
-        length[todo], hp[todo] = np.nan, first[todo]
-        sampler.pilot_vals[todo] = first_vals[todo]  # the samples that go with that step
+    else:  # the length shrank with every step: nothing a finite difference could resolve
+        i = int(todo[0])
+        raise StencilError(
+            f"{sampler.method.name}: at x[{i}] = {_fmt(flat[i])} f varies on a scale below "
+            f"{_fmt(length[i])} that {PILOT_ROUNDS} pilot rounds could not resolve (a "
+            f"singularity or domain edge that close, or oscillation that fast), so no "
+            f"finite-difference step is trustworthy there; use an AD method "
+            f"(method='reverse-mode') or a point farther from it"
+        )
     sampler.pilot_hp = hp
     return length, hp, fscale
 
@@ -429,8 +439,13 @@ def _measure(sampler: _Sampler, kind: str, todo: np.ndarray, hp: np.ndarray
         noise = 10 * 4 * EPS * fscale / h[:, 0] ** 2
         k = 2
     mag = np.abs(deriv).max(axis=1)
+    # f flat to rounding (x - ((3 + x) - 3): values 4e-16 apart): its differences are noise
+    # however significant they look next to |f| ~ 1e-16, and an L taken from them would
+    # shrink with every pilot step; no truncation is visible
+    spread = np.abs(vals - f0[:, None, :]).max(axis=(1, 2))
+    flat_f = spread <= FLAT * EPS * np.maximum(fscale, 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        length = np.where(mag > noise, (fscale / mag) ** (1.0 / k), np.nan)
+        length = np.where((mag > noise) & ~flat_f, (fscale / mag) ** (1.0 / k), np.nan)
     return length, fscale
 
 
@@ -777,18 +792,19 @@ class Richardson(Method):
 
         f0 = f(xf)
         if self.h == "auto":
-            hp = first = float(_pow2(PILOT_STEP * max(abs(xf), 0.1)))
-            for _ in range(3):
+            hp = float(_pow2(PILOT_STEP * max(abs(xf), 0.1)))
+            for _ in range(PILOT_ROUNDS):
                 v = [f(xf + s * hp) for s in (-2.0, -1.0, 1.0, 2.0)]
                 fs = max(abs(f0), *(abs(t) for t in v))
                 mag = abs(v[3] - 2 * v[2] + 2 * v[1] - v[0]) / (2 * hp**3)
+                spread = max(abs(t - f0) for t in v)
                 length = (fs / mag) ** (1 / 3) if mag > 10 * 6 * EPS * fs / (2 * hp**3) \
-                    else math.nan
+                    and spread > FLAT * EPS * max(fs, 1.0) else math.nan
                 if not (math.isfinite(length) and hp > 0.2 * length):
                     break
                 hp = float(_pow2(PILOT_STEP * length))
-            else:  # unresolved after three rounds: rounding noise, as in _pilot
-                length, hp = math.nan, first
+            else:  # unresolved: the general path raises the explanation
+                raise _Fallback(nfev)
             m = MAX_START_LEVELS if math.isnan(length) else \
                 min(MAX_START_LEVELS, max(0, round(math.log2(RICHARDSON_START * length / hp))))
             h0 = hp * 2.0**m
@@ -840,7 +856,21 @@ class Richardson(Method):
     def _h0(self, s: _Sampler) -> np.ndarray:
         if self.h != "auto":
             return np.full(s.flat.size, self.h)
-        length, hp, _ = _pilot(s, "central", pow2=True)
+        try:
+            length, hp, _ = _pilot(s, "central", pow2=True)
+        except StencilError:
+            # even the smallest central pilot leaves the domain (log at 1e-9): measure on the
+            # side where f is defined; the sequence then goes one-sided by itself
+            errors = []
+            for side in ("forward", "backward"):
+                try:
+                    length, hp, _ = _pilot(s, side, pow2=True)
+                    break
+                except StencilError as exc:
+                    errors.append(exc)
+            else:  # the side where f is defined says why it failed (unresolved), if any
+                raise next((e for e in errors if "pilot rounds" in str(e)), errors[0])
+            s.pilot_hp = s.pilot_vals = None  # one-sided samples: not for the central reuse
         # h0 = hp 2^m ~ L/4: the sequence h0/2^k passes through the pilot's 2 hp and hp
         with np.errstate(invalid="ignore"):
             m = np.clip(np.round(np.log2(RICHARDSON_START * length / hp)), 0, MAX_START_LEVELS)
