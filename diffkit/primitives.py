@@ -489,6 +489,39 @@ mean = primitive(
          _sum_vjp(g, ans, x, axis, keepdims) / _count(x, axis),),
     jvp=(lambda t, ans, x, axis=None, keepdims=False: mean(t, axis=axis, keepdims=keepdims),),
 )
+def _logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    # log(sum(exp(x))) shifted by the largest real part, so exp never overflows
+    x = np.asarray(x)
+    m = np.max(np.real(x), axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    if not keepdims:
+        out = out.reshape(()) if axis is None else np.squeeze(out, axis=axis)
+    return out[()] if out.ndim == 0 else out
+
+
+def _symbolic_logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    sp = _sympy()
+    if not isinstance(x, np.ndarray):
+        return x  # log(exp(x)) = x for one real entry
+    s = np.sum(np.vectorize(sp.exp, otypes=[object])(x), axis=axis, keepdims=keepdims)
+    return np.vectorize(sp.log, otypes=[object])(s) if isinstance(s, np.ndarray) else sp.log(s)
+
+
+def _softmax(ans: Any, x: Any, axis: Any, keepdims: bool) -> Any:
+    return exp(x - _restore_reduced(ans, x, axis, keepdims))
+
+
+logsumexp = primitive(
+    "logsumexp", _logsumexp, kind="reduce", symbolic=_symbolic_logsumexp,
+    # one primitive instead of seven (max, shift, exp, sum, log, add, reshape): the tape of a
+    # softmax cross-entropy is a third shorter, and the rule is the softmax
+    vjp=(lambda g, ans, x, axis=None, keepdims=False:
+         _sum_vjp(g, ans, x, axis, keepdims) * _softmax(ans, x, axis, keepdims),),
+    jvp=(lambda t, ans, x, axis=None, keepdims=False:
+         sum(t * _softmax(ans, x, axis, keepdims), axis=axis, keepdims=keepdims),),
+    derivative="softmax(x): exp(x - logsumexp(x))",
+)
 prod = primitive(
     "prod", np.prod, kind="reduce", symbolic=np.prod, ufunc=np.prod,
     # d(prod x)/dx_i = prod / x_i (requires nonzero entries)

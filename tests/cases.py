@@ -49,6 +49,7 @@ CASES["where"] = [((np.array([True, False, True]), _v, np.array([2.0, 3.0, 4.0])
 CASES["sum"] = [((_v,), {"axis": None, "keepdims": False}), ((_m,), {"axis": 0, "keepdims": False}),
                 ((_m,), {"axis": 1, "keepdims": True}), ((_m,), {"axis": None, "keepdims": False})]
 CASES["mean"] = CASES["sum"]
+CASES["logsumexp"] = CASES["sum"]
 CASES["prod"] = [((_pos,), {"axis": None, "keepdims": False}),
                  ((_m,), {"axis": 1, "keepdims": False})]
 CASES["max"] = [((_v,), {"axis": None, "keepdims": False}), ((_m,), {"axis": 0, "keepdims": False}),
