@@ -72,10 +72,13 @@ def _prim(name: str) -> Primitive:
 
 
 _SUM_PRIM = _prim("sum")
+_MEAN_PRIM = _prim("mean")
 _TANH_PRIM = _prim("tanh")
+_LSE_PRIM = _prim("logsumexp")
 # the registry's rules these fast paths stand for: a stanza whose rules were replaced (say a
 # test planting a wrong VJP) goes through the registry again
-_SUM_RULES, _TANH_RULES = _SUM_PRIM.vjp, _TANH_PRIM.vjp
+_SUM_RULES, _MEAN_RULES, _TANH_RULES, _LSE_RULES = (_SUM_PRIM.vjp, _MEAN_PRIM.vjp,
+                                                    _TANH_PRIM.vjp, _LSE_PRIM.vjp)
 _SWEPT = (-1,)  # a record already swept by a consuming sweep
 _add_reduce = np.add.reduce
 
@@ -111,16 +114,20 @@ class ReverseTrace(Trace):
 
     # --- the interpreter rule for every primitive without a fast path
     def process(self, prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
-        if prim is _SUM_PRIM and params["axis"] is None and not params["keepdims"] \
-                and prim.vjp is _SUM_RULES:
+        if ((prim is _SUM_PRIM and prim.vjp is _SUM_RULES)
+                or (prim is _MEAN_PRIM and prim.vjp is _MEAN_RULES)) \
+                and params["axis"] is None and not params["keepdims"]:
             x = args[0]
             if x.__class__ is Node and x._trace is self and x.value.__class__ is _ndarray:
-                # sum of a whole array: its VJP is a broadcast view of the cotangent
-                ans = _add_reduce(x.value, axis=None)
+                # sum (mean) of a whole array: its VJP is a broadcast view of the cotangent
+                # (divided by the count): record the count, not the array
+                mean = prim is _MEAN_PRIM
+                ans = prim.numeric(x.value) if mean else _add_reduce(x.value, axis=None)
                 node = Node(self, ans, len(self.tape))
-                self.tape.append((_SUM, x.id, -1, x.value.shape, None, False, None))
+                self.tape.append((_SUM, x.id, -1, x.value.shape, x.value.size if mean else None,
+                                  False, None))
                 if self.log is not None:
-                    self.note("sum", args, ans, params)
+                    self.note(prim.name, args, ans, params)
                 return node
         raw = list(args)
         parents = []
@@ -384,6 +391,21 @@ def _vjps(rec: Any, g: Any, mine: bool) -> list[tuple[int, Any, bool]]:
             t = ans * ans
             np.subtract(1.0, t, out=t)
             return [(parents[0][0], np.multiply(g, t, out=g if mine else t), True)]
+        if prim is _LSE_PRIM and prim.vjp is _LSE_RULES and g.__class__ in _PLAIN \
+                and raw[0].__class__ is _ndarray and raw[0].dtype is _F64:
+            # g * softmax(x): the registry's rule in plain numpy (five dnp calls on small
+            # arrays cost more than the arithmetic)
+            x, axis, keep = raw[0], params["axis"], params["keepdims"]
+            if axis is None:
+                shape = (1,) * x.ndim
+            elif keep:
+                shape = np.shape(ans)
+            else:
+                shape = np.expand_dims(np.empty(np.shape(ans)), axis).shape
+            c = np.subtract(x, np.reshape(ans, shape))
+            np.exp(c, out=c)
+            c *= np.reshape(g, shape) if np.ndim(g) else g
+            return [(parents[0][0], c, True)]
         out = []
         for pid, i in parents:
             rule = prim.vjp_rule(i)
@@ -391,7 +413,10 @@ def _vjps(rec: Any, g: Any, mine: bool) -> list[tuple[int, Any, bool]]:
                 out.append((pid, rule(g, ans, *raw, **params), False))
         return out
     _, a, b, x, y, broadcast, ans = rec
-    if broadcast:  # shapes differ: the registry's rules, which unbroadcast
+    if broadcast:  # shapes differ: each cotangent is summed back to its operand's shape
+        if g.__class__ is _ndarray and kind != _GETITEM and kind != _SUM \
+                and not isinstance(x, Tracer) and not isinstance(y, Tracer):
+            return _broadcast_vjps(kind, a, b, x, y, ans, g)
         return _vjps((_GENERIC, tuple((p, k) for k, p in enumerate((a, b)) if p >= 0),
                       REGISTRY[_KIND_PRIM[kind]], ans, (x, y), {}), g, False)
     if kind == _ADD:
@@ -432,13 +457,47 @@ def _vjps(rec: Any, g: Any, mine: bool) -> list[tuple[int, Any, bool]]:
             c = -g * ans / y  # d(x/y)/dy = -x/y**2 = -ans/y
             out.append((b, c, c.__class__ is _ndarray))
         return out
-    if kind == _SUM:  # x here is the summed array's shape
+    if kind == _SUM:  # x here is the summed array's shape, y the count for a mean
+        if y is not None:
+            g = g / y
         if g.__class__ in _PLAIN:
             return [(a, _bview(g, x), False)]
         stand_in = np.broadcast_to(0.0, x)  # the rule only reads x's shape
         return [(a, REGISTRY["sum"].vjp_rule(0)(g, ans, stand_in), False)]
     # _GETITEM with a traced cotangent: the registry's rule (scatter), differentiable
     return [(a, REGISTRY["getitem"].vjp_rule(0)(g, ans, x, index=y), False)]
+
+
+def _sum_to(c: np.ndarray, shape: tuple[int, ...]) -> Any:
+    """Sum ``c`` over the axes it gained by broadcasting against an operand of ``shape``."""
+    if c.shape == shape:
+        return c
+    lead = c.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + k for k, n in enumerate(shape)
+                                      if n == 1 and c.shape[lead + k] != 1)
+    out = _add_reduce(c, axis=axes) if axes else c
+    return out.reshape(shape) if out.shape != shape else out
+
+
+def _broadcast_vjps(kind: int, a: int, b: int, x: Any, y: Any, ans: Any, g: np.ndarray
+                    ) -> list[tuple[int, Any, bool]]:
+    """+ - * / whose operands broadcast, for a plain-array cotangent: the registry's rules
+    (``unbroadcast``) without the generic dispatch."""
+    out = []
+    if a >= 0:
+        c = g if kind in (_ADD, _SUB) else (g * y if kind == _MUL else g / y)
+        out.append((a, _sum_to(c, np.shape(x)), False))
+    if b >= 0:
+        if kind == _ADD:
+            c = g
+        elif kind == _SUB:
+            c = -g
+        elif kind == _MUL:
+            c = g * x
+        else:
+            c = -g * ans / y
+        out.append((b, _sum_to(c, np.shape(y)), False))
+    return out
 
 
 def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: bool = False
@@ -508,7 +567,7 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
             if kind == _ADD and not rec[5]:  # the cotangent passes through to both sides
                 pairs = [(p, gi, False) for p in rec[1:3] if p >= 0]
             elif kind == _SUM and gi.__class__ in _PLAIN:
-                pairs = [(rec[1], _bview(gi, rec[3]), False)]
+                pairs = [(rec[1], _bview(gi if rec[4] is None else gi / rec[4], rec[3]), False)]
             else:
                 pairs = _vjps(rec, gi, i in owned)
             if consume:
