@@ -129,6 +129,11 @@ REGRESSIONS: list[tuple[str, list[float]]] = [
     # h = 2.6e-15 and central differences returned 0.043 (fixed: a pilot still unresolved
     # after three rounds is noise, and the first pilot step is used)
     ("x1 - (((3.0 + x1) - x1) - (-(x1 - 3.0)))", [-0.704]),
+    # soak seed 7: a kink of maximum 0.002 from x; the four pilot points all sat on the
+    # linear branch (third difference 0) and f(x) on the tan branch, so Richardson returned
+    # the other branch's slope, 1 for -103.03, with status ok (fixed: the pilot's fourth
+    # difference, through f(x), shows the kink)
+    ("maximum(tan((x1 - (x1 ** x1))), x1)", [2.348]),
 ]
 
 

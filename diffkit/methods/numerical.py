@@ -380,19 +380,20 @@ def _pilot(sampler: _Sampler, kind: str, pow2: bool = False
     length, fscale = np.full(n, np.nan), np.zeros(n)
     sampler.pilot_vals = np.full((n, 4 if central else 2, sampler.m), np.nan)
     todo = np.arange(n)
+    short = np.full(n, np.nan)
     for _ in range(PILOT_ROUNDS):
-        length[todo], fscale[todo] = _measure(sampler, kind, todo, hp)
+        length[todo], fscale[todo], short[todo] = _measure(sampler, kind, todo, hp)
         # a pilot step beyond ~L/5 aliases (sin(1e6 x) sampled 1e-4 apart): measure again
         # at the step that suits the length just found
-        todo = todo[np.isfinite(length[todo]) & (hp[todo] > 0.2 * length[todo])]
+        todo = todo[np.isfinite(short[todo]) & (hp[todo] > 0.2 * short[todo])]
         if not todo.size:
             break
-        hp[todo] = _pow2(PILOT_STEP * length[todo]) if pow2 else EPS**power * length[todo]
+        hp[todo] = _pow2(PILOT_STEP * short[todo]) if pow2 else EPS**power * short[todo]
     else:  # the length shrank with every step: nothing a finite difference could resolve
         i = int(todo[0])
         raise StencilError(
             f"{sampler.method.name}: at x[{i}] = {_fmt(flat[i])} f varies on a scale below "
-            f"{_fmt(length[i])} that {PILOT_ROUNDS} pilot rounds could not resolve (a "
+            f"{_fmt(short[i])} that {PILOT_ROUNDS} pilot rounds could not resolve (a "
             f"singularity or domain edge that close, or oscillation that fast), so no "
             f"finite-difference step is trustworthy there; use an AD method "
             f"(method='reverse-mode') or a point farther from it"
@@ -407,8 +408,12 @@ def _pow2(h: Any) -> Any:
 
 
 def _measure(sampler: _Sampler, kind: str, todo: np.ndarray, hp: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """One pilot round for coordinates ``todo`` (``hp`` shrinks in place at domain edges)."""
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One pilot round for coordinates ``todo`` (``hp`` shrinks in place at domain edges).
+
+    Returns the length ``L`` from the pilot's derivative, ``|f|`` and the shortest length any
+    of its differences shows (what the step must resolve), each of shape ``(todo.size,)``.
+    """
     flat = sampler.flat
     central = kind == "central"
     offsets = (-2, -1, 1, 2) if central else ((1, 2) if kind == "forward" else (-1, -2))
@@ -446,7 +451,17 @@ def _measure(sampler: _Sampler, kind: str, todo: np.ndarray, hp: np.ndarray
     flat_f = spread <= FLAT * EPS * np.maximum(fscale, 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         length = np.where((mag > noise) & ~flat_f, (fscale / mag) ** (1.0 / k), np.nan)
-    return length, fscale
+        short = length
+        if central:
+            # the fourth difference through f(x) too: a kink or a jump close to x that the
+            # four outer points straddle (all of them on one smooth branch, f(x) on another)
+            # leaves the third difference small and shows here only
+            d4 = vals[:, 0] - 4 * vals[:, 1] + 6 * f0 - 4 * vals[:, 2] + vals[:, 3]
+            mag4 = np.abs(d4).max(axis=1) / h[:, 0] ** 4
+            l4 = np.where((mag4 > 10 * 16 * EPS * fscale / h[:, 0] ** 4) & ~flat_f,
+                          (fscale / mag4) ** 0.25, np.nan)
+            short = np.fmin(length, l4)
+    return length, fscale, short
 
 
 def _auto_steps(sampler: _Sampler, st: Stencil, kind: str) -> np.ndarray:
@@ -798,11 +813,16 @@ class Richardson(Method):
                 fs = max(abs(f0), *(abs(t) for t in v))
                 mag = abs(v[3] - 2 * v[2] + 2 * v[1] - v[0]) / (2 * hp**3)
                 spread = max(abs(t - f0) for t in v)
+                flat = spread <= FLAT * EPS * max(fs, 1.0)
                 length = (fs / mag) ** (1 / 3) if mag > 10 * 6 * EPS * fs / (2 * hp**3) \
-                    and spread > FLAT * EPS * max(fs, 1.0) else math.nan
-                if not (math.isfinite(length) and hp > 0.2 * length):
+                    and not flat else math.nan
+                mag4 = abs(v[0] - 4 * v[1] + 6 * f0 - 4 * v[2] + v[3]) / hp**4  # see _measure
+                l4 = (fs / mag4) ** 0.25 if mag4 > 10 * 16 * EPS * fs / hp**4 and not flat \
+                    else math.nan
+                short = float(np.fmin(length, l4))
+                if not (math.isfinite(short) and hp > 0.2 * short):
                     break
-                hp = float(_pow2(PILOT_STEP * length))
+                hp = float(_pow2(PILOT_STEP * short))
             else:  # unresolved: the general path raises the explanation
                 raise _Fallback(nfev)
             m = MAX_START_LEVELS if math.isnan(length) else \
