@@ -364,8 +364,10 @@ def _pilot(sampler: _Sampler, kind: str, pow2: bool = False
     A pilot point outside the domain shrinks that coordinate's pilot step eightfold (up to
     four times); a pilot step larger than ``L/5`` (it may have aliased) is redone at
     ``eps^(1/5) L`` (``L/64`` with ``pow2``), up to ``PILOT_ROUNDS`` rounds in all, and a
-    length still unresolved then raises :class:`StencilError`. Pilot values within ``FLAT``
-    eps of ``f(x)`` are rounding noise (L is NaN). Every evaluation is counted.
+    length still unresolved then raises :class:`StencilError`. The step must also resolve
+    the length the fourth difference through ``f(x)`` shows (a kink the outer points
+    straddle). Pilot values within ``FLAT`` eps of ``f(x)`` are rounding noise (L is NaN).
+    Every evaluation is counted.
 
     Returns ``(L, h_p, fscale)``, each of shape ``(n,)``.
     """
