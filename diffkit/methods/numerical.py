@@ -702,6 +702,28 @@ def _replace_nfev(r: DerivativeResult, nfev: int) -> DerivativeResult:
     return dataclasses.replace(r, nfev=nfev)
 
 
+_NEVILLE: list[list[list[float]]] = []
+_SHRINK = [min(1.0, TRUNCATION_SAFETY / (4.0 ** (j + 1) - 1.0)) for j in range(64)]
+"""Richardson's truncation safety factor for tableau column ``j``."""
+
+
+def _neville(k: int) -> list[list[float]]:
+    """Row ``k`` of Neville's tableau as coefficients of the differences ``D_0 .. D_k``.
+
+    Entry ``j`` of the row is ``sum_i c[j][i] D_i``; the coefficients depend on ``k`` and
+    ``j`` only (steps halve each level), so they are built once, not per derivative.
+    """
+    while len(_NEVILLE) <= k:
+        n = len(_NEVILLE)
+        crow = [[0.0] * n + [1.0]]
+        for j in range(1, n + 1):
+            factor = 4.0**j - 1.0
+            prev = [*_NEVILLE[n - 1][j - 1], 0.0]
+            crow.append([c + (c - p) / factor for c, p in zip(crow[j - 1], prev, strict=True)])
+        _NEVILLE.append(crow)
+    return _NEVILLE[k]
+
+
 def _discredits(val: Any, err: Any, trunc: Any, best_val: Any, best_err: Any) -> Any:
     """Whether a finer level's estimate shows the best one so far was a coincidence.
 
@@ -834,7 +856,6 @@ class Richardson(Method):
             h0 = self.h
         fscale = abs(f0)
         rows: list[list[float]] = []
-        coefs: list[list[list[float]]] = []
         noise: list[float] = []
         best_val, best_err, best_step, stale = math.nan, math.inf, math.nan, 0
         for k in range(self.max_levels):
@@ -844,22 +865,19 @@ class Richardson(Method):
             width = (b - xf) - (a - xf)
             fscale = max(fscale, abs(fa), abs(fb))
             noise.append(2 * NOISE * EPS * fscale / width)
-            row, crow = [(fb - fa) / width], [[0.0] * k + [1.0]]
+            row = [(fb - fa) / width]
             for j in range(1, k + 1):
                 factor = 4.0**j - 1.0
                 row.append(row[j - 1] + (row[j - 1] - rows[k - 1][j - 1]) / factor)
-                prev = [*coefs[k - 1][j - 1], 0.0]
-                crow.append([c + (c - p) / factor for c, p in zip(crow[j - 1], prev,
-                                                                   strict=True)])
             rows.append(row)
-            coefs.append(crow)
             if k == 0:
                 continue
+            crow = _neville(k)
             cand = (math.nan, math.inf, math.inf)
+            prev = rows[k - 1]
             for j in range(k):
-                shrink = min(1.0, TRUNCATION_SAFETY / (4.0 ** (j + 1) - 1.0))
-                trunc = abs(row[j] - rows[k - 1][j]) * shrink
-                rnd = math.sqrt(sum((c * e) ** 2 for c, e in zip(crow[j], noise, strict=True)))
+                trunc = abs(row[j] - prev[j]) * _SHRINK[j]
+                rnd = math.sqrt(sum([(c * e) ** 2 for c, e in zip(crow[j], noise, strict=True)]))
                 if trunc + rnd < cand[1]:
                     cand = (row[j], trunc + rnd, trunc)
             if cand[1] < best_err or _discredits(cand[0], cand[1], cand[2], best_val, best_err):
