@@ -417,7 +417,16 @@ not_equal = primitive("not_equal", np.not_equal, kind="binary", symbolic=_relati
 
 def _where_symbolic(c: Any, x: Any, y: Any) -> Any:
     piecewise = _sympy().Piecewise
-    return _elementwise_fn(lambda ci, xi, yi: piecewise((xi, ci), (yi, True)))(c, x, y)
+
+    def one(ci: Any, xi: Any, yi: Any) -> Any:
+        try:
+            return piecewise((xi, ci), (yi, True))
+        except RecursionError:
+            # sympy 1.14's Piecewise.eval can rebuild itself forever on a condition such as
+            # Eq(Min(exp(x), log1p(x) - sin(x)), log1p(log1p(x)) - x/4): keep it as written
+            return piecewise((xi, ci), (yi, True), evaluate=False)
+
+    return _elementwise_fn(one)(c, x, y)
 
 
 def _where(condition: Any, x: Any, y: Any) -> Any:

@@ -134,6 +134,13 @@ REGRESSIONS: list[tuple[str, list[float]]] = [
     # the other branch's slope, 1 for -103.03, with status ok (fixed: the pilot's fourth
     # difference, through f(x), shows the kink)
     ("maximum(tan((x1 - (x1 ** x1))), x1)", [2.348]),
+    # soak seed 8: symbolic hit sympy 1.14's Piecewise.eval recursing forever on the tie
+    # condition of maximum(minimum(...), ...) (RecursionError; fixed: built unevaluated then)
+    ("maximum(minimum(exp(x1), (log1p(x1) - sin(x1))), (log1p(log1p(x1)) - (x1 * 0.25)))",
+     [1.107]),
+    # soak seed 8: the derivative of abs(exp(w)) keeps sympy's arg() of a w it cannot prove
+    # real, and the compiled code had no `arg` (NameError; fixed as `re` was)
+    ("((abs(exp(((log(x1) + 1.25) ** 2.0))) + (0.5 * x2)) + (0.5 * x3))", [0.738, 1.1, 1.685]),
 ]
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import inspect
 import linecache
+import math
 import os
 from collections.abc import Callable
 from typing import Any
@@ -375,12 +376,15 @@ def _heaviside(x: float, h0: float = 0.5) -> float:
     return 0.0 if x < 0 else (1.0 if x > 0 else h0)
 
 
-# sympy keeps re()/im() where it cannot prove a subexpression real (abs(exp(arccos(x))));
-# the compiled "math" code has neither, and at a real point they are the identity and zero
+# sympy keeps re()/im()/arg() where it cannot prove a subexpression real (abs(exp(arccos(x))),
+# abs(exp((log(x) + 1.25)**2.0))); the compiled "math" code has none of them, and at a real
+# point they are the identity, zero and the angle (0 or pi)
 _COMPILED_EXTRAS = {
     "Heaviside": _heaviside,
     "re": lambda v: v.real,
     "im": lambda v: v.imag,
+    "arg": lambda v: math.atan2(v.imag, v.real),
+    "conjugate": lambda v: v.conjugate(),
 }
 
 
