@@ -25,13 +25,14 @@ non-finite value at a stencil point into :class:`~diffkit.errors.StencilError`.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ..core import Trace, Tracer, domain_error
+from ..core import Trace, Tracer, checked_evaluation, domain_error
 from ..errors import (
     DomainError,
     NonAnalyticError,
@@ -705,6 +706,8 @@ def _replace_nfev(r: DerivativeResult, nfev: int) -> DerivativeResult:
 _NEVILLE: list[list[list[float]]] = []
 _SHRINK = [min(1.0, TRUNCATION_SAFETY / (4.0 ** (j + 1) - 1.0)) for j in range(64)]
 """Richardson's truncation safety factor for tableau column ``j``."""
+_FACTOR = [4.0**j - 1.0 for j in range(64)]
+"""Neville's divisor ``4^j - 1`` for column ``j`` (the steps halve)."""
 
 
 def _neville(k: int) -> list[list[float]]:
@@ -791,6 +794,19 @@ class Richardson(Method):
         self.chunk = _check_chunk(chunk, "Richardson")
 
     # ---------------------------------------------------------------- first derivatives
+    def derivative(self, f: Any, x: Any) -> DerivativeResult:
+        """d f / d x at a scalar ``x``: value, error estimate, evaluations, step, status."""
+        # a scalar Function at a float needs none of the general validation and dispatch
+        if (type(x) is float or type(x) is _f64) and isinstance(f, Function) \
+                and not f.vectorized and f.nparams == 1 and math.isfinite(x):
+            try:
+                with checked_evaluation():
+                    return self._scalar(f, float(x))
+            except _Fallback as fb:  # the general path explains (or goes one-sided)
+                r = self._run(functools.partial(Method._derivative, self), f, np.array(x))
+                return _replace_nfev(r, r.nfev + fb.nfev)
+        return super().derivative(f, x)
+
     def _derivative(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         if spec.vectorized:
             return super()._derivative(spec, x)
@@ -807,7 +823,7 @@ class Richardson(Method):
         function would spend most of its time there instead of in ``f``.
         """
         nfev = 0
-        call = spec.call
+        call = spec.fn if spec.nparams == 1 else spec.call  # one parameter: fn(x) is call(x)
         seen: dict[float, float] = {}
 
         def f(t: float) -> float:
@@ -816,22 +832,22 @@ class Richardson(Method):
                 return seen[t]
             nfev += 1
             try:
-                v = call(np.float64(t))
+                v = call(_f64(t))
             except (DomainError, FloatingPointError):
                 raise _Fallback(nfev) from None
-            if not isinstance(v, (float, np.floating)):
+            if v.__class__ is not _f64 and not isinstance(v, (float, np.floating)):
                 v = np.asarray(v)
                 if v.shape != () or v.dtype.kind not in "iuf":
                     raise _Fallback(nfev)
             v = float(v)
-            if not math.isfinite(v):
+            if v - v != 0.0:  # inf or nan
                 raise _Fallback(nfev)
             seen[t] = v
             return v
 
         f0 = f(xf)
         if self.h == "auto":
-            hp = float(_pow2(PILOT_STEP * max(abs(xf), 0.1)))
+            hp = 2.0 ** round(math.log2(PILOT_STEP * max(abs(xf), 0.1)))  # _pow2, on floats
             for _ in range(PILOT_ROUNDS):
                 v = [f(xf + s * hp) for s in (-2.0, -1.0, 1.0, 2.0)]
                 fs = max(abs(f0), *(abs(t) for t in v))
@@ -843,10 +859,10 @@ class Richardson(Method):
                 mag4 = abs(v[0] - 4 * v[1] + 6 * f0 - 4 * v[2] + v[3]) / hp**4  # see _measure
                 l4 = (fs / mag4) ** 0.25 if mag4 > 10 * 16 * EPS * fs / hp**4 and not flat \
                     else math.nan
-                short = float(np.fmin(length, l4))
+                short = l4 if length != length else (length if l4 != l4 else min(length, l4))
                 if not (math.isfinite(short) and hp > 0.2 * short):
                     break
-                hp = float(_pow2(PILOT_STEP * short))
+                hp = 2.0 ** round(math.log2(PILOT_STEP * short))
             else:  # unresolved: the general path raises the explanation
                 raise _Fallback(nfev)
             m = MAX_START_LEVELS if math.isnan(length) else \
@@ -866,15 +882,15 @@ class Richardson(Method):
             fscale = max(fscale, abs(fa), abs(fb))
             noise.append(2 * NOISE * EPS * fscale / width)
             row = [(fb - fa) / width]
-            for j in range(1, k + 1):
-                factor = 4.0**j - 1.0
-                row.append(row[j - 1] + (row[j - 1] - rows[k - 1][j - 1]) / factor)
-            rows.append(row)
             if k == 0:
+                rows.append(row)
                 continue
-            crow = _neville(k)
-            cand = (math.nan, math.inf, math.inf)
             prev = rows[k - 1]
+            for j in range(1, k + 1):
+                row.append(row[j - 1] + (row[j - 1] - prev[j - 1]) / _FACTOR[j])
+            rows.append(row)
+            crow = _NEVILLE[k] if k < len(_NEVILLE) else _neville(k)
+            cand = (math.nan, math.inf, math.inf)
             for j in range(k):
                 trunc = abs(row[j] - prev[j]) * _SHRINK[j]
                 rnd = math.sqrt(sum([(c * e) ** 2 for c, e in zip(crow[j], noise, strict=True)]))
@@ -1158,6 +1174,7 @@ class _ScalarResult(DerivativeResult):
 
 
 _new = object.__new__
+_f64 = np.float64
 _C128 = np.complex128
 _LEAN = "complex-step-scalar"  # cache flag: a scalar spec checked analytic at a scalar point
 _LEAN_UNCHECKED = "complex-step-scalar-unchecked"  # the same, for check=False
