@@ -10,8 +10,8 @@ Two workloads (ANCHORS.md, numerical):
 2. the Rosenbrock gradient at n = 10, 100, 1000 (``catalog.rosenbrock(n)``, exact mpmath
    reference), with plain and vectorised (batched) variants.
 
-Thread pools are pinned to one thread; times are medians of interleaved repeats, so the
-ratios measured in this run are what count.
+Thread pools are pinned to one thread; times are medians of interleaved repeats of loops of
+calls (about 2 ms each, like timeit), so the ratios measured in this run are what count.
 
     python benchmarks/numerical.py            # both tables (about a minute)
     python benchmarks/numerical.py --quick    # fewer repeats, n = 10, 100 only
@@ -107,11 +107,17 @@ def suite_table(repeats: int) -> list[str]:
             with checked_evaluation() if name.startswith("plain") else _nullcontext():
                 fn(spec, x)
         times = {name: [] for name, _ in rows}
+        # each method is timed as a loop of calls (about 2 ms, like timeit), the loops of all
+        # methods interleaved in every repeat: one call alone measures a cold start
+        loops = {name: max(1, int(2e-3 / max(_median_time(
+            lambda fn=fn, spec=spec, x=x: fn(spec, x), 3), 1e-7))) for name, fn in rows}
         for _ in range(repeats):
             for name, fn in rows:
+                n = loops[name]
                 t = time.perf_counter()
-                fn(spec, x)
-                times[name].append(time.perf_counter() - t)
+                for _ in range(n):
+                    fn(spec, x)
+                times[name].append((time.perf_counter() - t) / n)
         unit = np.median(times[rows[0][0]])
         for name, fn in rows:
             val, est, nfev = fn(spec, x)
