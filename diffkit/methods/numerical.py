@@ -47,7 +47,7 @@ from ..results import DerivativeResult
 from ..spec import Function
 from ..stencils import Stencil, _check_order, fornberg_float, optimal_step, stencil
 from ..validation import call_checked
-from .base import Method
+from .base import Method, scalar_point
 
 __all__ = [
     "BackwardDifference",
@@ -58,6 +58,10 @@ __all__ = [
 ]
 
 EPS = float(np.finfo(np.float64).eps)
+_new = object.__new__
+_f64 = np.float64
+_C128 = np.complex128
+
 NOISE = 1.0
 """Assumed relative noise of an evaluation of ``f``, in units of eps (a rounding or two)."""
 
@@ -408,6 +412,11 @@ def _pilot(sampler: _Sampler, kind: str, pow2: bool = False
 def _pow2(h: Any) -> Any:
     """The nearest power of two (steps that are exact multiples of each other)."""
     return 2.0 ** np.round(np.log2(h))
+
+
+def _pow2_float(h: float) -> float:
+    """:func:`_pow2` of one Python float, without numpy's scalar overhead."""
+    return 2.0 ** round(math.log2(h))
 
 
 def _measure(sampler: _Sampler, kind: str, todo: np.ndarray, hp: np.ndarray
@@ -796,14 +805,13 @@ class Richardson(Method):
     # ---------------------------------------------------------------- first derivatives
     def derivative(self, f: Any, x: Any) -> DerivativeResult:
         """d f / d x at a scalar ``x``: value, error estimate, evaluations, step, status."""
-        # a scalar Function at a float needs none of the general validation and dispatch
-        if (type(x) is float or type(x) is _f64) and isinstance(f, Function) \
-                and not f.vectorized and f.nparams == 1 and math.isfinite(x):
+        xf = scalar_point(f, x)  # a scalar Function at a float: no validation or dispatch
+        if xf is not None:
             try:
                 with checked_evaluation():
-                    return self._scalar(f, float(x))
+                    return self._scalar(f, xf)
             except _Fallback as fb:  # the general path explains (or goes one-sided)
-                r = self._run(functools.partial(Method._derivative, self), f, np.array(x))
+                r = self._run(functools.partial(Method._derivative, self), f, np.array(xf))
                 return _replace_nfev(r, r.nfev + fb.nfev)
         return super().derivative(f, x)
 
@@ -847,7 +855,7 @@ class Richardson(Method):
 
         f0 = f(xf)
         if self.h == "auto":
-            hp = 2.0 ** round(math.log2(PILOT_STEP * max(abs(xf), 0.1)))  # _pow2, on floats
+            hp = _pow2_float(PILOT_STEP * max(abs(xf), 0.1))
             for _ in range(PILOT_ROUNDS):
                 v = [f(xf + s * hp) for s in (-2.0, -1.0, 1.0, 2.0)]
                 fs = max(abs(f0), *(abs(t) for t in v))
@@ -862,7 +870,7 @@ class Richardson(Method):
                 short = l4 if length != length else (length if l4 != l4 else min(length, l4))
                 if not (math.isfinite(short) and hp > 0.2 * short):
                     break
-                hp = 2.0 ** round(math.log2(PILOT_STEP * short))
+                hp = _pow2_float(PILOT_STEP * short)
             else:  # unresolved: the general path raises the explanation
                 raise _Fallback(nfev)
             m = MAX_START_LEVELS if math.isnan(length) else \
@@ -1173,11 +1181,7 @@ class _ScalarResult(DerivativeResult):
         return self.__dict__.setdefault("info", {})  # made on first use, one per result
 
 
-_new = object.__new__
-_f64 = np.float64
-_C128 = np.complex128
 _LEAN = "complex-step-scalar"  # cache flag: a scalar spec checked analytic at a scalar point
-_LEAN_UNCHECKED = "complex-step-scalar-unchecked"  # the same, for check=False
 
 
 class ComplexStep(Method):
@@ -1236,8 +1240,11 @@ class ComplexStep(Method):
         """d f / d x at a scalar ``x`` from one evaluation of ``f(x + ih)``."""
         # The common case -- a scalar Function already checked at a float -- skips the general
         # validation and dispatch: the target is a derivative at about the cost of f itself.
-        if (type(x) is float or type(x) is np.float64) and isinstance(f, Function) \
-                and f.cache.get(_LEAN if self.check else _LEAN_UNCHECKED) and math.isfinite(x):
+        # scalar_point(f, x), inlined: this path's budget is one evaluation of f, and the flag
+        # _LEAN already says f is a scalar Function of one parameter, checked analytic
+        if (type(x) is float or type(x) is _f64) and isinstance(f, Function) \
+                and math.isfinite(x) and (f.cache.get(_LEAN) if self.check
+                                          else scalar_point(f, x) is not None):
             r = self._lean(f, float(x))
             if r is not None:
                 return r
@@ -1280,8 +1287,6 @@ class ComplexStep(Method):
         """``f(z)`` at one complex point, traced the first time for this spec and shape."""
         arg = z[0] if not shape else z.reshape(shape)
         if not self.check or self._checked(spec, shape):
-            if shape == () and spec.nparams == 1 and not spec.vectorized:
-                spec.cache[_LEAN if self.check else _LEAN_UNCHECKED] = True
             return spec.call(arg)
         trace = _AnalyticTrace(spec)
         box = _ComplexTracer(trace, arg)

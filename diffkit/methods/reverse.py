@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..core import REGISTRY, Primitive, Trace, Tracer, bind, domain_error
-from ..primitives import _is_basic_index
+from ..primitives import _is_basic_index, _norm_axes
 from ..results import DerivativeResult
 from ..spec import Function
 from ..validation import check_output, not_scalar
@@ -395,13 +395,8 @@ def _vjps(rec: Any, g: Any, mine: bool) -> list[tuple[int, Any, bool]]:
                 and raw[0].__class__ is _ndarray and raw[0].dtype is _F64:
             # g * softmax(x): the registry's rule in plain numpy (five dnp calls on small
             # arrays cost more than the arithmetic)
-            x, axis, keep = raw[0], params["axis"], params["keepdims"]
-            if axis is None:
-                shape = (1,) * x.ndim
-            elif keep:
-                shape = np.shape(ans)
-            else:
-                shape = np.expand_dims(np.empty(np.shape(ans)), axis).shape
+            x, reduced = raw[0], _norm_axes(params["axis"], raw[0].ndim)
+            shape = tuple(1 if k in reduced else n for k, n in enumerate(x.shape))
             c = np.subtract(x, np.reshape(ans, shape))
             np.exp(c, out=c)
             c *= np.reshape(g, shape) if np.ndim(g) else g
