@@ -322,17 +322,6 @@ def _shape_of(v: Any) -> tuple[int, ...]:
 # ============================================================================ the sweep
 
 
-def _bscalar(g: Any) -> Any:
-    """The number behind a broadcast view (every stride 0, e.g. the VJP of ``sum``), or None.
-
-    Multiplying such a cotangent by an array is then one pass over the array, and negating or
-    scaling it stays a free broadcast view.
-    """
-    if g.__class__ is _ndarray and g.ndim and not any(g.strides) and g.size > 1:
-        return g.flat[0]
-    return None
-
-
 def _bview(gs: Any, shape: tuple[int, ...]) -> np.ndarray:
     """A view of the number ``gs`` broadcast to ``shape`` (every stride 0; never written).
 
@@ -342,20 +331,79 @@ def _bview(gs: Any, shape: tuple[int, ...]) -> np.ndarray:
     return np.ndarray(shape, base.dtype, base, 0, (0,) * len(shape))
 
 
+class _Fill:
+    """A cotangent that is one number at every entry of ``shape`` (the VJP of ``sum``).
+
+    Kept as the number until something needs the array: scaling, negating and adding such
+    cotangents is arithmetic on one number, and ``x**2`` or ``x * y`` multiply the array by
+    it in one pass. Never leaves the sweep: rules that want an array get :meth:`view`.
+    """
+
+    __slots__ = ("shape", "v")
+
+    def __init__(self, v: Any, shape: tuple[int, ...]) -> None:
+        self.v = v
+        self.shape = shape
+
+    def view(self) -> np.ndarray:
+        """The broadcast view (every stride 0, read-only) the registry's rules can read."""
+        return _bview(self.v, self.shape)
+
+
+def _fill_vjps(kind: int, rec: Any, f: _Fill) -> list[tuple[int, Any, bool]] | None:
+    """The VJPs of a non-broadcasting ``+ - * / neg x**2`` record for a :class:`_Fill`
+    cotangent, or None for every other record (it then gets the broadcast view)."""
+    _, a, b, x, y, _, ans = rec
+    v, shape = f.v, f.shape
+    if kind == _ADD:
+        return [(p, f, False) for p in (a, b) if p >= 0]
+    if kind == _SUB:
+        out = [(a, f, False)] if a >= 0 else []
+        if b >= 0:
+            out.append((b, _Fill(-v, shape), False))
+        return out
+    if kind == _NEG:
+        return [(a, _Fill(-v, shape), False)]
+    if kind == _SQUARE:
+        return [(a, *_times(x, 2.0 * v, shape))]
+    if kind == _MUL:
+        out = []
+        if a >= 0:
+            out.append((a, *_times(y, v, shape)))
+        if b >= 0:
+            out.append((b, *_times(x, v, shape)))
+        return out
+    if kind == _DIV:
+        out = []
+        if a >= 0:
+            out.append((a, *_times(y, v, shape, divide=True)))
+        if b >= 0:
+            c = (-v) * ans / y
+            out.append((b, c, c.__class__ is _ndarray))
+        return out
+    return None
+
+
+_NUMBERS = (float, int, np.float64, complex, np.complex128)
+
+
+def _times(y: Any, v: Any, shape: tuple[int, ...], divide: bool = False) -> tuple[Any, bool]:
+    """``y * v`` (``v / y`` with ``divide``) for a fill ``v`` and an operand ``y`` of the
+    fill's shape or a constant number: a fill again for a number, else one pass over y."""
+    if y.__class__ in _NUMBERS:
+        return _Fill(v / y if divide else v * y, shape), False
+    if y.__class__ is _ndarray:
+        return (np.divide(v, y) if divide else y * v), True
+    c = v / y if divide else v * y
+    return c, c.__class__ is _ndarray
+
+
 def _scaled(g: Any, y: Any, mine: bool, op: Any) -> tuple[Any, bool]:
     """``op(g, y)`` for ``op`` = multiply or divide, with ``y`` of g's shape or a scalar.
 
     Returns the product and whether it is a fresh plain array the sweep may own; reuses ``g``
     in place when the sweep owns it (``mine``).
     """
-    gs = _bscalar(g) if y.__class__ in _PLAIN or y.__class__ is int else None
-    if gs is not None:
-        if y.__class__ is _ndarray:
-            c = y * gs if op is np.multiply else gs / y
-            if c.shape == g.shape:
-                return c, True
-            return np.broadcast_to(c, g.shape), False  # a constant of fewer dimensions
-        return _bview(op(gs, y), g.shape), False
     if mine and g.__class__ is _ndarray and y.__class__ in _PLAIN:
         try:
             return op(g, y, out=g), True
@@ -366,9 +414,6 @@ def _scaled(g: Any, y: Any, mine: bool, op: Any) -> tuple[Any, bool]:
 
 
 def _negated(g: Any, mine: bool) -> tuple[Any, bool]:
-    gs = _bscalar(g)
-    if gs is not None:
-        return _bview(-gs, g.shape), False
     if mine and g.__class__ is _ndarray:
         return np.negative(g, out=g), True
     c = -g
@@ -436,9 +481,6 @@ def _vjps(rec: Any, g: Any, mine: bool) -> list[tuple[int, Any, bool]]:
             out.append((b, *_negated(g, mine and a < 0)))
         return out
     if kind == _SQUARE:
-        gs = _bscalar(g)
-        if gs is not None:
-            return [(a, x * (2.0 * gs), True)]
         c, fresh = _scaled(g, x, mine, np.multiply)
         c *= 2.0  # in place on a fresh array; rebinding for scalars and tracers
         return [(a, c, fresh)]
@@ -554,15 +596,33 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
                     old = ct.get(b)
                     ct[b] = cb if old is None else old + cb
                 continue
-            if kind == _GETITEM and gi.__class__ in _PLAIN:
+            pairs = None
+            if gi.__class__ is _Fill:
+                if kind == _GETITEM:
+                    _getitem_into(ct, owned, rec, gi.v)
+                    if consume:
+                        tape[i] = _SWEPT
+                    continue
+                if 0 < kind < _GETITEM and not rec[5]:
+                    pairs = _fill_vjps(kind, rec, gi)
+                if pairs is None:
+                    gi = gi.view()
+            if pairs is not None:
+                pass
+            elif kind == _GETITEM and gi.__class__ in _PLAIN:
                 _getitem_into(ct, owned, rec, gi)
                 if consume:
                     tape[i] = _SWEPT
                 continue
-            if kind == _ADD and not rec[5]:  # the cotangent passes through to both sides
+            elif kind == _ADD and not rec[5]:  # the cotangent passes through to both sides
                 pairs = [(p, gi, False) for p in rec[1:3] if p >= 0]
-            elif kind == _SUM and gi.__class__ in _PLAIN:
-                pairs = [(rec[1], _bview(gi if rec[4] is None else gi / rec[4], rec[3]), False)]
+            elif kind == _SUM and (gi.__class__ is _f64 or gi.__class__ is float or (
+                    gi.__class__ is _ndarray and not gi.ndim)):
+                # the sum of a whole array: its cotangent is one number everywhere
+                v = gi[()] if gi.__class__ is _ndarray else gi
+                if rec[4] is not None:
+                    v = v / rec[4]
+                pairs = [(rec[1], _Fill(v, rec[3]) if rec[3] else v, False)]
             else:
                 pairs = _vjps(rec, gi, i in owned)
             if consume:
@@ -574,6 +634,8 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
                     ct[p] = c
                     if fresh and c.__class__ is _ndarray:
                         owned.add(p)
+                elif old.__class__ is _Fill or c.__class__ is _Fill:
+                    _add_fill(ct, owned, p, old, c, fresh)
                 elif p in owned and c.__class__ in _PLAIN:
                     try:
                         np.add(old, c, out=old)
@@ -590,8 +652,37 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
     return [_materialized(found.get(i)) for i in inputs]
 
 
+def _add_fill(ct: dict[int, Any], owned: set[int], p: int, old: Any, c: Any, fresh: bool
+              ) -> None:
+    """``ct[p] = old + c`` where one of them (or both) is a :class:`_Fill`."""
+    if old.__class__ is _Fill and c.__class__ is _Fill:
+        ct[p] = _Fill(old.v + c.v, old.shape)
+        return
+    if old.__class__ is _Fill:  # add the number into the array, in place if the sweep may
+        arr, v, mine, shape = c, old.v, fresh, old.shape
+    else:
+        arr, v, mine, shape = old, c.v, p in owned, c.shape
+    if arr.__class__ is not _ndarray or arr.shape != shape:
+        ct[p] = (old.view() if old.__class__ is _Fill else old) + (
+            c.view() if c.__class__ is _Fill else c)
+        if ct[p].__class__ is _ndarray:
+            owned.add(p)
+        return
+    if mine:
+        try:
+            ct[p] = np.add(arr, v, out=arr)
+            owned.add(p)
+            return
+        except (TypeError, ValueError):  # the dtype would change
+            pass
+    ct[p] = arr + v
+    owned.add(p)
+
+
 def _materialized(c: Any) -> Any:
     """A cotangent handed to the caller: broadcast views become ordinary arrays."""
+    if c.__class__ is _Fill:
+        return np.full(c.shape, c.v)
     if c.__class__ is _ndarray and (not c.flags.writeable or (c.ndim and not any(c.strides))):
         return np.array(c)
     return c
@@ -601,6 +692,9 @@ def _getitem_into(ct: dict[int, Any], owned: set[int], rec: Any, g: Any) -> None
     """The VJP of ``x[index]`` added straight into x's cotangent (no scatter + add)."""
     _, p, _, x, index, basic, _ans = rec
     old = ct.get(p)
+    if old.__class__ is _Fill:
+        old = ct[p] = np.full(old.shape, old.v, dtype=np.result_type(x.dtype, old.v, float))
+        owned.add(p)
     if old is not None and p in owned:
         try:
             if basic:
