@@ -301,6 +301,14 @@ _FAST_PATHS = {
     "broadcast * /": lambda x: dnp.sum(dnp.reshape(x[:3], (3, 1)) * dnp.reshape(x[3:], (1, 4))
                                         / (2.0 + dnp.reshape(x[:3], (3, 1)) ** 2)),
     "scalar * array": lambda x: dnp.sum(x[0] * x[2:] - x[1] / (1.0 + x[2:] ** 2)),
+    # the cotangent of a whole-array sum kept as one number (_Fill) through each record kind
+    "fill + - neg": lambda x: dnp.sum(-(x - 2.0) + (1.0 - x) - x * x),
+    "fill * / constant": lambda x: dnp.sum(3.0 * (x / 4.0) - 2.5 / (x + 3.0)),
+    "fill * / arrays": lambda x: dnp.sum(x * dnp.sin(x) / (2.0 + dnp.cos(x))),
+    "fill meets fill": lambda x: dnp.sum(x) + dnp.mean(x) * 2.0 + dnp.sum(x**2),
+    "fill meets array": lambda x: dnp.sum(x[1:] * x[:-1]) + dnp.sum(dnp.exp(x)) + dnp.sum(x),
+    "fill into getitem": lambda x: dnp.sum(x[2:]) + dnp.sum(x[[0, 0, 3]]) + dnp.sum(x[1:4]**2),
+    "fill into a rule": lambda x: dnp.sum(dnp.tanh(x)) + dnp.sum(dnp.reshape(x[1:], (2, 3))),
     "logsumexp": lambda x: dnp.logsumexp(x) + dnp.sum(dnp.logsumexp(
         dnp.reshape(x[1:], (2, 3)), axis=1)) + dnp.mean(dnp.logsumexp(
         dnp.reshape(x[1:], (2, 3)), axis=0, keepdims=True)),
