@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -901,7 +902,9 @@ class Richardson(Method):
             cand = (math.nan, math.inf, math.inf)
             for j in range(k):
                 trunc = abs(row[j] - prev[j]) * _SHRINK[j]
-                rnd = math.sqrt(sum([(c * e) ** 2 for c, e in zip(crow[j], noise, strict=True)]))
+                if trunc >= cand[1]:  # cannot beat the candidate, whatever its rounding bound
+                    continue
+                rnd = math.hypot(*map(operator.mul, crow[j], noise))  # |c * noise|_2
                 if trunc + rnd < cand[1]:
                     cand = (row[j], trunc + rnd, trunc)
             if cand[1] < best_err or _discredits(cand[0], cand[1], cand[2], best_val, best_err):
