@@ -86,7 +86,7 @@ class Program:
         if len(args) != len(self.variables):
             raise TypeError(f"formula {self.text!r} takes {len(self.variables)} arguments "
                             f"({', '.join(self.variables)}), got {len(args)}")
-        return self._compiled(dict(zip(self.variables, args, strict=True)))
+        return self._compiled(args)  # closures read their variable by position
 
     def sympy(self) -> tuple[Any, tuple[Any, ...]]:
         """``(expr, symbols)``: the sympy expression and its symbols in variable order."""
@@ -167,7 +167,7 @@ def parse(text: str, variables: Sequence[str] | None = None) -> Program:
     if not order:
         raise ParseError(f"formula {text!r} has no variables; nothing to differentiate")
     consts = {k: v for k, v in _CONSTANTS.items() if k not in order}
-    compiled = _compile(tree.body, consts)
+    compiled = _compile(tree.body, consts, {v: i for i, v in enumerate(order)})
 
     def to_sympy() -> tuple[Any, tuple[Any, ...]]:
         import sympy
@@ -266,14 +266,15 @@ def _constant_value(node: ast.AST) -> float | None:
     return None
 
 
-def _compile(node: ast.AST, consts: dict[str, float]) -> Callable[[dict[str, Any]], Any]:
+def _compile(node: ast.AST, consts: dict[str, float], index: dict[str, int]
+             ) -> Callable[[tuple[Any, ...]], Any]:
     """Closures that evaluate the checked AST with dnp primitives."""
     if isinstance(node, ast.BinOp):
         fn = P.REGISTRY[_BINOPS[type(node.op)]].function
-        left, right = _compile(node.left, consts), _compile(node.right, consts)
+        left, right = _compile(node.left, consts, index), _compile(node.right, consts, index)
         return lambda env: fn(left(env), right(env))
     if isinstance(node, ast.UnaryOp):
-        operand = _compile(node.operand, consts)
+        operand = _compile(node.operand, consts, index)
         if isinstance(node.op, ast.UAdd):
             return operand
         return lambda env: P.negative(operand(env))
@@ -284,11 +285,11 @@ def _compile(node: ast.AST, consts: dict[str, float]) -> Callable[[dict[str, Any
         if node.id in consts:
             value = consts[node.id]
             return lambda env: value
-        name = node.id
-        return lambda env: env[name]
+        i = index[node.id]
+        return lambda env: env[i]
     if isinstance(node, ast.Call):
         fn = P.REGISTRY[FORMULA_FUNCTIONS[node.func.id]].function  # type: ignore[attr-defined]
-        args = [_compile(a, consts) for a in node.args]
+        args = [_compile(a, consts, index) for a in node.args]
         if len(args) == 1:
             (a0,) = args
             return lambda env: fn(a0(env))
@@ -394,8 +395,7 @@ def program_from_sympy(expr: Any, variables: Sequence[Any]) -> Program:
         return fn
 
     compiled_root = build(expr)
-    return Program(str(expr), names, lambda env: compiled_root([env[n] for n in names]),
-                   lambda: (expr, symbols))
+    return Program(str(expr), names, compiled_root, lambda: (expr, symbols))
 
 
 def _fold(fn: Callable[[Any, Any], Any], values: list[Any]) -> Any:
