@@ -272,7 +272,7 @@ def _rosen_case(n: int, repeats: int) -> list[str]:
     ]
     if n >= 1000:  # one plain-call per point: slow, and the vectorised rows tell the story
         rows = [r for r in rows if r[0] not in ("diffkit forward-difference",)]
-    reps = repeats if n < 1000 else max(3, repeats // 3)
+    reps = repeats
     times: dict[str, list[float]] = {name: [] for name, _ in rows}
     info = {}
     for name, fn in rows:

@@ -1184,6 +1184,7 @@ class _ScalarResult(DerivativeResult):
         return self.__dict__.setdefault("info", {})  # made on first use, one per result
 
 
+_imag, _real = complex.imag.__get__, complex.real.__get__  # np.complex128 subclasses complex
 _LEAN = "complex-step-scalar"  # cache flag: a scalar spec checked analytic at a scalar point
 
 
@@ -1242,46 +1243,35 @@ class ComplexStep(Method):
     def derivative(self, f: Any, x: Any) -> DerivativeResult:
         """d f / d x at a scalar ``x`` from one evaluation of ``f(x + ih)``."""
         # The common case -- a scalar Function already checked at a float -- skips the general
-        # validation and dispatch: the target is a derivative at about the cost of f itself.
-        # scalar_point(f, x), inlined: this path's budget is one evaluation of f, and the flag
-        # _LEAN already says f is a scalar Function of one parameter, checked analytic
-        if (type(x) is float or type(x) is _f64) and isinstance(f, Function) \
-                and math.isfinite(x) and (f.cache.get(_LEAN) if self.check
-                                          else scalar_point(f, x) is not None):
-            r = self._lean(f, float(x))
-            if r is not None:
-                return r
+        # validation and dispatch: the target is a derivative at about the cost of f itself,
+        # so this path is written out here, not called (the _LEAN flag already says f is a
+        # scalar Function of one parameter, checked analytic). It runs without numpy's error
+        # state (entering it cost a third of a cheap f): on complex numbers the traps only fire
+        # at exact zeros -- a singularity, where f is not finite -- and a result is accepted
+        # only if it is finite and real to O(h); anything else reruns on the general path,
+        # which traps and names the primitive (numpy may print its RuntimeWarning first).
+        tx = type(x)
+        if (tx is float or tx is _f64) and (type(f) is Function or isinstance(f, Function)) \
+                and (f.cache.get(_LEAN) if self.check else scalar_point(f, x) is not None):
+            try:
+                out = f.fn(x + self._ihc)  # np.complex128: exact, x + 0 and 0 + h
+            except (FloatingPointError, RuntimeWarning):
+                out = None
+            if type(out) is _C128 or type(out) is complex:
+                d = _imag(out) / self.h  # complex's own getters: Python floats, no copy
+                re = _real(out)
+                # Im f(x + ih) = h f'(x) + O(h^3): |h f'| <= sqrt(h) (1 + |f|) unless f is not
+                # real at x; re - re == 0 holds only for finite re (and x), and then the bound
+                # makes d finite too
+                lim = self._inv_sqrt_h * (1.0 + abs(re))
+                if -lim <= d <= lim and re - re == 0.0:
+                    r = _new(_ScalarResult)  # the fixed fields live on the class: one store
+                    if self._default_h:
+                        r.__dict__["value"] = d
+                    else:
+                        r.__dict__.update(value=d, step=self.h)
+                    return r
         return super().derivative(f, x)  # validates, checks analyticity, explains failures
-
-    def _lean(self, spec: Function, xf: float) -> DerivativeResult | None:
-        """One complex evaluation; None when the result needs the general path's checks.
-
-        It runs without :func:`~diffkit.core.checked_evaluation` (entering numpy's error state
-        cost a third of a cheap f): on complex numbers the traps only fire at exact zeros --
-        a singularity, where f is not finite -- and a result is accepted only if it is finite
-        and real to O(h); anything else reruns on the general path, which traps and names the
-        primitive (numpy may print its RuntimeWarning first).
-        """
-        try:
-            out = spec.fn(xf + self._ihc)  # np.complex128: exact, x + 0 and 0 + h
-        except (FloatingPointError, RuntimeWarning):
-            return None
-        if type(out) is not _C128 and type(out) is not complex:
-            return None
-        z = complex(out)
-        d = z.imag / self.h
-        re = z.real
-        # Im f(x + ih) = h f'(x) + O(h^3): |h f'| <= sqrt(h) (1 + |f|) unless f is not real at
-        # x; re - re == 0 holds only for finite re, and then the bound makes d finite too
-        lim = self._inv_sqrt_h * (1.0 + abs(re))
-        if not (-lim <= d <= lim and re - re == 0.0):
-            return None  # not real at x, or a singularity: the general path says which
-        r = _new(_ScalarResult)  # the fixed fields live on the class: one dict store
-        if self._default_h:
-            r.__dict__["value"] = d
-        else:
-            r.__dict__.update(value=d, step=self.h)
-        return r
 
     def _checked(self, spec: Function, shape: tuple[int, ...]) -> bool:
         return shape in spec.cache.setdefault("complex-step-analytic", set())
@@ -1348,11 +1338,6 @@ class ComplexStep(Method):
                 f"(h = {self.h:g}); the point is at a singularity; choose another point"
             )
         return np.stack(cols, axis=1), n, tuple(np.shape(outs[0]))
-
-    def _derivative(self, spec: Function, x: np.ndarray) -> DerivativeResult:
-        if spec.vectorized or x.shape or (self.check and not self._checked(spec, x.shape)):
-            return super()._derivative(spec, x)
-        return self._lean(spec, float(x)) or super()._derivative(spec, x)
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         jac, nfev, out_shape = self._columns(spec, x)
