@@ -35,31 +35,6 @@ __all__ = ["REGISTRY", "unbroadcast"]
 # ============================================================================ machinery
 
 
-_F64, _C128 = np.float64, np.complex128
-_REAL = (float, int, np.float64)
-_ANY = (float, int, np.float64, complex, np.complex128)
-# numpy's scalar arithmetic for these, bitwise the ufunc's result and under the same error
-# state, at a tenth of a ufunc call on scalars (0.2 us for 2.4). Not power (its ufunc loop
-# rounds differently from the scalar pow in about 1 case in 1000), and a complex product only
-# by a real number (the complex-by-complex ufunc loop fuses multiply-adds).
-_SCALAR_OPS = {"add": (operator.add, True), "subtract": (operator.sub, True),
-               "multiply": (operator.mul, False), "divide": (operator.truediv, True)}
-
-
-def _scalar_fast(x: Any, y: Any, complex_ok: bool) -> bool:
-    """Whether ``op(x, y)`` may use numpy's scalar arithmetic instead of the ufunc."""
-    tx, ty = x.__class__, y.__class__
-    if tx is _F64:
-        return ty in _REAL or (ty is _C128 and complex_ok)
-    if ty is _F64:
-        return tx in _REAL or (tx is _C128 and complex_ok)
-    if tx is _C128:
-        return ty in (_ANY if complex_ok else _REAL)
-    if ty is _C128:
-        return tx in (_ANY if complex_ok else _REAL)
-    return False
-
-
 def _make_function(prim: Primitive, kind: str) -> Callable[..., Any]:
     """The ``dnp`` function for ``prim``: numpy on plain values, the trace's rule on tracers."""
     numeric = prim.numeric
@@ -72,19 +47,6 @@ def _make_function(prim: Primitive, kind: str) -> Callable[..., Any]:
                 return numeric(x)
             except FloatingPointError:
                 raise domain_error(prim, (x,)) from None
-
-    elif kind == "binary" and prim.name in _SCALAR_OPS:
-        op, complex_ok = _SCALAR_OPS[prim.name]
-
-        def fn(x: Any, y: Any) -> Any:  # type: ignore[misc]
-            if isinstance(x, Tracer) or isinstance(y, Tracer):
-                return bind(prim, (x, y), {})
-            try:
-                if _scalar_fast(x, y, complex_ok):
-                    return op(x, y)
-                return numeric(x, y)
-            except (FloatingPointError, ZeroDivisionError):
-                raise domain_error(prim, (x, y)) from None
 
     elif kind == "binary":
 

@@ -104,3 +104,33 @@ def test_parser_never_calls_eval(monkeypatch):
     monkeypatch.setattr(sympy, "sympify", boom)
     expr, _ = parse("sin(x) * y").sympy()
     assert str(expr) == "y*sin(x)"
+
+
+@pytest.mark.parametrize(("name", "sym"), [("add", "+"), ("subtract", "-"), ("multiply", "*"),
+                                           ("divide", "/")])
+def test_formula_scalar_arithmetic_is_bitwise_the_ufuncs(name, sym):
+    # a formula's + - * / on numpy scalars use numpy's scalar arithmetic (a tenth of a ufunc
+    # call); it must give the ufunc's bits, for real and complex-step operands
+    from diffkit.core import REGISTRY, checked_evaluation
+    from diffkit.errors import DomainError
+
+    rng = np.random.default_rng(3)
+    vals = [*(rng.normal(size=60) * np.exp(rng.normal(size=60) * 6)), 0.0, -0.0, 1.0, 2.0,
+            -3.0, 1e308, 5e-324, np.inf, np.nan]
+    prog, uf = parse(f"x {sym} y", ["x", "y"]), REGISTRY[name].numeric
+    pairs = []
+    for a in vals:
+        for b in vals[::4]:
+            pairs += [(np.float64(a), b), (a, np.float64(b)), (np.float64(a), np.float64(b)),
+                      (np.complex128(complex(a, 1e-200)), b), (2, np.float64(b)),
+                      (np.complex128(complex(a, 1e-200)), np.complex128(complex(b, -3.0)))]
+    with np.errstate(all="ignore"):
+        for x, y in pairs:
+            got, want = prog.evaluate(x, y), uf(x, y)
+            assert type(got) is type(want), (x, y)
+            g, w = np.array([got]), np.array([want])
+            same_bits = np.array_equal(g.view(np.uint64), w.view(np.uint64))  # -0.0 too
+            assert same_bits or (np.isnan(g).all() and np.isnan(w).all()), (x, y, got, want)
+    if name == "divide":  # the error state still turns 1/0 into a DomainError
+        with checked_evaluation(), pytest.raises(DomainError, match="divide"):
+            prog.evaluate(np.float64(1.0), 0.0)
