@@ -318,6 +318,10 @@ def test_complex_step_later_calls_match_the_first():
         ComplexStep().derivative(spec, -1.0)  # log(-1 + ih) = i pi: not real
     with pytest.raises(dk.NonFiniteError, match=r"derivative\(f, x\): x = inf is not finite"):
         ComplexStep().derivative(spec, float("inf"))
+    sat = dk.Function.from_expr("atan(x)")  # atan(inf + ih) = pi/2 + 0i looks finite and real
+    ComplexStep().derivative(sat, 1.0)  # checked: later calls take the scalar path
+    with pytest.raises(dk.NonFiniteError, match=r"x = inf is not finite"):
+        ComplexStep().derivative(sat, np.float64(np.inf))
     pole = dk.Function(lambda x: 1 / (x * x - 1.0), name="pole")
     assert float(ComplexStep().derivative(pole, 2.0)) == pytest.approx(-4 / 9, rel=1e-15)
     with pytest.raises(dk.DomainError, match=r"pole\(x \+ ih\) at x = \[1.0\] has an imaginary "

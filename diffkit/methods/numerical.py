@@ -1251,7 +1251,8 @@ class ComplexStep(Method):
         # only if it is finite and real to O(h); anything else reruns on the general path,
         # which traps and names the primitive (numpy may print its RuntimeWarning first).
         tx = type(x)
-        if (tx is float or tx is _f64) and (type(f) is Function or isinstance(f, Function)) \
+        if (tx is float or tx is _f64) and math.isfinite(x) \
+                and (type(f) is Function or isinstance(f, Function)) \
                 and (f.cache.get(_LEAN) if self.check else scalar_point(f, x) is not None):
             try:
                 out = f.fn(x + self._ihc)  # np.complex128: exact, x + 0 and 0 + h
@@ -1261,8 +1262,8 @@ class ComplexStep(Method):
                 d = _imag(out) / self.h  # complex's own getters: Python floats, no copy
                 re = _real(out)
                 # Im f(x + ih) = h f'(x) + O(h^3): |h f'| <= sqrt(h) (1 + |f|) unless f is not
-                # real at x; re - re == 0 holds only for finite re (and x), and then the bound
-                # makes d finite too
+                # real at x; re - re == 0 holds only for finite re, and then the bound makes d
+                # finite too (x is finite above: atan(inf + ih) would pass these)
                 lim = self._inv_sqrt_h * (1.0 + abs(re))
                 if -lim <= d <= lim and re - re == 0.0:
                     r = _new(_ScalarResult)  # the fixed fields live on the class: one store
