@@ -149,7 +149,18 @@ def _point(point: list[float]) -> np.ndarray:
     return np.array(point) if len(point) > 1 else np.array(point[0])
 
 
+_CANCELS = ("f = log(cos(cos(x)**2)) is -5.4e-7 here, a small difference of intermediates near "
+            "1: its rounding noise is eps * 1, not the eps * |f| the auto step assumes, so the "
+            "one-sided step (2.8e-10) is ~1000x too small and noise gives 0.2% error (soak seed 10)")
+_FLAT = ("f = ((x2 - x1) x2)^2 vanishes at x1 = x2 with its gradient, but not its curvature: "
+         "the pilot's values (2.8 h^2) fall under the flat-to-rounding test's absolute floor "
+         "(64 eps max(|f|, 1)) and read as noise, so the step stays at the pilot's 7e-8 and the "
+         "one-sided error h f''/2 = 2e-7 exceeds the 1e-7 allowed for a zero gradient (seed 10)")
 KNOWN: list[tuple[str, list[float], str, str]] = [
+    ("log(cos(square(cos(x1))))", [1.603], "forward-difference", _CANCELS),
+    ("log(cos(square(cos(x1))))", [1.603], "backward-difference", _CANCELS),
+    ("square((-((x2 - x1) * x2)))", [-1.671, -1.671], "forward-difference", _FLAT),
+    ("square((-((x2 - x1) * x2)))", [-1.671, -1.671], "backward-difference", _FLAT),
 ]
 """Counterexamples not fixed yet: (formula, point, method, why); xfail until fixed."""
 
