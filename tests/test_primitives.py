@@ -74,4 +74,3 @@ def test_stanza_is_complete(name):
         assert prim.jvp is not None, f"{name} lacks a jvp"
     else:
         assert not prim.analytic, f"{name}: a non-differentiable primitive is not analytic"
-

@@ -608,24 +608,23 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
                     pairs = _fill_vjps(kind, rec, gi)
                 if pairs is None:
                     gi = gi.view()
-            if pairs is not None:
-                pass
-            elif kind == _GETITEM and gi.__class__ in _PLAIN:
-                _getitem_into(ct, owned, rec, gi)
-                if consume:
-                    tape[i] = _SWEPT
-                continue
-            elif kind == _ADD and not rec[5]:  # the cotangent passes through to both sides
-                pairs = [(p, gi, False) for p in rec[1:3] if p >= 0]
-            elif kind == _SUM and (gi.__class__ is _f64 or gi.__class__ is float or (
-                    gi.__class__ is _ndarray and not gi.ndim)):
-                # the sum of a whole array: its cotangent is one number everywhere
-                v = gi[()] if gi.__class__ is _ndarray else gi
-                if rec[4] is not None:
-                    v = v / rec[4]
-                pairs = [(rec[1], _Fill(v, rec[3]) if rec[3] else v, False)]
-            else:
-                pairs = _vjps(rec, gi, i in owned)
+            if pairs is None:
+                if kind == _GETITEM and gi.__class__ in _PLAIN:
+                    _getitem_into(ct, owned, rec, gi)
+                    if consume:
+                        tape[i] = _SWEPT
+                    continue
+                if kind == _ADD and not rec[5]:  # the cotangent passes through to both sides
+                    pairs = [(p, gi, False) for p in rec[1:3] if p >= 0]
+                elif kind == _SUM and (gi.__class__ is _f64 or gi.__class__ is float or (
+                        gi.__class__ is _ndarray and not gi.ndim)):
+                    # the sum of a whole array: its cotangent is one number everywhere
+                    v = gi[()] if gi.__class__ is _ndarray else gi
+                    if rec[4] is not None:
+                        v = v / rec[4]
+                    pairs = [(rec[1], _Fill(v, rec[3]) if rec[3] else v, False)]
+                else:
+                    pairs = _vjps(rec, gi, i in owned)
             if consume:
                 tape[i] = rec = _SWEPT
             del gi
