@@ -198,3 +198,13 @@ def test_maximum_of_a_cancelled_constant(strategy):
     f = dk.Function.from_expr("maximum(x2 - x2 + 0.75, 0.3) + x1", variables=["x1", "x2"])
     np.testing.assert_array_equal(Symbolic(strategy=strategy).gradient(f, [1.126, 1.182]).value,
                                   [1.0, 0.0])
+
+
+def test_bool_constants_in_arithmetic_are_zero_and_one():
+    # sympy's true/false refuse arithmetic (TypeError: BooleanAtom not allowed); a bool
+    # multiplying a value is 1 or 0, as in numpy, while where's condition stays a boolean
+    x = np.array([1.0, 2.0, 3.0])
+    g = dk.gradient(lambda x: dnp.sum(x * True + np.bool_(False) * x**2
+                                      + x * np.array([True, False, True])
+                                      + dnp.where(x > 1.5, x**2, x)), x, method="symbolic")
+    np.testing.assert_array_equal(g, [3.0, 5.0, 8.0])

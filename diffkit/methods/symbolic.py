@@ -180,6 +180,10 @@ class SymbolicTrace(Trace):
                     f"trace; nest symbolic differentiation outside other methods, not inside"
                 )
             else:
+                if prim.name != "where" and (isinstance(a, (bool, np.bool_)) or (
+                        isinstance(a, np.ndarray) and a.dtype == bool)):
+                    a = np.asarray(a, dtype=int) if isinstance(a, np.ndarray) else int(a)
+                    # a bool in arithmetic is 0 or 1 (sympy's true/false refuse arithmetic)
                 values.append(_exact(a))
         out = prim.symbolic(*values, **params)
         out = _exact(out) if not isinstance(out, np.ndarray) or out.dtype != object else out
