@@ -384,17 +384,14 @@ def _fill_vjps(kind: int, rec: Any, f: _Fill) -> list[tuple[int, Any, bool]] | N
     return None
 
 
-_NUMBERS = (float, int, np.float64, complex, np.complex128)
-
-
 def _times(y: Any, v: Any, shape: tuple[int, ...], divide: bool = False) -> tuple[Any, bool]:
     """``y * v`` (``v / y`` with ``divide``) for a fill ``v`` and an operand ``y`` of the
     fill's shape or a constant number: a fill again for a number, else one pass over y."""
-    if y.__class__ in _NUMBERS or isinstance(y, (int, float, complex, np.generic)):
-        # a constant number (np.int64, np.float32 and bool too): the product is a fill again
-        return _Fill(v / y if divide else v * y, shape), False
     if y.__class__ is _ndarray:
         return (np.divide(v, y) if divide else y * v), True
+    if isinstance(y, (int, float, complex, np.generic)):
+        # a constant number (np.int64, np.float32 and bool too): the product is a fill again
+        return _Fill(v / y if divide else v * y, shape), False
     c = v / y if divide else v * y
     return c, c.__class__ is _ndarray
 
