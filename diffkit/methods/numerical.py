@@ -361,18 +361,21 @@ def _pilot(sampler: _Sampler, kind: str, pow2: bool = False
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Measure each coordinate's scale from a pilot stencil.
 
-    Central: samples at ``x +- h_p, x +- 2 h_p`` with ``h_p = eps^(1/5) max(|x|, 0.1)`` (the
-    step at which a 4-point third difference is most accurate; with ``pow2``, for Richardson,
-    the power of two nearest ``max(|x|, 0.1) / 64``) give ``f'''``; one-sided: ``x + h_p,
-    x + 2 h_p`` (``h_p = eps^(1/4) max(|x|, 0.1)``) give ``f''``. The length on which ``f``
+    Central: samples at ``x - h_p, x + h_p, x + 2 h_p`` with ``h_p = eps^(1/5) max(|x|,
+    0.1)`` give ``f'''`` from the third difference through ``f(x)`` (three evaluations, where
+    a symmetric one takes four); with ``pow2``, for Richardson, the symmetric ``x +- h_p,
+    x +- 2 h_p`` at the power of two nearest ``max(|x|, 0.1) / 64``, whose samples its step
+    sequence reuses. One-sided: ``x + h_p, x + 2 h_p`` (``h_p = eps^(1/4) max(|x|, 0.1)``)
+    give ``f''``. The length on which ``f``
     varies is ``L = (|f| / |f^(k)|)^(1/k)``; where the derivative is below the pilot's own
     noise, ``L`` is NaN (no truncation visible: any step up to ``h_p`` is fine).
     A pilot point outside the domain shrinks that coordinate's pilot step eightfold (up to
     four times); a pilot step larger than ``L/5`` (it may have aliased) is redone at
     ``eps^(1/5) L`` (``L/64`` with ``pow2``), up to ``PILOT_ROUNDS`` rounds in all, and a
-    length still unresolved then raises :class:`StencilError`. The step must also resolve
-    the length the fourth difference through ``f(x)`` shows (a kink the outer points
-    straddle). Pilot values within ``FLAT`` eps of ``f(x)`` are rounding noise (L is NaN).
+    length still unresolved then raises :class:`StencilError`. The symmetric pilot's step
+    must also resolve the length the fourth difference through ``f(x)`` shows (a kink the
+    outer points straddle; the three-point pilot's difference passes through ``f(x)``
+    itself). Pilot values within ``FLAT`` eps of ``f(x)`` are rounding noise (L is NaN).
     Every evaluation is counted.
 
     Returns ``(L, h_p, fscale)``, each of shape ``(n,)``.
@@ -386,11 +389,12 @@ def _pilot(sampler: _Sampler, kind: str, pow2: bool = False
     hp = _pow2(PILOT_STEP * np.maximum(np.abs(flat), 0.1)) if pow2 else \
         EPS**power * np.maximum(np.abs(flat), 0.1)
     length, fscale = np.full(n, np.nan), np.zeros(n)
-    sampler.pilot_vals = np.full((n, 4 if central else 2, sampler.m), np.nan)
+    symmetric = central and pow2
+    sampler.pilot_vals = np.full((n, 4, sampler.m), np.nan) if symmetric else None
     todo = np.arange(n)
     short = np.full(n, np.nan)
     for _ in range(PILOT_ROUNDS):
-        length[todo], fscale[todo], short[todo] = _measure(sampler, kind, todo, hp)
+        length[todo], fscale[todo], short[todo] = _measure(sampler, kind, todo, hp, symmetric)
         # a pilot step beyond ~L/5 aliases (sin(1e6 x) sampled 1e-4 apart): measure again
         # at the step that suits the length just found
         todo = todo[np.isfinite(short[todo]) & (hp[todo] > 0.2 * short[todo])]
@@ -420,8 +424,8 @@ def _pow2_float(h: float) -> float:
     return 2.0 ** round(math.log2(h))
 
 
-def _measure(sampler: _Sampler, kind: str, todo: np.ndarray, hp: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _measure(sampler: _Sampler, kind: str, todo: np.ndarray, hp: np.ndarray,
+             symmetric: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One pilot round for coordinates ``todo`` (``hp`` shrinks in place at domain edges).
 
     Returns the length ``L`` from the pilot's derivative, ``|f|`` and the shortest length any
@@ -429,7 +433,8 @@ def _measure(sampler: _Sampler, kind: str, todo: np.ndarray, hp: np.ndarray
     """
     flat = sampler.flat
     central = kind == "central"
-    offsets = (-2, -1, 1, 2) if central else ((1, 2) if kind == "forward" else (-1, -2))
+    offsets = ((-2, -1, 1, 2) if symmetric else (-1, 1, 2)) if central else \
+        ((1, 2) if kind == "forward" else (-1, -2))
     vals = np.empty((todo.size, len(offsets), sampler.m))
     rows = np.arange(todo.size)
     for attempt in range(5):
@@ -448,9 +453,13 @@ def _measure(sampler: _Sampler, kind: str, todo: np.ndarray, hp: np.ndarray
     f0 = sampler.f0[None, :]
     fscale = np.maximum(np.abs(vals).max(axis=(1, 2)), np.abs(f0).max())
     h = hp[todo][:, None]
-    if central:
+    if symmetric:
         deriv = (vals[:, 3] - 2 * vals[:, 2] + 2 * vals[:, 1] - vals[:, 0]) / (2 * h**3)
         noise = 10 * 6 * EPS * fscale / (2 * h[:, 0] ** 3)
+        k = 3
+    elif central:  # x - h, x, x + h, x + 2h: f''' at x + h/2, to O(h)
+        deriv = (vals[:, 2] - 3 * vals[:, 1] + 3 * f0 - vals[:, 0]) / h**3
+        noise = 10 * 8 * EPS * fscale / h[:, 0] ** 3
         k = 3
     else:
         deriv = (vals[:, 1] - 2 * vals[:, 0] + f0) / h**2
@@ -465,7 +474,7 @@ def _measure(sampler: _Sampler, kind: str, todo: np.ndarray, hp: np.ndarray
     with np.errstate(divide="ignore", invalid="ignore"):
         length = np.where((mag > noise) & ~flat_f, (fscale / mag) ** (1.0 / k), np.nan)
         short = length
-        if central:
+        if symmetric:
             # the fourth difference through f(x) too: a kink or a jump close to x that the
             # four outer points straddle (all of them on one smooth branch, f(x) on another)
             # leaves the third difference small and shows here only
@@ -481,7 +490,7 @@ def _auto_steps(sampler: _Sampler, st: Stencil, kind: str) -> np.ndarray:
     """Each coordinate's step for ``st``: rounding balanced against truncation."""
     length, hp, _ = _pilot(sampler, kind)
     h = optimal_step(st, np.nan_to_num(length, nan=np.inf))
-    h = np.minimum(h, 2.0 * hp)  # the pilot checked the function out to 2 h_p
+    h = np.minimum(h, 2.0 * hp)  # the pilot looked at the function out to 2 h_p
     return np.maximum(h, 16 * EPS * np.maximum(np.abs(sampler.flat), np.finfo(float).tiny))
 
 
@@ -622,8 +631,9 @@ class CentralDifference(_FiniteDifference):
     Parameters
     ----------
     h : "auto" or float
-        ``"auto"`` (default): a pilot stencil at ``x +- h_p, x +- 2 h_p`` (4 evaluations per
-        coordinate, counted) measures ``|f|`` and ``|f'''|``, and the step balancing rounding
+        ``"auto"`` (default): a pilot stencil at ``x - h_p, x + h_p, x + 2 h_p`` (3
+        evaluations per coordinate, counted; with ``f(x)`` they make a third difference)
+        measures ``|f|`` and ``|f'''|``, and the step balancing rounding
         against truncation is taken (``h = (3 eps |f| / |f'''|)^(1/3)`` for ``p = 2``, the
         analogue from :func:`diffkit.stencils.optimal_step` for higher orders). A float is the
         textbook fixed step, applied as ``(x + h) - x``.
@@ -638,7 +648,7 @@ class CentralDifference(_FiniteDifference):
     >>> import diffkit as dk, diffkit.numpy as dnp
     >>> r = dk.methods.CentralDifference().derivative(dnp.exp, 1.0)
     >>> abs(float(r) - 2.718281828459045) < 1e-10, r.nfev
-    (True, 7)
+    (True, 6)
     >>> float(dk.methods.CentralDifference(order=6).derivative(dnp.sin, 0.0))
     1.0
     """
