@@ -329,6 +329,33 @@ def test_complex_step_later_calls_match_the_first():
         ComplexStep().derivative(pole, 1.0)  # 1/((1 + ih)^2 - 1) = -i/(2h): a pole
 
 
+def test_complex_step_lean_path_hands_odd_outputs_to_the_general_path():
+    """A real (not complex) output or an error inside f leaves the lean path, never a guess."""
+    const = dk.Function(lambda x: 3.0, name="const")  # ignores x: f(x + ih) is the float 3.0
+    for _ in range(2):  # the second call is the lean one
+        r = ComplexStep().derivative(const, 1.0)
+        assert float(r) == 0.0
+        assert r.nfev == 1
+    calls = []
+
+    def g(x):
+        calls.append(x)
+        if len(calls) > 1:
+            raise TypeError("a bug in f")
+        return dnp.sin(x)
+
+    spec = dk.Function(g, name="g")
+    assert float(ComplexStep().derivative(spec, 1.0)) == pytest.approx(np.cos(1.0), rel=1e-15)
+    with pytest.raises(TypeError, match="a bug in f"):  # f's own TypeError, not swallowed
+        ComplexStep().derivative(spec, 1.0)
+    big = dk.Function.from_expr("exp(x)")
+    ComplexStep().derivative(big, 1.0)  # checked: later calls try the lean path first
+    for x in (470.0, 700.0):  # |f| beyond the lean path's cap (1e200): the general path
+        r = ComplexStep().derivative(big, x)
+        assert float(r) == pytest.approx(np.exp(x), rel=1e-15)
+        assert (r.nfev, r.step) == (1, 1e-200)
+
+
 # ----------------------------------------------------------------------------- Hessians
 
 

@@ -59,9 +59,7 @@ __all__ = [
 ]
 
 EPS = float(np.finfo(np.float64).eps)
-_new = object.__new__
 _f64 = np.float64
-_C128 = np.complex128
 
 NOISE = 1.0
 """Assumed relative noise of an evaluation of ``f``, in units of eps (a rounding or two)."""
@@ -1182,8 +1180,10 @@ class _ComplexTracer(Tracer):
 
 class _ScalarResult(DerivativeResult):
     """The lean complex step's result: a DerivativeResult whose fixed fields are class
-    attributes, so building one is a single store (the full constructor cost more than f)."""
+    attributes, so building one is a single store (the full constructor cost more than f);
+    calling the class runs object's own C ``__init__``, cheaper than ``object.__new__``."""
 
+    __init__ = object.__init__  # type: ignore[assignment]
     nfev = 1
     method = "complex-step"
     step = 1e-200
@@ -1194,7 +1194,9 @@ class _ScalarResult(DerivativeResult):
         return self.__dict__.setdefault("info", {})  # made on first use, one per result
 
 
-_imag, _real = complex.imag.__get__, complex.real.__get__  # np.complex128 subclasses complex
+# (re, im) as Python floats in one call, for complex and np.complex128 (a subclass); a
+# TypeError for anything else
+_parts = complex.__getnewargs__
 _LEAN = "complex-step-scalar"  # cache flag: a scalar spec checked analytic at a scalar point
 
 
@@ -1247,7 +1249,8 @@ class ComplexStep(Method):
         self.check = check
         self.chunk = _check_chunk(chunk, "ComplexStep")
         self._ihc = np.complex128(complex(0.0, self.h))
-        self._inv_sqrt_h = 1.0 / math.sqrt(self.h)
+        self._sqrt_h = math.sqrt(self.h)
+        self._im_cap = self.h * 1e300  # |Im f| below it: the derivative Im f / h is finite
         self._default_h = self.h == _ScalarResult.step
 
     def derivative(self, f: Any, x: Any) -> DerivativeResult:
@@ -1263,25 +1266,21 @@ class ComplexStep(Method):
         tx = type(x)
         if (tx is float or tx is _f64) and math.isfinite(x) \
                 and (type(f) is Function or isinstance(f, Function)) \
-                and (f.cache.get(_LEAN) if self.check else scalar_point(f, x) is not None):
-            try:
-                out = f.fn(x + self._ihc)  # np.complex128: exact, x + 0 and 0 + h
-            except (FloatingPointError, RuntimeWarning):
-                out = None
-            if type(out) is _C128 or type(out) is complex:
-                d = _imag(out) / self.h  # complex's own getters: Python floats, no copy
-                re = _real(out)
-                # Im f(x + ih) = h f'(x) + O(h^3): |h f'| <= sqrt(h) (1 + |f|) unless f is not
-                # real at x; re - re == 0 holds only for finite re, and then the bound makes d
-                # finite too (x is finite above: atan(inf + ih) would pass these)
-                lim = self._inv_sqrt_h * (1.0 + abs(re))
-                if -lim <= d <= lim and re - re == 0.0:
-                    r = _new(_ScalarResult)  # the fixed fields live on the class: one store
-                    if self._default_h:
-                        r.__dict__["value"] = d
-                    else:
-                        r.__dict__.update(value=d, step=self.h)
-                    return r
+                and (_LEAN in f.cache if self.check else scalar_point(f, x) is not None):
+            try:  # x + ih as np.complex128: exact, x + 0 and 0 + h
+                re, im = _parts(f.fn(x + self._ihc))
+            except (FloatingPointError, RuntimeWarning, TypeError):  # TypeError: not complex
+                re = None
+            # Im f(x + ih) = h f'(x) + O(h^3): |h f'| <= sqrt(h) (1 + |f|) unless f is not real
+            # at x; the cap fails for an infinite or NaN re and keeps im / h finite (x is
+            # finite above: atan(inf + ih) = pi/2 + 0i would pass these)
+            if re is not None and abs(im) <= self._sqrt_h * (1.0 + abs(re)) < self._im_cap:
+                r = _ScalarResult()  # the fixed fields live on the class: one store
+                if self._default_h:
+                    r.__dict__["value"] = im / self.h
+                else:
+                    r.__dict__.update(value=im / self.h, step=self.h)
+                return r
         return super().derivative(f, x)  # validates, checks analyticity, explains failures
 
     def _checked(self, spec: Function, shape: tuple[int, ...]) -> bool:
