@@ -1252,6 +1252,7 @@ class ComplexStep(Method):
         self._sqrt_h = math.sqrt(self.h)
         self._im_cap = self.h * 1e300  # |Im f| below it: the derivative Im f / h is finite
         self._default_h = self.h == _ScalarResult.step
+        self._lean: Function | None = None  # the last spec that took the lean path
 
     def derivative(self, f: Any, x: Any) -> DerivativeResult:
         """d f / d x at a scalar ``x`` from one evaluation of ``f(x + ih)``."""
@@ -1263,10 +1264,9 @@ class ComplexStep(Method):
         # at exact zeros -- a singularity, where f is not finite -- and a result is accepted
         # only if it is finite and real to O(h); anything else reruns on the general path,
         # which traps and names the primitive (numpy may print its RuntimeWarning first).
-        tx = type(x)
-        if (tx is float or tx is _f64) and math.isfinite(x) \
-                and (type(f) is Function or isinstance(f, Function)) \
-                and (_LEAN in f.cache if self.check else scalar_point(f, x) is not None):
+        tx = type(x)  # a finite float (inf - inf is NaN, quietly for a Python float)
+        if ((tx is float and x - x == 0.0) or (tx is _f64 and math.isfinite(x))) \
+                and (f is self._lean or self._lean_ok(f, x)):
             try:  # x + ih as np.complex128: exact, x + 0 and 0 + h
                 re, im = _parts(f.fn(x + self._ihc))
             except (FloatingPointError, RuntimeWarning, TypeError):  # TypeError: not complex
@@ -1282,6 +1282,18 @@ class ComplexStep(Method):
                     r.__dict__.update(value=im / self.h, step=self.h)
                 return r
         return super().derivative(f, x)  # validates, checks analyticity, explains failures
+
+    def _lean_ok(self, f: Any, x: Any) -> bool:
+        """Whether ``f`` may take the lean path: a scalar Function checked analytic (then it
+        is remembered, so a loop over points with one spec skips these checks)."""
+        if not (type(f) is Function or isinstance(f, Function)):
+            return False
+        if not self.check:
+            return scalar_point(f, x) is not None
+        if _LEAN in f.cache:
+            self._lean = f
+            return True
+        return False
 
     def _checked(self, spec: Function, shape: tuple[int, ...]) -> bool:
         return shape in spec.cache.setdefault("complex-step-analytic", set())
