@@ -348,6 +348,13 @@ def test_complex_step_lean_path_hands_odd_outputs_to_the_general_path():
     assert float(ComplexStep().derivative(spec, 1.0)) == pytest.approx(np.cos(1.0), rel=1e-15)
     with pytest.raises(TypeError, match="a bug in f"):  # f's own TypeError, not swallowed
         ComplexStep().derivative(spec, 1.0)
+    m = ComplexStep()  # one instance, two specs in turn: it remembers only the last one
+    s1, s2 = dk.Function.from_expr("sin(x)"), dk.Function.from_expr("cos(x)")
+    for _ in range(3):
+        assert float(m.derivative(s1, 0.5)) == pytest.approx(np.cos(0.5), rel=1e-15)
+        assert float(m.derivative(s2, 0.5)) == pytest.approx(-np.sin(0.5), rel=1e-15)
+    with pytest.raises(dk.NonFiniteError, match=r"x = nan is not finite"):
+        m.derivative(s2, float("nan"))  # remembered spec, bad point: the general path's error
     big = dk.Function.from_expr("exp(x)")
     ComplexStep().derivative(big, 1.0)  # checked: later calls try the lean path first
     for x in (470.0, 700.0):  # |f| beyond the lean path's cap (1e200): the general path
