@@ -1217,10 +1217,11 @@ class ComplexStep(Method):
     imaginary part's sign), which is the price of skipping the check.
 
     After that first call a scalar derivative at a float costs one complex evaluation of
-    ``f`` and little else (about 1.6x a bare real call; ``benchmarks/numerical.py``). Those
-    later calls see only the complex result, not each primitive's real domain: at a point
-    where the real program is undefined but its analytic continuation is real
-    (``cos(sqrt(x))`` at ``x < 0``) they return the continuation's derivative.
+    ``f`` and little else (about 1.8-1.9x a bare real call of a cheap ``f``;
+    ``benchmarks/numerical.py``). Those later calls see only the complex result, not each
+    primitive's real domain: at a point where the real program is undefined but its analytic
+    continuation is real (``cos(sqrt(x))`` at ``x < 0``) they return the continuation's
+    derivative.
 
     Parameters
     ----------
