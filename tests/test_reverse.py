@@ -13,10 +13,21 @@ import diffkit as dk
 import diffkit.numpy as dnp
 from diffkit import catalog
 from diffkit.analysis.reference import sympy_form
-from diffkit.methods import reverse
+from diffkit.methods import _pool, reverse
 from diffkit.methods.reverse import ReverseMode, grad, hessian, hvp, jacobian, value_and_grad, vjp
 
 ENTRIES = catalog.entries()
+
+
+@pytest.fixture(autouse=True, params=["numpy-allocated", "pooled"])
+def allocation(request, monkeypatch):
+    """Every test twice: as numpy allocates, and with every float64 array of the tape taken
+    from the buffer cache (``MIN_BYTES = 0``), so each fast path's pooled branch is checked
+    at these small sizes too."""
+    if request.param == "pooled":
+        monkeypatch.setattr(_pool, "MIN_BYTES", 0)
+    yield request.param
+    _pool.clear()
 
 
 # ----------------------------------------------------------------------------- catalogue

@@ -36,6 +36,7 @@ from ..primitives import _is_basic_index, _norm_axes
 from ..results import DerivativeResult
 from ..spec import Function
 from ..validation import check_output, not_scalar
+from . import _pool
 from .base import Method
 
 __all__ = [
@@ -81,6 +82,28 @@ _SUM_RULES, _MEAN_RULES, _TANH_RULES, _LSE_RULES = (_SUM_PRIM.vjp, _MEAN_PRIM.vj
                                                     _TANH_PRIM.vjp, _LSE_PRIM.vjp)
 _SWEPT = (-1,)  # a record already swept by a consuming sweep
 _add_reduce = np.add.reduce
+_POOLABLE = (float, int, np.float64)  # numbers that keep a float64 array's dtype
+
+
+def _pooled(ufunc: Any, a: Any, b: Any) -> Any:
+    """``ufunc(a, b)`` into a cached buffer (:mod:`._pool`) when the result is a large float64
+    array of an operand's shape (no broadcasting); None when numpy should allocate it."""
+    if a.__class__ is _ndarray:
+        if a.nbytes >= _pool.MIN_BYTES and a.dtype is _F64 and (
+                b.__class__ in _POOLABLE
+                or (b.__class__ is _ndarray and b.shape == a.shape and b.dtype is _F64)):
+            return ufunc(a, b, out=_pool.empty(a.shape))
+    elif b.__class__ is _ndarray and a.__class__ in _POOLABLE and b.nbytes >= _pool.MIN_BYTES \
+            and b.dtype is _F64:
+        return ufunc(a, b, out=_pool.empty(b.shape))
+    return None
+
+
+def _pooled1(ufunc: Any, a: Any) -> Any:
+    """``ufunc(a)`` into a cached buffer for a large float64 array ``a``; else None."""
+    if a.__class__ is _ndarray and a.nbytes >= _pool.MIN_BYTES and a.dtype is _F64:
+        return ufunc(a, out=_pool.empty(a.shape))
+    return None
 
 
 # ============================================================================ the trace
@@ -208,7 +231,10 @@ class Node(Tracer):
 
     def __neg__(self) -> Any:
         tr = self._trace
-        ans = -self.value
+        x = self.value
+        ans = _pooled1(np.negative, x) if x.__class__ is _ndarray else None
+        if ans is None:
+            ans = -x
         tape = tr.tape
         node = Node(tr, ans, len(tape))
         tape.append((_NEG, self.id, -1, None, None, False, None))
@@ -221,7 +247,9 @@ class Node(Tracer):
         if other.__class__ in _SCALAR_TYPES and other == 2:
             tr = self._trace
             x = self.value
-            ans = x * x
+            ans = _pooled(np.multiply, x, x) if x.__class__ is _ndarray else None
+            if ans is None:
+                ans = x * x
             tape = tr.tape
             node = Node(tr, ans, len(tape))
             tape.append((_SQUARE, self.id, -1, x, None, False, None))
@@ -255,6 +283,8 @@ def _binary_method(kind: int, name: str, op: Callable[[Any, Any], Any], swap: bo
     raw operands, the parents' tape indices (-1 for a constant) and whether shapes broadcast.
     """
     prim = _prim(name)
+    ufunc = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply,
+             "divide": np.divide}[name]
 
     def method(self: Node, other: Any) -> Any:
         tr = self._trace
@@ -268,7 +298,10 @@ def _binary_method(kind: int, name: str, op: Callable[[Any, Any], Any], swap: bo
         if swap:
             x, y, a, b = y, x, b, a
         try:
-            ans = op(x, y)
+            ans = _pooled(ufunc, x, y) if x.__class__ is _ndarray or y.__class__ is _ndarray \
+                else None
+            if ans is None:
+                ans = op(x, y)
         except (FloatingPointError, ZeroDivisionError):
             raise domain_error(prim, (x, y)) from None
         tx, ty = x.__class__, y.__class__
@@ -388,7 +421,10 @@ def _times(y: Any, v: Any, shape: tuple[int, ...], divide: bool = False) -> tupl
     """``y * v`` (``v / y`` with ``divide``) for a fill ``v`` and an operand ``y`` of the
     fill's shape or a constant number: a fill again for a number, else one pass over y."""
     if y.__class__ is _ndarray:
-        return (np.divide(v, y) if divide else y * v), True
+        c = _pooled(np.divide, v, y) if divide else _pooled(np.multiply, y, v)
+        if c is None:
+            c = np.divide(v, y) if divide else y * v
+        return c, True
     if isinstance(y, (int, float, complex, np.generic)):
         # a constant number (np.int64, np.float32 and bool too): the product is a fill again
         return _Fill(v / y if divide else v * y, shape), False
@@ -407,14 +443,18 @@ def _scaled(g: Any, y: Any, mine: bool, op: Any) -> tuple[Any, bool]:
             return op(g, y, out=g), True
         except TypeError:  # the result needs another dtype (complex y)
             pass
-    c = op(g, y) if g.__class__ in _PLAIN else (g * y if op is np.multiply else g / y)
+    c = _pooled(op, g, y) if g.__class__ is _ndarray else None
+    if c is None:
+        c = op(g, y) if g.__class__ in _PLAIN else (g * y if op is np.multiply else g / y)
     return c, c.__class__ is _ndarray
 
 
 def _negated(g: Any, mine: bool) -> tuple[Any, bool]:
     if mine and g.__class__ is _ndarray:
         return np.negative(g, out=g), True
-    c = -g
+    c = _pooled1(np.negative, g) if g.__class__ is _ndarray else None
+    if c is None:
+        c = -g
     return c, c.__class__ is _ndarray
 
 
@@ -639,7 +679,9 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
                     except (TypeError, ValueError):  # dtype or shape would change
                         ct[p] = old + c
                 else:
-                    s = old + c
+                    s = _pooled(np.add, old, c) if old.__class__ is _ndarray else None
+                    if s is None:
+                        s = old + c
                     ct[p] = s
                     if s.__class__ is _ndarray:
                         owned.add(p)
@@ -672,17 +714,27 @@ def _add_fill(ct: dict[int, Any], owned: set[int], p: int, old: Any, c: Any, fre
             return
         except (TypeError, ValueError):  # the dtype would change
             pass
-    ct[p] = arr + v
+    s = _pooled(np.add, arr, v)
+    ct[p] = arr + v if s is None else s
     owned.add(p)
 
 
 def _materialized(c: Any) -> Any:
     """A cotangent handed to the caller: broadcast views become ordinary arrays."""
     if c.__class__ is _Fill:
-        return np.full(c.shape, c.v)
+        return _full(c.shape, c.v)
     if c.__class__ is _ndarray and (not c.flags.writeable or (c.ndim and not any(c.strides))):
         return np.array(c)
     return c
+
+
+def _full(shape: tuple[int, ...], v: Any) -> Any:
+    """``np.full(shape, v)``, in a cached buffer when large and float64."""
+    if v.__class__ is float or v.__class__ is _f64:
+        out = _pool.empty(shape)
+        out.fill(v)
+        return out
+    return np.full(shape, v)
 
 
 def _getitem_into(ct: dict[int, Any], owned: set[int], rec: Any, g: Any) -> None:
@@ -690,7 +742,8 @@ def _getitem_into(ct: dict[int, Any], owned: set[int], rec: Any, g: Any) -> None
     _, p, _, x, index, basic, _ans = rec
     old = ct.get(p)
     if old.__class__ is _Fill:
-        old = ct[p] = np.full(old.shape, old.v, dtype=np.result_type(x.dtype, old.v, float))
+        old = ct[p] = _full(old.shape, old.v) if x.dtype is _F64 else \
+            np.full(old.shape, old.v, dtype=np.result_type(x.dtype, old.v, float))
         owned.add(p)
     if old is not None and p in owned:
         try:
@@ -703,8 +756,8 @@ def _getitem_into(ct: dict[int, Any], owned: set[int], rec: Any, g: Any) -> None
             pass
     if old is None:
         real = g.dtype is _F64 if g.__class__ is _ndarray else g.__class__ in (_f64, float)
-        acc = np.zeros(x.shape, dtype=_f64 if real and x.dtype is _F64
-                       else np.result_type(x.dtype, g, float))
+        acc = _full(x.shape, 0.0) if real and x.dtype is _F64 else \
+            np.zeros(x.shape, dtype=np.result_type(x.dtype, g, float))
         if basic:  # fresh zeros and each element selected once: assign, no read
             acc[index] = g
             ct[p] = acc
