@@ -232,7 +232,8 @@ class Node(Tracer):
     def __neg__(self) -> Any:
         tr = self._trace
         x = self.value
-        ans = _pooled1(np.negative, x) if x.__class__ is _ndarray else None
+        ans = _pooled1(np.negative, x) if x.__class__ is _ndarray and x.nbytes >= _pool.MIN_BYTES \
+            else None
         if ans is None:
             ans = -x
         tape = tr.tape
@@ -247,7 +248,8 @@ class Node(Tracer):
         if other.__class__ in _SCALAR_TYPES and other == 2:
             tr = self._trace
             x = self.value
-            ans = _pooled(np.multiply, x, x) if x.__class__ is _ndarray else None
+            ans = _pooled(np.multiply, x, x) if x.__class__ is _ndarray \
+                and x.nbytes >= _pool.MIN_BYTES else None
             if ans is None:
                 ans = x * x
             tape = tr.tape
@@ -298,8 +300,10 @@ def _binary_method(kind: int, name: str, op: Callable[[Any, Any], Any], swap: bo
         if swap:
             x, y, a, b = y, x, b, a
         try:
-            ans = _pooled(ufunc, x, y) if x.__class__ is _ndarray or y.__class__ is _ndarray \
-                else None
+            # a large array (the size test inline: small arrays must not pay a call)
+            ans = _pooled(ufunc, x, y) if (x.__class__ is _ndarray
+                                           and x.nbytes >= _pool.MIN_BYTES) or (
+                y.__class__ is _ndarray and y.nbytes >= _pool.MIN_BYTES) else None
             if ans is None:
                 ans = op(x, y)
         except (FloatingPointError, ZeroDivisionError):
@@ -421,7 +425,8 @@ def _times(y: Any, v: Any, shape: tuple[int, ...], divide: bool = False) -> tupl
     """``y * v`` (``v / y`` with ``divide``) for a fill ``v`` and an operand ``y`` of the
     fill's shape or a constant number: a fill again for a number, else one pass over y."""
     if y.__class__ is _ndarray:
-        c = _pooled(np.divide, v, y) if divide else _pooled(np.multiply, y, v)
+        c = None if y.nbytes < _pool.MIN_BYTES else \
+            _pooled(np.divide, v, y) if divide else _pooled(np.multiply, y, v)
         if c is None:
             c = np.divide(v, y) if divide else y * v
         return c, True
@@ -443,7 +448,7 @@ def _scaled(g: Any, y: Any, mine: bool, op: Any) -> tuple[Any, bool]:
             return op(g, y, out=g), True
         except TypeError:  # the result needs another dtype (complex y)
             pass
-    c = _pooled(op, g, y) if g.__class__ is _ndarray else None
+    c = _pooled(op, g, y) if g.__class__ is _ndarray and g.nbytes >= _pool.MIN_BYTES else None
     if c is None:
         c = op(g, y) if g.__class__ in _PLAIN else (g * y if op is np.multiply else g / y)
     return c, c.__class__ is _ndarray
@@ -452,7 +457,8 @@ def _scaled(g: Any, y: Any, mine: bool, op: Any) -> tuple[Any, bool]:
 def _negated(g: Any, mine: bool) -> tuple[Any, bool]:
     if mine and g.__class__ is _ndarray:
         return np.negative(g, out=g), True
-    c = _pooled1(np.negative, g) if g.__class__ is _ndarray else None
+    c = _pooled1(np.negative, g) if g.__class__ is _ndarray and g.nbytes >= _pool.MIN_BYTES \
+        else None
     if c is None:
         c = -g
     return c, c.__class__ is _ndarray
@@ -679,7 +685,8 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
                     except (TypeError, ValueError):  # dtype or shape would change
                         ct[p] = old + c
                 else:
-                    s = _pooled(np.add, old, c) if old.__class__ is _ndarray else None
+                    s = _pooled(np.add, old, c) if old.__class__ is _ndarray \
+                        and old.nbytes >= _pool.MIN_BYTES else None
                     if s is None:
                         s = old + c
                     ct[p] = s
@@ -714,7 +721,7 @@ def _add_fill(ct: dict[int, Any], owned: set[int], p: int, old: Any, c: Any, fre
             return
         except (TypeError, ValueError):  # the dtype would change
             pass
-    s = _pooled(np.add, arr, v)
+    s = _pooled(np.add, arr, v) if arr.nbytes >= _pool.MIN_BYTES else None
     ct[p] = arr + v if s is None else s
     owned.add(p)
 
