@@ -755,7 +755,11 @@ def _getitem_into(ct: dict[int, Any], owned: set[int], rec: Any, g: Any) -> None
     if old is not None and p in owned:
         try:
             if basic:
-                old[index] += g
+                view = old[index]
+                if view.__class__ is _ndarray:  # add into the view: no write-back __setitem__
+                    view += g
+                else:  # an int index: a number, not a view
+                    old[index] += g
             else:
                 np.add.at(old, index, g)
             return
@@ -763,8 +767,14 @@ def _getitem_into(ct: dict[int, Any], owned: set[int], rec: Any, g: Any) -> None
             pass
     if old is None:
         real = g.dtype is _F64 if g.__class__ is _ndarray else g.__class__ in (_f64, float)
-        acc = _full(x.shape, 0.0) if real and x.dtype is _F64 else \
-            np.zeros(x.shape, dtype=np.result_type(x.dtype, g, float))
+        if real and x.dtype is _F64:
+            if x.nbytes >= _pool.MIN_BYTES:
+                acc = _pool.empty(x.shape)
+                acc.fill(0.0)
+            else:
+                acc = np.zeros(x.shape)
+        else:
+            acc = np.zeros(x.shape, dtype=np.result_type(x.dtype, g, float))
         if basic:  # fresh zeros and each element selected once: assign, no read
             acc[index] = g
             ct[p] = acc
@@ -925,7 +935,9 @@ def value_and_grad(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
         _scalar_check(out, "grad")
         zeros = tuple(_zeros_like(xi) for xi in xs)
         return out, zeros if several else zeros[0]
-    _scalar_check(out.value, "grad")
+    v = out.value
+    if v.__class__ is not _f64 and v.__class__ is not float:
+        _scalar_check(v, "grad")
     cts = sweep(trace.tape, out.id, 1.0, [n.id for n in nodes], consume=True)
     for k, (c, xi) in enumerate(zip(cts, xs, strict=True)):
         if c is None:
