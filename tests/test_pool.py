@@ -111,3 +111,11 @@ def test_a_held_intermediate_is_not_overwritten(pool):
     rev.value_and_grad(f, x + 1.0)
     assert np.array_equal(kept[0], kept[1])  # the first call's t, untouched by the second
     np.testing.assert_allclose(g, 8.0 * x, rtol=1e-15)
+
+
+def test_many_sizes_keep_the_type_cache_bounded(pool):
+    arrays = [pool.empty((65_536 + 512 * k,)) for k in range(300)]  # 300 page-rounded sizes
+    assert len(pool._handles) <= 256
+    for k, a in enumerate(arrays):
+        a[:] = k
+    assert all(a[0] == k and a[-1] == k for k, a in enumerate(arrays))

@@ -56,6 +56,8 @@ def _handle_type(size: int) -> type:
     back when it dies."""
     t = _handles.get(size)
     if t is None:
+        if len(_handles) >= 256:  # many sizes (a loop over n): forget the types, not the memory
+            _handles.clear()
         t = _handles[size] = type("_Handle", (ctypes.c_char * size,),
                                   {"__slots__": ("mem", "address"), "__del__": _handle_del})
     return t
