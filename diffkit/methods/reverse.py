@@ -56,7 +56,7 @@ __all__ = [
 _ndarray = np.ndarray
 _f64 = np.float64
 _F64 = np.dtype(np.float64)
-_SCALAR_TYPES = (float, int, np.float64)
+_SCALAR_TYPES = (float, int, np.float64)  # numbers that keep a float64 array's dtype
 _PLAIN = (np.ndarray, np.float64, float)  # cotangents the sweep may add into in place
 _HELD = (np.ndarray, np.generic, float, int, Tracer)  # values a record can hold
 
@@ -82,7 +82,6 @@ _SUM_RULES, _MEAN_RULES, _TANH_RULES, _LSE_RULES = (_SUM_PRIM.vjp, _MEAN_PRIM.vj
                                                     _TANH_PRIM.vjp, _LSE_PRIM.vjp)
 _SWEPT = (-1,)  # a record already swept by a consuming sweep
 _add_reduce = np.add.reduce
-_POOLABLE = (float, int, np.float64)  # numbers that keep a float64 array's dtype
 
 
 def _pooled(ufunc: Any, a: Any, b: Any) -> Any:
@@ -90,10 +89,10 @@ def _pooled(ufunc: Any, a: Any, b: Any) -> Any:
     array of an operand's shape (no broadcasting); None when numpy should allocate it."""
     if a.__class__ is _ndarray:
         if a.nbytes >= _pool.MIN_BYTES and a.dtype is _F64 and (
-                b.__class__ in _POOLABLE
+                b.__class__ in _SCALAR_TYPES
                 or (b.__class__ is _ndarray and b.shape == a.shape and b.dtype is _F64)):
             return ufunc(a, b, out=_pool.empty(a.shape))
-    elif b.__class__ is _ndarray and a.__class__ in _POOLABLE and b.nbytes >= _pool.MIN_BYTES \
+    elif b.__class__ is _ndarray and a.__class__ in _SCALAR_TYPES and b.nbytes >= _pool.MIN_BYTES \
             and b.dtype is _F64:
         return ufunc(a, b, out=_pool.empty(b.shape))
     return None
