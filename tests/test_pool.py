@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import diffkit.numpy as dnp
+from diffkit import catalog
 from diffkit.methods import _pool
 from diffkit.methods import reverse as rev
 
@@ -65,33 +66,21 @@ def test_idle_memory_is_capped_and_cleared(pool, monkeypatch):
     assert pool.idle_bytes() == 0
 
 
-def _rosen(x):
-    return dnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
-
-
-def _rosen_grad(x):
-    g = np.zeros_like(x)
-    d = x[1:] - x[:-1] ** 2
-    g[:-1] = -400.0 * x[:-1] * d - 2.0 * (1.0 - x[:-1])
-    g[1:] += 200.0 * d
-    return g
-
-
 def test_large_gradients_are_right_and_independent(pool):
     """n = 1e5: every array of the tape is pooled; results held across calls stay intact."""
+    rosen = catalog.rosenbrock(100_000).function  # dnp code, with a hand-written gradient
     rng = np.random.default_rng(1)
     xs = [rng.uniform(-1.0, 1.0, 100_000) for _ in range(3)]
-    held = [rev.value_and_grad(_rosen, x) for x in xs]  # all three kept alive
+    held = [rev.value_and_grad(rosen.fn, x) for x in xs]  # all three kept alive
     for (v, g), x in zip(held, xs, strict=True):
         assert pool._is_pooled(g)
-        np.testing.assert_allclose(g, _rosen_grad(x), rtol=1e-13, atol=1e-12)
-        assert v == pytest.approx(float(np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2
-                                               + (1.0 - x[:-1]) ** 2)), rel=1e-13)
+        np.testing.assert_allclose(g, rosen.manual_call(x), rtol=1e-13, atol=1e-12)
+        assert v == pytest.approx(float(rosen.fn(x)), rel=1e-13)
     assert len({_address(g) for _, g in held}) == 3
     before = [g.copy() for _, g in held]
     del held[0]
     for _ in range(3):  # reuse the freed buffers
-        rev.value_and_grad(_rosen, xs[0])
+        rev.value_and_grad(rosen.fn, xs[0])
     for (_, g), b in zip(held, before[1:], strict=True):
         assert np.array_equal(g, b)
 
