@@ -489,6 +489,14 @@ def _vjps(rec: Any, g: Any, mine: bool) -> list[tuple[int, Any, bool]]:
             np.exp(c, out=c)
             c *= np.reshape(g, shape) if np.ndim(g) else g
             return [(parents[0][0], c, True)]
+        if prim is _SUM_PRIM and prim.vjp is _SUM_RULES and g.__class__ is _ndarray \
+                and raw[0].__class__ is _ndarray:
+            # a sum along axes: the registry's rule (a broadcast view of g) in plain numpy
+            x = raw[0]
+            if not params["keepdims"]:
+                reduced = _norm_axes(params["axis"], x.ndim)
+                g = g.reshape(tuple(1 if k in reduced else n for k, n in enumerate(x.shape)))
+            return [(parents[0][0], np.broadcast_to(g, x.shape), False)]
         out = []
         for pid, i in parents:
             rule = prim.vjp_rule(i)
