@@ -338,3 +338,23 @@ def test_sweep_fast_paths_match_the_exact_gradient(name):
     # and over an outer trace (forward-over-reverse Hessian) the registry rules take over
     np.testing.assert_allclose(dk.hessian(f, x, method="reverse-mode"),
                                dk.hessian(f, x, method="symbolic"), rtol=1e-11, atol=1e-13)
+
+
+@pytest.mark.parametrize(("axis", "keepdims"), [(1, False), (0, True), ((0, 2), False),
+                                                (-1, True), (None, True)])
+def test_sum_along_axes_fast_vjp(axis, keepdims):
+    """The sweep's plain-numpy VJP of a sum along axes: the registry rule's values, and the
+    gradient handed back is an ordinary writeable array (not the broadcast view)."""
+    x = np.arange(24.0).reshape(2, 3, 4) / 7.0
+
+    def f(a):
+        return dnp.sum(dnp.sum(a, axis=axis, keepdims=keepdims) ** 2 * 0.5)
+
+    g = grad(f, x)
+    s = np.sum(x, axis=axis, keepdims=True)
+    np.testing.assert_allclose(g, np.broadcast_to(s, x.shape), rtol=1e-15)
+    assert g.flags.writeable
+    assert g.shape == x.shape
+    g2 = grad(lambda a: dnp.sum(dnp.sum(a, axis=axis, keepdims=keepdims)), x)
+    assert g2.flags.writeable
+    np.testing.assert_array_equal(g2, np.ones_like(x))
