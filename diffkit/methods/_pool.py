@@ -22,6 +22,7 @@ Idle memory is capped at :data:`MAX_IDLE_BYTES` (set it to 0 to turn the cache o
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 from typing import Any
 
@@ -65,21 +66,18 @@ def _handle_type(size: int) -> type:
 
 def empty(shape: tuple[int, ...]) -> np.ndarray:
     """An uninitialised float64 array of ``shape``, from the cache when large enough."""
-    nbytes = 8
-    for n in shape:
-        nbytes *= n
+    nbytes = 8 * math.prod(shape)
     if nbytes < MIN_BYTES:
         return np.empty(shape)
     size = -(-nbytes // _PAGE) * _PAGE
     global _idle
     try:  # list.pop and list.append are atomic: no lock (the idle count is only a soft cap)
         mem, address = _free[size].pop()
-        _idle -= size
     except (KeyError, IndexError):
-        mem = None
-    if mem is None:
         mem = np.empty(size, dtype=np.uint8)
         address = mem.__array_interface__["data"][0]
+    else:
+        _idle -= size
     handle = _handle_type(size).from_address(address)
     handle.mem = mem  # the handle keeps the memory alive; the views keep the handle
     handle.address = address

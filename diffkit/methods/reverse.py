@@ -25,6 +25,7 @@ reverse-over-reverse Hessians and forward-over-reverse Hessian-vector products w
 from __future__ import annotations
 
 import gc
+import math
 import operator
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -284,8 +285,7 @@ def _binary_method(kind: int, name: str, op: Callable[[Any, Any], Any], swap: bo
     raw operands, the parents' tape indices (-1 for a constant) and whether shapes broadcast.
     """
     prim = _prim(name)
-    ufunc = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply,
-             "divide": np.divide}[name]
+    ufunc = prim.ufunc  # the registry's ufunc, for writing into a cached buffer
 
     def method(self: Node, other: Any) -> Any:
         tr = self._trace
@@ -744,7 +744,8 @@ def _materialized(c: Any) -> Any:
 
 def _full(shape: tuple[int, ...], v: Any) -> Any:
     """``np.full(shape, v)``, in a cached buffer when large and float64."""
-    if v.__class__ is float or v.__class__ is _f64:
+    if (v.__class__ is float or v.__class__ is _f64) and \
+            8 * math.prod(shape) >= _pool.MIN_BYTES:
         out = _pool.empty(shape)
         out.fill(v)
         return out
@@ -774,7 +775,7 @@ def _getitem_into(ct: dict[int, Any], owned: set[int], rec: Any, g: Any) -> None
             pass
     if old is None:
         real = g.dtype is _F64 if g.__class__ is _ndarray else g.__class__ in (_f64, float)
-        if real and x.dtype is _F64:
+        if real and x.dtype is _F64:  # _full(x.shape, 0.0), inline: once per sweep at any n
             if x.nbytes >= _pool.MIN_BYTES:
                 acc = _pool.empty(x.shape)
                 acc.fill(0.0)
