@@ -6,12 +6,17 @@ hands the call to that tracer's :class:`Trace` (an interpreter: tape recording, 
 sympy expressions). Traces nest: each has a ``level``, and :func:`bind` gives the call to the
 innermost (highest level) trace among the arguments, which unboxes its own tracers and binds
 again, so lower levels see the call next (autograd's and JAX autodidax's scheme).
+
+Everything a primitive is lives in its :class:`Primitive` stanza (``diffkit/primitives/``):
+:func:`register` derives the rest from it — numpy's and scipy's names for it (so
+``np.sin(tracer)`` reaches it), the tracer's operators and ndarray methods.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,15 +25,31 @@ import numpy as np
 
 from .errors import DomainError, NotTraceableError, UnsupportedPrimitiveError
 
-__all__ = ["REGISTRY", "Domain", "Primitive", "Trace", "Tracer", "bind", "checked_evaluation"]
+__all__ = [
+    "NUMPY_TO_PRIMITIVE",
+    "REGISTRY",
+    "Domain",
+    "Primitive",
+    "Trace",
+    "Tracer",
+    "bind",
+    "checked_evaluation",
+    "domain_error",
+    "register",
+]
 
 
 @dataclass(frozen=True)
 class Domain:
-    """Where a primitive is real-valued and finite, for messages and generators.
+    """Where a primitive (or its derivative) is real-valued and finite.
 
     ``lo``/``hi`` bound the first argument (``None`` = unbounded); ``lo_open``/``hi_open``
     say whether the bound itself is excluded. ``text`` is the human form, e.g. ``"x > 0"``.
+    The rest guides random-program generators, which keep away from trouble: ``kinks`` are
+    points where the function is continuous but not differentiable (abs at 0; for a binary
+    primitive, differences ``x - y``), ``poles`` points where it is infinite, repeated every
+    ``period`` if given (tan), and ``moderate`` the largest ``|x|`` worth feeding a function
+    that grows fast (exp).
     """
 
     text: str
@@ -36,7 +57,10 @@ class Domain:
     hi: float | None = None
     lo_open: bool = True
     hi_open: bool = True
-    integer_exponent_only: bool = False
+    kinks: tuple[float, ...] = ()
+    poles: tuple[float, ...] = ()
+    period: float | None = None
+    moderate: float | None = None
 
     def contains(self, x: Any) -> np.ndarray:
         """Elementwise membership of ``x`` (a real array or scalar)."""
@@ -51,7 +75,12 @@ class Domain:
 
 @dataclass(eq=False)
 class Primitive:
-    """One primitive operation and all of its interpretations.
+    """One primitive operation, all of its interpretations and everything said about it.
+
+    The stanza is the single source of truth: the ``dnp`` function, numpy's and scipy's names
+    for it, the tracer's operators and ndarray methods, formula names, the trace tables'
+    display, compiled-code printers, the registry tests' sample arguments and the random
+    program generators all read these fields.
 
     Parameters
     ----------
@@ -63,21 +92,72 @@ class Primitive:
         ``symbolic(*args, **params)`` on sympy values (scalars or object arrays).
     vjp : tuple of callables or None
         One function per positional argument, ``vjp[i](g, ans, *args, **params)`` giving the
-        cotangent of argument ``i`` for output cotangent ``g``; ``None`` entries mark
-        arguments that are not differentiable (indices, conditions).
+        cotangent of argument ``i`` for output cotangent ``g``, written with ``dnp``
+        primitives (so it is itself differentiable); ``None`` entries mark arguments that are
+        not differentiable (indices, conditions).
     jvp : tuple of callables or None
         One function per positional argument, ``jvp[i](t, ans, *args, **params)`` giving the
         output tangent contributed by the tangent ``t`` of argument ``i``.
-    domain : Domain or None
-        Where the primitive is defined on the reals.
+    vjp_numpy : callable or None
+        Optional fast rule for plain values, ``vjp_numpy(g, ans, args, params, wanted)``
+        returning one cotangent per argument (``None`` where not ``wanted[i]``). It computes
+        exactly what ``vjp`` computes, in plain numpy; ``tests/test_vjp.py`` holds it to that.
+    vjp_into : callable or None
+        Optional in-place rule for a one-argument primitive whose cotangent is sparse
+        (``getitem``): ``vjp_into(acc, g, args, params)`` adds the cotangent of the argument
+        into ``acc``, an accumulator the engine owns, instead of building a fresh array.
+    saves : tuple or None
+        What ``vjp`` reads beyond shapes, so the tape keeps only that and large intermediates
+        are freed early: ``None`` (every argument and the output), a tuple of argument
+        positions (``-1`` is the output ``ans``) read by every argument's rule, or one such
+        tuple per argument (multiply: ``((1,), (0,))``, each cotangent reads the other
+        factor).
+    domain, derivative_domain : Domain or None
+        Where the primitive, and where its derivative, are defined and finite on the reals.
     analytic : bool
-        False for operations that are not complex-analytic (abs, max, comparisons): the
+        False for operations that are not complex-analytic (abs, max, comparisons, floor): the
         complex step refuses them.
     differentiable : bool
         False for operations whose output carries no derivative (comparisons, sign).
-    ufunc : numpy ufunc or function, optional
-        The numpy callable this primitive stands for, so ``np.sin(tracer)`` and
-        ``np.sum(tracer)`` reach it through ``__array_ufunc__``/``__array_function__``.
+    nargs : int or None
+        Number of positional arguments when fixed (1 for ``sin``, 2 for ``add``).
+    linear, elementwise, variadic : bool
+        Linear in its traced arguments; maps arrays entry by entry; takes any number of
+        arrays (``stack``).
+    numpy : tuple of str
+        numpy's names for it (``"abs"``, ``"linalg.norm"``); the first numpy object found also
+        serves as ``ufunc``.
+    scipy : tuple of str
+        scipy's names (``"special.erf"``), resolved lazily (scipy is never imported by diffkit
+        before the user imports it).
+    methods : dict of str to callable or None
+        ndarray methods the tracer gets (``{"sum": None}`` calls the ``dnp`` function with the
+        tracer first; a callable adapts numpy's method signature).
+    operators : tuple of str
+        Python operators (``"add"`` gives ``__add__`` and ``__radd__``; ``"neg"`` gives
+        ``__neg__``).
+    formula : tuple of str
+        Names usable in formula text (``Function.from_expr``).
+    sympy_name : str or None
+        The sympy function class this primitive reads back from (``Function.from_sympy``).
+    printer : dict or None
+        Functions the compiled symbolic code needs, by sympy function name.
+    infix : str or None
+        Infix operator for display (``"+"``).
+    partials : tuple of str
+        Display text of the partial derivative with respect to each argument, with ``{0}``,
+        ``{1}`` the arguments' names and ``{y}`` the result's (used by the trace tables).
+    samples : tuple
+        ``(args, params)`` sample calls inside the domain, for the registry-iterating tests.
+    generate : bool or tuple of Domain
+        Whether random-program generators may draw this primitive (elementwise, one or two
+        real arguments): ``True`` draws arguments inside ``domain``; a tuple gives the region
+        to draw each argument from (``|x| <= 3`` for exp, a nonzero divisor).
+    composite : callable or None
+        For primitives defined by other primitives: the implementation on traced values
+        (``var`` as a mean of squares); ``numeric`` is numpy's own function.
+    namespace : str
+        ``""``, ``"linalg"`` or ``"special"``: where the ``dnp`` function lives.
     """
 
     name: str
@@ -85,19 +165,78 @@ class Primitive:
     symbolic: Callable[..., Any] | None = None
     vjp: tuple[Callable[..., Any] | None, ...] | None = None
     jvp: tuple[Callable[..., Any] | None, ...] | None = None
+    vjp_numpy: Callable[..., Any] | None = None
+    vjp_into: Callable[..., Any] | None = None
+    saves: tuple[Any, ...] | None = None
     domain: Domain | None = None
+    derivative_domain: Domain | None = None
     analytic: bool = True
     differentiable: bool = True
-    ufunc: Any = None
-    variadic: bool = False
+    nargs: int | None = None
     linear: bool = False
+    elementwise: bool = False
+    variadic: bool = False
+    ufunc: Any = None
+    numpy: tuple[str, ...] = ()
+    scipy: tuple[str, ...] = ()
+    methods: dict[str, Any] = field(default_factory=dict)
+    operators: tuple[str, ...] = ()
+    formula: tuple[str, ...] = ()
+    sympy_name: str | None = None
+    printer: dict[str, Any] | None = None
+    infix: str | None = None
+    partials: tuple[Any, ...] = ()
+    samples: tuple[Any, ...] = ()
+    generate: bool | tuple[Domain, ...] = False
+    composite: Callable[..., Any] | None = None
+    namespace: str = ""
     doc: str = ""
     derivative_text: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
     function: Callable[..., Any] | None = None  # the dnp function (numpy's signature)
+    fast_for: Any = None  # the vjp tuple that vjp_numpy / vjp_into implement
+
+    _reads: dict[tuple[int, ...], tuple[frozenset[int] | None, bool]] = field(
+        default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.fast_for = self.vjp
+
+    def reads(self, positions: tuple[int, ...]) -> tuple[frozenset[int] | None, bool]:
+        """``(arguments, ans)`` the VJPs of the arguments at ``positions`` read, from
+        ``saves`` (``None`` arguments: all of them)."""
+        got = self._reads.get(positions)
+        if got is None:
+            saves = self.saves
+            if saves is None:
+                got = (None, True)
+            else:
+                per_arg = bool(saves) and isinstance(saves[0], tuple)
+                need = set()
+                for k in positions:
+                    need.update(saves[k] if per_arg and k < len(saves) else
+                                (() if per_arg else saves))
+                got = (frozenset(need - {-1}), -1 in need)
+            self._reads[positions] = got
+        return got
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
+
+    @property
+    def fast_rules(self) -> bool:
+        """Whether ``vjp_numpy``/``vjp_into`` still stand for ``vjp``: replacing ``vjp`` (a
+        test planting a wrong rule, a user refining a stanza) turns the fast rules off, so
+        every path computes with the rule in ``vjp``."""
+        return self.vjp is self.fast_for
+
+    @property
+    def qualname(self) -> str:
+        """numpy's full name for users (``numpy.linalg.solve``, ``scipy.special.erf``)."""
+        if self.numpy:
+            return f"numpy.{self.numpy[0]}"
+        if self.scipy:
+            return f"scipy.{self.scipy[0]}"
+        return f"dnp.{self.name}"
 
     def vjp_rule(self, i: int) -> Callable[..., Any] | None:
         """The VJP of positional argument ``i`` (``None``: not differentiable there)."""
@@ -123,7 +262,7 @@ def _rule(prim: Primitive, rules: Any, i: int, kind: str) -> Callable[..., Any] 
         return None
     if rules is None:
         raise UnsupportedPrimitiveError(
-            f"primitive {prim.name!r} has no {kind} rule, so this method cannot differentiate "
+            f"{prim.qualname} has no {kind} rule, so this method cannot differentiate "
             f"through it; use a numerical method (e.g. method='richardson')"
         )
     if prim.variadic:  # one rule for every argument, taking the argument's index first
@@ -136,21 +275,83 @@ REGISTRY: dict[str, Primitive] = {}
 """Every primitive by its ``dnp`` name; :mod:`diffkit.primitives` fills it."""
 
 NUMPY_TO_PRIMITIVE: dict[Any, Primitive] = {}
-"""numpy ufuncs and functions mapped to the primitive standing for them."""
+"""numpy (and, once imported by the user, scipy) callables mapped to their primitive."""
+
+_LAZY_ALIASES: dict[str, Primitive] = {}  # "scipy.special.erf" -> primitive, resolved on use
+_resolved_modules: set[str] = set()
+
+
+def _numpy_object(path: str) -> Any:
+    obj: Any = np
+    for part in path.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
 
 
 def register(prim: Primitive) -> Primitive:
-    """Add ``prim`` to the registry (one stanza in :mod:`diffkit.primitives`)."""
+    """Add ``prim`` to the registry and derive its aliases, operators and methods."""
     if prim.name in REGISTRY:
         raise ValueError(f"primitive {prim.name!r} registered twice")
     REGISTRY[prim.name] = prim
-    if prim.ufunc is not None:
-        NUMPY_TO_PRIMITIVE.setdefault(prim.ufunc, prim)
+    for path in prim.numpy:
+        obj = _numpy_object(path)
+        if obj is None:
+            continue
+        if prim.ufunc is None:
+            prim.ufunc = obj
+        NUMPY_TO_PRIMITIVE.setdefault(obj, prim)
+    for path in prim.scipy:
+        _LAZY_ALIASES[f"scipy.{path}"] = prim
+    for op in prim.operators:
+        _install_operator(prim, op)
+    for method, adapter in prim.methods.items():
+        _install_method(prim, method, adapter)
+    return prim
+
+
+def resolve_lazy_aliases() -> bool:
+    """Map the scipy functions of imported scipy modules to their primitives.
+
+    scipy is never imported by diffkit to find them: a traced value can only meet
+    ``scipy.special.erf`` after the user imported ``scipy.special``. Returns True when a new
+    module was resolved.
+    """
+    new = False
+    for path, prim in _LAZY_ALIASES.items():
+        module_name, _, attr = path.rpartition(".")
+        if module_name in _resolved_modules:
+            continue
+        module = sys.modules.get(module_name)
+        if module is None:
+            continue
+        obj = getattr(module, attr, None)
+        if obj is not None:
+            NUMPY_TO_PRIMITIVE.setdefault(obj, prim)
+            new = True
+    for path in _LAZY_ALIASES:
+        module_name = path.rpartition(".")[0]
+        if module_name in sys.modules:
+            _resolved_modules.add(module_name)
+    return new
+
+
+def lookup(func: Any) -> Primitive | None:
+    """The primitive standing for a numpy or scipy callable, or None."""
+    prim = NUMPY_TO_PRIMITIVE.get(func)
+    if prim is None and resolve_lazy_aliases():
+        prim = NUMPY_TO_PRIMITIVE.get(func)
     return prim
 
 
 def _describe(value: Any) -> str:
-    arr = np.asarray(value)
+    if isinstance(value, Tracer):
+        value = value._value
+    try:
+        arr = np.asarray(value)
+    except Exception:  # an object numpy cannot hold
+        return type(value).__name__
     if arr.ndim == 0:
         return repr(arr.item())
     return f"array of shape {arr.shape}"
@@ -161,8 +362,8 @@ def domain_error(prim: Primitive, args: tuple[Any, ...]) -> DomainError:
     where = ", ".join(_describe(a) for a in args)
     bad = ""
     if prim.domain is not None and args:
-        arr = np.asarray(args[0])
-        if arr.ndim > 0 and np.isrealobj(arr):
+        arr = np.asarray(args[0]._value if isinstance(args[0], Tracer) else args[0])
+        if arr.ndim > 0 and arr.dtype.kind in "biuf":
             outside = ~prim.domain.contains(arr)
             if outside.any():
                 idx = tuple(int(i) for i in np.argwhere(outside)[0])
@@ -174,46 +375,17 @@ def domain_error(prim: Primitive, args: tuple[Any, ...]) -> DomainError:
     )
 
 
+_CHECKED = {"invalid": "raise", "divide": "raise", "over": "ignore", "under": "ignore"}
+
+
 def checked_evaluation() -> Any:
     """Context in which numpy traps invalid operations and division by zero.
 
     Inside it a primitive evaluated outside its domain raises :class:`DomainError` naming the
     primitive and the value, instead of returning NaN with a warning. The API wraps every
     evaluation of a spec in it; plain ``dnp`` calls outside it behave exactly like numpy.
-    Equivalent to ``np.errstate(invalid="raise", divide="raise", over="ignore",
-    under="ignore")``; on numpy >= 2 it sets numpy's error-state context variable directly
-    (half the cost of ``np.errstate``, which re-derives the state on every entry).
     """
-    if _EXTOBJ_VAR is None:
-        return np.errstate(**_CHECKED)
-    return _Checked()
-
-
-_CHECKED = {"invalid": "raise", "divide": "raise", "over": "ignore", "under": "ignore"}
-try:  # numpy >= 2: the error state is one context variable holding an "extobj" capsule
-    from numpy._core._ufunc_config import _extobj_contextvar as _EXTOBJ_VAR
-    from numpy._core._ufunc_config import _make_extobj
-except ImportError:  # pragma: no cover - numpy 1.x
-    _EXTOBJ_VAR = None
-_DERIVED: dict[Any, Any] = {}  # current extobj -> the same with _CHECKED applied
-
-
-class _Checked:
-    """``np.errstate(**_CHECKED)`` without re-deriving the extobj on every entry."""
-
-    __slots__ = ("_token",)
-
-    def __enter__(self) -> None:
-        current = _EXTOBJ_VAR.get()  # type: ignore[union-attr]
-        ext = _DERIVED.get(current)
-        if ext is None:  # keeps the caller's callback and buffer size, like np.errstate
-            if len(_DERIVED) > 64:
-                _DERIVED.clear()
-            ext = _DERIVED[current] = _make_extobj(**_CHECKED)
-        self._token = _EXTOBJ_VAR.set(ext)  # type: ignore[union-attr]
-
-    def __exit__(self, *exc: Any) -> None:
-        _EXTOBJ_VAR.reset(self._token)  # type: ignore[union-attr]
+    return np.errstate(**_CHECKED)
 
 
 # ----------------------------------------------------------------------------- traces
@@ -244,7 +416,7 @@ class Trace:
         raise NotTraceableError(
             f"{kind}() was called on a traced value {tracer!r}; a derivative cannot pass "
             f"through a conversion to a Python number (math.*, float(), int()). Write the "
-            f"function with diffkit.numpy (import diffkit.numpy as dnp; dnp.sin, dnp.exp, ...)"
+            f"function with numpy or diffkit.numpy (np.sin, np.exp, ...), not math"
         )
 
 
@@ -263,15 +435,12 @@ def bind(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
 # ----------------------------------------------------------------------------- tracers
 
 
-def _p(name: str) -> Primitive:
-    return REGISTRY[name]
-
-
 class Tracer:
     """A value inside a trace: python operators and numpy calls are routed to primitives.
 
     Subclasses set ``_trace`` and expose the underlying value through ``_value`` (for shape
-    and dtype). They define ``__slots__``.
+    and dtype). They define ``__slots__``. Operators (``+``, ``<``, ``@``...) and ndarray
+    methods (``.sum()``, ``.std()``...) are installed from the registry by :func:`register`.
     """
 
     __slots__ = ()
@@ -300,117 +469,28 @@ class Tracer:
         return getattr(self._value, "dtype", np.dtype(type(self._value)))
 
     def __len__(self) -> int:
-        return len(self._value)
+        shape = self.shape
+        if not shape:
+            raise NotTraceableError("len() of a traced scalar: it has no length (numpy "
+                                    "raises TypeError for a 0-d array too)")
+        return shape[0]
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         for i in range(len(self)):
             yield self[i]
 
-    # --- arithmetic
-    def __add__(self, other: Any) -> Any:
-        return bind(_p("add"), (self, other), {})
-
-    def __radd__(self, other: Any) -> Any:
-        return bind(_p("add"), (other, self), {})
-
-    def __sub__(self, other: Any) -> Any:
-        return bind(_p("subtract"), (self, other), {})
-
-    def __rsub__(self, other: Any) -> Any:
-        return bind(_p("subtract"), (other, self), {})
-
-    def __mul__(self, other: Any) -> Any:
-        return bind(_p("multiply"), (self, other), {})
-
-    def __rmul__(self, other: Any) -> Any:
-        return bind(_p("multiply"), (other, self), {})
-
-    def __truediv__(self, other: Any) -> Any:
-        return bind(_p("divide"), (self, other), {})
-
-    def __rtruediv__(self, other: Any) -> Any:
-        return bind(_p("divide"), (other, self), {})
-
-    def __pow__(self, other: Any) -> Any:
-        return bind(_p("power"), (self, other), {})
-
-    def __rpow__(self, other: Any) -> Any:
-        return bind(_p("power"), (other, self), {})
-
-    def __matmul__(self, other: Any) -> Any:
-        return bind(_p("matmul"), (self, other), {})
-
-    def __rmatmul__(self, other: Any) -> Any:
-        return bind(_p("matmul"), (other, self), {})
-
-    def __neg__(self) -> Any:
-        return bind(_p("negative"), (self,), {})
-
     def __pos__(self) -> Any:
         return self
 
-    def __abs__(self) -> Any:
-        return bind(_p("absolute"), (self,), {})
-
-    # --- comparisons (not differentiable; AD traces compare values, symbolic builds relations)
-    def __lt__(self, other: Any) -> Any:
-        return bind(_p("less"), (self, other), {})
-
-    def __le__(self, other: Any) -> Any:
-        return bind(_p("less_equal"), (self, other), {})
-
-    def __gt__(self, other: Any) -> Any:
-        return bind(_p("greater"), (self, other), {})
-
-    def __ge__(self, other: Any) -> Any:
-        return bind(_p("greater_equal"), (self, other), {})
-
-    # elementwise like numpy: AD traces compare values (so `if x == 0:` branches), symbolic
-    # traces build an equation whose truth value raises SymbolicBranchError
-    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
-        return bind(_p("equal"), (self, other), {})
-
-    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
-        return bind(_p("not_equal"), (self, other), {})
-
     __hash__ = object.__hash__
-
-    # --- indexing and array methods
-    def __getitem__(self, index: Any) -> Any:
-        return bind(_p("getitem"), (self,), {"index": index})
 
     def __setitem__(self, index: Any, value: Any) -> None:
         raise NotTraceableError(
             f"in-place assignment x[{index!r}] = ... on a traced array: diffkit records a "
-            f"program of pure operations and cannot follow mutation. Build a new array instead "
-            f"(dnp.concatenate, dnp.stack, dnp.where)"
+            f"program of pure operations and cannot follow mutation. Build a new array instead: "
+            f"dnp.where(mask, value, x) for masked updates, or "
+            f"x + dnp.scatter(value - x[index], index, x.shape) to replace x[index]"
         )
-
-    @property
-    def T(self) -> Any:
-        return bind(_p("transpose"), (self,), {"axes": None})
-
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Any:
-        return bind(_p("sum"), (self,), {"axis": axis, "keepdims": keepdims})
-
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Any:
-        return bind(_p("mean"), (self,), {"axis": axis, "keepdims": keepdims})
-
-    def prod(self, axis: Any = None, keepdims: bool = False) -> Any:
-        return bind(_p("prod"), (self,), {"axis": axis, "keepdims": keepdims})
-
-    def dot(self, other: Any) -> Any:
-        return bind(_p("dot"), (self, other), {})
-
-    def reshape(self, *shape: Any) -> Any:
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return bind(_p("reshape"), (self,), {"shape": shape})
-
-    def transpose(self, *axes: Any) -> Any:
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return bind(_p("transpose"), (self,), {"axes": axes or None})
 
     # --- conversions
     def __bool__(self) -> bool:
@@ -429,51 +509,164 @@ class Tracer:
         return self._trace.to_float(self, "int")
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        raise NotTraceableError(
-            f"numpy tried to convert a traced value {self!r} to a plain array (np.asarray, "
-            f"np.array or a numpy function diffkit does not know); the derivative would be "
-            f"lost. Use the diffkit.numpy function of the same name (import diffkit.numpy as "
-            f"dnp), or dnp.stack/dnp.concatenate to build arrays"
-        )
+        raise NotTraceableError(_conversion_message(self))
 
     # --- numpy interop: np.sin(tracer), ndarray * tracer, np.sum(tracer)
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        prim = NUMPY_TO_PRIMITIVE.get(ufunc)
-        if method != "__call__" or prim is None or kwargs.get("out") is not None:
+        prim = lookup(ufunc)
+        if prim is None or method != "__call__":
             raise UnsupportedPrimitiveError(_unsupported_numpy(ufunc, method))
-        kwargs.pop("out", None)
-        return bind(prim, inputs, kwargs)
+        out = kwargs.pop("out", None)
+        if out is not None and any(o is not None for o in out):
+            raise UnsupportedPrimitiveError(
+                f"{prim.qualname}(..., out=...) on a traced value: diffkit cannot follow "
+                f"writes into an existing array; assign the result instead (y = np.{ufunc.__name__}"
+                f"(x))")
+        dtype = kwargs.pop("dtype", None)
+        if kwargs:
+            raise UnsupportedPrimitiveError(
+                f"{prim.qualname} was called on a traced value with "
+                f"{', '.join(f'{k}=' for k in kwargs)}, which diffkit does not record; "
+                f"compute it without {next(iter(kwargs))}= (for a mask use np.where)")
+        result = call(prim, inputs, {})
+        if dtype is not None:
+            result = result.astype(dtype)
+        return result
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        prim = NUMPY_TO_PRIMITIVE.get(func)
+        prim = lookup(func)
         if prim is None:
-            from . import numpy as dnp
-
-            wrapper = getattr(dnp, getattr(func, "__name__", ""), None)
-            if wrapper is not None and getattr(wrapper, "_diffkit_composite", False):
-                return wrapper(*args, **kwargs)
             if func in _SHAPE_QUERIES:  # metadata, no derivative: ask the underlying value
                 return func(*(a._value if isinstance(a, Tracer) else a for a in args), **kwargs)
             raise UnsupportedPrimitiveError(_unsupported_numpy(func, "__call__"))
-        return prim.function(*args, **kwargs)
+        return call(prim, args, kwargs)
 
 
-# numpy functions that only read shape or dtype (dnp.shape, dnp.ndim, dnp.expand_dims use them)
-_SHAPE_QUERIES = frozenset({np.shape, np.ndim, np.size, np.iscomplexobj, np.isrealobj})
+def call(prim: Primitive, args: Any, kwargs: dict[str, Any], method: str | None = None) -> Any:
+    """``prim``'s ``dnp`` function called the way numpy's was (``np.sum(x, axis=0)``,
+    ``x.std(ddof=1)``); arguments its signature does not take are an
+    :class:`UnsupportedPrimitiveError` naming the call, not a TypeError from inside diffkit."""
+    fn = prim.function
+    try:
+        return fn(*args, **kwargs)
+    except TypeError as exc:
+        import inspect
+
+        try:
+            inspect.signature(fn).bind(*args, **kwargs)
+        except TypeError:
+            pass
+        except ValueError:  # no signature to compare with: not ours to judge
+            raise exc from None
+        else:
+            raise
+        shown = ", ".join([*("x" if isinstance(a, Tracer) else _brief(a) for a in args),
+                           *(f"{k}={_brief(v)}" for k, v in kwargs.items())])
+        where = f"ndarray.{method}" if method else prim.qualname
+        raise UnsupportedPrimitiveError(
+            f"{where}({shown}) on a traced value: {exc}; diffkit records "
+            f"{prim.qualname}{inspect.signature(fn)}") from None
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 30 else text[:27] + "..."
+
+
+# numpy functions that only read shape or dtype
+_SHAPE_QUERIES = frozenset({np.shape, np.ndim, np.size, np.iscomplexobj, np.isrealobj,
+                            np.result_type})
+
+_REFLECTED = {"add", "sub", "mul", "truediv", "pow", "matmul", "mod", "floordiv"}
+_COMPARISON_SWAP = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le", "eq": "eq", "ne": "ne"}
+
+
+def _install_operator(prim: Primitive, op: str) -> None:
+    """``Tracer.__<op>__`` (and the reflected ``__r<op>__``) calling ``prim``."""
+
+    def forward(self: Tracer, *other: Any) -> Any:
+        return prim.function(self, *other)  # type: ignore[misc]
+
+    forward.__name__ = f"__{op}__"
+    setattr(Tracer, forward.__name__, forward)
+    if op in _REFLECTED:
+        def reflected(self: Tracer, other: Any) -> Any:
+            return prim.function(other, self)  # type: ignore[misc]
+
+        reflected.__name__ = f"__r{op}__"
+        setattr(Tracer, reflected.__name__, reflected)
+
+
+def _install_method(prim: Primitive, name: str, adapter: Any) -> None:
+    """The ndarray method ``name`` on every tracer, calling ``prim``'s ``dnp`` function."""
+    if name == "T":  # the transpose attribute is a property
+        Tracer.T = property(lambda self: adapter(self))
+        return
+
+    def method(self: Tracer, *args: Any, **kwargs: Any) -> Any:
+        if adapter is not None:
+            try:
+                return adapter(self, *args, **kwargs)
+            except TypeError as exc:
+                raise UnsupportedPrimitiveError(
+                    f"ndarray.{name}(...) on a traced value: {exc}") from None
+        return call(prim, (self, *args), kwargs, method=name)
+
+    method.__name__ = name
+    method.__doc__ = f"``ndarray.{name}`` on a traced value (:func:`diffkit.numpy.{prim.name}`)."
+    setattr(Tracer, name, method)
+
+
+def _conversion_message(tracer: Tracer) -> str:
+    caller = _library_caller()
+    if caller is not None:
+        prim = _LAZY_ALIASES.get(caller)
+        instead = (f"call dnp.{prim.namespace + '.' if prim.namespace else ''}{prim.name} "
+                   f"(same arguments) instead" if prim is not None else
+                   "express it with numpy functions diffkit knows (diffkit.numpy.__all__)")
+        return (f"{caller} is not a numpy ufunc or array function, so diffkit cannot see "
+                f"inside it: it converted the traced value {tracer!r} to a plain array and the "
+                f"derivative would be lost; {instead}")
+    return (
+        f"numpy tried to convert a traced value {tracer!r} to a plain array (np.asarray, "
+        f"np.array, float arrays or a function diffkit does not know); the derivative would "
+        f"be lost. Use the numpy function of the same name on the traced value (np.stack, "
+        f"np.concatenate to build arrays), or diffkit.numpy (import diffkit.numpy as dnp)"
+    )
+
+
+def _library_caller() -> str | None:
+    """``scipy.special.logsumexp`` when the conversion happened inside that scipy function."""
+    frame = sys._getframe(2)
+    outer = None
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module.startswith("scipy."):
+            outer = frame
+        elif outer is not None and not module.startswith(("numpy", "scipy")):
+            break
+        frame = frame.f_back
+    if outer is None:
+        return None
+    name = outer.f_code.co_name
+    module = outer.f_globals.get("__name__", "")
+    public = module.split("._")[0]
+    return f"{public}.{name}"
 
 
 def _unsupported_numpy(func: Any, method: str) -> str:
-    from . import numpy as dnp
-
     name = getattr(func, "__name__", repr(func))
-    full = name if method == "__call__" else f"{name}.{method}"
-    if hasattr(dnp, name) and method == "__call__":
-        return (
-            f"numpy.{full} was called on a traced value in a way diffkit cannot record "
-            f"(out= or an unsupported keyword); call dnp.{name} instead"
-        )
+    module = getattr(func, "__module__", None) or "numpy"
+    if isinstance(func, np.ufunc) and module == "numpy":
+        module = "numpy"
+    module = module.split("._")[0] if module.startswith(("numpy", "scipy")) else module
+    full = f"{module}.{name}" if method == "__call__" else f"{module}.{name}.{method}"
+    if method != "__call__":
+        return (f"{full} was called on a traced value; diffkit records plain calls of numpy "
+                f"functions, not ufunc methods ({method}); use the function form (np.sum, "
+                f"np.cumsum, np.max, ...)")
     return (
-        f"numpy.{full} was called on a traced value and diffkit.numpy has no primitive for "
-        f"it, so its derivative is unknown; express it with the primitives listed by "
+        f"{full} was called on a traced value and diffkit has no primitive for it, so its "
+        f"derivative is unknown; express it with the functions listed by "
         f"diffkit.numpy.__all__, or compute it outside the differentiated function"
     )

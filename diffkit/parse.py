@@ -33,19 +33,25 @@ LIMITS = {"length": 10_000, "nodes": 2_000, "depth": 64, "chain": 500, "exponent
 """Largest accepted text length, AST node count, bracket nesting depth, length of an operator
 chain (``x1 + x2 + ...``, which nests in the syntax tree), |constant exponent| and |number|."""
 
-# formula name -> registry primitive name
-FORMULA_FUNCTIONS: dict[str, str] = {
-    "sin": "sin", "cos": "cos", "tan": "tan", "exp": "exp", "log": "log", "ln": "log",
-    "log1p": "log1p", "expm1": "expm1", "sqrt": "sqrt", "tanh": "tanh", "sinh": "sinh",
-    "cosh": "cosh", "arctan": "arctan", "atan": "arctan", "arcsin": "arcsin", "asin": "arcsin",
-    "arccos": "arccos", "acos": "arccos", "abs": "absolute", "Abs": "absolute",
-    "absolute": "absolute", "maximum": "maximum", "max": "maximum", "Max": "maximum",
-    "minimum": "minimum", "min": "minimum", "Min": "minimum", "square": "square",
-    "sign": "sign",
-}
+_AST_INFIX = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
+
+
+def _formula_functions() -> dict[str, str]:
+    """Formula name -> registry name, from the stanzas' ``formula`` fields (one or two
+    real arguments only: what the parser can call)."""
+    table = {}
+    for prim in P.REGISTRY.values():
+        if prim.nargs in (1, 2):
+            for name in prim.formula:
+                table.setdefault(name, prim.name)
+    return table
+
+
+FORMULA_FUNCTIONS: dict[str, str] = _formula_functions()
+"""Names a formula may call, each mapped to its primitive (derived from the registry)."""
 _CONSTANTS = {"pi": math.pi, "e": math.e}
-_BINOPS = {ast.Add: "add", ast.Sub: "subtract", ast.Mult: "multiply", ast.Div: "divide",
-           ast.Pow: "power"}
+_BINOPS = {cls: prim.name for cls, sym in _AST_INFIX.items() for prim in P.REGISTRY.values()
+           if prim.infix == sym and prim.nargs == 2}
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -234,7 +240,7 @@ class _Checker:
             if node.keywords:
                 raise _err(self.text, node, f"{fname}(): keyword arguments are not allowed")
             prim = P.REGISTRY[FORMULA_FUNCTIONS[fname]]
-            want = 2 if prim.name in ("maximum", "minimum") else 1
+            want = prim.nargs
             if len(node.args) != want:
                 raise _err(self.text, node, f"{fname}() takes {want} argument(s), got "
                            f"{len(node.args)}")
@@ -329,7 +335,8 @@ def _compile(node: ast.AST, consts: dict[str, float], index: dict[str, int]
         operand = _compile(node.operand, consts, index)
         if isinstance(node.op, ast.UAdd):
             return operand
-        return lambda env: P.negative(operand(env))
+        negative = P.ops.negative
+        return lambda env: negative(operand(env))
     if isinstance(node, ast.Constant):
         value = float(node.value)
         return lambda env: value
@@ -378,11 +385,9 @@ def _to_sympy(node: ast.AST, env: dict[str, Any], text: str) -> Any:
 
 # ----------------------------------------------------------------------------- from sympy
 
-_SYMPY_FUNCTIONS = {
-    "sin": "sin", "cos": "cos", "tan": "tan", "exp": "exp", "log": "log", "tanh": "tanh",
-    "sinh": "sinh", "cosh": "cosh", "atan": "arctan", "asin": "arcsin", "acos": "arccos",
-    "Abs": "absolute", "sign": "sign", "Max": "maximum", "Min": "minimum",
-}
+_SYMPY_FUNCTIONS = {prim.sympy_name: prim.name for prim in P.REGISTRY.values()
+                    if prim.sympy_name is not None}
+"""sympy function class name -> registry name (derived from the stanzas' ``sympy_name``)."""
 
 
 def program_from_sympy(expr: Any, variables: Sequence[Any]) -> Program:
@@ -415,30 +420,34 @@ def program_from_sympy(expr: Any, variables: Sequence[Any]) -> Program:
             fn = lambda vals: value
         elif isinstance(e, sympy.Add):
             parts = [build(a) for a in e.args]
-            fn = lambda vals: _fold(P.add, [p(vals) for p in parts])
+            fn = lambda vals: _fold(P.ops.add, [p(vals) for p in parts])
         elif isinstance(e, sympy.Mul):
             parts = [build(a) for a in e.args]
-            fn = lambda vals: _fold(P.multiply, [p(vals) for p in parts])
+            fn = lambda vals: _fold(P.ops.multiply, [p(vals) for p in parts])
         elif isinstance(e, sympy.Pow):
             base, ex = build(e.base), e.exp
             if ex == sympy.Rational(1, 2):
-                fn = lambda vals: P.sqrt(base(vals))
+                fn = lambda vals: P.ops.sqrt(base(vals))
             elif ex.is_number:
                 value = float(ex)
                 if value == int(value):
                     value = int(value)
-                fn = lambda vals: P.power(base(vals), value)
+                fn = lambda vals: P.ops.power(base(vals), value)
             else:
                 exf = build(ex)
-                fn = lambda vals: P.power(base(vals), exf(vals))
+                fn = lambda vals: P.ops.power(base(vals), exf(vals))
         elif type(e).__name__ in _SYMPY_FUNCTIONS and e.args:
-            prim_fn = P.REGISTRY[_SYMPY_FUNCTIONS[type(e).__name__]].function
+            prim = P.REGISTRY[_SYMPY_FUNCTIONS[type(e).__name__]]
+            prim_fn = prim.function
             parts = [build(a) for a in e.args]
-            if prim_fn in (P.maximum, P.minimum):
+            if prim.nargs == 2:  # Max(a, b, c): sympy's n-ary form of a binary primitive
                 fn = lambda vals: _fold(prim_fn, [p(vals) for p in parts])
-            else:
+            elif len(parts) == 1:
                 (p0,) = parts
                 fn = lambda vals: prim_fn(p0(vals))
+            else:
+                raise ParseError(f"sympy expression {e} calls {type(e).__name__} with "
+                                 f"{len(parts)} arguments; diffkit's {prim.name} takes one")
         else:
             raise ParseError(f"sympy expression contains {type(e).__name__} ({e}), which has no "
                              f"diffkit primitive; rewrite it with "

@@ -14,13 +14,104 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DiffkitError
+from .errors import DiffkitError, OutputShapeError
 
-__all__ = ["Function", "SpecError", "function"]
+__all__ = ["Function", "OutputError", "SpecError", "function", "normalize_output"]
 
 
 class SpecError(DiffkitError, TypeError):
     """Something that is not a usable function spec (not callable, ``*args``, ...)."""
+
+
+class OutputError(OutputShapeError, TypeError):
+    """The function returned something that is not a real number or array of them (None, a
+    boolean, a string, a ragged list, complex values)."""
+
+
+def _is_tracer(v: Any) -> bool:
+    from .core import Tracer
+
+    return isinstance(v, Tracer)
+
+
+def _contains_tracer(obj: Any) -> bool:
+    if isinstance(obj, (list, tuple)):
+        return any(_contains_tracer(o) for o in obj)
+    return _is_tracer(obj)
+
+
+def _stack_nested(obj: Any) -> Any:
+    from .primitives import ops
+
+    if isinstance(obj, (list, tuple)):
+        parts = [_stack_nested(o) for o in obj]
+        shapes = {tuple(np.shape(p)) if not _is_tracer(p) else p.shape for p in parts}
+        if len(shapes) > 1:
+            raise OutputError(
+                f"f returned a ragged list: its entries have shapes {sorted(shapes)}; return "
+                f"a list of equally shaped values (or one array)")
+        return ops.stack(parts) if parts else np.zeros(0)
+    return obj
+
+
+def normalize_output(out: Any) -> Any:
+    """A function's output as one value: lists and tuples become one array (``np.stack`` of
+    traced entries); ``None``, strings, booleans and ragged lists raise :class:`OutputError`
+    naming the likely mistake."""
+    if out is None:
+        raise OutputError("f returned None - did it forget `return`? Return the value to "
+                          "differentiate (e.g. `return x[0] ** 2`)")
+    if isinstance(out, (list, tuple)):
+        if not out:
+            raise OutputError("f returned an empty list; return a number or an array")
+        if _contains_tracer(out):
+            return _stack_nested(out)
+        try:
+            arr = np.asarray(out)
+        except ValueError:
+            raise OutputError(f"f returned a ragged list {_brief(out)}; return a list of equally "
+                              f"shaped values (or one array)") from None
+        if arr.dtype == object:
+            raise OutputError(f"f returned a ragged list {_brief(out)}; return a list of equally "
+                              f"shaped values (or one array)")
+        return arr
+    return out
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_value(value: Any, name: str, op: str) -> np.ndarray:
+    """``value`` (already normalized, untraced) as a real array, or the error that says why
+    not: booleans, strings, objects, complex values where a real function is expected."""
+    if isinstance(value, str):
+        raise OutputError(f"{op}(f, x): {name} returned the string {_brief(value)}, not a "
+                          f"number; return the value to differentiate")
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, np.ndarray)
+                                              and value.dtype == bool):
+        raise OutputError(
+            f"{op}(f, x): {name} returned a boolean ({_brief(value)}) - a comparison such as "
+            f"x > 0? A comparison has derivative zero wherever it is defined, so there is "
+            f"nothing to differentiate; return the numeric expression instead (np.where(x > 0, "
+            f"a, b) to select values)")
+    try:
+        arr = np.asarray(value)
+    except Exception:
+        raise OutputError(f"{op}(f, x): {name} returned {type(value).__name__} "
+                          f"{_brief(value)}, which is not a number or an array of numbers"
+                          ) from None
+    if arr.dtype.kind not in "iuf":
+        if arr.dtype.kind == "c":
+            raise OutputError(
+                f"{op}(f, x): {name} returned complex values ({_brief(value)}); diffkit "
+                f"differentiates real functions: return the real part (np.real) or the "
+                f"modulus (np.abs) you mean")
+        raise OutputError(f"{op}(f, x): {name} returned {type(value).__name__} "
+                          f"{_brief(value)} (dtype {arr.dtype}), which is not a number or an "
+                          f"array of numbers")
+    return arr
 
 
 def _parameters(fn: Callable[..., Any]) -> tuple[str, ...]:
@@ -167,8 +258,26 @@ class Function:
         return tuple(x[i] for i in range(len(self.parameters)))
 
     def call(self, x: Any) -> Any:
-        """Evaluate at point ``x`` (an array of ``k`` coordinates, or the whole argument)."""
-        return self.fn(*self.unpack(x))
+        """Evaluate at point ``x`` (an array of ``k`` coordinates, or the whole argument).
+
+        The output is normalized (:func:`normalize_output`): a list of values becomes one
+        array, and ``None``, strings and ragged lists raise :class:`OutputError`.
+        """
+        return normalize_output(self.fn(*self.unpack(x)))
+
+    @staticmethod
+    def output(out: Any) -> Any:
+        """The output of a call on traced arguments, normalized (see :meth:`call`)."""
+        return normalize_output(out)
+
+    def check(self, value: Any, op: str, x: Any) -> np.ndarray:
+        """The value of a call as a real, finite array fit for ``op``, or a clear error.
+
+        ``op`` in ``("gradient", "hessian")`` needs a scalar; every op needs finite numbers.
+        """
+        from .validation import check_output
+
+        return check_output(self, value, op, x)
 
     def call_batch(self, xs: np.ndarray) -> np.ndarray:
         """Evaluate at a batch of points stacked along axis 0; one call when vectorized."""

@@ -33,19 +33,16 @@ from typing import Any
 
 import numpy as np
 
-from .core import checked_evaluation
+from .core import REGISTRY, checked_evaluation
+from .display import expression_text
 from .errors import OutputShapeError, UnknownMethodError
 from .graph import layers
-from .methods.reverse import _GENERIC, _GETITEM, _SUM, Node, ReverseTrace, _vjps, record
+from .methods.reverse import Node, ReverseTrace, record, record_vjps
 from .validation import check_output, prepare
 
 __all__ = ["EvaluationTrace", "Step", "trace"]
 
 BAR = "\u0304"  # combining macron: v̄ (adjoint), as in Baydin et al.
-
-_INFIX = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/", "power": "**",
-          "matmul": "@"}
-
 
 @dataclass
 class Step:
@@ -256,36 +253,8 @@ def _ref(ref: tuple[str, Any], names: list[str], digits: int = 3) -> str:
     return _fmt(v, digits)
 
 
-def _index_text(index: Any) -> str:
-    parts = index if isinstance(index, tuple) else (index,)
-    out = []
-    for p in parts:
-        if isinstance(p, slice):
-            a = "" if p.start is None else str(p.start)
-            b = "" if p.stop is None else str(p.stop)
-            c = "" if p.step is None else f":{p.step}"
-            out.append(f"{a}:{b}{c}")
-        elif p is None:
-            out.append("None")
-        elif p is Ellipsis:
-            out.append("...")
-        else:
-            out.append(np.array2string(np.asarray(p), separator=",")
-                       if np.ndim(p) else str(p))
-    return ", ".join(out)
-
-
 def _expr(op: str, refs: tuple[Any, ...], params: dict[str, Any], names: list[str]) -> str:
-    args = [_ref(r, names) for r in refs]
-    if op in _INFIX and len(args) == 2:
-        return f"{args[0]} {_INFIX[op]} {args[1]}"
-    if op == "negative":
-        return f"-{args[0]}"
-    if op == "getitem":
-        return f"{args[0]}[{_index_text(params['index'])}]"
-    extra = [f"{k}={v!r}" for k, v in params.items()
-             if v is not None and not (k == "keepdims" and v is False)]
-    return f"{op}({', '.join(args + extra)})"
+    return expression_text(REGISTRY[op], [_ref(r, names) for r in refs], params)
 
 
 # ----------------------------------------------------------------------------- the sweep
@@ -300,15 +269,10 @@ def _logged_sweep(tr: ReverseTrace, out: int) -> tuple[dict[int, Any], list[Cont
         rec = tr.tape[i]
         if g is None or rec is None:
             continue
-        if rec[0] == _GETITEM:  # the registry's rule (scatter) rather than the in-place one
-            from .core import REGISTRY
-
-            pairs = [(rec[1], REGISTRY["getitem"].vjp_rule(0)(g, None, rec[3], index=rec[4]))]
-        else:
-            pairs = [(p, c) for p, c, _ in _vjps(rec, g, False)]
-        for p, c in pairs:
-            if rec[0] == _SUM or (rec[0] != _GENERIC and np.ndim(c)):
-                c = np.array(c)  # materialize broadcast views for display
+        for p, c in record_vjps(rec, g):
+            c = np.array(c)  # materialize broadcast views and fills for display
+            if c.shape != np.shape(tr.log[p][2]):
+                c = np.broadcast_to(c, np.shape(tr.log[p][2])).copy()
             first = p not in adj
             adj[p] = c if first else adj[p] + c
             contributions.append(Contribution(i, p, c, adj[p], first))
@@ -370,10 +334,7 @@ def trace(f: Any, x: Any, mode: str = "reverse", direction: Any = None) -> Any:
         )
     spec, xa = prepare(f, x, "trace")
     with checked_evaluation():
-        if spec.nparams >= 2:
-            tr, nodes, out = _record_named(spec, [xa[i] for i in range(spec.nparams)])
-        else:
-            tr, nodes, out = _record_named(spec, [xa])
+        tr, nodes, out = _record_named(spec, list(spec.unpack(xa)))
         value = out.value if out.__class__ is Node and out._trace is tr else out
         value = check_output(spec, value, "trace", xa)
         output = out.id if out.__class__ is Node and out._trace is tr else None
@@ -427,6 +388,7 @@ def _retotal(contributions: list[Contribution]) -> list[Contribution]:
 
 def _record_named(spec: Any, args: list[Any]) -> tuple[ReverseTrace, list[Node], Any]:
     tr, nodes, out = record(spec.fn, args, log=True)
+    out = spec.output(out)
     for k, pname in enumerate(spec.parameters[: len(nodes)]):
         op, _, val, params = tr.log[k]
         tr.log[k] = (op, (pname,), val, params)

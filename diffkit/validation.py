@@ -94,12 +94,9 @@ def not_scalar(name: str, shape: tuple[int, ...], op: str, hint: str = "") -> Ou
 
 def check_output(spec: Function, value: Any, op: str, x: np.ndarray) -> np.ndarray:
     """Check the function value at ``x`` for ``op``: real, finite, scalar where required."""
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "biufc" and arr.dtype != object:
-        raise OutputShapeError(
-            f"{op}(f, x): {spec.name} returned {type(value).__name__} {value!r}, not a number "
-            f"or an array of numbers"
-        )
+    from .spec import check_value
+
+    arr = check_value(value, spec.name, op)
     if op in ("gradient", "hessian") and arr.shape != ():
         raise not_scalar(spec.name, arr.shape, op)
     if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):

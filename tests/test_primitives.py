@@ -14,7 +14,7 @@ ALL = sorted(REGISTRY)
 
 def test_every_primitive_has_cases():
     missing = [n for n in ALL if n not in CASES]
-    assert not missing, f"add sample arguments for {missing} to tests/cases.py"
+    assert not missing, f"add samples=(...) to the stanzas of {missing}"
 
 
 def _symbolize(args):

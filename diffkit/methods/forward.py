@@ -47,6 +47,7 @@ import numpy as np
 
 from .. import numpy as dnp
 from ..core import Primitive, Trace, Tracer, bind
+from ..display import expression_text, tangent_text
 from ..errors import DomainError, NotTraceableError, OutputShapeError, UnknownMethodError
 from ..results import DerivativeResult
 from ..spec import Function
@@ -190,8 +191,7 @@ def _shape(x: Any) -> tuple[int, ...]:
 
 def _unbox(trace: ForwardTrace, out: Any) -> tuple[Any, Any]:
     """``(primal, tangent)`` of a pass's output; outputs that ignore the input get zeros."""
-    if isinstance(out, (list, tuple)):
-        out = dnp.asarray(out)
+    out = Function.output(out)
     if isinstance(out, Dual) and out._trace is trace:
         primal, tangent = out.primal, out.tangent
         if _shape(tangent) != _shape(primal):
@@ -415,8 +415,8 @@ class ForwardMode(Method):
         if spec.nparams == 1:
             return spec.fn(Dual(trace, x, _basis(x, i)))
         # one scalar per parameter: only parameter i carries a tangent, the rest stay plain
-        args = [x[j] for j in range(spec.nparams)]
-        args[i] = Dual(trace, x[i], np.float64(1.0))
+        args = list(spec.unpack(x))
+        args[i] = Dual(trace, args[i], np.float64(1.0))
         return spec.fn(*args)
 
     def _passes(self, spec: Function, x: np.ndarray, op: str) -> tuple[np.ndarray, np.ndarray]:
@@ -471,25 +471,6 @@ def _has_reverse() -> bool:
 # ============================================================================ tangent trace
 
 _DOT = "\u0307"  # combining dot above: v̇ (Baydin et al. write tangents as dotted variables)
-_INFIX = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/", "power": "**",
-          "matmul": "@"}
-# the tangent contributed by each argument, {t0}/{t1} the arguments' tangents, {a0}/{a1} their
-# names, {y} the result: the same algebra as the registry's jvp rules, for display
-_TANGENT_TERMS = {
-    "add": ("{t0}", "{t1}"),
-    "subtract": ("{t0}", "-{t1}"),
-    "multiply": ("{t0} * {a1}", "{a0} * {t1}"),
-    "divide": ("{t0} / {a1}", "-{t1} * {y} / {a1}"),
-    "power": ("{t0} * {a1} * {a0}**({a1} - 1)", "{t1} * {y} * log({a0})"),
-    "matmul": ("{t0} @ {a1}", "{a0} @ {t1}"),
-    "dot": ("dot({t0}, {a1})", "dot({a0}, {t1})"),
-    "maximum": ("{t0} * [{a0} > {a1}]", "{t1} * [{a1} > {a0}]"),
-    "minimum": ("{t0} * [{a0} < {a1}]", "{t1} * [{a1} < {a0}]"),
-}
-
-_UNARY_TERMS = {"negative": "-{t0}", "square": "2 * {a0} * {t0}"}
-
-
 def _dotted(name: str) -> str:
     """The tangent's name: the dot goes over the last letter before any index (v̇-1, ẋ1)."""
     stem = re.match(r"[A-Za-z_]*[A-Za-z]", name)
@@ -638,69 +619,12 @@ class _RecordingTrace(ForwardTrace):
             prim, refs, params, args, ans, tangent = self.entries[k]
             shown = [names[r] if isinstance(r, int) else r for r in refs]
             traced = [isinstance(r, int) for r in refs]
-            rows.append(TraceRow(names[n + k], prim.name, _primal_text(prim, shown, params),
-                                 _tangent_text(prim, args, params, shown, traced, names[n + k]),
+            tangents = [_dotted(n) if t else "0" for n, t in zip(shown, traced, strict=True)]
+            rows.append(TraceRow(names[n + k], prim.name, expression_text(prim, shown, params),
+                                 tangent_text(prim, args, params, shown, tangents, traced,
+                                              names[n + k]),
                                  ans, tangent))
         return rows, names
-
-
-def _tangent_text(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any],
-                  names: list[str], traced: list[bool], result: str) -> str:
-    """The tangent of one row as algebra on the arguments' names (display only)."""
-    tnames = [_dotted(n) if t else "0" for n, t in zip(names, traced, strict=True)]
-    if prim.name == "power" and traced[0] and not traced[1]:  # x**c: c x**(c-1) dx
-        c = float(np.asarray(args[1])) if np.ndim(args[1]) == 0 else None
-        if c == 2:
-            return f"2 * {names[0]} * {tnames[0]}"
-        if c is not None:
-            return f"{_fmt(c)} * {names[0]}**{_fmt(c - 1)} * {tnames[0]}"
-    terms = _TANGENT_TERMS.get(prim.name)
-    if terms is not None and len(args) == 2:
-        fields = {"t0": tnames[0], "t1": tnames[1], "a0": names[0], "a1": names[1],
-                  "y": result}
-        parts = [terms[i].format(**fields) for i in range(2) if traced[i]]
-        return " + ".join(parts).replace("+ -", "- ")
-    if len(args) == 1 and prim.name in _UNARY_TERMS:
-        return _UNARY_TERMS[prim.name].format(t0=tnames[0], a0=names[0])
-    if prim.linear:  # a linear primitive maps tangents the way it maps values
-        return _primal_text(prim, tnames, params)
-    if len(args) == 1 and prim.derivative_text and not prim.derivative_text.startswith("d"):
-        # a unary primitive whose registry stanza gives f'(x): the tangent is t f'(x)
-        text = re.sub(r"\s+\(.*\)$", "", prim.derivative_text)  # drop "(undefined at 0)"
-        deriv = re.sub(r"\bx\b", names[0], text)
-        if deriv.startswith("1/"):
-            return f"{tnames[0]} / {deriv[2:]}"
-        if " " in deriv or deriv.startswith("-"):
-            deriv = f"({deriv})"
-        return f"{tnames[0]} * {deriv}"
-    return f"jvp_{prim.name}({', '.join(tnames)})"
-
-
-def _primal_text(prim: Primitive, names: list[str], params: dict[str, Any]) -> str:
-    if prim.name in _INFIX and len(names) == 2:
-        return f"{names[0]} {_INFIX[prim.name]} {names[1]}"
-    if prim.name == "negative":
-        return f"-{names[0]}"
-    if prim.name == "getitem":
-        return f"{names[0]}[{_index_text(params['index'])}]"
-    shown = {k: v for k, v in params.items() if v is not None and v is not False}
-    extra = "".join(f", {k}={v!r}" for k, v in shown.items() if k != "dtype")
-    return f"{prim.name}({', '.join(names)}{extra})"
-
-
-def _index_text(index: Any) -> str:
-    parts = index if isinstance(index, tuple) else (index,)
-
-    def one(p: Any) -> str:
-        if isinstance(p, slice):
-            a = "" if p.start is None else str(p.start)
-            b = "" if p.stop is None else str(p.stop)
-            return f"{a}:{b}" + ("" if p.step is None else f":{p.step}")
-        if p is Ellipsis:
-            return "..."
-        return repr(p.tolist()) if isinstance(p, np.ndarray) else repr(p)
-
-    return ", ".join(one(p) for p in parts)
 
 
 def tangent_trace(spec: Any, x: Any, direction: Any = None) -> TangentTrace:
@@ -753,9 +677,7 @@ def tangent_trace(spec: Any, x: Any, direction: Any = None) -> TangentTrace:
     for d in duals:
         trace.add_input(d)
     with checked_evaluation():
-        out = spec.fn(*duals)
-        if isinstance(out, (list, tuple)):
-            out = dnp.asarray(out)
+        out = spec.output(spec.fn(*duals))
         primal, tangent = _unbox(trace, out)
     check_output(spec, primal, "trace", xa)
     rows, names = trace.finish()

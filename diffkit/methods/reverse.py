@@ -1,31 +1,35 @@
 """Reverse-mode automatic differentiation: a numpy tape walked backwards.
 
 Running a spec on :class:`Node` values records a Wengert list: every primitive appends one
-record to an append-only tape, and the reverse sweep walks the tape from the output back to
-the inputs, applying each primitive's VJP from the registry (``prim.vjp_rule(i)``) and adding
+:class:`Record` to an append-only tape, and the reverse sweep walks the tape from the output
+back to the inputs, applying each primitive's VJP from its registry stanza and adding
 cotangents into a dict that lives only as long as the sweep (calling twice gives the same
 answer; nothing is stored on the nodes).
 
-Why it is fast (ANCHORS.md, reverse mode):
+The engine knows no primitive by name. What makes it fast is read from the stanzas:
 
-* nodes have ``__slots__`` and hold a raw value and their tape index, nothing else; the tape
-  records raw values, never nodes, so there are no reference cycles and Python's cyclic
-  garbage collector can be paused while recording and sweeping;
-* constants never become nodes, and the VJP of a constant argument is never computed;
-* the commonest operations (``+ - * /``, ``x**2``, indexing) have fast paths on the node
-  itself and in the sweep: a basic slice's cotangent is added in place into its parent's
-  cotangent; after the first contribution, cotangents are accumulated in place.
+* ``vjp_numpy``: the stanza's rule in plain numpy, used when the cotangent and the recorded
+  values are plain arrays (no ``dnp`` dispatch); ``vjp_into`` adds a sparse cotangent
+  (``x[1:]``) straight into the parent's accumulator;
+* ``saves``: the values the VJP reads, so a record holds only those (a large
+  argument the rule reads only the shape of is replaced by a zero-stride stand-in and freed);
+* ``elementwise``: the cotangent of a whole-array ``sum`` stays one number while it flows
+  through elementwise records that do not broadcast (``x**2``, ``a * b``): one pass over the
+  array instead of two.
+
+Nodes have ``__slots__`` and hold a raw value and their tape index; records hold raw values,
+never nodes, so there are no reference cycles. The garbage collector is paused during the
+sweep (diffkit's own bookkeeping), never while the user's function runs.
 
 Because the values inside a node may themselves be traced (dual numbers of forward mode, the
-nodes of an outer reverse trace), and every fast path uses Python operators on those values
-and the registry's VJPs use ``dnp`` primitives, the sweep is itself differentiable:
-reverse-over-reverse Hessians and forward-over-reverse Hessian-vector products work.
+nodes of an outer reverse trace), and then the stanzas' differentiable rules (written with
+``dnp`` primitives) are used, the sweep is itself differentiable: reverse-over-reverse
+Hessians and forward-over-reverse Hessian-vector products work.
 """
 
 from __future__ import annotations
 
 import gc
-import math
 import operator
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -33,15 +37,13 @@ from typing import Any
 import numpy as np
 
 from ..core import REGISTRY, Primitive, Trace, Tracer, bind, domain_error
-from ..primitives import _is_basic_index, _norm_axes
 from ..results import DerivativeResult
 from ..spec import Function
-from ..validation import check_output, not_scalar
-from . import _pool
 from .base import Method
 
 __all__ = [
     "Node",
+    "Record",
     "ReverseMode",
     "ReverseTrace",
     "grad",
@@ -56,76 +58,121 @@ __all__ = [
 
 _ndarray = np.ndarray
 _f64 = np.float64
-_F64 = np.dtype(np.float64)
-_SCALAR_TYPES = (float, int, np.float64)  # numbers that keep a float64 array's dtype
-_PLAIN = (np.ndarray, np.float64, float)  # cotangents the sweep may add into in place
-_HELD = (np.ndarray, np.generic, float, int, Tracer)  # values a record can hold
+_NUMBERS = (float, int, np.float64)  # plain Python and numpy numbers
+_FILLS = (float, int, np.float64, np.float32, np.float16, complex, np.complex128)
+_PLAIN = (np.ndarray, np.float64, float, int, np.float32, np.complex128, complex, np.bool_, bool)
 
-# record kinds (first element of every tape record)
-_GENERIC, _ADD, _SUB, _MUL, _DIV, _NEG, _SQUARE, _GETITEM, _SUM = range(9)
-_KIND_PRIM = {
-    _ADD: "add", _SUB: "subtract", _MUL: "multiply", _DIV: "divide", _NEG: "negative",
-    _SQUARE: "power", _GETITEM: "getitem", _SUM: "sum",
-}
+STAND_IN_BYTES = 64 * 1024
+"""An argument a VJP reads only the shape of is replaced on the tape by a zero-stride stand-in
+when it is at least this large (so the intermediate can be freed while recording goes on)."""
 
 
-def _prim(name: str) -> Primitive:
-    return REGISTRY[name]
+def _shape_of(v: Any) -> tuple[int, ...]:
+    if v.__class__ is _ndarray:
+        return v.shape
+    if v.__class__ in _NUMBERS:
+        return ()
+    if isinstance(v, Tracer):
+        return v.shape
+    return np.shape(v)
 
 
-_SUM_PRIM = _prim("sum")
-_MEAN_PRIM = _prim("mean")
-_TANH_PRIM = _prim("tanh")
-_LSE_PRIM = _prim("logsumexp")
-# the registry's rules these fast paths stand for: a stanza whose rules were replaced (say a
-# test planting a wrong VJP) goes through the registry again
-_SUM_RULES, _MEAN_RULES, _TANH_RULES, _LSE_RULES = (_SUM_PRIM.vjp, _MEAN_PRIM.vjp,
-                                                    _TANH_PRIM.vjp, _LSE_PRIM.vjp)
-_SWEPT = (-1,)  # a record already swept by a consuming sweep
-_add_reduce = np.add.reduce
+_ZERO_BUFFERS: dict[Any, np.ndarray] = {}
+_UNREAD = float(0)  # stands for a number argument a rule reads only the shape of: ()
 
 
-def _pooled(ufunc: Any, a: Any, b: Any) -> Any:
-    """``ufunc(a, b)`` into a cached buffer (:mod:`._pool`) when the result is a large float64
-    array of an operand's shape (no broadcasting); None when numpy should allocate it."""
-    if a.__class__ is _ndarray:
-        if a.nbytes >= _pool.MIN_BYTES and a.dtype is _F64 and (
-                b.__class__ in _SCALAR_TYPES
-                or (b.__class__ is _ndarray and b.shape == a.shape and b.dtype is _F64)):
-            return ufunc(a, b, out=_pool.empty(a.shape))
-    elif b.__class__ is _ndarray and a.__class__ in _SCALAR_TYPES and b.nbytes >= _pool.MIN_BYTES \
-            and b.dtype is _F64:
-        return ufunc(a, b, out=_pool.empty(b.shape))
-    return None
+def _stand_in(v: np.ndarray) -> np.ndarray:
+    """A zero-stride, read-only array of ``v``'s shape and dtype (built directly: a tenth of
+    ``np.broadcast_to``'s cost): all that a rule reading only the shape needs."""
+    dtype = v.dtype
+    buf = _ZERO_BUFFERS.get(dtype)
+    if buf is None:
+        buf = _ZERO_BUFFERS[dtype] = np.zeros(1, dtype=dtype)
+        buf.flags.writeable = False
+    out = np.ndarray(v.shape, dtype, buf, 0, (0,) * v.ndim)
+    out.flags.writeable = False
+    return out
 
 
-def _pooled1(ufunc: Any, a: Any) -> Any:
-    """``ufunc(a)`` into a cached buffer for a large float64 array ``a``; else None."""
-    if a.__class__ is _ndarray and a.nbytes >= _pool.MIN_BYTES and a.dtype is _F64:
-        return ufunc(a, out=_pool.empty(a.shape))
-    return None
+# ============================================================================ the tape
 
 
-# ============================================================================ the trace
+class Record:
+    """One recorded primitive: what the sweep needs to apply its VJP.
+
+    Attributes
+    ----------
+    prim : Primitive
+    parents : tuple of int
+        Tape indices of the traced arguments.
+    positions : tuple of int
+        Their argument positions (``parents[j]`` is argument ``positions[j]``).
+    mask : tuple of bool
+        Which arguments are traced (the ``wanted`` of the fast rules).
+    args : tuple
+        The raw arguments the VJP reads (stand-ins for the ones it does not).
+    params : dict
+        Static parameters (``axis``, ``index``, ...).
+    ans : value or None
+        The output, when the VJP reads it.
+    shape : tuple of int
+        The output's shape.
+    plain : bool
+        No traced value among ``args`` and ``ans`` (the fast rules may be used).
+    """
+
+    __slots__ = ("ans", "args", "mask", "params", "parents", "plain", "positions", "prim",
+                 "shape")
+
+    def __init__(self, prim: Primitive, parents: tuple[int, ...], positions: tuple[int, ...],
+                 mask: tuple[bool, ...], args: tuple, params: dict[str, Any], ans: Any,
+                 shape: tuple[int, ...], plain: bool) -> None:
+        self.prim = prim
+        self.parents = parents
+        self.positions = positions
+        self.mask = mask
+        self.args = args
+        self.params = params
+        self.ans = ans
+        self.shape = shape
+        self.plain = plain
+
+    def __repr__(self) -> str:
+        return f"Record({self.prim.name}, parents={self.parents})"
+
+
+_MASKS: dict[tuple[tuple[int, ...], int], tuple[bool, ...]] = {}
+
+
+def _mask(positions: tuple[int, ...], n: int) -> tuple[bool, ...]:
+    """Which of ``n`` arguments are traced, as the fast rules take it (``wanted``)."""
+    key = (positions, n)
+    m = _MASKS.get(key)
+    if m is None:
+        m = _MASKS[key] = tuple(k in positions for k in range(n))
+    return m
 
 
 class ReverseTrace(Trace):
-    """One recording: an append-only tape of records, one per node (``None`` for inputs).
+    """One recording: an append-only tape of :class:`Record` (``None`` for inputs).
 
-    A record is a tuple whose first entry says how to sweep it back: ``_GENERIC`` records
-    hold ``(kind, parents, prim, ans, raw_args, params)`` and use the registry's VJP of each
-    traced argument; the fast kinds hold ``(kind, a, b, x, y, broadcast, ans)`` with the
-    parents' tape indices (``-1`` for a constant) and only the operands their VJP reads
-    (``None`` for the others, so intermediates are freed as soon as Python drops them).
+    Parameters
+    ----------
+    log : bool
+        Keep ``(primitive name, argument references, value, params)`` per node for
+        :func:`diffkit.trace` to print and draw the program.
+    stand_in_bytes : int
+        See :data:`STAND_IN_BYTES`; 0 replaces every unread argument (tests use it to prove
+        each stanza's ``saves``).
     """
 
-    __slots__ = ("log", "tape")
+    __slots__ = ("log", "stand_in_bytes", "tape")
 
-    def __init__(self, log: bool = False) -> None:
+    def __init__(self, log: bool = False, stand_in_bytes: int | None = None) -> None:
         super().__init__()
         self.tape: list[Any] = []
-        # dk.trace keeps (prim name, args, value) per node to print and draw the program
         self.log: list[Any] | None = [] if log else None
+        self.stand_in_bytes = STAND_IN_BYTES if stand_in_bytes is None else stand_in_bytes
 
     def new_input(self, value: Any, name: str = "x") -> Node:
         """A fresh input node holding ``value`` (a leaf of the graph)."""
@@ -135,38 +182,61 @@ class ReverseTrace(Trace):
             self.log.append(("input", (name,), value, {}))  # name: the parameter
         return node
 
-    # --- the interpreter rule for every primitive without a fast path
+    # --- the interpreter rule for every primitive
     def process(self, prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
-        if ((prim is _SUM_PRIM and prim.vjp is _SUM_RULES)
-                or (prim is _MEAN_PRIM and prim.vjp is _MEAN_RULES)) \
-                and params["axis"] is None and not params["keepdims"]:
-            x = args[0]
-            if x.__class__ is Node and x._trace is self and x.value.__class__ is _ndarray:
-                # sum (mean) of a whole array: its VJP is a broadcast view of the cotangent
-                # (divided by the count): record the count, not the array
-                mean = prim is _MEAN_PRIM
-                ans = prim.numeric(x.value) if mean else _add_reduce(x.value, axis=None)
-                node = Node(self, ans, len(self.tape))
-                self.tape.append((_SUM, x.id, -1, x.value.shape, x.value.size if mean else None,
-                                  False, None))
-                if self.log is not None:
-                    self.note(prim.name, args, ans, params)
-                return node
         raw = list(args)
         parents = []
+        positions = []
         for i, a in enumerate(args):
             if a.__class__ is Node and a._trace is self:
                 raw[i] = a.value
-                parents.append((a.id, i))
-        raw = tuple(raw)
-        ans = bind(prim, raw, params)  # lower traces (if any) see the call next
+                parents.append(a.id)
+                positions.append(i)
+        raw_t = tuple(raw)
+        ans = bind(prim, raw_t, params)  # lower traces (if any) see the call next
         if not parents or not prim.differentiable:
             return ans  # comparisons, sign: plain values, so `if x > 0:` works
-        tape = self.tape
-        node = Node(self, ans, len(tape))
-        tape.append((_GENERIC, tuple(parents), prim, ans, raw, params))
+        node = self.push(prim, tuple(parents), tuple(positions), raw_t, params, ans)
         if self.log is not None:
             self.note(prim.name, args, ans, params)
+        return node
+
+    def push(self, prim: Primitive, parents: tuple[int, ...], positions: tuple[int, ...],
+             raw: tuple, params: dict[str, Any], ans: Any) -> Node:
+        """Append the record of ``prim`` applied to ``raw`` and return the output node."""
+        reads = prim._reads.get(positions)
+        need, keep_ans = reads if reads is not None else prim.reads(positions)
+        plain = True
+        kept = raw
+        for k, a in enumerate(raw):
+            cls = a.__class__
+            if cls is _ndarray:
+                if need is not None and k not in need and a.nbytes >= self.stand_in_bytes:
+                    if kept is raw:
+                        kept = list(raw)
+                    kept[k] = _stand_in(a)
+            elif cls is _f64 or cls is float or cls is int:
+                if need is not None and k not in need and not self.stand_in_bytes:
+                    if kept is raw:  # (numbers are small: replaced only to test ``saves``)
+                        kept = list(raw)
+                    kept[k] = _UNREAD
+            elif isinstance(a, Tracer):
+                plain = False
+        if kept is not raw:
+            kept = tuple(kept)
+        acls = ans.__class__
+        if acls is _ndarray:
+            shape = ans.shape
+        elif acls is _f64 or acls is float:
+            shape = ()
+        else:
+            shape = _shape_of(ans)
+            if isinstance(ans, Tracer):
+                plain = False
+        tape = self.tape
+        node = Node(self, ans, len(tape))
+        tape.append(Record(prim, parents, positions, _mask(positions, len(raw)), kept, params,
+                           ans if keep_ans else None, shape, plain))
         return node
 
     def note(self, name: str, args: tuple[Any, ...], ans: Any, params: dict[str, Any]) -> None:
@@ -181,26 +251,33 @@ class ReverseTrace(Trace):
 
     def to_bool(self, tracer: Tracer) -> bool:
         """Python control flow on a node branches on its value (the branch is recorded)."""
-        return bool(tracer._value)  # type: ignore[attr-defined]
+        return bool(tracer._value)
 
     def nbytes(self) -> int:
-        """Bytes of the arrays and numbers the tape holds (values captured for the VJPs)."""
+        """Bytes of the values the tape keeps for the VJPs (each stanza's ``saves``)."""
         total = 0
         seen: set[int] = set()
         for rec in self.tape:
-            if rec is None:
+            if rec is None or rec.__class__ is not Record:
                 continue
-            kind = rec[0]
-            if kind == _GENERIC:
-                held = (rec[3], *rec[4])
-            else:
-                held = (rec[3], rec[6]) if kind == _GETITEM else (rec[3], rec[4], rec[6])
+            need, keep_ans = rec.prim.reads(rec.positions)
+            held = [a for k, a in enumerate(rec.args) if need is None or k in need]
+            if keep_ans:
+                held.append(rec.ans)
             for v in held:
-                if id(v) in seen or not isinstance(v, _HELD):
+                if v is None or id(v) in seen:
                     continue
                 seen.add(id(v))
-                total += int(getattr(v, "nbytes", 8))
+                if v.__class__ is _ndarray:
+                    if v.base is None or v.base is not _ZERO_BUFFERS.get(v.dtype):
+                        total += v.nbytes  # (a stand-in views a shared zero: nothing)
+                elif isinstance(v, (float, int, np.generic)) and v is not _UNREAD:
+                    total += 8
         return total
+
+    def ops(self) -> int:
+        """Number of recorded primitives."""
+        return sum(1 for r in self.tape if r is not None)
 
 
 # ============================================================================ nodes
@@ -209,8 +286,9 @@ class ReverseTrace(Trace):
 class Node(Tracer):
     """A value recorded on a :class:`ReverseTrace`: its raw value and its tape index.
 
-    Arithmetic operators take a fast path that records a compact tape entry directly; every
-    other primitive goes through :meth:`ReverseTrace.process` and the registry.
+    The Python operators take a short path to :meth:`ReverseTrace.push` (the stanza's
+    numeric rule on the raw values, no dispatch); every other primitive goes through
+    :meth:`ReverseTrace.process`.
     """
 
     __slots__ = ("_trace", "id", "value")
@@ -227,70 +305,36 @@ class Node(Tracer):
     def __repr__(self) -> str:
         return f"Node(v{self.id}, value={self.value!r})"
 
-    # + - * / (and reflected) are fast paths made by _binary_method below the class
 
-    def __neg__(self) -> Any:
-        tr = self._trace
-        x = self.value
-        ans = _pooled1(np.negative, x) if x.__class__ is _ndarray and x.nbytes >= _pool.MIN_BYTES \
-            else None
-        if ans is None:
-            ans = -x
-        tape = tr.tape
-        node = Node(tr, ans, len(tape))
-        tape.append((_NEG, self.id, -1, None, None, False, None))
-        if tr.log is not None:
-            tr.note("negative", (self,), ans, {})
-        return node
-
-    def __pow__(self, other: Any) -> Any:
-        # x**2 with a constant exponent: the commonest power, VJP 2 x g (no general pow)
-        if other.__class__ in _SCALAR_TYPES and other == 2:
-            tr = self._trace
-            x = self.value
-            ans = _pooled(np.multiply, x, x) if x.__class__ is _ndarray \
-                and x.nbytes >= _pool.MIN_BYTES else None
-            if ans is None:
-                ans = x * x
-            tape = tr.tape
-            node = Node(tr, ans, len(tape))
-            tape.append((_SQUARE, self.id, -1, x, None, False, None))
-            if tr.log is not None:
-                tr.note("power", (self, other), ans, {})
-            return node
-        return bind(_prim("power"), (self, other), {})
-
-    def __getitem__(self, index: Any) -> Any:
-        tr = self._trace
-        x = self.value
-        if x.__class__ is not _ndarray or isinstance(index, Tracer) or (
-            isinstance(index, tuple) and any(isinstance(i, Tracer) for i in index)
-        ):
-            return bind(_prim("getitem"), (self,), {"index": index})
-        ans = x[index]
-        tape = tr.tape
-        node = Node(tr, ans, len(tape))
-        basic = index.__class__ is slice or index.__class__ is int or _is_basic_index(index)
-        tape.append((_GETITEM, self.id, -1, x, index, basic, None))
-        if tr.log is not None:
-            tr.note("getitem", (self,), ans, {"index": index})
-        return node
+_FIRST, _SECOND, _BOTH = (0,), (1,), (0, 1)
+_NO_PARAMS: dict[str, Any] = {}
 
 
-def _binary_method(kind: int, name: str, op: Callable[[Any, Any], Any], swap: bool) -> Any:
-    """The operator ``Node.__<op>__`` (``swap``: the reflected ``__r<op>__``).
+def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, Any], Any]:
+    """``Node.__<op>__`` for a binary primitive (``swap``: the reflected ``__r<op>__``).
 
-    ``other`` is a plain constant (never a node), a node of this trace, or any other tracer,
-    handed to :func:`~diffkit.core.bind`, which picks the innermost trace. The record keeps the
-    raw operands, the parents' tape indices (-1 for a constant) and whether shapes broadcast.
+    ``other`` is a plain constant, a node of this trace, or another tracer (handed to
+    :func:`~diffkit.core.bind`, which picks the innermost trace). The value is the Python
+    operator on the raw values, which for numpy arrays and scalars is the stanza's ufunc
+    (``x + y`` is ``np.add(x, y)``) without the ufunc's call overhead on numbers. The record
+    is :meth:`ReverseTrace.push` written out for two arguments (the common case, at a
+    third of the cost).
     """
-    prim = _prim(name)
-    ufunc = prim.ufunc  # the registry's ufunc, for writing into a cached buffer
+    numeric = getattr(operator, op)
+    name = prim.name
+    layouts = {}
+    for positions in (_FIRST, _SECOND, _BOTH):
+        need, keep_ans = prim.reads(positions)
+        layouts[positions] = (frozenset((0, 1)) if need is None else need, keep_ans,
+                              _mask(positions, 2))
 
     def method(self: Node, other: Any) -> Any:
         tr = self._trace
-        if other.__class__ is Node and other._trace is tr:
+        ocls = other.__class__
+        if ocls is Node and other._trace is tr:
             y, b = other.value, other.id
+        elif ocls is _f64 or ocls is float or ocls is _ndarray or ocls is int:
+            y, b = other, -1
         elif isinstance(other, Tracer):
             return bind(prim, (other, self) if swap else (self, other), {})
         else:
@@ -299,292 +343,126 @@ def _binary_method(kind: int, name: str, op: Callable[[Any, Any], Any], swap: bo
         if swap:
             x, y, a, b = y, x, b, a
         try:
-            # a large array (the size test inline: small arrays must not pay a call)
-            ans = _pooled(ufunc, x, y) if (x.__class__ is _ndarray
-                                           and x.nbytes >= _pool.MIN_BYTES) or (
-                y.__class__ is _ndarray and y.nbytes >= _pool.MIN_BYTES) else None
-            if ans is None:
-                ans = op(x, y)
+            ans = numeric(x, y)
         except (FloatingPointError, ZeroDivisionError):
             raise domain_error(prim, (x, y)) from None
-        tx, ty = x.__class__, y.__class__
-        xs = tx is _f64 or tx is float or tx is int
-        ys = ty is _f64 or ty is float or ty is int
-        if xs and ys:
-            broadcast = False
-        elif tx is _ndarray and ty is _ndarray:
-            broadcast = x.shape != y.shape
-        elif tx is _ndarray and ys:  # array with a number: only a traced number sums back
-            broadcast = b >= 0 or x.ndim == 0
-        elif xs and ty is _ndarray:
-            broadcast = a >= 0 or y.ndim == 0
+        if a < 0:
+            parents, positions = (b,), _SECOND
+        elif b < 0:
+            parents, positions = (a,), _FIRST
         else:
-            sa = _shape_of(ans)
-            broadcast = (a >= 0 and _shape_of(x) != sa) or (b >= 0 and _shape_of(y) != sa)
+            parents, positions = (a, b), _BOTH
+        need, keep_ans, mask = layouts[positions]
+        plain = True
+        cx = x.__class__
+        if cx is _ndarray:
+            if 0 not in need and x.nbytes >= tr.stand_in_bytes:
+                x = _stand_in(x)
+        elif cx is not _f64 and cx is not float and cx is not int and isinstance(x, Tracer):
+            plain = False
+        cy = y.__class__
+        if cy is _ndarray:
+            if 1 not in need and y.nbytes >= tr.stand_in_bytes:
+                y = _stand_in(y)
+        elif cy is not _f64 and cy is not float and cy is not int and isinstance(y, Tracer):
+            plain = False
+        acls = ans.__class__
+        if acls is _ndarray:
+            shape = ans.shape
+        elif acls is _f64:
+            shape = ()
+        else:
+            shape = _shape_of(ans)
+            if isinstance(ans, Tracer):
+                plain = False
         tape = tr.tape
         node = Node(tr, ans, len(tape))
-        if broadcast:  # the registry's rules unbroadcast: they need every operand
-            tape.append((kind, a, b, x, y, True, ans))
-        elif kind == _MUL:  # hold only what the VJPs use, so intermediates can be freed
-            tape.append((_MUL, a, b, x if b >= 0 else None, y if a >= 0 else None, False, None))
-        elif kind == _DIV:
-            tape.append((_DIV, a, b, None, y, False, ans if b >= 0 else None))
-        else:  # + and -: the cotangent passes through
-            tape.append((kind, a, b, None, None, False, None))
+        tape.append(Record(prim, parents, positions, mask, (x, y), _NO_PARAMS,
+                           ans if keep_ans else None, shape, plain))
         if tr.log is not None:
             tr.note(name, (other, self) if swap else (self, other), ans, {})
         return node
 
-    method.__name__ = f"__{'r' if swap else ''}{name}__"
     return method
 
 
-for _kind, _name, _op, _dunder in [
-    (_ADD, "add", operator.add, "add"), (_SUB, "subtract", operator.sub, "sub"),
-    (_MUL, "multiply", operator.mul, "mul"), (_DIV, "divide", operator.truediv, "truediv"),
-]:
-    setattr(Node, f"__{_dunder}__", _binary_method(_kind, _name, _op, False))
-    setattr(Node, f"__r{_dunder}__", _binary_method(_kind, _name, _op, True))
+def _unary_operator(prim: Primitive, op: str) -> Callable[[Node], Any]:
+    numeric = getattr(operator, op)
+
+    def method(self: Node) -> Any:
+        tr = self._trace
+        x = self.value
+        try:
+            ans = numeric(x)
+        except FloatingPointError:
+            raise domain_error(prim, (x,)) from None
+        node = tr.push(prim, (self.id,), _FIRST, (x,), _NO_PARAMS, ans)
+        if tr.log is not None:
+            tr.note(prim.name, (self,), ans, {})
+        return node
+
+    return method
 
 
-def _shape_of(v: Any) -> tuple[int, ...]:
-    if v.__class__ is _ndarray:
-        return v.shape
-    if isinstance(v, Tracer):
-        return v.shape
-    return np.shape(v)
+def _install_operators() -> None:
+    """The stanzas' Python operators as short paths on :class:`Node` (nothing by name)."""
+    for prim in REGISTRY.values():
+        if not prim.differentiable or prim.composite is not None:
+            continue
+        for op in prim.operators:
+            if op == "getitem":
+                continue  # indices are parameters: the generic path parses them
+            if op in ("neg", "abs"):
+                setattr(Node, f"__{op}__", _unary_operator(prim, op))
+            elif op in _REFLECTED:
+                setattr(Node, f"__{op}__", _binary_operator(prim, op, False))
+                setattr(Node, f"__r{op}__", _binary_operator(prim, op, True))
+
+
+_REFLECTED = frozenset({"add", "sub", "mul", "truediv", "pow", "matmul", "mod"})
+
+
+_install_operators()
 
 
 # ============================================================================ the sweep
 
 
-def _bview(gs: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """A view of the number ``gs`` broadcast to ``shape`` (every stride 0; never written).
-
-    Built directly (``np.broadcast_to`` costs several times more on small arrays).
-    """
-    base = np.array([gs])
-    return np.ndarray(shape, base.dtype, base, 0, (0,) * len(shape))
-
-
-class _Fill:
-    """A cotangent that is one number at every entry of ``shape`` (the VJP of ``sum``).
-
-    Kept as the number until something needs the array: scaling, negating and adding such
-    cotangents is arithmetic on one number, and ``x**2`` or ``x * y`` multiply the array by
-    it in one pass. Never leaves the sweep: rules that want an array get :meth:`view`.
-    """
-
-    __slots__ = ("shape", "v")
-
-    def __init__(self, v: Any, shape: tuple[int, ...]) -> None:
-        self.v = v
-        self.shape = shape
-
-    def view(self) -> np.ndarray:
-        """The broadcast view (every stride 0, read-only) the registry's rules can read."""
-        return _bview(self.v, self.shape)
-
-
-def _fill_vjps(kind: int, rec: Any, f: _Fill) -> list[tuple[int, Any, bool]] | None:
-    """The VJPs of a non-broadcasting ``+ - * / neg x**2`` record for a :class:`_Fill`
-    cotangent, or None for every other record (it then gets the broadcast view)."""
-    _, a, b, x, y, _, ans = rec
-    v, shape = f.v, f.shape
-    if kind == _ADD:
-        return [(p, f, False) for p in (a, b) if p >= 0]
-    if kind == _SUB:
-        out = [(a, f, False)] if a >= 0 else []
-        if b >= 0:
-            out.append((b, _Fill(-v, shape), False))
-        return out
-    if kind == _NEG:
-        return [(a, _Fill(-v, shape), False)]
-    if kind == _SQUARE:
-        return [(a, *_times(x, 2.0 * v, shape))]
-    if kind == _MUL:
-        out = []
-        if a >= 0:
-            out.append((a, *_times(y, v, shape)))
-        if b >= 0:
-            out.append((b, *_times(x, v, shape)))
-        return out
-    if kind == _DIV:
-        out = []
-        if a >= 0:
-            out.append((a, *_times(y, v, shape, divide=True)))
-        if b >= 0:
-            c = (-v) * ans / y
-            out.append((b, c, c.__class__ is _ndarray))
-        return out
-    return None
-
-
-def _times(y: Any, v: Any, shape: tuple[int, ...], divide: bool = False) -> tuple[Any, bool]:
-    """``y * v`` (``v / y`` with ``divide``) for a fill ``v`` and an operand ``y`` of the
-    fill's shape or a constant number: a fill again for a number, else one pass over y."""
-    if y.__class__ is _ndarray:
-        c = None if y.nbytes < _pool.MIN_BYTES else \
-            _pooled(np.divide, v, y) if divide else _pooled(np.multiply, y, v)
-        if c is None:
-            c = np.divide(v, y) if divide else y * v
-        return c, True
-    if isinstance(y, (int, float, complex, np.generic)):
-        # a constant number (np.int64, np.float32 and bool too): the product is a fill again
-        return _Fill(v / y if divide else v * y, shape), False
-    c = v / y if divide else v * y
-    return c, c.__class__ is _ndarray
-
-
-def _scaled(g: Any, y: Any, mine: bool, op: Any) -> tuple[Any, bool]:
-    """``op(g, y)`` for ``op`` = multiply or divide, with ``y`` of g's shape or a scalar.
-
-    Returns the product and whether it is a fresh plain array the sweep may own; reuses ``g``
-    in place when the sweep owns it (``mine``).
-    """
-    if mine and g.__class__ is _ndarray and y.__class__ in _PLAIN:
-        try:
-            return op(g, y, out=g), True
-        except TypeError:  # the result needs another dtype (complex y)
-            pass
-    c = _pooled(op, g, y) if g.__class__ is _ndarray and g.nbytes >= _pool.MIN_BYTES else None
-    if c is None:
-        c = op(g, y) if g.__class__ in _PLAIN else (g * y if op is np.multiply else g / y)
-    return c, c.__class__ is _ndarray
-
-
-def _negated(g: Any, mine: bool) -> tuple[Any, bool]:
-    if mine and g.__class__ is _ndarray:
-        return np.negative(g, out=g), True
-    c = _pooled1(np.negative, g) if g.__class__ is _ndarray and g.nbytes >= _pool.MIN_BYTES \
-        else None
-    if c is None:
-        c = -g
-    return c, c.__class__ is _ndarray
-
-
-def _vjps(rec: Any, g: Any, mine: bool) -> list[tuple[int, Any, bool]]:
-    """Cotangents of the parents of one record: ``[(parent, cotangent, fresh), ...]``.
-
-    ``mine`` says the sweep owns ``g`` (allocated it and handed it to no one else), so a
-    VJP with a single traced argument may overwrite it. ``fresh`` marks a plain array the
-    sweep now owns and may add into in place.
-    """
-    kind = rec[0]
-    if kind == _GENERIC:
-        _, parents, prim, ans, raw, params = rec
-        if prim is _TANH_PRIM and prim.vjp is _TANH_RULES and g.__class__ is _ndarray \
-                and ans.__class__ is _ndarray and g.shape == ans.shape and g.dtype is _F64:
-            # g (1 - tanh^2) with one temporary instead of three (the registry's rule, in place)
-            t = ans * ans
-            np.subtract(1.0, t, out=t)
-            return [(parents[0][0], np.multiply(g, t, out=g if mine else t), True)]
-        if prim is _LSE_PRIM and prim.vjp is _LSE_RULES and g.__class__ in _PLAIN \
-                and raw[0].__class__ is _ndarray and raw[0].dtype is _F64:
-            # g * softmax(x): the registry's rule in plain numpy (five dnp calls on small
-            # arrays cost more than the arithmetic)
-            x, reduced = raw[0], _norm_axes(params["axis"], raw[0].ndim)
-            shape = tuple(1 if k in reduced else n for k, n in enumerate(x.shape))
-            c = np.subtract(x, np.reshape(ans, shape))
-            np.exp(c, out=c)
-            c *= np.reshape(g, shape) if np.ndim(g) else g
-            return [(parents[0][0], c, True)]
-        if prim is _SUM_PRIM and prim.vjp is _SUM_RULES and g.__class__ is _ndarray \
-                and raw[0].__class__ is _ndarray:
-            # a sum along axes: the registry's rule (a broadcast view of g) in plain numpy
-            x = raw[0]
-            if not params["keepdims"]:
-                reduced = _norm_axes(params["axis"], x.ndim)
-                g = g.reshape(tuple(1 if k in reduced else n for k, n in enumerate(x.shape)))
-            return [(parents[0][0], np.broadcast_to(g, x.shape), False)]
-        out = []
-        for pid, i in parents:
-            rule = prim.vjp_rule(i)
-            if rule is not None:
-                out.append((pid, rule(g, ans, *raw, **params), False))
-        return out
-    _, a, b, x, y, broadcast, ans = rec
-    if broadcast:  # shapes differ: each cotangent is summed back to its operand's shape
-        if g.__class__ is _ndarray and kind != _GETITEM and kind != _SUM \
-                and not isinstance(x, Tracer) and not isinstance(y, Tracer):
-            return _broadcast_vjps(kind, a, b, x, y, ans, g)
-        return _vjps((_GENERIC, tuple((p, k) for k, p in enumerate((a, b)) if p >= 0),
-                      REGISTRY[_KIND_PRIM[kind]], ans, (x, y), {}), g, False)
-    if kind == _ADD:
-        out = []
-        if a >= 0:
-            out.append((a, g, False))
-        if b >= 0:
-            out.append((b, g, False))
-        return out
-    if kind == _MUL:
-        out = []
-        if a >= 0:
-            out.append((a, *_scaled(g, y, mine and b < 0, np.multiply)))
-        if b >= 0:
-            out.append((b, *_scaled(g, x, mine and a < 0, np.multiply)))
-        return out
-    if kind == _SUB:
-        out = []
-        if a >= 0:
-            out.append((a, g, False))
-        if b >= 0:
-            out.append((b, *_negated(g, mine and a < 0)))
-        return out
-    if kind == _SQUARE:
-        c, fresh = _scaled(g, x, mine, np.multiply)
-        c *= 2.0  # in place on a fresh array; rebinding for scalars and tracers
-        return [(a, c, fresh)]
-    if kind == _NEG:
-        return [(a, *_negated(g, mine))]
-    if kind == _DIV:
-        out = []
-        if a >= 0:
-            out.append((a, *_scaled(g, y, mine and b < 0, np.divide)))
-        if b >= 0:
-            c = -g * ans / y  # d(x/y)/dy = -x/y**2 = -ans/y
-            out.append((b, c, c.__class__ is _ndarray))
-        return out
-    if kind == _SUM:  # x here is the summed array's shape, y the count for a mean
-        if y is not None:
-            g = g / y
-        if g.__class__ in _PLAIN:
-            return [(a, _bview(g, x), False)]
-        stand_in = np.broadcast_to(0.0, x)  # the rule only reads x's shape
-        return [(a, REGISTRY["sum"].vjp_rule(0)(g, ans, stand_in), False)]
-    # _GETITEM with a traced cotangent: the registry's rule (scatter), differentiable
-    return [(a, REGISTRY["getitem"].vjp_rule(0)(g, ans, x, index=y), False)]
-
-
-def _sum_to(c: np.ndarray, shape: tuple[int, ...]) -> Any:
-    """Sum ``c`` over the axes it gained by broadcasting against an operand of ``shape``."""
-    if c.shape == shape:
-        return c
-    lead = c.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + k for k, n in enumerate(shape)
-                                      if n == 1 and c.shape[lead + k] != 1)
-    out = _add_reduce(c, axis=axes) if axes else c
-    return out.reshape(shape) if out.shape != shape else out
-
-
-def _broadcast_vjps(kind: int, a: int, b: int, x: Any, y: Any, ans: Any, g: np.ndarray
-                    ) -> list[tuple[int, Any, bool]]:
-    """+ - * / whose operands broadcast, for a plain-array cotangent: the registry's rules
-    (``unbroadcast``) without the generic dispatch."""
-    out = []
-    if a >= 0:
-        c = g if kind in (_ADD, _SUB) else (g * y if kind == _MUL else g / y)
-        out.append((a, _sum_to(c, np.shape(x)), False))
-    if b >= 0:
-        if kind == _ADD:
-            c = g
-        elif kind == _SUB:
-            c = -g
-        elif kind == _MUL:
-            c = g * x
+def _materialize(g: Any, rec: Record) -> Any:
+    """A number standing for a whole array (a fill) as the array, unless the record can take
+    it as it is: an elementwise primitive whose arguments are numbers or have the output's
+    shape (so no rule needs the fill's shape to broadcast)."""
+    if not rec.shape or (g.__class__ not in _FILLS and not (
+            g.__class__ is _ndarray and g.ndim == 0)):
+        return g
+    prim = rec.prim
+    if prim.elementwise:
+        shape = rec.shape
+        for a in rec.args:
+            s = _shape_of(a)
+            if s != shape and s:
+                break
         else:
-            c = -g * ans / y
-        out.append((b, _sum_to(c, np.shape(y)), False))
+            return g
+    return np.full(rec.shape, g)
+
+
+def record_vjps(rec: Record, g: Any) -> list[tuple[int, Any]]:
+    """``[(parent, cotangent), ...]`` of one record for the output cotangent ``g``.
+
+    The stanza's plain-numpy rule when everything is plain, its differentiable rule otherwise.
+    """
+    g = _materialize(g, rec)
+    prim = rec.prim
+    if rec.plain and prim.vjp_numpy is not None and prim.vjp is prim.fast_for \
+            and not isinstance(g, Tracer):
+        cts = prim.vjp_numpy(g, rec.ans, rec.args, rec.params, rec.mask)
+        return [(p, cts[k]) for p, k in zip(rec.parents, rec.positions, strict=True)]
+    out = []
+    for p, k in zip(rec.parents, rec.positions, strict=True):
+        rule = prim.vjp_rule(k)
+        if rule is not None:
+            out.append((p, rule(g, rec.ans, *rec.args, **rec.params)))
     return out
 
 
@@ -609,13 +487,14 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
     Returns
     -------
     list
-        One cotangent per input; ``None`` where the output does not depend on it.
+        One cotangent per input; ``None`` where the output does not depend on it. A number
+        may stand for a whole array of the input's shape (see :func:`_materialize`).
     """
     ct: dict[int, Any] = {out: g}  # cotangents, local to this sweep
     owned: set[int] = set()  # entries of ct this sweep allocated: safe to add into in place
     found: dict[int, Any] = {}
     gc_was_on = gc.isenabled()
-    gc.disable()
+    gc.disable()  # diffkit's own bookkeeping only: the sweep runs no user code
     try:
         for i in range(out, -1, -1):
             gi = ct.pop(i, None)
@@ -625,177 +504,93 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
             if rec is None:  # an input
                 found[i] = gi
                 continue
-            kind = rec[0]
-            if (gi.__class__ is _f64 or gi.__class__ is float) and 0 < kind < _NEG \
-                    and not rec[5]:
-                # scalar lane: + - * / on numbers, no allocation to track
-                _, a, b, x, y, _, ans = rec
-                if kind == _MUL:
-                    ca = gi * y if a >= 0 else None
-                    cb = gi * x if b >= 0 else None
-                elif kind == _ADD:
-                    ca = cb = gi
-                elif kind == _SUB:
-                    ca, cb = gi, -gi
-                else:
-                    ca = gi / y
-                    cb = -gi * ans / y if b >= 0 else None
-                if a >= 0:
-                    old = ct.get(a)
-                    ct[a] = ca if old is None else old + ca
-                if b >= 0:
-                    old = ct.get(b)
-                    ct[b] = cb if old is None else old + cb
-                continue
-            pairs = None
-            if gi.__class__ is _Fill:
-                if kind == _GETITEM:
-                    _getitem_into(ct, owned, rec, gi.v)
-                    if consume:
-                        tape[i] = _SWEPT
-                    continue
-                if 0 < kind < _GETITEM and not rec[5]:
-                    pairs = _fill_vjps(kind, rec, gi)
-                if pairs is None:
-                    gi = gi.view()
-            if pairs is None:
-                if kind == _GETITEM and gi.__class__ in _PLAIN:
-                    _getitem_into(ct, owned, rec, gi)
-                    if consume:
-                        tape[i] = _SWEPT
-                    continue
-                if kind == _ADD and not rec[5]:  # the cotangent passes through to both sides
-                    pairs = [(p, gi, False) for p in rec[1:3] if p >= 0]
-                elif kind == _SUM and (gi.__class__ is _f64 or gi.__class__ is float or (
-                        gi.__class__ is _ndarray and not gi.ndim)):
-                    # the sum of a whole array: its cotangent is one number everywhere
-                    v = gi[()] if gi.__class__ is _ndarray else gi
-                    if rec[4] is not None:
-                        v = v / rec[4]
-                    pairs = [(rec[1], _Fill(v, rec[3]) if rec[3] else v, False)]
-                else:
-                    pairs = _vjps(rec, gi, i in owned)
             if consume:
-                tape[i] = rec = _SWEPT
+                tape[i] = _SWEPT
+            prim = rec.prim
+            gcls = gi.__class__
+            if rec.plain and (gcls is _ndarray or gcls in _FILLS) \
+                    and prim.vjp is prim.fast_for:
+                if rec.shape and gcls is not _ndarray:
+                    gi = _materialize(gi, rec)
+                if prim.vjp_into is not None:
+                    p = rec.parents[0]
+                    acc = ct.get(p)
+                    if acc is None or (p in owned and acc.__class__ is _ndarray):
+                        if acc is None:
+                            x = rec.args[0]
+                            acc = np.zeros(x.shape, dtype=np.result_type(x.dtype, gi, float))
+                        try:
+                            prim.vjp_into(acc, gi, rec.args, rec.params)
+                        except (TypeError, ValueError):  # the dtype would change
+                            pass
+                        else:
+                            ct[p] = acc
+                            owned.add(p)
+                            continue
+                fast = prim.vjp_numpy
+                if fast is not None:
+                    cts = fast(gi, rec.ans, rec.args, rec.params, rec.mask)
+                    del gi
+                    for p, k in zip(rec.parents, rec.positions, strict=True):
+                        c = cts[k]
+                        old = ct.get(p)
+                        if old is None:
+                            ct[p] = c
+                        elif p in owned:
+                            try:
+                                np.add(old, c, out=old)
+                            except (TypeError, ValueError):  # dtype or shape would change
+                                ct[p] = old + c
+                        else:
+                            s = ct[p] = old + c
+                            if s.__class__ is _ndarray:
+                                owned.add(p)
+                    continue
+            pairs = record_vjps(rec, gi)
             del gi
-            for p, c, fresh in pairs:
+            for p, c in pairs:
                 old = ct.get(p)
                 if old is None:
                     ct[p] = c
-                    if fresh and c.__class__ is _ndarray:
-                        owned.add(p)
-                elif old.__class__ is _Fill or c.__class__ is _Fill:
-                    _add_fill(ct, owned, p, old, c, fresh)
-                elif p in owned and c.__class__ in _PLAIN:
+                    continue
+                if p in owned and not isinstance(c, Tracer):
                     try:
                         np.add(old, c, out=old)
+                        continue
                     except (TypeError, ValueError):  # dtype or shape would change
-                        ct[p] = old + c
-                else:
-                    s = _pooled(np.add, old, c) if old.__class__ is _ndarray \
-                        and old.nbytes >= _pool.MIN_BYTES else None
-                    if s is None:
-                        s = old + c
-                    ct[p] = s
-                    if s.__class__ is _ndarray:
-                        owned.add(p)
+                        pass
+                s = old + c
+                ct[p] = s
+                if s.__class__ is _ndarray:
+                    owned.add(p)
     finally:
         if gc_was_on:
             gc.enable()
-    return [_materialized(found.get(i)) for i in inputs]
+    return [found.get(i) for i in inputs]
 
 
-def _add_fill(ct: dict[int, Any], owned: set[int], p: int, old: Any, c: Any, fresh: bool
-              ) -> None:
-    """``ct[p] = old + c`` where one of them (or both) is a :class:`_Fill`."""
-    if old.__class__ is _Fill and c.__class__ is _Fill:
-        ct[p] = _Fill(old.v + c.v, old.shape)
-        return
-    if old.__class__ is _Fill:  # add the number into the array, in place if the sweep may
-        arr, v, mine, shape = c, old.v, fresh, old.shape
-    else:
-        arr, v, mine, shape = old, c.v, p in owned, c.shape
-    if arr.__class__ is not _ndarray or arr.shape != shape:
-        ct[p] = (old.view() if old.__class__ is _Fill else old) + (
-            c.view() if c.__class__ is _Fill else c)
-        if ct[p].__class__ is _ndarray:
-            owned.add(p)
-        return
-    if mine:
-        try:
-            ct[p] = np.add(arr, v, out=arr)
-            owned.add(p)
-            return
-        except (TypeError, ValueError):  # the dtype would change
-            pass
-    s = _pooled(np.add, arr, v) if arr.nbytes >= _pool.MIN_BYTES else None
-    ct[p] = arr + v if s is None else s
-    owned.add(p)
+_SWEPT = None  # a record already swept by a consuming sweep (never read again)
 
 
-def _materialized(c: Any) -> Any:
-    """A cotangent handed to the caller: broadcast views become ordinary arrays."""
-    if c.__class__ is _Fill:
-        return _full(c.shape, c.v)
-    if c.__class__ is _ndarray and (not c.flags.writeable or (c.ndim and not any(c.strides))):
-        return np.array(c)
+def _own(c: Any, like: Any) -> Any:
+    """A cotangent handed to the caller: shaped like ``like`` and an array of its own."""
+    if isinstance(c, Tracer):
+        shape = _shape_of(like)
+        if c.shape != shape:
+            from ..primitives import ops
+
+            c = ops.broadcast_to(c, shape) if c.shape == () else ops.reshape(c, shape)
+        return c
+    shape = _shape_of(like)
+    if c.__class__ is not _ndarray:
+        if not shape:
+            return c
+        return np.full(shape, c)
+    if c.shape != shape:
+        c = np.broadcast_to(c, shape) if c.ndim == 0 else c.reshape(shape)
+    if c.base is not None or not c.flags.writeable:
+        c = np.array(c)
     return c
-
-
-def _full(shape: tuple[int, ...], v: Any) -> Any:
-    """``np.full(shape, v)``, in a cached buffer when large and float64."""
-    if (v.__class__ is float or v.__class__ is _f64) and \
-            8 * math.prod(shape) >= _pool.MIN_BYTES:
-        out = _pool.empty(shape)
-        out.fill(v)
-        return out
-    return np.full(shape, v)
-
-
-def _getitem_into(ct: dict[int, Any], owned: set[int], rec: Any, g: Any) -> None:
-    """The VJP of ``x[index]`` added straight into x's cotangent (no scatter + add)."""
-    _, p, _, x, index, basic, _ans = rec
-    old = ct.get(p)
-    if old.__class__ is _Fill:
-        old = ct[p] = _full(old.shape, old.v) if x.dtype is _F64 else \
-            np.full(old.shape, old.v, dtype=np.result_type(x.dtype, old.v, float))
-        owned.add(p)
-    if old is not None and p in owned:
-        try:
-            if basic:
-                view = old[index]
-                if view.__class__ is _ndarray:  # add into the view: no write-back __setitem__
-                    view += g
-                else:  # an int index: a number, not a view
-                    old[index] += g
-            else:
-                np.add.at(old, index, g)
-            return
-        except (TypeError, ValueError):
-            pass
-    if old is None:
-        real = g.dtype is _F64 if g.__class__ is _ndarray else g.__class__ in (_f64, float)
-        if real and x.dtype is _F64:  # _full(x.shape, 0.0), inline: once per sweep at any n
-            if x.nbytes >= _pool.MIN_BYTES:
-                acc = _pool.empty(x.shape)
-                acc.fill(0.0)
-            else:
-                acc = np.zeros(x.shape)
-        else:
-            acc = np.zeros(x.shape, dtype=np.result_type(x.dtype, g, float))
-        if basic:  # fresh zeros and each element selected once: assign, no read
-            acc[index] = g
-            ct[p] = acc
-            owned.add(p)
-            return
-    else:
-        acc = np.array(old, dtype=np.result_type(old, g), copy=True)
-    if basic:
-        acc[index] += g
-    else:
-        np.add.at(acc, index, g)
-    ct[p] = acc
-    owned.add(p)
 
 
 # ============================================================================ operators
@@ -808,22 +603,12 @@ def _as_leaf(x: Any) -> Any:
     return x
 
 
-def record(fun: Callable[..., Any], args: Sequence[Any], *, log: bool = False
-           ) -> tuple[ReverseTrace, list[Node], Any]:
-    """Run ``fun(*nodes)`` on fresh input nodes holding ``args``; return (trace, nodes, out).
-
-    The cyclic garbage collector is paused while recording (nodes and records hold no
-    cycles) and re-enabled afterwards only if it was on.
-    """
-    trace = ReverseTrace(log=log)
-    gc_was_on = gc.isenabled()
-    gc.disable()
-    try:
-        nodes = [trace.new_input(_as_leaf(a), f"x{k + 1}") for k, a in enumerate(args)]
-        out = fun(*nodes)
-    finally:
-        if gc_was_on:
-            gc.enable()
+def record(fun: Callable[..., Any], args: Sequence[Any], *, log: bool = False,
+           stand_in_bytes: int | None = None) -> tuple[ReverseTrace, list[Node], Any]:
+    """Run ``fun(*nodes)`` on fresh input nodes holding ``args``; return (trace, nodes, out)."""
+    trace = ReverseTrace(log=log, stand_in_bytes=stand_in_bytes)
+    nodes = [trace.new_input(_as_leaf(a), f"x{k + 1}") for k, a in enumerate(args)]
+    out = fun(*nodes)
     return trace, nodes, out
 
 
@@ -842,13 +627,8 @@ def _pullback_for(trace: ReverseTrace, nodes: list[Node], out: Any, xs: Sequence
         if out.__class__ is not Node or out._trace is not trace:
             return [_zeros_like(x) for x in xs]  # the output does not depend on the input
         cts = sweep(tape, out.id, g, ids)
-        res = []
-        for c, x in zip(cts, xs, strict=True):
-            if c is None:
-                res.append(_zeros_like(x))
-            else:
-                res.append(c)
-        return res
+        return [_zeros_like(x) if c is None else _own(c, x) for c, x in zip(cts, xs,
+                                                                             strict=True)]
 
     return pullback
 
@@ -857,13 +637,23 @@ def _value_of(out: Any, trace: ReverseTrace) -> Any:
     return out.value if out.__class__ is Node and out._trace is trace else out
 
 
+def _normalized(out: Any) -> Any:
+    """Lists and tuples of values (a vector output written as a list) as one array."""
+    if isinstance(out, (list, tuple)):
+        from ..spec import normalize_output
+
+        return normalize_output(out)
+    return out
+
+
 def vjp(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Callable[[Any], Any]]:
     """Value of ``fun(x)`` and its pullback ``g -> g^T J``.
 
     Parameters
     ----------
     fun : callable
-        A function of one argument (a scalar or an array), written with ``diffkit.numpy``.
+        A function of one argument (a scalar or an array), written with numpy or
+        ``diffkit.numpy``.
     x : float, ndarray, Tracer, or tuple of them
         The point. It may hold traced values of outer traces (forward-mode duals, nodes of an
         outer reverse trace): nothing here converts it to floats. A tuple (say the weights
@@ -878,32 +668,26 @@ def vjp(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Callable[[Any], Any]]:
 
     Examples
     --------
-    >>> import numpy as np, diffkit.numpy as dnp
+    >>> import numpy as np
     >>> from diffkit.methods.reverse import vjp
-    >>> y, pb = vjp(lambda x: dnp.sin(x) * 2.0, np.array([0.0, 1.0]))
+    >>> y, pb = vjp(lambda x: np.sin(x) * 2.0, np.array([0.0, 1.0]))
     >>> pb(np.array([1.0, 1.0])).round(6)
     array([2.      , 1.080605])
     """
     if x.__class__ is tuple:  # several arrays: fun receives a tuple of nodes
-        trace, nodes, out = record(lambda *xs: fun(xs), x)
+        trace, nodes, out = record(lambda *xs: _normalized(fun(xs)), x)
         pull = _pullback_for(trace, nodes, out, x)
         return _value_of(out, trace), lambda g: tuple(pull(g))
-    trace, nodes, out = record(fun, (x,))
+    trace, nodes, out = record(lambda a: _normalized(fun(a)), (x,))
     pull = _pullback_for(trace, nodes, out, (x,))
-    shape = _shape_of(x)
-
-    def pullback(g: Any) -> Any:
-        c = pull(g)[0]
-        if not isinstance(c, Tracer) and _shape_of(c) != shape:
-            c = np.reshape(c, shape)
-        return c
-
-    return _value_of(out, trace), pullback
+    return _value_of(out, trace), lambda g: pull(g)[0]
 
 
 def _scalar_check(value: Any, op: str) -> None:
     shape = _shape_of(value)
     if shape != ():
+        from ..validation import not_scalar
+
         raise not_scalar("f", shape, op, " (or vjp with an output cotangent)")
 
 
@@ -913,7 +697,8 @@ def value_and_grad(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
     Parameters
     ----------
     fun : callable
-        A function of one argument written with ``diffkit.numpy``, returning a scalar.
+        A function of one argument written with numpy or ``diffkit.numpy``, returning a
+        scalar.
     x : float, ndarray, Tracer or tuple of them
         The point; it may hold values traced by outer traces (forward-mode duals).
 
@@ -929,15 +714,14 @@ def value_and_grad(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
 
     Examples
     --------
-    >>> import numpy as np, diffkit.numpy as dnp
+    >>> import numpy as np
     >>> from diffkit.methods.reverse import value_and_grad
-    >>> v, g = value_and_grad(lambda x: dnp.sum(x ** 2), np.array([1.0, 2.0]))
+    >>> v, g = value_and_grad(lambda x: np.sum(x ** 2), np.array([1.0, 2.0]))
     >>> float(v), g
     (5.0, array([2., 4.]))
     """
     several = x.__class__ is tuple
     xs = x if several else (x,)
-    # vjp without its closures, and one sweep that frees the tape as it goes
     trace, nodes, out = record(lambda *a: fun(a), xs) if several else record(fun, xs)
     if out.__class__ is not Node or out._trace is not trace:
         _scalar_check(out, "grad")
@@ -947,33 +731,19 @@ def value_and_grad(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
     if v.__class__ is not _f64 and v.__class__ is not float:
         _scalar_check(v, "grad")
     cts = sweep(trace.tape, out.id, 1.0, [n.id for n in nodes], consume=True)
-    for k, (c, xi) in enumerate(zip(cts, xs, strict=True)):
-        if c is None:
-            cts[k] = _zeros_like(xi)
-        elif c.__class__ is _ndarray and xi.__class__ is _ndarray and c.shape != xi.shape:
-            cts[k] = c.reshape(xi.shape)
-    return out.value, tuple(cts) if several else cts[0]
+    res = tuple(_zeros_like(xi) if c is None else _own(c, xi) for c, xi in zip(cts, xs,
+                                                                               strict=True))
+    return v, res if several else res[0]
 
 
 def grad(fun: Callable[[Any], Any], x: Any) -> Any:
     """Gradient of a scalar-valued ``fun`` of one argument at ``x`` (the shape of ``x``).
 
-    Parameters
-    ----------
-    fun : callable
-        A function of one argument written with ``diffkit.numpy``, returning a scalar.
-    x : float, ndarray, Tracer or tuple of them
-        The point; it may hold values traced by outer traces (forward-mode duals).
-
-    Returns
-    -------
-    The gradient, shaped like ``x`` (see :func:`value_and_grad`).
-
     Examples
     --------
-    >>> import diffkit.numpy as dnp
+    >>> import numpy as np
     >>> from diffkit.methods.reverse import grad
-    >>> round(float(grad(lambda x: dnp.log(x) * x, 2.0)), 6)
+    >>> round(float(grad(lambda x: np.log(x) * x, 2.0)), 6)
     1.693147
     """
     return value_and_grad(fun, x)[1]
@@ -982,68 +752,48 @@ def grad(fun: Callable[[Any], Any], x: Any) -> Any:
 def jacobian(fun: Callable[[Any], Any], x: Any) -> Any:
     """Jacobian ``(m, n)`` of ``fun`` at ``x``: one recording, one sweep per output entry.
 
-    Parameters
-    ----------
-    fun : callable
-        A function of one argument written with ``diffkit.numpy``.
-    x : float, ndarray, Tracer
-        The point; it may hold values traced by outer traces (forward-mode duals).
-
-    Returns
-    -------
-    ndarray or Tracer of shape ``(fun(x).size, x.size)``
-
     Examples
     --------
-    >>> import numpy as np, diffkit.numpy as dnp
+    >>> import numpy as np
     >>> from diffkit.methods.reverse import jacobian
     >>> jacobian(lambda x: x * x, np.array([1.0, 3.0]))
     array([[2., 0.],
            [0., 6.]])
     """
     value, pullback = vjp(fun, x)
-    m = int(np.prod(_shape_of(value), dtype=np.int64))
+    out_shape = _shape_of(value)
+    m = int(np.prod(out_shape, dtype=np.int64))
     n = int(np.prod(_shape_of(x), dtype=np.int64))
     rows = []
     for i in range(m):
         e = np.zeros(m)
         e[i] = 1.0
-        rows.append(_ravel(pullback(e.reshape(_shape_of(value)))))
+        rows.append(_ravel(pullback(e.reshape(out_shape))))
     if any(isinstance(r, Tracer) for r in rows):
-        from ..primitives import stack
+        from ..primitives import ops
 
-        return stack(rows) if rows else np.zeros((0, n))
+        return ops.stack(rows) if rows else np.zeros((0, n))
+    if not rows:
+        return np.zeros((0, n))
     return np.array(rows, dtype=np.result_type(*rows, float)).reshape(m, n)
 
 
 def _ravel(c: Any) -> Any:
     if isinstance(c, Tracer):
-        from ..primitives import reshape
+        from ..primitives import ops
 
-        return reshape(c, (-1,))
+        return ops.reshape(c, (-1,))
     return np.ravel(c)
 
 
 def hessian(fun: Callable[[Any], Any], x: Any) -> Any:
     """Hessian of a scalar ``fun`` at ``x`` by reverse-over-reverse (``(n, n)``).
 
-    Parameters
-    ----------
-    fun : callable
-        A function of one argument written with ``diffkit.numpy``, returning a scalar.
-    x : float, ndarray, Tracer
-        The point; it may hold values traced by outer traces (forward-mode duals).
-
-    Returns
-    -------
-    ndarray of shape ``(x.size, x.size)``: the gradient computation is recorded on an outer
-    tape and swept once per row.
-
     Examples
     --------
-    >>> import numpy as np, diffkit.numpy as dnp
+    >>> import numpy as np
     >>> from diffkit.methods.reverse import hessian
-    >>> hessian(lambda x: dnp.sum(x ** 3), np.array([1.0, 2.0]))
+    >>> hessian(lambda x: np.sum(x ** 3), np.array([1.0, 2.0]))
     array([[ 6.,  0.],
            [ 0., 12.]])
     """
@@ -1055,24 +805,11 @@ def hvp(fun: Callable[[Any], Any], x: Any, v: Any) -> Any:
 
     The Hessian is symmetric, so ``H v`` is the VJP of the gradient map with cotangent ``v``.
 
-    Parameters
-    ----------
-    fun : callable
-        A function of one argument written with ``diffkit.numpy``, returning a scalar.
-    x : float, ndarray, Tracer
-        The point; it may hold values traced by outer traces (forward-mode duals).
-    v : ndarray
-        The direction, shaped like ``x``.
-
-    Returns
-    -------
-    ndarray shaped like ``x``
-
     Examples
     --------
-    >>> import numpy as np, diffkit.numpy as dnp
+    >>> import numpy as np
     >>> from diffkit.methods.reverse import hvp
-    >>> hvp(lambda x: dnp.sum(x ** 3), np.array([1.0, 2.0]), np.array([1.0, 1.0]))
+    >>> hvp(lambda x: np.sum(x ** 3), np.array([1.0, 2.0]), np.array([1.0, 1.0]))
     array([ 6., 12.])
     """
     _, pullback = vjp(lambda y: grad(fun, y), x)
@@ -1093,8 +830,8 @@ class ReverseMode(Method):
 
     Examples
     --------
-    >>> import diffkit as dk, diffkit.numpy as dnp
-    >>> f = dk.Function(lambda x1, x2: dnp.log(x1) + x1 * x2 - dnp.sin(x2))
+    >>> import diffkit as dk, numpy as np
+    >>> f = dk.Function(lambda x1, x2: np.log(x1) + x1 * x2 - np.sin(x2))
     >>> dk.gradient(f, [2.0, 5.0], method="reverse-mode")
     array([5.5       , 1.71633781])
     """
@@ -1105,17 +842,13 @@ class ReverseMode(Method):
     def __init__(self) -> None:
         pass
 
-    # --- recording a spec: k scalar parameters -> k input nodes; one parameter -> one
     def _record(self, spec: Function, x: np.ndarray) -> tuple[ReverseTrace, list[Node], Any]:
-        if spec.nparams >= 2:
-            return record(spec.fn, [x[i] for i in range(spec.nparams)])
-        return record(spec.fn, (x,))
+        trace, nodes, out = record(spec.fn, spec.unpack(x))
+        return trace, nodes, spec.output(out)
 
-    def _result(self, value: Any, trace: ReverseTrace, out_shape: tuple[int, ...],
-                nfev: int = 1) -> DerivativeResult:
-        ops = sum(1 for r in trace.tape if r is not None)
-        return DerivativeResult(value, nfev=nfev, method=self.name, out_shape=out_shape,
-                                info={"ops": ops, "nbytes": trace.nbytes()})
+    @staticmethod
+    def _info(trace: ReverseTrace) -> dict[str, Any]:
+        return {"ops": trace.ops(), "nbytes": trace.nbytes()}
 
     def _cotangents(self, trace: ReverseTrace, nodes: list[Node], out: Any, g: Any,
                     x: np.ndarray, consume: bool = False) -> np.ndarray:
@@ -1124,20 +857,19 @@ class ReverseMode(Method):
         cts = sweep(trace.tape, out.id, g, [n.id for n in nodes], consume)
         if len(nodes) == 1:
             c = cts[0]
-            return np.zeros(x.shape) if c is None else np.asarray(c, dtype=float).reshape(
-                x.shape)
+            return np.zeros(x.shape) if c is None else np.array(_own(c, x), dtype=float)
         return np.array([0.0 if c is None else float(c) for c in cts])
 
     def _gradient(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         trace, nodes, out = self._record(spec, x)
-        value = check_output(spec, _value_of(out, trace), "gradient", x)
-        info = self._result(None, trace, value.shape).info  # before the sweep consumes it
+        value = spec.check(_value_of(out, trace), "gradient", x)
+        info = self._info(trace)  # before the sweep consumes it
         g = self._cotangents(trace, nodes, out, np.ones_like(value, dtype=float), x, True)
         return DerivativeResult(g, nfev=1, method=self.name, out_shape=value.shape, info=info)
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         trace, nodes, out = self._record(spec, x)
-        value = check_output(spec, _value_of(out, trace), "jacobian", x)
+        value = spec.check(_value_of(out, trace), "jacobian", x)
         m = value.size
         rows = []
         for i in range(m):  # one sweep per output entry, all on the same recording
@@ -1145,7 +877,8 @@ class ReverseMode(Method):
             e[i] = 1.0
             rows.append(self._cotangents(trace, nodes, out, e.reshape(value.shape), x).ravel())
         jac = np.array(rows).reshape(m, x.size)
-        return self._result(jac, trace, value.shape)
+        return DerivativeResult(jac, nfev=1, method=self.name, out_shape=value.shape,
+                                info=self._info(trace))
 
     def _derivative(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         r = self._jacobian(spec, x)
@@ -1155,15 +888,9 @@ class ReverseMode(Method):
                                 method=self.name, out_shape=r.out_shape, info=r.info)
 
     def _hessian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
-        k = spec.nparams
-        if k >= 2:
-            def flat(y: Any) -> Any:
-                return spec.fn(*(y[i] for i in range(k)))
-        else:
-            flat = spec.fn
-        value = check_output(spec, spec.call(x), "hessian", x)
+        value = spec.check(spec.call(x), "hessian", x)
         # record the gradient computation itself on an outer tape, then sweep it n times
-        outer, nodes, gout = record(lambda y: grad(flat, y), (x,))
+        outer, nodes, gout = record(lambda y: grad(spec.call, y), (x,))
         n = x.size
         rows = []
         for i in range(n):
@@ -1171,4 +898,5 @@ class ReverseMode(Method):
             e.ravel()[i] = 1.0
             rows.append(self._cotangents(outer, nodes, gout, e, x).ravel())
         h = np.array(rows).reshape(n, n)
-        return self._result(h, outer, value.shape, nfev=2)
+        return DerivativeResult(h, nfev=2, method=self.name, out_shape=value.shape,
+                                info=self._info(outer))

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import sympy
 
-from ..core import Primitive, Trace, Tracer
+from ..core import REGISTRY, Primitive, Trace, Tracer
 from ..errors import (
     DomainError,
     NotTraceableError,
@@ -61,8 +61,14 @@ STRATEGIES = ("dag", "tree")
 ENGINES = ("sympy", "symengine")
 
 _HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_INTERNAL_DIRS = (os.path.join(_HERE, "primitives") + os.sep,)
 _INTERNAL = {os.path.join(_HERE, "core.py"), os.path.abspath(__file__),
-             os.path.join(_HERE, "primitives.py"), os.path.join(_HERE, "numpy.py")}
+             os.path.join(_HERE, "numpy.py"), os.path.join(_HERE, "spec.py")}
+
+
+def _internal(filename: str) -> bool:
+    path = os.path.abspath(filename)
+    return path in _INTERNAL or path.startswith(_INTERNAL_DIRS)
 
 
 # ============================================================================ the trace
@@ -211,7 +217,7 @@ def _caller() -> tuple[str, str]:
     """``file:line`` and the source text of the user code that called ``bool()``."""
     frame = inspect.currentframe()
     try:
-        while frame is not None and os.path.abspath(frame.f_code.co_filename) in _INTERNAL:
+        while frame is not None and _internal(frame.f_code.co_filename):
             frame = frame.f_back
         if frame is None:  # pragma: no cover - always called from user code
             return "<unknown>", ""
@@ -252,11 +258,12 @@ class _Traced:
         else:
             self.symbols = tuple(sympy.Symbol(n, real=True) for n in names)
             self.inputs = [trace.new(s) for s in self.symbols]
-        out = spec.fn(*self.inputs)
-        if isinstance(out, (list, tuple)):
-            from .. import numpy as dnp
+        out = spec.output(spec.fn(*self.inputs))
+        if isinstance(out, (bool, np.bool_, str)) or (isinstance(out, np.ndarray)
+                                                      and out.dtype.kind not in "iuf"):
+            from ..spec import check_value
 
-            out = dnp.asarray(out)
+            check_value(out, spec.name, "symbolic")
         if not isinstance(out, SymbolicTracer):
             out = trace.new(_exact(out if not isinstance(out, (int, float)) else float(out)))
         self.output = out
@@ -383,13 +390,23 @@ def _heaviside(x: float, h0: float = 0.5) -> float:
 # sympy keeps re()/im()/arg() where it cannot prove a subexpression real (abs(exp(arccos(x))),
 # abs(exp((log(x) + 1.25)**2.0))); the compiled "math" code has none of them, and at a real
 # point they are the identity, zero and the angle (0 or pi)
-_COMPILED_EXTRAS = {
+_SYMPY_ARTEFACTS = {
     "Heaviside": _heaviside,
     "re": lambda v: v.real,
     "im": lambda v: v.imag,
     "arg": lambda v: math.atan2(v.imag, v.real),
     "conjugate": lambda v: v.conjugate(),
 }
+
+
+def compiled_namespace() -> dict[str, Any]:
+    """The functions compiled symbolic code may call beyond ``math``: sympy's artefacts and
+    every stanza's ``printer`` (erf, gamma, ... where ``math`` lacks them)."""
+    names = dict(_SYMPY_ARTEFACTS)
+    for prim in REGISTRY.values():
+        if prim.printer:
+            names.update(prim.printer)
+    return names
 
 
 class Symbolic(Method):
@@ -587,7 +604,7 @@ class Symbolic(Method):
             replacements, reduced = cse(exprs)
             replacements = [(lhs, _float_coefficients(rhs)) for lhs, rhs in replacements]
             store[key] = sympy.lambdify(
-                list(t.symbols), reduced, modules=[_COMPILED_EXTRAS, "math"],
+                list(t.symbols), reduced, modules=[compiled_namespace(), "math"],
                 cse=lambda _: (replacements, reduced), docstring_limit=0,
             )
         return store[key]

@@ -1,0 +1,249 @@
+"""Arithmetic: + - * / negation, powers and their relatives.
+
+Each stanza also carries ``vjp_numpy``, the same rule in plain numpy for the tape's plain
+values (no dispatch), and ``saves``, the arguments that rule reads.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import numpy as np
+
+from ..core import Tracer
+from ._stanza import (
+    POS,
+    SPREAD,
+    Domain,
+    M,
+    V,
+    elementwise_fn,
+    like,
+    ops,
+    primitive,
+    sum_to,
+    sympy_module,
+    unbroadcast,
+)
+
+_nd = np.ndarray
+
+
+_BINARY_SAMPLES = (
+    ((0.7, 1.3), {}),
+    ((V, np.array([1.1, 0.2, 0.9])), {}),
+    ((M, V), {}),  # broadcast (2,3) with (3,)
+    ((0.5, M), {}),  # scalar with matrix
+)
+
+
+def unary_samples(values: np.ndarray) -> tuple[Any, ...]:
+    """Scalar, vector and matrix samples of a unary primitive from three values."""
+    lo, hi = float(values.min()), float(values.max())
+    matrix = lo + (hi - lo) * np.array([[0.1, 0.5, 0.9], [0.3, 0.7, 0.2]])
+    return (((float(values[1]),), {}), ((values,), {}), ((matrix,), {}))
+
+
+# ============================================================================ + - * /
+
+
+def _fit(c: Any, x: Any) -> Any:
+    """``c`` summed down to the shape of the operand ``x`` where they differ (see sum_to)."""
+    if c.__class__ is _nd:
+        shape = getattr(x, "shape", ())
+        if c.shape != shape:
+            return sum_to(c, shape)
+    return c
+
+
+def _add_np(g: Any, ans: Any, args: Any, params: Any, w: Any) -> Any:
+    x, y = args
+    return (_fit(g, x) if w[0] else None, _fit(g, y) if w[1] else None)
+
+
+add = primitive(
+    "add", np.add, kind="binary", symbolic=operator.add, linear=True, operators=("add",),
+    vjp=(lambda g, ans, x, y: unbroadcast(g, x), lambda g, ans, x, y: unbroadcast(g, y)),
+    jvp=(lambda t, ans, x, y: like(t, ans), lambda t, ans, x, y: like(t, ans)),
+    vjp_numpy=_add_np, saves=(),
+    infix="+", partials=("1", "1"), generate=True, formula=(),
+    samples=_BINARY_SAMPLES, derivative="d(x+y) = dx + dy",
+)
+
+
+def _subtract_np(g: Any, ans: Any, args: Any, params: Any, w: Any) -> Any:
+    x, y = args
+    return (_fit(g, x) if w[0] else None, _fit(-g, y) if w[1] else None)
+
+
+subtract = primitive(
+    "subtract", np.subtract, kind="binary", symbolic=operator.sub, linear=True,
+    operators=("sub",),
+    vjp=(lambda g, ans, x, y: unbroadcast(g, x), lambda g, ans, x, y: unbroadcast(-g, y)),
+    jvp=(lambda t, ans, x, y: like(t, ans), lambda t, ans, x, y: like(-t, ans)),
+    vjp_numpy=_subtract_np, saves=(),
+    infix="-", partials=("1", "-1"), generate=True, formula=(),
+    samples=_BINARY_SAMPLES, derivative="d(x-y) = dx - dy",
+)
+
+
+def _multiply_np(g: Any, ans: Any, args: Any, params: Any, w: Any) -> Any:
+    x, y = args
+    return (_fit(g * y, x) if w[0] else None, _fit(g * x, y) if w[1] else None)
+
+
+multiply = primitive(
+    "multiply", np.multiply, kind="binary", symbolic=operator.mul, operators=("mul",),
+    vjp=(lambda g, ans, x, y: unbroadcast(g * y, x), lambda g, ans, x, y: unbroadcast(g * x, y)),
+    jvp=(lambda t, ans, x, y: like(t * y, ans), lambda t, ans, x, y: like(x * t, ans)),
+    vjp_numpy=_multiply_np, saves=((1,), (0,)),
+    infix="*", partials=("{1}", "{0}"), generate=True, formula=(),
+    samples=_BINARY_SAMPLES, derivative="d(xy) = y dx + x dy",
+)
+
+
+def _divide_np(g: Any, ans: Any, args: Any, params: Any, w: Any) -> Any:
+    x, y = args
+    gy = g / y
+    return (_fit(gy, x) if w[0] else None, _fit(-gy * ans, y) if w[1] else None)
+
+
+divide = primitive(
+    "divide", np.divide, kind="binary", symbolic=operator.truediv, operators=("truediv",),
+    numpy=("divide", "true_divide"),
+    domain=Domain("y != 0"),
+    # d(x/y) = dx/y - x dy/y**2 = dx/y - ans dy/y
+    vjp=(
+        lambda g, ans, x, y: unbroadcast(g / y, x),
+        lambda g, ans, x, y: unbroadcast(-g * ans / y, y),
+    ),
+    jvp=(lambda t, ans, x, y: like(t / y, ans), lambda t, ans, x, y: like(-t * ans / y, ans)),
+    vjp_numpy=_divide_np, saves=((1,), (1, -1)),
+    infix="/", partials=("1 / {1}", "-{y} / {1}"), formula=(),
+    generate=(Domain("all x"), Domain("y != 0", poles=(0.0,))),
+    samples=(((0.7, 1.3), {}), ((V, np.array([1.1, 0.2, 0.9])), {}), ((M, POS), {}),
+             ((0.5, M + 0.1), {})),
+    derivative="d(x/y) = dx/y - x dy/y**2",
+)
+
+
+def _negative_np(g: Any, ans: Any, args: Any, params: Any, w: Any) -> Any:
+    return (-g,)
+
+
+negative = primitive(
+    "negative", np.negative, symbolic=operator.neg, linear=True, operators=("neg",),
+    vjp=(lambda g, ans, x: -g,), jvp=(lambda t, ans, x: -t,),
+    vjp_numpy=_negative_np, saves=(),
+    partials=("-1",), generate=True, formula=("neg",),
+    samples=unary_samples(SPREAD), derivative="d(-x) = -dx",
+)
+
+
+# ============================================================================ powers
+
+
+def _const(y: Any) -> bool:
+    return not isinstance(y, (Tracer, np.ndarray))
+
+
+def _pow_vjp_base(g: Any, ans: Any, x: Any, y: Any) -> Any:
+    if _const(y):  # constant exponent: cheap special cases
+        if y == 2:
+            return unbroadcast(g * 2.0 * x, x)
+        if y == 1:
+            return unbroadcast(g, x)
+        if y == 0:
+            return unbroadcast(g * 0.0, x)
+    return unbroadcast(g * y * x ** (y - 1), x)
+
+
+def _pow_jvp_base(t: Any, ans: Any, x: Any, y: Any) -> Any:
+    if _const(y) and y == 2:
+        return like(t * 2.0 * x, ans)
+    return like(t * y * x ** (y - 1), ans)
+
+
+def _pow_log_x(x: Any) -> Any:
+    # d(x**y)/dy = x**y log(x); at x = 0 with y > 0 the product is 0 (x**y log x -> 0)
+    return ops.log(x)
+
+
+def _power_np(g: Any, ans: Any, args: Any, params: Any, w: Any) -> Any:
+    x, y = args
+    ca = cb = None
+    if w[0]:
+        if y.__class__ in (float, int) and y == 2:
+            ca = _fit(g * 2.0 * x, x)
+        else:
+            ca = _fit(g * y * x ** (y - 1), x)
+    if w[1]:
+        cb = _fit(g * ans * np.log(x), y)
+    return ca, cb
+
+
+def _power_text(names: list[str], args: tuple[Any, ...]) -> str:
+    """The base's partial for display: ``2 * x`` for x**2, ``c * x**(c-1)`` for constants."""
+    y = args[1]
+    if _const(y) and np.ndim(y) == 0:
+        c = float(y)
+        if c == 2:
+            return f"2 * {names[0]}"
+        return f"{c:g} * {names[0]}**{c - 1:g}"
+    return f"{names[1]} * {names[0]}**({names[1]} - 1)"
+
+
+power = primitive(
+    "power", np.power, kind="binary", symbolic=operator.pow, operators=("pow",),
+    domain=Domain("x > 0 unless the exponent is an integer", lo=0.0),
+    derivative_domain=Domain("x > 0 for a non-integer exponent", lo=0.0),
+    # d(x**y) = y x**(y-1) dx + x**y log(x) dy
+    vjp=(_pow_vjp_base, lambda g, ans, x, y: unbroadcast(g * ans * _pow_log_x(x), y)),
+    jvp=(_pow_jvp_base, lambda t, ans, x, y: like(t * ans * _pow_log_x(x), ans)),
+    vjp_numpy=_power_np, saves=((0, 1), (0, -1)),
+    infix="**", partials=(_power_text, "{y} * log({0})"), formula=(),
+    generate=(Domain("x > 0", lo=0.0), Domain("|y| <= 3", moderate=3.0)),
+    samples=(((1.3, 2.0), {}), ((POS, 3.0), {}), ((POS, 0.5), {}), ((1.7, V), {}),
+             ((POS, V), {})),
+    derivative="d(x**y) = y x**(y-1) dx + x**y log(x) dy",
+)
+
+
+def _square_np(g: Any, ans: Any, args: Any, params: Any, w: Any) -> Any:
+    return (g * 2.0 * args[0],)
+
+
+square = primitive(
+    "square", np.square, symbolic=elementwise_fn(lambda x: x**2),
+    vjp=(lambda g, ans, x: g * 2.0 * x,), jvp=(lambda t, ans, x: t * 2.0 * x,),
+    vjp_numpy=_square_np, saves=(0,),
+    partials=("2 * {0}",), generate=True, formula=("square",),
+    samples=unary_samples(SPREAD), derivative="d(x**2) = 2x dx",
+)
+
+reciprocal = primitive(
+    "reciprocal", np.reciprocal, symbolic=elementwise_fn(lambda x: 1 / x),
+    domain=Domain("x != 0", poles=(0.0,)),
+    vjp=(lambda g, ans, x: -g * ans * ans,), jvp=(lambda t, ans, x: -t * ans * ans,), saves=(-1,),
+    partials=("-{y}**2",), formula=("reciprocal",),
+    samples=unary_samples(POS), derivative="-1/x**2",
+)
+
+
+def _cbrt_sympy(x: Any) -> Any:
+    sp = sympy_module()
+    return sp.sign(x) * sp.Abs(x) ** sp.Rational(1, 3)
+
+
+cbrt = primitive(
+    "cbrt", np.cbrt, symbolic=elementwise_fn(_cbrt_sympy), analytic=False,  # numpy: reals only
+    derivative_domain=Domain("x != 0"),
+    vjp=(lambda g, ans, x: g / (3.0 * ans * ans),), jvp=(lambda t, ans, x: t / (3.0 * ans * ans),),
+    saves=(-1,),
+    partials=("1 / (3 * {y}**2)",), formula=("cbrt",),
+    samples=unary_samples(POS), derivative="1/(3 cbrt(x)**2)",
+)
+
+__all__ = ["add", "cbrt", "divide", "multiply", "negative", "power", "reciprocal", "square",
+           "subtract", "unary_samples"]
