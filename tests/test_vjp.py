@@ -183,3 +183,40 @@ def _central_jac(F, x, h=1e-6):
         e[idx] = h
         cols.append(np.ravel((np.asarray(F(x + e)) - np.asarray(F(x - e))) / (2 * h)))
     return np.stack(cols, axis=1) if cols else np.zeros((0, 0))
+
+
+# ----------------------------------------------------------------------------- fast rules
+
+
+def _fast_cases():
+    for name in sorted(REGISTRY):
+        prim = REGISTRY[name]
+        if prim.vjp_numpy is None and prim.vjp_into is None:
+            continue
+        for k, (args, _) in enumerate(CASES[name]):
+            floats = _float_args(args)
+            for mask_bits in range(1, 2 ** len(floats)):
+                traced = tuple(i for j, i in enumerate(floats) if mask_bits >> j & 1)
+                yield pytest.param(name, k, traced, id=f"{name}-{k}-{traced}")
+
+
+@pytest.mark.parametrize(("name", "k", "traced"), list(_fast_cases()))
+def test_fast_rules_equal_the_differentiable_rule(name, k, traced):
+    """A stanza's plain-numpy VJP (and in-place VJP) computes what its ``vjp`` computes."""
+    prim = REGISTRY[name]
+    args, params = CASES[name][k]
+    ans = prim.numeric(*args, **params)
+    g = np.random.default_rng(5).uniform(0.5, 1.5, np.shape(ans))
+    g = g if np.ndim(ans) else float(g)
+    mask = tuple(i in traced for i in range(len(args)))
+    want = {i: np.asarray(prim.vjp_rule(i)(g, ans, *args, **params)) for i in traced}
+    if prim.vjp_numpy is not None:
+        got = prim.vjp_numpy(g, ans, args, params, mask)
+        for i in traced:
+            np.testing.assert_allclose(np.broadcast_to(got[i], np.shape(args[i])),
+                                       np.broadcast_to(want[i], np.shape(args[i])),
+                                       rtol=1e-14, atol=1e-15, err_msg=f"{name} arg {i}")
+    if prim.vjp_into is not None:
+        acc = np.full(np.shape(args[0]), 0.25)
+        prim.vjp_into(acc, g, args, params)
+        np.testing.assert_allclose(acc, 0.25 + want[0], rtol=1e-14, atol=1e-15)

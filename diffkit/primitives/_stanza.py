@@ -235,6 +235,20 @@ def elementwise_sympy(sympy_name: str) -> Callable[..., Any]:
     return rule
 
 
+def symbolic_refusal(reason: str) -> Callable[..., Any]:
+    """A symbolic rule that refuses, for primitives without a closed form (eigh, svd): the
+    :class:`~diffkit.errors.UnsupportedPrimitiveError` says why and which methods work.
+    Registry tests skip the symbolic comparison of a stanza marked this way."""
+
+    def rule(*args: Any, **params: Any) -> Any:
+        from ..errors import UnsupportedPrimitiveError
+
+        raise UnsupportedPrimitiveError(reason)
+
+    rule.refuses = True  # type: ignore[attr-defined]
+    return rule
+
+
 def elementwise_fn(f: Callable[..., Any]) -> Callable[..., Any]:
     """Symbolic rule from a python function of sympy scalars, applied elementwise."""
 
