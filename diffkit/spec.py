@@ -195,8 +195,7 @@ class Function:
         self.manual_hessian_fn: Callable[..., Any] | None = None
         self.vectorized = bool(vectorized)
         self.expr_text: str | None = None  # set by from_expr
-        self._sympy: Any = None  # (expr, symbols) when built from a formula
-        self.cache: dict[str, Any] = {}  # per-spec caches of the methods (symbolic, compiled)
+        self.program: Any = None  # the parsed formula (diffkit.parse.Program) of from_expr
         self.__doc__ = getattr(fn, "__doc__", None)
         self.__wrapped__ = fn
 
@@ -214,7 +213,7 @@ class Function:
         program = parse(text, variables=variables)
         spec = cls(program.evaluate, name=name or text, parameters=program.variables)
         spec.expr_text = text
-        spec.cache["program"] = program
+        spec.program = program
         return spec
 
     @classmethod
@@ -225,7 +224,7 @@ class Function:
 
         program = program_from_sympy(expr, variables)
         spec = cls(program.evaluate, name=name or str(expr), parameters=program.variables)
-        spec.cache["program"] = program
+        spec.program = program
         return spec
 
     def manual(self, fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -24,6 +24,7 @@ import diffkit.numpy as dnp
 from diffkit.core import REGISTRY
 from diffkit.spec import Function
 
+
 def _drawable() -> tuple[dict[str, str], dict[str, str]]:
     """Formula name -> primitive for every stanza with ``generate``: one argument, or two."""
     unary, binary = {}, {}

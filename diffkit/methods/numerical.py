@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import math
 import operator
+import weakref
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -1197,6 +1198,8 @@ class _ScalarResult(DerivativeResult):
 # (re, im) as Python floats in one call, for complex and np.complex128 (a subclass); a
 # TypeError for anything else
 _parts = complex.__getnewargs__
+_ANALYTIC: weakref.WeakKeyDictionary[Function, set[Any]] = weakref.WeakKeyDictionary()
+"""Point shapes at which each spec was checked complex-analytic (and _LEAN: a scalar spec)."""
 _LEAN = "complex-step-scalar"  # cache flag: a scalar spec checked analytic at a scalar point
 
 
@@ -1291,13 +1294,13 @@ class ComplexStep(Method):
             return False
         if not self.check:
             return scalar_point(f, x) is not None
-        if _LEAN in f.cache:
+        if _LEAN in _ANALYTIC.get(f, ()):
             self._lean = f
             return True
         return False
 
     def _checked(self, spec: Function, shape: tuple[int, ...]) -> bool:
-        return shape in spec.cache.setdefault("complex-step-analytic", set())
+        return shape in _ANALYTIC.setdefault(spec, set())
 
     def _call(self, spec: Function, z: np.ndarray, shape: tuple[int, ...]) -> Any:
         """``f(z)`` at one complex point, traced the first time for this spec and shape."""
@@ -1317,9 +1320,9 @@ class ComplexStep(Method):
                 f"Write it with diffkit.numpy (dnp), or pass ComplexStep(check=False) if you "
                 f"know it is analytic (a non-analytic operation then gives a wrong derivative)"
             ) from None
-        spec.cache["complex-step-analytic"].add(shape)
+        _ANALYTIC[spec].add(shape)
         if shape == () and spec.nparams == 1 and not spec.vectorized:
-            spec.cache[_LEAN] = True
+            _ANALYTIC[spec].add(_LEAN)
         return _unbox(out, trace)
 
     def _columns(self, spec: Function, x: np.ndarray) -> tuple[np.ndarray, int, tuple]:

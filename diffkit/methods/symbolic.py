@@ -18,7 +18,7 @@ Two strategies build the derivative:
 
 Evaluation goes through ``lambdify(..., cse=...)`` with :func:`diffkit.analysis.expressions.cse`
 (a common-subexpression elimination in time proportional to the DAG), compiled once per spec,
-shape and strategy, and cached in ``spec.cache``.
+shape and strategy, and cached by the method per spec (``_TRACES``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import inspect
 import linecache
 import math
 import os
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -246,6 +247,7 @@ class _Traced:
 
     def __init__(self, spec: Function, shape: tuple[int, ...] | None) -> None:
         names = [check_name(p, "parameter") for p in spec.parameters]
+        self.store: dict[Any, Any] = {}  # derivative expressions, compiled functions
         self.trace = trace = SymbolicTrace()
         self.shape = shape
         if spec.nparams == 1 and shape:  # one array parameter: one symbol per entry
@@ -343,13 +345,18 @@ def _value(t: Any) -> Any:
     return t.value if isinstance(t, SymbolicTracer) else _exact(t)
 
 
+_TRACES: weakref.WeakKeyDictionary[Function, dict[Any, _Traced]] = weakref.WeakKeyDictionary()
+"""The symbolic method's cache: each spec's symbolic runs by point shape, alive as long as the
+spec (with their derivative expressions and compiled functions, :attr:`_Traced.store`)."""
+
+
 def _traced(spec: Function, shape: tuple[int, ...] | None) -> _Traced:
     """The spec run on symbols, cached per spec and shape."""
     key = None if spec.nparams > 1 else (tuple(shape) if shape else ())
-    cache = spec.cache.setdefault("symbolic", {})
-    if ("trace", key) not in cache:
-        cache[("trace", key)] = _Traced(spec, key)
-    return cache[("trace", key)]
+    by_shape = _TRACES.setdefault(spec, {})
+    if key not in by_shape:
+        by_shape[key] = _Traced(spec, key)
+    return by_shape[key]
 
 
 def sympy_form(spec: Any, shape: tuple[int, ...] | None = None) -> tuple[Any, tuple[Any, ...]]:
@@ -738,10 +745,7 @@ def _float_coefficients(e: Any) -> Any:
 
 def _store(t: _Traced) -> dict[Any, Any]:
     """Per-trace cache of derivative expressions and compiled functions."""
-    store = getattr(t, "_store", None)
-    if store is None:
-        store = t._store = {}  # type: ignore[attr-defined]
-    return store
+    return t.store
 
 
 def _as_sympy_object(value: Any) -> Any:
