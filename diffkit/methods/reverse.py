@@ -58,6 +58,7 @@ __all__ = [
 
 _ndarray = np.ndarray
 _f64 = np.float64
+_F64 = np.dtype(np.float64)
 _NUMBERS = (float, int, np.float64)  # plain Python and numpy numbers
 _FILLS = (float, int, np.float64, np.float32, np.float16, complex, np.complex128)
 _PLAIN = (np.ndarray, np.float64, float, int, np.float32, np.complex128, complex, np.bool_, bool)
@@ -184,6 +185,38 @@ class ReverseTrace(Trace):
 
     # --- the interpreter rule for every primitive
     def process(self, prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
+        if len(args) == 1:  # one argument, a node holding a plain value: no dispatch needed
+            a = args[0]
+            if a.__class__ is Node and a._trace is self:
+                v = a.value
+                cls = v.__class__
+                if cls is _ndarray or cls is _f64 or cls is float:
+                    try:
+                        ans = prim.numeric(v, **params)
+                    except FloatingPointError:
+                        raise domain_error(prim, (v,)) from None
+                    if not prim.differentiable:
+                        return ans
+                    reads = prim._reads.get(_FIRST)
+                    need, keep_ans = reads if reads is not None else prim.reads(_FIRST)
+                    kept = v
+                    if cls is _ndarray:
+                        if need is not None and 0 not in need \
+                                and v.nbytes >= self.stand_in_bytes:
+                            kept = _stand_in(v)
+                    elif need is not None and 0 not in need and not self.stand_in_bytes:
+                        kept = _UNREAD
+                    acls = ans.__class__
+                    shape = ans.shape if acls is _ndarray else (() if acls is _f64 or acls is float
+                                                                else _shape_of(ans))
+                    tape = self.tape
+                    node = Node(self, ans, len(tape))
+                    tape.append(Record(prim, (a.id,), _FIRST, _ONE, (kept,), params,
+                                       ans if keep_ans else None, shape,
+                                       not isinstance(ans, Tracer)))
+                    if self.log is not None:
+                        self.note(prim.name, args, ans, params)
+                    return node
         raw = list(args)
         parents = []
         positions = []
@@ -307,6 +340,7 @@ class Node(Tracer):
 
 
 _FIRST, _SECOND, _BOTH = (0,), (1,), (0, 1)
+_ONE = (True,)
 _NO_PARAMS: dict[str, Any] = {}
 
 
@@ -432,19 +466,21 @@ def _materialize(g: Any, rec: Record) -> Any:
     """A number standing for a whole array (a fill) as the array, unless the record can take
     it as it is: an elementwise primitive whose arguments are numbers or have the output's
     shape (so no rule needs the fill's shape to broadcast)."""
-    if not rec.shape or (g.__class__ not in _FILLS and not (
+    shape = rec.shape
+    if not shape or (g.__class__ not in _FILLS and not (
             g.__class__ is _ndarray and g.ndim == 0)):
         return g
-    prim = rec.prim
-    if prim.elementwise:
-        shape = rec.shape
+    if rec.prim.elementwise:
         for a in rec.args:
-            s = _shape_of(a)
-            if s != shape and s:
+            cls = a.__class__
+            if cls is _ndarray:
+                if a.shape != shape and a.ndim:
+                    break
+            elif cls is not _f64 and cls is not float and cls is not int and _shape_of(a):
                 break
         else:
             return g
-    return np.full(rec.shape, g)
+    return np.full(shape, g)
 
 
 def record_vjps(rec: Record, g: Any) -> list[tuple[int, Any]]:
@@ -518,7 +554,10 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
                     if acc is None or (p in owned and acc.__class__ is _ndarray):
                         if acc is None:
                             x = rec.args[0]
-                            acc = np.zeros(x.shape, dtype=np.result_type(x.dtype, gi, float))
+                            acc = np.zeros(x.shape) if x.dtype is _F64 and (
+                                gcls is _f64 or gcls is float or (
+                                    gcls is _ndarray and gi.dtype is _F64)) else \
+                                np.zeros(x.shape, dtype=np.result_type(x.dtype, gi, float))
                         try:
                             prim.vjp_into(acc, gi, rec.args, rec.params)
                         except (TypeError, ValueError):  # the dtype would change

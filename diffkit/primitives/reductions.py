@@ -62,8 +62,15 @@ def _symbolic_reduce(sympy_name: str) -> Callable[..., Any]:
     return rule
 
 
+def _sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    # numpy.sum; for a float array its reduction directly (a third of np.sum's overhead)
+    if x.__class__ is np.ndarray and x.dtype.kind == "f":
+        return np.add.reduce(x, axis=axis, keepdims=keepdims)
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
 sum = primitive(
-    "sum", np.sum, kind="reduce", symbolic=np.sum, linear=True, methods=("sum",),
+    "sum", _sum, kind="reduce", numpy=("sum",), symbolic=np.sum, linear=True, methods=("sum",),
     vjp=(sum_vjp,),
     jvp=(lambda t, ans, x, axis=None, keepdims=False: sum(t, axis=axis, keepdims=keepdims),),
     vjp_numpy=_sum_np, saves=(), samples=_REDUCE_SAMPLES,
