@@ -37,8 +37,9 @@ from typing import Any
 import numpy as np
 
 from ..core import REGISTRY, Primitive, Trace, Tracer, bind, domain_error
+from ..primitives import ops
 from ..results import DerivativeResult
-from ..spec import Function
+from ..spec import Function, normalize_output, not_scalar
 from .base import Method
 
 __all__ = [
@@ -46,13 +47,13 @@ __all__ = [
     "Record",
     "ReverseMode",
     "ReverseTrace",
-    "grad",
+    "gradient",
     "hessian",
     "hvp",
     "jacobian",
     "record",
     "sweep",
-    "value_and_grad",
+    "value_and_gradient",
     "vjp",
 ]
 
@@ -517,7 +518,7 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
     inputs : sequence of int
         Tape indices whose cotangents to return.
     consume : bool
-        Drop each record once swept (for a single sweep, as in ``grad``): the values it held
+        Drop each record once swept (for a single sweep, as in ``gradient``): the values it held
         are freed as early as possible, so their memory is reused by the sweep itself.
 
     Returns
@@ -616,8 +617,6 @@ def _own(c: Any, like: Any) -> Any:
     if isinstance(c, Tracer):
         shape = _shape_of(like)
         if c.shape != shape:
-            from ..primitives import ops
-
             c = ops.broadcast_to(c, shape) if c.shape == () else ops.reshape(c, shape)
         return c
     shape = _shape_of(like)
@@ -679,8 +678,6 @@ def _value_of(out: Any, trace: ReverseTrace) -> Any:
 def _normalized(out: Any) -> Any:
     """Lists and tuples of values (a vector output written as a list) as one array."""
     if isinstance(out, (list, tuple)):
-        from ..spec import normalize_output
-
         return normalize_output(out)
     return out
 
@@ -725,13 +722,11 @@ def vjp(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Callable[[Any], Any]]:
 def _scalar_check(value: Any, op: str) -> None:
     shape = _shape_of(value)
     if shape != ():
-        from ..validation import not_scalar
-
         raise not_scalar("f", shape, op, " (or vjp with an output cotangent)")
 
 
-def value_and_grad(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
-    """``(fun(x), grad fun(x))`` for a scalar-valued ``fun`` of one argument, in one sweep.
+def value_and_gradient(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
+    """``(fun(x), gradient of fun at x)`` for a scalar-valued ``fun`` of one argument, in one sweep.
 
     Parameters
     ----------
@@ -754,8 +749,8 @@ def value_and_grad(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
     Examples
     --------
     >>> import numpy as np
-    >>> from diffkit.methods.reverse import value_and_grad
-    >>> v, g = value_and_grad(lambda x: np.sum(x ** 2), np.array([1.0, 2.0]))
+    >>> from diffkit.methods.reverse import value_and_gradient
+    >>> v, g = value_and_gradient(lambda x: np.sum(x ** 2), np.array([1.0, 2.0]))
     >>> float(v), g
     (5.0, array([2., 4.]))
     """
@@ -763,29 +758,29 @@ def value_and_grad(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
     xs = x if several else (x,)
     trace, nodes, out = record(lambda *a: fun(a), xs) if several else record(fun, xs)
     if out.__class__ is not Node or out._trace is not trace:
-        _scalar_check(out, "grad")
+        _scalar_check(out, "gradient")
         zeros = tuple(_zeros_like(xi) for xi in xs)
         return out, zeros if several else zeros[0]
     v = out.value
     if v.__class__ is not _f64 and v.__class__ is not float:
-        _scalar_check(v, "grad")
+        _scalar_check(v, "gradient")
     cts = sweep(trace.tape, out.id, 1.0, [n.id for n in nodes], consume=True)
     res = tuple(_zeros_like(xi) if c is None else _own(c, xi) for c, xi in zip(cts, xs,
                                                                                strict=True))
     return v, res if several else res[0]
 
 
-def grad(fun: Callable[[Any], Any], x: Any) -> Any:
+def gradient(fun: Callable[[Any], Any], x: Any) -> Any:
     """Gradient of a scalar-valued ``fun`` of one argument at ``x`` (the shape of ``x``).
 
     Examples
     --------
     >>> import numpy as np
     >>> from diffkit.methods.reverse import grad
-    >>> round(float(grad(lambda x: np.log(x) * x, 2.0)), 6)
+    >>> round(float(gradient(lambda x: np.log(x) * x, 2.0)), 6)
     1.693147
     """
-    return value_and_grad(fun, x)[1]
+    return value_and_gradient(fun, x)[1]
 
 
 def jacobian(fun: Callable[[Any], Any], x: Any) -> Any:
@@ -809,8 +804,6 @@ def jacobian(fun: Callable[[Any], Any], x: Any) -> Any:
         e[i] = 1.0
         rows.append(_ravel(pullback(e.reshape(out_shape))))
     if any(isinstance(r, Tracer) for r in rows):
-        from ..primitives import ops
-
         return ops.stack(rows) if rows else np.zeros((0, n))
     if not rows:
         return np.zeros((0, n))
@@ -819,8 +812,6 @@ def jacobian(fun: Callable[[Any], Any], x: Any) -> Any:
 
 def _ravel(c: Any) -> Any:
     if isinstance(c, Tracer):
-        from ..primitives import ops
-
         return ops.reshape(c, (-1,))
     return np.ravel(c)
 
@@ -836,7 +827,7 @@ def hessian(fun: Callable[[Any], Any], x: Any) -> Any:
     array([[ 6.,  0.],
            [ 0., 12.]])
     """
-    return jacobian(lambda y: grad(fun, y), x)
+    return jacobian(lambda y: gradient(fun, y), x)
 
 
 def hvp(fun: Callable[[Any], Any], x: Any, v: Any) -> Any:
@@ -851,7 +842,7 @@ def hvp(fun: Callable[[Any], Any], x: Any, v: Any) -> Any:
     >>> hvp(lambda x: np.sum(x ** 3), np.array([1.0, 2.0]), np.array([1.0, 1.0]))
     array([ 6., 12.])
     """
-    _, pullback = vjp(lambda y: grad(fun, y), x)
+    _, pullback = vjp(lambda y: gradient(fun, y), x)
     return pullback(v)
 
 
@@ -929,7 +920,7 @@ class ReverseMode(Method):
     def _hessian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         value = spec.check(spec.call(x), "hessian", x)
         # record the gradient computation itself on an outer tape, then sweep it n times
-        outer, nodes, gout = record(lambda y: grad(spec.call, y), (x,))
+        outer, nodes, gout = record(lambda y: gradient(spec.call, y), (x,))
         n = x.size
         rows = []
         for i in range(n):

@@ -16,7 +16,7 @@ Two strategies build the derivative:
     symbolic values), so every shared subexpression is differentiated once and the derivative
     program grows like the function's (Laue 2019, arXiv 1904.02990): what reverse-mode AD costs.
 
-Evaluation goes through ``lambdify(..., cse=...)`` with :func:`diffkit.analysis.expressions.cse`
+Evaluation goes through ``lambdify(..., cse=...)`` with :func:`diffkit.methods.cse.cse`
 (a common-subexpression elimination in time proportional to the DAG), compiled once per spec,
 shape and strategy, and cached by the method per spec (``_TRACES``).
 """
@@ -45,9 +45,10 @@ from ..errors import (
 )
 from ..parse import check_name
 from ..results import DerivativeResult
-from ..spec import Function
+from ..spec import Function, check_value
 from ..validation import as_function, not_scalar
 from .base import Method
+from .cse import cse
 
 __all__ = [
     "STRATEGIES",
@@ -178,7 +179,7 @@ class SymbolicTrace(Trace):
                 f"interpret it; use method='reverse-mode' or a numerical method"
             )
         values = []
-        for a in args:
+        for i, a in enumerate(args):
             if isinstance(a, SymbolicTracer) and a._trace is self:
                 values.append(a.value)
             elif isinstance(a, Tracer):
@@ -187,7 +188,9 @@ class SymbolicTrace(Trace):
                     f"trace; nest symbolic differentiation outside other methods, not inside"
                 )
             else:
-                if prim.name != "where" and (isinstance(a, (bool, np.bool_)) or (
+                keeps_bool = prim.vjp is not None and i < len(prim.vjp) and prim.vjp[i] is None \
+                    and not prim.variadic  # a condition (where's first argument) stays boolean
+                if not keeps_bool and (isinstance(a, (bool, np.bool_)) or (
                         isinstance(a, np.ndarray) and a.dtype == bool)):
                     a = np.asarray(a, dtype=int) if isinstance(a, np.ndarray) else int(a)
                     # a bool in arithmetic is 0 or 1 (sympy's true/false refuse arithmetic)
@@ -263,8 +266,6 @@ class _Traced:
         out = spec.output(spec.fn(*self.inputs))
         if isinstance(out, (bool, np.bool_, str)) or (isinstance(out, np.ndarray)
                                                       and out.dtype.kind not in "iuf"):
-            from ..spec import check_value
-
             check_value(out, spec.name, "symbolic")
         if not isinstance(out, SymbolicTracer):
             out = trace.new(_exact(out if not isinstance(out, (int, float)) else float(out)))
@@ -596,8 +597,6 @@ class Symbolic(Method):
         store = _store(t)
         key = ("compiled", what, self.strategy, self.engine)
         if key not in store:
-            from ..analysis.expressions import cse
-
             if what == "value":
                 exprs = t.outputs()
             elif what == "jacobian":
