@@ -11,6 +11,7 @@ works on sympy and on symengine expressions alike.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterable
 from typing import Any
 
@@ -137,7 +138,7 @@ class _Program:
         self.assignments: list[tuple[Any, Any]] = []
         self.ops = 0
         self.value: dict[int, Any] = {}  # id(representative) -> symbol or atom with its value
-        self.combos: dict[tuple[Any, ...], Any] = {}  # (kind, frozenset of items) -> symbol
+        self.combos: dict[tuple[Any, ...], Any] = {}  # (kind, multiset of items) -> symbol
 
     def emit(self, expr: Any, cost: int) -> Any:
         s = self.symbol(f"{self.prefix}{len(self.assignments)}")
@@ -208,12 +209,15 @@ class _Program:
         A combination that extends an earlier one by one item costs one operation: products
         and sums flattened by sympy (``16*x*(1-x)*(1-l2)``) are rebuilt from their prefixes.
         """
-        key = (kind, frozenset(items))
+        counts = collections.Counter(items)  # a multiset: x*x (as written) has x twice
+        key = (kind, frozenset(counts.items()))
         if key in self.combos:
             return self.combos[key]
         best = None
-        for item in items:
-            rest = (kind, key[1] - {item})
+        for item in counts:
+            less = counts.copy()
+            less[item] -= 1
+            rest = (kind, frozenset((k, n) for k, n in less.items() if n))
             if rest in self.combos:
                 best = (self.combos[rest], item)
                 break
@@ -238,7 +242,7 @@ class _Program:
         if len(items) == 1 and not items[0][1]:
             v = items[0][0]
         elif not num and coef is not None and abs(coef) != 1:  # c/x: one division
-            key = ("div", abs(coef), frozenset(items))
+            key = ("div", abs(coef), frozenset(collections.Counter(items).items()))
             if key not in self.combos:
                 den_v = items[0][0] if len(items) == 1 else self._combine(
                     "mul", [(a, False) for a, _ in items])

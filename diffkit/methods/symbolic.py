@@ -33,7 +33,9 @@ from typing import Any
 
 import numpy as np
 import sympy
+from sympy.core.parameters import evaluate as _evaluation
 
+from ..budget import BudgetError, limited
 from ..core import REGISTRY, Primitive, Trace, Tracer
 from ..errors import (
     DomainError,
@@ -60,6 +62,14 @@ __all__ = [
 ]
 
 STRATEGIES = ("dag", "tree")
+EXACT_DIGITS = 8
+"""A float constant with at most this many significant digits is read as the decimal the user
+wrote (an exact rational); longer ones were computed in floating point and stay Floats."""
+TIME_LIMIT = 10.0
+"""Default seconds the symbolic method may spend on one function (construction,
+differentiation and compilation); see :mod:`diffkit.budget`."""
+MEMORY_LIMIT = 2048.0
+"""Default megabytes of memory growth the symbolic method may use on one function."""
 ENGINES = ("sympy", "symengine")
 
 _HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -136,7 +146,15 @@ def _exact(v: Any) -> Any:
         if not np.isfinite(f):
             raise NotTraceableError(f"the constant {f} in the function has no exact symbolic "
                                     f"form; symbolic differentiation needs finite constants")
-        return sympy.Integer(int(f)) if f.is_integer() else sympy.Rational(repr(f))
+        if f.is_integer():
+            return sympy.Integer(int(f))
+        text = repr(f)
+        if len(text.replace("-", "").replace(".", "").lstrip("0")) <= EXACT_DIGITS \
+                and "e" not in text:
+            return sympy.Rational(text)  # a short decimal, as written: 0.1 is 1/10
+        # a constant computed in floating point (np.cosh(1.5)): its exact binary value, kept
+        # as a Float (an exact rational would carry a 2**52-sized denominator into the algebra)
+        return sympy.Float(f, precision=53)
     if isinstance(v, (complex, np.complexfloating)):
         raise NotTraceableError(f"the complex constant {v!r} is not supported by "
                                 f"method='symbolic'; diffkit differentiates real functions")
@@ -248,9 +266,13 @@ def is_expression(obj: Any) -> bool:
 class _Traced:
     """A spec run on symbols: inputs, output and the recorded program."""
 
-    def __init__(self, spec: Function, shape: tuple[int, ...] | None) -> None:
+    def __init__(self, spec: Function, shape: tuple[int, ...] | None, evaluated: bool = True
+                 ) -> None:
         names = [check_name(p, "parameter") for p in spec.parameters]
         self.store: dict[Any, Any] = {}  # derivative expressions, compiled functions
+        # evaluated: sympy simplifies as it builds (readable forms, swell metrics); not
+        # evaluated: expressions kept as built, which keeps long programs linear in size
+        self.evaluated = evaluated
         self.trace = trace = SymbolicTrace()
         self.shape = shape
         if spec.nparams == 1 and shape:  # one array parameter: one symbol per entry
@@ -263,7 +285,8 @@ class _Traced:
         else:
             self.symbols = tuple(sympy.Symbol(n, real=True) for n in names)
             self.inputs = [trace.new(s) for s in self.symbols]
-        out = spec.output(spec.fn(*self.inputs))
+        with _evaluation(evaluated):
+            out = spec.output(spec.fn(*self.inputs))
         if isinstance(out, (bool, np.bool_, str)) or (isinstance(out, np.ndarray)
                                                       and out.dtype.kind not in "iuf"):
             check_value(out, spec.name, "symbolic")
@@ -289,6 +312,10 @@ class _Traced:
         program: the gradient is itself a program that a second sweep differentiates again
         (the Hessian).
         """
+        with _evaluation(self.evaluated):
+            return self._input_adjoints(seed_index, out)
+
+    def _input_adjoints(self, seed_index: int | None, out: SymbolicTracer | None) -> list[Any]:
         out = self.output if out is None else out
         trace = self.trace
         if isinstance(out.value, np.ndarray):
@@ -351,12 +378,13 @@ _TRACES: weakref.WeakKeyDictionary[Function, dict[Any, _Traced]] = weakref.WeakK
 spec (with their derivative expressions and compiled functions, :attr:`_Traced.store`)."""
 
 
-def _traced(spec: Function, shape: tuple[int, ...] | None) -> _Traced:
-    """The spec run on symbols, cached per spec and shape."""
-    key = None if spec.nparams > 1 else (tuple(shape) if shape else ())
+def _traced(spec: Function, shape: tuple[int, ...] | None, evaluated: bool = True) -> _Traced:
+    """The spec run on symbols, cached per spec, shape and evaluation mode."""
+    shape_key = None if spec.nparams > 1 else (tuple(shape) if shape else ())
+    key = (shape_key, evaluated)
     by_shape = _TRACES.setdefault(spec, {})
     if key not in by_shape:
-        by_shape[key] = _Traced(spec, key)
+        by_shape[key] = _Traced(spec, shape_key, evaluated)
     return by_shape[key]
 
 
@@ -434,6 +462,12 @@ class Symbolic(Method):
     engine : {"sympy", "symengine"}
         With ``"symengine"`` (if installed) the tree strategy differentiates with symengine,
         hundreds of times faster; results are converted back to sympy for evaluation.
+    time_limit, memory_limit : float or None
+        Budget (seconds; megabytes of memory growth) for building, differentiating and
+        compiling one function; when it runs out a :class:`~diffkit.budget.BudgetError` says
+        so and names the methods that need no expressions. ``None``: no limit. For numbers
+        (``dk.gradient``) the ``"dag"`` strategy builds expressions as written, without
+        sympy's automatic simplification, so a 100-step loop stays linear in size.
 
     Examples
     --------
@@ -450,7 +484,9 @@ class Symbolic(Method):
     name = "symbolic"
     family = "symbolic"
 
-    def __init__(self, *, strategy: str = "dag", engine: str = "sympy") -> None:
+    def __init__(self, *, strategy: str = "dag", engine: str = "sympy",
+                 time_limit: float | None = TIME_LIMIT,
+                 memory_limit: float | None = MEMORY_LIMIT) -> None:
         if strategy not in STRATEGIES:
             raise UnknownMethodError(
                 f"Symbolic(strategy={strategy!r}): choose 'dag' (differentiate the shared "
@@ -467,8 +503,16 @@ class Symbolic(Method):
                     "Symbolic(engine='symengine'): symengine is not installed; "
                     "pip install symengine, or use engine='sympy'"
                 ) from None
+        for name, v in (("time_limit", time_limit), ("memory_limit", memory_limit)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                  or not v > 0):
+                raise UnknownMethodError(
+                    f"Symbolic({name}={v!r}): a positive number (seconds, megabytes) or None "
+                    f"for no limit")
         self.strategy = strategy
         self.engine = engine
+        self.time_limit = time_limit
+        self.memory_limit = memory_limit
 
     # ------------------------------------------------------------------ expressions
     def expression(self, f: Any, *, shape: tuple[int, ...] | None = None) -> Any:
@@ -643,32 +687,51 @@ class Symbolic(Method):
             )
         return arr
 
+    def _budget(self, what: str, spec: Function) -> Any:
+        return limited(self.time_limit, self.memory_limit, f"symbolic {what} of {spec.name}")
+
+    def _numbers(self, spec: Function, x: np.ndarray, what: str) -> tuple[_Traced, np.ndarray]:
+        """The traced spec and ``what`` ("jacobian", "hessian") evaluated at ``x``, within
+        the budget."""
+        try:
+            with self._budget(what, spec):
+                t = self._check_shape(spec, x)
+                if what == "hessian" and t.out_shape != ():
+                    raise not_scalar(spec.name, t.out_shape, "hessian")
+                return t, self._evaluate(spec, t, what, x)
+        except BudgetError as exc:
+            raise BudgetError(
+                f"{exc}: the expressions are too large for computer algebra. Reverse-mode and "
+                f"forward-mode compute the same derivative without building expressions "
+                f"(method='reverse-mode'); or raise the budget with "
+                f"dk.methods.Symbolic(time_limit=..., memory_limit=...) (None: no limit)"
+            ) from None
+
     def _check_shape(self, spec: Function, x: np.ndarray) -> _Traced:
-        t = _traced(spec, x.shape if spec.nparams == 1 else None)
+        t = _traced(spec, x.shape if spec.nparams == 1 else None,
+                    evaluated=self.strategy == "tree")
         if len(t.symbols) != x.size:  # pragma: no cover - validation guarantees it
             raise OutputShapeError(f"{spec.name}: {len(t.symbols)} symbols for x of size "
                                    f"{x.size}")
         return t
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
-        t = self._check_shape(spec, x)
-        value = self._evaluate(spec, t, "jacobian", x).reshape(-1, x.size)
+        t, value = self._numbers(spec, x, "jacobian")
+        value = value.reshape(-1, x.size)
         return DerivativeResult(value, nfev=0, method=self.name, out_shape=t.out_shape,
                                 info={"strategy": self.strategy})
 
     def _gradient(self, spec: Function, x: np.ndarray) -> DerivativeResult:
-        t = self._check_shape(spec, x)
+        t, value = self._numbers(spec, x, "jacobian")
         if t.out_shape != ():
             raise not_scalar(spec.name, t.out_shape, "gradient")
-        value = self._evaluate(spec, t, "jacobian", x).reshape(x.shape)
+        value = value.reshape(x.shape)
         return DerivativeResult(value, nfev=0, method=self.name, out_shape=(),
                                 info={"strategy": self.strategy})
 
     def _hessian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
-        t = self._check_shape(spec, x)
-        if t.out_shape != ():
-            raise not_scalar(spec.name, t.out_shape, "hessian")
-        value = self._evaluate(spec, t, "hessian", x).reshape(x.size, x.size)
+        _, value = self._numbers(spec, x, "hessian")
+        value = value.reshape(x.size, x.size)
         return DerivativeResult(value, nfev=0, method=self.name, out_shape=(),
                                 info={"strategy": self.strategy})
 
