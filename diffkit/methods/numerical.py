@@ -1134,11 +1134,12 @@ class Richardson(Method):
 class _AnalyticTrace(Trace):
     """Runs ``f`` on complex values, refusing primitives that are not complex-analytic."""
 
-    __slots__ = ("spec",)
+    __slots__ = ("retrace", "spec")
 
     def __init__(self, spec: Function) -> None:
         super().__init__()
         self.spec = spec
+        self.retrace = False  # a primitive's continuation ran: later calls must trace too
 
     def process(self, prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
         if not prim.analytic:
@@ -1153,6 +1154,9 @@ class _AnalyticTrace(Trace):
             real = np.real(vals[0])
             if not np.all(prim.domain.contains(real)):
                 raise domain_error(prim, (real if np.ndim(real) else float(real),))
+        if prim.continuation is not None:  # numpy's own function is not analytic (norm)
+            self.retrace = True
+            return _ComplexTracer(self, prim.continuation(*vals, **params))
         out = prim.evaluate(vals, params)
         return _ComplexTracer(self, out)
 
@@ -1317,6 +1321,8 @@ class ComplexStep(Method):
                 f"Write it with diffkit.numpy (dnp), or pass ComplexStep(check=False) if you "
                 f"know it is analytic (a non-analytic operation then gives a wrong derivative)"
             ) from None
+        if trace.retrace:  # not marked checked: every call is traced, never plain numpy
+            return _unbox(out, trace)
         spec.cache["complex-step-analytic"].add(shape)
         if shape == () and spec.nparams == 1 and not spec.vectorized:
             spec.cache[_LEAN] = True
@@ -1332,12 +1338,16 @@ class ComplexStep(Method):
             start = 1  # the first direction runs alone, traced, to check analyticity
         if not spec.vectorized or n == 1:
             start = n
-        for i in range(start):
+        i = 0
+        while i < start:
             z = flat.astype(complex)
             z[i] += 1j * self.h
             out = np.asarray(self._call(spec, z, x.shape))
             outs.append(out)
             cols.append(np.ravel(np.imag(out)) / self.h)
+            i += 1
+            if start == 1 and self.check and not self._checked(spec, x.shape):
+                start = n  # f uses a continuation (linalg.norm): trace each, no plain batch
         chunk = _chunk(self.chunk, n)
         for lo in range(start, n, chunk):
             hi = min(lo + chunk, n)
