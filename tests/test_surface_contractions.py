@@ -62,6 +62,51 @@ def check_binary(ways, a, b, methods=EVERY, **kwargs):
               methods if k == 0 else AD)
 
 
+# ============================================================================ every way, every method
+
+A23, B34, V3, W3 = R(2, 3), R(3, 4), R(3), R(3)
+WAYS = {
+    "np.dot": (np.dot, A23, B34), "dnp.dot": (dnp.dot, A23, B34),
+    "ndarray.dot": (lambda a, b: a.dot(b), A23, B34),
+    "np.matmul": (np.matmul, A23, B34), "@": (lambda a, b: a @ b, A23, B34),
+    "dnp.matmul": (dnp.matmul, A23, B34), "np.linalg.matmul": (np.linalg.matmul, A23, B34),
+    "np.tensordot": (lambda a, b: np.tensordot(a, b, 1), A23, B34),
+    "dnp.tensordot": (lambda a, b: dnp.tensordot(a, b, axes=1), A23, B34),
+    "np.linalg.tensordot": (lambda a, b: np.linalg.tensordot(a, b, axes=1), A23, B34),
+    "np.inner": (np.inner, A23, B34.T), "dnp.inner": (dnp.inner, A23, B34.T),
+    "np.outer": (np.outer, V3, W3), "dnp.outer": (dnp.outer, V3, W3),
+    "np.linalg.outer": (np.linalg.outer, V3, W3),
+    "np.vdot": (np.vdot, V3, W3), "dnp.vdot": (dnp.vdot, V3, W3),
+    "np.kron": (np.kron, A23, V3), "dnp.kron": (dnp.kron, A23, V3),
+    "np.cross": (np.cross, A23, W3), "dnp.cross": (dnp.cross, A23, W3),
+    "np.linalg.cross": (np.linalg.cross, A23, W3),
+    "np.einsum": (lambda a, b: np.einsum("ij,jk->ki", a, b), A23, B34),
+    "dnp.einsum": (lambda a, b: dnp.einsum("ij,jk->ki", a, b), A23, B34),
+    "np.linalg.multi_dot": (lambda a, b: np.linalg.multi_dot([a, b, b.T]), A23, A23.T),
+    "dnp.linalg.multi_dot": (lambda a, b: dnp.linalg.multi_dot([a, b, b.T]), A23, A23.T),
+}
+
+
+@pytest.mark.parametrize("way", list(WAYS))
+def test_every_way_under_every_method(way):
+    fn, a, b = WAYS[way]
+    check_binary([fn], a, b)
+
+
+NORM_WAYS = {
+    "np.linalg.norm": np.linalg.norm, "dnp.linalg.norm": dnp.linalg.norm,
+    "np.linalg.vector_norm": lambda x: np.linalg.vector_norm(x, axis=(0, 1)),
+    "dnp.linalg.vector_norm": lambda x: dnp.linalg.vector_norm(x, axis=(0, 1)),
+    "np.linalg.matrix_norm": np.linalg.matrix_norm,
+    "dnp.linalg.matrix_norm": dnp.linalg.matrix_norm,
+}
+
+
+@pytest.mark.parametrize("way", list(NORM_WAYS))
+def test_every_norm_way_under_every_method(way):
+    check(NORM_WAYS[way], A23, exact=lambda x: x / np.linalg.norm(x))
+
+
 # ============================================================================ dot and matmul
 
 DOT_PAIRS = [(1.5, R(3)), (R(3), R(3)), (R(2, 3), R(3)), (R(2, 3), R(3, 4)), (R(2, 3), 0.3),

@@ -9,7 +9,6 @@ differentiate again (Hessians by reverse-over-reverse and forward-over-reverse).
 from __future__ import annotations
 
 import functools
-import string
 from collections import Counter
 from typing import Any
 
@@ -418,7 +417,7 @@ cross = primitive(
 
 # ============================================================================ einsum
 
-_LABELS = string.ascii_uppercase + string.ascii_lowercase  # numpy's sublist labels 0-51
+_LABELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # numpy's sublist labels 0-51
 
 
 def _einsum_error(subscripts: Any, shapes: Any, why: str) -> UnsupportedPrimitiveError:
