@@ -82,6 +82,10 @@ WAYS = {
     "np.linalg.cross": (np.linalg.cross, A23, W3),
     "np.einsum": (lambda a, b: np.einsum("ij,jk->ki", a, b), A23, B34),
     "dnp.einsum": (lambda a, b: dnp.einsum("ij,jk->ki", a, b), A23, B34),
+    "np.vecdot": (np.vecdot, A23, W3), "dnp.vecdot": (dnp.vecdot, A23, W3),
+    "np.linalg.vecdot": (lambda a, b: np.linalg.vecdot(a, b, axis=0), A23, A23[::-1]),
+    "np.matvec": (np.matvec, A23, W3), "dnp.matvec": (dnp.matvec, A23, W3),
+    "np.vecmat": (np.vecmat, V3, B34), "dnp.vecmat": (dnp.vecmat, V3, B34),
     "np.linalg.multi_dot": (lambda a, b: np.linalg.multi_dot([a, b, b.T]), A23, A23.T),
     "dnp.linalg.multi_dot": (lambda a, b: dnp.linalg.multi_dot([a, b, b.T]), A23, A23.T),
 }
@@ -228,6 +232,26 @@ def test_vdot_complex_step_is_the_continuation_not_the_conjugate():
         np.testing.assert_allclose(dk.gradient(f, x, method="complex-step"), 2 * x)
     z = np.array([1 + 2j, 3 - 1j])
     assert dnp.vdot(z, z) == np.vdot(z, z)  # plain values: numpy's own vdot
+
+
+# ============================================================================ numpy 2's stacks
+
+STACKS = [(np.vecdot, R(2, 2, 3), R(3)), (np.matvec, R(2, 2, 3), R(2, 1, 3)),
+          (np.vecmat, R(2, 1, 2), R(2, 2, 3)),
+          (lambda a, b: np.linalg.vecdot(a, b, axis=-2), R(2, 3, 2), R(3, 2))]
+
+
+@pytest.mark.parametrize(("op", "a", "b"), STACKS, ids=["vecdot", "matvec", "vecmat", "axis"])
+def test_vecdot_matvec_vecmat_broadcast(op, a, b):
+    check_binary([op], a, b)
+
+
+def test_vecdot_complex_step_is_the_continuation():
+    x = np.array([0.5, -1.0, 2.0])
+    f = dk.Function(lambda x: np.vecdot(x, x) + np.vecmat(x, np.outer(x, x)).sum())
+    exact = 2 * x + 2 * x * np.sum(x) + np.sum(x * x)  # |x|^2 + |x|^2 sum(x)
+    for method in ("complex-step", "complex-step", "reverse-mode"):
+        np.testing.assert_allclose(dk.gradient(f, x, method=method), exact, rtol=1e-14)
 
 
 # ============================================================================ kron

@@ -305,6 +305,89 @@ vdot = primitive(
     derivative="vdot(a, b) = sum(conj(a.flat) * b.flat); on real input d = b da + a db",
 )
 
+# ============================================================================ vecdot, matvec, vecmat
+# numpy 2's gufuncs of stacks: vecdot (n),(n)->(), matvec (m,n),(n)->(m), vecmat (n),(n,m)->(m).
+# vecdot and vecmat conjugate their first argument, as vdot does.
+
+
+def _vecdot_signature(x1: Any, x2: Any, axis: int = -1) -> Any:
+    return (x1, x2), {"axis": int(axis)}
+
+
+def _last(x: Any, axis: int) -> Any:
+    """x with its vector axis moved last (``axis`` counts in x's own dimensions)."""
+    return _moveaxis(x, axis, -1) if len(shape_of(x)) else x
+
+
+def _vecdot_vjp(which: int) -> Any:
+    # d sum(x1 * x2, axis) = sum(dx1 * x2 + x1 * dx2): g spread along the vector axis
+    def rule(g: Any, ans: Any, x1: Any, x2: Any, axis: int = -1) -> Any:
+        mine, other = (x1, x2) if which == 0 else (x2, x1)
+        c = ops.reshape(g, (*shape_of(g), 1)) * _last(other, axis)
+        shape = list(shape_of(mine))
+        shape.append(shape.pop(axis % len(shape)))
+        return _moveaxis(unbroadcast(c, _of_shape(tuple(shape))), -1, axis)
+
+    return rule
+
+
+vecdot = primitive(
+    "vecdot", lambda x1, x2, axis=-1: np.vecdot(x1, x2, axis=axis),
+    signature=_vecdot_signature, numpy=("vecdot", "linalg.vecdot"), saves=((1,), (0,)),
+    symbolic=lambda x1, x2, axis=-1: _scalar(np.sum(_obj(x1) * _obj(x2), axis=axis)),
+    continuation=lambda x1, x2, axis=-1: np.sum(_last(x1, axis) * _last(x2, axis), axis=-1),
+    vjp=(_vecdot_vjp(0), _vecdot_vjp(1)),
+    jvp=(lambda t, ans, x1, x2, axis=-1: vecdot(t, x2, axis=axis),
+         lambda t, ans, x1, x2, axis=-1: vecdot(x1, t, axis=axis)),
+    partials=("{1}", "{0}"),
+    samples=(((V, W), {"axis": -1}), ((M, W), {"axis": -1}), ((M, M[::-1]), {"axis": 0}),
+             ((T, M), {"axis": -1})),
+    derivative="vecdot(a, b) = sum(conj(a) * b, axis); on real input d = b da + a db",
+)
+
+
+def _matvec_vjp_a(g: Any, ans: Any, a: Any, v: Any) -> Any:  # (..., m, n), (..., n)
+    return unbroadcast(ops.reshape(g, (*shape_of(g), 1))
+                       * ops.reshape(v, (*shape_of(v)[:-1], 1, shape_of(v)[-1])), a)
+
+
+def _matvec_vjp_v(g: Any, ans: Any, a: Any, v: Any) -> Any:
+    return unbroadcast(ops.sum(ops.reshape(g, (*shape_of(g), 1)) * a, axis=-2), v)
+
+
+matvec = primitive(
+    "matvec", np.matvec, kind="binary", elementwise=False, saves=((1,), (0,)),
+    symbolic=lambda a, v: np.sum(_obj(a) * np.expand_dims(_obj(v), -2), axis=-1),
+    vjp=(_matvec_vjp_a, _matvec_vjp_v),
+    jvp=(lambda t, ans, a, v: matvec(t, v), lambda t, ans, a, v: matvec(a, t)),
+    partials=("{1}", "{0}"),
+    samples=(((M, W), {}), ((T, W), {}), ((M, M[::-1]), {})),
+    derivative="matvec(A, v) = A @ v over stacks",
+)
+
+
+def _vecmat_vjp_v(g: Any, ans: Any, v: Any, a: Any) -> Any:  # (..., n), (..., n, m)
+    return unbroadcast(ops.sum(a * ops.reshape(g, (*shape_of(g)[:-1], 1, shape_of(g)[-1])),
+                               axis=-1), v)
+
+
+def _vecmat_vjp_a(g: Any, ans: Any, v: Any, a: Any) -> Any:
+    return unbroadcast(ops.reshape(v, (*shape_of(v), 1))
+                       * ops.reshape(g, (*shape_of(g)[:-1], 1, shape_of(g)[-1])), a)
+
+
+vecmat = primitive(
+    "vecmat", np.vecmat, kind="binary", elementwise=False, saves=((1,), (0,)),
+    symbolic=lambda v, a: np.sum(np.expand_dims(_obj(v), -1) * _obj(a), axis=-2),
+    continuation=lambda v, a: np.matmul(np.expand_dims(v, -2), a)[..., 0, :],
+    vjp=(_vecmat_vjp_v, _vecmat_vjp_a),
+    # conjugate-linear in v: t -> vecmat(t, a) is its exact tangent map, as for vdot
+    jvp=(lambda t, ans, v, a: vecmat(t, a), lambda t, ans, v, a: vecmat(v, t)),
+    partials=("{1}", "{0}"),
+    samples=(((W[:2], M), {}), ((W[:2], T), {}), ((M, T.transpose(0, 2, 1)), {})),
+    derivative="vecmat(v, A) = conj(v) @ A over stacks",
+)
+
 # ============================================================================ kron
 
 
@@ -653,5 +736,5 @@ multi_dot = primitive(
     derivative="d(A B C) = dA B C + A dB C + A B dC",
 )
 
-__all__ = ["cross", "dot", "einsum", "inner", "kron", "matmul", "multi_dot", "outer",
-           "tensordot", "vdot"]
+__all__ = ["cross", "dot", "einsum", "inner", "kron", "matmul", "matvec", "multi_dot", "outer",
+           "tensordot", "vdot", "vecdot", "vecmat"]
