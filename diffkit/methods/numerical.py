@@ -1213,8 +1213,10 @@ class ComplexStep(Method):
     primitive the registry marks ``analytic=False`` (abs, maximum/minimum, comparisons, sign,
     branches on ``x``), raising :class:`~diffkit.errors.NonAnalyticError` with its name; later
     calls reuse that verdict (a function with no comparison has no data-dependent branches
-    diffkit can see, so the same primitives run at every point). Plain numpy code is checked
-    too when its calls reach diffkit through ``__array_ufunc__`` (``np.sin``, ``np.abs``); code
+    diffkit can see, so the same primitives run at every point) -- except for a spec using a
+    primitive whose numpy function is not the analytic continuation (``linalg.norm`` takes
+    ``|x|``): it is traced every time, running the stanza's ``continuation``. Plain numpy code
+    is checked too when its calls reach diffkit through ``__array_ufunc__`` (``np.sin``); code
     that converts ``x`` (``np.asarray``, ``float``) or calls numpy functions diffkit has no
     primitive for cannot be checked and is refused unless ``check=False`` -- then a
     non-analytic operation gives a silently wrong derivative (``np.abs(x + ih)`` drops the
