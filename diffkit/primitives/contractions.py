@@ -227,7 +227,6 @@ tensordot = primitive(
     vjp=(_tensordot_vjp_a, _tensordot_vjp_b),
     jvp=(lambda t, ans, a, b, axes: tensordot(t, b, axes=axes),
          lambda t, ans, a, b, axes: tensordot(a, t, axes=axes)),
-    partials=("{1}", "{0}"),
     samples=(((M, S), {"axes": ((1,), (0,))}), ((T, M), {"axes": ((1, 2), (0, 1))}),
              ((T, M.T), {"axes": ((0, 2), (1, 0))}), ((V, M), {"axes": ((0,), (1,))}),
              ((V, W), {"axes": ((), ())}), ((0.5, M), {"axes": ((), ())})),
@@ -279,7 +278,6 @@ outer = primitive(
     vjp=(lambda g, ans, a, b: ops.reshape(matmul(g, _flat(b)), shape_of(a)),
          lambda g, ans, a, b: ops.reshape(matmul(_flat(a), g), shape_of(b))),
     jvp=(lambda t, ans, a, b: outer(t, b), lambda t, ans, a, b: outer(a, t)),
-    partials=("{1}", "{0}"),
     samples=(((V, W), {}), ((M, V), {}), ((0.5, W), {})),
     derivative="outer(a, b)[i, j] = a.flat[i] b.flat[j]",
 )
@@ -360,7 +358,6 @@ matvec = primitive(
     symbolic=lambda a, v: np.sum(_obj(a) * np.expand_dims(_obj(v), -2), axis=-1),
     vjp=(_matvec_vjp_a, _matvec_vjp_v),
     jvp=(lambda t, ans, a, v: matvec(t, v), lambda t, ans, a, v: matvec(a, t)),
-    partials=("{1}", "{0}"),
     samples=(((M, W), {}), ((T, W), {}), ((M, M[::-1]), {})),
     derivative="matvec(A, v) = A @ v over stacks",
 )
@@ -383,7 +380,6 @@ vecmat = primitive(
     vjp=(_vecmat_vjp_v, _vecmat_vjp_a),
     # conjugate-linear in v: t -> vecmat(t, a) is its exact tangent map, as for vdot
     jvp=(lambda t, ans, v, a: vecmat(t, a), lambda t, ans, v, a: vecmat(v, t)),
-    partials=("{1}", "{0}"),
     samples=(((W[:2], M), {}), ((W[:2], T), {}), ((M, T.transpose(0, 2, 1)), {})),
     derivative="vecmat(v, A) = conj(v) @ A over stacks",
 )
@@ -428,7 +424,6 @@ kron = primitive(
     symbolic=lambda a, b: _scalar(np.kron(_obj(a), _obj(b))),
     vjp=(_kron_vjp(0), _kron_vjp(1)),
     jvp=(lambda t, ans, a, b: kron(t, b), lambda t, ans, a, b: kron(a, t)),
-    partials=("{1}", "{0}"),
     samples=(((M, S[:2, :2]), {}), ((V, W), {}), ((R, M), {}), ((V, M), {}), ((0.7, V), {})),
     derivative="kron(a, b) = a[:, None, :, None] * b[None, :, None, :] reshaped",
 )
@@ -490,7 +485,6 @@ cross = primitive(
     symbolic=lambda a, b, axisa=-1, axisb=-1, axisc=-1: np.cross(_obj(a), _obj(b), axisa,
                                                                   axisb, axisc),
     saves=((1,), (0,)), vjp=(_cross_vjp(0), _cross_vjp(1)), jvp=(_cross_jvp(0), _cross_jvp(1)),
-    partials=("{1} x", "x {0}"),
     samples=(((V, W), {"axisa": -1, "axisb": -1, "axisc": -1}),
              ((S, W), {"axisa": -1, "axisb": -1, "axisc": -1}),
              ((S, S[::-1]), {"axisa": 0, "axisb": 1, "axisc": 0}),
