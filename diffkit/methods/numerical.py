@@ -1135,11 +1135,12 @@ class Richardson(Method):
 class _AnalyticTrace(Trace):
     """Runs ``f`` on complex values, refusing primitives that are not complex-analytic."""
 
-    __slots__ = ("spec",)
+    __slots__ = ("retrace", "spec")
 
     def __init__(self, spec: Function) -> None:
         super().__init__()
         self.spec = spec
+        self.retrace = False  # a primitive's continuation ran: later calls must trace too
 
     def process(self, prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
         if not prim.analytic:
@@ -1154,6 +1155,9 @@ class _AnalyticTrace(Trace):
             real = np.real(vals[0])
             if not np.all(prim.domain.contains(real)):
                 raise domain_error(prim, (real if np.ndim(real) else float(real),))
+        if prim.continuation is not None:  # numpy's own function is not analytic (norm)
+            self.retrace = True
+            return _ComplexTracer(self, prim.continuation(*vals, **params))
         out = prim.evaluate(vals, params)
         return _ComplexTracer(self, out)
 
@@ -1212,8 +1216,10 @@ class ComplexStep(Method):
     primitive the registry marks ``analytic=False`` (abs, maximum/minimum, comparisons, sign,
     branches on ``x``), raising :class:`~diffkit.errors.NonAnalyticError` with its name; later
     calls reuse that verdict (a function with no comparison has no data-dependent branches
-    diffkit can see, so the same primitives run at every point). Plain numpy code is checked
-    too when its calls reach diffkit through ``__array_ufunc__`` (``np.sin``, ``np.abs``); code
+    diffkit can see, so the same primitives run at every point) -- except for a spec using a
+    primitive whose numpy function is not the analytic continuation (``linalg.norm`` takes
+    ``|x|``): it is traced every time, running the stanza's ``continuation``. Plain numpy code
+    is checked too when its calls reach diffkit through ``__array_ufunc__`` (``np.sin``); code
     that converts ``x`` (``np.asarray``, ``float``) or calls numpy functions diffkit has no
     primitive for cannot be checked and is refused unless ``check=False`` -- then a
     non-analytic operation gives a silently wrong derivative (``np.abs(x + ih)`` drops the
@@ -1320,6 +1326,8 @@ class ComplexStep(Method):
                 f"Write it with diffkit.numpy (dnp), or pass ComplexStep(check=False) if you "
                 f"know it is analytic (a non-analytic operation then gives a wrong derivative)"
             ) from None
+        if trace.retrace:  # not marked checked: every call is traced, never plain numpy
+            return _unbox(out, trace)
         _ANALYTIC[spec].add(shape)
         if shape == () and spec.nparams == 1 and not spec.vectorized:
             _ANALYTIC[spec].add(_LEAN)
@@ -1335,12 +1343,16 @@ class ComplexStep(Method):
             start = 1  # the first direction runs alone, traced, to check analyticity
         if not spec.vectorized or n == 1:
             start = n
-        for i in range(start):
+        i = 0
+        while i < start:
             z = flat.astype(complex)
             z[i] += 1j * self.h
             out = np.asarray(self._call(spec, z, x.shape))
             outs.append(out)
             cols.append(np.ravel(np.imag(out)) / self.h)
+            i += 1
+            if start == 1 and self.check and not self._checked(spec, x.shape):
+                start = n  # f uses a continuation (linalg.norm): trace each, no plain batch
         chunk = _chunk(self.chunk, n)
         for lo in range(start, n, chunk):
             hi = min(lo + chunk, n)

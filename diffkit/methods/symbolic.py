@@ -27,6 +27,7 @@ import inspect
 import linecache
 import math
 import os
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -68,6 +69,11 @@ wrote (an exact rational); longer ones were computed in floating point and stay 
 TIME_LIMIT = 10.0
 """Default seconds the symbolic method may spend on one function (construction,
 differentiation and compilation); see :mod:`diffkit.budget`."""
+EVALUATED_SHARE = 0.2
+"""Share of the time budget the dag strategy spends building with sympy's simplification
+before rebuilding the program as written."""
+EVALUATED_SECONDS = 5.0
+"""The same, in seconds, when there is no time limit."""
 MEMORY_LIMIT = 2048.0
 """Default megabytes of memory growth the symbolic method may use on one function."""
 ENGINES = ("sympy", "symengine")
@@ -161,6 +167,13 @@ def _exact(v: Any) -> Any:
     return v
 
 
+def _scalar_array(v: Any) -> np.ndarray:
+    """A sympy scalar as a 0-d object array (so arithmetic with arrays broadcasts)."""
+    out = np.empty((), dtype=object)
+    out[()] = v
+    return out
+
+
 def _settle_one(v: Any) -> Any:
     if isinstance(v, sympy.core.relational.Relational) and not v.free_symbols:
         return v.func(*v.args)  # evaluated: true or false
@@ -213,7 +226,13 @@ class SymbolicTrace(Trace):
                     a = np.asarray(a, dtype=int) if isinstance(a, np.ndarray) else int(a)
                     # a bool in arithmetic is 0 or 1 (sympy's true/false refuse arithmetic)
                 values.append(_exact(a))
+        if any(isinstance(v, np.ndarray) and v.ndim for v in values):
+            # a sympy number next to an array: numpy's broadcasting, entry by entry (sympy's
+            # own operators do not defer to numpy when built without evaluation)
+            values = [_scalar_array(v) if isinstance(v, sympy.Basic) else v for v in values]
         out = prim.symbolic(*values, **params)
+        if isinstance(out, np.ndarray) and out.ndim == 0 and out.dtype == object:
+            out = out[()]
         out = _exact(out) if not isinstance(out, np.ndarray) or out.dtype != object else out
         if not prim.differentiable:  # comparisons, sign: settle relations between numbers
             out = _settle(out)
@@ -687,29 +706,43 @@ class Symbolic(Method):
             )
         return arr
 
-    def _budget(self, what: str, spec: Function) -> Any:
-        return limited(self.time_limit, self.memory_limit, f"symbolic {what} of {spec.name}")
-
     def _numbers(self, spec: Function, x: np.ndarray, what: str) -> tuple[_Traced, np.ndarray]:
         """The traced spec and ``what`` ("jacobian", "hessian") evaluated at ``x``, within
-        the budget."""
-        try:
-            with self._budget(what, spec):
-                t = self._check_shape(spec, x)
-                if what == "hessian" and t.out_shape != ():
-                    raise not_scalar(spec.name, t.out_shape, "hessian")
-                return t, self._evaluate(spec, t, what, x)
-        except BudgetError as exc:
-            raise BudgetError(
-                f"{exc}: the expressions are too large for computer algebra. Reverse-mode and "
-                f"forward-mode compute the same derivative without building expressions "
-                f"(method='reverse-mode'); or raise the budget with "
-                f"dk.methods.Symbolic(time_limit=..., memory_limit=...) (None: no limit)"
-            ) from None
+        the budget.
 
-    def _check_shape(self, spec: Function, x: np.ndarray) -> _Traced:
-        t = _traced(spec, x.shape if spec.nparams == 1 else None,
-                    evaluated=self.strategy == "tree")
+        The ``"dag"`` strategy first lets sympy simplify as it builds, for at most
+        :data:`EVALUATED_SHARE` of the time budget; a program too long for that is rebuilt as
+        written (no automatic simplification: linear in the program's length).
+        """
+        start = time.perf_counter()
+        modes = (True,) if self.strategy == "tree" else (True, False)
+        for evaluated in modes:
+            limit = self.time_limit
+            if limit is not None:
+                limit = max(limit - (time.perf_counter() - start), 0.05)
+                if evaluated and len(modes) > 1:
+                    limit = min(limit, EVALUATED_SHARE * self.time_limit)
+            elif evaluated and len(modes) > 1:
+                limit = EVALUATED_SECONDS
+            try:
+                with limited(limit, self.memory_limit, f"symbolic {what} of {spec.name}"):
+                    t = self._check_shape(spec, x, evaluated)
+                    if what == "hessian" and t.out_shape != ():
+                        raise not_scalar(spec.name, t.out_shape, "hessian")
+                    return t, self._evaluate(spec, t, what, x)
+            except BudgetError as exc:
+                if evaluated and len(modes) > 1:
+                    continue  # rebuild without sympy's automatic simplification
+                raise BudgetError(
+                    f"{exc}: the expressions are too large for computer algebra. Reverse-mode "
+                    f"and forward-mode compute the same derivative without building "
+                    f"expressions (method='reverse-mode'); or raise the budget with "
+                    f"dk.methods.Symbolic(time_limit=..., memory_limit=...) (None: no limit)"
+                ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _check_shape(self, spec: Function, x: np.ndarray, evaluated: bool = True) -> _Traced:
+        t = _traced(spec, x.shape if spec.nparams == 1 else None, evaluated=evaluated)
         if len(t.symbols) != x.size:  # pragma: no cover - validation guarantees it
             raise OutputShapeError(f"{spec.name}: {len(t.symbols)} symbols for x of size "
                                    f"{x.size}")
