@@ -93,6 +93,12 @@ def _static(value: Any, what: str, name: str) -> Any:
     return value
 
 
+def _entry(out: Any) -> Any:
+    """A symbolic rule's 0-d object array as the sympy value it holds (sympy arithmetic and
+    the expression tools take scalars, not 0-d arrays)."""
+    return out[()] if isinstance(out, np.ndarray) and out.ndim == 0 else out
+
+
 # ============================================================================ reshape, transpose
 
 
@@ -104,8 +110,6 @@ def _reshape_signature(x: Any, shape: Any = None, *more: Any, order: str = "C",
         shape = (shape, *more)
     shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
     if order != "C":
-        from ..errors import UnsupportedPrimitiveError
-
         raise UnsupportedPrimitiveError(f"numpy.reshape(..., order={order!r}) on a traced value: "
                                         f"only order='C' is supported; transpose first")
     return (x,), {"shape": shape}
@@ -119,7 +123,7 @@ def _reshape_method(x: Any, *shape: Any, order: str = "C") -> Any:
 
 reshape = primitive(
     "reshape", lambda x, shape: np.reshape(x, shape), signature=_reshape_signature,
-    symbolic=lambda x, shape: np.reshape(x, shape), linear=True,
+    symbolic=lambda x, shape: _entry(np.reshape(x, shape)), linear=True,
     methods={"reshape": _reshape_method},
     vjp=(lambda g, ans, x, shape: reshape(g, shape_of(x)),),
     jvp=(lambda t, ans, x, shape: reshape(t, shape),),
@@ -145,7 +149,7 @@ def _transpose_vjp(g: Any, ans: Any, x: Any, axes: Any = None) -> Any:
 
 transpose = primitive(
     "transpose", lambda x, axes=None: np.transpose(x, axes), signature=_transpose_signature,
-    symbolic=lambda x, axes=None: np.transpose(x, axes), linear=True,
+    symbolic=lambda x, axes=None: _entry(np.transpose(x, axes)), linear=True,
     methods={"transpose": _transpose_method, "T": lambda x: transpose(x)},
     vjp=(_transpose_vjp,), jvp=(lambda t, ans, x, axes=None: transpose(t, axes),),
     saves=(),
@@ -159,7 +163,7 @@ def _broadcast_signature(x: Any, shape: Any) -> Any:
 
 
 def _symbolic_broadcast(x: Any, shape: Any) -> Any:
-    return np.broadcast_to(np.asarray(x, dtype=object), shape).copy()
+    return _entry(np.broadcast_to(np.asarray(x, dtype=object), shape).copy())
 
 
 broadcast_to = primitive(
@@ -197,7 +201,7 @@ def _scatter_symbolic(g: Any, index: Any, shape: Any, dtype: Any = None) -> Any:
         out[index] = g
     else:
         np.add.at(out, index, g)
-    return out
+    return _entry(out)
 
 
 def _scatter_signature(g: Any, index: Any, shape: Any, dtype: Any = None) -> Any:
@@ -301,7 +305,7 @@ def _getitem_into(acc: np.ndarray, g: Any, args: Any, params: Any) -> None:
 
 getitem = primitive(
     "getitem", lambda x, index: x[index], function=_getitem,
-    symbolic=lambda x, index: x[index], linear=True, operators=("getitem",),
+    symbolic=lambda x, index: _entry(x[index]), linear=True, operators=("getitem",),
     vjp=(_getitem_vjp,), jvp=(lambda t, ans, x, index: getitem(t, index),),
     vjp_numpy=_getitem_np, vjp_into=_getitem_into, saves=(),
     samples=(((V,), {"index": 1}), ((V,), {"index": slice(1, None)}),
@@ -425,10 +429,11 @@ def _astype(x: Any, dtype: Any, order: str = "K", casting: str = "unsafe", subok
         out = arr.astype(dtype, order=order, casting=casting, subok=subok, copy=copy)
         return out[()] if out.ndim == 0 and not isinstance(x, (np.ndarray, np.generic)) else out
     target = np.dtype(dtype)
-    if casting != "unsafe" and not np.can_cast(_dtype_of(x), target, casting):
+    source = _dtype_of(x)
+    if casting != "unsafe" and source != object and not np.can_cast(source, target, casting):
         raise UnsupportedPrimitiveError(
-            f"ndarray.astype({target}, casting={casting!r}) of a traced {_dtype_of(x)} value: "
-            f"numpy refuses this cast under casting={casting!r}")
+            f"ndarray.astype({target}, casting={casting!r}) of a traced {source} value: numpy "
+            f"refuses this cast under casting={casting!r}; cast with casting='unsafe'")
     if target.kind not in "fc":
         value = _innermost(x)
         if np.asarray(value).dtype == object:
@@ -440,9 +445,8 @@ def _astype(x: Any, dtype: Any, order: str = "K", casting: str = "unsafe", subok
                     f"type has no formula (it rounds or tests the value); use "
                     f"method='reverse-mode' or 'forward-mode', which cast the value at the "
                     f"point (the result carries no derivative)") from None
-        value = np.real(value) if np.iscomplexobj(value) else value
-        return np.asarray(value).astype(target)[()] if np.ndim(value) == 0 else \
-            np.asarray(value).astype(target)
+        out = np.asarray(np.real(value) if np.iscomplexobj(value) else value).astype(target)
+        return out[()] if out.ndim == 0 else out
     return x._trace.process(REGISTRY["astype"], (x,), {"dtype": target})
 
 
@@ -474,7 +478,7 @@ copy = primitive(
     derivative="the identity",
 )
 
-# ============================================================================ reshaping (composites)
+# ======================================================================== reshaping (composites)
 
 
 def _squeeze(a: Any, axis: Any = None) -> Any:
@@ -660,13 +664,14 @@ def _winners(index: Any, shape: tuple[int, ...]) -> np.ndarray | None:
     written: a mask over ``x[index]``'s entries of the ones that survive (None: all do)."""
     if is_basic_index(index):
         return None
-    flat = _positions(shape)[index].ravel()
-    if np.unique(flat).size == flat.size:
+    picked = np.asarray(_positions(shape)[index])
+    flat = picked.ravel()
+    _, last_from_end = np.unique(flat[::-1], return_index=True)
+    if last_from_end.size == flat.size:
         return None
     keep = np.zeros(flat.size, dtype=bool)
-    _, last_from_end = np.unique(flat[::-1], return_index=True)
     keep[flat.size - 1 - last_from_end] = True
-    return keep.reshape(np.shape(_positions(shape)[index]))
+    return keep.reshape(picked.shape)
 
 
 def _index_update_numeric(x: Any, values: Any, index: Any) -> Any:
@@ -720,7 +725,8 @@ def _index_update(x: Any, *args: Any, index: Any = _MISSING, values: Any = _MISS
 
 index_update = primitive(
     "index_update", _index_update_numeric, function=_index_update,
-    symbolic=_index_update_numeric, linear=True, nargs=2,
+    symbolic=lambda x, values, index: _entry(_index_update_numeric(x, values, index)),
+    linear=True, nargs=2,
     vjp=(lambda g, ans, x, values, index: index_update(g, index, 0.0),
          _index_update_values_vjp),
     jvp=(lambda t, ans, x, values, index: index_update(t, index, 0.0),
@@ -852,7 +858,7 @@ triu = primitive(
     derivative="where(mask, x, 0)",
 )
 
-# ============================================================================ joining (composites)
+# ========================================================================== joining (composites)
 
 
 def _stacker(name: str, axis_of: Any, lift: Any, has_dtype: bool = True) -> Any:
@@ -929,7 +935,7 @@ append = primitive(
     derivative="a concatenate",
 )
 
-# ============================================================================ splitting (composites)
+# ======================================================================== splitting (composites)
 
 
 def _split_points(n: int, sections: Any) -> list[int]:
@@ -957,7 +963,8 @@ def _splitter(name: str) -> Any:
         def signature(ary: Any, indices_or_sections: Any) -> Any:
             return (ary,), {"indices_or_sections": sections_param(indices_or_sections)}
     else:
-        def signature(ary: Any, indices_or_sections: Any, axis: int = 0) -> Any:  # type: ignore[misc]
+        def signature(  # type: ignore[misc]
+                ary: Any, indices_or_sections: Any, axis: int = 0) -> Any:
             return (ary,), {"indices_or_sections": sections_param(indices_or_sections),
                             "axis": int(axis)}
 
@@ -996,7 +1003,7 @@ hsplit = _splitting("hsplit", (((M,), {"indices_or_sections": 3}),
 vsplit = _splitting("vsplit", (((M,), {"indices_or_sections": 2}),))
 dsplit = _splitting("dsplit", (((T,), {"indices_or_sections": (1, 2)}),))
 
-# ============================================================================ rearranging (composites)
+# ====================================================================== rearranging (composites)
 
 
 def _flip(m: Any, axis: Any = None) -> Any:
@@ -1334,10 +1341,10 @@ def _arg_extremum(name: str) -> Any:
     return primitive(
         name, numeric, signature=signature,
         symbolic=symbolic_refusal(
-            f"numpy.{name} of a symbolic value: which entry is the "
-            f"{'largest' if name == 'argmax' else 'smallest'} depends on x, so it has no single "
-            f"formula; use method='reverse-mode' or 'forward-mode', which take the entry at the "
-            f"point, or a numerical method"),
+            f"which entry of a symbolic value is the "
+            f"{'largest' if name == 'argmax' else 'smallest'} depends on x, so numpy.{name} "
+            f"has no single formula; use method='reverse-mode' or 'forward-mode', which take "
+            f"the entry at the point, or a numerical method"),
         analytic=False, differentiable=False, methods=(name,),
         samples=(((V5,), {"axis": None, "keepdims": False}),
                  ((M,), {"axis": 1, "keepdims": False}),
