@@ -138,6 +138,11 @@ SURFACE = {
     "tril": (lambda m, x: m.tril(_m(x)), None, M9, True),
     "triu(k=1)": (lambda m, x: m.triu(_m(x), k=1), None, M9, True),
     "tril 3-d": (lambda m, x: m.tril(_t(x), k=-1), None, T24, True),
+    "delete": (lambda m, x: m.delete(_m(x), [0, 2], axis=1), None, M9, True),
+    "delete(flat)": (lambda m, x: m.delete(x, slice(1, 4)), None, M9, True),
+    "insert": (lambda m, x: m.insert(_m(x)[:2], [1, 3], x[:2] * 2.0, axis=1), None, M9, True),
+    "insert(constant)": (lambda m, x: m.insert(x, 2, 7.0), None, V3, True),
+    "resize": (lambda m, x: m.resize(x, (4, 4)), None, V5, True),
     "copy": (lambda m, x: m.copy(x) * 2.0, lambda x: x.copy() * 2.0, V3, True),
     "astype": (lambda m, x: m.astype(x, np.float64) * 2.0, lambda x: x.astype(float), V3,
                False),
@@ -151,6 +156,9 @@ SURFACE = {
     "argmin(axis)": (lambda m, x: _m(x)[np.arange(3), m.argmin(_m(x), axis=1)],
                      lambda x: _m(x)[np.arange(3), _m(x).argmin(axis=1)], M9, False),
     "argpartition": (lambda m, x: x[m.argpartition(x, 1)[:2]], None, V5, False),
+    "x[nonzero(x)]": (lambda m, x: x[m.nonzero(x)], lambda x: x[x.nonzero()], V5, False),
+    "x[flatnonzero(x)]": (lambda m, x: x[m.flatnonzero(x)][::-1], None, V5, False),
+    "x[argwhere(x)]": (lambda m, x: _m(x)[tuple(m.argwhere(_m(x)).T)], None, M9, False),
     ".item()": (lambda m, x: x[1:2].item() * x, lambda x: x[1:2].reshape(1, 1).item() * x, V3,
                 True),
     ".item(i)": (lambda m, x: _m(x).item(4) * x, lambda x: _m(x).item(1, 2) * x, M9, True),
@@ -158,7 +166,8 @@ SURFACE = {
 
 NONLINEAR = {"x[argmax(x)]", ".item()", ".item(i)"}  # products: reference by differences
 ORDERED = {"sort", "sort(axis=None)", "partition", "x[argsort(x)]", "argmin(axis)",
-           "argpartition", "x[argmax(x)]"}  # piecewise: no symbolic formula
+           "argpartition", "x[argmax(x)]", "x[nonzero(x)]", "x[flatnonzero(x)]",
+           "x[argwhere(x)]"}  # piecewise: no symbolic formula
 
 
 def _reference(name, f, x):
@@ -571,6 +580,8 @@ REFUSED = {
                          r"use order='C' or order='F'"),
     "roll(traced shift)": (lambda x: np.roll(x, x[0]), dk.UnsupportedPrimitiveError,
                            r"numpy.roll: the shift is a traced value"),
+    "insert(traced obj)": (lambda x: np.insert(x, x[:1], 1.0), dk.UnsupportedPrimitiveError,
+                           r"numpy.insert: the obj is a traced value"),
     "x[float traced]": (lambda x: V3[0] * x[x[0] * 0.0], dk.NotTraceableError,
                         r"indexing with a traced value of dtype float64"),
     "index_update(x)": (lambda x: dnp.index_update(x, 0), dk.UnsupportedPrimitiveError,

@@ -13,10 +13,13 @@ Three kinds of stanza live here:
   gathers read numpy itself for their index maps: ``np.take(positions, indices, axis, mode)``
   applied to the array of flat positions ``0..size-1`` says which entry of ``x`` lands where,
   so every parameter and every error is numpy's own;
-* index-valued functions (``argsort``, ``argpartition``, ``argmax``, ``argmin``): they carry no
-  derivative and return plain integer arrays under reverse and forward mode; ``sort`` and
-  ``partition`` are the gathers they define (a permutation: the VJP sends each cotangent entry
-  back to where its value came from).
+* index-valued functions (``argsort``, ``argpartition``, ``argmax``, ``argmin``, ``nonzero``,
+  ``flatnonzero``, ``argwhere``): they carry no derivative and return plain integer arrays
+  under reverse and forward mode; ``sort`` and ``partition`` are the gathers they define (a
+  permutation: the VJP sends each cotangent entry back to where its value came from).
+
+Traced arrays cannot be assigned in place; ``dnp.index_update(x, index, values)`` is the
+functional ``x[index] = values``.
 """
 
 from __future__ import annotations
@@ -935,6 +938,64 @@ append = primitive(
     derivative="a concatenate",
 )
 
+def _delete(arr: Any, obj: Any, axis: Any = None) -> Any:
+    return _gather(arr, np.delete(_positions(shape_of(arr)), obj, axis=axis))
+
+
+delete = primitive(
+    "delete", lambda arr, obj, axis=None: np.delete(arr, obj, axis=axis),
+    signature=lambda arr, obj, axis=None: (
+        (arr,), {"obj": _frozen(_static(obj, "obj", "delete")), "axis": axis_param(axis)}),
+    composite=_delete, linear=True,
+    samples=(((V5,), {"obj": 1, "axis": None}), ((M,), {"obj": (0, 2), "axis": 1}),
+             ((M,), {"obj": slice(0, 1), "axis": 0})),
+    derivative="a gather (getitem)",
+)
+
+
+def _insert(arr: Any, obj: Any, values: Any, axis: Any = None) -> Any:
+    # numpy itself says where each entry comes from: x's flat positions (-1 in the new
+    # slots), and the flat positions of the values in the new slots (-1 elsewhere)
+    shape, vshape = shape_of(arr), shape_of(values)
+    from_x = np.insert(_positions(shape), obj, -1, axis=axis)
+    from_v = np.insert(np.full(shape, -1, dtype=np.intp), obj, _positions(vshape), axis=axis)
+    kept = from_x >= 0
+    if not kept.any():
+        return _gather(values, from_v)
+    if kept.all():
+        return _gather(arr, from_x)
+    return ops.where(kept, _gather(arr, np.maximum(from_x, 0)),
+                     _gather(values, np.maximum(from_v, 0)))
+
+
+insert = primitive(
+    "insert", lambda arr, values, obj, axis=None: np.insert(arr, obj, values, axis=axis),
+    signature=lambda arr, obj, values, axis=None: (
+        (arr, values), {"obj": _frozen(_static(obj, "obj", "insert")), "axis": axis_param(axis)}),
+    composite=lambda arr, values, obj, axis=None: _insert(arr, obj, values, axis),
+    linear=True,
+    samples=(((V5, 0.5), {"obj": 2, "axis": None}),
+             ((M, np.array([1.5, 2.5])), {"obj": 1, "axis": 1}),
+             ((M, np.array([1.5, 2.5])), {"obj": (1, 3), "axis": 1})),
+    derivative="a gather from x and from the values",
+)
+
+
+def _resize(a: Any, new_shape: Any) -> Any:
+    where = np.resize(_positions(shape_of(a)), new_shape)
+    if not math.prod(shape_of(a)):  # numpy fills with zeros
+        return np.zeros(where.shape, dtype=_dtype_of(a))
+    return _gather(a, where)
+
+
+resize = primitive(
+    "resize", lambda a, new_shape: np.resize(a, new_shape),
+    signature=lambda a, new_shape: ((a,), {"new_shape": _frozen(new_shape)}),
+    composite=_resize, linear=True,
+    samples=(((V,), {"new_shape": (2, 4)}), ((M,), {"new_shape": 4})),
+    derivative="a gather (getitem)",
+)
+
 # ======================================================================== splitting (composites)
 
 
@@ -1170,7 +1231,7 @@ def _pad(array: Any, pad_width: Any, mode: Any = "constant", options: Any = ()) 
                        **opts)
         if not where.size:
             return const
-        start = np.argwhere(idx >= 0)[0]
+        start = np.unravel_index(int(np.argmax(idx.ravel() >= 0)), idx.shape)  # x's corner
         box = tuple(slice(int(s), int(s) + n) for s, n in zip(start, shape, strict=True))
         dtype = _dtype_of(array)
         return scatter(array, box, idx.shape, dtype if dtype.kind == "c" else None) + const
@@ -1357,6 +1418,25 @@ argmax = _arg_extremum("argmax")
 argmin = _arg_extremum("argmin")
 
 
+def _where_nonzero(name: str) -> Any:
+    return primitive(
+        name, getattr(np, name), signature=lambda a: ((a,), {}),
+        symbolic=symbolic_refusal(
+            f"which entries of a symbolic value are nonzero depends on x, so numpy.{name} has "
+            f"no single formula; use method='reverse-mode' or 'forward-mode', which take the "
+            f"entries at the point, or a numerical method"),
+        analytic=False, differentiable=False,
+        methods=("nonzero",) if name == "nonzero" else (),
+        samples=(((np.array([0.0, 0.7, 0.0, -1.2]),), {}), ((M - 0.5 * (M > 0.6),), {})),
+        derivative="none: integer indices",
+    )
+
+
+nonzero = _where_nonzero("nonzero")
+flatnonzero = _where_nonzero("flatnonzero")
+argwhere = _where_nonzero("argwhere")
+
+
 def _sort(a: Any, axis: Any = -1, kind: Any = None, stable: Any = None) -> Any:
     if axis is None:
         a, axis = reshape(a, (-1,)), -1
@@ -1408,11 +1488,11 @@ partition = primitive(
     derivative="a permutation: each cotangent entry goes back to where its value came from",
 )
 
-__all__ = ["append", "argmax", "argmin", "argpartition", "argsort", "array_split", "astype",
-           "atleast_1d", "atleast_2d", "atleast_3d", "broadcast_arrays", "broadcast_to",
-           "column_stack", "concatenate", "copy", "diag", "diagflat", "diagonal", "diff",
-           "dsplit", "dstack", "expand_dims", "flip", "fliplr", "flipud", "getitem", "hsplit",
-           "hstack", "index_update", "is_basic_index", "moveaxis", "pad", "partition", "ravel",
-           "repeat", "reshape", "roll", "rollaxis", "rot90", "scatter", "sort", "split",
-           "squeeze", "stack", "swapaxes", "take", "take_along_axis", "tile", "transpose", "tril",
-           "triu", "vsplit", "vstack"]
+__all__ = ["append", "argmax", "argmin", "argpartition", "argsort", "argwhere", "array_split",
+           "astype", "atleast_1d", "atleast_2d", "atleast_3d", "broadcast_arrays", "broadcast_to",
+           "column_stack", "concatenate", "copy", "delete", "diag", "diagflat", "diagonal",
+           "diff", "dsplit", "dstack", "expand_dims", "flatnonzero", "flip", "fliplr", "flipud",
+           "getitem", "hsplit", "hstack", "index_update", "insert", "is_basic_index", "moveaxis",
+           "nonzero", "pad", "partition", "ravel", "repeat", "reshape", "resize", "roll",
+           "rollaxis", "rot90", "scatter", "sort", "split", "squeeze", "stack", "swapaxes",
+           "take", "take_along_axis", "tile", "transpose", "tril", "triu", "vsplit", "vstack"]
