@@ -493,8 +493,8 @@ class Tracer:
         raise NotTraceableError(
             f"in-place assignment x[{index!r}] = ... on a traced array: diffkit records a "
             f"program of pure operations and cannot follow mutation. Build a new array instead: "
-            f"dnp.where(mask, value, x) for masked updates, or "
-            f"x + dnp.scatter(value - x[index], index, x.shape) to replace x[index]"
+            f"x = dnp.index_update(x, index, value) replaces x[index] (any numpy index), "
+            f"dnp.where(mask, value, x) updates by a mask"
         )
 
     # --- conversions
