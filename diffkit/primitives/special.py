@@ -206,9 +206,16 @@ erfcinv = primitive(
     partials=("-sqrt(pi)/2 exp({y}**2)",), samples=unary_samples(_ERFC),
     derivative="-sqrt(pi)/2 exp(erfcinv(x)**2)",
 )
+def _ndtr_sympy(z: Any) -> Any:
+    """erfc(-z / sqrt(2)) / 2 as written: sympy would rewrite erfc(-u) as 2 - erfc(u), which
+    cancels to 0 in compiled code far in the left tail (log_ndtr(-12) then divides by 0)."""
+    sp = sympy_module()
+    return sp.erfc(-z / sp.sqrt(2), evaluate=False) / 2
+
+
 ndtr = primitive(
     "ndtr", _scipy("ndtr"), namespace="special", scipy=("special.ndtr",),
-    symbolic=elementwise_fn(lambda x: sympy_module().erfc(-x / sympy_module().sqrt(2)) / 2),
+    symbolic=elementwise_fn(_ndtr_sympy),
     formula=("ndtr",),
     vjp=(lambda g, ans, x: g * ops.exp(-0.5 * x * x) / _SQRT_2PI,),
     jvp=(lambda t, ans, x: t * ops.exp(-0.5 * x * x) / _SQRT_2PI,), saves=(0,),
@@ -226,8 +233,7 @@ log_ndtr = primitive(
     "log_ndtr", _scipy("log_ndtr", complex_form=_log_ndtr_c), namespace="special",
     scipy=("special.log_ndtr",), analytic=False,  # scipy's own complex log_ndtr (plain calls)
     # loses 7 digits of the derivative near x = 6; norm.logcdf uses the accurate form above
-    symbolic=elementwise_fn(
-        lambda x: sympy_module().log(sympy_module().erfc(-x / sympy_module().sqrt(2)) / 2)),
+    symbolic=elementwise_fn(lambda x: sympy_module().log(_ndtr_sympy(x))),
     formula=("log_ndtr",),
     vjp=(lambda g, ans, x: g * _log_ndtr_d(x, ans),),
     jvp=(lambda t, ans, x: t * _log_ndtr_d(x, ans),),
@@ -693,25 +699,25 @@ norm_pdf = _norm(
 )
 norm_cdf = _norm(
     "cdf", lambda x, loc=0.0, scale=1.0: ndtr(_z(x, loc, scale)),
-    lambda sp, z, scale: sp.erfc(-z / sp.sqrt(2)) / 2,
+    lambda sp, z, scale: _ndtr_sympy(z),
     lambda z, ans: ops.exp(_phi_log(z)), None,
     "phi(z) / scale in x, -phi(z) / scale in loc, -z phi(z) / scale in scale",
 )
 norm_logcdf = _norm(
     "logcdf", lambda x, loc=0.0, scale=1.0: log_ndtr(_z(x, loc, scale)),
-    lambda sp, z, scale: sp.log(sp.erfc(-z / sp.sqrt(2)) / 2),
+    lambda sp, z, scale: sp.log(_ndtr_sympy(z)),
     lambda z, ans: ops.exp(_phi_log(z) - ans), None,
     "phi(z) / Phi(z) / scale in x (and -1, -z times it in loc, scale)",
 )
 norm_sf = _norm(
     "sf", lambda x, loc=0.0, scale=1.0: ndtr(-_z(x, loc, scale)),
-    lambda sp, z, scale: sp.erfc(z / sp.sqrt(2)) / 2,
+    lambda sp, z, scale: _ndtr_sympy(-z),
     lambda z, ans: -ops.exp(_phi_log(z)), None,
     "-phi(z) / scale in x",
 )
 norm_logsf = _norm(
     "logsf", lambda x, loc=0.0, scale=1.0: log_ndtr(-_z(x, loc, scale)),
-    lambda sp, z, scale: sp.log(sp.erfc(z / sp.sqrt(2)) / 2),
+    lambda sp, z, scale: sp.log(_ndtr_sympy(-z)),
     lambda z, ans: -ops.exp(_phi_log(z) - ans), None,
     "-phi(z) / (1 - Phi(z)) / scale in x",
 )
