@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..core import bind
+from ..errors import UnsupportedPrimitiveError
 from ._stanza import (
     POS,
     SPREAD,
@@ -60,12 +61,6 @@ def _sps() -> Any:
     import scipy.special
 
     return scipy.special
-
-
-def _unsupported(message: str) -> Exception:
-    from ..errors import UnsupportedPrimitiveError
-
-    return UnsupportedPrimitiveError(message)
 
 
 # ============================================================================ numeric helpers
@@ -298,12 +293,12 @@ digamma = primitive(
 
 def _polygamma_signature(n: Any, x: Any) -> Any:
     if is_traced(n):
-        raise _unsupported(
+        raise UnsupportedPrimitiveError(
             "scipy.special.polygamma(n, x) with a traced order n: n is an integer, there is "
             "no derivative with respect to it; pass n as a plain int")
     order = np.asarray(n)
     if order.dtype.kind not in "iuf" or np.any(order < 0) or np.any(order != np.floor(order)):
-        raise _unsupported(
+        raise UnsupportedPrimitiveError(
             f"scipy.special.polygamma(n={n!r}, x): the order n must be a non-negative integer "
             f"(or an array of them)")
     return (n, x), {}
@@ -421,7 +416,7 @@ xlog1py = primitive(
 def _order_signature(qualname: str) -> Callable[..., Any]:
     def signature(v: Any, x: Any) -> Any:
         if is_traced(v):
-            raise _unsupported(
+            raise UnsupportedPrimitiveError(
                 f"{qualname}(v, x) with a traced order v: diffkit differentiates with "
                 f"respect to x only (no closed form in v); pass v as a plain number")
         return (v, x), {}
@@ -580,7 +575,7 @@ def _logsumexp_call(a: Any, axis: Any = None, b: Any = None, keepdims: bool = Fa
     axis = axis_param(axis)
     keepdims = bool(keepdims)
     if is_traced(b):
-        raise _unsupported(
+        raise UnsupportedPrimitiveError(
             "scipy.special.logsumexp(a, b=...) with a traced b: diffkit records b as a "
             "constant; for positive weights write dnp.special.logsumexp(a + dnp.log(b)) to "
             "differentiate with respect to b")
