@@ -365,8 +365,8 @@ NORM = {
     "pdf": lambda x, m, s: mp.npdf(x, m, s),
     "cdf": lambda x, m, s: mp.ncdf(x, m, s),
     "logcdf": lambda x, m, s: mp.log(mp.ncdf(x, m, s)),
-    "sf": lambda x, m, s: 1 - mp.ncdf(x, m, s),
-    "logsf": lambda x, m, s: mp.log(1 - mp.ncdf(x, m, s)),
+    "sf": lambda x, m, s: mp.ncdf(-x, -m, s),  # no 1 - cdf: it cancels in the tail
+    "logsf": lambda x, m, s: mp.log(mp.ncdf(-x, -m, s)),
 }
 
 
@@ -415,6 +415,16 @@ def test_norm_in_x_loc_and_scale(name, shapes, method):
     np.testing.assert_allclose(f(theta), getattr(norm, name)(*args), rtol=1e-13)
     _method_or_refusal(f"norm_{name}", method, lambda m: dk.jacobian(f, theta, method=m),
                        _broadcast_jacobian(NORM[name], args))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_norm_log_cdf_and_log_sf_far_in_the_tails(method):
+    x = np.array([-30.0, -5.0, 8.0])
+    for name, points in (("logcdf", x), ("logsf", -x)):
+        desired = np.diag([_mp_derivative(lambda t, name=name: NORM[name](t, 0, 1), [p], [1])
+                           for p in points])
+        fn = getattr(dnp.stats.norm, name)
+        _assert_close(dk.jacobian(lambda v, fn=fn: fn(v), points, method=method), desired)
 
 
 def test_norm_defaults_and_hessian_of_a_gaussian_log_likelihood():

@@ -109,9 +109,12 @@ def _nonpositive_integer(x: Any) -> Any:
 
 
 def _log_ndtr_c(z: Any) -> Any:
-    # log(1 - ndtr(-z)) on the right: log_ndtr's complex kernel loses digits there
+    # log(1 - ndtr(-z)) on the right: scipy's complex log_ndtr loses digits there
     z = np.asarray(z, dtype=complex)
-    out = np.where(np.real(z) > 0, np.log1p(-_sps().ndtr(-z)), _sps().log_ndtr(z))
+    right = np.real(z) > 0
+    out = np.empty(z.shape, dtype=complex)
+    out[right] = np.log1p(-_sps().ndtr(-z[right]))
+    out[~right] = _sps().log_ndtr(z[~right])
     return out[()] if out.ndim == 0 else out
 
 
