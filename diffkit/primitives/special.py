@@ -23,6 +23,7 @@ without the ``1/x`` of ``i1' = i0 - i1/x`` so they hold at ``x = 0``).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -77,7 +78,7 @@ def _signal(out: Any, args: tuple[Any, ...], pole: Callable[..., Any] | None) ->
     if np.isfinite(out).all():
         return
     state = np.geterr()
-    finite = np.logical_and.reduce([np.isfinite(a) for a in args]) if args else True
+    finite = functools.reduce(np.logical_and, [np.isfinite(a) for a in args])  # broadcasts
     if state["invalid"] == "raise" and (np.isnan(out) & finite).any():
         raise FloatingPointError("invalid value encountered in scipy.special")
     if state["divide"] == "raise" and pole is not None and \
