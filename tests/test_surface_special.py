@@ -555,6 +555,7 @@ def test_unsupported_call_forms_are_refused_with_a_message(call, message):
     (sps.logit, 1.0, r"^logit\(1\.0\): outside its domain, logit requires 0 < x < 1"),
     (sps.erfinv, 1.5, r"^erfinv\(1\.5\): outside its domain, erfinv requires -1 < x < 1"),
     (sps.y1, 0.0, r"^y1\(0\.0\): outside its domain, y1 requires x > 0"),
+    (lambda x: sps.yv(1.0, x), 0.0, r"^yv\(1\.0, 0\.0\): outside its domain, yv requires x > 0"),
     (lambda x: np.sum(sps.iv(np.array([[0.5], [1.0]]), x * np.array([1.0, 2.0]))), -1.0,
      r"^iv\(array of shape \(2, 1\), array of shape \(2,\)\): outside its domain, iv "
      r"requires x > 0 unless v is an integer"),

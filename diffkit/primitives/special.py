@@ -205,6 +205,8 @@ erfcinv = primitive(
     partials=("-sqrt(pi)/2 exp({y}**2)",), samples=unary_samples(_ERFC),
     derivative="-sqrt(pi)/2 exp(erfcinv(x)**2)",
 )
+
+
 def _ndtr_sympy(z: Any) -> Any:
     """erfc(-z / sqrt(2)) / 2 as written: sympy would rewrite erfc(-u) as 2 - erfc(u), which
     cancels to 0 in compiled code far in the left tail (log_ndtr(-12) then divides by 0)."""
@@ -214,8 +216,7 @@ def _ndtr_sympy(z: Any) -> Any:
 
 ndtr = primitive(
     "ndtr", _scipy("ndtr"), namespace="special", scipy=("special.ndtr",),
-    symbolic=elementwise_fn(_ndtr_sympy),
-    formula=("ndtr",),
+    symbolic=elementwise_fn(_ndtr_sympy), formula=("ndtr",),
     vjp=(lambda g, ans, x: g * ops.exp(-0.5 * x * x) / _SQRT_2PI,),
     jvp=(lambda t, ans, x: t * ops.exp(-0.5 * x * x) / _SQRT_2PI,), saves=(0,),
     partials=("exp(-{0}**2/2) / sqrt(2 pi)",), samples=unary_samples(SPREAD * 2),
@@ -435,8 +436,9 @@ def _bessel(name: str, sympy_name: str, dx: Callable[..., Any], *, analytic: boo
             ) -> Callable[..., Any]:
     """A Bessel function ``name(v, x)`` with ``d/dx = dx(v, x, ans)``."""
     return primitive(
-        name, _scipy(name), signature=_order_signature(
-            f"scipy.special.{name}"), namespace="special",
+        # an infinity at x = 0 is a pole (yv, negative orders); elsewhere an overflow
+        name, _scipy(name, pole=lambda v, x: np.equal(x, 0)),
+        signature=_order_signature(f"scipy.special.{name}"), namespace="special",
         scipy=(f"special.{name}", *aliases), elementwise=True, nargs=2, analytic=analytic,
         domain=domain, symbolic=symbolic or elementwise_sympy(sympy_name),
         sympy_name=None if symbolic else sympy_name, printer=_printer(sympy_name),
