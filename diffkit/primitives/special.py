@@ -323,7 +323,7 @@ polygamma = primitive(
     printer=_printer("polygamma"),
     vjp=(None, lambda g, ans, n, x: unbroadcast(g * polygamma(n + 1, x), x)),
     jvp=(None, lambda t, ans, n, x: like(t * polygamma(n + 1, x), ans)), saves=(0, 1),
-    partials=(None, "polygamma(n + 1, {1})"),
+    partials=(None, "polygamma({0} + 1, {1})"),
     samples=(((0, 0.7), {}), ((1, _POSITIVE), {}), ((2, M + 0.1), {}), ((1, _GAMMA), {}),
              ((np.array([0, 1, 2]), M + 0.1), {})),
     derivative="polygamma(n + 1, x)",
@@ -434,7 +434,8 @@ def _bessel(name: str, sympy_name: str, dx: Callable[..., Any], *, analytic: boo
             domain: Domain | None, text: str, samples: tuple[Any, ...],
             symbolic: Callable[..., Any] | None = None, aliases: tuple[str, ...] = ()
             ) -> Callable[..., Any]:
-    """A Bessel function ``name(v, x)`` with ``d/dx = dx(v, x, ans)``."""
+    """A Bessel function ``name(v, x)`` with ``d/dx = dx(v, x, ans)``; ``text`` shows it
+    with ``{v}`` and ``{x}`` for the arguments."""
     return primitive(
         # an infinity at x = 0 is a pole (yv, negative orders); elsewhere an overflow
         name, _scipy(name, pole=lambda v, x: np.equal(x, 0)),
@@ -444,7 +445,8 @@ def _bessel(name: str, sympy_name: str, dx: Callable[..., Any], *, analytic: boo
         sympy_name=None if symbolic else sympy_name, printer=_printer(sympy_name),
         vjp=(None, lambda g, ans, v, x: unbroadcast(g * dx(v, x, ans), x)),
         jvp=(None, lambda t, ans, v, x: like(t * dx(v, x, ans), ans)),
-        partials=(None, text), samples=samples, derivative=text,
+        partials=(None, text.format(v="{0}", x="{1}")), samples=samples,
+        derivative=text.format(v="v", x="x"),
     )
 
 
@@ -452,7 +454,7 @@ def _bessel(name: str, sympy_name: str, dx: Callable[..., Any], *, analytic: boo
 # 22 < x < 37 gives a derivative 12 times too large): no complex step through them
 iv = _bessel(
     "iv", "besseli", lambda v, x, ans: (iv(v - 1, x) + iv(v + 1, x)) / 2.0, analytic=False,
-    domain=Domain("x > 0 unless v is an integer"), text="(iv(v - 1, x) + iv(v + 1, x)) / 2",
+    domain=Domain("x > 0 unless v is an integer"), text="(iv({v} - 1, {x}) + iv({v} + 1, {x})) / 2",
     samples=_order_samples((0.0, 1.0, 2.5), _POSITIVE),
 )
 ive = _bessel(
@@ -460,19 +462,19 @@ ive = _bessel(
     lambda v, x, ans: (ive(v - 1, x) + ive(v + 1, x)) / 2.0 - ops.sign(x) * ans,
     # ive(v, x) = iv(v, x) exp(-|x|): a kink at 0, and scipy's complex form uses |Re z|
     analytic=False, domain=Domain("x > 0 unless v is an integer", kinks=(0.0,)),
-    text="(ive(v - 1, x) + ive(v + 1, x)) / 2 - sign(x) ive(v, x)",
+    text="(ive({v} - 1, {x}) + ive({v} + 1, {x})) / 2 - sign({x}) ive({v}, {x})",
     symbolic=elementwise_fn(
         lambda v, x: sympy_module().besseli(v, x) * sympy_module().exp(-sympy_module().Abs(x))),
     samples=_order_samples((0.0, 1.0, 2.5), _POSITIVE),
 )
 jv = _bessel(
     "jv", "besselj", lambda v, x, ans: (jv(v - 1, x) - jv(v + 1, x)) / 2.0, analytic=False,
-    domain=Domain("x > 0 unless v is an integer"), text="(jv(v - 1, x) - jv(v + 1, x)) / 2",
+    domain=Domain("x > 0 unless v is an integer"), text="(jv({v} - 1, {x}) - jv({v} + 1, {x})) / 2",
     aliases=("special.jn",), samples=_order_samples((0.0, 1.0, 2.5), _POSITIVE),
 )
 yv = _bessel(
     "yv", "bessely", lambda v, x, ans: (yv(v - 1, x) - yv(v + 1, x)) / 2.0, analytic=False,
-    domain=Domain("x > 0", lo=0.0), text="(yv(v - 1, x) - yv(v + 1, x)) / 2",
+    domain=Domain("x > 0", lo=0.0), text="(yv({v} - 1, {x}) - yv({v} + 1, {x})) / 2",
     aliases=("special.yn",), samples=_order_samples((0.0, 1.0, 2.5), _POSITIVE),
 )
 
@@ -480,7 +482,8 @@ yv = _bessel(
 def _bessel_n(name: str, sympy_name: str, order: int, dx: Callable[..., Any], *, text: str,
               analytic: bool, domain: Domain | None = None, numpy: tuple[str, ...] = (),
               values: np.ndarray = SPREAD * 2) -> Callable[..., Any]:
-    """A Bessel function of fixed integer order, ``i0(x)`` = ``iv(0, x)``."""
+    """A Bessel function of fixed integer order, ``i0(x)`` = ``iv(0, x)``; ``text`` its
+    derivative with ``{0}`` for x."""
     return primitive(
         name, _scipy(name, pole=(lambda x: x == 0) if domain is not None else None),
         namespace="special", scipy=(f"special.{name}",), numpy=numpy, analytic=analytic,
@@ -488,21 +491,21 @@ def _bessel_n(name: str, sympy_name: str, order: int, dx: Callable[..., Any], *,
         symbolic=elementwise_fn(lambda x: getattr(sympy_module(), sympy_name)(order, x)),
         printer=_printer(sympy_name),
         vjp=(lambda g, ans, x: g * dx(x),), jvp=(lambda t, ans, x: t * dx(x),), saves=(0,),
-        partials=(text,), samples=unary_samples(values), derivative=text,
+        partials=(text,), samples=unary_samples(values), derivative=text.format("x"),
     )
 
 
-i0 = _bessel_n("i0", "besseli", 0, lambda x: i1(x), text="i1(x)", analytic=False,
+i0 = _bessel_n("i0", "besseli", 0, lambda x: i1(x), text="i1({0})", analytic=False,
                numpy=("i0",))
 i1 = _bessel_n("i1", "besseli", 1, lambda x: (i0(x) + iv(2.0, x)) / 2.0,
-               text="(i0(x) + iv(2, x)) / 2", analytic=False)
-j0 = _bessel_n("j0", "besselj", 0, lambda x: -j1(x), text="-j1(x)", analytic=False)
+               text="(i0({0}) + iv(2, {0})) / 2", analytic=False)
+j0 = _bessel_n("j0", "besselj", 0, lambda x: -j1(x), text="-j1({0})", analytic=False)
 j1 = _bessel_n("j1", "besselj", 1, lambda x: (j0(x) - jv(2.0, x)) / 2.0,
-               text="(j0(x) - jv(2, x)) / 2", analytic=False)
-y0 = _bessel_n("y0", "bessely", 0, lambda x: -y1(x), text="-y1(x)", analytic=False,
+               text="(j0({0}) - jv(2, {0})) / 2", analytic=False)
+y0 = _bessel_n("y0", "bessely", 0, lambda x: -y1(x), text="-y1({0})", analytic=False,
                domain=Domain("x > 0", lo=0.0), values=POS)
 y1 = _bessel_n("y1", "bessely", 1, lambda x: (y0(x) - yv(2.0, x)) / 2.0,
-               text="(y0(x) - yv(2, x)) / 2", analytic=False, domain=Domain("x > 0", lo=0.0),
+               text="(y0({0}) - yv(2, {0})) / 2", analytic=False, domain=Domain("x > 0", lo=0.0),
                values=POS)
 
 # ============================================================================ softmax, logsumexp
@@ -675,14 +678,20 @@ _SCALE = Domain("scale > 0")
 
 
 def _norm(name: str, numeric: Callable[..., Any], form: Callable[..., Any],
-          dz: Callable[..., Any], dscale: Callable[..., Any] | None, text: str
-          ) -> Callable[..., Any]:
+          dz: Callable[..., Any], dscale: Callable[..., Any] | None,
+          partials: tuple[str, str, str]) -> Callable[..., Any]:
+    """A scipy.stats.norm function; ``partials`` in x, loc, scale with ``Z`` for z and
+    ``npdf`` the standard normal density."""
     vjp, jvp = _norm_rules(dz, dscale)
+    derivative = "; ".join(
+        f"d/d{arg} = {p.replace('Z', 'z').format('x', 'loc', 'scale', y=name)}"
+        for arg, p in zip(("x", "loc", "scale"), partials, strict=True))
     return primitive(
         f"norm_{name}", numeric, signature=_norm_signature, namespace="stats",
         scipy=(f"stats.norm.{name}",), elementwise=True, nargs=3, domain=_SCALE,
         symbolic=_norm_symbolic(form), vjp=vjp, jvp=jvp, samples=_NORM_SAMPLES,
-        derivative=text,
+        partials=tuple(p.replace("Z", "(({0} - {1}) / {2})") for p in partials),
+        derivative=f"{derivative} (z = (x - loc) / scale)",
     )
 
 
@@ -690,37 +699,38 @@ norm_logpdf = _norm(
     "logpdf", _norm_logpdf,
     lambda sp, z, scale: -z**2 / 2 - sp.log(scale) - sp.log(2 * sp.pi) / 2,
     lambda z, ans: -z, lambda ans, scale: -1.0 / scale,
-    "-z / scale in x, z / scale in loc, (z**2 - 1) / scale in scale",
+    ("-Z / {2}", "Z / {2}", "(Z**2 - 1) / {2}"),
 )
 norm_pdf = _norm(
     "pdf", lambda x, loc=0.0, scale=1.0: np.exp(_norm_logpdf(x, loc, scale)),
     lambda sp, z, scale: sp.exp(-z**2 / 2) / (scale * sp.sqrt(2 * sp.pi)),
     lambda z, ans: -z * ans, lambda ans, scale: -ans / scale,
-    "pdf times the derivative of logpdf",
+    ("-{y} Z / {2}", "{y} Z / {2}", "{y} (Z**2 - 1) / {2}"),
 )
 norm_cdf = _norm(
     "cdf", lambda x, loc=0.0, scale=1.0: ndtr(_z(x, loc, scale)),
     lambda sp, z, scale: _ndtr_sympy(z),
     lambda z, ans: ops.exp(_phi_log(z)), None,
-    "phi(z) / scale in x, -phi(z) / scale in loc, -z phi(z) / scale in scale",
+    ("npdf(Z) / {2}", "-npdf(Z) / {2}", "-Z npdf(Z) / {2}"),
 )
 norm_logcdf = _norm(
     "logcdf", lambda x, loc=0.0, scale=1.0: log_ndtr(_z(x, loc, scale)),
     lambda sp, z, scale: sp.log(_ndtr_sympy(z)),
     lambda z, ans: ops.exp(_phi_log(z) - ans), None,
-    "phi(z) / Phi(z) / scale in x (and -1, -z times it in loc, scale)",
+    ("npdf(Z) / exp({y}) / {2}", "-npdf(Z) / exp({y}) / {2}",
+     "-Z npdf(Z) / exp({y}) / {2}"),
 )
 norm_sf = _norm(
     "sf", lambda x, loc=0.0, scale=1.0: ndtr(-_z(x, loc, scale)),
     lambda sp, z, scale: _ndtr_sympy(-z),
     lambda z, ans: -ops.exp(_phi_log(z)), None,
-    "-phi(z) / scale in x",
+    ("-npdf(Z) / {2}", "npdf(Z) / {2}", "Z npdf(Z) / {2}"),
 )
 norm_logsf = _norm(
     "logsf", lambda x, loc=0.0, scale=1.0: log_ndtr(-_z(x, loc, scale)),
     lambda sp, z, scale: sp.log(_ndtr_sympy(-z)),
     lambda z, ans: -ops.exp(_phi_log(z) - ans), None,
-    "-phi(z) / (1 - Phi(z)) / scale in x",
+    ("-npdf(Z) / exp({y}) / {2}", "npdf(Z) / exp({y}) / {2}", "Z npdf(Z) / exp({y}) / {2}"),
 )
 
 __all__ = ["beta", "betaln", "digamma", "erf", "erfc", "erfcinv", "erfinv", "expit", "gamma",
