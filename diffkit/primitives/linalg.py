@@ -74,6 +74,8 @@ _METHODS_THAT_WORK = ("use method='reverse-mode' or 'forward-mode' (exact to rou
                       "numerical method such as 'richardson'")
 
 # ============================================================================ helpers
+# (the ``signature`` functions below carry numpy's parameters unannotated: a refused call's
+# message prints them as diffkit's supported call)
 
 
 def _refuse(message: str) -> UnsupportedPrimitiveError:
@@ -174,7 +176,8 @@ def _gap_inverse(w: Any, squared: bool, what: str) -> Any:
         idx = tuple(int(k) for k in ties[0])
         lo, k = idx[:-1], idx[-1]
         raise DomainError(
-            f"{what}: the values {wv[(*lo, k)]!r} and {wv[(*lo, k + 1)]!r} (entries {k} and "
+            f"{what}: the values {float(wv[(*lo, k)])!r} and {float(wv[(*lo, k + 1)])!r} "
+            f"(entries {k} and "
             f"{k + 1}{f' of matrix {list(lo)}' if lo else ''}) are repeated, so their vectors "
             f"are not unique and have no derivative (the rule divides by the gap); the values "
             f"alone are differentiable (np.linalg.eigvalsh, np.linalg.svdvals; forward mode "
@@ -245,13 +248,32 @@ def _per_matrix(fn: Any, a: Any) -> Any:
 
 
 def _det_expr(m: Any) -> Any:
+    if m.is_lower or m.is_upper:  # a Cholesky factor in a rule: the product of the diagonal
+        return sympy_module().Mul(*m.diagonal())
     return m.det(method="berkowitz")
 
 
+def _lower_inverse(m: Any) -> Any:
+    """Forward substitution: the inverse of a lower-triangular matrix stays small (the
+    adjugate of a Cholesky factor of symbols multiplies out nested square roots)."""
+    sp = sympy_module()
+    n = m.shape[0]
+    x = sp.zeros(n, n)
+    for i in range(n):
+        x[i, i] = 1 / m[i, i]
+        for j in range(i):
+            x[i, j] = -sp.Add(*(m[i, k] * x[k, j] for k in range(j, i))) / m[i, i]
+    return x
+
+
 def _inverse(m: Any) -> Any:
-    """adj(m) / det(m): division-free expansion, one shared denominator."""
-    d = _det_expr(m)
-    return m.adjugate(method="berkowitz") / d
+    """adj(m) / det(m): division-free expansion, one shared denominator; triangular matrices
+    by substitution."""
+    if m.is_lower:
+        return _lower_inverse(m)
+    if m.is_upper:
+        return _lower_inverse(m.T).T
+    return m.adjugate(method="berkowitz") / _det_expr(m)
 
 
 def _symbolic_inv(a: Any) -> Any:
@@ -458,7 +480,7 @@ slogdet = primitive(
 # ============================================================================ powers
 
 
-def _matrix_power_signature(a: Any, n: Any) -> Any:
+def _matrix_power_signature(a, n):
     try:
         if isinstance(n, Tracer):
             raise TypeError
@@ -496,7 +518,7 @@ matrix_power = primitive(
 # ============================================================================ cholesky
 
 
-def _cholesky_signature(a: Any, /, *, upper: bool = False) -> Any:
+def _cholesky_signature(a, /, *, upper=False):
     return (a,), {"upper": bool(upper)}
 
 
@@ -549,7 +571,7 @@ cholesky = primitive(
 
 
 def _uplo_signature(name: str) -> Any:
-    def signature(a: Any, UPLO: str = "L") -> Any:
+    def signature(a, UPLO="L"):
         _uplo(UPLO, name)
         return (a,), {"UPLO": "L" if UPLO in ("L", "l") else "U"}
 
@@ -727,8 +749,7 @@ svd_vh = primitive(
 )
 
 
-def _svd_signature(a: Any, full_matrices: bool = True, compute_uv: bool = True,
-                   hermitian: bool = False) -> Any:
+def _svd_signature(a, full_matrices=True, compute_uv=True, hermitian=False):
     return (a,), {"full_matrices": bool(full_matrices), "compute_uv": bool(compute_uv),
                   "hermitian": bool(hermitian)}
 
@@ -772,8 +793,7 @@ class _Unset:
 _UNSET = _Unset()  # numpy's pinv tells "rtol not given" from rtol=None
 
 
-def _pinv_signature(a: Any, rcond: Any = None, hermitian: bool = False, *,
-                    rtol: Any = _UNSET) -> Any:
+def _pinv_signature(a, rcond=None, hermitian=False, *, rtol=_UNSET):
     if rcond is None:  # numpy's defaults, resolved here so the parameter is one float
         if rtol is _UNSET:
             rcond = 1e-15
@@ -825,7 +845,7 @@ pinv = primitive(
 # ============================================================================ lstsq
 
 
-def _lstsq_signature(a: Any, b: Any, rcond: Any = None) -> Any:
+def _lstsq_signature(a, b, rcond=None):
     if rcond is not None and (isinstance(rcond, Tracer) or np.ndim(rcond) != 0):
         raise _refuse(f"numpy.linalg.lstsq(a, b, rcond={rcond!r}): rcond must be one number "
                       f"or None")
@@ -918,7 +938,7 @@ def _qr_jvp(t: Any, q: Any, r: Any) -> tuple[Any, Any]:
 
 
 def _tall(name: str) -> Any:
-    def signature(a: Any) -> Any:
+    def signature(a):
         m, n = shape_of(a)[-2:]
         if m < n:
             raise _refuse(f"{name} of a {m} x {n} (wide) matrix: the factor primitives take "
@@ -946,7 +966,7 @@ qr_r = primitive(
 )
 
 
-def _qr_signature(a: Any, mode: str = "reduced") -> Any:
+def _qr_signature(a, mode="reduced"):
     return (a,), {"mode": mode}
 
 
