@@ -355,6 +355,24 @@ def test_svd_full_matrices_of_a_square_matrix_is_the_reduced_svd():
     _check(f, G9, AD)
 
 
+def test_repeated_singular_values_take_the_tie_convention():
+    """The nuclear norm sum(s) is symmetric in the singular values: its gradient U V^T is
+    exact at a tie; lstsq (whose s forward mode differentiates, used or not) works there."""
+    q = np.linalg.qr(np.random.default_rng(3).normal(size=(3, 2)))[0]  # orthonormal columns
+    for method in AD:
+        _close(dk.gradient(lambda x: np.sum(np.linalg.svdvals(x.reshape(3, 2))), q.ravel(),
+                           method=method), (q @ np.eye(2)).ravel(), 1e-12, method)
+    _check(lambda x: np.linalg.lstsq(x.reshape(3, 2), C3, rcond=None)[0], q.ravel(), AD)
+    with pytest.raises(DomainError, match=r"numpy\.linalg\.svd \(U\): the values 1\.0 and "
+                                          r"(1\.0|0\.99+) \(entries 0 and 1\) are repeated"):
+        dk.jacobian(lambda x: np.linalg.svd(x.reshape(3, 2), full_matrices=False)[0],
+                    q.ravel(), method="reverse-mode")
+    with pytest.raises(DomainError, match=r"a singular value is 0 \(the matrix is rank "
+                                          r"deficient\)"):
+        dk.jacobian(lambda x: np.linalg.svd(x.reshape(3, 2), full_matrices=False)[2],
+                    np.array([1.0, 2.0, 2.0, 4.0, -1.0, -2.0]), method="forward-mode")
+
+
 # ============================================================================ pinv
 
 

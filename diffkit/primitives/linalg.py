@@ -143,10 +143,14 @@ def _uplo(uplo: Any, where: str) -> bool:
     return uplo in ("L", "l")
 
 
+def _tolerance(w: np.ndarray) -> np.ndarray:
+    """``GAP_RTOL`` times the largest value of each matrix, shaped ``(..., 1)``."""
+    return GAP_RTOL * np.max(np.abs(w), axis=-1, keepdims=True, initial=0.0)
+
+
 def _clusters(w: np.ndarray) -> np.ndarray:
     """Cluster labels of sorted values ``(..., n)``: neighbours within the tolerance share one."""
-    scale = float(np.max(np.abs(w), initial=0.0))
-    gaps = np.abs(np.diff(w, axis=-1)) > GAP_RTOL * scale
+    gaps = np.abs(np.diff(w, axis=-1)) > _tolerance(w)
     zero = np.zeros((*w.shape[:-1], 1), dtype=int)
     return np.concatenate([zero, np.cumsum(gaps, axis=-1)], axis=-1)
 
@@ -156,8 +160,7 @@ def _tie_average(v: Any, values: Any, zero_kink: bool = False) -> Any:
     values, and 0 at zero singular values (``zero_kink``); ``v`` itself when there is no tie."""
     w = np.asarray(_plain(values), dtype=float)
     labels = _clusters(w)
-    scale = float(np.max(np.abs(w), initial=0.0))
-    small = np.abs(w) <= GAP_RTOL * scale if zero_kink else np.zeros(w.shape, dtype=bool)
+    small = np.abs(w) <= _tolerance(w) if zero_kink else np.zeros(w.shape, dtype=bool)
     if not small.any() and np.all(np.diff(labels, axis=-1) > 0):
         return v
     same = (labels[..., :, None] == labels[..., None, :]).astype(float)
@@ -191,7 +194,7 @@ def _gap_inverse(w: Any, squared: bool, what: str) -> Any:
 
 def _nonzero(s: Any, what: str) -> None:
     sv = np.asarray(_plain(s), dtype=float)
-    if np.any(sv <= GAP_RTOL * float(np.max(np.abs(sv), initial=0.0))):
+    if np.any(sv <= _tolerance(sv)):
         raise DomainError(
             f"{what}: a singular value is 0 (the matrix is rank deficient), so the vectors of "
             f"a non-square matrix have no derivative (the rule divides by the singular values); "
@@ -864,10 +867,10 @@ def _lstsq_composite(a: Any, b: Any, rcond: Any = None) -> Any:
     m, n = shape_of(a)
     eps = float(np.finfo(float).eps)
     cut = eps * max(m, n) if rcond is None else (eps if rcond < 0 else rcond)
+    x = ops.matmul(pinv(a, rcond=cut), b)  # the minimum-norm solution, as numpy's gelsd
     s = svdvals(a)
     sv = np.asarray(_plain(s), dtype=float)
     rank = int(np.sum(sv > cut * np.max(sv, initial=0.0)))
-    x = ops.matmul(pinv(a, rcond=cut), b)  # the minimum-norm solution, as numpy's gelsd
     if rank == n and m > n:
         r = b - ops.matmul(a, x)
         resid = ops.sum(r * r, axis=0)
@@ -896,7 +899,7 @@ _QR_REFUSAL = symbolic_refusal(
 
 def _qr_check(r: Any) -> None:
     d = np.abs(np.diagonal(np.asarray(_plain(r), dtype=float), axis1=-2, axis2=-1))
-    if np.any(d <= GAP_RTOL * float(np.max(d, initial=0.0))):
+    if np.any(d <= _tolerance(d)):
         raise DomainError("numpy.linalg.qr: the columns of a are linearly dependent (a zero on "
                           "the diagonal of R), so Q and R have no derivative there; "
                           "differentiate at a matrix of full column rank")
