@@ -17,6 +17,7 @@ import pytest
 import diffkit as dk
 import diffkit.numpy as dnp
 from diffkit.errors import DomainError, NonAnalyticError, UnsupportedPrimitiveError
+from diffkit.methods import forward
 
 AD = ("reverse-mode", "forward-mode")
 AD_SYMBOLIC = (*AD, "symbolic")
@@ -462,7 +463,9 @@ SECOND_ORDER = {
 
 
 @pytest.mark.parametrize("name", list(SECOND_ORDER))
-def test_hessians_reverse_over_reverse_and_forward_over_reverse(name):
+def test_hessians_by_three_nestings(name):
+    """reverse-over-reverse, forward-over-reverse, forward-over-forward: the registry's order-2
+    tests skip the stanzas that are not complex-analytic and the composites."""
     f = SECOND_ORDER[name]
     x0 = G9[:6] if name in ("svd tall", "pinv", "qr", "lstsq") else G9
     # the reference: a central difference of the exact (reverse-mode) gradient
@@ -470,6 +473,7 @@ def test_hessians_reverse_over_reverse_and_forward_over_reverse(name):
                           method="richardson")
     for method in AD:
         _close(dk.hessian(f, x0, method=method), desired, 1e-7, f"{name} {method}")
+    _close(forward.hessian(f, x0, over="forward"), desired, 1e-7, f"{name} forward-over-forward")
 
 
 # ============================================================================ refusals
@@ -613,8 +617,6 @@ VALUES = {
 @pytest.mark.parametrize("name", list(VALUES))
 def test_traced_values_are_numpys(name):
     """The composites rebuild numpy's tuples from their factor primitives: same numbers."""
-    from diffkit.methods import forward
-
     call, x0 = VALUES[name]
 
     def flat(la, x):
