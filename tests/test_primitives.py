@@ -78,7 +78,10 @@ def test_dnp_function_is_generated_from_the_registry(name):
 @pytest.mark.parametrize("name", ALL)
 def test_stanza_is_complete(name):
     prim = REGISTRY[name]
-    if prim.differentiable and prim.composite is None:  # composites are traced through
+    if prim.composite is not None:  # traced through: its primitives carry the rules
+        assert prim.vjp is None, f"{name}: a composite's rules would be unused"
+        assert prim.jvp is None, f"{name}: a composite's rules would be unused"
+    elif prim.differentiable:
         assert prim.vjp is not None, f"{name} lacks a vjp"
         assert prim.jvp is not None, f"{name} lacks a jvp"
     elif not prim.differentiable:
