@@ -185,13 +185,13 @@ def _reduce_traced(prim: Any, a: Any, axis: Any, out: Any, keepdims: Any, initia
         a = ops.where(where, a, fill)
     if not isinstance(a, Tracer):  # the mask selected no traced entry
         a = np.asarray(a)
-    result = ops_call(prim, a, {"axis": axis_param(axis), "keepdims": _flag(keepdims)})
+    result = _apply(prim, a, {"axis": axis_param(axis), "keepdims": _flag(keepdims)})
     if initial is not _UNSET and combine is not None:
         result = combine(result, initial)
     return result
 
 
-def ops_call(prim: Any, a: Any, params: dict[str, Any]) -> Any:
+def _apply(prim: Any, a: Any, params: dict[str, Any]) -> Any:
     """``prim`` on one array: the trace's rule on a traced value, numpy's on a plain one."""
     if isinstance(a, Tracer):
         return a._trace.process(prim, (a,), params)
@@ -259,9 +259,9 @@ def _mean_like(numeric: Callable[..., Any], nan: bool) -> Callable[..., Any]:
             raise _no_out(prim.qualname)
         axis, keep = axis_param(axis), _flag(keepdims)
         if where is _UNSET or where is True:
-            result = ops_call(prim, a, {"axis": axis, "keepdims": keep})
+            result = _apply(prim, a, {"axis": axis, "keepdims": keep})
         elif nan:  # masked-out entries are ignored like NaN entries
-            result = ops_call(prim, ops.where(where, a, np.nan), {"axis": axis, "keepdims": keep})
+            result = _apply(prim, ops.where(where, a, np.nan), {"axis": axis, "keepdims": keep})
         else:  # the mean of the selected entries: their sum over their number
             shape = shape_of(a)
             if isinstance(where, Tracer):
@@ -387,8 +387,6 @@ def _average_symbolic(a: Any, w: Any, axis: Any = None, keepdims: bool = False) 
     return np.sum(a * w, axis=axis, keepdims=keepdims) / np.sum(w, axis=axis, keepdims=keepdims)
 
 
-_W3 = np.array([0.2, 0.5, 0.3])
-
 average = primitive(
     "average", _average_numeric, function=_average, symbolic=_average_symbolic,
     vjp=(
@@ -407,7 +405,7 @@ average = primitive(
             / sum(w, axis=axis, keepdims=keepdims),
     ),
     domain=Domain("the weights along the axis do not sum to zero"),
-    samples=(((V, _W3), {"axis": None, "keepdims": False}),
+    samples=(((V, np.array([0.2, 0.5, 0.3])), {"axis": None, "keepdims": False}),
              ((M, np.array([[0.2, 0.5, 0.3], [1.0, 0.1, 0.6]])), {"axis": (1,),
                                                                   "keepdims": False}),
              ((M, M + 0.5), {"axis": (0,), "keepdims": True})),
@@ -426,15 +424,11 @@ def _not_nan(x: Any) -> Any:
     return (~np.isnan(v)).astype(float)
 
 
-def _symbolic_nan_free(x: Any) -> Any:
-    nan = sympy_module().nan
-    return _map(lambda e: 0 if e is nan else e, x) if isinstance(x, np.ndarray) else x
-
-
+# (their symbolic rules are the plain ones: the symbolic trace refuses NaN constants, so
+# no entry of a symbolic value is NaN)
 nansum = primitive(
     "nansum", np.nansum, function=_sum_like(np.nansum, 0.0, lambda r, i: r + i),
-    symbolic=lambda x, axis=None, keepdims=False:
-        np.sum(_symbolic_nan_free(x), axis=axis, keepdims=keepdims),
+    symbolic=np.sum,
     vjp=(lambda g, ans, x, axis=None, keepdims=False:
          sum_vjp(g, ans, x, axis, keepdims) * _not_nan(x),),
     jvp=(lambda t, ans, x, axis=None, keepdims=False:
@@ -451,12 +445,8 @@ def _nanmean_share(x: Any, axis: Any) -> Any:
     return np.divide(keep, n, out=np.zeros(keep.shape), where=n > 0)
 
 
-def _symbolic_nanmean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    return _symbolic_mean(_symbolic_nan_free(x), axis, keepdims)
-
-
 nanmean = primitive(
-    "nanmean", np.nanmean, function=_mean_like(np.nanmean, nan=True), symbolic=_symbolic_nanmean,
+    "nanmean", np.nanmean, function=_mean_like(np.nanmean, nan=True), symbolic=_symbolic_mean,
     vjp=(lambda g, ans, x, axis=None, keepdims=False:
          sum_vjp(g, ans, x, axis, keepdims) * _nanmean_share(x, axis),),
     jvp=(lambda t, ans, x, axis=None, keepdims=False:
@@ -483,7 +473,7 @@ def _trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any =
     if ax1 == ax2:
         raise _unsupported(f"numpy.trace(..., axis1={axis1}, axis2={axis2}): the two axes "
                            f"must differ (numpy refuses it too)")
-    result = ops_call(trace.primitive, a, {"offset": int(offset), "axis1": ax1, "axis2": ax2})
+    result = _apply(trace.primitive, a, {"offset": int(offset), "axis1": ax1, "axis2": ax2})
     return _cast(result, dtype, "numpy.trace")
 
 
@@ -532,7 +522,7 @@ def _cumulative(name: str) -> Callable[..., Any]:
             raise _unsupported(f"numpy.{name}(..., axis={axis!r}): the axis is one integer or "
                                f"None (numpy refuses a tuple too)")
         axis = None if axis is None else int(axis) % builtins.max(nd, 1)
-        result = ops_call(fn.primitive, a, {"axis": axis})  # type: ignore[attr-defined]
+        result = _apply(fn.primitive, a, {"axis": axis})  # type: ignore[attr-defined]
         return _cast(result, dtype, f"numpy.{name}")
 
     return fn
@@ -711,7 +701,7 @@ def _spread_function(name: str) -> Callable[..., Any]:
                                f"differentiable; pass a number")
         ddof = int(ddof) if float(ddof).is_integer() else float(ddof)
         params = {"axis": axis_param(axis), "ddof": ddof, "keepdims": _flag(keepdims)}
-        return _cast(ops_call(fn.primitive, a, params), dtype, qual)  # type: ignore[attr-defined]
+        return _cast(_apply(fn.primitive, a, params), dtype, qual)  # type: ignore[attr-defined]
 
     return fn
 
@@ -857,15 +847,10 @@ min = primitive(
 _NANMAX_RULES, _NANMIN_RULES = _extremum_rules(True, nan=True), _extremum_rules(False, nan=True)
 
 
-def _symbolic_nan_extremum(name: str) -> Callable[..., Any]:
-    rule = _symbolic_reduce(name)
-    return lambda x, axis=None, keepdims=False: rule(_symbolic_nan_free(x), axis, keepdims)
-
-
 nanmax = primitive(
     "nanmax", np.nanmax, function=_extremum_like(np.nanmax, lambda r, i: ops.maximum(r, i),
                                                  fill=np.nan),
-    symbolic=_symbolic_nan_extremum("Max"), analytic=False,
+    symbolic=_symbolic_reduce("Max"), analytic=False,
     vjp=_NANMAX_RULES[0], jvp=_NANMAX_RULES[1],
     samples=_EXTREMUM_SAMPLES,
     derivative="1 at the largest number, split evenly between ties; 0 at NaN entries",
@@ -873,7 +858,7 @@ nanmax = primitive(
 nanmin = primitive(
     "nanmin", np.nanmin, function=_extremum_like(np.nanmin, lambda r, i: ops.minimum(r, i),
                                                  fill=np.nan),
-    symbolic=_symbolic_nan_extremum("Min"), analytic=False,
+    symbolic=_symbolic_reduce("Min"), analytic=False,
     vjp=_NANMIN_RULES[0], jvp=_NANMIN_RULES[1],
     samples=_EXTREMUM_SAMPLES,
     derivative="1 at the smallest number, split evenly between ties; 0 at NaN entries",
@@ -886,7 +871,7 @@ def _ptp(a: Any, axis: Any = None, out: Any = None, keepdims: Any = _UNSET) -> A
     a = _stacked(a)
     if out is not None:
         raise _no_out("numpy.ptp")
-    return ops_call(ptp.primitive, a, {"axis": axis_param(axis), "keepdims": _flag(keepdims)})
+    return _apply(ptp.primitive, a, {"axis": axis_param(axis), "keepdims": _flag(keepdims)})
 
 
 def _ptp_weights(x: Any, axis: Any) -> Any:
@@ -919,7 +904,7 @@ def _median(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool = F
     if out is not None:
         raise _no_out("numpy.median")
     # overwrite_input only lets numpy sort in place; the values are the same
-    return ops_call(median.primitive, a, {"axis": axis_param(axis), "keepdims": bool(keepdims)})
+    return _apply(median.primitive, a, {"axis": axis_param(axis), "keepdims": bool(keepdims)})
 
 
 def _median_middle(n: int) -> tuple[tuple[int, float], ...]:
