@@ -664,6 +664,42 @@ prod = primitive(
     derivative="prod(x_j for j != i) (also at zeros)",
 )
 
+
+def _nan_to(x: Any, fill: float) -> Any:
+    """``x`` with its NaN entries (constants) replaced by ``fill``."""
+    keep = _not_nan(x)
+    return x if np.all(keep) else ops.where(keep > 0, x, fill)
+
+
+# NaN entries count as the operation's identity (1 in products, 0 in sums): constants
+nanprod = primitive(
+    "nanprod", np.nanprod, function=_sum_like(np.nanprod, 1.0, lambda r, i: r * i),
+    symbolic=np.prod,
+    vjp=(lambda g, ans, x, axis=None, keepdims=False:
+         _prod_vjp(g, ans, _nan_to(x, 1.0), axis, keepdims) * _not_nan(x),),
+    jvp=(lambda t, ans, x, axis=None, keepdims=False:
+         _prod_jvp(t * _not_nan(x), ans, _nan_to(x, 1.0), axis, keepdims),),
+    samples=prod.primitive.samples,
+    derivative="prod(x_j for j != i, NaN entries left out); 0 at NaN entries",
+)
+nancumsum = primitive(
+    "nancumsum", np.nancumsum, function=_cumulative("nancumsum"),
+    symbolic=cumsum.primitive.symbolic, linear=True,
+    vjp=(lambda g, ans, x, axis=None: _cumsum_vjp(g, ans, x, axis) * _not_nan(x),),
+    jvp=(lambda t, ans, x, axis=None: cumsum(t * _not_nan(x), axis=axis),),
+    samples=cumsum.primitive.samples,
+    derivative="d y_k / d x_i = 1 for i <= k; 0 at NaN entries",
+)
+nancumprod = primitive(
+    "nancumprod", np.nancumprod, function=_cumulative("nancumprod"),
+    symbolic=cumprod.primitive.symbolic,
+    vjp=(lambda g, ans, x, axis=None:
+         _cumprod_vjp(g, ans, _nan_to(x, 1.0), axis) * _not_nan(x),),
+    jvp=(lambda t, ans, x, axis=None: _cumprod_jvp(t * _not_nan(x), ans, _nan_to(x, 1.0), axis),),
+    samples=cumprod.primitive.samples,
+    derivative="as cumprod with NaN entries read as 1; 0 at NaN entries",
+)
+
 # ============================================================================ spread
 
 
@@ -706,8 +742,17 @@ def _spread_function(name: str) -> Callable[..., Any]:
     return fn
 
 
-def _deviation(x: Any, axis: Any) -> Any:
-    return x - ops.mean(x, axis=axis, keepdims=True)
+def _spread_parts(x: Any, axis: Any, ddof: Any, nan: bool) -> tuple[Any, Any]:
+    """``(x - mean, n - ddof)``: the deviations (0 at NaN entries for the NaN-ignoring
+    versions) and the divisor, a number or, with NaN entries, one per line (keepdims)."""
+    if nan:
+        keep = _not_nan(x)
+        if not np.all(keep):
+            n = np.sum(keep, axis=norm_axes(axis, keep.ndim), keepdims=True)
+            dev = ops.where(keep > 0, x - nanmean(x, axis=axis, keepdims=True), 0.0)
+            return dev, n - ddof
+    # (an integer divisor, not a float 1 / n: the symbolic trace keeps it exact)
+    return x - mean(x, axis=axis, keepdims=True), count(x, axis) - ddof
 
 
 def _symbolic_var(x: Any, axis: Any = None, ddof: Any = 0, keepdims: bool = False) -> Any:
@@ -717,31 +762,26 @@ def _symbolic_var(x: Any, axis: Any = None, ddof: Any = 0, keepdims: bool = Fals
     return np.sum(dev * dev, axis=axis, keepdims=keepdims) / _sym_number(n - ddof)
 
 
-var = primitive(
-    "var", np.var, function=_spread_function("var"), symbolic=_symbolic_var,
-    analytic=False,  # numpy's var of complex numbers is the mean of |x - mean|**2
-    methods=("var",),
-    # (integer factors, not 2.0 / n: the symbolic trace keeps them exact)
-    vjp=(lambda g, ans, x, axis=None, ddof=0, keepdims=False:
-         sum_vjp(g, ans, x, axis, keepdims) * _deviation(x, axis) * 2 / (count(x, axis) - ddof),),
-    jvp=(lambda t, ans, x, axis=None, ddof=0, keepdims=False:
-         sum(t * _deviation(x, axis), axis=axis, keepdims=keepdims) * 2
-         / (count(x, axis) - ddof),),
-    domain=Domain("more entries along the axis than ddof"),
-    samples=(((V,), {"axis": None, "ddof": 0, "keepdims": False}),
-             ((M,), {"axis": 1, "ddof": 1, "keepdims": True}),
-             ((M,), {"axis": (0, 1), "ddof": 0, "keepdims": False}),
-             ((M,), {"axis": 0, "ddof": 1, "keepdims": False})),
-    derivative="2 (x - mean) / (n - ddof)",
-)
+def _var_rules(nan: bool) -> tuple[Any, Any]:
+    # d var / dx = 2 (x - mean) / (n - ddof)
+    def vjp(g: Any, ans: Any, x: Any, axis: Any = None, ddof: Any = 0,
+            keepdims: bool = False) -> Any:
+        dev, n = _spread_parts(x, axis, ddof, nan)
+        return sum_vjp(g, ans, x, axis, keepdims) * dev * 2 / n
+
+    def jvp(t: Any, ans: Any, x: Any, axis: Any = None, ddof: Any = 0,
+            keepdims: bool = False) -> Any:
+        dev, n = _spread_parts(x, axis, ddof, nan)
+        return sum(t * dev * 2 / n, axis=axis, keepdims=keepdims)
+
+    return (vjp,), (jvp,)
 
 
-def _std_factor(ans: Any, x: Any, axis: Any, ddof: Any, keepdims: bool) -> Any:
+def _std_factor(ans: Any, n: Any, x: Any, axis: Any, keepdims: bool) -> Any:
     """``1 / ((n - ddof) std)`` broadcast against x, and 0 where std = 0: there all entries
     are equal and std has a kink (std(c + t v) = |t| std(v)); 0 is its smallest subgradient,
     as sign(0) = 0 is abs's. The symbolic form keeps the plain quotient."""
     full = restore_reduced(ans, x, axis, keepdims)
-    n = count(x, axis) - ddof
     v = _numbers(full)
     if _is_symbolic(v):
         return 1 / (full * n)
@@ -751,28 +791,61 @@ def _std_factor(ans: Any, x: Any, axis: Any, ddof: Any, keepdims: bool) -> Any:
     return ops.where(flat, 0.0, 1 / (ops.where(flat, 1.0, full) * n))
 
 
+def _std_rules(nan: bool) -> tuple[Any, Any]:
+    # d std / dx = (x - mean) / ((n - ddof) std)
+    def vjp(g: Any, ans: Any, x: Any, axis: Any = None, ddof: Any = 0,
+            keepdims: bool = False) -> Any:
+        dev, n = _spread_parts(x, axis, ddof, nan)
+        return sum_vjp(g, ans, x, axis, keepdims) * dev * _std_factor(ans, n, x, axis, keepdims)
+
+    def jvp(t: Any, ans: Any, x: Any, axis: Any = None, ddof: Any = 0,
+            keepdims: bool = False) -> Any:
+        dev, n = _spread_parts(x, axis, ddof, nan)
+        return sum(t * dev * _std_factor(ans, n, x, axis, keepdims), axis=axis,
+                   keepdims=keepdims)
+
+    return (vjp,), (jvp,)
+
+
 def _symbolic_std(x: Any, axis: Any = None, ddof: Any = 0, keepdims: bool = False) -> Any:
     return _map(sympy_module().sqrt, _symbolic_var(x, axis, ddof, keepdims))
 
 
+_SPREAD_SAMPLES = (((V,), {"axis": None, "ddof": 0, "keepdims": False}),
+                   ((M,), {"axis": 1, "ddof": 1, "keepdims": True}),
+                   ((M,), {"axis": (0, 1), "ddof": 0, "keepdims": False}),
+                   ((M,), {"axis": 0, "ddof": 1, "keepdims": False}))
+_STD_KINK = ("entries along the axis not all equal (there std has a kink: reverse and forward "
+             "mode give the subgradient 0, the symbolic closed form is undefined)")
+_VAR_RULES, _NANVAR_RULES = _var_rules(nan=False), _var_rules(nan=True)
+_STD_RULES, _NANSTD_RULES = _std_rules(nan=False), _std_rules(nan=True)
+
+var = primitive(
+    "var", np.var, function=_spread_function("var"), symbolic=_symbolic_var,
+    analytic=False,  # numpy's var of complex numbers is the mean of |x - mean|**2
+    methods=("var",), vjp=_VAR_RULES[0], jvp=_VAR_RULES[1],
+    domain=Domain("more entries along the axis than ddof"), samples=_SPREAD_SAMPLES,
+    derivative="2 (x - mean) / (n - ddof)",
+)
 std = primitive(
     "std", np.std, function=_spread_function("std"), symbolic=_symbolic_std,
-    analytic=False, methods=("std",),
-    vjp=(lambda g, ans, x, axis=None, ddof=0, keepdims=False:
-         sum_vjp(g, ans, x, axis, keepdims) * _deviation(x, axis)
-         * _std_factor(ans, x, axis, ddof, keepdims),),
-    jvp=(lambda t, ans, x, axis=None, ddof=0, keepdims=False:
-         sum(t * _deviation(x, axis) * _std_factor(ans, x, axis, ddof, keepdims), axis=axis,
-             keepdims=keepdims),),
+    analytic=False, methods=("std",), vjp=_STD_RULES[0], jvp=_STD_RULES[1],
     domain=Domain("more entries along the axis than ddof"),
-    derivative_domain=Domain("entries along the axis not all equal (there std has a kink: "
-                             "reverse and forward mode give the subgradient 0, the symbolic "
-                             "closed form is undefined)"),
-    samples=(((V,), {"axis": None, "ddof": 0, "keepdims": False}),
-             ((M,), {"axis": 1, "ddof": 1, "keepdims": True}),
-             ((M,), {"axis": (0, 1), "ddof": 0, "keepdims": False}),
-             ((M,), {"axis": 0, "ddof": 1, "keepdims": False})),
+    derivative_domain=Domain(_STD_KINK), samples=_SPREAD_SAMPLES,
     derivative="(x - mean) / ((n - ddof) std)",
+)
+nanvar = primitive(
+    "nanvar", np.nanvar, function=_spread_function("nanvar"), symbolic=_symbolic_var,
+    analytic=False, vjp=_NANVAR_RULES[0], jvp=_NANVAR_RULES[1],
+    domain=Domain("more numbers along the axis than ddof"), samples=_SPREAD_SAMPLES,
+    derivative="2 (x - nanmean) / (n - ddof), n the numbers in the line; 0 at NaN entries",
+)
+nanstd = primitive(
+    "nanstd", np.nanstd, function=_spread_function("nanstd"), symbolic=_symbolic_std,
+    analytic=False, vjp=_NANSTD_RULES[0], jvp=_NANSTD_RULES[1],
+    domain=Domain("more numbers along the axis than ddof"),
+    derivative_domain=Domain(_STD_KINK), samples=_SPREAD_SAMPLES,
+    derivative="(x - nanmean) / ((n - ddof) std), n the numbers in the line; 0 at NaN entries",
 )
 
 # ============================================================================ order statistics
@@ -1045,6 +1118,7 @@ logsumexp = primitive(
 )
 
 __all__ = ["average", "cumprod", "cumsum", "logsumexp", "max", "mean", "median", "min",
-           "nanmax", "nanmean", "nanmin", "nansum", "prod", "ptp", "softmax_of", "std", "sum",
-           "sum_vjp", "trace", "var"]
+           "nancumprod", "nancumsum", "nanmax", "nanmean", "nanmin", "nanprod", "nanstd",
+           "nansum", "nanvar", "prod", "ptp", "softmax_of", "std", "sum", "sum_vjp", "trace",
+           "var"]
 
