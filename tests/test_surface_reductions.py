@@ -210,6 +210,8 @@ CASES = [
     _case("nancumsum(axis=1)", "nancumsum", M6, prep=_m, axis=1,
           ref=lambda x: np.cumsum(_m(x), axis=1)),
     _case("nancumprod", "nancumprod", V5, ref=np.cumprod),
+    _case("nanmedian(axis=0)", "nanmedian", M6, prep=_m, axis=0,
+          ref=lambda x: np.median(_m(x), axis=0), analytic=False),
 ]
 ROUTES = ("np", "dnp", "method")
 
@@ -419,6 +421,10 @@ NAN_CASES = {  # the NaN-ignoring function of x**2 with NaN at NAN_AT; the same 
     "nanmean(axis=1, keepdims)": (lambda v: np.nanmean(_m(v), axis=1, keepdims=True),
                                   lambda x: np.array([[np.mean(x[[0, 2]] ** 2)],
                                                       [np.mean(x[[3, 5]] ** 2)]])),
+    "nanmedian": (np.nanmedian, lambda x: np.median(x[KEEP] ** 2)),
+    "nanmedian(axis=1)": (lambda v: np.nanmedian(_m(v), axis=1),
+                          lambda x: np.array([np.median(x[[0, 2]] ** 2),
+                                              np.median(x[[3, 5]] ** 2)])),
     "nancumsum": (np.nancumsum, lambda x: np.cumsum(np.where(NAN_AT, 0, x**2))),
     "nancumprod": (np.nancumprod, lambda x: np.cumprod(np.where(NAN_AT, 1, x**2))),
 }
@@ -513,7 +519,7 @@ def test_numpy_names_reach_the_registry():
     assert NUMPY_TO_PRIMITIVE[np.amin] is REGISTRY["min"]
     for name in ("var", "std", "average", "cumsum", "cumprod", "median", "ptp", "trace",
                  "nansum", "nanmean", "nanmax", "nanmin", "nanprod", "nanvar", "nanstd",
-                 "nancumsum", "nancumprod"):
+                 "nancumsum", "nancumprod", "nanmedian"):
         assert NUMPY_TO_PRIMITIVE[getattr(np, name)] is REGISTRY[name]
 
 

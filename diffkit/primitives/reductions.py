@@ -968,16 +968,23 @@ ptp = primitive(
 )
 
 
-def _median(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
-            keepdims: bool = False) -> Any:
-    if not isinstance(a, Tracer) and not _holds_tracer(a):
-        return np.median(a, axis=axis, out=out, overwrite_input=overwrite_input,
-                         keepdims=keepdims)
-    a = _stacked(a)
-    if out is not None:
-        raise _no_out("numpy.median")
-    # overwrite_input only lets numpy sort in place; the values are the same
-    return _apply(median.primitive, a, {"axis": axis_param(axis), "keepdims": bool(keepdims)})
+def _median_function(name: str) -> Callable[..., Any]:
+    """numpy's ``median``/``nanmedian`` call form: axis, out, overwrite_input, keepdims."""
+    numeric = getattr(np, name)
+
+    def fn(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
+           keepdims: Any = _UNSET) -> Any:
+        if not isinstance(a, Tracer) and not _holds_tracer(a):
+            return numeric(a, axis=axis, out=out, overwrite_input=overwrite_input,
+                           **_given(keepdims=keepdims))
+        a = _stacked(a)
+        if out is not None:
+            raise _no_out(f"numpy.{name}")
+        # overwrite_input only lets numpy sort in place; the values are the same
+        params = {"axis": axis_param(axis), "keepdims": _flag(keepdims)}
+        return _apply(fn.primitive, a, params)  # type: ignore[attr-defined]
+
+    return fn
 
 
 def _median_middle(n: int) -> tuple[tuple[int, float], ...]:
@@ -988,8 +995,8 @@ def _median_middle(n: int) -> tuple[tuple[int, float], ...]:
 def _median_weights(x: Any, axis: Any) -> Any:
     """The share of the derivative each entry gets: 1 at the middle entry of each line (odd
     count) or 1/2 at each of the two middle entries (even count); a middle position held by
-    m tied entries is shared evenly between them. A constant of the rules (piecewise
-    constant in x)."""
+    m tied entries is shared evenly between them. NaN entries (sorted last, left out of the
+    count: nanmedian) get 0. A constant of the rules (piecewise constant in x)."""
     v = _numbers(x)
     if _is_symbolic(v):
         return _symbolic_median_weights(v, axis)
@@ -998,11 +1005,13 @@ def _median_weights(x: Any, axis: Any) -> Any:
         return np.ones(())
     lines, back = _rows(v, axis)
     ordered = np.sort(lines, axis=-1)
+    n = np.sum(~np.isnan(lines), axis=-1, keepdims=True)  # the numbers of each line
     w = np.zeros(lines.shape)
-    for k, share in _median_middle(lines.shape[-1]):
-        hit = lines == ordered[..., k:k + 1]
+    for k in ((n - 1) // 2, n // 2):  # the two middle positions (one, twice, for odd n)
+        middle = np.take_along_axis(ordered, np.maximum(k, 0), axis=-1)
+        hit = lines == middle
         m = np.sum(hit, axis=-1, keepdims=True)
-        w += share * np.divide(hit, m, out=np.zeros(lines.shape), where=m > 0)
+        w += 0.5 * np.divide(hit, m, out=np.zeros(lines.shape), where=m > 0)
     return back(w)
 
 
@@ -1051,18 +1060,28 @@ def _dirac(x: float, *order: Any) -> float:
     return 0.0
 
 
+_MEDIAN_RULES = (
+    (lambda g, ans, x, axis=None, keepdims=False:
+     sum_vjp(g, ans, x, axis, keepdims) * _median_weights(x, axis),),
+    (lambda t, ans, x, axis=None, keepdims=False:
+     sum(t * _median_weights(x, axis), axis=axis, keepdims=keepdims),),
+)
+_MEDIAN_SAMPLES = (((np.array([0.3, 1.4, -0.2, 0.9, 0.5]),), {"axis": None, "keepdims": False}),
+                   ((M,), {"axis": 1, "keepdims": False}),
+                   ((M,), {"axis": 0, "keepdims": True}),
+                   ((M,), {"axis": None, "keepdims": False}))
+
 median = primitive(
-    "median", np.median, function=_median, symbolic=_symbolic_median, analytic=False,
-    printer={"DiracDelta": _dirac},
-    vjp=(lambda g, ans, x, axis=None, keepdims=False:
-         sum_vjp(g, ans, x, axis, keepdims) * _median_weights(x, axis),),
-    jvp=(lambda t, ans, x, axis=None, keepdims=False:
-         sum(t * _median_weights(x, axis), axis=axis, keepdims=keepdims),),
-    samples=(((np.array([0.3, 1.4, -0.2, 0.9, 0.5]),), {"axis": None, "keepdims": False}),
-             ((M,), {"axis": 1, "keepdims": False}),
-             ((M,), {"axis": 0, "keepdims": True}),
-             ((M,), {"axis": None, "keepdims": False})),
+    "median", np.median, function=_median_function("median"), symbolic=_symbolic_median,
+    analytic=False, printer={"DiracDelta": _dirac},
+    vjp=_MEDIAN_RULES[0], jvp=_MEDIAN_RULES[1], samples=_MEDIAN_SAMPLES,
     derivative="1 at the middle entry (odd count), 1/2 at the two middle entries (even)",
+)
+nanmedian = primitive(
+    "nanmedian", np.nanmedian, function=_median_function("nanmedian"),
+    symbolic=_symbolic_median,  # (no entry of a symbolic value is NaN)
+    analytic=False, vjp=_MEDIAN_RULES[0], jvp=_MEDIAN_RULES[1], samples=_MEDIAN_SAMPLES,
+    derivative="median's, over the numbers of each line; 0 at NaN entries",
 )
 
 # ============================================================================ logsumexp
@@ -1118,7 +1137,7 @@ logsumexp = primitive(
 )
 
 __all__ = ["average", "cumprod", "cumsum", "logsumexp", "max", "mean", "median", "min",
-           "nancumprod", "nancumsum", "nanmax", "nanmean", "nanmin", "nanprod", "nanstd",
+           "nancumprod", "nancumsum", "nanmax", "nanmean", "nanmedian", "nanmin", "nanprod", "nanstd",
            "nansum", "nanvar", "prod", "ptp", "softmax_of", "std", "sum", "sum_vjp", "trace",
            "var"]
 
