@@ -99,7 +99,7 @@ def logistic(x: Any) -> Any:
 
 def bench_logistic(repeats: int) -> tuple[dict[str, float], dict[str, float]]:
     """µs per scalar op for each tool, and diffkit's time over each tool's (paired)."""
-    tools: dict[str, Callable[[], Any]] = {"diffkit": lambda: rev.grad(logistic, 0.3)}
+    tools: dict[str, Callable[[], Any]] = {"diffkit": lambda: rev.gradient(logistic, 0.3)}
     if autograd is not None:
         ag = autograd.grad(logistic)
         tools["autograd"] = lambda: ag(0.3)
@@ -163,7 +163,7 @@ def bench_rosen(n: int, repeats: int) -> dict[str, float]:
     rng = np.random.default_rng(0)
     x = rng.uniform(-1.0, 1.0, n)
     out = {}
-    out["diffkit"] = paired(lambda: rosen(x), lambda: rev.value_and_grad(rosen, x), repeats)[0]
+    out["diffkit"] = paired(lambda: rosen(x), lambda: rev.value_and_gradient(rosen, x), repeats)[0]
     out["hand-written"] = paired(lambda: rosen(x), lambda: rosen_value_and_grad_numpy(x),
                                  repeats)[0]
     if autograd is not None:
@@ -172,7 +172,7 @@ def bench_rosen(n: int, repeats: int) -> dict[str, float]:
         def arosen(x: Any) -> Any:
             return anp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
 
-        vg = autograd.value_and_grad(arosen)
+        vg = autograd.value_and_gradient(arosen)
         out["autograd"] = paired(lambda: arosen(x), lambda: vg(x), repeats)[0]
     if torch is not None:
         xt = torch.tensor(x)
@@ -198,7 +198,7 @@ def bench_rosen(n: int, repeats: int) -> dict[str, float]:
             return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
 
         xj = jnp.asarray(x)
-        jvg = jax.value_and_grad(jrosen)
+        jvg = jax.value_and_gradient(jrosen)
         if n <= 10**3 or n >= 10**6:
             out["jax eager"] = paired(lambda: jrosen(xj).block_until_ready(),
                                       lambda: jvg(xj)[1].block_until_ready(),
@@ -244,9 +244,9 @@ def bench_mlp(repeats: int) -> dict[str, float]:
 
     tparams = tuple(params)
     out = {}
-    out["diffkit"] = paired(lambda: loss(tparams), lambda: rev.grad(loss, tparams), repeats)[0]
+    out["diffkit"] = paired(lambda: loss(tparams), lambda: rev.gradient(loss, tparams), repeats)[0]
     out["diffkit, flat vector"] = paired(lambda: loss(_split(flat)),
-                                         lambda: rev.grad(lambda p: loss(_split(p)), flat),
+                                         lambda: rev.gradient(lambda p: loss(_split(p)), flat),
                                          repeats)[0]
 
     def np_loss(w1: Any, b1: Any, w2: Any, b2: Any) -> Any:

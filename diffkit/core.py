@@ -158,6 +158,10 @@ class Primitive:
         (``var`` as a mean of squares); ``numeric`` is numpy's own function.
     namespace : str
         ``""``, ``"linalg"`` or ``"special"``: where the ``dnp`` function lives.
+    continuation : callable or None
+        The real function's analytic continuation, where numpy's own function on complex input
+        is not it (``linalg.norm`` takes ``|x|``, ``vdot`` conjugates): the complex step runs
+        it instead of ``numeric``, tracing every evaluation so numpy never sees ``x + ih``.
     """
 
     name: str
@@ -189,6 +193,7 @@ class Primitive:
     samples: tuple[Any, ...] = ()
     generate: bool | tuple[Domain, ...] = False
     composite: Callable[..., Any] | None = None
+    continuation: Callable[..., Any] | None = None
     namespace: str = ""
     doc: str = ""
     derivative_text: str = ""

@@ -42,9 +42,9 @@ def expression_text(prim: Primitive, names: list[str], params: dict[str, Any]) -
     """The primal expression of one row: ``v-1 * v0``, ``-v1``, ``x[1:]``, ``sum(v3)``."""
     if prim.infix is not None and len(names) == 2:
         return f"{names[0]} {prim.infix} {names[1]}"
-    if prim.name == "negative" and len(names) == 1:
-        return f"-{names[0]}"
-    if "index" in params and len(names) == 1 and prim.name == "getitem":
+    if prim.infix is not None and len(names) == 1:  # a prefix operator (negation)
+        return f"{prim.infix}{names[0]}"
+    if "getitem" in prim.operators and len(names) == 1:  # x[index]: Python's subscription
         return f"{names[0]}[{index_text(params['index'])}]"
     shown = [f"{k}={v!r}" for k, v in params.items()
              if v is not None and v is not False and k not in ("dtype", "index")]

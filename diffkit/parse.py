@@ -286,8 +286,8 @@ _ANY = (float, int, np.float64, complex, np.complex128)
 # Not power (its ufunc loop rounds differently from the scalar pow in about 1 case in 1000),
 # and a complex product only by a real number (the complex-by-complex loop fuses multiply-
 # adds). Arrays and tracers take the dnp function as before.
-_SCALAR_OPS = {"add": (operator.add, True), "subtract": (operator.sub, True),
-               "multiply": (operator.mul, False), "divide": (operator.truediv, True)}
+_SCALAR_OPS = {"+": (operator.add, True), "-": (operator.sub, True),
+               "*": (operator.mul, False), "/": (operator.truediv, True)}
 
 
 def _scalar_fast(x: Any, y: Any, complex_ok: bool) -> bool:
@@ -302,11 +302,10 @@ def _scalar_fast(x: Any, y: Any, complex_ok: bool) -> bool:
     return tx in (_ANY if complex_ok else _REAL)  # ty is _C128
 
 
-def _scalar_binop(name: str, fn: Callable[[Any, Any], Any], left: Callable[..., Any],
+def _scalar_binop(prim: Any, fn: Callable[[Any, Any], Any], left: Callable[..., Any],
                   right: Callable[..., Any]) -> Callable[..., Any]:
     """``fn(left, right)``, on numpy scalars as numpy's scalar arithmetic (see _SCALAR_OPS)."""
-    op, complex_ok = _SCALAR_OPS[name]
-    prim = P.REGISTRY[name]
+    op, complex_ok = _SCALAR_OPS[prim.infix]
 
     def run(env: Any) -> Any:
         a, b = left(env), right(env)
@@ -328,8 +327,8 @@ def _compile(node: ast.AST, consts: dict[str, float], index: dict[str, int]
         name = _BINOPS[type(node.op)]
         fn = P.REGISTRY[name].function
         left, right = _compile(node.left, consts, index), _compile(node.right, consts, index)
-        if name in _SCALAR_OPS:
-            return _scalar_binop(name, fn, left, right)
+        if P.REGISTRY[name].infix in _SCALAR_OPS:
+            return _scalar_binop(P.REGISTRY[name], fn, left, right)
         return lambda env: fn(left(env), right(env))
     if isinstance(node, ast.UnaryOp):
         operand = _compile(node.operand, consts, index)

@@ -11,6 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from .errors import UnknownMethodError
+from .methods import METHOD_NAMES
+
 __all__ = ["plot_comparison", "plot_cost", "plot_step_error", "plot_swell"]
 
 _SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
@@ -29,8 +32,6 @@ _MARKERS = "osD^v<>ph*"
 
 def _method_style(name: str) -> dict[str, Any]:
     """One colour and marker per method name, the same in every figure."""
-    from .methods import METHOD_NAMES
-
     i = METHOD_NAMES.index(name) if name in METHOD_NAMES else len(METHOD_NAMES)
     return {"color": f"C{i % 10}", "marker": _MARKERS[i % len(_MARKERS)]}
 
@@ -198,8 +199,6 @@ def plot_cost(result: Any, ax: Any = None, *, metric: str = "seconds") -> Any:
     """
     ax = _axes(ax)
     if metric not in ("seconds", "nfev", "peak_bytes", "tape_bytes", "first_seconds"):
-        from .errors import UnknownMethodError
-
         raise UnknownMethodError(f"plot_cost(metric={metric!r}): choose seconds, nfev, "
                                  f"peak_bytes, tape_bytes or first_seconds")
     data = getattr(result, metric)

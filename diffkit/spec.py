@@ -14,9 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DiffkitError, OutputShapeError
+from .core import Tracer
+from .errors import DiffkitError, MissingManualError, NonFiniteError, OutputShapeError
+from .parse import parse, program_from_sympy
+from .primitives import ops
 
-__all__ = ["Function", "OutputError", "SpecError", "function", "normalize_output"]
+__all__ = ["Function", "OutputError", "SpecError", "check_output", "check_value", "function",
+           "normalize_output", "not_scalar"]
 
 
 class SpecError(DiffkitError, TypeError):
@@ -29,8 +33,6 @@ class OutputError(OutputShapeError, TypeError):
 
 
 def _is_tracer(v: Any) -> bool:
-    from .core import Tracer
-
     return isinstance(v, Tracer)
 
 
@@ -41,8 +43,6 @@ def _contains_tracer(obj: Any) -> bool:
 
 
 def _stack_nested(obj: Any) -> Any:
-    from .primitives import ops
-
     if isinstance(obj, (list, tuple)):
         parts = [_stack_nested(o) for o in obj]
         shapes = {tuple(np.shape(p)) if not _is_tracer(p) else p.shape for p in parts}
@@ -137,6 +137,33 @@ def _parameters(fn: Callable[..., Any]) -> tuple[str, ...]:
     return tuple(names)
 
 
+def not_scalar(name: str, shape: tuple[int, ...], op: str, hint: str = "") -> OutputShapeError:
+    """The error for a non-scalar value where ``op`` (gradient, hessian) needs a scalar."""
+    return OutputShapeError(
+        f"{op}(f, x): {name} returned shape {shape}, expected a scalar; use jacobian for "
+        f"vector-valued functions{hint}"
+    )
+
+
+def _short_array(x: Any) -> str:
+    text = np.array2string(np.asarray(x), threshold=8, precision=6)
+    return text if len(text) < 80 else text[:77] + "..."
+
+
+def check_output(spec: Function, value: Any, op: str, x: Any) -> np.ndarray:
+    """Check the function value at ``x`` for ``op``: real, finite, scalar where required."""
+    arr = check_value(value, spec.name, op)
+    if op in ("gradient", "hessian") and arr.shape != ():
+        raise not_scalar(spec.name, arr.shape, op)
+    if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+        raise NonFiniteError(
+            f"{op}(f, x): {spec.name}(x) = {_short_array(arr)} is not finite at x = "
+            f"{_short_array(x)}; the point is at a singularity or outside the domain; choose "
+            f"another point"
+        )
+    return arr
+
+
 class Function:
     """A function to differentiate, written once and interpreted by every method.
 
@@ -195,8 +222,7 @@ class Function:
         self.manual_hessian_fn: Callable[..., Any] | None = None
         self.vectorized = bool(vectorized)
         self.expr_text: str | None = None  # set by from_expr
-        self._sympy: Any = None  # (expr, symbols) when built from a formula
-        self.cache: dict[str, Any] = {}  # per-spec caches of the methods (symbolic, compiled)
+        self.program: Any = None  # the parsed formula (diffkit.parse.Program) of from_expr
         self.__doc__ = getattr(fn, "__doc__", None)
         self.__wrapped__ = fn
 
@@ -209,23 +235,19 @@ class Function:
         The text is parsed by :mod:`diffkit.parse` (an ``ast`` whitelist; never ``eval``).
         ``variables`` default to the sorted free names.
         """
-        from .parse import parse
-
         program = parse(text, variables=variables)
         spec = cls(program.evaluate, name=name or text, parameters=program.variables)
         spec.expr_text = text
-        spec.cache["program"] = program
+        spec.program = program
         return spec
 
     @classmethod
     def from_sympy(cls, expr: Any, variables: Sequence[Any], *, name: str | None = None
                    ) -> Function:
         """A spec from a sympy expression in the given symbols (in that order)."""
-        from .parse import program_from_sympy
-
         program = program_from_sympy(expr, variables)
         spec = cls(program.evaluate, name=name or str(expr), parameters=program.variables)
-        spec.cache["program"] = program
+        spec.program = program
         return spec
 
     def manual(self, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -275,8 +297,6 @@ class Function:
 
         ``op`` in ``("gradient", "hessian")`` needs a scalar; every op needs finite numbers.
         """
-        from .validation import check_output
-
         return check_output(self, value, op, x)
 
     def call_batch(self, xs: np.ndarray) -> np.ndarray:
@@ -291,8 +311,6 @@ class Function:
 
     def manual_call(self, x: Any) -> Any:
         """Evaluate the hand-written derivative at point ``x``."""
-        from .errors import MissingManualError
-
         if self.manual_fn is None:
             raise MissingManualError(
                 f"method='manual' on {self.name!r}: no hand-written derivative is registered; "

@@ -33,10 +33,11 @@ from typing import Any
 
 import numpy as np
 
+from . import graph
 from .core import REGISTRY, checked_evaluation
 from .display import expression_text
 from .errors import OutputShapeError, UnknownMethodError
-from .graph import layers
+from .methods.forward import tangent_trace
 from .methods.reverse import Node, ReverseTrace, record, record_vjps
 from .validation import check_output, prepare
 
@@ -186,14 +187,10 @@ class EvaluationTrace:
 
     def to_dot(self, digits: int = 3) -> str:
         """The computational graph in Graphviz DOT (text)."""
-        from . import graph
-
         return graph.to_dot(*self.graph(digits), name=self.name)
 
     def to_mermaid(self, digits: int = 3) -> str:
         """The computational graph as a Mermaid flowchart (text)."""
-        from . import graph
-
         return graph.to_mermaid(*self.graph(digits))
 
     def draw(self, ax: Any = None, digits: int = 3) -> Any:
@@ -202,8 +199,6 @@ class EvaluationTrace:
         Each node shows its operation, value and adjoint; the output is outlined. Returns the
         matplotlib Axes (it never shows the figure itself).
         """
-        from . import graph
-
         nodes, edges = self.graph(digits)
         title = f"{self.name}: {self.ops} ops, value {_fmt(self.value, digits)}"
         return graph.draw(nodes, edges, ax=ax, title=title,
@@ -313,15 +308,6 @@ def trace(f: Any, x: Any, mode: str = "reverse", direction: Any = None) -> Any:
       n_0["v0 = x<br/>value [0.5, 1. ]<br/>adjoint [0.918, 1.382]"]
     """
     if mode == "forward":
-        try:
-            from .methods.forward import tangent_trace
-        except ImportError:
-            tangent_trace = None
-        if tangent_trace is None:
-            raise UnknownMethodError(
-                "trace(f, x, mode='forward') needs diffkit.methods.forward.tangent_trace, "
-                "which this installation does not have; use mode='reverse'"
-            )
         return tangent_trace(f, x, direction)
     if mode != "reverse":
         raise UnknownMethodError(
@@ -348,7 +334,7 @@ def trace(f: Any, x: Any, mode: str = "reverse", direction: Any = None) -> Any:
     # the same program, and the one of Baydin et al.'s table (all ops on inputs first)
     parents_of = [[r[1] for r in refs if r[0] == "v"] if op != "input" else []
                   for op, refs, _, _ in tr.log]
-    layer = layers([(k, ()) for k in range(len(tr.log))],
+    layer = graph.layers([(k, ()) for k in range(len(tr.log))],
                    [(p, k) for k, ps in enumerate(parents_of) for p in ps])
     order = sorted(range(len(tr.log)), key=lambda k: (k >= n, layer[k], k))
     position = {k: j for j, k in enumerate(order)}

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ArityError, NonFiniteError, OutputShapeError, PointError
-from .spec import Function, SpecError
+from .spec import Function, SpecError, check_output, not_scalar
 
 __all__ = ["as_function", "as_point", "check_output", "not_scalar", "prepare"]
 
@@ -82,29 +82,6 @@ def prepare(f: Any, x: Any, op: str) -> tuple[Function, np.ndarray]:
     """Validate ``(f, x)`` for operation ``op`` ("derivative", "gradient", ...)."""
     spec = as_function(f, op)
     return spec, as_point(spec, x, op)
-
-
-def not_scalar(name: str, shape: tuple[int, ...], op: str, hint: str = "") -> OutputShapeError:
-    """The error for a non-scalar value where ``op`` (gradient, hessian) needs a scalar."""
-    return OutputShapeError(
-        f"{op}(f, x): {name} returned shape {shape}, expected a scalar; use jacobian for "
-        f"vector-valued functions{hint}"
-    )
-
-
-def check_output(spec: Function, value: Any, op: str, x: np.ndarray) -> np.ndarray:
-    """Check the function value at ``x`` for ``op``: real, finite, scalar where required."""
-    from .spec import check_value
-
-    arr = check_value(value, spec.name, op)
-    if op in ("gradient", "hessian") and arr.shape != ():
-        raise not_scalar(spec.name, arr.shape, op)
-    if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
-        raise NonFiniteError(
-            f"{op}(f, x): {spec.name}(x) = {_short(arr)} is not finite at x = {_short(x)}; "
-            f"the point is at a singularity or outside the domain; choose another point"
-        )
-    return arr
 
 
 def call_checked(spec: Function, x: np.ndarray, op: str) -> np.ndarray:

@@ -11,6 +11,7 @@ then agree with the exact reference within its tolerance.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,16 +24,25 @@ import diffkit.numpy as dnp
 from diffkit.core import REGISTRY
 from diffkit.spec import Function
 
-# formula name -> registry primitive
-UNARY = {
-    "sin": "sin", "cos": "cos", "tan": "tan", "exp": "exp", "log": "log", "log1p": "log1p",
-    "expm1": "expm1", "sqrt": "sqrt", "tanh": "tanh", "sinh": "sinh", "cosh": "cosh",
-    "arctan": "arctan", "arcsin": "arcsin", "arccos": "arccos", "square": "square",
-    "abs": "absolute", "neg": "negative",
-}
-BINARY = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide", "**": "power",
-          "maximum": "maximum", "minimum": "minimum"}
-NON_ANALYTIC = {"absolute", "maximum", "minimum"}
+
+def _drawable() -> tuple[dict[str, str], dict[str, str]]:
+    """Formula name -> primitive for every stanza with ``generate``: one argument, or two."""
+    unary, binary = {}, {}
+    for prim in REGISTRY.values():
+        if not prim.generate:
+            continue
+        if prim.nargs == 1:
+            key = f"{prim.infix}" if prim.infix else prim.formula[0]
+            unary[key] = prim.name
+        elif prim.nargs == 2:
+            binary[prim.infix or prim.formula[0]] = prim.name
+    return unary, binary
+
+
+# formula name (or operator) -> registry primitive, derived from the stanzas' ``generate``
+UNARY, BINARY = _drawable()
+NON_ANALYTIC = frozenset(name for name in (*UNARY.values(), *BINARY.values())
+                         if not REGISTRY[name].analytic)
 
 MARGIN = 0.05
 """Smallest distance of an argument from a domain edge or a kink."""
@@ -52,56 +62,42 @@ class Node:
 
 # ---------------------------------------------------------------- mpmath reference (chain rule)
 # An independent high-precision reference: each node's value and gradient in mpmath, by the
-# textbook derivative of its primitive. Cross-checked against diffkit.analysis.reference.
+# chain rule with the primitive's own derivative taken by sympy from its symbolic form (never
+# from its vjp/jvp rules). Cross-checked against diffkit.analysis.reference.
 
-def _mp_unary(name: str, a: Any, da: list[Any], aa: list[Any]
+
+@functools.cache
+def _mp_rules(name: str) -> tuple[Callable[..., Any], tuple[Callable[..., Any], ...]]:
+    """The primitive's value and partial derivatives as mpmath functions (sympy, lambdified)."""
+    import sympy
+
+    prim = REGISTRY[name]
+    syms = sympy.symbols(f"u0:{prim.nargs}", real=True)
+    expr = prim.symbolic(*syms)
+    partials = [sympy.diff(expr, s) for s in syms]
+    space = ["mpmath", {"Heaviside": lambda x, h0=0.5: 0 if x < 0 else (1 if x > 0 else h0),
+                        "sign": lambda x: (x > 0) - (x < 0)}]
+    value = sympy.lambdify(syms, expr, modules=space)
+    return value, tuple(sympy.lambdify(syms, d, modules=space) for d in partials)
+
+
+def _mp_apply(name: str, *operands: tuple[Any, list[Any], list[Any]]
               ) -> tuple[Any, list[Any], list[Any]]:
-    import mpmath as m
-
-    table = {
-        "sin": (m.sin, m.cos), "cos": (m.cos, lambda u: -m.sin(u)),
-        "tan": (m.tan, lambda u: 1 / m.cos(u) ** 2), "exp": (m.exp, m.exp),
-        "log": (m.log, lambda u: 1 / u), "log1p": (lambda u: m.log(1 + u), lambda u: 1 / (1 + u)),
-        "expm1": (m.expm1, m.exp), "sqrt": (m.sqrt, lambda u: 1 / (2 * m.sqrt(u))),
-        "tanh": (m.tanh, lambda u: 1 - m.tanh(u) ** 2), "sinh": (m.sinh, m.cosh),
-        "cosh": (m.cosh, m.sinh), "arctan": (m.atan, lambda u: 1 / (1 + u * u)),
-        "arcsin": (m.asin, lambda u: 1 / m.sqrt(1 - u * u)),
-        "arccos": (m.acos, lambda u: -1 / m.sqrt(1 - u * u)),
-        "square": (lambda u: u * u, lambda u: 2 * u), "abs": (abs, m.sign),
-        "neg": (lambda u: -u, lambda u: -1),
-    }
-    f, df = table[name]
-    d = df(a)
-    return f(a), [d * t for t in da], [abs(d) * t for t in aa]
-
-
-def _mp_binary(op: str, a: Any, da: list[Any], aa: list[Any], b: Any, db: list[Any],
-               ab: list[Any]) -> tuple[Any, list[Any], list[Any]]:
     """Value, gradient, and the gradient's magnitude scale (the chain rule on |terms|)."""
-    import mpmath as m
-
-    if op in ("+", "-"):
-        sign = 1 if op == "+" else -1
-        return (a + sign * b, [s + sign * t for s, t in zip(da, db, strict=True)],
-                [s + t for s, t in zip(aa, ab, strict=True)])
-    if op == "*":
-        return (a * b, [s * b + a * t for s, t in zip(da, db, strict=True)],
-                [s * abs(b) + abs(a) * t for s, t in zip(aa, ab, strict=True)])
-    if op == "/":
-        return (a / b, [(s * b - a * t) / (b * b) for s, t in zip(da, db, strict=True)],
-                [s / abs(b) + abs(a) * t / (b * b) for s, t in zip(aa, ab, strict=True)])
-    if op == "**":
-        value = a**b
-        const_exp = all(t == 0 for t in db)
-        ds = b * a ** (b - 1)
-        dt = 0 if const_exp else value * m.log(a)
-        return (value, [ds * s + dt * t for s, t in zip(da, db, strict=True)],
-                [abs(ds) * s + abs(dt) * t for s, t in zip(aa, ab, strict=True)])
-    if op == "maximum":
-        return (a, da, aa) if a > b else (b, db, ab)
-    if op == "minimum":
-        return (a, da, aa) if a < b else (b, db, ab)
-    raise ValueError(op)
+    value_fn, partial_fns = _mp_rules(name)
+    vals = [o[0] for o in operands]
+    value = value_fn(*vals)
+    n = len(operands[0][1])
+    grad = [0] * n
+    scale = [0] * n
+    for (_, da, aa), dfn in zip(operands, partial_fns, strict=True):
+        if not any(da) and not any(aa):  # a constant operand: its partial is not needed
+            continue
+        d = dfn(*vals)
+        for j in range(n):
+            grad[j] += d * da[j]
+            scale[j] += abs(d) * aa[j]
+    return value, grad, scale
 
 
 @dataclass(frozen=True)
@@ -177,14 +173,14 @@ def _var(v: str, value: float, index: int) -> Node:
     return Node(v, value, lambda env: env[v], frozenset(), mp)
 
 
-def _unary(name: str, a: Node) -> Node:
-    prim = REGISTRY[UNARY[name]]
+def _unary(key: str, a: Node) -> Node:
+    prim = REGISTRY[UNARY[key]]
     with np.errstate(all="ignore"):
         value = float(prim.numeric(a.value))
     fn = prim.function
-    text = f"(-{a.text})" if name == "neg" else f"{name}({a.text})"
+    text = f"({prim.infix}{a.text})" if prim.infix else f"{key}({a.text})"
     return Node(text, value, lambda env: fn(a.fn(env)), a.prims | {prim.name},
-                lambda env: _mp_unary(name, *a.mp(env)))
+                lambda env: _mp_apply(prim.name, a.mp(env)))
 
 
 def _binary(op: str, a: Node, b: Node) -> Node:
@@ -192,15 +188,20 @@ def _binary(op: str, a: Node, b: Node) -> Node:
     with np.errstate(all="ignore"):
         value = float(prim.numeric(a.value, b.value))
     fn = prim.function
-    text = f"{op}({a.text}, {b.text})" if op.isalpha() else f"({a.text} {op} {b.text})"
+    text = f"({a.text} {op} {b.text})" if prim.infix else f"{op}({a.text}, {b.text})"
     return Node(text, value, lambda env: fn(a.fn(env), b.fn(env)), a.prims | b.prims |
-                {prim.name}, lambda env: _mp_binary(op, *a.mp(env), *b.mp(env)))
+                {prim.name}, lambda env: _mp_apply(prim.name, a.mp(env), b.mp(env)))
 
 
 def _shift(a: Node, target: float) -> Node:
     """``a + c`` with a short decimal ``c`` moving the value to at least ``target``."""
     c = math.ceil((target - a.value) * 4) / 4 + 0.25
     return _binary("+", a, _const(c))
+
+
+def _scaled_arctan(a: Node, factor: float) -> Node:
+    """``arctan(a) * factor``: smooth, bounded by ``factor * pi / 2``."""
+    return _binary("*", _unary("arctan", a), _const(factor))
 
 
 def _squash(a: Node) -> Node:
@@ -210,37 +211,59 @@ def _squash(a: Node) -> Node:
     return _unary("arctan", a)
 
 
-def _prepare_unary(name: str, a: Node) -> Node:
-    """Move ``a`` inside the domain of ``name`` (with a margin), away from kinks and poles."""
-    dom = REGISTRY[UNARY[name]].domain
+def _region(prim_name: str, k: int) -> Any:
+    """The region argument ``k`` of a primitive is drawn from: its ``generate`` domains, or
+    its ``domain`` for the first argument."""
+    prim = REGISTRY[prim_name]
+    if isinstance(prim.generate, tuple):
+        return prim.generate[k] if k < len(prim.generate) else None
+    return prim.domain if k == 0 else None
+
+
+def _prepare(a: Node, dom: Any) -> Node:
+    """Move ``a`` inside the region ``dom`` with a margin, away from its kinks and poles.
+
+    Read from the stanza's Domain: squashing uses arctan (derivative 1/(1+v**2)), not tanh,
+    which saturates to a zero derivative in float64 while the exact one is tiny but not zero.
+    """
+    if dom is None:
+        return a
     v = a.value
-    if name in ("log", "sqrt") and v < 0.5:
-        return _shift(a, 0.5)
-    if name == "log1p" and v < -0.5:
-        return _shift(a, -0.5)
-    # squashing uses arctan (derivative 1/(1+v**2)), not tanh, which saturates to a zero
-    # derivative in float64 while the exact one is tiny but not zero
-    if name in ("arcsin", "arccos") and dom is not None and not (abs(v) < 1 - 3 * MARGIN):
-        return _binary("*", _unary("arctan", a), _const(0.5))
-    if name == "tan" and abs(math.cos(v)) < 0.3:
-        return _binary("*", _unary("arctan", a), _const(0.5))
-    if name in ("exp", "expm1", "sinh", "cosh", "tanh") and abs(v) > 3:
-        return _binary("*", _unary("arctan", a), _const(2.0))
-    if name == "abs" and abs(v) < MARGIN:
-        return _shift(a, 0.5)
+    lo, hi = dom.lo, dom.hi
+    if lo is not None and hi is not None:
+        width = hi - lo
+        if not (lo + 1.5 * MARGIN * width < v < hi - 1.5 * MARGIN * width):
+            a = _binary("+", _scaled_arctan(a, width / 4), _const((lo + hi) / 2)) \
+                if lo + hi else _scaled_arctan(a, width / 4)
+        return a
+    if lo is not None and v < lo + 0.5:
+        return _shift(a, lo + 0.5)
+    if hi is not None and v > hi - 0.5:
+        return _binary("-", _const(hi - 0.5), _squash(_binary("*", a, a)))
+    if dom.moderate is not None and abs(v) > dom.moderate:
+        return _scaled_arctan(a, 2 * dom.moderate / math.pi)
+    for pole in dom.poles:
+        if dom.period is not None:  # poles repeat (tan): squash between two of them
+            if abs((v - pole + dom.period / 2) % dom.period - dom.period / 2) < 0.3:
+                half, center = dom.period / 2 - 0.3, pole - dom.period / 2
+                a = _scaled_arctan(a, 2 * half / math.pi)
+                return _binary("+", a, _const(center)) if center else a
+        elif abs(v - pole) < 0.3:
+            return _binary("+", a, _const(1.0 if v >= pole else -1.0))
+    for kink in dom.kinks:
+        if abs(v - kink) < MARGIN:
+            return _shift(a, kink + 0.5)
     return a
 
 
 def _prepare_binary(op: str, a: Node, b: Node) -> tuple[Node, Node]:
-    if op == "/" and abs(b.value) < 0.3:
-        b = _binary("+", b, _const(1.0 if b.value >= 0 else -1.0))
-    if op == "**":
-        if a.value < 0.5:
-            a = _shift(a, 0.5)
-        if abs(b.value) > 3:  # exponent in (-3, 3): keeps a**b moderate
-            b = _binary("*", _unary("arctan", b), _const(1.5))
-    if op in ("maximum", "minimum") and abs(a.value - b.value) < MARGIN:
-        b = _binary("+", b, _const(0.5))
+    name = BINARY[op]
+    a = _prepare(a, _region(name, 0))
+    b = _prepare(b, _region(name, 1))
+    dom = REGISTRY[name].domain
+    if dom is not None and dom.kinks and any(abs(a.value - b.value - k) < MARGIN
+                                             for k in dom.kinks):
+        b = _binary("+", b, _const(0.5))  # a kink where the arguments meet (max at a tie)
     return a, b
 
 
@@ -268,7 +291,7 @@ def _node(draw: st.DrawFn, variables: tuple[str, ...], values: dict[str, float],
     if k < len(unary):
         name = unary[k]
         a = _node(draw, variables, values, depth - 1, unary, binary)
-        return _squash(_unary(name, _prepare_unary(name, a)))
+        return _squash(_unary(name, _prepare(a, _region(UNARY[name], 0))))
     op = binary[k - len(unary)]
     a = _node(draw, variables, values, depth - 1, unary, binary)
     if op == "**" and draw(st.booleans()):

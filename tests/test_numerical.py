@@ -48,7 +48,7 @@ def _exact_hessian(text: str, point) -> np.ndarray:
     import sympy
 
     spec = dk.Function.from_expr(text)
-    expr, syms = spec.cache["program"].sympy()
+    expr, syms = spec.program.sympy()
     subs = {s: sympy.Rational(float(v)) for s, v in zip(syms, np.atleast_1d(point), strict=True)}
     return np.array([[float(sympy.diff(expr, a, b).evalf(30, subs=subs)) for b in syms]
                      for a in syms])

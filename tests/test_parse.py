@@ -85,7 +85,7 @@ def test_hostile_text_fails_fast(text):
     # against unbounded work (exponential blow-up, memory exhaustion) on a loaded machine
     start = time.perf_counter()
     with pytest.raises(dk.ParseError):
-        dk.Function.from_expr(text).cache["program"].sympy()
+        dk.Function.from_expr(text).program.sympy()
     assert time.perf_counter() - start < 2.0
 
 

@@ -14,7 +14,15 @@ import diffkit.numpy as dnp
 from diffkit import catalog
 from diffkit.analysis.reference import sympy_form
 from diffkit.methods import reverse
-from diffkit.methods.reverse import ReverseMode, grad, hessian, hvp, jacobian, value_and_grad, vjp
+from diffkit.methods.reverse import (
+    ReverseMode,
+    gradient,
+    hessian,
+    hvp,
+    jacobian,
+    value_and_gradient,
+    vjp,
+)
 
 ENTRIES = catalog.entries()
 
@@ -93,7 +101,7 @@ def test_gradient_of_baydins_example():
 
 def test_value_and_grad_vjp_jacobian():
     x = np.array([0.5, 1.5, 2.5])
-    v, g = value_and_grad(lambda x: dnp.sum(dnp.exp(x) * x), x)
+    v, g = value_and_gradient(lambda x: dnp.sum(dnp.exp(x) * x), x)
     assert v == pytest.approx(np.sum(np.exp(x) * x))
     np.testing.assert_allclose(g, np.exp(x) * (1 + x))
     y, pb = vjp(lambda x: dnp.sin(x) * x[::-1], x)
@@ -106,7 +114,7 @@ def test_value_and_grad_vjp_jacobian():
 
 def test_tuple_of_arrays():
     w, b = np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([0.5, -0.5])
-    g = grad(lambda p: dnp.sum(dnp.tanh(p[0] @ np.ones(2) + p[1])), (w, b))
+    g = gradient(lambda p: dnp.sum(dnp.tanh(p[0] @ np.ones(2) + p[1])), (w, b))
     t = np.tanh(w @ np.ones(2) + b)
     np.testing.assert_allclose(g[1], 1 - t**2)
     np.testing.assert_allclose(g[0], np.outer(1 - t**2, np.ones(2)))
@@ -133,19 +141,19 @@ def test_pullback_called_twice_gives_the_same_answer():
 
 
 def test_constant_function_has_zero_gradient():
-    np.testing.assert_array_equal(grad(lambda x: 3.0, np.array([1.0, 2.0])), [0.0, 0.0])
+    np.testing.assert_array_equal(gradient(lambda x: 3.0, np.array([1.0, 2.0])), [0.0, 0.0])
     np.testing.assert_array_equal(dk.gradient(lambda x1, x2: x1 * 2.0, [1.0, 2.0],
                                               method="reverse-mode"), [2.0, 0.0])
 
 
 def test_gradient_does_not_alias_a_read_only_broadcast():
-    g = grad(lambda x: dnp.sum(x), np.ones(3))
+    g = gradient(lambda x: dnp.sum(x), np.ones(3))
     g[0] = 5.0  # an ordinary writable array
     np.testing.assert_array_equal(g, [5.0, 1.0, 1.0])
 
 
 def test_reverse_over_reverse_third_order():
-    d3 = grad(lambda x: grad(lambda y: grad(lambda z: z**4 * dnp.sin(z), y), x), 0.7)
+    d3 = gradient(lambda x: gradient(lambda y: gradient(lambda z: z**4 * dnp.sin(z), y), x), 0.7)
     x = 0.7
     exact = (24 * x * np.sin(x) + 36 * x**2 * np.cos(x) - 12 * x**3 * np.sin(x)
              - x**4 * np.cos(x))
@@ -162,8 +170,8 @@ def test_python_control_flow_on_node_values():
             y = y * 2.0
         return y * y if y > 12.0 else -y
 
-    assert float(grad(f, 3.5)) == pytest.approx(32 * 3.5)  # y = 4x = 14 > 12: f = 16 x^2
-    assert float(grad(f, 1.5)) == pytest.approx(-8.0)  # y = 8x = 12: f = -y
+    assert float(gradient(f, 3.5)) == pytest.approx(32 * 3.5)  # y = 4x = 14 > 12: f = 16 x^2
+    assert float(gradient(f, 1.5)) == pytest.approx(-8.0)  # y = 8x = 12: f = -y
 
 
 def test_comparisons_return_plain_booleans():
@@ -173,7 +181,7 @@ def test_comparisons_return_plain_booleans():
         seen.append(type(x > 0.0))
         return dnp.where(x > 0.0, x, -x)
 
-    np.testing.assert_array_equal(grad(lambda x: dnp.sum(f(x)), np.array([-1.0, 2.0])),
+    np.testing.assert_array_equal(gradient(lambda x: dnp.sum(f(x)), np.array([-1.0, 2.0])),
                                   [-1.0, 1.0])
     assert seen[0] is np.ndarray
 
@@ -188,14 +196,14 @@ def test_ndarray_times_node_and_ufuncs_on_nodes():
         return np.sum(a * x + x * a + np.sin(x) + np.exp(x) / a)
 
     x = np.array([0.1, 0.2, 0.3])
-    np.testing.assert_allclose(grad(f, x), 2 * a + np.cos(x) + np.exp(x) / a, rtol=1e-15)
+    np.testing.assert_allclose(gradient(f, x), 2 * a + np.cos(x) + np.exp(x) / a, rtol=1e-15)
 
 
 def test_unsupported_numpy_function_says_none_exists():
     with pytest.raises(dk.UnsupportedPrimitiveError,
                        match=r"numpy\.unwrap was called on a traced value and diffkit has no "
                              r"primitive for it"):
-        grad(lambda x: np.sum(np.unwrap(x)), np.ones(3))
+        gradient(lambda x: np.sum(np.unwrap(x)), np.ones(3))
 
 
 def test_numpy_ufunc_with_out_names_the_dnp_function():
@@ -203,7 +211,7 @@ def test_numpy_ufunc_with_out_names_the_dnp_function():
                        match=r"numpy\.exp\(\.\.\., out=\.\.\.\) on a traced value: diffkit "
                              r"cannot follow writes into an existing array; assign the result "
                              r"instead \(y = np\.exp\(x\)\)"):
-        grad(lambda x: np.sum(np.exp(x, out=np.empty(3))), np.ones(3))
+        gradient(lambda x: np.sum(np.exp(x, out=np.empty(3))), np.ones(3))
 
 
 def test_in_place_mutation_is_refused():
@@ -212,7 +220,7 @@ def test_in_place_mutation_is_refused():
         return dnp.sum(x)
 
     with pytest.raises(dk.NotTraceableError, match=r"in-place assignment x\[0\] = \.\.\."):
-        grad(f, np.ones(3))
+        gradient(f, np.ones(3))
 
     def g(x):
         buf = np.zeros(3)
@@ -221,14 +229,14 @@ def test_in_place_mutation_is_refused():
 
     with pytest.raises(dk.UnsupportedPrimitiveError,
                        match=r"numpy\.add\(\.\.\., out=\.\.\.\) on a traced value"):
-        grad(g, np.ones(3))
+        gradient(g, np.ones(3))
 
 
 def test_float_of_a_node_is_refused():
     import math
 
     with pytest.raises(dk.NotTraceableError, match=r"float\(\) was called on a traced value"):
-        grad(lambda x: math.sin(x), 1.0)
+        gradient(lambda x: math.sin(x), 1.0)
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -250,7 +258,7 @@ def test_non_scalar_output_suggests_jacobian():
                                                   r"use jacobian"):
         dk.gradient(lambda x: x * 2.0, [1.0, 2.0], method="reverse-mode")
     with pytest.raises(dk.OutputShapeError, match=r"use jacobian"):
-        grad(lambda x: x * 2.0, np.array([1.0, 2.0]))
+        gradient(lambda x: x * 2.0, np.array([1.0, 2.0]))
 
 
 # ----------------------------------------------------------------------------- purity
@@ -258,7 +266,7 @@ def test_non_scalar_output_suggests_jacobian():
 
 def _workload():
     rosen = catalog.rosenbrock(10)
-    grad(rosen.function.fn, rosen.point)
+    gradient(rosen.function.fn, rosen.point)
     hessian(rosen.function.fn, rosen.point)
     dk.gradient(dk.Function(f_baydin), [2.0, 5.0], method="reverse-mode")
     jacobian(lambda x: dnp.stack([x[0] * x[1], dnp.sin(x[1])]), np.array([1.0, 2.0]))
@@ -276,7 +284,7 @@ def test_garbage_collector_state_is_restored(enabled):
     was = gc.isenabled()
     try:
         (gc.enable if enabled else gc.disable)()
-        grad(lambda x: dnp.sum(x * x), np.ones(3))
+        gradient(lambda x: dnp.sum(x * x), np.ones(3))
         assert gc.isenabled() is enabled
         with pytest.raises(dk.DomainError):
             dk.gradient(lambda x: dnp.sum(dnp.log(x - 2.0)), np.ones(3), method="reverse-mode")
@@ -304,7 +312,7 @@ def test_forward_over_reverse_hessian_vector_product():
     forward = pytest.importorskip("diffkit.methods.forward")
     rosen = catalog.rosenbrock(5)
     x, v = rosen.point, np.linspace(0.5, -0.5, 5)
-    _, hv = forward.jvp(lambda y: grad(rosen.function.fn, y), x, v)
+    _, hv = forward.jvp(lambda y: gradient(rosen.function.fn, y), x, v)
     np.testing.assert_allclose(hv, hessian(rosen.function.fn, x) @ v, rtol=1e-13)
 
 
@@ -337,7 +345,7 @@ def test_sweep_fast_paths_match_the_exact_gradient(name):
     x = np.array([0.3, -0.7, 1.1, 0.5, -0.2, 0.9, 1.4])
     f = dk.Function(_FAST_PATHS[name])
     exact = np.asarray(dk.gradient(f, x, method="symbolic"), dtype=float)
-    got = value_and_grad(_FAST_PATHS[name], x)[1]
+    got = value_and_gradient(_FAST_PATHS[name], x)[1]
     np.testing.assert_allclose(got, exact, rtol=1e-13, atol=1e-15)
     # and over an outer trace (forward-over-reverse Hessian) the registry rules take over
     np.testing.assert_allclose(dk.hessian(f, x, method="reverse-mode"),
@@ -354,11 +362,11 @@ def test_sum_along_axes_fast_vjp(axis, keepdims):
     def f(a):
         return dnp.sum(dnp.sum(a, axis=axis, keepdims=keepdims) ** 2 * 0.5)
 
-    g = grad(f, x)
+    g = gradient(f, x)
     s = np.sum(x, axis=axis, keepdims=True)
     np.testing.assert_allclose(g, np.broadcast_to(s, x.shape), rtol=1e-15)
     assert g.flags.writeable
     assert g.shape == x.shape
-    g2 = grad(lambda a: dnp.sum(dnp.sum(a, axis=axis, keepdims=keepdims)), x)
+    g2 = gradient(lambda a: dnp.sum(dnp.sum(a, axis=axis, keepdims=keepdims)), x)
     assert g2.flags.writeable
     np.testing.assert_array_equal(g2, np.ones_like(x))

@@ -222,7 +222,7 @@ def test_a_planted_wrong_rule_is_caught_through_reverse_and_forward_mode(monkeyp
     monkeypatch.setattr(prim, "jvp", (lambda *a, **p: jvp0(*a, **p) * 1.001,))
     f = Function(lambda x: dnp.sum(dnp.tanh(x) * x), name="f")
     x = np.array([0.3, -0.7, 1.1])
-    assert not check_grad(f, lambda x: reverse.grad(f.fn, x), x).ok
+    assert not check_grad(f, lambda x: reverse.gradient(f.fn, x), x).ok
     assert not check_grad(f, lambda x: forward.gradient(f.fn, x), x).ok
 
 

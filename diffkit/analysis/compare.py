@@ -11,8 +11,11 @@ from typing import Any
 import numpy as np
 
 from .. import methods as _methods
+from ..core import checked_evaluation
 from ..errors import DiffkitError, PointError, UnknownMethodError
+from ..plotting import plot_comparison
 from ..validation import as_function, as_point
+from .expressions import expression_metrics
 from .reference import Reference, reference_jacobian
 
 __all__ = ["Comparison", "ComparisonRow", "catalog_markdown", "compare", "compare_catalog"]
@@ -144,8 +147,6 @@ class Comparison:
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Bar chart of relative error per method; see :func:`diffkit.plotting.plot_comparison`.
         """
-        from ..plotting import plot_comparison
-
         return plot_comparison(self, ax=ax, **kwargs)
 
 
@@ -186,8 +187,6 @@ def _expression_size(method: Any, spec: Any, x: np.ndarray) -> str:
     if getattr(method, "family", None) != "symbolic":
         return ""
     try:
-        from .expressions import expression_metrics
-
         shape = x.shape if spec.nparams == 1 and x.ndim else None
         m = expression_metrics(spec, derivative=True, shape=shape,
                                strategy=getattr(method, "strategy", "dag"))
@@ -259,9 +258,9 @@ def compare(f: Any, x: Any = None, methods: Any = "all", *, reference: Any = Non
     >>> c["central-difference"].rel_error < 1e-9, c["manual"].status.split(":")[0]
     (True, 'MissingManualError')
     """
-    exact_rows = None
-    from ..catalog import CatalogEntry
+    from ..catalog import CatalogEntry  # the catalogue's exact references use this package
 
+    exact_rows = None
     if isinstance(f, CatalogEntry):
         entry = f
         f = entry.function
@@ -283,8 +282,6 @@ def compare(f: Any, x: Any = None, methods: Any = "all", *, reference: Any = Non
     missing = [m for m in _methods.METHOD_NAMES if m not in _methods.available()]
     if isinstance(methods, str) and methods == "all" and missing:
         notes.append(f"not in this installation (skipped): {', '.join(missing)}")
-
-    from ..core import checked_evaluation
 
     try:
         with checked_evaluation():

@@ -17,7 +17,11 @@ from typing import Any
 import numpy as np
 
 from .. import methods as _methods
+from .. import numpy as dnp
+from ..catalog import rosenbrock
 from ..errors import DiffkitError, PointError, UnknownMethodError
+from ..plotting import plot_cost
+from ..spec import Function
 
 __all__ = ["FAMILIES", "CostResult", "cost"]
 
@@ -30,15 +34,11 @@ class _Family:
 
 
 def _rosenbrock(n: int) -> tuple[Any, np.ndarray, np.ndarray]:
-    from ..catalog import rosenbrock
-
     e = rosenbrock(n)
     return e.function, e.point, e.function.manual_call(e.point)
 
 
 def _sines(m: int) -> tuple[Any, np.ndarray, np.ndarray]:
-    from .. import numpy as dnp
-    from ..spec import Function
 
     k = np.arange(1.0, m + 1.0)
 
@@ -128,8 +128,6 @@ class CostResult:
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Time versus dimension, log-log; see :func:`diffkit.plotting.plot_cost`."""
-        from ..plotting import plot_cost
-
         return plot_cost(self, ax=ax, **kwargs)
 
     def __repr__(self) -> str:

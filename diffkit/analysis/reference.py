@@ -37,7 +37,7 @@ def sympy_form(spec: Function, shape: tuple[int, ...] | None = None
     ``shape`` is the point's shape, needed for a spec with one array parameter (its symbols
     are then the flattened entries).
     """
-    program = spec.cache.get("program")
+    program = spec.program
     if program is not None:
         return program.sympy()
     try:

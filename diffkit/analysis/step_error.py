@@ -26,6 +26,7 @@ import numpy as np
 from .. import methods as _methods
 from ..core import checked_evaluation
 from ..errors import DiffkitError, PointError, StepError, UnknownMethodError
+from ..plotting import plot_step_error
 from ..spec import Function
 from ..validation import as_function, as_point
 from .reference import exact_derivatives, reference_jacobian
@@ -168,8 +169,6 @@ class StepErrorResult:
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Error versus h on log-log axes; see :func:`diffkit.plotting.plot_step_error`."""
-        from ..plotting import plot_step_error
-
         return plot_step_error(self, ax=ax, **kwargs)
 
     def __repr__(self) -> str:

@@ -16,14 +16,16 @@ from typing import Any
 
 import numpy as np
 
+from .. import methods as _methods
+from ..catalog import logistic
 from ..errors import DiffkitError, PointError, UnknownMethodError
+from ..plotting import plot_swell
+from .expressions import expression_metrics
 
 __all__ = ["FAMILIES", "SwellResult", "swell"]
 
 
 def _logistic(n: int) -> Any:
-    from ..catalog import logistic
-
     return logistic(n)
 
 
@@ -91,8 +93,6 @@ class SwellResult:
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Sizes versus n on a log y axis; see :func:`diffkit.plotting.plot_swell`."""
-        from ..plotting import plot_swell
-
         return plot_swell(self, ax=ax, **kwargs)
 
     def __repr__(self) -> str:
@@ -102,14 +102,6 @@ class SwellResult:
 def _metric(m: Any, key: str) -> float:
     val = m.get(key) if isinstance(m, dict) else getattr(m, key, None)
     return float("nan") if val is None or val < 0 else float(val)  # -1: not computed
-
-
-def _expression_metrics() -> Any:
-    try:
-        from .expressions import expression_metrics
-    except ImportError:
-        return None
-    return expression_metrics
 
 
 def swell(family: str = "logistic", ns: Sequence[int] = range(1, 13), *,
@@ -166,12 +158,7 @@ def swell(family: str = "logistic", ns: Sequence[int] = range(1, 13), *,
         import importlib.util
 
         engine = "symengine" if importlib.util.find_spec("symengine") else "sympy"
-    expr_metrics = _expression_metrics()
-    if expr_metrics is None:
-        notes.append("symbolic expression metrics skipped: diffkit.analysis.expressions is "
-                     "not in this installation")
-    from .. import methods as _methods
-
+    expr_metrics = expression_metrics
     have_reverse = "reverse-mode" in _methods.available()
     if not have_reverse:
         notes.append("reverse tape skipped: reverse mode is not in this installation")

@@ -46,12 +46,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .. import numpy as dnp
-from ..core import Primitive, Trace, Tracer, bind
+from ..core import Primitive, Trace, Tracer, bind, checked_evaluation
 from ..display import expression_text, tangent_text
 from ..errors import DomainError, NotTraceableError, OutputShapeError, UnknownMethodError
 from ..results import DerivativeResult
 from ..spec import Function
-from ..validation import check_output, not_scalar
+from ..validation import check_output, not_scalar, prepare
+from . import reverse
 from .base import Method
 
 __all__ = [
@@ -315,12 +316,6 @@ def jacobian(fun: Callable[[Any], Any], x: Any) -> Any:
     return _stack_columns(cols, _shape(value))
 
 
-def _reverse() -> Any:
-    from . import reverse
-
-    return reverse
-
-
 def hvp(fun: Callable[[Any], Any], x: Any, v: Any) -> Any:
     """Hessian-vector product ``H v`` by forward-over-reverse: ``jvp`` of the reverse gradient.
 
@@ -332,43 +327,48 @@ def hvp(fun: Callable[[Any], Any], x: Any, v: Any) -> Any:
     >>> hvp(lambda x: dnp.sum(x**3), np.array([1.0, 2.0]), np.array([1.0, 0.0]))
     array([6., 0.])
     """
-    reverse = _reverse()
     call = _as_call(fun)
-    return jvp(lambda z: reverse.grad(call, z), x, v)[1]
+    return jvp(lambda z: reverse.gradient(call, z), x, v)[1]
 
 
-def hessian(fun: Callable[[Any], Any], x: Any, *, over: str = "reverse") -> Any:
+HESSIAN_SCHEMES = ("forward-over-reverse", "forward-over-forward")
+
+
+def hessian(fun: Callable[[Any], Any], x: Any, *,
+            hessian_scheme: str = "forward-over-reverse") -> Any:
     """Hessian of a scalar ``fun`` at ``x`` as ``(n, n)``: one Hessian-vector product per column.
 
     Parameters
     ----------
     fun : callable or Function
     x : array
-    over : {"reverse", "forward"}
-        ``"reverse"``: forward-over-reverse (n forward passes through a reverse sweep);
-        ``"forward"``: forward-over-forward (n forward passes through n forward passes, no
-        reverse engine needed, n**2 passes in all).
+    hessian_scheme : {"forward-over-reverse", "forward-over-forward"}
+        ``"forward-over-reverse"``: n forward passes through a reverse sweep;
+        ``"forward-over-forward"``: n forward passes through n forward passes (no reverse
+        engine needed, n**2 passes in all).
 
     Examples
     --------
     >>> import numpy as np, diffkit.numpy as dnp
-    >>> hessian(lambda x: x[0] ** 2 * x[1], np.array([1.0, 2.0]), over="forward")
+    >>> hessian(lambda x: x[0] ** 2 * x[1], np.array([1.0, 2.0]),
+    ...         hessian_scheme="forward-over-forward")
     array([[4., 2.],
            [2., 0.]])
     """
     x = _as_input(x)
     call = _as_call(fun)
-    if over == "reverse":
-        reverse = _reverse()
-
+    if hessian_scheme == "forward-over-reverse":
+    
         def inner(z: Any) -> Any:
-            return dnp.reshape(reverse.grad(call, z), (-1,))
-    elif over == "forward":
+            return dnp.reshape(reverse.gradient(call, z), (-1,))
+    elif hessian_scheme == "forward-over-forward":
 
         def inner(z: Any) -> Any:
             return dnp.reshape(gradient(call, z), (-1,))
     else:
-        raise UnknownMethodError(f"hessian(over={over!r}): choose 'reverse' or 'forward'")
+        raise UnknownMethodError(
+            f"hessian(hessian_scheme={hessian_scheme!r}): choose one of "
+            f"{', '.join(repr(h) for h in HESSIAN_SCHEMES)}")
     n = int(np.prod(_shape(x), dtype=np.int64))
     cols = [jvp(inner, x, _basis(x, i))[1] for i in range(n)]
     return _stack_columns(cols, (n,))
@@ -382,9 +382,8 @@ class ForwardMode(Method):
 
     Parameters
     ----------
-    hessian : {"auto", "forward-over-reverse", "forward-over-forward"}
-        How :meth:`hessian` nests the passes. ``"auto"`` takes forward-over-reverse when the
-        reverse-mode engine is installed, else forward-over-forward.
+    hessian_scheme : {"auto", "forward-over-reverse", "forward-over-forward"}
+        How :meth:`hessian` nests the passes. ``"auto"`` is forward-over-reverse.
 
     Examples
     --------
@@ -396,18 +395,13 @@ class ForwardMode(Method):
 
     name = "forward-mode"
     family = "forward"
-    _HESSIAN: ClassVar[tuple[str, ...]] = ("auto", "forward-over-reverse", "forward-over-forward")
-
-    def __init__(self, *, hessian: str = "auto") -> None:
-        if hessian not in self._HESSIAN:
+    def __init__(self, *, hessian_scheme: str = "auto") -> None:
+        if hessian_scheme not in ("auto", *HESSIAN_SCHEMES):
             raise UnknownMethodError(
-                f"ForwardMode(hessian={hessian!r}) is not a Hessian scheme; choose one of "
-                f"{', '.join(repr(h) for h in self._HESSIAN)}"
+                f"ForwardMode(hessian_scheme={hessian_scheme!r}) is not a Hessian scheme; "
+                f"choose one of {', '.join(repr(h) for h in ('auto', *HESSIAN_SCHEMES))}"
             )
-        self.hessian_mode = hessian
-
-    def settings(self) -> dict[str, Any]:
-        return {"hessian": self.hessian_mode}
+        self.hessian_scheme = hessian_scheme
 
     # ------------------------------------------------------------------ passes
     def _seeded(self, spec: Function, x: np.ndarray, i: int, trace: ForwardTrace) -> Any:
@@ -450,27 +444,19 @@ class ForwardMode(Method):
 
     def _hessian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         check_output(spec, spec.call(x), "hessian", x)
-        mode = self.hessian_mode
-        if mode == "auto":
-            mode = "forward-over-reverse" if _has_reverse() else "forward-over-forward"
-        over = "reverse" if mode == "forward-over-reverse" else "forward"
-        h = np.asarray(hessian(spec, x, over=over), dtype=float).reshape(x.size, x.size)
-        passes = x.size if over == "reverse" else x.size * x.size
+        scheme = "forward-over-reverse" if self.hessian_scheme == "auto" else self.hessian_scheme
+        h = np.asarray(hessian(spec, x, hessian_scheme=scheme), dtype=float).reshape(x.size,
+                                                                                   x.size)
+        passes = x.size if scheme == "forward-over-reverse" else x.size * x.size
         return DerivativeResult(h, nfev=passes, method=self.name, out_shape=(),
-                                info={"passes": passes, "hessian": mode})
-
-
-def _has_reverse() -> bool:
-    try:
-        reverse = _reverse()
-    except ModuleNotFoundError:
-        return False
-    return hasattr(reverse, "grad")
+                                info={"passes": passes, "hessian_scheme": scheme})
 
 
 # ============================================================================ tangent trace
 
 _DOT = "\u0307"  # combining dot above: v̇ (Baydin et al. write tangents as dotted variables)
+
+
 def _dotted(name: str) -> str:
     """The tangent's name: the dot goes over the last letter before any index (v̇-1, ẋ1)."""
     stem = re.match(r"[A-Za-z_]*[A-Za-z]", name)
@@ -653,8 +639,6 @@ def tangent_trace(spec: Any, x: Any, direction: Any = None) -> TangentTrace:
     >>> [float(r.tangent) for r in t.rows]
     [0.5, 5.0, 0.0, 5.5, 5.5]
     """
-    from ..validation import prepare
-
     spec, xa = prepare(spec, x, "trace")
     if direction is None:
         v = _basis(xa, 0)
@@ -665,8 +649,6 @@ def tangent_trace(spec: Any, x: Any, direction: Any = None) -> TangentTrace:
                 f"trace(f, x, direction): direction = {_short(v)} must be finite with the shape "
                 f"of x {xa.shape}; got shape {v.shape}"
             )
-    from ..core import checked_evaluation
-
     trace = _RecordingTrace()
     if spec.nparams == 1:
         duals = [Dual(trace, xa, v)]

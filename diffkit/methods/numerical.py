@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import math
 import operator
+import weakref
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -1134,11 +1135,12 @@ class Richardson(Method):
 class _AnalyticTrace(Trace):
     """Runs ``f`` on complex values, refusing primitives that are not complex-analytic."""
 
-    __slots__ = ("spec",)
+    __slots__ = ("retrace", "spec")
 
     def __init__(self, spec: Function) -> None:
         super().__init__()
         self.spec = spec
+        self.retrace = False  # a primitive's continuation ran: later calls must trace too
 
     def process(self, prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
         if not prim.analytic:
@@ -1153,6 +1155,9 @@ class _AnalyticTrace(Trace):
             real = np.real(vals[0])
             if not np.all(prim.domain.contains(real)):
                 raise domain_error(prim, (real if np.ndim(real) else float(real),))
+        if prim.continuation is not None:  # numpy's own function is not analytic (norm)
+            self.retrace = True
+            return _ComplexTracer(self, prim.continuation(*vals, **params))
         out = prim.evaluate(vals, params)
         return _ComplexTracer(self, out)
 
@@ -1197,6 +1202,8 @@ class _ScalarResult(DerivativeResult):
 # (re, im) as Python floats in one call, for complex and np.complex128 (a subclass); a
 # TypeError for anything else
 _parts = complex.__getnewargs__
+_ANALYTIC: weakref.WeakKeyDictionary[Function, set[Any]] = weakref.WeakKeyDictionary()
+"""Point shapes at which each spec was checked complex-analytic (and _LEAN: a scalar spec)."""
 _LEAN = "complex-step-scalar"  # cache flag: a scalar spec checked analytic at a scalar point
 
 
@@ -1209,8 +1216,10 @@ class ComplexStep(Method):
     primitive the registry marks ``analytic=False`` (abs, maximum/minimum, comparisons, sign,
     branches on ``x``), raising :class:`~diffkit.errors.NonAnalyticError` with its name; later
     calls reuse that verdict (a function with no comparison has no data-dependent branches
-    diffkit can see, so the same primitives run at every point). Plain numpy code is checked
-    too when its calls reach diffkit through ``__array_ufunc__`` (``np.sin``, ``np.abs``); code
+    diffkit can see, so the same primitives run at every point) -- except for a spec using a
+    primitive whose numpy function is not the analytic continuation (``linalg.norm`` takes
+    ``|x|``): it is traced every time, running the stanza's ``continuation``. Plain numpy code
+    is checked too when its calls reach diffkit through ``__array_ufunc__`` (``np.sin``); code
     that converts ``x`` (``np.asarray``, ``float``) or calls numpy functions diffkit has no
     primitive for cannot be checked and is refused unless ``check=False`` -- then a
     non-analytic operation gives a silently wrong derivative (``np.abs(x + ih)`` drops the
@@ -1291,13 +1300,13 @@ class ComplexStep(Method):
             return False
         if not self.check:
             return scalar_point(f, x) is not None
-        if _LEAN in f.cache:
+        if _LEAN in _ANALYTIC.get(f, ()):
             self._lean = f
             return True
         return False
 
     def _checked(self, spec: Function, shape: tuple[int, ...]) -> bool:
-        return shape in spec.cache.setdefault("complex-step-analytic", set())
+        return shape in _ANALYTIC.setdefault(spec, set())
 
     def _call(self, spec: Function, z: np.ndarray, shape: tuple[int, ...]) -> Any:
         """``f(z)`` at one complex point, traced the first time for this spec and shape."""
@@ -1317,9 +1326,11 @@ class ComplexStep(Method):
                 f"Write it with diffkit.numpy (dnp), or pass ComplexStep(check=False) if you "
                 f"know it is analytic (a non-analytic operation then gives a wrong derivative)"
             ) from None
-        spec.cache["complex-step-analytic"].add(shape)
+        if trace.retrace:  # not marked checked: every call is traced, never plain numpy
+            return _unbox(out, trace)
+        _ANALYTIC[spec].add(shape)
         if shape == () and spec.nparams == 1 and not spec.vectorized:
-            spec.cache[_LEAN] = True
+            _ANALYTIC[spec].add(_LEAN)
         return _unbox(out, trace)
 
     def _columns(self, spec: Function, x: np.ndarray) -> tuple[np.ndarray, int, tuple]:
@@ -1332,12 +1343,16 @@ class ComplexStep(Method):
             start = 1  # the first direction runs alone, traced, to check analyticity
         if not spec.vectorized or n == 1:
             start = n
-        for i in range(start):
+        i = 0
+        while i < start:
             z = flat.astype(complex)
             z[i] += 1j * self.h
             out = np.asarray(self._call(spec, z, x.shape))
             outs.append(out)
             cols.append(np.ravel(np.imag(out)) / self.h)
+            i += 1
+            if start == 1 and self.check and not self._checked(spec, x.shape):
+                start = n  # f uses a continuation (linalg.norm): trace each, no plain batch
         chunk = _chunk(self.chunk, n)
         for lo in range(start, n, chunk):
             hi = min(lo + chunk, n)

@@ -37,8 +37,9 @@ from typing import Any
 import numpy as np
 
 from ..core import REGISTRY, Primitive, Trace, Tracer, bind, domain_error
+from ..primitives import ops
 from ..results import DerivativeResult
-from ..spec import Function
+from ..spec import Function, normalize_output, not_scalar
 from .base import Method
 
 __all__ = [
@@ -46,18 +47,19 @@ __all__ = [
     "Record",
     "ReverseMode",
     "ReverseTrace",
-    "grad",
+    "gradient",
     "hessian",
     "hvp",
     "jacobian",
     "record",
     "sweep",
-    "value_and_grad",
+    "value_and_gradient",
     "vjp",
 ]
 
 _ndarray = np.ndarray
 _f64 = np.float64
+_F64 = np.dtype(np.float64)
 _NUMBERS = (float, int, np.float64)  # plain Python and numpy numbers
 _FILLS = (float, int, np.float64, np.float32, np.float16, complex, np.complex128)
 _PLAIN = (np.ndarray, np.float64, float, int, np.float32, np.complex128, complex, np.bool_, bool)
@@ -184,6 +186,38 @@ class ReverseTrace(Trace):
 
     # --- the interpreter rule for every primitive
     def process(self, prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
+        if len(args) == 1:  # one argument, a node holding a plain value: no dispatch needed
+            a = args[0]
+            if a.__class__ is Node and a._trace is self:
+                v = a.value
+                cls = v.__class__
+                if cls is _ndarray or cls is _f64 or cls is float:
+                    try:
+                        ans = prim.numeric(v, **params)
+                    except FloatingPointError:
+                        raise domain_error(prim, (v,)) from None
+                    if not prim.differentiable:
+                        return ans
+                    reads = prim._reads.get(_FIRST)
+                    need, keep_ans = reads if reads is not None else prim.reads(_FIRST)
+                    kept = v
+                    if cls is _ndarray:
+                        if need is not None and 0 not in need \
+                                and v.nbytes >= self.stand_in_bytes:
+                            kept = _stand_in(v)
+                    elif need is not None and 0 not in need and not self.stand_in_bytes:
+                        kept = _UNREAD
+                    acls = ans.__class__
+                    shape = ans.shape if acls is _ndarray else (() if acls is _f64 or acls is float
+                                                                else _shape_of(ans))
+                    tape = self.tape
+                    node = Node(self, ans, len(tape))
+                    tape.append(Record(prim, (a.id,), _FIRST, _ONE, (kept,), params,
+                                       ans if keep_ans else None, shape,
+                                       not isinstance(ans, Tracer)))
+                    if self.log is not None:
+                        self.note(prim.name, args, ans, params)
+                    return node
         raw = list(args)
         parents = []
         positions = []
@@ -307,6 +341,7 @@ class Node(Tracer):
 
 
 _FIRST, _SECOND, _BOTH = (0,), (1,), (0, 1)
+_ONE = (True,)
 _NO_PARAMS: dict[str, Any] = {}
 
 
@@ -432,19 +467,21 @@ def _materialize(g: Any, rec: Record) -> Any:
     """A number standing for a whole array (a fill) as the array, unless the record can take
     it as it is: an elementwise primitive whose arguments are numbers or have the output's
     shape (so no rule needs the fill's shape to broadcast)."""
-    if not rec.shape or (g.__class__ not in _FILLS and not (
+    shape = rec.shape
+    if not shape or (g.__class__ not in _FILLS and not (
             g.__class__ is _ndarray and g.ndim == 0)):
         return g
-    prim = rec.prim
-    if prim.elementwise:
-        shape = rec.shape
+    if rec.prim.elementwise:
         for a in rec.args:
-            s = _shape_of(a)
-            if s != shape and s:
+            cls = a.__class__
+            if cls is _ndarray:
+                if a.shape != shape and a.ndim:
+                    break
+            elif cls is not _f64 and cls is not float and cls is not int and _shape_of(a):
                 break
         else:
             return g
-    return np.full(rec.shape, g)
+    return np.full(shape, g)
 
 
 def record_vjps(rec: Record, g: Any) -> list[tuple[int, Any]]:
@@ -481,7 +518,7 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
     inputs : sequence of int
         Tape indices whose cotangents to return.
     consume : bool
-        Drop each record once swept (for a single sweep, as in ``grad``): the values it held
+        Drop each record once swept (for a single sweep, as in ``gradient``): the values it held
         are freed as early as possible, so their memory is reused by the sweep itself.
 
     Returns
@@ -518,7 +555,10 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
                     if acc is None or (p in owned and acc.__class__ is _ndarray):
                         if acc is None:
                             x = rec.args[0]
-                            acc = np.zeros(x.shape, dtype=np.result_type(x.dtype, gi, float))
+                            acc = np.zeros(x.shape) if x.dtype is _F64 and (
+                                gcls is _f64 or gcls is float or (
+                                    gcls is _ndarray and gi.dtype is _F64)) else \
+                                np.zeros(x.shape, dtype=np.result_type(x.dtype, gi, float))
                         try:
                             prim.vjp_into(acc, gi, rec.args, rec.params)
                         except (TypeError, ValueError):  # the dtype would change
@@ -577,8 +617,6 @@ def _own(c: Any, like: Any) -> Any:
     if isinstance(c, Tracer):
         shape = _shape_of(like)
         if c.shape != shape:
-            from ..primitives import ops
-
             c = ops.broadcast_to(c, shape) if c.shape == () else ops.reshape(c, shape)
         return c
     shape = _shape_of(like)
@@ -640,8 +678,6 @@ def _value_of(out: Any, trace: ReverseTrace) -> Any:
 def _normalized(out: Any) -> Any:
     """Lists and tuples of values (a vector output written as a list) as one array."""
     if isinstance(out, (list, tuple)):
-        from ..spec import normalize_output
-
         return normalize_output(out)
     return out
 
@@ -686,13 +722,11 @@ def vjp(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Callable[[Any], Any]]:
 def _scalar_check(value: Any, op: str) -> None:
     shape = _shape_of(value)
     if shape != ():
-        from ..validation import not_scalar
-
         raise not_scalar("f", shape, op, " (or vjp with an output cotangent)")
 
 
-def value_and_grad(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
-    """``(fun(x), grad fun(x))`` for a scalar-valued ``fun`` of one argument, in one sweep.
+def value_and_gradient(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
+    """``(fun(x), gradient of fun at x)`` for a scalar-valued ``fun`` of one argument, in one sweep.
 
     Parameters
     ----------
@@ -715,8 +749,8 @@ def value_and_grad(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
     Examples
     --------
     >>> import numpy as np
-    >>> from diffkit.methods.reverse import value_and_grad
-    >>> v, g = value_and_grad(lambda x: np.sum(x ** 2), np.array([1.0, 2.0]))
+    >>> from diffkit.methods.reverse import value_and_gradient
+    >>> v, g = value_and_gradient(lambda x: np.sum(x ** 2), np.array([1.0, 2.0]))
     >>> float(v), g
     (5.0, array([2., 4.]))
     """
@@ -724,29 +758,29 @@ def value_and_grad(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
     xs = x if several else (x,)
     trace, nodes, out = record(lambda *a: fun(a), xs) if several else record(fun, xs)
     if out.__class__ is not Node or out._trace is not trace:
-        _scalar_check(out, "grad")
+        _scalar_check(out, "gradient")
         zeros = tuple(_zeros_like(xi) for xi in xs)
         return out, zeros if several else zeros[0]
     v = out.value
     if v.__class__ is not _f64 and v.__class__ is not float:
-        _scalar_check(v, "grad")
+        _scalar_check(v, "gradient")
     cts = sweep(trace.tape, out.id, 1.0, [n.id for n in nodes], consume=True)
     res = tuple(_zeros_like(xi) if c is None else _own(c, xi) for c, xi in zip(cts, xs,
                                                                                strict=True))
     return v, res if several else res[0]
 
 
-def grad(fun: Callable[[Any], Any], x: Any) -> Any:
+def gradient(fun: Callable[[Any], Any], x: Any) -> Any:
     """Gradient of a scalar-valued ``fun`` of one argument at ``x`` (the shape of ``x``).
 
     Examples
     --------
     >>> import numpy as np
     >>> from diffkit.methods.reverse import grad
-    >>> round(float(grad(lambda x: np.log(x) * x, 2.0)), 6)
+    >>> round(float(gradient(lambda x: np.log(x) * x, 2.0)), 6)
     1.693147
     """
-    return value_and_grad(fun, x)[1]
+    return value_and_gradient(fun, x)[1]
 
 
 def jacobian(fun: Callable[[Any], Any], x: Any) -> Any:
@@ -770,8 +804,6 @@ def jacobian(fun: Callable[[Any], Any], x: Any) -> Any:
         e[i] = 1.0
         rows.append(_ravel(pullback(e.reshape(out_shape))))
     if any(isinstance(r, Tracer) for r in rows):
-        from ..primitives import ops
-
         return ops.stack(rows) if rows else np.zeros((0, n))
     if not rows:
         return np.zeros((0, n))
@@ -780,8 +812,6 @@ def jacobian(fun: Callable[[Any], Any], x: Any) -> Any:
 
 def _ravel(c: Any) -> Any:
     if isinstance(c, Tracer):
-        from ..primitives import ops
-
         return ops.reshape(c, (-1,))
     return np.ravel(c)
 
@@ -797,7 +827,7 @@ def hessian(fun: Callable[[Any], Any], x: Any) -> Any:
     array([[ 6.,  0.],
            [ 0., 12.]])
     """
-    return jacobian(lambda y: grad(fun, y), x)
+    return jacobian(lambda y: gradient(fun, y), x)
 
 
 def hvp(fun: Callable[[Any], Any], x: Any, v: Any) -> Any:
@@ -812,7 +842,7 @@ def hvp(fun: Callable[[Any], Any], x: Any, v: Any) -> Any:
     >>> hvp(lambda x: np.sum(x ** 3), np.array([1.0, 2.0]), np.array([1.0, 1.0]))
     array([ 6., 12.])
     """
-    _, pullback = vjp(lambda y: grad(fun, y), x)
+    _, pullback = vjp(lambda y: gradient(fun, y), x)
     return pullback(v)
 
 
@@ -890,7 +920,7 @@ class ReverseMode(Method):
     def _hessian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         value = spec.check(spec.call(x), "hessian", x)
         # record the gradient computation itself on an outer tape, then sweep it n times
-        outer, nodes, gout = record(lambda y: grad(spec.call, y), (x,))
+        outer, nodes, gout = record(lambda y: gradient(spec.call, y), (x,))
         n = x.size
         rows = []
         for i in range(n):

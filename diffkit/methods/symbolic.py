@@ -16,9 +16,9 @@ Two strategies build the derivative:
     symbolic values), so every shared subexpression is differentiated once and the derivative
     program grows like the function's (Laue 2019, arXiv 1904.02990): what reverse-mode AD costs.
 
-Evaluation goes through ``lambdify(..., cse=...)`` with :func:`diffkit.analysis.expressions.cse`
+Evaluation goes through ``lambdify(..., cse=...)`` with :func:`diffkit.methods.cse.cse`
 (a common-subexpression elimination in time proportional to the DAG), compiled once per spec,
-shape and strategy, and cached in ``spec.cache``.
+shape and strategy, and cached by the method per spec (``_TRACES``).
 """
 
 from __future__ import annotations
@@ -27,12 +27,16 @@ import inspect
 import linecache
 import math
 import os
+import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import sympy
+from sympy.core.parameters import evaluate as _evaluation
 
+from ..budget import BudgetError, limited
 from ..core import REGISTRY, Primitive, Trace, Tracer
 from ..errors import (
     DomainError,
@@ -44,9 +48,10 @@ from ..errors import (
 )
 from ..parse import check_name
 from ..results import DerivativeResult
-from ..spec import Function
+from ..spec import Function, check_value
 from ..validation import as_function, not_scalar
 from .base import Method
+from .cse import cse
 
 __all__ = [
     "STRATEGIES",
@@ -58,6 +63,19 @@ __all__ = [
 ]
 
 STRATEGIES = ("dag", "tree")
+EXACT_DIGITS = 8
+"""A float constant with at most this many significant digits is read as the decimal the user
+wrote (an exact rational); longer ones were computed in floating point and stay Floats."""
+TIME_LIMIT = 10.0
+"""Default seconds the symbolic method may spend on one function (construction,
+differentiation and compilation); see :mod:`diffkit.budget`."""
+EVALUATED_SHARE = 0.2
+"""Share of the time budget the dag strategy spends building with sympy's simplification
+before rebuilding the program as written."""
+EVALUATED_SECONDS = 5.0
+"""The same, in seconds, when there is no time limit."""
+MEMORY_LIMIT = 2048.0
+"""Default megabytes of memory growth the symbolic method may use on one function."""
 ENGINES = ("sympy", "symengine")
 
 _HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -134,11 +152,26 @@ def _exact(v: Any) -> Any:
         if not np.isfinite(f):
             raise NotTraceableError(f"the constant {f} in the function has no exact symbolic "
                                     f"form; symbolic differentiation needs finite constants")
-        return sympy.Integer(int(f)) if f.is_integer() else sympy.Rational(repr(f))
+        if f.is_integer():
+            return sympy.Integer(int(f))
+        text = repr(f)
+        if len(text.replace("-", "").replace(".", "").lstrip("0")) <= EXACT_DIGITS \
+                and "e" not in text:
+            return sympy.Rational(text)  # a short decimal, as written: 0.1 is 1/10
+        # a constant computed in floating point (np.cosh(1.5)): its exact binary value, kept
+        # as a Float (an exact rational would carry a 2**52-sized denominator into the algebra)
+        return sympy.Float(f, precision=53)
     if isinstance(v, (complex, np.complexfloating)):
         raise NotTraceableError(f"the complex constant {v!r} is not supported by "
                                 f"method='symbolic'; diffkit differentiates real functions")
     return v
+
+
+def _scalar_array(v: Any) -> np.ndarray:
+    """A sympy scalar as a 0-d object array (so arithmetic with arrays broadcasts)."""
+    out = np.empty((), dtype=object)
+    out[()] = v
+    return out
 
 
 def _settle_one(v: Any) -> Any:
@@ -177,7 +210,7 @@ class SymbolicTrace(Trace):
                 f"interpret it; use method='reverse-mode' or a numerical method"
             )
         values = []
-        for a in args:
+        for i, a in enumerate(args):
             if isinstance(a, SymbolicTracer) and a._trace is self:
                 values.append(a.value)
             elif isinstance(a, Tracer):
@@ -186,12 +219,20 @@ class SymbolicTrace(Trace):
                     f"trace; nest symbolic differentiation outside other methods, not inside"
                 )
             else:
-                if prim.name != "where" and (isinstance(a, (bool, np.bool_)) or (
+                keeps_bool = prim.vjp is not None and i < len(prim.vjp) and prim.vjp[i] is None \
+                    and not prim.variadic  # a condition (where's first argument) stays boolean
+                if not keeps_bool and (isinstance(a, (bool, np.bool_)) or (
                         isinstance(a, np.ndarray) and a.dtype == bool)):
                     a = np.asarray(a, dtype=int) if isinstance(a, np.ndarray) else int(a)
                     # a bool in arithmetic is 0 or 1 (sympy's true/false refuse arithmetic)
                 values.append(_exact(a))
+        if any(isinstance(v, np.ndarray) and v.ndim for v in values):
+            # a sympy number next to an array: numpy's broadcasting, entry by entry (sympy's
+            # own operators do not defer to numpy when built without evaluation)
+            values = [_scalar_array(v) if isinstance(v, sympy.Basic) else v for v in values]
         out = prim.symbolic(*values, **params)
+        if isinstance(out, np.ndarray) and out.ndim == 0 and out.dtype == object:
+            out = out[()]
         out = _exact(out) if not isinstance(out, np.ndarray) or out.dtype != object else out
         if not prim.differentiable:  # comparisons, sign: settle relations between numbers
             out = _settle(out)
@@ -244,8 +285,13 @@ def is_expression(obj: Any) -> bool:
 class _Traced:
     """A spec run on symbols: inputs, output and the recorded program."""
 
-    def __init__(self, spec: Function, shape: tuple[int, ...] | None) -> None:
+    def __init__(self, spec: Function, shape: tuple[int, ...] | None, evaluated: bool = True
+                 ) -> None:
         names = [check_name(p, "parameter") for p in spec.parameters]
+        self.store: dict[Any, Any] = {}  # derivative expressions, compiled functions
+        # evaluated: sympy simplifies as it builds (readable forms, swell metrics); not
+        # evaluated: expressions kept as built, which keeps long programs linear in size
+        self.evaluated = evaluated
         self.trace = trace = SymbolicTrace()
         self.shape = shape
         if spec.nparams == 1 and shape:  # one array parameter: one symbol per entry
@@ -258,11 +304,10 @@ class _Traced:
         else:
             self.symbols = tuple(sympy.Symbol(n, real=True) for n in names)
             self.inputs = [trace.new(s) for s in self.symbols]
-        out = spec.output(spec.fn(*self.inputs))
+        with _evaluation(evaluated):
+            out = spec.output(spec.fn(*self.inputs))
         if isinstance(out, (bool, np.bool_, str)) or (isinstance(out, np.ndarray)
                                                       and out.dtype.kind not in "iuf"):
-            from ..spec import check_value
-
             check_value(out, spec.name, "symbolic")
         if not isinstance(out, SymbolicTracer):
             out = trace.new(_exact(out if not isinstance(out, (int, float)) else float(out)))
@@ -286,6 +331,10 @@ class _Traced:
         program: the gradient is itself a program that a second sweep differentiates again
         (the Hessian).
         """
+        with _evaluation(self.evaluated):
+            return self._input_adjoints(seed_index, out)
+
+    def _input_adjoints(self, seed_index: int | None, out: SymbolicTracer | None) -> list[Any]:
         out = self.output if out is None else out
         trace = self.trace
         if isinstance(out.value, np.ndarray):
@@ -343,13 +392,19 @@ def _value(t: Any) -> Any:
     return t.value if isinstance(t, SymbolicTracer) else _exact(t)
 
 
-def _traced(spec: Function, shape: tuple[int, ...] | None) -> _Traced:
-    """The spec run on symbols, cached per spec and shape."""
-    key = None if spec.nparams > 1 else (tuple(shape) if shape else ())
-    cache = spec.cache.setdefault("symbolic", {})
-    if ("trace", key) not in cache:
-        cache[("trace", key)] = _Traced(spec, key)
-    return cache[("trace", key)]
+_TRACES: weakref.WeakKeyDictionary[Function, dict[Any, _Traced]] = weakref.WeakKeyDictionary()
+"""The symbolic method's cache: each spec's symbolic runs by point shape, alive as long as the
+spec (with their derivative expressions and compiled functions, :attr:`_Traced.store`)."""
+
+
+def _traced(spec: Function, shape: tuple[int, ...] | None, evaluated: bool = True) -> _Traced:
+    """The spec run on symbols, cached per spec, shape and evaluation mode."""
+    shape_key = None if spec.nparams > 1 else (tuple(shape) if shape else ())
+    key = (shape_key, evaluated)
+    by_shape = _TRACES.setdefault(spec, {})
+    if key not in by_shape:
+        by_shape[key] = _Traced(spec, shape_key, evaluated)
+    return by_shape[key]
 
 
 def sympy_form(spec: Any, shape: tuple[int, ...] | None = None) -> tuple[Any, tuple[Any, ...]]:
@@ -426,6 +481,12 @@ class Symbolic(Method):
     engine : {"sympy", "symengine"}
         With ``"symengine"`` (if installed) the tree strategy differentiates with symengine,
         hundreds of times faster; results are converted back to sympy for evaluation.
+    time_limit, memory_limit : float or None
+        Budget (seconds; megabytes of memory growth) for building, differentiating and
+        compiling one function; when it runs out a :class:`~diffkit.budget.BudgetError` says
+        so and names the methods that need no expressions. ``None``: no limit. For numbers
+        (``dk.gradient``) the ``"dag"`` strategy builds expressions as written, without
+        sympy's automatic simplification, so a 100-step loop stays linear in size.
 
     Examples
     --------
@@ -442,7 +503,9 @@ class Symbolic(Method):
     name = "symbolic"
     family = "symbolic"
 
-    def __init__(self, *, strategy: str = "dag", engine: str = "sympy") -> None:
+    def __init__(self, *, strategy: str = "dag", engine: str = "sympy",
+                 time_limit: float | None = TIME_LIMIT,
+                 memory_limit: float | None = MEMORY_LIMIT) -> None:
         if strategy not in STRATEGIES:
             raise UnknownMethodError(
                 f"Symbolic(strategy={strategy!r}): choose 'dag' (differentiate the shared "
@@ -459,8 +522,16 @@ class Symbolic(Method):
                     "Symbolic(engine='symengine'): symengine is not installed; "
                     "pip install symengine, or use engine='sympy'"
                 ) from None
+        for name, v in (("time_limit", time_limit), ("memory_limit", memory_limit)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                  or not v > 0):
+                raise UnknownMethodError(
+                    f"Symbolic({name}={v!r}): a positive number (seconds, megabytes) or None "
+                    f"for no limit")
         self.strategy = strategy
         self.engine = engine
+        self.time_limit = time_limit
+        self.memory_limit = memory_limit
 
     # ------------------------------------------------------------------ expressions
     def expression(self, f: Any, *, shape: tuple[int, ...] | None = None) -> Any:
@@ -589,8 +660,6 @@ class Symbolic(Method):
         store = _store(t)
         key = ("compiled", what, self.strategy, self.engine)
         if key not in store:
-            from ..analysis.expressions import cse
-
             if what == "value":
                 exprs = t.outputs()
             elif what == "jacobian":
@@ -637,32 +706,65 @@ class Symbolic(Method):
             )
         return arr
 
-    def _check_shape(self, spec: Function, x: np.ndarray) -> _Traced:
-        t = _traced(spec, x.shape if spec.nparams == 1 else None)
+    def _numbers(self, spec: Function, x: np.ndarray, what: str) -> tuple[_Traced, np.ndarray]:
+        """The traced spec and ``what`` ("jacobian", "hessian") evaluated at ``x``, within
+        the budget.
+
+        The ``"dag"`` strategy first lets sympy simplify as it builds, for at most
+        :data:`EVALUATED_SHARE` of the time budget; a program too long for that is rebuilt as
+        written (no automatic simplification: linear in the program's length).
+        """
+        start = time.perf_counter()
+        modes = (True,) if self.strategy == "tree" else (True, False)
+        for evaluated in modes:
+            limit = self.time_limit
+            if limit is not None:
+                limit = max(limit - (time.perf_counter() - start), 0.05)
+                if evaluated and len(modes) > 1:
+                    limit = min(limit, EVALUATED_SHARE * self.time_limit)
+            elif evaluated and len(modes) > 1:
+                limit = EVALUATED_SECONDS
+            try:
+                with limited(limit, self.memory_limit, f"symbolic {what} of {spec.name}"):
+                    t = self._check_shape(spec, x, evaluated)
+                    if what == "hessian" and t.out_shape != ():
+                        raise not_scalar(spec.name, t.out_shape, "hessian")
+                    return t, self._evaluate(spec, t, what, x)
+            except BudgetError as exc:
+                if evaluated and len(modes) > 1:
+                    continue  # rebuild without sympy's automatic simplification
+                raise BudgetError(
+                    f"{exc}: the expressions are too large for computer algebra. Reverse-mode "
+                    f"and forward-mode compute the same derivative without building "
+                    f"expressions (method='reverse-mode'); or raise the budget with "
+                    f"dk.methods.Symbolic(time_limit=..., memory_limit=...) (None: no limit)"
+                ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _check_shape(self, spec: Function, x: np.ndarray, evaluated: bool = True) -> _Traced:
+        t = _traced(spec, x.shape if spec.nparams == 1 else None, evaluated=evaluated)
         if len(t.symbols) != x.size:  # pragma: no cover - validation guarantees it
             raise OutputShapeError(f"{spec.name}: {len(t.symbols)} symbols for x of size "
                                    f"{x.size}")
         return t
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
-        t = self._check_shape(spec, x)
-        value = self._evaluate(spec, t, "jacobian", x).reshape(-1, x.size)
+        t, value = self._numbers(spec, x, "jacobian")
+        value = value.reshape(-1, x.size)
         return DerivativeResult(value, nfev=0, method=self.name, out_shape=t.out_shape,
                                 info={"strategy": self.strategy})
 
     def _gradient(self, spec: Function, x: np.ndarray) -> DerivativeResult:
-        t = self._check_shape(spec, x)
+        t, value = self._numbers(spec, x, "jacobian")
         if t.out_shape != ():
             raise not_scalar(spec.name, t.out_shape, "gradient")
-        value = self._evaluate(spec, t, "jacobian", x).reshape(x.shape)
+        value = value.reshape(x.shape)
         return DerivativeResult(value, nfev=0, method=self.name, out_shape=(),
                                 info={"strategy": self.strategy})
 
     def _hessian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
-        t = self._check_shape(spec, x)
-        if t.out_shape != ():
-            raise not_scalar(spec.name, t.out_shape, "hessian")
-        value = self._evaluate(spec, t, "hessian", x).reshape(x.size, x.size)
+        _, value = self._numbers(spec, x, "hessian")
+        value = value.reshape(x.size, x.size)
         return DerivativeResult(value, nfev=0, method=self.name, out_shape=(),
                                 info={"strategy": self.strategy})
 
@@ -738,10 +840,7 @@ def _float_coefficients(e: Any) -> Any:
 
 def _store(t: _Traced) -> dict[Any, Any]:
     """Per-trace cache of derivative expressions and compiled functions."""
-    store = getattr(t, "_store", None)
-    if store is None:
-        store = t._store = {}  # type: ignore[attr-defined]
-    return store
+    return t.store
 
 
 def _as_sympy_object(value: Any) -> Any:

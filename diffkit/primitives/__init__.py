@@ -8,7 +8,8 @@ Each family file is a table of stanzas (:func:`~diffkit.primitives._stanza.primi
 ``reductions.py``         sums, means, products, extrema, statistics
 ``shapes.py``             reshape, transpose, broadcasting, indexing, joining
 ``contractions.py``       matrix products, einsum, tensordot, kron, cross
-``linalg.py``             numpy.linalg: inv, solve, det, factorizations, norms
+``norms.py``              numpy.linalg.norm, vector_norm, matrix_norm: every ord
+``linalg.py``             numpy.linalg: inv, solve, det, factorizations
 ``special.py``            scipy.special and scipy.stats.norm
 ========================  ============================================================
 
@@ -24,12 +25,12 @@ check it the moment it exists.
 from __future__ import annotations
 
 from ..core import REGISTRY
-from . import arithmetic, contractions, elementwise, linalg, reductions, shapes, special
+from . import arithmetic, contractions, elementwise, linalg, norms, reductions, shapes, special
 from ._stanza import ops, unbroadcast
 
-__all__ = ["FAMILIES", "REGISTRY", "arithmetic", "contractions", "elementwise", "linalg", "ops",
-           "reductions", "shapes", "special", "unbroadcast"]
+__all__ = ["FAMILIES", "REGISTRY", "arithmetic", "contractions", "elementwise", "linalg", "norms",
+           "ops", "reductions", "shapes", "special", "unbroadcast"]
 
 FAMILIES = ("arithmetic", "elementwise", "reductions", "shapes", "contractions", "linalg",
-            "special")
+            "norms", "special")
 """The family modules, in the order they register."""

@@ -136,7 +136,7 @@ negative = primitive(
     "negative", np.negative, symbolic=operator.neg, linear=True, operators=("neg",),
     vjp=(lambda g, ans, x: -g,), jvp=(lambda t, ans, x: -t,),
     vjp_numpy=_negative_np, saves=(),
-    partials=("-1",), generate=True, formula=("neg",),
+    infix="-", partials=("-1",), generate=True, formula=(),
     samples=unary_samples(SPREAD), derivative="d(-x) = -dx",
 )
 

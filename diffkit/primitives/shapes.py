@@ -149,7 +149,9 @@ def _index_param(index: Any) -> Any:
 
 def _getitem(x: Any, index: Any) -> Any:
     if isinstance(x, Tracer):
-        return x._trace.process(REGISTRY["getitem"], (x,), {"index": _index_param(index)})
+        if index.__class__ is not slice and index.__class__ is not int:
+            index = _index_param(index)
+        return x._trace.process(_GETITEM, (x,), {"index": index})
     return x[index]
 
 
@@ -168,7 +170,7 @@ def _getitem_np(g: Any, ans: Any, args: Any, params: Any, w: Any) -> Any:
 def _getitem_into(acc: np.ndarray, g: Any, args: Any, params: Any) -> None:
     """Add the cotangent of ``x[index]`` into x's accumulator in place (no scatter + add)."""
     index = params["index"]
-    if is_basic_index(index):
+    if index.__class__ is slice or index.__class__ is int or is_basic_index(index):
         view = acc[index]
         if view.__class__ is np.ndarray:  # add into the view: no write-back __setitem__
             view += g
@@ -265,3 +267,5 @@ concatenate = primitive(
 
 __all__ = ["broadcast_to", "concatenate", "getitem", "is_basic_index", "reshape", "scatter",
            "stack", "transpose"]
+
+_GETITEM = REGISTRY["getitem"]
