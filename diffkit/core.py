@@ -493,8 +493,8 @@ class Tracer:
         raise NotTraceableError(
             f"in-place assignment x[{index!r}] = ... on a traced array: diffkit records a "
             f"program of pure operations and cannot follow mutation. Build a new array instead: "
-            f"dnp.where(mask, value, x) for masked updates, or "
-            f"x + dnp.scatter(value - x[index], index, x.shape) to replace x[index]"
+            f"x = dnp.index_update(x, index, value) replaces x[index] (any numpy index), "
+            f"dnp.where(mask, value, x) updates by a mask"
         )
 
     # --- conversions
@@ -625,9 +625,9 @@ def _install_method(prim: Primitive, name: str, adapter: Any) -> None:
 def _conversion_message(tracer: Tracer) -> str:
     caller = _library_caller()
     if caller is not None:
-        prim = _LAZY_ALIASES.get(caller)
-        instead = (f"call dnp.{prim.namespace + '.' if prim.namespace else ''}{prim.name} "
-                   f"(same arguments) instead" if prim is not None else
+        # every scipy alias is placed in dnp at its own path (dnp.stats.norm.logpdf)
+        instead = (f"call dnp.{caller.removeprefix('scipy.')} (same arguments) instead"
+                   if caller in _LAZY_ALIASES else
                    "express it with numpy functions diffkit knows (diffkit.numpy.__all__)")
         return (f"{caller} is not a numpy ufunc or array function, so diffkit cannot see "
                 f"inside it: it converted the traced value {tracer!r} to a plain array and the "
@@ -641,7 +641,8 @@ def _conversion_message(tracer: Tracer) -> str:
 
 
 def _library_caller() -> str | None:
-    """``scipy.special.logsumexp`` when the conversion happened inside that scipy function."""
+    """``scipy.special.logsumexp`` (``scipy.stats.norm.logpdf``) when the conversion happened
+    inside that scipy function (distribution method)."""
     frame = sys._getframe(2)
     outer = None
     while frame is not None:
@@ -656,6 +657,10 @@ def _library_caller() -> str | None:
     name = outer.f_code.co_name
     module = outer.f_globals.get("__name__", "")
     public = module.split("._")[0]
+    owner = outer.f_locals.get("self")  # a (frozen) scipy.stats distribution: its name
+    dist = getattr(owner, "dist", owner)
+    if public == "scipy.stats" and isinstance(getattr(dist, "name", None), str):
+        public = f"{public}.{dist.name}"
     return f"{public}.{name}"
 
 

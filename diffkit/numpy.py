@@ -39,6 +39,26 @@ sys.modules[special.__name__] = special
 _SUBMODULES = {"linalg": linalg, "special": special}
 _top: list[str] = []
 
+
+def _submodule(path: str) -> types.ModuleType:
+    """The namespace ``dnp.<path>`` (``stats``, ``stats.norm``), made on first use."""
+    module = _SUBMODULES.get(path)
+    if module is None:
+        parent, _, tail = path.rpartition(".")
+        module = types.ModuleType(f"{__name__}.{path}", f"scipy.{path}'s functions, recorded "
+                                                         f"on traced values (generated).")
+        sys.modules[module.__name__] = module
+        _SUBMODULES[path] = module
+        if parent:
+            home = _submodule(parent)
+            setattr(home, tail, module)
+            home.__dict__.setdefault("__all__", []).append(tail)
+        else:
+            globals()[tail] = module
+            _top.append(tail)
+    return module
+
+
 REGISTRY_FUNCTIONS = {name: prim.function for name, prim in _REGISTRY.items()}
 """Every primitive's ``dnp`` function by registry name."""
 
@@ -46,10 +66,9 @@ REGISTRY_FUNCTIONS = {name: prim.function for name, prim in _REGISTRY.items()}
 def _place(path: str, fn: Any) -> None:
     head, _, tail = path.rpartition(".")
     if head:
-        module = _SUBMODULES.get(head)
-        if module is not None:
-            setattr(module, tail, fn)
-            module.__dict__.setdefault("__all__", []).append(tail)
+        module = _submodule(head)
+        setattr(module, tail, fn)
+        module.__dict__.setdefault("__all__", []).append(tail)
         return
     globals()[tail] = fn
     _top.append(tail)

@@ -13,12 +13,12 @@ def _run(code: str) -> str:
     return out.stdout.strip()
 
 
-def test_import_does_not_load_sympy_or_matplotlib():
+def test_import_does_not_load_sympy_matplotlib_or_scipy():
     out = _run("""
-        import sys, diffkit
-        print('sympy' in sys.modules, 'matplotlib' in sys.modules)
+        import sys, diffkit, diffkit.numpy
+        print('sympy' in sys.modules, 'matplotlib' in sys.modules, 'scipy' in sys.modules)
     """)
-    assert out == "False False"
+    assert out == "False False False"
 
 
 def test_numerical_methods_work_without_sympy_and_matplotlib():

@@ -138,7 +138,7 @@ def _with(args, i, xi):
 def rule_cases():
     for name in sorted(REGISTRY):
         prim = REGISTRY[name]
-        if not prim.differentiable:
+        if not prim.differentiable or prim.composite is not None:  # composites: no rules
             continue
         for k, (args, _params) in enumerate(CASES[name]):
             for i in _float_args(args):

@@ -1125,7 +1125,6 @@ def _logsumexp_np(g: Any, ans: Any, args: Any, params: Any, w: Any) -> Any:
 
 logsumexp = primitive(
     "logsumexp", _logsumexp, kind="reduce", symbolic=_symbolic_logsumexp,
-    scipy=("special.logsumexp",),
     # one primitive instead of seven (max, shift, exp, sum, log, add, reshape): the tape of a
     # softmax cross-entropy is a third shorter, and the rule is the softmax
     vjp=(lambda g, ans, x, axis=None, keepdims=False:
