@@ -425,6 +425,19 @@ class _NoValue:
 _NOT_GIVEN = _NoValue()
 
 
+def _numpy_name(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Name a ``signature`` function as numpy's, so a call it cannot bind reads
+    ``clip() takes from 1 to 4 positional arguments``."""
+
+    def rename(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn.__name__ = fn.__qualname__ = name
+        return fn
+
+    return rename
+
+
+@_numpy_name("clip")
+
 def _clip_signature(a: Any, a_min: Any = _NOT_GIVEN, a_max: Any = _NOT_GIVEN, out: Any = None,
                     **bounds: Any) -> Any:
     for key in bounds:
@@ -528,6 +541,7 @@ rint = primitive(
 )
 
 
+@_numpy_name("round")
 def _round_signature(a: Any, decimals: Any = 0, out: Any = None) -> Any:
     if out is not None:
         from ..errors import UnsupportedPrimitiveError
@@ -595,6 +609,7 @@ conjugate = primitive(
 # ------------------------------------------------------------ nan_to_num
 
 
+@_numpy_name("nan_to_num")
 def _nan_to_num_signature(x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None,
                           neginf: Any = None) -> Any:
     params = {"nan": nan, "posinf": posinf, "neginf": neginf}
