@@ -198,7 +198,10 @@ _SINC1, _SINC3, _SINC5 = -np.pi**2 / 3, np.pi**4 / 30, -np.pi**6 / 840
 sinc = primitive(
     "sinc", np.sinc, symbolic=elementwise_fn(lambda x: sympy_module().sinc(sympy_module().pi * x)),
     vjp=(lambda g, ans, x: g * _sinc_slope(x),), jvp=(lambda t, ans, x: t * _sinc_slope(x),),
-    saves=(0,), partials=("(cos(pi*{0}) - {y}) / {0}",), formula=("sinc",), generate=True,
+    saves=(0,), partials=("(cos(pi*{0}) - {y}) / {0}",), formula=("sinc",),
+    # drawn away from 0, where sympy's derivative of sin(pi x)/(pi x) is 0/0 (a reference
+    # taken from the symbolic form would fail there; the rules above do not)
+    generate=(Domain("x > 0 for random programs", lo=0.0),),
     samples=(((0.35,), {}), ((np.array([-1.3, 0.004, 0.6]),), {}), ((M - 0.6,), {})),
     derivative="(cos(pi x) - sinc(x))/x, 0 at x = 0",
 )
