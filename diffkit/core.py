@@ -597,13 +597,13 @@ def _install_operator(prim: Primitive, op: str) -> None:
         setattr(Tracer, reflected.__name__, reflected)
 
 
-_ATTRIBUTES = frozenset({"T", "real", "imag"})
-
-
 def _install_method(prim: Primitive, name: str, adapter: Any) -> None:
     """The ndarray method ``name`` on every tracer, calling ``prim``'s ``dnp`` function."""
-    if name in _ATTRIBUTES:  # ndarray attributes (x.T, x.real) are properties
-        setattr(Tracer, name, property(adapter))
+    if name == "T":  # the transpose attribute is a property
+        Tracer.T = property(lambda self: adapter(self))
+        return
+    if isinstance(adapter, property):  # an ndarray attribute (x.real): the stanza's property
+        setattr(Tracer, name, adapter)
         return
 
     def method(self: Tracer, *args: Any, **kwargs: Any) -> Any:
