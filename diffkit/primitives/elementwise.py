@@ -593,16 +593,17 @@ real = primitive(
     "real", np.real, symbolic=elementwise_sympy("re"), linear=True,
     analytic=False,  # real(x + ih) drops the step: not the continuation of real(x) = x
     vjp=(lambda g, ans, x: g,), jvp=(lambda t, ans, x: t,), saves=(),
-    methods={"real": lambda self: real(self)}, partials=("1",),
+    methods={"real": property(lambda self: real(self))}, partials=("1",),
     samples=unary_samples(SPREAD), derivative="1 on real input",
 )
 imag = primitive(
     "imag", np.imag, symbolic=elementwise_sympy("im"), analytic=False, differentiable=False,
-    methods={"imag": lambda self: imag(self)},
+    methods={"imag": property(lambda self: imag(self))},
     samples=unary_samples(SPREAD), derivative="0 on real input (the value is 0)",
 )
-conjugate = primitive(
-    "conjugate", np.conjugate, symbolic=elementwise_sympy("conjugate"), linear=True,
+# registered as numpy's short name: "conjugate" is also sympy's, which the engines spell out
+conj = primitive(
+    "conj", np.conjugate, symbolic=elementwise_sympy("conjugate"), linear=True,
     numpy=("conjugate", "conj"), methods=("conjugate", "conj"),
     analytic=False,  # conj(x + ih) = x - ih: the step's sign flips
     vjp=(lambda g, ans, x: g,), jvp=(lambda t, ans, x: t,), saves=(),
@@ -705,7 +706,7 @@ where = primitive(
 )
 
 __all__ = ["absolute", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh",
-           "ceil", "clip", "conjugate", "copysign", "cos", "cosh", "deg2rad",
+           "ceil", "clip", "conj", "copysign", "cos", "cosh", "deg2rad",
            "equal", "exp", "exp2", "expm1", "fabs", "floor", "fmax", "fmin", "greater",
            "greater_equal", "heaviside", "hypot", "imag", "less", "less_equal", "log", "log1p",
            "log2", "log10", "logaddexp", "logaddexp2", "maximum", "minimum", "nan_to_num",
