@@ -84,6 +84,8 @@ UNARY = [
     Unary("ceil", _step(np.ceil), _step(dnp.ceil), None, _step(mp.ceil), S, analytic=False),
     Unary("trunc", _step(np.trunc), _step(dnp.trunc), None,
           _step(lambda v: mp.floor(v) if v >= 0 else mp.ceil(v)), S, analytic=False),
+    Unary("fix", _step(np.fix), _step(dnp.fix), None,
+          _step(lambda v: mp.floor(v) if v >= 0 else mp.ceil(v)), S, analytic=False),
     Unary("rint", _step(np.rint), _step(dnp.rint), None, _step(_mp_rint), S, analytic=False),
     Unary("round", _step(np.round), _step(dnp.round), _step(lambda x: x.round()),
           _step(_mp_rint), S, analytic=False),

@@ -324,19 +324,18 @@ _MOD_SAMPLES = (  # x / y kept away from integers, where the remainder jumps
 remainder = primitive(
     "remainder", np.remainder, kind="binary", symbolic=_quotient_sympy("floor", remainder=True),
     numpy=("remainder", "mod"), sympy_name="Mod", analytic=False, operators=("mod",),
-    domain=Domain("y != 0; jumps where x/y is an integer", poles=(0.0,)),
+    domain=Domain("y != 0"), derivative_domain=Domain("x/y not an integer (a jump)"),
     # x mod y = x - y floor(x/y), floor's slope is 0: d = dx - floor(x/y) dy
     vjp=(lambda g, ans, x, y: unbroadcast(g, x),
          lambda g, ans, x, y: unbroadcast(-g * ops.floor(x / y), y)),
     jvp=(lambda t, ans, x, y: like(t, ans), lambda t, ans, x, y: like(-t * ops.floor(x / y), ans)),
     saves=((), (0, 1)), partials=("1", "-floor({0} / {1})"), formula=("mod", "remainder"),
-    samples=_MOD_SAMPLES, derivative="d(x mod y) = dx - floor(x/y) dy (jumps where x/y is an "
-    "integer)",
+    samples=_MOD_SAMPLES, derivative="d(x mod y) = dx - floor(x/y) dy",
 )
 fmod = primitive(
     "fmod", np.fmod, kind="binary", symbolic=_quotient_sympy("trunc", remainder=True),
     analytic=False, printer=STEP_PRINTERS,
-    domain=Domain("y != 0; jumps where x/y is a nonzero integer", poles=(0.0,)),
+    domain=Domain("y != 0"), derivative_domain=Domain("x/y not a nonzero integer (a jump)"),
     # fmod(x, y) = x - y trunc(x/y) (the sign of x, as C's fmod)
     vjp=(lambda g, ans, x, y: unbroadcast(g, x),
          lambda g, ans, x, y: unbroadcast(-g * ops.trunc(x / y), y)),
@@ -348,7 +347,7 @@ floor_divide = primitive(
     "floor_divide", np.floor_divide, kind="binary",
     symbolic=_quotient_sympy("floor", remainder=False),
     analytic=False, differentiable=False, operators=("floordiv",),
-    domain=Domain("y != 0", poles=(0.0,)), samples=_MOD_SAMPLES,
+    domain=Domain("y != 0"), samples=_MOD_SAMPLES,
     derivative="0 (a step function of x/y)",
 )
 positive = primitive(

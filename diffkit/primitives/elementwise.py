@@ -206,7 +206,6 @@ sinc = primitive(
     derivative="(cos(pi x) - sinc(x))/x, 0 at x = 0",
 )
 
-
 # analytic=False below marks the smooth functions whose numpy loop refuses complex input:
 # the complex step evaluates the user's own np.hypot(x + ih, y), which raises TypeError
 _RAD, _DEG = np.pi / 180.0, 180.0 / np.pi
@@ -247,8 +246,7 @@ hypot = primitive(
 arctan2 = primitive(
     "arctan2", np.arctan2, kind="binary", analytic=False,  # numpy: reals only
     symbolic=elementwise_sympy("atan2"), sympy_name="atan2",
-    domain=Domain("all (y, x); jumps across y = 0 where x < 0"),
-    derivative_domain=Domain("(y, x) != (0, 0)"),
+    derivative_domain=Domain("(y, x) != (0, 0) and not y = 0 with x < 0 (a jump)"),
     # d atan2(y, x) = (x dy - y dx) / (x**2 + y**2)
     vjp=(lambda g, ans, y, x: unbroadcast(g * x / (x * x + y * y), y),
          lambda g, ans, y, x: unbroadcast(-g * y / (x * x + y * y), x)),
@@ -290,7 +288,6 @@ logaddexp2 = primitive(
 )
 
 # ------------------------------------------------------------ not complex-analytic (kinks)
-
 
 
 def _dirac_delta(x: float, k: int = 0) -> float:
@@ -367,8 +364,8 @@ def _copysign_sympy(x: Any, y: Any) -> Any:
 
 copysign = primitive(
     "copysign", np.copysign, kind="binary", symbolic=elementwise_fn(_copysign_sympy),
-    analytic=False, domain=Domain("all x, y; kink at x = 0, jump at y = 0", kinks=(0.0,)),
-    derivative_domain=Domain("x != 0 and y != 0"),
+    analytic=False, domain=Domain("all x, y; kink at x = 0", kinks=(0.0,)),
+    derivative_domain=Domain("x != 0 and y != 0 (a jump)"),
     # |x| with the sign of y: slope sign(x) sign(y), which is sign(x) sign(ans) (both 0 at
     # x = 0, like abs); the sign of y is a step, slope 0
     vjp=(lambda g, ans, x, y: unbroadcast(g * sign(x) * sign(ans), x), None),
@@ -440,7 +437,6 @@ def _numpy_name(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 @_numpy_name("clip")
-
 def _clip_signature(a: Any, a_min: Any = _NOT_GIVEN, a_max: Any = _NOT_GIVEN, out: Any = None,
                     **bounds: Any) -> Any:
     for key in bounds:
@@ -516,6 +512,8 @@ clip = primitive(
 
 # ------------------------------------------------------------ steps (slope 0)
 
+_STEPS_AT_INTEGERS = Domain("x not an integer (a jump)")
+
 
 def _steps(name: str) -> Callable[..., Any]:
     return elementwise_fn(lambda x: getattr(step_functions(), name)(x))
@@ -523,23 +521,24 @@ def _steps(name: str) -> Callable[..., Any]:
 
 floor = primitive(
     "floor", np.floor, symbolic=_steps("floor"), sympy_name="floor", analytic=False,
-    differentiable=False, domain=Domain("all x; jumps at the integers"), formula=("floor",),
+    differentiable=False, derivative_domain=_STEPS_AT_INTEGERS, formula=("floor",),
     samples=unary_samples(SPREAD * 3.0), derivative="0 (a step function)",
 )
 ceil = primitive(
     "ceil", np.ceil, symbolic=_steps("ceiling"), sympy_name="ceiling", analytic=False,
-    differentiable=False, domain=Domain("all x; jumps at the integers"),
+    differentiable=False, derivative_domain=_STEPS_AT_INTEGERS,
     formula=("ceil", "ceiling"), samples=unary_samples(SPREAD * 3.0),
     derivative="0 (a step function)",
 )
 trunc = primitive(
     "trunc", np.trunc, symbolic=_steps("trunc"), analytic=False, differentiable=False,
-    printer=STEP_PRINTERS, domain=Domain("all x; jumps at the nonzero integers"),
+    numpy=("trunc", "fix"),  # numpy.fix rounds towards zero too
+    printer=STEP_PRINTERS, derivative_domain=Domain("x not a nonzero integer (a jump)"),
     formula=("trunc",), samples=unary_samples(SPREAD * 3.0), derivative="0 (a step function)",
 )
 rint = primitive(
     "rint", np.rint, symbolic=_steps("rint"), analytic=False, differentiable=False,
-    printer=STEP_PRINTERS, domain=Domain("all x; jumps at the half-integers"),
+    printer=STEP_PRINTERS, derivative_domain=Domain("x not a half-integer (a jump)"),
     formula=("rint",), samples=unary_samples(SPREAD * 3.0), derivative="0 (a step function)",
 )
 
@@ -569,7 +568,7 @@ round_ = primitive(
     symbolic=elementwise_fn(lambda x, decimals=0: _round_one(x, decimals)),
     numpy=("round", "around"), methods=("round",), operators=("round",), analytic=False,
     differentiable=False, elementwise=True, printer=STEP_PRINTERS, nargs=1,
-    domain=Domain("all x; jumps halfway between the rounded values"),
+    derivative_domain=Domain("x not halfway between two rounded values (a jump)"),
     samples=(((2.37,), {"decimals": 0}), ((SPREAD * 3.0,), {"decimals": 1}),
              ((M * 7.3,), {"decimals": 0}), ((M * 73.0,), {"decimals": -1})),
     derivative="0 (a step function)",
@@ -583,7 +582,7 @@ def _heaviside_one(x: Any, h0: Any) -> Any:
 
 heaviside = primitive(
     "heaviside", np.heaviside, kind="binary", symbolic=elementwise_fn(_heaviside_one),
-    analytic=False, differentiable=False, domain=Domain("all x; a jump at x = 0"),
+    analytic=False, differentiable=False, derivative_domain=Domain("x != 0 (a jump)"),
     formula=("heaviside",), samples=_TIE_SAMPLES, derivative="0 (a step function)",
 )
 
@@ -616,6 +615,8 @@ conj = primitive(
 @_numpy_name("nan_to_num")
 def _nan_to_num_signature(x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None,
                           neginf: Any = None) -> Any:
+    # copy=False asks numpy to write into x; a traced value is never modified, so the
+    # returned array is the result either way
     params = {"nan": nan, "posinf": posinf, "neginf": neginf}
     for key, v in params.items():
         if v is not None and not isinstance(v, (int, float, np.integer, np.floating)):
