@@ -460,3 +460,17 @@ def test_plain_values_are_plain_numpy():
     np.testing.assert_array_equal(dnp.round(x, 2), np.round(x, 2))
     np.testing.assert_array_equal(dnp.clip(x, None, 1.0), np.clip(x, None, 1.0))
     np.testing.assert_array_equal(dnp.clip(x, min=-1.0), np.clip(x, -1.0, None))
+
+
+def test_symbolic_sums_hold_with_sympy_evaluation_off():
+    """``1.0 + x`` on an array of symbols: with evaluation off (how a symbolic method may build
+    long programs), sympy's Integer.__add__ raises on an array instead of deferring to it."""
+    from sympy.core.parameters import evaluate
+
+    from diffkit.core import REGISTRY
+
+    a, b = sympy.symbols("a b", real=True)
+    arr = np.array([a, b], dtype=object)
+    with evaluate(False):
+        total = REGISTRY["add"].symbolic(sympy.Integer(1), arr)
+    assert [sympy.simplify(t - (s + 1)) for t, s in zip(total, arr, strict=True)] == [0, 0]

@@ -65,8 +65,15 @@ def _add_np(g: Any, ans: Any, args: Any, params: Any, w: Any) -> Any:
     return (_fit(g, x) if w[0] else None, _fit(g, y) if w[1] else None)
 
 
+def _add_sympy(x: Any, y: Any) -> Any:
+    # the array on the left: with sympy's evaluation off, Integer(1) + array raises
+    # SympifyError instead of leaving the sum to numpy (Integer.__add__; +-*/ of other
+    # numbers and the other operators return NotImplemented as they should)
+    return y + x if y.__class__ is np.ndarray and x.__class__ is not np.ndarray else x + y
+
+
 add = primitive(
-    "add", np.add, kind="binary", symbolic=operator.add, linear=True, operators=("add",),
+    "add", np.add, kind="binary", symbolic=_add_sympy, linear=True, operators=("add",),
     vjp=(lambda g, ans, x, y: unbroadcast(g, x), lambda g, ans, x, y: unbroadcast(g, y)),
     jvp=(lambda t, ans, x, y: like(t, ans), lambda t, ans, x, y: like(t, ans)),
     vjp_numpy=_add_np, saves=(),

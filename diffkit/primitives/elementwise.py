@@ -174,14 +174,15 @@ log10 = primitive(
 )
 
 
-def _sinc_slope(x: Any) -> Any:
+def _sinc_slope(x: Any, ans: Any) -> Any:
     """d sinc(x)/dx = (cos(pi x) - sinc(x)) / x, and its limit 0 at x = 0.
 
     The quotient cancels near 0 (two numbers near 1, divided by a small x), so there the
     Taylor series -pi^2 x/3 + pi^4 x^3/30 - pi^6 x^5/840 takes over: for x^2 < 1e-4 the next
     term is 6e-14 of the first, and beyond it the quotient loses at most 7e-13. The
     double where (a safe divisor, then the selection) keeps a NaN out of every branch, and
-    the series is itself differentiable: the second derivative at 0 is -pi^2/3.
+    the series is itself differentiable: the second derivative at 0 is -pi^2/3. sinc(x) is
+    ``ans``: a second sweep then differentiates sinc at x itself, not at the safe divisor.
     """
     x2 = x * x
     near = less(x2, 1e-4)
@@ -190,15 +191,16 @@ def _sinc_slope(x: Any) -> Any:
     # keeps 1/safe whole instead of a Piecewise holding 1/x, which common-subexpression
     # elimination would hoist out of its branch and evaluate at x = 0
     safe = x + where(near, 1.0, 0.0)
-    return where(near, series, (cos(np.pi * safe) - sinc(safe)) / safe)
+    return where(near, series, (cos(np.pi * x) - ans) / safe)
 
 
 _SINC1, _SINC3, _SINC5 = -np.pi**2 / 3, np.pi**4 / 30, -np.pi**6 / 840
 
 sinc = primitive(
     "sinc", np.sinc, symbolic=elementwise_fn(lambda x: sympy_module().sinc(sympy_module().pi * x)),
-    vjp=(lambda g, ans, x: g * _sinc_slope(x),), jvp=(lambda t, ans, x: t * _sinc_slope(x),),
-    saves=(0,), partials=("(cos(pi*{0}) - {y}) / {0}",), formula=("sinc",),
+    vjp=(lambda g, ans, x: g * _sinc_slope(x, ans),),
+    jvp=(lambda t, ans, x: t * _sinc_slope(x, ans),), saves=(0, -1),
+    partials=("(cos(pi*{0}) - {y}) / {0}",), formula=("sinc",),
     # drawn away from 0, where sympy's derivative of sin(pi x)/(pi x) is 0/0 (a reference
     # taken from the symbolic form would fail there; the rules above do not)
     generate=(Domain("x > 0 for random programs", lo=0.0),),
