@@ -607,6 +607,9 @@ def _install_method(prim: Primitive, name: str, adapter: Any) -> None:
     if name == "T":  # the transpose attribute is a property
         Tracer.T = property(lambda self: adapter(self))
         return
+    if isinstance(adapter, property):  # an ndarray attribute (x.real): the stanza's property
+        setattr(Tracer, name, adapter)
+        return
 
     def method(self: Tracer, *args: Any, **kwargs: Any) -> Any:
         if adapter is not None:

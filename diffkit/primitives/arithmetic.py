@@ -6,7 +6,10 @@ values (no dispatch), and ``saves``, the arguments that rule reads.
 
 from __future__ import annotations
 
+import functools
+import math
 import operator
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -62,8 +65,15 @@ def _add_np(g: Any, ans: Any, args: Any, params: Any, w: Any) -> Any:
     return (_fit(g, x) if w[0] else None, _fit(g, y) if w[1] else None)
 
 
+def _add_sympy(x: Any, y: Any) -> Any:
+    # the array on the left: with sympy's evaluation off, Integer(1) + array raises
+    # SympifyError instead of leaving the sum to numpy (Integer.__add__; +-*/ of other
+    # numbers and the other operators return NotImplemented as they should)
+    return y + x if y.__class__ is np.ndarray and x.__class__ is not np.ndarray else x + y
+
+
 add = primitive(
-    "add", np.add, kind="binary", symbolic=operator.add, linear=True, operators=("add",),
+    "add", np.add, kind="binary", symbolic=_add_sympy, linear=True, operators=("add",),
     vjp=(lambda g, ans, x, y: unbroadcast(g, x), lambda g, ans, x, y: unbroadcast(g, y)),
     jvp=(lambda t, ans, x, y: like(t, ans), lambda t, ans, x, y: like(t, ans)),
     vjp_numpy=_add_np, saves=(),
@@ -245,5 +255,114 @@ cbrt = primitive(
     samples=unary_samples(POS), derivative="1/(3 cbrt(x)**2)",
 )
 
-__all__ = ["add", "cbrt", "divide", "multiply", "negative", "power", "reciprocal", "square",
+
+# ============================================================================ remainders
+
+
+@functools.cache
+def step_functions() -> SimpleNamespace:
+    """sympy's step functions with slope 0 wherever they are defined, diffkit's convention.
+
+    ``sympy.diff(floor(x), x)`` stays an unevaluated ``Derivative``, which neither evaluates
+    nor compiles; here it is 0, as the AD methods say (the rules of floor, ceil, ... record no
+    derivative), so ``x - y*floor(x/y)`` differentiates to ``1`` and ``-floor(x/y)``. sympy
+    lacks ``trunc`` and numpy's round-half-to-even ``rint``: they are here too, evaluating on
+    numbers and compiled with :data:`STEP_PRINTERS`. Built on first use (sympy is imported
+    lazily).
+    """
+    sp = sympy_module()
+
+    def fdiff(self: Any, argindex: int = 1) -> Any:
+        return sp.S.Zero
+
+    class floor(sp.floor):
+        pass
+
+    class ceiling(sp.ceiling):
+        pass
+
+    class trunc(sp.Function):
+        @classmethod
+        def eval(cls, x: Any) -> Any:
+            if x.is_Number:
+                return sp.floor(x) if x >= 0 else sp.ceiling(x)
+            return None
+
+    class rint(sp.Function):
+        @classmethod
+        def eval(cls, x: Any) -> Any:
+            if x.is_Number:  # the nearest integer, ties to even (numpy.rint)
+                n = sp.floor(x)
+                rest = x - n
+                half = sp.Rational(1, 2)
+                return n + 1 if rest > half or (rest == half and n % 2) else n
+            return None
+
+    for cls in (floor, ceiling, trunc, rint):
+        cls.fdiff = fdiff
+    return SimpleNamespace(floor=floor, ceiling=ceiling, trunc=trunc, rint=rint)
+
+
+def _rint_float(v: float) -> float:
+    return float(round(v))  # Python rounds floats half to even, as numpy.rint
+
+
+STEP_PRINTERS = {"trunc": math.trunc, "rint": _rint_float}
+"""The compiled symbolic code's ``trunc`` and ``rint`` (:func:`step_functions`)."""
+
+
+def _quotient_sympy(step: str, remainder: bool) -> Any:
+    """``<step>(x / y)``, or the remainder ``x - y <step>(x / y)``, elementwise in sympy."""
+
+    def one(x: Any, y: Any) -> Any:
+        q = getattr(step_functions(), step)(x / y)
+        return x - y * q if remainder else q
+
+    return elementwise_fn(one)
+
+
+_MOD_SAMPLES = (  # x / y kept away from integers, where the remainder jumps
+    ((2.7, 1.3), {}),
+    ((np.array([-2.3, 0.7, 3.9]), np.array([0.9, -0.4, 1.7])), {}),
+    ((np.array([[1.75, -0.35, 2.6], [4.1, 0.45, -1.2]]), np.array([0.8, 1.1, 0.7])), {}),
+    ((-1.3, np.array([0.7, 2.9, 0.55])), {}),
+)
+
+remainder = primitive(
+    "remainder", np.remainder, kind="binary", symbolic=_quotient_sympy("floor", remainder=True),
+    numpy=("remainder", "mod"), sympy_name="Mod", analytic=False, operators=("mod",),
+    domain=Domain("y != 0"), derivative_domain=Domain("x/y not an integer (a jump)"),
+    # x mod y = x - y floor(x/y), floor's slope is 0: d = dx - floor(x/y) dy
+    vjp=(lambda g, ans, x, y: unbroadcast(g, x),
+         lambda g, ans, x, y: unbroadcast(-g * ops.floor(x / y), y)),
+    jvp=(lambda t, ans, x, y: like(t, ans), lambda t, ans, x, y: like(-t * ops.floor(x / y), ans)),
+    saves=((), (0, 1)), partials=("1", "-floor({0} / {1})"), formula=("mod", "remainder"),
+    samples=_MOD_SAMPLES, derivative="d(x mod y) = dx - floor(x/y) dy",
+)
+fmod = primitive(
+    "fmod", np.fmod, kind="binary", symbolic=_quotient_sympy("trunc", remainder=True),
+    analytic=False, printer=STEP_PRINTERS,
+    domain=Domain("y != 0"), derivative_domain=Domain("x/y not a nonzero integer (a jump)"),
+    # fmod(x, y) = x - y trunc(x/y) (the sign of x, as C's fmod)
+    vjp=(lambda g, ans, x, y: unbroadcast(g, x),
+         lambda g, ans, x, y: unbroadcast(-g * ops.trunc(x / y), y)),
+    jvp=(lambda t, ans, x, y: like(t, ans), lambda t, ans, x, y: like(-t * ops.trunc(x / y), ans)),
+    saves=((), (0, 1)), partials=("1", "-trunc({0} / {1})"), formula=("fmod",),
+    samples=_MOD_SAMPLES, derivative="d fmod(x, y) = dx - trunc(x/y) dy",
+)
+floor_divide = primitive(
+    "floor_divide", np.floor_divide, kind="binary",
+    symbolic=_quotient_sympy("floor", remainder=False),
+    analytic=False, differentiable=False, operators=("floordiv",),
+    domain=Domain("y != 0"), samples=_MOD_SAMPLES,
+    derivative="0 (a step function of x/y)",
+)
+positive = primitive(
+    "positive", np.positive, symbolic=operator.pos, linear=True,
+    vjp=(lambda g, ans, x: g,), jvp=(lambda t, ans, x: t,), saves=(),
+    partials=("1",), samples=unary_samples(SPREAD), derivative="d(+x) = dx",
+)
+
+__all__ = ["STEP_PRINTERS", "add", "cbrt", "divide", "floor_divide", "fmod", "multiply",
+           "negative", "positive", "power", "reciprocal", "remainder", "square", "step_functions",
            "subtract", "unary_samples"]
