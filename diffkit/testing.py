@@ -41,6 +41,7 @@ import numpy as np
 
 from .errors import DiffkitError, NonFiniteError, OutputShapeError, UnsupportedPrimitiveError
 from .spec import Function, SpecError
+from .validation import as_function, as_point
 
 __all__ = [
     "DEFAULT_RTOL",
@@ -446,13 +447,15 @@ class TaylorReport:
 _SECOND = {"check_jacobian": "jac", "check_hessian": "hess"}
 
 
+def _call_text(op: str) -> str:
+    return f"{op}(f, {_SECOND.get(op, 'grad')}, x)"
+
+
 def _check_callable(obj: Any, name: str, op: str) -> None:
     if not callable(obj):
         raise SpecError(
-            f"{op}(f, {_SECOND.get(op, 'grad') if name == 'f' else name}, x): {name} must be "
-            f"callable, "
-            f"got {type(obj).__name__} {_short(obj)}; pass a function of x, e.g. "
-            f"lambda x: 2 * x"
+            f"{_call_text(op)}: {name} must be callable, got {type(obj).__name__} "
+            f"{_short(obj)}; pass a function of x, e.g. lambda x: 2 * x"
         )
 
 
@@ -462,23 +465,13 @@ def _short(obj: Any) -> str:
 
 
 def _as_spec(f: Any, op: str) -> Function:
-    _check_callable(f, "f", op)
-    return f if isinstance(f, Function) else Function(f)
+    return as_function(f, op, call=_call_text(op))
 
 
-def _as_x(x: Any, op: str) -> tuple[np.ndarray, Any]:
-    try:
-        arr = np.asarray(x)
-    except Exception as exc:  # ragged input
-        raise NonFiniteError(f"{op}: x = {_short(x)} is not an array of numbers ({exc})") \
-            from None
-    if arr.dtype.kind not in "biuf":
-        raise NonFiniteError(f"{op}: x = {_short(x)} is not a real array (dtype {arr.dtype}); "
-                             f"pass floats")
-    if arr.size == 0:
-        raise NonFiniteError(f"{op}: x is empty; pass at least one coordinate")
-    if not np.all(np.isfinite(arr)):
-        raise NonFiniteError(f"{op}: x contains NaN or inf; check at a finite point")
+def _as_x(spec: Function, x: Any, op: str) -> tuple[np.ndarray, Any]:
+    """The point as float64 (validated by :func:`diffkit.validation.as_point`) and the dtype
+    it came in, so float32 input can be noted."""
+    arr = as_point(spec, x, op, call=_call_text(op))
     return arr.astype(np.float64), arr.dtype
 
 
@@ -722,7 +715,7 @@ def check_grad(f: Any, grad: Any, x: Any, *, reference: Any = "central-differenc
     op = "check_grad"
     spec = _as_spec(f, op)
     _check_callable(grad, "grad", op)
-    x64, dtype = _as_x(x, op)
+    x64, dtype = _as_x(spec, x, op)
     if isinstance(reference, str) and reference == "taylor":
         return check_taylor(spec, grad, x64, directions=directions or 3, seed=seed)
     notes = _dtype_note(dtype, op)
@@ -931,7 +924,7 @@ def check_taylor(f: Any, grad: Any, x: Any, *, directions: int = 3, seed: int = 
     op = "check_taylor"
     spec = _as_spec(f, op)
     _check_callable(grad, "grad", op)
-    x64, _ = _as_x(x, op)
+    x64, _ = _as_x(spec, x, op)
     g = _as_derivative(_call(spec, grad, x64), x64.shape, "grad", "gradient", op).astype(float)
     vs = _directions(directions, x64, seed)
     f0 = float(_value(spec, x64))
@@ -974,7 +967,7 @@ def check_jacobian(f: Any, jac: Any, x: Any, *, reference: Any = "central-differ
     op = "check_jacobian"
     spec = _as_spec(f, op)
     _check_callable(jac, "jac", op)
-    x64, dtype = _as_x(x, op)
+    x64, dtype = _as_x(spec, x, op)
     notes = _dtype_note(dtype, op)
     f0 = _value(spec, x64)
     expected = (int(f0.size), int(x64.size))
@@ -1010,7 +1003,7 @@ def check_hessian(f: Any, hess: Any, x: Any, *, reference: Any = "central-differ
     op = "check_hessian"
     spec = _as_spec(f, op)
     _check_callable(hess, "hess", op)
-    x64, dtype = _as_x(x, op)
+    x64, dtype = _as_x(spec, x, op)
     notes = _dtype_note(dtype, op)
     n = int(x64.size)
     actual = _as_derivative(_call(spec, hess, x64), (n, n), "hess", "Hessian", op)

@@ -12,7 +12,7 @@ import pytest
 import diffkit.numpy as dnp
 from diffkit import catalog
 from diffkit.core import REGISTRY
-from diffkit.errors import NonFiniteError, OutputShapeError
+from diffkit.errors import NonFiniteError, OutputShapeError, PointError
 from diffkit.results import DerivativeResult
 from diffkit.spec import Function, SpecError
 from diffkit.testing import (
@@ -485,7 +485,9 @@ def test_hessian_with_an_ad_reference():
 def test_non_callable_f_or_grad():
     with pytest.raises(SpecError, match=r"grad must be callable, got ndarray"):
         check_grad(_sq, np.ones(3), X3)
-    with pytest.raises(SpecError, match=r"f must be callable, got str"):
+    with pytest.raises(SpecError, match=r"check_grad\(f, grad, x\): f must be a callable or a "
+                       r"diffkit Function, got str 'x\*\*2'; for a formula use "
+                       r"dk.Function.from_expr\('x\*\*2'\)"):  # as every entry point says it
         check_grad("x**2", lambda x: 2 * x, X3)
     with pytest.raises(SpecError, match=r"reference=3 must be a method name"):
         check_grad(_sq, lambda x: 2 * x, X3, reference=3)
@@ -514,10 +516,15 @@ def test_nan_gradient_is_a_failure_naming_the_entry():
 
 
 def test_bad_points():
-    with pytest.raises(NonFiniteError, match="NaN or inf"):
+    """The checkers validate the point like every entry point (diffkit.validation.as_point):
+    a non-numeric point is a PointError, not a NonFiniteError (tests/test_validation.py)."""
+    with pytest.raises(NonFiniteError, match=r"check_grad\(f, grad, x\): x\[1\] = inf is not "
+                       r"finite; derivatives are taken at finite points, pass a finite x"):
         check_grad(_sq, lambda x: 2 * x, [1.0, np.inf])
-    with pytest.raises(NonFiniteError, match="not a real array"):
+    with pytest.raises(PointError, match=r"check_grad\(f, grad, x\): x = \['a'\] is not numeric "
+                       r"\(dtype <U1\); pass floats") as info:
         check_grad(_sq, lambda x: 2 * x, ["a"])
+    assert type(info.value) is PointError
 
 
 def test_report_repr_and_str():

@@ -47,8 +47,8 @@ from ..errors import (
 from ..results import DerivativeResult
 from ..spec import Function
 from ..stencils import Stencil, _check_order, fornberg_float, optimal_step, stencil
-from ..validation import call_checked
-from .base import Method, scalar_point
+from ..validation import call_checked, scalar_point
+from .base import Method
 
 __all__ = [
     "BackwardDifference",
