@@ -1180,10 +1180,10 @@ class _ComplexTracer(Tracer):
 
 class _ScalarResult(DerivativeResult):
     """The lean complex step's result: a DerivativeResult whose fixed fields are class
-    attributes, so building one is a single store (the full constructor cost more than f);
-    calling the class runs object's own C ``__init__``, cheaper than ``object.__new__``."""
+    attributes, so building one is ``object.__new__`` and a single store (the full constructor
+    cost more than f). It keeps DerivativeResult's constructor, which ``dataclasses.replace``
+    calls with every field."""
 
-    __init__ = object.__init__  # type: ignore[assignment]
     nfev = 1
     method = "complex-step"
     step = 1e-200
@@ -1197,6 +1197,7 @@ class _ScalarResult(DerivativeResult):
 # (re, im) as Python floats in one call, for complex and np.complex128 (a subclass); a
 # TypeError for anything else
 _parts = complex.__getnewargs__
+_new = object.__new__
 _LEAN = "complex-step-scalar"  # cache flag: a scalar spec checked analytic at a scalar point
 
 
@@ -1276,7 +1277,7 @@ class ComplexStep(Method):
             # at x; the cap fails for an infinite or NaN re and keeps im / h finite (x is
             # finite above: atan(inf + ih) = pi/2 + 0i would pass these)
             if re is not None and abs(im) <= self._sqrt_h * (1.0 + abs(re)) < self._im_cap:
-                r = _ScalarResult()  # the fixed fields live on the class: one store
+                r = _new(_ScalarResult)  # the fixed fields live on the class: one store
                 if self._default_h:
                     r.__dict__["value"] = im / self.h
                 else:
