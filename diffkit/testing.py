@@ -503,9 +503,10 @@ def _as_derivative(value: Any, expected: tuple[int, ...], name: str, what: str,
         hint = ""
         if len(expected) == 2 and arr.shape == expected[::-1]:
             hint = " (its transpose: return rows = outputs, columns = coordinates)"
+        per = "coordinate of x" if what == "gradient" else "entry"
         raise OutputShapeError(
             f"{op}: {name}(x) returned shape {arr.shape}, but the {what} at x must have shape "
-            f"{expected}{hint}; return one entry per {'coordinate of x' if what == 'gradient' else 'entry'}"
+            f"{expected}{hint}; return one entry per {per}"
         )
     return arr
 

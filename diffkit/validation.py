@@ -93,10 +93,11 @@ def as_point(spec: Function, x: Any, op: str = "gradient", *, call: str | None =
     >>> f = dk.Function(lambda x1, x2: x1 * x2)
     >>> as_point(f, [2, 5])
     array([2., 5.])
-    >>> as_point(f, [1.0, float("nan")])
-    Traceback (most recent call last):
-    ...
-    diffkit.errors.NonFiniteError: gradient(f, x): x[1] = nan is not finite; derivatives are taken at finite points, pass a finite x
+    >>> try:
+    ...     as_point(f, [1.0, float("nan")])
+    ... except dk.NonFiniteError as exc:
+    ...     print(str(exc).split(";")[0])
+    gradient(f, x): x[1] = nan is not finite
     """
     if type(x) in _FLOATS and len(spec.parameters) == 1 and math.isfinite(x):
         return np.array(x, dtype=np.float64)  # the common scalar case, without the checks below

@@ -25,15 +25,17 @@ non-finite value at a stencil point into :class:`~diffkit.errors.StencilError`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import operator
+import weakref
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ..core import Trace, Tracer, checked_evaluation, domain_error
+from ..core import Domain, Trace, Tracer, checked_evaluation, domain_error
 from ..errors import (
     DomainError,
     NonAnalyticError,
@@ -1131,14 +1133,62 @@ class Richardson(Method):
 # ============================================================================ complex step
 
 
+def _derivative_domain(prim: Any) -> Domain | None:
+    """Where ``prim``'s derivative is finite, when that is narrower than where it is defined.
+
+    The registry's ``derivative_domain`` field; until every stanza has one, a domain whose text
+    says ``(derivative: ...)`` (sqrt: ``x >= 0 (derivative: x > 0)``) gives it: the same
+    bounds, open.
+    """
+    dd = getattr(prim, "derivative_domain", None)
+    if dd is not None or prim.domain is None or "derivative:" not in prim.domain.text:
+        return dd
+    text = prim.domain.text.split("derivative:", 1)[1].strip(" )")
+    return dataclasses.replace(prim.domain, text=text, lo_open=True, hi_open=True)
+
+
+_DOMAINS: dict[Any, tuple[Domain | None, Domain | None]] = {}
+"""primitive -> (domain, derivative domain), looked up once per primitive."""
+_COMPLEX = (complex, np.complex128)
+
+
+def _applies(domain: Domain | None, vals: tuple[Any, ...]) -> bool:
+    """Whether ``domain`` bounds the first of ``vals``: for a unary primitive, or for
+    ``power(x, y)`` with a non-integer ``y`` when the domain says so (``x**0.5`` needs
+    ``x >= 0``, ``x**2`` does not)."""
+    if domain is None:
+        return False
+    return len(vals) == 1 or (domain.integer_exponent_only and len(vals) == 2
+                              and not np.all(np.real(vals[1]) % 1 == 0))
+
+
+def _outside(domain: Domain, v: Any) -> bool:
+    """Whether the real value ``v`` lies outside ``domain`` (:meth:`Domain.contains`, with a
+    Python-float path: the complex step checks every call of a domain-restricted spec)."""
+    if type(v) is not float:
+        return not np.all(domain.contains(v))
+    lo, hi = domain.lo, domain.hi
+    return not (v - v == 0.0 and (lo is None or (v > lo if domain.lo_open else v >= lo))
+                and (hi is None or (v < hi if domain.hi_open else v <= hi)))
+
+
 class _AnalyticTrace(Trace):
-    """Runs ``f`` on complex values, refusing primitives that are not complex-analytic."""
+    """Runs ``f`` on complex values, refusing primitives that are not complex-analytic and
+    arguments outside a primitive's domain or its derivative's domain.
 
-    __slots__ = ("spec",)
+    ``f(x + ih)`` hides both: ``log(-1 + ih)`` and ``sqrt(0 + ih)`` are finite complex numbers
+    (``Im sqrt(ih) / h = 7.07e99`` stands for an infinite derivative), so the real part of each
+    argument is checked here, against the registry. ``domains`` records whether the spec has
+    such a primitive at all.
+    """
 
-    def __init__(self, spec: Function) -> None:
+    __slots__ = ("domains", "point", "spec")
+
+    def __init__(self, spec: Function, point: Any) -> None:
         super().__init__()
         self.spec = spec
+        self.point = point  # x + ih, for messages
+        self.domains = False
 
     def process(self, prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
         if not prim.analytic:
@@ -1147,20 +1197,56 @@ class _AnalyticTrace(Trace):
                 f"complex-analytic, so Im f(x + ih)/h would be silently wrong; use "
                 f"method='richardson' or 'central-difference' (or an AD method)"
             )
-        vals = tuple(a._z if isinstance(a, _ComplexTracer) and a._trace is self else a
-                     for a in args)
-        if prim.domain is not None and len(vals) == 1:  # f(x + ih) hides a real domain error
-            real = np.real(vals[0])
-            if not np.all(prim.domain.contains(real)):
-                raise domain_error(prim, (real if np.ndim(real) else float(real),))
-        out = prim.evaluate(vals, params)
-        return _ComplexTracer(self, out)
+        if len(args) == 1:  # the common case, without a generator
+            a = args[0]
+            vals = (a._z,) if type(a) is _ComplexTracer and a._trace is self else args
+        else:
+            vals = tuple(a._z if isinstance(a, _ComplexTracer) and a._trace is self else a
+                         for a in args)
+        domains = _DOMAINS.get(prim)
+        if domains is None:
+            domains = _DOMAINS[prim] = (prim.domain, _derivative_domain(prim))
+        if domains[0] is not None or domains[1] is not None:
+            self._check(prim, vals, *domains)
+        return _ComplexTracer(self, prim.evaluate(vals, params))
+
+    def _check(self, prim: Any, vals: tuple[Any, ...], domain: Any, deriv: Any) -> None:
+        """Raise DomainError if the real part of ``prim``'s argument is outside its domain or
+        its derivative's domain (``f(x + ih)`` itself is finite there)."""
+        value, slope = _applies(domain, vals), _applies(deriv, vals)
+        if not (value or slope):
+            return
+        self.domains = True
+        z = vals[0]
+        real = float(z.real) if type(z) in _COMPLEX else np.real(z)
+        if value and _outside(domain, real):
+            raise domain_error(prim, (real,))
+        if slope and _outside(deriv, real):
+            raise DomainError(
+                f"complex-step: {self.spec.name} at x = {_fmt_point(self.point)}: "
+                f"{_fmt_arg(prim.name, real, deriv)} is defined but its derivative is not "
+                f"finite there ({prim.name}'s derivative requires {deriv.text}); "
+                f"differentiate at a point inside that domain"
+            )
 
     def to_bool(self, tracer: Tracer) -> bool:
         raise NonAnalyticError(
             f"complex-step: {self.spec.name} branches on the value of x (bool() of a traced "
             f"value); a comparison is not complex-analytic; use method='richardson'"
         )
+
+
+def _fmt_arg(name: str, real: Any, domain: Domain) -> str:
+    """``name(value)``, or for an array argument its first entry outside ``domain``."""
+    if np.ndim(real) == 0:
+        return f"{name}({float(real)!r})"
+    idx = tuple(int(i) for i in np.argwhere(~domain.contains(real))[0])
+    return f"{name}(...) at its entry [{', '.join(map(str, idx))}] = {float(real[idx])!r}"
+
+
+def _fmt_point(z: Any) -> str:
+    real = np.real(z)
+    return repr(float(real)) if np.ndim(real) == 0 else str(np.ravel(real).tolist())
 
 
 class _ComplexTracer(Tracer):
@@ -1176,6 +1262,115 @@ class _ComplexTracer(Tracer):
 
     def __repr__(self) -> str:
         return f"ComplexTracer({self._z!r})"
+
+
+def _traced(spec: Function, arg: Any) -> tuple[Any, bool]:
+    """``f(arg)`` under :class:`_AnalyticTrace`, and whether it met a domain-restricted
+    primitive."""
+    trace = _AnalyticTrace(spec, arg)
+    box = _ComplexTracer(trace, arg)
+    try:
+        out = spec.fn(box) if spec.nparams == 1 else \
+            spec.fn(*(box[i] for i in range(spec.nparams)))
+    except (NotTraceableError, UnsupportedPrimitiveError) as exc:
+        raise NonAnalyticError(
+            f"complex-step cannot check that {spec.name} is complex-analytic: {exc}. "
+            f"Write it with diffkit.numpy (dnp), or pass ComplexStep(check=False) if you "
+            f"know it is analytic (a non-analytic operation then gives a wrong derivative)"
+        ) from None
+    return _unbox(out, trace), trace.domains
+
+
+def _traced_value(spec: Function, arg: Any) -> Any:
+    return _traced(spec, arg)[0]
+
+
+def _unbox(out: Any, trace: _AnalyticTrace) -> Any:
+    if isinstance(out, _ComplexTracer) and out._trace is trace:
+        return out._z
+    if isinstance(out, (list, tuple)):
+        return np.asarray([_unbox(o, trace) for o in out])
+    return out
+
+
+class _Verdict:
+    """What running one spec under :class:`_AnalyticTrace` showed the complex step.
+
+    Attributes
+    ----------
+    shapes : set of tuple
+        Point shapes at which ``f`` was found complex-analytic (no data-dependent branch can
+        change that: a comparison is refused).
+    domains : bool
+        ``f`` uses a primitive with a domain (log, sqrt, arcsin, ...): every call is traced
+        again, since whether the point is inside depends on the point.
+    lean : bool
+        A scalar, non-vectorized spec of one parameter checked at a scalar point:
+        ``derivative`` may skip the validation and dispatch.
+    """
+
+    __slots__ = ("domains", "lean", "shapes")
+
+    def __init__(self, shapes: set[tuple[int, ...]] | None = None, domains: bool = False,
+                 lean: bool = False) -> None:
+        self.shapes = set() if shapes is None else shapes
+        self.domains = domains
+        self.lean = lean
+
+
+class _Verdicts:
+    """The complex step's verdicts per spec, held weakly: a verdict dies with its spec.
+
+    Keyed by the Function object's ``id``; a weak reference to the spec removes the entry when
+    the spec is collected (before its id can be reused), so an id found here is the live spec
+    it was recorded for. ``plain`` and ``traced`` hold the ids of the scalar specs the lean
+    path serves (without and with a trace per call), for a lookup that costs a set membership.
+    One store for every ComplexStep (:attr:`ComplexStep.verdicts`): a verdict is a fact about
+    the spec's code, not about a method object's settings, and it only decides how much work
+    a call repeats -- the result is the same either way.
+    """
+
+    __slots__ = ("by_id", "plain", "refs", "traced")
+
+    def __init__(self) -> None:
+        self.by_id: dict[int, _Verdict] = {}
+        self.refs: dict[int, weakref.ref[Function]] = {}
+        self.plain: set[int] = set()
+        self.traced: set[int] = set()
+
+    def get(self, spec: Any) -> _Verdict | None:
+        return self.by_id.get(id(spec))
+
+    def add(self, spec: Function, shape: tuple[int, ...], domains: bool) -> None:
+        """Record that ``spec`` is complex-analytic at points of ``shape``."""
+        key = id(spec)
+        verdict = self.by_id.get(key)
+        if verdict is None:
+            verdict = self.by_id[key] = _Verdict()
+            self.refs[key] = weakref.ref(spec, functools.partial(self._forget, key))
+        verdict.shapes.add(shape)
+        verdict.domains = verdict.domains or domains
+        verdict.lean = () in verdict.shapes and spec.nparams == 1 and not spec.vectorized
+        if verdict.lean:
+            (self.traced if verdict.domains else self.plain).add(key)
+            if verdict.domains:
+                self.plain.discard(key)
+
+    def _forget(self, key: int, _: Any) -> None:
+        del self.by_id[key], self.refs[key]
+        self.plain.discard(key)
+        self.traced.discard(key)
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+
+_VERDICTS = _Verdicts()
+_PLAIN, _TRACED = _VERDICTS.plain, _VERDICTS.traced  # the lean path's lookups
+# (re, im) as Python floats in one call, for complex and np.complex128 (a subclass); a
+# TypeError for anything else
+_parts = complex.__getnewargs__
+_new = object.__new__
 
 
 class _ScalarResult(DerivativeResult):
@@ -1194,13 +1389,6 @@ class _ScalarResult(DerivativeResult):
         return self.__dict__.setdefault("info", {})  # made on first use, one per result
 
 
-# (re, im) as Python floats in one call, for complex and np.complex128 (a subclass); a
-# TypeError for anything else
-_parts = complex.__getnewargs__
-_new = object.__new__
-_LEAN = "complex-step-scalar"  # cache flag: a scalar spec checked analytic at a scalar point
-
-
 class ComplexStep(Method):
     """The complex step: ``f'(x) = Im f(x + ih) / h`` to rounding, one evaluation per direction.
 
@@ -1217,19 +1405,23 @@ class ComplexStep(Method):
     non-analytic operation gives a silently wrong derivative (``np.abs(x + ih)`` drops the
     imaginary part's sign), which is the price of skipping the check.
 
-    After that first call a scalar derivative at a float costs one complex evaluation of
-    ``f`` and little else (about 1.8-1.9x a bare real call of a cheap ``f``;
-    ``benchmarks/numerical.py``). Those later calls see only the complex result, not each
-    primitive's real domain: at a point where the real program is undefined but its analytic
-    continuation is real (``cos(sqrt(x))`` at ``x < 0``) they return the continuation's
-    derivative.
+    ``f(x + ih)`` is a finite complex number even where the real program is undefined
+    (``log(-1 + ih) = i pi``) or its derivative is infinite (``Im sqrt(ih) / h = 7.07e99``):
+    the trace checks each primitive's argument against the registry's domain and derivative
+    domain and raises :class:`~diffkit.errors.DomainError`, as the other methods do. A spec
+    with such a primitive is traced on every call (the point decides); one without is not.
+
+    After the first call a scalar derivative at a float costs one complex evaluation of
+    ``f`` and little else for a spec without domain-restricted primitives (about 1.8-1.9x a
+    bare real call of a cheap ``f``; ``benchmarks/numerical.py``), and one traced evaluation
+    for the others.
 
     Parameters
     ----------
     h : float
         The imaginary step (default ``1e-200``).
     check : bool
-        Check complex analyticity through the registry (default True).
+        Check complex analyticity and domains through the registry (default True).
     chunk : int or "auto"
         For ``vectorized`` specs: directions sent to ``f`` per call.
 
@@ -1244,99 +1436,84 @@ class ComplexStep(Method):
     name = "complex-step"
     family = "numerical"
 
+    verdicts: ClassVar[_Verdicts] = _VERDICTS
+    """Which specs have been checked (shared by all instances, held weakly)."""
+
     def __init__(self, *, h: float = 1e-200, check: bool = True, chunk: Any = "auto") -> None:
         self.h = _check_h(h, "ComplexStep", auto=False)
         if not isinstance(check, bool):
             raise OrderError(f"ComplexStep: check={check!r} must be True or False")
         self.check = check
         self.chunk = _check_chunk(chunk, "ComplexStep")
-        self._ihc = np.complex128(complex(0.0, self.h))
-        self._sqrt_h = math.sqrt(self.h)
-        self._im_cap = self.h * 1e300  # |Im f| below it: the derivative Im f / h is finite
-        self._default_h = self.h == _ScalarResult.step
-        self._lean: Function | None = None  # the last spec that took the lean path
+        # the lean path's constants, in one attribute: ih (np.complex128, so x + ih is exact),
+        # sqrt(h), the cap on |Im f| (below it Im f / h is finite) and h itself
+        self._lean_consts = (np.complex128(complex(0.0, self.h)), math.sqrt(self.h),
+                             self.h * 1e300, self.h)
 
     def derivative(self, f: Any, x: Any) -> DerivativeResult:
         """d f / d x at a scalar ``x`` from one evaluation of ``f(x + ih)``."""
         # The common case -- a scalar Function already checked at a float -- skips the general
         # validation and dispatch: the target is a derivative at about the cost of f itself,
-        # so this path is written out here, not called (the _LEAN flag already says f is a
-        # scalar Function of one parameter, checked analytic). It runs without numpy's error
-        # state (entering it cost a third of a cheap f): on complex numbers the traps only fire
-        # at exact zeros -- a singularity, where f is not finite -- and a result is accepted
-        # only if it is finite and real to O(h); anything else reruns on the general path,
-        # which traps and names the primitive (numpy may print its RuntimeWarning first).
-        tx = type(x)  # a finite float (inf - inf is NaN, quietly for a Python float)
-        if ((tx is float and x - x == 0.0) or (tx is _f64 and math.isfinite(x))) \
-                and (f is self._lean or self._lean_ok(f, x)):
-            try:  # x + ih as np.complex128: exact, x + 0 and 0 + h
-                re, im = _parts(f.fn(x + self._ihc))
-            except (FloatingPointError, RuntimeWarning, TypeError):  # TypeError: not complex
-                re = None
-            # Im f(x + ih) = h f'(x) + O(h^3): |h f'| <= sqrt(h) (1 + |f|) unless f is not real
-            # at x; the cap fails for an infinite or NaN re and keeps im / h finite (x is
-            # finite above: atan(inf + ih) = pi/2 + 0i would pass these)
-            if re is not None and abs(im) <= self._sqrt_h * (1.0 + abs(re)) < self._im_cap:
-                r = _new(_ScalarResult)  # the fixed fields live on the class: one store
-                if self._default_h:
-                    r.__dict__["value"] = im / self.h
-                else:
-                    r.__dict__.update(value=im / self.h, step=self.h)
-                return r
+        # so this path is written out here, not called. It runs without numpy's error state
+        # (entering it cost a third of a cheap f): on complex numbers the traps only fire at
+        # exact zeros -- a singularity, where f is not finite -- and a result is accepted only
+        # if it is finite and real to O(h); anything else reruns on the general path, which
+        # traps and names the primitive (numpy may print its RuntimeWarning first).
+        tx = type(x)  # scalar_point's test of x, inline: any other x goes to as_point below
+        if (tx is float and x - x == 0.0) or (tx is _f64 and math.isfinite(x)):
+            call = f.fn if id(f) in _PLAIN else self._lean_call(f, x)
+            if call is not None:
+                ihc, sqrt_h, cap, h = self._lean_consts
+                try:  # x + ih as np.complex128: exact, x + 0 and 0 + h
+                    re, im = _parts(call(x + ihc))
+                except (DomainError, FloatingPointError, RuntimeWarning, TypeError):
+                    re = None  # TypeError: not complex; DomainError: the general path explains
+                # Im f(x + ih) = h f'(x) + O(h^3): |h f'| <= sqrt(h) (1 + |f|) unless f is not
+                # real at x; the cap fails for an infinite or NaN re and keeps im / h finite (x
+                # is finite: atan(inf + ih) = pi/2 + 0i would pass these)
+                if re is not None and abs(im) <= sqrt_h * (1.0 + abs(re)) < cap:
+                    r = _new(_ScalarResult)  # the fixed fields live on the class: one store
+                    if h == 1e-200:  # _ScalarResult.step
+                        r.__dict__["value"] = im / h
+                    else:
+                        r.__dict__.update(value=im / h, step=h)
+                    return r
         return super().derivative(f, x)  # validates, checks analyticity, explains failures
 
-    def _lean_ok(self, f: Any, x: Any) -> bool:
-        """Whether ``f`` may take the lean path: a scalar Function checked analytic (then it
-        is remembered, so a loop over points with one spec skips these checks)."""
-        if not (type(f) is Function or isinstance(f, Function)):
-            return False
-        if not self.check:
-            return scalar_point(f, x) is not None
-        if _LEAN in f.cache:
-            self._lean = f
-            return True
-        return False
+    def _lean_call(self, f: Any, x: float) -> Any:
+        """How the lean path evaluates a spec not in ``_PLAIN``: traced (a checked spec with
+        domains), plain (``check=False``), or not at all (None: the general path)."""
+        if id(f) in _TRACED:
+            return functools.partial(_traced_value, f)
+        if not self.check and scalar_point(f, x) is not None:
+            return f.fn
+        return None
 
-    def _checked(self, spec: Function, shape: tuple[int, ...]) -> bool:
-        return shape in spec.cache.setdefault("complex-step-analytic", set())
-
-    def _call(self, spec: Function, z: np.ndarray, shape: tuple[int, ...]) -> Any:
-        """``f(z)`` at one complex point, traced the first time for this spec and shape."""
+    def _call(self, spec: Function, z: np.ndarray, shape: tuple[int, ...], trace: bool
+              ) -> Any:
+        """``f(z)`` at one complex point; traced when ``trace`` (its verdict is remembered)."""
         arg = z[0] if not shape else z.reshape(shape)
-        if not self.check or self._checked(spec, shape):
+        if not trace:
             return spec.call(arg)
-        trace = _AnalyticTrace(spec)
-        box = _ComplexTracer(trace, arg)
-        try:
-            if spec.nparams == 1:
-                out = spec.fn(box)
-            else:
-                out = spec.fn(*(box[i] for i in range(spec.nparams)))
-        except (NotTraceableError, UnsupportedPrimitiveError) as exc:
-            raise NonAnalyticError(
-                f"complex-step cannot check that {spec.name} is complex-analytic: {exc}. "
-                f"Write it with diffkit.numpy (dnp), or pass ComplexStep(check=False) if you "
-                f"know it is analytic (a non-analytic operation then gives a wrong derivative)"
-            ) from None
-        spec.cache["complex-step-analytic"].add(shape)
-        if shape == () and spec.nparams == 1 and not spec.vectorized:
-            spec.cache[_LEAN] = True
-        return _unbox(out, trace)
+        out, domains = _traced(spec, arg)
+        self.verdicts.add(spec, shape, domains)
+        return out
 
     def _columns(self, spec: Function, x: np.ndarray) -> tuple[np.ndarray, int, tuple]:
         flat = x.ravel().astype(float)
         n = flat.size
         cols: list[np.ndarray] = []
         outs: list[Any] = []
-        start = 0
-        if spec.vectorized and n > 1 and self.check and not self._checked(spec, x.shape):
-            start = 1  # the first direction runs alone, traced, to check analyticity
-        if not spec.vectorized or n == 1:
-            start = n
+        verdict = self.verdicts.get(spec)
+        # the first direction runs traced where the analyticity is not yet known or the spec
+        # has domains (every direction has the same real point, so one trace checks them)
+        trace = self.check and (verdict is None or x.shape not in verdict.shapes
+                                or verdict.domains)
+        start = n if not spec.vectorized or n == 1 else int(trace)
         for i in range(start):
             z = flat.astype(complex)
             z[i] += 1j * self.h
-            out = np.asarray(self._call(spec, z, x.shape))
+            out = np.asarray(self._call(spec, z, x.shape, trace and i == 0))
             outs.append(out)
             cols.append(np.ravel(np.imag(out)) / self.h)
         chunk = _chunk(self.chunk, n)
@@ -1395,11 +1572,3 @@ class ComplexStep(Method):
                                 out_shape=(), status="ok",
                                 info={"scheme": "central differences of the complex-step "
                                                 "gradient"})
-
-
-def _unbox(out: Any, trace: _AnalyticTrace) -> Any:
-    if isinstance(out, _ComplexTracer) and out._trace is trace:
-        return out._z
-    if isinstance(out, (list, tuple)):
-        return np.asarray([_unbox(o, trace) for o in out])
-    return out
