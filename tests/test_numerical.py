@@ -234,6 +234,20 @@ def test_a_function_flat_to_rounding_gets_a_sane_step(method):
     assert float(np.min(r.step)) > 1e-5
 
 
+@pytest.mark.parametrize("entry", [e for e in catalog.entries() if np.ndim(e.point) == 0],
+                         ids=lambda e: e.name)
+def test_richardson_scalar_path_is_the_batched_algorithm(entry):
+    """derivative() at a float runs the engine on Python floats, gradient() on arrays: the
+    same pilot, steps, tableau and stopping rule, so the same numbers (the error estimate's
+    rounding part adds in quadrature by hypot on one, by a sum of squares on the other)."""
+    m = Richardson()
+    scalar = m.derivative(entry.function, float(entry.point))
+    batched = m.gradient(entry.function, float(entry.point))  # no fast path: arrays
+    assert (scalar.value, scalar.nfev, scalar.step, scalar.status) == \
+        (float(batched.value), batched.nfev, float(batched.step), batched.status)
+    assert scalar.error == pytest.approx(float(batched.error), rel=1e-15, abs=0)
+
+
 def test_richardson_result_is_rich_and_behaves_like_a_float():
     r = Richardson().derivative(dnp.exp, 1.0)
     assert isinstance(r.error, float)
