@@ -15,7 +15,7 @@ coefficient) is exact too, which lets the step be chosen for the order (see
 
 =====================  ===============================================================
 weights                :func:`fornberg`, :func:`fornberg_float`, :func:`stencil`
-applying them          :func:`exact_steps`, :func:`nodes`, :func:`along_axes`
+applying them          :func:`exact_steps`, :func:`nodes`, :func:`along_axes`, :func:`axis_points`
 extrapolation          :class:`Extrapolation` (Neville's tableau, error estimate, stopping)
 step choice            :func:`pilot_length`, :func:`optimal_step`
 =====================  ===============================================================
@@ -61,6 +61,7 @@ __all__ = [
     "Extrapolation",
     "Stencil",
     "along_axes",
+    "axis_points",
     "exact_steps",
     "fornberg",
     "fornberg_float",
@@ -312,6 +313,14 @@ def nodes(st: Stencil, x: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.nda
     return pts, w / h[:, None] ** st.deriv
 
 
+def axis_points(x: np.ndarray, idx: np.ndarray, val: np.ndarray) -> np.ndarray:
+    """Points ``(len(idx), n)``: copies of ``x`` (flat) with coordinate ``idx[r]`` set to
+    ``val[r]``, the samples :func:`along_axes` asks for."""
+    pts = np.repeat(x[None, :], len(idx), axis=0)
+    pts[np.arange(len(idx)), idx] = val
+    return pts
+
+
 def along_axes(st: Stencil, x: np.ndarray, h: np.ndarray,
                sample: Callable[[np.ndarray, np.ndarray], np.ndarray], f0: np.ndarray
                ) -> np.ndarray:
@@ -324,9 +333,7 @@ def along_axes(st: Stencil, x: np.ndarray, h: np.ndarray,
     --------
     >>> x, f0 = np.array([0.5, 2.0]), np.array([np.exp(0.5) + np.exp(2.0)])
     >>> def sample(idx, val):
-    ...     pts = np.repeat(x[None, :], len(idx), axis=0)
-    ...     pts[np.arange(len(idx)), idx] = val
-    ...     return np.exp(pts).sum(axis=1, keepdims=True)
+    ...     return np.exp(axis_points(x, idx, val)).sum(axis=1, keepdims=True)
     >>> d = along_axes(stencil("central", 1, 4), x, np.array([1e-3, 1e-3]), sample, f0)
     >>> np.allclose(d, np.exp(x)[None, :], rtol=1e-12)
     True

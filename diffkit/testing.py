@@ -41,6 +41,7 @@ import numpy as np
 
 from .errors import DiffkitError, NonFiniteError, OutputShapeError, UnsupportedPrimitiveError
 from .spec import Function, SpecError
+from .stencils import along_axes, axis_points, stencil
 from .validation import as_function, as_point
 
 __all__ = [
@@ -560,33 +561,30 @@ def _is_method(reference: Any) -> bool:
         isinstance(reference, type) and issubclass(reference, Method))
 
 
-def _fd4_columns(spec: Function, x: np.ndarray, steps: np.ndarray, f0: np.ndarray
-                 ) -> np.ndarray:
-    """Fourth-order central differences, column per coordinate: (m, n) array."""
+def _fd_error(spec: Function, x: np.ndarray, steps: np.ndarray, desired_mn: np.ndarray,
+              f0: np.ndarray) -> np.ndarray:
+    """The error of a finite-difference reference taken at ``steps``, per entry ``(m, n)``:
+    its distance to the fourth-order central difference at the same steps (the engine's
+    stencil, :func:`diffkit.stencils.along_axes`), plus the rounding ``1/h`` amplifies."""
     flat = x.ravel()
-    cols = []
-    for i in range(flat.size):
-        h = steps[i]
-        vals = []
-        for o in (-2, -1, 1, 2):
-            xp = flat.copy()
-            xp[i] = flat[i] + o * h
-            vals.append(np.ravel(np.asarray(spec.call(xp.reshape(x.shape)), dtype=float)))
-        # f'(x) = (f(x-2h) - 8 f(x-h) + 8 f(x+h) - f(x+2h)) / (12 h) + O(h**4)
-        cols.append((vals[0] - 8 * vals[1] + 8 * vals[2] - vals[3]) / (12 * h))
-    return np.stack(cols, axis=1) if cols else np.zeros((f0.size, 0))
+
+    def sample(idx: np.ndarray, val: np.ndarray) -> np.ndarray:
+        return np.array([np.ravel(np.asarray(spec.call(p.reshape(x.shape)), dtype=float))
+                         for p in axis_points(flat, idx, val)])
+
+    d4 = along_axes(stencil("central", 1, 4), flat, steps, sample, np.ravel(f0))
+    rounding = 4 * EPS * np.max(np.abs(f0), initial=1.0) / steps
+    return np.abs(desired_mn - d4) + rounding[None, :]
 
 
 def _estimate_fd(spec: Function, x: np.ndarray, result: Any, desired_mn: np.ndarray,
                  f0: np.ndarray) -> np.ndarray:
-    """|D_ref - D4| + rounding: the error of a finite-difference reference, per entry."""
+    """:func:`_fd_error` at the reference's own steps (``eps^(1/3) max(1, |x|)`` if it has
+    none)."""
     steps = getattr(result, "step", None)
     if steps is None or np.size(steps) != x.size:
         steps = EPS ** (1 / 3) * np.maximum(1.0, np.abs(x.ravel()))
-    steps = np.ravel(np.asarray(steps, dtype=float))
-    d4 = _fd4_columns(spec, x, steps, f0)
-    rounding = 4 * EPS * np.max(np.abs(f0), initial=1.0) / steps
-    return np.abs(desired_mn - d4) + rounding[None, :]
+    return _fd_error(spec, x, np.ravel(np.asarray(steps, dtype=float)), desired_mn, f0)
 
 
 def _method_error(result: Any, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -769,7 +767,9 @@ def _reference_derivative(spec: Function, d: Any, x: np.ndarray, reference: Any,
         try:
             result = method.hessian(spec, x)
         except UnsupportedPrimitiveError:
-            return (_second_differences(spec, x), None,
+            from .methods import CentralDifference
+
+            return (np.asarray(CentralDifference().hessian(spec, x).value, dtype=float), None,
                     f"central second differences ({method.name} has no Hessian)")
         desired = np.asarray(result.value, dtype=float)
         err = _method_error(result, desired.shape)
@@ -786,26 +786,6 @@ def _reference_derivative(spec: Function, d: Any, x: np.ndarray, reference: Any,
         def estimate() -> np.ndarray:
             return _estimate_fd(spec, x, result, desired_mn, f0).reshape(shape)
     return desired_mn.reshape(shape), estimate, method.name
-
-
-def _second_differences(spec: Function, x: np.ndarray) -> np.ndarray:
-    """Hessian by central second differences, h = eps**(1/4) max(1, |x_i|)."""
-    flat = x.ravel()
-    n = flat.size
-    hs = EPS ** 0.25 * np.maximum(1.0, np.abs(flat))
-
-    def at(i: int, si: float, j: int, sj: float) -> float:
-        xp = flat.copy()
-        xp[i] += si * hs[i]
-        xp[j] += sj * hs[j]
-        return float(np.asarray(spec.call(xp.reshape(x.shape))))
-
-    out = np.empty((n, n))
-    for i in range(n):
-        for j in range(i, n):
-            v = (at(i, 1, j, 1) - at(i, 1, j, -1) - at(i, -1, j, 1) + at(i, -1, j, -1))
-            out[i, j] = out[j, i] = v / (4 * hs[i] * hs[j])
-    return out
 
 
 def _directions(k: int, x: np.ndarray, seed: int) -> np.ndarray:
@@ -852,11 +832,8 @@ def _check_directional(spec: Function, actual_full: np.ndarray, x: np.ndarray, r
                 est = np.empty_like(actual)
                 for j, v in enumerate(vs):
                     line = Function(_line(spec, x, v), parameters=("t",))
-                    h0 = EPS ** (1 / 3)
-                    d4 = _fd4_columns(line, np.zeros(()), np.array([h0]), f0).reshape(
-                        est[j].shape)
-                    est[j] = np.abs(desired[j] - d4) + 4 * EPS * np.max(np.abs(f0),
-                                                                       initial=1.0) / h0
+                    est[j] = _fd_error(line, np.zeros(()), np.array([EPS ** (1 / 3)]),
+                                       desired[j].reshape(-1, 1), f0).reshape(est[j].shape)
                 return est
         else:
             estimate = lambda: errors
@@ -989,9 +966,10 @@ def check_hessian(f: Any, hess: Any, x: Any, *, reference: Any = "central-differ
                   names: Sequence[str] | None = None) -> GradCheckReport:
     """Check a Hessian function ``hess(x) -> (n, n)`` against a reference.
 
-    A reference method without Hessians (the finite differences) is replaced by central
-    second differences of ``f`` (``h = eps**(1/4)``, error about ``sqrt(eps)``; the default
-    ``rtol`` is 100x the gradient's).
+    The reference's own Hessian is used (every built-in method has one); a method object
+    without Hessians is replaced by central second differences of ``f``
+    (:class:`~diffkit.methods.CentralDifference`, error about ``eps^(1/2)``). The default
+    ``rtol`` is 100x the gradient's.
 
     Examples
     --------

@@ -531,3 +531,47 @@ def test_report_repr_and_str():
     report = check_grad(_sq, lambda x: 2 * x, X3)
     assert "ok" in repr(report)
     assert "passed" in str(report)
+
+
+# ============================================================================ the engine
+
+
+@pytest.mark.parametrize("entry", [catalog.get(n) for n in ("baydin", "trivariate", "polar")],
+                         ids=lambda e: e.name)
+def test_finite_difference_reference_error_estimate_bounds_its_error(entry):
+    """A finite-difference reference without its own estimate is judged against the engine's
+    fourth-order stencil at the same steps: the estimate covers the reference's true error."""
+    exact = entry.exact_float()
+    x = np.asarray(entry.point, dtype=float)
+    vector = "vector" in entry.tags
+    check = check_jacobian if vector else check_grad
+
+    def right(*args):  # the exact derivative, whatever the point
+        return exact
+
+    for reference in ("central-difference", "forward-difference"):
+        report = check(entry.function, right, x, reference=reference)
+        true = np.abs(report.desired - exact.reshape(report.desired.shape))
+        assert np.all(report.ref_error >= true), (reference, report.ref_error, true)
+        assert np.all(report.ref_error < 1e3 * np.maximum(true, 1e-12))
+    if not vector:
+        d = check_grad(entry.function, right, x, reference="central-difference", directions=3)
+        true = np.abs(d.desired - d.directions @ exact.ravel())
+        assert np.all(d.ref_error >= true)
+
+
+def test_a_reference_without_hessians_falls_back_to_central_second_differences():
+    from diffkit import hessian
+    from diffkit.methods import CentralDifference, Method
+
+    class GradientOnly(Method):  # a user's method: Jacobians, no Hessians
+        name = "gradient-only"
+
+        def _jacobian(self, spec, x):
+            return CentralDifference()._jacobian(spec, x)
+
+    f = catalog.get("trivariate")
+    exact = np.asarray(hessian(f.function, f.point, method="symbolic"))
+    report = check_hessian(f.function, lambda *a: exact, f.point, reference=GradientOnly())
+    assert report.ok
+    assert report.reference == "central second differences (gradient-only has no Hessian)"

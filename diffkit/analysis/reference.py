@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core import checked_evaluation
-from ..errors import DiffkitError, UnsupportedPrimitiveError
+from ..errors import DiffkitError, OrderError, UnsupportedPrimitiveError
 from ..spec import Function
 
 __all__ = [
@@ -196,65 +195,45 @@ def exact_derivatives(spec: Function, x: float, orders: Sequence[int], dps: int 
     return [out[sorted(orders).index(k)] for k in orders]
 
 
-def _central(spec: Function, flat: np.ndarray, shape: tuple[int, ...], i: int, h: float
-             ) -> np.ndarray:
-    xp, xm = flat.copy(), flat.copy()
-    xp[i] += h
-    xm[i] -= h
-    step = xp[i] - xm[i]  # the step actually taken, exactly representable
-    with checked_evaluation():
-        fp = np.asarray(spec.call(xp.reshape(shape)), dtype=float)
-        fm = np.asarray(spec.call(xm.reshape(shape)), dtype=float)
-    d = (fp - fm).ravel() / step
-    if not np.all(np.isfinite(d)):
-        raise FloatingPointError("non-finite difference")
-    return d
-
-
 def richardson_jacobian(spec: Function, x: Any, *, levels: int = 8, ratio: float = 2.0
                         ) -> tuple[np.ndarray, np.ndarray]:
     """Richardson extrapolation of central differences, with an error estimate.
 
-    Central differences ``D(h)`` have an error series in even powers of ``h``; the Neville
-    tableau ``T[k][j] = T[k][j-1] + (T[k][j-1] - T[k-1][j-1]) / (r^(2j) - 1)`` removes one
-    power per column. The estimate kept per entry is the one whose difference to its
-    predecessor in the tableau (the error estimate) is smallest. The start step
-    ``0.1 max(|x_i|, 0.01)`` is halved until the stencil stays inside the domain.
+    The :class:`~diffkit.methods.Richardson` method (the engine of
+    :mod:`diffkit.stencils`): a pilot stencil picks the first step, central differences at
+    halving steps fill Neville's tableau, and the entry with the smallest error estimate
+    (truncation plus rounding) is kept; near a domain edge the sequence goes one-sided. The
+    estimate is never below 32 ulp of the value (a lucky tableau can claim less).
+
+    Parameters
+    ----------
+    spec : Function
+    x : array_like
+        The point.
+    levels : int
+        Most steps in the sequence (``Richardson(max_levels=levels)``).
+    ratio : float
+        The ratio of successive steps: 2 (the sequence halves its step, so that it passes
+        through the pilot's samples); any other value is refused.
 
     Returns
     -------
     value, error : ndarray
         ``(m, n)`` Jacobian and its estimated absolute error.
+
+    Raises
+    ------
+    StencilError
+        No stencil around ``x`` stays where ``f`` is finite (one-sided ones included).
     """
-    xa = np.asarray(x, dtype=float)
-    flat = xa.ravel()
-    cols, errs = [], []
-    for i in range(flat.size):
-        h0 = 0.1 * max(abs(flat[i]), 0.01)
-        for _ in range(40):
-            try:
-                rows = [_central(spec, flat, xa.shape, i, h0 / ratio**k) for k in range(levels)]
-                break
-            except (DiffkitError, FloatingPointError, ZeroDivisionError, OverflowError):
-                h0 /= 4
-        else:
-            raise UnsupportedPrimitiveError(
-                f"no reference derivative for {spec.name!r} at {xa.tolist()}: the function is "
-                f"not finite on any small stencil around x[{i}]; choose another point"
-            )
-        best = rows[-1].copy()
-        best_err = np.full(best.shape, np.inf)
-        prev = rows
-        for j in range(1, levels):
-            cur = [prev[k] + (prev[k] - prev[k - 1]) / (ratio ** (2 * j) - 1)
-                   for k in range(1, len(prev))]
-            for k in range(1, len(cur)):
-                est = np.abs(cur[k] - cur[k - 1])
-                better = est < best_err
-                best = np.where(better, cur[k], best)
-                best_err = np.where(better, est, best_err)
-            prev = cur
-        cols.append(best)
-        # the tableau's own estimate can be lucky; never claim better than 32 ulp
-        errs.append(np.maximum(best_err, 32 * EPS * np.abs(best)))
-    return np.stack(cols, axis=1), np.stack(errs, axis=1)
+    from ..methods.numerical import Richardson
+
+    if ratio != 2.0:
+        raise OrderError(
+            f"richardson_jacobian(ratio={ratio!r}): the step sequence halves (ratio 2.0), so "
+            f"that it reuses the pilot's samples; omit ratio"
+        )
+    r = Richardson(max_levels=levels).jacobian(spec, x)
+    value, error = np.asarray(r.value), np.asarray(r.error)
+    # the tableau's own estimate can be lucky; never claim better than 32 ulp
+    return value, np.maximum(error, 32 * EPS * np.abs(value))

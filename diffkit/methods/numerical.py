@@ -57,6 +57,7 @@ from ..stencils import (
     Stencil,
     _check_order,
     along_axes,
+    axis_points,
     exact_steps,
     fornberg_float,
     nodes,
@@ -210,8 +211,7 @@ class _Sampler:
         step = self.chunk if self.spec.vectorized else 1
         for lo in range(0, npts, step):
             hi = min(lo + step, npts)
-            pts = np.repeat(self.flat[None, :], hi - lo, axis=0)
-            pts[np.arange(hi - lo), idx[lo:hi]] = val[lo:hi]
+            pts = axis_points(self.flat, idx[lo:hi], val[lo:hi])
             self.nfev += hi - lo
             try:
                 if self.spec.vectorized:
@@ -274,10 +274,10 @@ class _Sampler:
         self._store(key, value)
 
     def _batch(self, keys: list[Key]) -> None:
-        pts = np.repeat(self.flat[None, :], len(keys), axis=0)
         if all(len(k) == 1 for k in keys):  # one coordinate moved: set them all at once
-            pts[np.arange(len(keys)), [k[0][0] for k in keys]] = [k[0][1] for k in keys]
+            pts = axis_points(self.flat, [k[0][0] for k in keys], [k[0][1] for k in keys])
         else:
+            pts = np.repeat(self.flat[None, :], len(keys), axis=0)
             for r, key in enumerate(keys):
                 for i, v in key:
                     pts[r, i] = v
