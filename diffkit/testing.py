@@ -42,7 +42,7 @@ import numpy as np
 from .errors import DiffkitError, NonFiniteError, OutputShapeError, UnsupportedPrimitiveError
 from .spec import Function, SpecError
 from .stencils import along_axes, axis_points, stencil
-from .validation import as_function, as_point
+from .validation import as_function, as_point, short_repr
 
 __all__ = [
     "DEFAULT_RTOL",
@@ -456,13 +456,8 @@ def _check_callable(obj: Any, name: str, op: str) -> None:
     if not callable(obj):
         raise SpecError(
             f"{_call_text(op)}: {name} must be callable, got {type(obj).__name__} "
-            f"{_short(obj)}; pass a function of x, e.g. lambda x: 2 * x"
+            f"{short_repr(obj)}; pass a function of x, e.g. lambda x: 2 * x"
         )
-
-
-def _short(obj: Any) -> str:
-    text = repr(obj)
-    return text if len(text) < 60 else text[:57] + "..."
 
 
 def _as_spec(f: Any, op: str) -> Function:
@@ -489,7 +484,7 @@ def _as_derivative(value: Any, expected: tuple[int, ...], name: str, what: str,
             raise TypeError(arr.dtype)
     except (TypeError, ValueError):
         raise OutputShapeError(
-            f"{op}: {name}(x) returned {type(value).__name__} {_short(value)}, not an array of "
+            f"{op}: {name}(x) returned {type(value).__name__} {short_repr(value)}, not an array of "
             f"numbers; return the {what} as a numpy array"
         ) from None
     if arr.dtype.kind == "c":
@@ -753,7 +748,7 @@ def _reference_derivative(spec: Function, d: Any, x: np.ndarray, reference: Any,
     """``desired`` (gradient shape, (m, n) or (n, n)), a lazy error estimate, a label."""
     if not _is_method(reference):
         if not callable(reference):
-            raise SpecError(f"reference={_short(reference)} must be a method name, a method "
+            raise SpecError(f"reference={short_repr(reference)} must be a method name, a method "
                             f"object or a callable returning the trusted derivative")
         value = _call(spec, reference, x)
         err = getattr(value, "error", None)
@@ -840,7 +835,7 @@ def _check_directional(spec: Function, actual_full: np.ndarray, x: np.ndarray, r
     else:
         ref = reference if callable(reference) else None
         if ref is None:
-            raise SpecError(f"reference={_short(reference)} must be a method name, a method "
+            raise SpecError(f"reference={short_repr(reference)} must be a method name, a method "
                             f"object or a callable")
         full = np.asarray(_call(spec, ref, x), dtype=float)
         desired = vs @ full.ravel() if kind == "gradient" else (full.reshape(-1, x.size) @ vs.T).T
@@ -998,10 +993,12 @@ def check_hessian(f: Any, hess: Any, x: Any, *, reference: Any = "central-differ
 # ============================================================================ assertions
 
 
-def _raise(report: GradCheckReport | TaylorReport) -> None:
+def _raise(report: Any) -> Any:
+    """``report``, or AssertionError with its message when the check failed."""
     __tracebackhide__ = True
     if not report.ok:
         raise AssertionError(report.message())
+    return report
 
 
 def assert_grad_close(f: Any, grad: Any, x: Any, **settings: Any) -> GradCheckReport:
@@ -1019,9 +1016,7 @@ def assert_grad_close(f: Any, grad: Any, x: Any, **settings: Any) -> GradCheckRe
     True
     """
     __tracebackhide__ = True
-    report = check_grad(f, grad, x, **settings)
-    _raise(report)
-    return report
+    return _raise(check_grad(f, grad, x, **settings))
 
 
 def assert_jacobian_close(f: Any, jac: Any, x: Any, **settings: Any) -> GradCheckReport:
@@ -1034,9 +1029,7 @@ def assert_jacobian_close(f: Any, jac: Any, x: Any, **settings: Any) -> GradChec
     True
     """
     __tracebackhide__ = True
-    report = check_jacobian(f, jac, x, **settings)
-    _raise(report)
-    return report
+    return _raise(check_jacobian(f, jac, x, **settings))
 
 
 def assert_hessian_close(f: Any, hess: Any, x: Any, **settings: Any) -> GradCheckReport:
@@ -1049,6 +1042,4 @@ def assert_hessian_close(f: Any, hess: Any, x: Any, **settings: Any) -> GradChec
     True
     """
     __tracebackhide__ = True
-    report = check_hessian(f, hess, x, **settings)
-    _raise(report)
-    return report
+    return _raise(check_hessian(f, hess, x, **settings))

@@ -23,18 +23,19 @@ def as_function(f: Any, op: str = "gradient", *, call: str | None = None) -> Fun
         hint = f"; for a formula use dk.Function.from_expr({f!r})" if isinstance(f, str) else ""
         raise SpecError(
             f"{call or f'{op}(f, x)'}: f must be a callable or a diffkit Function, got "
-            f"{type(f).__name__} {_shown(f)}{hint}"
+            f"{type(f).__name__} {short_repr(f)}{hint}"
         )
     return Function(f)
 
 
 def _short(x: Any) -> str:
+    """An array for a message (numpy's print, cut to one short line)."""
     text = np.array2string(np.asarray(x), threshold=8, precision=6)
     return text if len(text) < 80 else text[:77] + "..."
 
 
-def _shown(x: Any) -> str:
-    """``x`` for a message, whatever it is (``repr`` cut to one short line)."""
+def short_repr(x: Any) -> str:
+    """Any value for a message: its ``repr`` cut to one short line."""
     text = repr(x)
     return text if len(text) < 60 else text[:57] + "..."
 
@@ -106,7 +107,7 @@ def as_point(spec: Function, x: Any, op: str = "gradient", *, call: str | None =
         arr = np.asarray(x)
     except Exception as exc:  # ragged lists and the like
         raise PointError(
-            f"{call}: x = {_shown(x)} is not an array of numbers ({str(exc).split('.')[0]}); "
+            f"{call}: x = {short_repr(x)} is not an array of numbers ({str(exc).split('.')[0]}); "
             f"pass a float, a list of floats or an array, e.g. [2.0, 5.0]"
         ) from None
     if arr.dtype.kind == "c":
@@ -116,7 +117,7 @@ def as_point(spec: Function, x: Any, op: str = "gradient", *, call: str | None =
         )
     if arr.dtype.kind not in "biuf":
         raise PointError(
-            f"{call}: x = {_shown(x)} is not numeric (dtype {arr.dtype}); pass floats, "
+            f"{call}: x = {short_repr(x)} is not numeric (dtype {arr.dtype}); pass floats, "
             f"e.g. [2.0, 5.0]"
         )
     if arr.size == 0:

@@ -70,16 +70,20 @@ def exact_jacobian(spec: Function, x: Any, dps: int = 50) -> list[list[Any]]:
         for out in outputs:
             row = []
             for s in symbols:
-                d = sympy.diff(out, s)
-                val = d.evalf(n=dps, subs=subs)
-                if not val.is_real:
-                    raise UnsupportedPrimitiveError(
-                        f"the exact derivative of {spec.name!r} at {x.tolist()} is {val}, not "
-                        f"a real number; the point is outside the domain or at a kink"
-                    )
-                row.append(mpmath.mpf(val))
+                row.append(mpmath.mpf(_real(sympy.diff(out, s), subs, dps, f"the exact "
+                                            f"derivative of {spec.name!r} at {x.tolist()}")))
             rows.append(row)
     return rows
+
+
+def _real(expr: Any, subs: dict[Any, Any], dps: int, what: str) -> Any:
+    """``expr`` evaluated at ``subs`` to ``dps`` digits; UnsupportedPrimitiveError unless real."""
+    val = expr.evalf(n=dps, subs=subs)
+    if not val.is_real:
+        raise UnsupportedPrimitiveError(
+            f"{what} is {val}, not a real number; the point is outside the domain or at a kink"
+        )
+    return val
 
 
 def exact_gradient(spec: Function, x: Any, dps: int = 50) -> np.ndarray:
@@ -185,13 +189,8 @@ def exact_derivatives(spec: Function, x: float, orders: Sequence[int], dps: int 
     for k in sorted(orders):
         d = sympy.diff(d, s, k - have)
         have = k
-        val = d.evalf(n=dps, subs=at)
-        if not val.is_real:
-            raise UnsupportedPrimitiveError(
-                f"the exact derivative of order {k} of {spec.name!r} at {float(at[s])} is "
-                f"{val}, not a real number"
-            )
-        out.append(float(val))
+        out.append(float(_real(d, at, dps, f"the exact derivative of order {k} of "
+                                           f"{spec.name!r} at {float(at[s])}")))
     return [out[sorted(orders).index(k)] for k in orders]
 
 
