@@ -10,6 +10,7 @@ import pytest
 
 import diffkit as dk
 import diffkit.numpy as dnp
+from diffkit.analysis.reference import exact_jacobian, reference_jacobian
 from diffkit.methods import CentralDifference, ComplexStep, Richardson
 from diffkit.testing import check_grad, check_hessian, check_jacobian, check_taylor
 from diffkit.validation import as_point, scalar_point
@@ -35,6 +36,8 @@ ENTRY_POINTS = {  # name -> (call text in messages, call on a spec of two parame
     "check_hessian": ("check_hessian(f, hess, x)",
                       lambda x: check_hessian(F2, lambda a, b: np.eye(2), x)),
     "check_taylor": ("check_taylor(f, grad, x)", lambda x: check_taylor(F2, _grad2, x)),
+    "reference_jacobian": ("reference_jacobian(spec, x)", lambda x: reference_jacobian(F2, x)),
+    "exact_jacobian": ("exact_jacobian(spec, x)", lambda x: exact_jacobian(F2, x)),
 }
 
 BAD = [  # (x, error class, message after the call text)

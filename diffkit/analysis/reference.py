@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import DiffkitError, OrderError, UnsupportedPrimitiveError
 from ..spec import Function
+from ..validation import as_point
 
 __all__ = [
     "Reference",
@@ -59,7 +60,7 @@ def exact_jacobian(spec: Function, x: Any, dps: int = 50) -> list[list[Any]]:
     import mpmath
     import sympy
 
-    x = np.asarray(x, dtype=float)
+    x = as_point(spec, x, "jacobian", call="exact_jacobian(spec, x)").astype(float)
     expr, symbols = sympy_form(spec, x.shape if spec.nparams == 1 and x.ndim else None)
     x = x.ravel()
     outputs = list(np.ravel(np.asarray(expr, dtype=object))) if isinstance(expr, np.ndarray) \
@@ -136,7 +137,7 @@ def reference_jacobian(spec: Function, x: Any, dps: int = 50) -> Reference:
     ----------
     spec : Function
     x : array_like
-        The point (already validated).
+        The point (validated by :func:`~diffkit.validation.as_point`).
     dps : int
         Decimal digits of the exact evaluation.
 
@@ -151,6 +152,7 @@ def reference_jacobian(spec: Function, x: Any, dps: int = 50) -> Reference:
     >>> r.exact, r.source, bool(abs(r.value[0, 0] - math.e) < 1e-11)
     (False, 'richardson', True)
     """
+    x = as_point(spec, x, "jacobian", call="reference_jacobian(spec, x)")
     try:
         rows = exact_jacobian(spec, x, dps)
     except UnsupportedPrimitiveError as exc:
@@ -183,7 +185,8 @@ def exact_derivatives(spec: Function, x: float, orders: Sequence[int], dps: int 
             f"exact_derivatives: {spec.name!r} must be a scalar function of one scalar"
         )
     (s,) = symbols
-    at = {s: sympy.Rational(float(np.asarray(x, dtype=float).reshape(())))}
+    x = as_point(spec, x, "derivative", call="exact_derivatives(spec, x, orders)")
+    at = {s: sympy.Rational(float(x.reshape(())))}
     out = []
     d, have = expr, 0
     for k in sorted(orders):
