@@ -430,35 +430,53 @@ def test_complex_step_near_the_edge_is_not_refused():
             0.5 / np.sqrt(1e-100), rel=1e-15)
 
 
-def test_complex_step_gives_the_same_answer_on_every_call():
-    """Later calls of a checked spec do not skip the domain checks: where the real program is
-    undefined but its analytic continuation is real (cos(sqrt(x)) at x < 0, exp(2 log x) at
-    x < 0), every call raises, not only the first."""
-    for text, x in (("cos(sqrt(x))", -1.0), ("exp(2*log(x))", -1.0)):
-        spec = dk.Function.from_expr(text)
-        first = ComplexStep().derivative(spec, 1.0)
-        assert float(ComplexStep().derivative(spec, 1.0)) == float(first)
+def test_complex_step_later_calls_check_the_derivative_domain_and_explain_like_the_first():
+    """A spec with a derivative-domain edge (sqrt) is traced on every call, so where the real
+    program is undefined but its continuation is real (cos(sqrt(x)) at x < 0) every call
+    raises; a spec with a plain domain (log) takes the untraced path, and a point outside it
+    (a non-real result) reruns traced, so the error is the first call's."""
+    spec = dk.Function.from_expr("cos(sqrt(x))")
+    first = ComplexStep().derivative(spec, 1.0)
+    assert float(ComplexStep().derivative(spec, 1.0)) == float(first)
+    for _ in range(2):
+        with pytest.raises(dk.DomainError, match=r"^sqrt\(-1.0\): outside its domain"):
+            ComplexStep().derivative(spec, -1.0)
+    for text in ("log(x) * x", "exp(2*log(x))"):  # the second: x**2 continued through log
+        log = dk.Function.from_expr(text)
+        ComplexStep().derivative(log, 2.0)
+        assert log.cache["complex-step"].plain is True
         for _ in range(2):
-            with pytest.raises(dk.DomainError, match=r"outside its domain"):
-                ComplexStep().derivative(spec, x)
+            with pytest.raises(dk.DomainError, match=r"^log\(-2.0\): outside its domain"):
+                ComplexStep().derivative(log, -2.0)
 
 
-def test_complex_step_keeps_no_state_per_instance_and_verdicts_die_with_their_spec():
+def test_complex_step_keeps_no_state_per_instance_and_verdicts_live_with_their_spec():
+    """The method object holds settings only; what the check learned about a spec is kept in
+    that spec's cache (typed), and nothing outside holds the spec."""
     import gc
+    import weakref
+
+    from diffkit.methods.numerical import VERDICT
 
     m = ComplexStep()
     before = dict(vars(m))
     spec = dk.Function(lambda x: dnp.exp(x) * dnp.log(x))
-    gc.collect()  # specs of earlier tests that are garbage already
-    held = len(ComplexStep.verdicts)
+    plain = dk.Function(lambda x: dnp.exp(x) * dnp.sin(x))
     for x in (1.0, 2.0, 3.0):
         m.derivative(spec, x)
+        m.derivative(plain, x)
     assert vars(m) == before  # settings and constants only: no memory of the last spec
-    assert ComplexStep.verdicts.get(spec) is not None
-    assert len(ComplexStep.verdicts) == held + 1
-    del spec
+    verdict = spec.cache[VERDICT]  # log: a domain, no derivative-domain edge
+    assert (verdict.shapes, verdict.domains, verdict.edges, verdict.plain) == \
+        ({()}, True, False, True)
+    assert plain.cache[VERDICT].domains is False
+    edge = dk.Function(dnp.sqrt)
+    m.derivative(edge, 1.0)
+    assert edge.cache[VERDICT].plain is False  # traced on every call
+    ref = weakref.ref(spec)
+    del spec, verdict
     gc.collect()
-    assert len(ComplexStep.verdicts) == held
+    assert ref() is None
 
 
 # ----------------------------------------------------------------------------- Hessians

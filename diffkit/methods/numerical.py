@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import weakref
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -967,16 +966,17 @@ class _AnalyticTrace(Trace):
     ``f(x + ih)`` hides both: ``log(-1 + ih)`` and ``sqrt(0 + ih)`` are finite complex numbers
     (``Im sqrt(ih) / h = 7.07e99`` stands for an infinite derivative), so the real part of each
     argument is checked here, against the registry. ``domains`` records whether the spec has
-    such a primitive at all.
+    such a primitive at all, ``edges`` whether one has a derivative domain narrower than its
+    domain (sqrt: defined at 0, its derivative is not).
     """
 
-    __slots__ = ("domains", "point", "spec")
+    __slots__ = ("domains", "edges", "point", "spec")
 
     def __init__(self, spec: Function, point: Any) -> None:
         super().__init__()
         self.spec = spec
         self.point = point  # x + ih, for messages
-        self.domains = False
+        self.domains = self.edges = False
 
     def process(self, prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
         if not prim.analytic:
@@ -1005,6 +1005,7 @@ class _AnalyticTrace(Trace):
         if not (value or slope):
             return
         self.domains = True
+        self.edges = self.edges or slope
         z = vals[0]
         real = float(z.real) if type(z) in _COMPLEX else np.real(z)
         if value and _outside(domain, real):
@@ -1052,9 +1053,8 @@ class _ComplexTracer(Tracer):
         return f"ComplexTracer({self._z!r})"
 
 
-def _traced(spec: Function, arg: Any) -> tuple[Any, bool]:
-    """``f(arg)`` under :class:`_AnalyticTrace`, and whether it met a domain-restricted
-    primitive."""
+def _traced(spec: Function, arg: Any) -> tuple[Any, _AnalyticTrace]:
+    """``f(arg)`` under :class:`_AnalyticTrace`, and the trace (what it met)."""
     trace = _AnalyticTrace(spec, arg)
     box = _ComplexTracer(trace, arg)
     try:
@@ -1066,7 +1066,7 @@ def _traced(spec: Function, arg: Any) -> tuple[Any, bool]:
             f"Write it with diffkit.numpy (dnp), or pass ComplexStep(check=False) if you "
             f"know it is analytic (a non-analytic operation then gives a wrong derivative)"
         ) from None
-    return _unbox(out, trace), trace.domains
+    return _unbox(out, trace), trace
 
 
 def _traced_value(spec: Function, arg: Any) -> Any:
@@ -1084,77 +1084,55 @@ def _unbox(out: Any, trace: _AnalyticTrace) -> Any:
 class _Verdict:
     """What running one spec under :class:`_AnalyticTrace` showed the complex step.
 
+    Kept in the spec's own ``Function.cache`` under :data:`VERDICT`, so it lives and dies with
+    the spec: no store outside it, no memory of specs in the method object. It only decides how
+    much work a later call repeats; the result is the same either way.
+
     Attributes
     ----------
     shapes : set of tuple
         Point shapes at which ``f`` was found complex-analytic (no data-dependent branch can
         change that: a comparison is refused).
     domains : bool
-        ``f`` uses a primitive with a domain (log, sqrt, arcsin, ...): every call is traced
-        again, since whether the point is inside depends on the point.
-    lean : bool
-        A scalar, non-vectorized spec of one parameter checked at a scalar point:
-        ``derivative`` may skip the validation and dispatch.
+        ``f`` uses a primitive with a domain (log, sqrt, arcsin, ...): the general path traces
+        every call, since whether the point is inside depends on the point.
+    edges : bool
+        One of them has a derivative domain narrower than its domain (sqrt at 0, arcsin at
+        1): ``f(x + ih)`` is finite and real-looking there, so the lean path traces too.
+    plain : bool or None
+        For ``derivative`` at a float (a scalar, non-vectorized spec of one parameter checked
+        at a scalar point): True to evaluate ``f(x + ih)`` untraced, False to trace it (it has
+        edges); None: no such shortcut, the general path.
     """
 
-    __slots__ = ("domains", "lean", "shapes")
-
-    def __init__(self, shapes: set[tuple[int, ...]] | None = None, domains: bool = False,
-                 lean: bool = False) -> None:
-        self.shapes = set() if shapes is None else shapes
-        self.domains = domains
-        self.lean = lean
-
-
-class _Verdicts:
-    """The complex step's verdicts per spec, held weakly: a verdict dies with its spec.
-
-    Keyed by the Function object's ``id``; a weak reference to the spec removes the entry when
-    the spec is collected (before its id can be reused), so an id found here is the live spec
-    it was recorded for. ``plain`` and ``traced`` hold the ids of the scalar specs the lean
-    path serves (without and with a trace per call), for a lookup that costs a set membership.
-    One store for every ComplexStep (:attr:`ComplexStep.verdicts`): a verdict is a fact about
-    the spec's code, not about a method object's settings, and it only decides how much work
-    a call repeats -- the result is the same either way.
-    """
-
-    __slots__ = ("by_id", "plain", "refs", "traced")
+    __slots__ = ("domains", "edges", "plain", "shapes")
 
     def __init__(self) -> None:
-        self.by_id: dict[int, _Verdict] = {}
-        self.refs: dict[int, weakref.ref[Function]] = {}
-        self.plain: set[int] = set()
-        self.traced: set[int] = set()
+        self.shapes: set[tuple[int, ...]] = set()
+        self.domains = self.edges = False
+        self.plain: bool | None = None
 
-    def get(self, spec: Any) -> _Verdict | None:
-        return self.by_id.get(id(spec))
-
-    def add(self, spec: Function, shape: tuple[int, ...], domains: bool) -> None:
+    def add(self, spec: Function, shape: tuple[int, ...], trace: _AnalyticTrace) -> None:
         """Record that ``spec`` is complex-analytic at points of ``shape``."""
-        key = id(spec)
-        verdict = self.by_id.get(key)
-        if verdict is None:
-            verdict = self.by_id[key] = _Verdict()
-            self.refs[key] = weakref.ref(spec, functools.partial(self._forget, key))
-        verdict.shapes.add(shape)
-        verdict.domains = verdict.domains or domains
-        verdict.lean = () in verdict.shapes and spec.nparams == 1 and not spec.vectorized
-        if verdict.lean:
-            (self.traced if verdict.domains else self.plain).add(key)
-            if verdict.domains:
-                self.plain.discard(key)
-
-    def _forget(self, key: int, _: Any) -> None:
-        del self.by_id[key], self.refs[key]
-        self.plain.discard(key)
-        self.traced.discard(key)
-
-    def __len__(self) -> int:
-        return len(self.by_id)
+        self.shapes.add(shape)
+        self.domains = self.domains or trace.domains
+        self.edges = self.edges or trace.edges
+        if () in self.shapes and spec.nparams == 1 and not spec.vectorized:
+            self.plain = not self.edges
 
 
-_VERDICTS = _Verdicts()
-_PLAIN, _TRACED = _VERDICTS.plain, _VERDICTS.traced  # the lean path's lookups
+VERDICT = "complex-step"
+"""The key of the complex step's :class:`_Verdict` in ``Function.cache``."""
+
+
+def _verdict(spec: Function) -> _Verdict:
+    """``spec``'s verdict, made empty on first use."""
+    verdict = spec.cache.get(VERDICT)
+    if verdict is None:
+        verdict = spec.cache[VERDICT] = _Verdict()
+    return verdict
+
+
 # (re, im) as Python floats in one call, for complex and np.complex128 (a subclass); a
 # TypeError for anything else
 _parts = complex.__getnewargs__
@@ -1196,13 +1174,19 @@ class ComplexStep(Method):
     ``f(x + ih)`` is a finite complex number even where the real program is undefined
     (``log(-1 + ih) = i pi``) or its derivative is infinite (``Im sqrt(ih) / h = 7.07e99``):
     the trace checks each primitive's argument against the registry's domain and derivative
-    domain and raises :class:`~diffkit.errors.DomainError`, as the other methods do. A spec
-    with such a primitive is traced on every call (the point decides); one without is not.
+    domain and raises :class:`~diffkit.errors.DomainError`, as the other methods do.
 
     After the first call a scalar derivative at a float costs one complex evaluation of
-    ``f`` and little else for a spec without domain-restricted primitives (about 1.8-1.9x a
-    bare real call of a cheap ``f``; ``benchmarks/numerical.py``), and one traced evaluation
-    for the others.
+    ``f`` and little else (about 1.8-2x a bare real call of a cheap ``f``;
+    ``benchmarks/numerical.py``); a result that is not finite and real to O(h) reruns on the
+    general path, which traces and names the primitive. A spec with a primitive whose
+    derivative domain is narrower than its domain (sqrt, arcsin, arccos) is traced on every
+    call instead, since ``f(x + ih)`` at such an edge looks like any other result (about 5-8x
+    a bare call); so is one whose continuation through such a primitive can be real again
+    (``cos(sqrt(x))`` at ``x < 0``). Outside a plain domain (``log`` at ``x < 0``) the result
+    is not real to O(h) (``log(-1 + ih) = i pi``, and even ``exp(2 log x)`` keeps
+    ``sin(2 pi) = -2.4e-16`` in its imaginary part), so the call reruns traced and raises as
+    the first one did.
 
     Parameters
     ----------
@@ -1223,9 +1207,6 @@ class ComplexStep(Method):
 
     name = "complex-step"
     family = "numerical"
-
-    verdicts: ClassVar[_Verdicts] = _VERDICTS
-    """Which specs have been checked (shared by all instances, held weakly)."""
 
     def __init__(self, *, h: float = 1e-200, check: bool = True, chunk: Any = "auto") -> None:
         self.h = _check_h(h, "ComplexStep", auto=False)
@@ -1249,7 +1230,11 @@ class ComplexStep(Method):
         # traps and names the primitive (numpy may print its RuntimeWarning first).
         tx = type(x)  # scalar_point's test of x, inline: any other x goes to as_point below
         if (tx is float and x - x == 0.0) or (tx is _f64 and math.isfinite(x)):
-            call = f.fn if id(f) in _PLAIN else self._lean_call(f, x)
+            try:  # AttributeError, TypeError: not a Function; KeyError: not checked yet
+                plain = f.cache[VERDICT].plain
+            except (AttributeError, KeyError, TypeError):
+                plain = None
+            call = f.fn if plain else self._lean_call(f, x, plain)
             if call is not None:
                 ihc, sqrt_h, cap, h = self._lean_consts
                 try:  # x + ih as np.complex128: exact, x + 0 and 0 + h
@@ -1268,10 +1253,11 @@ class ComplexStep(Method):
                     return r
         return super().derivative(f, x)  # validates, checks analyticity, explains failures
 
-    def _lean_call(self, f: Any, x: float) -> Any:
-        """How the lean path evaluates a spec not in ``_PLAIN``: traced (a checked spec with
-        domains), plain (``check=False``), or not at all (None: the general path)."""
-        if id(f) in _TRACED:
+    def _lean_call(self, f: Any, x: float, plain: bool | None) -> Any:
+        """How the lean path evaluates a spec whose verdict is not ``plain``: traced (a
+        checked spec with domains), plain (``check=False``), or not at all (None: the general
+        path)."""
+        if plain is False:
             return functools.partial(_traced_value, f)
         if not self.check and scalar_point(f, x) is not None:
             return f.fn
@@ -1283,8 +1269,8 @@ class ComplexStep(Method):
         arg = z[0] if not shape else z.reshape(shape)
         if not trace:
             return spec.call(arg)
-        out, domains = _traced(spec, arg)
-        self.verdicts.add(spec, shape, domains)
+        out, trace = _traced(spec, arg)
+        _verdict(spec).add(spec, shape, trace)
         return out
 
     def _columns(self, spec: Function, x: np.ndarray) -> tuple[np.ndarray, int, tuple]:
@@ -1292,7 +1278,7 @@ class ComplexStep(Method):
         n = flat.size
         cols: list[np.ndarray] = []
         outs: list[Any] = []
-        verdict = self.verdicts.get(spec)
+        verdict = spec.cache.get(VERDICT)
         # the first direction runs traced where the analyticity is not yet known or the spec
         # has domains (every direction has the same real point, so one trace checks them)
         trace = self.check and (verdict is None or x.shape not in verdict.shapes
