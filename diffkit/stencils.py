@@ -57,6 +57,7 @@ __all__ = [
     "FLOATS",
     "KINDS",
     "MAX_ORDER",
+    "PILOT_OFFSETS",
     "Expansion",
     "Extrapolation",
     "Stencil",
@@ -465,6 +466,11 @@ FLAT = 64.0
 """Pilot values within ``FLAT`` eps of ``max(|f|, 1)`` of ``f(x)``: f is flat to rounding."""
 
 
+PILOT_OFFSETS = {"symmetric": (-2.0, -1.0, 1.0, 2.0), "central": (-1.0, 1.0, 2.0),
+                 "forward": (1.0, 2.0), "backward": (-1.0, -2.0)}
+"""Where each pilot samples, in units of its step (``f(x)`` is always known besides)."""
+
+
 def pilot_length(kind: str, v: Sequence[Any], f0: Any, h: Any, lanes: Lanes = ARRAYS
                  ) -> tuple[Any, Any, Any]:
     """The length ``L`` on which ``f`` varies, from a pilot stencil's samples.
@@ -481,7 +487,8 @@ def pilot_length(kind: str, v: Sequence[Any], f0: Any, h: Any, lanes: Lanes = AR
         ``x - h, x + h, x + 2h`` (``f'''`` at ``x + h/2``, to O(h)); at ``x +- h, x +- 2h``
         (``f''``).
     v : sequence
-        One sample per offset: floats, or ``(E, m)`` arrays for ``E`` entries.
+        One sample per offset of :data:`PILOT_OFFSETS` ``[kind]``: floats, or ``(E, m)``
+        arrays for ``E`` entries.
     f0 : float or ndarray
         ``f(x)``: a float, or ``(m,)``.
     h : float or ndarray

@@ -15,6 +15,7 @@ from diffkit.stencils import (
     EVEN_POWERS,
     FLOATS,
     MAX_ORDER,
+    PILOT_OFFSETS,
     Extrapolation,
     along_axes,
     exact_steps,
@@ -194,8 +195,7 @@ def test_extrapolation_on_floats_and_on_arrays_is_one_algorithm():
 
 @pytest.mark.parametrize("kind", ["symmetric", "central", "forward", "backward"])
 def test_pilot_length_on_floats_and_on_arrays_agree(kind):
-    offsets = {"symmetric": (-2, -1, 1, 2), "central": (-1, 1, 2), "forward": (1, 2),
-               "backward": (-1, -2)}[kind]
+    offsets = PILOT_OFFSETS[kind]
     cases = [(math.exp, 1.0, 2.0**-6), (math.sin, 1e6 * 3e-6, 2.0**-10),
              (lambda t: t - ((3.0 + t) - 3.0), -0.704, 2.0**-7),  # flat to rounding
              (lambda t: 3 * t * t + t, 2.0, 2.0**-5)]  # f''' = 0: no truncation visible

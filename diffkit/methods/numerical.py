@@ -51,6 +51,7 @@ from ..stencils import (
     ARRAYS,
     EVEN_POWERS,
     FLOATS,
+    PILOT_OFFSETS,
     Extrapolation,
     Lanes,
     Stencil,
@@ -403,10 +404,6 @@ def _aliased(short: Any, hp: Any, lanes: Lanes) -> Any:
     return lanes.isfinite(short) & (hp > 0.2 * short)
 
 
-_PILOT_OFFSETS = {"symmetric": (-2, -1, 1, 2), "central": (-1, 1, 2), "forward": (1, 2),
-                  "backward": (-1, -2)}
-
-
 def _measure(sampler: _Sampler, kind: str, todo: np.ndarray, hp: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One pilot round for coordinates ``todo`` (``hp`` shrinks in place at domain edges).
@@ -415,7 +412,7 @@ def _measure(sampler: _Sampler, kind: str, todo: np.ndarray, hp: np.ndarray
     shows (what the step must resolve), each of shape ``(todo.size,)``.
     """
     flat = sampler.flat
-    offsets = np.array(_PILOT_OFFSETS[kind], dtype=float)
+    offsets = np.array(PILOT_OFFSETS[kind], dtype=float)
     vals = np.empty((todo.size, offsets.size, sampler.m))
     rows = np.arange(todo.size)
     for attempt in range(5):
@@ -727,7 +724,7 @@ class Richardson(Method):
         if self.h == "auto":  # the symmetric pilot of _pilot(pow2=True), rounds and all
             hp = _pilot_step(max(abs(xf), 0.1), True, 0.0, FLOATS)
             for _ in range(PILOT_ROUNDS):
-                v = [f(xf + s * hp) for s in (-2.0, -1.0, 1.0, 2.0)]
+                v = [f(xf + s * hp) for s in PILOT_OFFSETS["symmetric"]]
                 length, short, _ = pilot_length("symmetric", v, f0, hp, FLOATS)
                 if not _aliased(short, hp, FLOATS):
                     break
@@ -738,13 +735,13 @@ class Richardson(Method):
         else:
             h0 = self.h
         ext = Extrapolation(EVEN_POWERS, lanes=FLOATS)
-        fscale = abs(f0)
+        add, fscale = ext.add, abs(f0)
         for k in range(self.max_levels):
             h = h0 / 2.0**k
             a, b = xf - h, xf + h
             fa, fb = f(a), f(b)
             fscale = max(fscale, abs(fa), abs(fb))
-            if not ext.add(*_central_level(fa, fb, (b - xf) - (a - xf), fscale), h):
+            if not add(*_central_level(fa, fb, (b - xf) - (a - xf), fscale), h):
                 break
         if math.isnan(ext.step):
             raise _Fallback(nfev)
