@@ -41,6 +41,8 @@ import numpy as np
 
 from .errors import DiffkitError, NonFiniteError, OutputShapeError, UnsupportedPrimitiveError
 from .spec import Function, SpecError
+from .stencils import along_axes, axis_points, stencil
+from .validation import as_function, as_point, short_repr
 
 __all__ = [
     "DEFAULT_RTOL",
@@ -446,39 +448,26 @@ class TaylorReport:
 _SECOND = {"check_jacobian": "jac", "check_hessian": "hess"}
 
 
+def _call_text(op: str) -> str:
+    return f"{op}(f, {_SECOND.get(op, 'grad')}, x)"
+
+
 def _check_callable(obj: Any, name: str, op: str) -> None:
     if not callable(obj):
         raise SpecError(
-            f"{op}(f, {_SECOND.get(op, 'grad') if name == 'f' else name}, x): {name} must be "
-            f"callable, "
-            f"got {type(obj).__name__} {_short(obj)}; pass a function of x, e.g. "
-            f"lambda x: 2 * x"
+            f"{_call_text(op)}: {name} must be callable, got {type(obj).__name__} "
+            f"{short_repr(obj)}; pass a function of x, e.g. lambda x: 2 * x"
         )
 
 
-def _short(obj: Any) -> str:
-    text = repr(obj)
-    return text if len(text) < 60 else text[:57] + "..."
-
-
 def _as_spec(f: Any, op: str) -> Function:
-    _check_callable(f, "f", op)
-    return f if isinstance(f, Function) else Function(f)
+    return as_function(f, op, call=_call_text(op))
 
 
-def _as_x(x: Any, op: str) -> tuple[np.ndarray, Any]:
-    try:
-        arr = np.asarray(x)
-    except Exception as exc:  # ragged input
-        raise NonFiniteError(f"{op}: x = {_short(x)} is not an array of numbers ({exc})") \
-            from None
-    if arr.dtype.kind not in "biuf":
-        raise NonFiniteError(f"{op}: x = {_short(x)} is not a real array (dtype {arr.dtype}); "
-                             f"pass floats")
-    if arr.size == 0:
-        raise NonFiniteError(f"{op}: x is empty; pass at least one coordinate")
-    if not np.all(np.isfinite(arr)):
-        raise NonFiniteError(f"{op}: x contains NaN or inf; check at a finite point")
+def _as_x(spec: Function, x: Any, op: str) -> tuple[np.ndarray, Any]:
+    """The point as float64 (validated by :func:`diffkit.validation.as_point`) and the dtype
+    it came in, so float32 input can be noted."""
+    arr = as_point(spec, x, op, call=_call_text(op))
     return arr.astype(np.float64), arr.dtype
 
 
@@ -495,7 +484,7 @@ def _as_derivative(value: Any, expected: tuple[int, ...], name: str, what: str,
             raise TypeError(arr.dtype)
     except (TypeError, ValueError):
         raise OutputShapeError(
-            f"{op}: {name}(x) returned {type(value).__name__} {_short(value)}, not an array of "
+            f"{op}: {name}(x) returned {type(value).__name__} {short_repr(value)}, not an array of "
             f"numbers; return the {what} as a numpy array"
         ) from None
     if arr.dtype.kind == "c":
@@ -510,9 +499,10 @@ def _as_derivative(value: Any, expected: tuple[int, ...], name: str, what: str,
         hint = ""
         if len(expected) == 2 and arr.shape == expected[::-1]:
             hint = " (its transpose: return rows = outputs, columns = coordinates)"
+        per = "coordinate of x" if what == "gradient" else "entry"
         raise OutputShapeError(
             f"{op}: {name}(x) returned shape {arr.shape}, but the {what} at x must have shape "
-            f"{expected}{hint}; return one entry per {'coordinate of x' if what == 'gradient' else 'entry'}"
+            f"{expected}{hint}; return one entry per {per}"
         )
     return arr
 
@@ -566,33 +556,30 @@ def _is_method(reference: Any) -> bool:
         isinstance(reference, type) and issubclass(reference, Method))
 
 
-def _fd4_columns(spec: Function, x: np.ndarray, steps: np.ndarray, f0: np.ndarray
-                 ) -> np.ndarray:
-    """Fourth-order central differences, column per coordinate: (m, n) array."""
+def _fd_error(spec: Function, x: np.ndarray, steps: np.ndarray, desired_mn: np.ndarray,
+              f0: np.ndarray) -> np.ndarray:
+    """The error of a finite-difference reference taken at ``steps``, per entry ``(m, n)``:
+    its distance to the fourth-order central difference at the same steps (the engine's
+    stencil, :func:`diffkit.stencils.along_axes`), plus the rounding ``1/h`` amplifies."""
     flat = x.ravel()
-    cols = []
-    for i in range(flat.size):
-        h = steps[i]
-        vals = []
-        for o in (-2, -1, 1, 2):
-            xp = flat.copy()
-            xp[i] = flat[i] + o * h
-            vals.append(np.ravel(np.asarray(spec.call(xp.reshape(x.shape)), dtype=float)))
-        # f'(x) = (f(x-2h) - 8 f(x-h) + 8 f(x+h) - f(x+2h)) / (12 h) + O(h**4)
-        cols.append((vals[0] - 8 * vals[1] + 8 * vals[2] - vals[3]) / (12 * h))
-    return np.stack(cols, axis=1) if cols else np.zeros((f0.size, 0))
+
+    def sample(idx: np.ndarray, val: np.ndarray) -> np.ndarray:
+        return np.array([np.ravel(np.asarray(spec.call(p.reshape(x.shape)), dtype=float))
+                         for p in axis_points(flat, idx, val)])
+
+    d4 = along_axes(stencil("central", 1, 4), flat, steps, sample, np.ravel(f0))
+    rounding = 4 * EPS * np.max(np.abs(f0), initial=1.0) / steps
+    return np.abs(desired_mn - d4) + rounding[None, :]
 
 
 def _estimate_fd(spec: Function, x: np.ndarray, result: Any, desired_mn: np.ndarray,
                  f0: np.ndarray) -> np.ndarray:
-    """|D_ref - D4| + rounding: the error of a finite-difference reference, per entry."""
+    """:func:`_fd_error` at the reference's own steps (``eps^(1/3) max(1, |x|)`` if it has
+    none)."""
     steps = getattr(result, "step", None)
     if steps is None or np.size(steps) != x.size:
         steps = EPS ** (1 / 3) * np.maximum(1.0, np.abs(x.ravel()))
-    steps = np.ravel(np.asarray(steps, dtype=float))
-    d4 = _fd4_columns(spec, x, steps, f0)
-    rounding = 4 * EPS * np.max(np.abs(f0), initial=1.0) / steps
-    return np.abs(desired_mn - d4) + rounding[None, :]
+    return _fd_error(spec, x, np.ravel(np.asarray(steps, dtype=float)), desired_mn, f0)
 
 
 def _method_error(result: Any, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -722,7 +709,7 @@ def check_grad(f: Any, grad: Any, x: Any, *, reference: Any = "central-differenc
     op = "check_grad"
     spec = _as_spec(f, op)
     _check_callable(grad, "grad", op)
-    x64, dtype = _as_x(x, op)
+    x64, dtype = _as_x(spec, x, op)
     if isinstance(reference, str) and reference == "taylor":
         return check_taylor(spec, grad, x64, directions=directions or 3, seed=seed)
     notes = _dtype_note(dtype, op)
@@ -761,7 +748,7 @@ def _reference_derivative(spec: Function, d: Any, x: np.ndarray, reference: Any,
     """``desired`` (gradient shape, (m, n) or (n, n)), a lazy error estimate, a label."""
     if not _is_method(reference):
         if not callable(reference):
-            raise SpecError(f"reference={_short(reference)} must be a method name, a method "
+            raise SpecError(f"reference={short_repr(reference)} must be a method name, a method "
                             f"object or a callable returning the trusted derivative")
         value = _call(spec, reference, x)
         err = getattr(value, "error", None)
@@ -775,7 +762,9 @@ def _reference_derivative(spec: Function, d: Any, x: np.ndarray, reference: Any,
         try:
             result = method.hessian(spec, x)
         except UnsupportedPrimitiveError:
-            return (_second_differences(spec, x), None,
+            from .methods import CentralDifference
+
+            return (np.asarray(CentralDifference().hessian(spec, x).value, dtype=float), None,
                     f"central second differences ({method.name} has no Hessian)")
         desired = np.asarray(result.value, dtype=float)
         err = _method_error(result, desired.shape)
@@ -792,26 +781,6 @@ def _reference_derivative(spec: Function, d: Any, x: np.ndarray, reference: Any,
         def estimate() -> np.ndarray:
             return _estimate_fd(spec, x, result, desired_mn, f0).reshape(shape)
     return desired_mn.reshape(shape), estimate, method.name
-
-
-def _second_differences(spec: Function, x: np.ndarray) -> np.ndarray:
-    """Hessian by central second differences, h = eps**(1/4) max(1, |x_i|)."""
-    flat = x.ravel()
-    n = flat.size
-    hs = EPS ** 0.25 * np.maximum(1.0, np.abs(flat))
-
-    def at(i: int, si: float, j: int, sj: float) -> float:
-        xp = flat.copy()
-        xp[i] += si * hs[i]
-        xp[j] += sj * hs[j]
-        return float(np.asarray(spec.call(xp.reshape(x.shape))))
-
-    out = np.empty((n, n))
-    for i in range(n):
-        for j in range(i, n):
-            v = (at(i, 1, j, 1) - at(i, 1, j, -1) - at(i, -1, j, 1) + at(i, -1, j, -1))
-            out[i, j] = out[j, i] = v / (4 * hs[i] * hs[j])
-    return out
 
 
 def _directions(k: int, x: np.ndarray, seed: int) -> np.ndarray:
@@ -858,18 +827,15 @@ def _check_directional(spec: Function, actual_full: np.ndarray, x: np.ndarray, r
                 est = np.empty_like(actual)
                 for j, v in enumerate(vs):
                     line = Function(_line(spec, x, v), parameters=("t",))
-                    h0 = EPS ** (1 / 3)
-                    d4 = _fd4_columns(line, np.zeros(()), np.array([h0]), f0).reshape(
-                        est[j].shape)
-                    est[j] = np.abs(desired[j] - d4) + 4 * EPS * np.max(np.abs(f0),
-                                                                       initial=1.0) / h0
+                    est[j] = _fd_error(line, np.zeros(()), np.array([EPS ** (1 / 3)]),
+                                       desired[j].reshape(-1, 1), f0).reshape(est[j].shape)
                 return est
         else:
             estimate = lambda: errors
     else:
         ref = reference if callable(reference) else None
         if ref is None:
-            raise SpecError(f"reference={_short(reference)} must be a method name, a method "
+            raise SpecError(f"reference={short_repr(reference)} must be a method name, a method "
                             f"object or a callable")
         full = np.asarray(_call(spec, ref, x), dtype=float)
         desired = vs @ full.ravel() if kind == "gradient" else (full.reshape(-1, x.size) @ vs.T).T
@@ -931,7 +897,7 @@ def check_taylor(f: Any, grad: Any, x: Any, *, directions: int = 3, seed: int = 
     op = "check_taylor"
     spec = _as_spec(f, op)
     _check_callable(grad, "grad", op)
-    x64, _ = _as_x(x, op)
+    x64, _ = _as_x(spec, x, op)
     g = _as_derivative(_call(spec, grad, x64), x64.shape, "grad", "gradient", op).astype(float)
     vs = _directions(directions, x64, seed)
     f0 = float(_value(spec, x64))
@@ -974,7 +940,7 @@ def check_jacobian(f: Any, jac: Any, x: Any, *, reference: Any = "central-differ
     op = "check_jacobian"
     spec = _as_spec(f, op)
     _check_callable(jac, "jac", op)
-    x64, dtype = _as_x(x, op)
+    x64, dtype = _as_x(spec, x, op)
     notes = _dtype_note(dtype, op)
     f0 = _value(spec, x64)
     expected = (int(f0.size), int(x64.size))
@@ -995,9 +961,10 @@ def check_hessian(f: Any, hess: Any, x: Any, *, reference: Any = "central-differ
                   names: Sequence[str] | None = None) -> GradCheckReport:
     """Check a Hessian function ``hess(x) -> (n, n)`` against a reference.
 
-    A reference method without Hessians (the finite differences) is replaced by central
-    second differences of ``f`` (``h = eps**(1/4)``, error about ``sqrt(eps)``; the default
-    ``rtol`` is 100x the gradient's).
+    The reference's own Hessian is used (every built-in method has one); a method object
+    without Hessians is replaced by central second differences of ``f``
+    (:class:`~diffkit.methods.CentralDifference`, error about ``eps^(1/2)``). The default
+    ``rtol`` is 100x the gradient's.
 
     Examples
     --------
@@ -1010,7 +977,7 @@ def check_hessian(f: Any, hess: Any, x: Any, *, reference: Any = "central-differ
     op = "check_hessian"
     spec = _as_spec(f, op)
     _check_callable(hess, "hess", op)
-    x64, dtype = _as_x(x, op)
+    x64, dtype = _as_x(spec, x, op)
     notes = _dtype_note(dtype, op)
     n = int(x64.size)
     actual = _as_derivative(_call(spec, hess, x64), (n, n), "hess", "Hessian", op)
@@ -1026,10 +993,12 @@ def check_hessian(f: Any, hess: Any, x: Any, *, reference: Any = "central-differ
 # ============================================================================ assertions
 
 
-def _raise(report: GradCheckReport | TaylorReport) -> None:
+def _raise(report: Any) -> Any:
+    """``report``, or AssertionError with its message when the check failed."""
     __tracebackhide__ = True
     if not report.ok:
         raise AssertionError(report.message())
+    return report
 
 
 def assert_grad_close(f: Any, grad: Any, x: Any, **settings: Any) -> GradCheckReport:
@@ -1047,9 +1016,7 @@ def assert_grad_close(f: Any, grad: Any, x: Any, **settings: Any) -> GradCheckRe
     True
     """
     __tracebackhide__ = True
-    report = check_grad(f, grad, x, **settings)
-    _raise(report)
-    return report
+    return _raise(check_grad(f, grad, x, **settings))
 
 
 def assert_jacobian_close(f: Any, jac: Any, x: Any, **settings: Any) -> GradCheckReport:
@@ -1062,9 +1029,7 @@ def assert_jacobian_close(f: Any, jac: Any, x: Any, **settings: Any) -> GradChec
     True
     """
     __tracebackhide__ = True
-    report = check_jacobian(f, jac, x, **settings)
-    _raise(report)
-    return report
+    return _raise(check_jacobian(f, jac, x, **settings))
 
 
 def assert_hessian_close(f: Any, hess: Any, x: Any, **settings: Any) -> GradCheckReport:
@@ -1077,6 +1042,4 @@ def assert_hessian_close(f: Any, hess: Any, x: Any, **settings: Any) -> GradChec
     True
     """
     __tracebackhide__ = True
-    report = check_hessian(f, hess, x, **settings)
-    _raise(report)
-    return report
+    return _raise(check_hessian(f, hess, x, **settings))

@@ -234,6 +234,20 @@ def test_a_function_flat_to_rounding_gets_a_sane_step(method):
     assert float(np.min(r.step)) > 1e-5
 
 
+@pytest.mark.parametrize("entry", [e for e in catalog.entries() if np.ndim(e.point) == 0],
+                         ids=lambda e: e.name)
+def test_richardson_scalar_path_is_the_batched_algorithm(entry):
+    """derivative() at a float runs the engine on Python floats, gradient() on arrays: the
+    same pilot, steps, tableau and stopping rule, so the same numbers (the error estimate's
+    rounding part adds in quadrature by hypot on one, by a sum of squares on the other)."""
+    m = Richardson()
+    scalar = m.derivative(entry.function, float(entry.point))
+    batched = m.gradient(entry.function, float(entry.point))  # no fast path: arrays
+    assert (scalar.value, scalar.nfev, scalar.step, scalar.status) == \
+        (float(batched.value), batched.nfev, float(batched.step), batched.status)
+    assert scalar.error == pytest.approx(float(batched.error), rel=1e-15, abs=0)
+
+
 def test_richardson_result_is_rich_and_behaves_like_a_float():
     r = Richardson().derivative(dnp.exp, 1.0)
     assert isinstance(r.error, float)
@@ -313,9 +327,9 @@ def test_complex_step_later_calls_match_the_first():
     assert b.info == {}
     assert a.info == {"note": 1}
     assert ComplexStep(h=1e-30).derivative(spec, 2.0).step == 1e-30
-    with pytest.raises(dk.DomainError, match=r"f is not real there, so the point is outside "
-                       r"its domain"):
-        ComplexStep().derivative(spec, -1.0)  # log(-1 + ih) = i pi: not real
+    with pytest.raises(dk.DomainError, match=r"^log\(-1.0\): outside its domain, log requires "
+                       r"x > 0"):  # a spec with a domain is traced on every call: as the first
+        ComplexStep().derivative(spec, -1.0)
     with pytest.raises(dk.NonFiniteError, match=r"derivative\(f, x\): x = inf is not finite"):
         ComplexStep().derivative(spec, float("inf"))
     sat = dk.Function.from_expr("atan(x)")  # atan(inf + ih) = pi/2 + 0i looks finite and real
@@ -348,7 +362,7 @@ def test_complex_step_lean_path_hands_odd_outputs_to_the_general_path():
     assert float(ComplexStep().derivative(spec, 1.0)) == pytest.approx(np.cos(1.0), rel=1e-15)
     with pytest.raises(TypeError, match="a bug in f"):  # f's own TypeError, not swallowed
         ComplexStep().derivative(spec, 1.0)
-    m = ComplexStep()  # one instance, two specs in turn: it remembers only the last one
+    m = ComplexStep()  # one instance, two specs in turn: verdicts are kept per spec
     s1, s2 = dk.Function.from_expr("sin(x)"), dk.Function.from_expr("cos(x)")
     for _ in range(3):
         assert float(m.derivative(s1, 0.5)) == pytest.approx(np.cos(0.5), rel=1e-15)
@@ -361,6 +375,108 @@ def test_complex_step_lean_path_hands_odd_outputs_to_the_general_path():
         r = ComplexStep().derivative(big, x)
         assert float(r) == pytest.approx(np.exp(x), rel=1e-15)
         assert (r.nfev, r.step) == (1, 1e-200)
+
+
+@pytest.mark.parametrize(("fn", "edge", "rule"), [
+    (dnp.sqrt, 0.0, "x > 0"), (dnp.arcsin, 1.0, "-1 < x < 1"), (dnp.arcsin, -1.0, "-1 < x < 1"),
+    (dnp.arccos, 1.0, "-1 < x < 1"), (dnp.arccos, -1.0, "-1 < x < 1"),
+], ids=lambda v: getattr(v, "__name__", repr(v)))
+def test_complex_step_refuses_a_point_outside_the_derivative_domain(fn, edge, rule):
+    """sqrt(0 + ih) is finite, and Im sqrt(ih)/h = 7.07e99 stood for sqrt'(0) = inf; now the
+    trace checks each argument against the derivative's domain, as reverse mode does, on the
+    first call and on every later call of the same spec."""
+    name = fn.__name__
+    message = (rf"^complex-step: {name} at x = {edge}: {name}\({edge}\) is defined but its "
+               rf"derivative is not finite there \({name}'s derivative requires {rule}\); "
+               r"differentiate at a point inside that domain$")
+    with pytest.raises(dk.DomainError, match=message):
+        dk.derivative(fn, edge, method="complex-step")
+    spec = dk.Function(fn)
+    ComplexStep().derivative(spec, edge / 2 or 1.0)  # checked: later calls take the lean path
+    for _ in range(2):
+        with pytest.raises(dk.DomainError, match=message):
+            ComplexStep().derivative(spec, edge)
+    with pytest.raises(dk.DomainError, match=r"divide by zero"):
+        dk.derivative(fn, edge, method="reverse-mode")  # the same refusal as AD
+
+
+def test_complex_step_derivative_domain_in_gradients_and_batches():
+    with pytest.raises(dk.DomainError, match=r"^complex-step: f at x = \[1.0, 0.0\]: sqrt\(...\) "
+                       r"at its entry \[1\] = 0.0 is defined but its derivative is not finite"):
+        dk.gradient(lambda x: dnp.sum(dnp.sqrt(x)), [1.0, 0.0], method="complex-step")
+    vec = dk.Function(lambda x: dnp.sum(dnp.sqrt(x), axis=-1), vectorized=True, name="v")
+    np.testing.assert_allclose(dk.gradient(vec, [1.0, 4.0], method="complex-step"),
+                               [0.5, 0.25], rtol=1e-15)
+    for _ in range(2):  # checked spec, batched directions: the first direction is traced
+        with pytest.raises(dk.DomainError, match=r"v at x = \[1.0, 0.0, 4.0\]: sqrt"):
+            dk.gradient(vec, [1.0, 0.0, 4.0], method="complex-step")
+    with pytest.raises(dk.DomainError, match=r"f at x = \[0.0, 2.0\]: sqrt\(0.0\)"):
+        dk.hessian(dk.Function(lambda x1, x2: dnp.sqrt(x1) * x2), [0.0, 2.0],
+                   method="complex-step")
+
+
+def test_complex_step_near_the_edge_is_not_refused():
+    """Inside the derivative's domain, however close to its edge, the complex step answers.
+
+    At 1e-300 the default h = 1e-200 is far larger than x, so Im sqrt(x + ih)/h is not the
+    derivative (7.1e99 where it is 5e149): a step below x gives it. Choosing h for such a
+    point is left to the user (h is a setting)."""
+    spec = dk.Function(dnp.sqrt)
+    for _ in range(2):
+        assert float(ComplexStep().derivative(spec, 1e-300)) > 0
+        assert float(ComplexStep(h=1e-310).derivative(spec, 1e-300)) == pytest.approx(
+            0.5 / np.sqrt(1e-300), rel=1e-12)
+        assert float(ComplexStep().derivative(spec, 1e-100)) == pytest.approx(
+            0.5 / np.sqrt(1e-100), rel=1e-15)
+
+
+def test_complex_step_later_calls_check_the_derivative_domain_and_explain_like_the_first():
+    """A spec with a derivative-domain edge (sqrt) is traced on every call, so where the real
+    program is undefined but its continuation is real (cos(sqrt(x)) at x < 0) every call
+    raises; a spec with a plain domain (log) takes the untraced path, and a point outside it
+    (a non-real result) reruns traced, so the error is the first call's."""
+    spec = dk.Function.from_expr("cos(sqrt(x))")
+    first = ComplexStep().derivative(spec, 1.0)
+    assert float(ComplexStep().derivative(spec, 1.0)) == float(first)
+    for _ in range(2):
+        with pytest.raises(dk.DomainError, match=r"^sqrt\(-1.0\): outside its domain"):
+            ComplexStep().derivative(spec, -1.0)
+    for text in ("log(x) * x", "exp(2*log(x))"):  # the second: x**2 continued through log
+        log = dk.Function.from_expr(text)
+        ComplexStep().derivative(log, 2.0)
+        assert log.cache["complex-step"].plain is True
+        for _ in range(2):
+            with pytest.raises(dk.DomainError, match=r"^log\(-2.0\): outside its domain"):
+                ComplexStep().derivative(log, -2.0)
+
+
+def test_complex_step_keeps_no_state_per_instance_and_verdicts_live_with_their_spec():
+    """The method object holds settings only; what the check learned about a spec is kept in
+    that spec's cache (typed), and nothing outside holds the spec."""
+    import gc
+    import weakref
+
+    from diffkit.methods.numerical import VERDICT
+
+    m = ComplexStep()
+    before = dict(vars(m))
+    spec = dk.Function(lambda x: dnp.exp(x) * dnp.log(x))
+    plain = dk.Function(lambda x: dnp.exp(x) * dnp.sin(x))
+    for x in (1.0, 2.0, 3.0):
+        m.derivative(spec, x)
+        m.derivative(plain, x)
+    assert vars(m) == before  # settings and constants only: no memory of the last spec
+    verdict = spec.cache[VERDICT]  # log: a domain, no derivative-domain edge
+    assert (verdict.shapes, verdict.domains, verdict.edges, verdict.plain) == \
+        ({()}, True, False, True)
+    assert plain.cache[VERDICT].domains is False
+    edge = dk.Function(dnp.sqrt)
+    m.derivative(edge, 1.0)
+    assert edge.cache[VERDICT].plain is False  # traced on every call
+    ref = weakref.ref(spec)
+    del spec, verdict
+    gc.collect()
+    assert ref() is None
 
 
 # ----------------------------------------------------------------------------- Hessians
@@ -510,12 +626,15 @@ def test_point_outside_the_domain_is_a_domain_error_not_a_stencil_error(method):
                        r"x > 0") as info:
         dk.derivative(dnp.log, -1.0, method=method)
     assert type(info.value) is dk.DomainError
-    if method == "complex-step":  # a later (unchecked) call still notices
+    if method == "complex-step":  # a later call of a checked spec says the same
         spec = dk.Function(dnp.log)
         ComplexStep().derivative(spec, 1.0)
+        with pytest.raises(dk.DomainError, match=r"^log\(-1.0\): outside its domain, log "
+                           r"requires x > 0"):
+            ComplexStep().derivative(spec, -1.0)
         with pytest.raises(dk.DomainError, match=r"complex-step: log\(x \+ ih\) at x = "
                            r"\[-1.0\] has an imaginary part 3.14 that is not O\(h\)"):
-            ComplexStep().derivative(spec, -1.0)
+            ComplexStep(check=False).derivative(spec, -1.0)  # unchecked: the result shows it
 
 
 def test_stencil_crossing_the_domain_edge_names_the_point_step_and_edge():

@@ -1,4 +1,5 @@
-"""Stencil weights from Fornberg's recursion: exact moment conditions at every order."""
+"""The stencil engine: Fornberg's weights (exact moment conditions at every order), their
+application, the extrapolation and the pilot -- the last two the same on floats and on arrays."""
 
 from __future__ import annotations
 
@@ -8,8 +9,23 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+import diffkit as dk
 from diffkit.errors import OrderError
-from diffkit.stencils import MAX_ORDER, fornberg, fornberg_float, optimal_step, stencil
+from diffkit.stencils import (
+    EVEN_POWERS,
+    FLOATS,
+    MAX_ORDER,
+    PILOT_OFFSETS,
+    Extrapolation,
+    along_axes,
+    exact_steps,
+    fornberg,
+    fornberg_float,
+    nodes,
+    optimal_step,
+    pilot_length,
+    stencil,
+)
 
 EPS = np.finfo(float).eps
 
@@ -98,3 +114,100 @@ def test_bad_fornberg_input():
         fornberg([0, 1], 2)
     with pytest.raises(OrderError, match="kind='sideways' is not one of central"):
         stencil("sideways", 1, 2)
+
+
+# ----------------------------------------------------------------------------- the engine
+
+
+def test_exact_steps_and_nodes_fit_the_points_actually_sampled():
+    x = np.array([1.0, 3.0, 0.0])
+    h = np.array([0.1, 1e-7, 1e-3])
+    hs = exact_steps(x, h)
+    np.testing.assert_array_equal((x + hs) - x, hs)  # representable: adding it is exact
+    st = stencil("central", 1, 4)
+    pts, w = nodes(st, x, h)  # nominal steps: x + s h rounds for x = 1 and 3
+    actual = (pts - x[:, None]) / h[:, None]  # in units of h: -2.0000000000000018, ...
+    assert np.any(actual != np.asarray(st.offsets, dtype=float))
+    for k in range(st.deriv + st.order):  # the moment conditions at the offsets sampled
+        moment = (w * h[:, None] * actual**k).sum(axis=1)
+        np.testing.assert_allclose(moment, 1.0 if k == 1 else 0.0, atol=1e-12)
+
+
+def test_along_axes_is_the_central_difference_method():
+    from diffkit.catalog import rosenbrock
+
+    e = rosenbrock(6)
+    x = np.asarray(e.point, dtype=float)
+    st = stencil("central", 1, 4)
+
+    def sample(idx, val):
+        pts = np.repeat(x[None, :], len(idx), axis=0)
+        pts[np.arange(len(idx)), idx] = val
+        return np.array([[float(e.function.call(p))] for p in pts])
+
+    f0 = np.array([float(e.function.call(x))])
+    h = exact_steps(x, np.full(x.size, 1e-3))
+    got = along_axes(st, x, h, sample, f0)
+    ref = dk.methods.CentralDifference(h=1e-3, order=4).gradient(e.function, x)
+    np.testing.assert_array_equal(got[0], ref.value)
+
+
+def _sequences():
+    """Central differences of a few functions at halving steps (one entry each)."""
+    out = []
+    for fn, x, h0 in ((math.exp, 1.0, 0.25), (math.sin, 100.0, 0.5), (math.log, 2.0, 0.125),
+                      (lambda t: 1 / (1 + 25 * t * t), 0.2, 0.0625)):
+        rows = []
+        for k in range(10):
+            h = h0 / 2**k
+            a, b = x - h, x + h
+            fa, fb = fn(a), fn(b)
+            width = (b - x) - (a - x)
+            rows.append(((fb - fa) / width, 2 * EPS * max(abs(fa), abs(fb)) / width, h))
+        out.append(rows)
+    return out
+
+
+def test_extrapolation_on_floats_and_on_arrays_is_one_algorithm():
+    """The scalar Richardson path (FLOATS) and the batched one (ARRAYS) are the same code:
+    the same candidate, estimate, step and stopping level, bit for bit."""
+    seqs = _sequences()
+    batch = Extrapolation(EVEN_POWERS, (len(seqs), 1))
+    singles = [Extrapolation(EVEN_POWERS, lanes=FLOATS) for _ in seqs]
+    stopped = [None] * len(seqs)
+    for k in range(10):
+        d = np.array([[s[k][0]] for s in seqs])
+        noise = np.array([[s[k][1]] for s in seqs])
+        active = batch.add(d, noise, np.array([s[k][2] for s in seqs])).copy()
+        for i, ext in enumerate(singles):
+            if stopped[i] is None and not ext.add(*seqs[i][k]):
+                stopped[i] = k
+        for i in range(len(seqs)):  # an entry stops at the same level on both
+            assert bool(active[i]) == (stopped[i] is None), (i, k)
+        if not active.any():
+            break
+    for i, ext in enumerate(singles):
+        assert (ext.value, ext.step) == (batch.value[i, 0], batch.step[i])
+        assert ext.error == pytest.approx(batch.error[i, 0], rel=1e-15, abs=0)  # hypot vs sqrt
+        assert abs(ext.value - {0: math.e, 1: math.cos(100.0), 2: 0.5,
+                                3: -10 / (1 + 25 * 0.04) ** 2}[i]) <= ext.error
+
+
+@pytest.mark.parametrize("kind", ["symmetric", "central", "forward", "backward"])
+def test_pilot_length_on_floats_and_on_arrays_agree(kind):
+    offsets = PILOT_OFFSETS[kind]
+    cases = [(math.exp, 1.0, 2.0**-6), (math.sin, 1e6 * 3e-6, 2.0**-10),
+             (lambda t: t - ((3.0 + t) - 3.0), -0.704, 2.0**-7),  # flat to rounding
+             (lambda t: 3 * t * t + t, 2.0, 2.0**-5)]  # f''' = 0: no truncation visible
+    for fn, x, h in cases:
+        v = [fn(x + s * h) for s in offsets]
+        got = pilot_length(kind, v, fn(x), h, FLOATS)
+        arr = pilot_length(kind, [np.array([[t]]) for t in v], np.array([[fn(x)]]),
+                           np.array([h]))
+        for a, b in zip(got, arr, strict=True):
+            assert (math.isnan(a) and np.isnan(b[0])) or a == b[0], (fn, kind, got, arr)
+
+
+def test_extrapolation_needs_a_shape_for_arrays():
+    with pytest.raises(ValueError, match=r"needs shape=\(entries, outputs\)"):
+        Extrapolation(EVEN_POWERS)

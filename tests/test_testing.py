@@ -12,7 +12,7 @@ import pytest
 import diffkit.numpy as dnp
 from diffkit import catalog
 from diffkit.core import REGISTRY
-from diffkit.errors import NonFiniteError, OutputShapeError
+from diffkit.errors import NonFiniteError, OutputShapeError, PointError
 from diffkit.results import DerivativeResult
 from diffkit.spec import Function, SpecError
 from diffkit.testing import (
@@ -487,7 +487,9 @@ def test_hessian_with_an_ad_reference():
 def test_non_callable_f_or_grad():
     with pytest.raises(SpecError, match=r"grad must be callable, got ndarray"):
         check_grad(_sq, np.ones(3), X3)
-    with pytest.raises(SpecError, match=r"f must be callable, got str"):
+    with pytest.raises(SpecError, match=r"check_grad\(f, grad, x\): f must be a callable or a "
+                       r"diffkit Function, got str 'x\*\*2'; for a formula use "
+                       r"dk.Function.from_expr\('x\*\*2'\)"):  # as every entry point says it
         check_grad("x**2", lambda x: 2 * x, X3)
     with pytest.raises(SpecError, match=r"reference=3 must be a method name"):
         check_grad(_sq, lambda x: 2 * x, X3, reference=3)
@@ -516,13 +518,62 @@ def test_nan_gradient_is_a_failure_naming_the_entry():
 
 
 def test_bad_points():
-    with pytest.raises(NonFiniteError, match="NaN or inf"):
+    """The checkers validate the point like every entry point (diffkit.validation.as_point):
+    a non-numeric point is a PointError, not a NonFiniteError (tests/test_validation.py)."""
+    with pytest.raises(NonFiniteError, match=r"check_grad\(f, grad, x\): x\[1\] = inf is not "
+                       r"finite; derivatives are taken at finite points, pass a finite x"):
         check_grad(_sq, lambda x: 2 * x, [1.0, np.inf])
-    with pytest.raises(NonFiniteError, match="not a real array"):
+    with pytest.raises(PointError, match=r"check_grad\(f, grad, x\): x = \['a'\] is not numeric "
+                       r"\(dtype <U1\); pass floats") as info:
         check_grad(_sq, lambda x: 2 * x, ["a"])
+    assert type(info.value) is PointError
 
 
 def test_report_repr_and_str():
     report = check_grad(_sq, lambda x: 2 * x, X3)
     assert "ok" in repr(report)
     assert "passed" in str(report)
+
+
+# ============================================================================ the engine
+
+
+@pytest.mark.parametrize("entry", [catalog.get(n) for n in ("baydin", "trivariate", "polar")],
+                         ids=lambda e: e.name)
+def test_finite_difference_reference_error_estimate_bounds_its_error(entry):
+    """A finite-difference reference without its own estimate is judged against the engine's
+    fourth-order stencil at the same steps: the estimate covers the reference's true error."""
+    exact = entry.exact_float()
+    x = np.asarray(entry.point, dtype=float)
+    vector = "vector" in entry.tags
+    check = check_jacobian if vector else check_grad
+
+    def right(*args):  # the exact derivative, whatever the point
+        return exact
+
+    for reference in ("central-difference", "forward-difference"):
+        report = check(entry.function, right, x, reference=reference)
+        true = np.abs(report.desired - exact.reshape(report.desired.shape))
+        assert np.all(report.ref_error >= true), (reference, report.ref_error, true)
+        assert np.all(report.ref_error < 1e3 * np.maximum(true, 1e-12))
+    if not vector:
+        d = check_grad(entry.function, right, x, reference="central-difference", directions=3)
+        true = np.abs(d.desired - d.directions @ exact.ravel())
+        assert np.all(d.ref_error >= true)
+
+
+def test_a_reference_without_hessians_falls_back_to_central_second_differences():
+    from diffkit import hessian
+    from diffkit.methods import CentralDifference, Method
+
+    class GradientOnly(Method):  # a user's method: Jacobians, no Hessians
+        name = "gradient-only"
+
+        def _jacobian(self, spec, x):
+            return CentralDifference()._jacobian(spec, x)
+
+    f = catalog.get("trivariate")
+    exact = np.asarray(hessian(f.function, f.point, method="symbolic"))
+    report = check_hessian(f.function, lambda *a: exact, f.point, reference=GradientOnly())
+    assert report.ok
+    assert report.reference == "central second differences (gradient-only has no Hessian)"

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from ..core import checked_evaluation
-from ..errors import DiffkitError, UnsupportedPrimitiveError
+from ..errors import DiffkitError, OrderError, UnsupportedPrimitiveError
 from ..spec import Function
+from ..validation import as_point
 
 __all__ = [
     "Reference",
@@ -60,7 +60,7 @@ def exact_jacobian(spec: Function, x: Any, dps: int = 50) -> list[list[Any]]:
     import mpmath
     import sympy
 
-    x = np.asarray(x, dtype=float)
+    x = as_point(spec, x, "jacobian", call="exact_jacobian(spec, x)").astype(float)
     expr, symbols = sympy_form(spec, x.shape if spec.nparams == 1 and x.ndim else None)
     x = x.ravel()
     outputs = list(np.ravel(np.asarray(expr, dtype=object))) if isinstance(expr, np.ndarray) \
@@ -71,16 +71,20 @@ def exact_jacobian(spec: Function, x: Any, dps: int = 50) -> list[list[Any]]:
         for out in outputs:
             row = []
             for s in symbols:
-                d = sympy.diff(out, s)
-                val = d.evalf(n=dps, subs=subs)
-                if not val.is_real:
-                    raise UnsupportedPrimitiveError(
-                        f"the exact derivative of {spec.name!r} at {x.tolist()} is {val}, not "
-                        f"a real number; the point is outside the domain or at a kink"
-                    )
-                row.append(mpmath.mpf(val))
+                row.append(mpmath.mpf(_real(sympy.diff(out, s), subs, dps, f"the exact "
+                                            f"derivative of {spec.name!r} at {x.tolist()}")))
             rows.append(row)
     return rows
+
+
+def _real(expr: Any, subs: dict[Any, Any], dps: int, what: str) -> Any:
+    """``expr`` evaluated at ``subs`` to ``dps`` digits; UnsupportedPrimitiveError unless real."""
+    val = expr.evalf(n=dps, subs=subs)
+    if not val.is_real:
+        raise UnsupportedPrimitiveError(
+            f"{what} is {val}, not a real number; the point is outside the domain or at a kink"
+        )
+    return val
 
 
 def exact_gradient(spec: Function, x: Any, dps: int = 50) -> np.ndarray:
@@ -133,7 +137,7 @@ def reference_jacobian(spec: Function, x: Any, dps: int = 50) -> Reference:
     ----------
     spec : Function
     x : array_like
-        The point (already validated).
+        The point (validated by :func:`~diffkit.validation.as_point`).
     dps : int
         Decimal digits of the exact evaluation.
 
@@ -148,6 +152,7 @@ def reference_jacobian(spec: Function, x: Any, dps: int = 50) -> Reference:
     >>> r.exact, r.source, bool(abs(r.value[0, 0] - math.e) < 1e-11)
     (False, 'richardson', True)
     """
+    x = as_point(spec, x, "jacobian", call="reference_jacobian(spec, x)")
     try:
         rows = exact_jacobian(spec, x, dps)
     except UnsupportedPrimitiveError as exc:
@@ -180,81 +185,57 @@ def exact_derivatives(spec: Function, x: float, orders: Sequence[int], dps: int 
             f"exact_derivatives: {spec.name!r} must be a scalar function of one scalar"
         )
     (s,) = symbols
-    at = {s: sympy.Rational(float(np.asarray(x, dtype=float).reshape(())))}
+    x = as_point(spec, x, "derivative", call="exact_derivatives(spec, x, orders)")
+    at = {s: sympy.Rational(float(x.reshape(())))}
     out = []
     d, have = expr, 0
     for k in sorted(orders):
         d = sympy.diff(d, s, k - have)
         have = k
-        val = d.evalf(n=dps, subs=at)
-        if not val.is_real:
-            raise UnsupportedPrimitiveError(
-                f"the exact derivative of order {k} of {spec.name!r} at {float(at[s])} is "
-                f"{val}, not a real number"
-            )
-        out.append(float(val))
+        out.append(float(_real(d, at, dps, f"the exact derivative of order {k} of "
+                                           f"{spec.name!r} at {float(at[s])}")))
     return [out[sorted(orders).index(k)] for k in orders]
-
-
-def _central(spec: Function, flat: np.ndarray, shape: tuple[int, ...], i: int, h: float
-             ) -> np.ndarray:
-    xp, xm = flat.copy(), flat.copy()
-    xp[i] += h
-    xm[i] -= h
-    step = xp[i] - xm[i]  # the step actually taken, exactly representable
-    with checked_evaluation():
-        fp = np.asarray(spec.call(xp.reshape(shape)), dtype=float)
-        fm = np.asarray(spec.call(xm.reshape(shape)), dtype=float)
-    d = (fp - fm).ravel() / step
-    if not np.all(np.isfinite(d)):
-        raise FloatingPointError("non-finite difference")
-    return d
 
 
 def richardson_jacobian(spec: Function, x: Any, *, levels: int = 8, ratio: float = 2.0
                         ) -> tuple[np.ndarray, np.ndarray]:
     """Richardson extrapolation of central differences, with an error estimate.
 
-    Central differences ``D(h)`` have an error series in even powers of ``h``; the Neville
-    tableau ``T[k][j] = T[k][j-1] + (T[k][j-1] - T[k-1][j-1]) / (r^(2j) - 1)`` removes one
-    power per column. The estimate kept per entry is the one whose difference to its
-    predecessor in the tableau (the error estimate) is smallest. The start step
-    ``0.1 max(|x_i|, 0.01)`` is halved until the stencil stays inside the domain.
+    The :class:`~diffkit.methods.Richardson` method (the engine of
+    :mod:`diffkit.stencils`): a pilot stencil picks the first step, central differences at
+    halving steps fill Neville's tableau, and the entry with the smallest error estimate
+    (truncation plus rounding) is kept; near a domain edge the sequence goes one-sided. The
+    estimate is never below 32 ulp of the value (a lucky tableau can claim less).
+
+    Parameters
+    ----------
+    spec : Function
+    x : array_like
+        The point.
+    levels : int
+        Most steps in the sequence (``Richardson(max_levels=levels)``).
+    ratio : float
+        The ratio of successive steps: 2 (the sequence halves its step, so that it passes
+        through the pilot's samples); any other value is refused.
 
     Returns
     -------
     value, error : ndarray
         ``(m, n)`` Jacobian and its estimated absolute error.
+
+    Raises
+    ------
+    StencilError
+        No stencil around ``x`` stays where ``f`` is finite (one-sided ones included).
     """
-    xa = np.asarray(x, dtype=float)
-    flat = xa.ravel()
-    cols, errs = [], []
-    for i in range(flat.size):
-        h0 = 0.1 * max(abs(flat[i]), 0.01)
-        for _ in range(40):
-            try:
-                rows = [_central(spec, flat, xa.shape, i, h0 / ratio**k) for k in range(levels)]
-                break
-            except (DiffkitError, FloatingPointError, ZeroDivisionError, OverflowError):
-                h0 /= 4
-        else:
-            raise UnsupportedPrimitiveError(
-                f"no reference derivative for {spec.name!r} at {xa.tolist()}: the function is "
-                f"not finite on any small stencil around x[{i}]; choose another point"
-            )
-        best = rows[-1].copy()
-        best_err = np.full(best.shape, np.inf)
-        prev = rows
-        for j in range(1, levels):
-            cur = [prev[k] + (prev[k] - prev[k - 1]) / (ratio ** (2 * j) - 1)
-                   for k in range(1, len(prev))]
-            for k in range(1, len(cur)):
-                est = np.abs(cur[k] - cur[k - 1])
-                better = est < best_err
-                best = np.where(better, cur[k], best)
-                best_err = np.where(better, est, best_err)
-            prev = cur
-        cols.append(best)
-        # the tableau's own estimate can be lucky; never claim better than 32 ulp
-        errs.append(np.maximum(best_err, 32 * EPS * np.abs(best)))
-    return np.stack(cols, axis=1), np.stack(errs, axis=1)
+    from ..methods.numerical import Richardson
+
+    if ratio != 2.0:
+        raise OrderError(
+            f"richardson_jacobian(ratio={ratio!r}): the step sequence halves (ratio 2.0), so "
+            f"that it reuses the pilot's samples; omit ratio"
+        )
+    r = Richardson(max_levels=levels).jacobian(spec, x)
+    value, error = np.asarray(r.value), np.asarray(r.error)
+    # the tableau's own estimate can be lucky; never claim better than 32 ulp
+    return value, np.maximum(error, 32 * EPS * np.abs(value))

@@ -10,7 +10,6 @@ returning NaN) and return a :class:`~diffkit.results.DerivativeResult`. A method
 from __future__ import annotations
 
 import inspect
-import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -92,19 +91,6 @@ class Method:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.settings().items())
         return f"{type(self).__name__}({args})"
-
-
-def scalar_point(f: Any, x: Any) -> float | None:
-    """``x`` as a float when ``f`` is a scalar, non-vectorized :class:`Function` of one
-    parameter and ``x`` a finite float; else None.
-
-    The case a method may serve without :func:`~diffkit.validation.prepare` and dispatch:
-    nothing about it needs checking but finiteness.
-    """
-    if (type(x) is float or type(x) is np.float64) and isinstance(f, Function) \
-            and not f.vectorized and f.nparams == 1 and math.isfinite(x):
-        return float(x)
-    return None
 
 
 def _reshaped(err: Any, shape: tuple[int, ...]) -> Any:

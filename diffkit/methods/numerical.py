@@ -25,16 +25,15 @@ non-finite value at a stencil point into :class:`~diffkit.errors.StencilError`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
-import operator
-import weakref
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ..core import Trace, Tracer, checked_evaluation, domain_error
+from ..core import Domain, Trace, Tracer, checked_evaluation, domain_error
 from ..errors import (
     DomainError,
     NonAnalyticError,
@@ -47,9 +46,27 @@ from ..errors import (
 )
 from ..results import DerivativeResult
 from ..spec import Function
-from ..stencils import Stencil, _check_order, fornberg_float, optimal_step, stencil
-from ..validation import call_checked
-from .base import Method, scalar_point
+from ..stencils import (
+    ALL_POWERS,
+    ARRAYS,
+    EVEN_POWERS,
+    FLOATS,
+    PILOT_OFFSETS,
+    Extrapolation,
+    Lanes,
+    Stencil,
+    _check_order,
+    along_axes,
+    axis_points,
+    exact_steps,
+    fornberg_float,
+    nodes,
+    optimal_step,
+    pilot_length,
+    stencil,
+)
+from ..validation import call_checked, scalar_point
+from .base import Method
 
 __all__ = [
     "BackwardDifference",
@@ -65,9 +82,6 @@ _f64 = np.float64
 NOISE = 1.0
 """Assumed relative noise of an evaluation of ``f``, in units of eps (a rounding or two)."""
 
-TRUNCATION_SAFETY = 4.0
-"""Richardson's truncation estimate is ``|T[k][j] - T[k-1][j]| * min(1, S / (2^e - 1))``."""
-
 PILOT_STEP = 1.0 / 64.0
 """The pilot step as a fraction of ``max(|x|, 0.1)`` (or of the length ``L`` once measured),
 rounded to a power of two so Richardson's step sequence can pass through the pilot's points."""
@@ -75,9 +89,6 @@ rounded to a power of two so Richardson's step sequence can pass through the pil
 PILOT_ROUNDS = 8
 """Most pilot rounds: each shrinks the pilot step to suit the length just measured (by 64x or
 more), so eight reach from ``x/64`` down to lengths of ~1e-13 ``x`` (sin(1e9 x), log near 0)."""
-
-FLAT = 64.0
-"""Pilot values within ``FLAT`` eps of ``max(|f|, 1)`` of ``f(x)``: f is flat to rounding."""
 
 RICHARDSON_START = 0.25
 """Richardson's first step, as a fraction of the length ``L`` measured by the pilot."""
@@ -200,8 +211,7 @@ class _Sampler:
         step = self.chunk if self.spec.vectorized else 1
         for lo in range(0, npts, step):
             hi = min(lo + step, npts)
-            pts = np.repeat(self.flat[None, :], hi - lo, axis=0)
-            pts[np.arange(hi - lo), idx[lo:hi]] = val[lo:hi]
+            pts = axis_points(self.flat, idx[lo:hi], val[lo:hi])
             self.nfev += hi - lo
             try:
                 if self.spec.vectorized:
@@ -264,10 +274,10 @@ class _Sampler:
         self._store(key, value)
 
     def _batch(self, keys: list[Key]) -> None:
-        pts = np.repeat(self.flat[None, :], len(keys), axis=0)
         if all(len(k) == 1 for k in keys):  # one coordinate moved: set them all at once
-            pts[np.arange(len(keys)), [k[0][0] for k in keys]] = [k[0][1] for k in keys]
+            pts = axis_points(self.flat, [k[0][0] for k in keys], [k[0][1] for k in keys])
         else:
+            pts = np.repeat(self.flat[None, :], len(keys), axis=0)
             for r, key in enumerate(keys):
                 for i, v in key:
                     pts[r, i] = v
@@ -332,30 +342,6 @@ class _Sampler:
 # ============================================================================ steps
 
 
-def _grid(flat: np.ndarray, h: np.ndarray, offsets: Sequence[int]
-          ) -> tuple[np.ndarray, np.ndarray]:
-    """Stencil points ``x_i + s*h_i`` (n, k) and their actual offsets from ``x_i``."""
-    s = np.asarray(offsets, dtype=float)
-    pts = flat[:, None] + s[None, :] * h[:, None]
-    return pts, pts - flat[:, None]
-
-
-def _weights(st: Stencil, flat: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Points ``(n, k)`` and weights ``(n, k)`` (already divided by ``h^d``) of ``st``.
-
-    The nominal offsets ``s*h`` are rounded when added to ``x``; where that happens the
-    weights are recomputed (Fornberg in floats) for the offsets actually sampled.
-    """
-    pts, actual = _grid(flat, h, st.offsets)
-    s = np.asarray(st.offsets, dtype=float)
-    w = np.broadcast_to(st.weights_float, actual.shape).copy()
-    inexact = np.any(actual != s[None, :] * h[:, None], axis=1)
-    if inexact.any():
-        norm = actual[inexact] / h[inexact, None]
-        w[inexact] = fornberg_float(norm, st.deriv)
-    return pts, w / h[:, None] ** st.deriv
-
-
 def _pilot(sampler: _Sampler, kind: str, pow2: bool = False
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Measure each coordinate's scale from a pilot stencil.
@@ -365,41 +351,34 @@ def _pilot(sampler: _Sampler, kind: str, pow2: bool = False
     a symmetric one takes four); with ``pow2``, for Richardson, the symmetric ``x +- h_p,
     x +- 2 h_p`` at the power of two nearest ``max(|x|, 0.1) / 64``, whose samples its step
     sequence reuses. One-sided: ``x + h_p, x + 2 h_p`` (``h_p = eps^(1/4) max(|x|, 0.1)``)
-    give ``f''``. The length on which ``f``
-    varies is ``L = (|f| / |f^(k)|)^(1/k)``; where the derivative is below the pilot's own
-    noise, ``L`` is NaN (no truncation visible: any step up to ``h_p`` is fine).
-    A pilot point outside the domain shrinks that coordinate's pilot step eightfold (up to
-    four times); a pilot step larger than ``L/5`` (it may have aliased) is redone at
-    ``eps^(1/5) L`` (``L/64`` with ``pow2``), up to ``PILOT_ROUNDS`` rounds in all, and a
-    length still unresolved then raises :class:`StencilError`. The symmetric pilot's step
-    must also resolve the length the fourth difference through ``f(x)`` shows (a kink the
-    outer points straddle; the three-point pilot's difference passes through ``f(x)``
-    itself). Pilot values within ``FLAT`` eps of ``f(x)`` are rounding noise (L is NaN).
-    Every evaluation is counted.
+    give ``f''``. The length on which ``f`` varies is
+    :func:`~diffkit.stencils.pilot_length`'s ``L = (|f| / |f^(k)|)^(1/k)`` (NaN where no
+    truncation is visible: any step up to ``h_p`` is fine). A pilot point outside the domain
+    shrinks that coordinate's pilot step eightfold (up to four times); a pilot step larger
+    than ``L/5`` (it may have aliased) is redone at ``eps^(1/5) L`` (``L/64`` with ``pow2``),
+    up to ``PILOT_ROUNDS`` rounds in all, and a length still unresolved then raises
+    :class:`StencilError`. Every evaluation is counted.
 
     Returns ``(L, h_p, fscale)``, each of shape ``(n,)``.
     """
     flat = sampler.flat
     n = flat.size
-    central = kind == "central"
     # the step at which the pilot's difference is most accurate (eps^(1/5) for a third
     # difference, eps^(1/4) for a second), or for Richardson a power of two it can reuse
-    power = 0.2 if central else 0.25
-    hp = _pow2(PILOT_STEP * np.maximum(np.abs(flat), 0.1)) if pow2 else \
-        EPS**power * np.maximum(np.abs(flat), 0.1)
+    power = 0.2 if kind == "central" else 0.25
+    hp = _pilot_step(np.maximum(np.abs(flat), 0.1), pow2, power, ARRAYS)
     length, fscale = np.full(n, np.nan), np.zeros(n)
-    symmetric = central and pow2
+    symmetric = kind == "central" and pow2
     sampler.pilot_vals = np.full((n, 4, sampler.m), np.nan) if symmetric else None
     todo = np.arange(n)
     short = np.full(n, np.nan)
     for _ in range(PILOT_ROUNDS):
-        length[todo], fscale[todo], short[todo] = _measure(sampler, kind, todo, hp, symmetric)
-        # a pilot step beyond ~L/5 aliases (sin(1e6 x) sampled 1e-4 apart): measure again
-        # at the step that suits the length just found
-        todo = todo[np.isfinite(short[todo]) & (hp[todo] > 0.2 * short[todo])]
+        length[todo], fscale[todo], short[todo] = _measure(
+            sampler, "symmetric" if symmetric else kind, todo, hp)
+        todo = todo[_aliased(short[todo], hp[todo], ARRAYS)]
         if not todo.size:
             break
-        hp[todo] = _pow2(PILOT_STEP * short[todo]) if pow2 else EPS**power * short[todo]
+        hp[todo] = _pilot_step(short[todo], pow2, power, ARRAYS)
     else:  # the length shrank with every step: nothing a finite difference could resolve
         i = int(todo[0])
         raise StencilError(
@@ -413,35 +392,35 @@ def _pilot(sampler: _Sampler, kind: str, pow2: bool = False
     return length, hp, fscale
 
 
-def _pow2(h: Any) -> Any:
-    """The nearest power of two (steps that are exact multiples of each other)."""
-    return 2.0 ** np.round(np.log2(h))
+def _pilot_step(length: Any, pow2: bool, power: float, lanes: Lanes) -> Any:
+    """The pilot step for a length: the power of two nearest ``PILOT_STEP * L`` (steps that
+    are exact multiples of each other), or ``eps^power * L``."""
+    return lanes.pow2(PILOT_STEP * length) if pow2 else EPS**power * length
 
 
-def _pow2_float(h: float) -> float:
-    """:func:`_pow2` of one Python float, without numpy's scalar overhead."""
-    return 2.0 ** round(math.log2(h))
+def _aliased(short: Any, hp: Any, lanes: Lanes) -> Any:
+    """A pilot step beyond ~L/5 aliases (sin(1e6 x) sampled 1e-4 apart): measure again at the
+    step that suits the length just found."""
+    return lanes.isfinite(short) & (hp > 0.2 * short)
 
 
-def _measure(sampler: _Sampler, kind: str, todo: np.ndarray, hp: np.ndarray,
-             symmetric: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _measure(sampler: _Sampler, kind: str, todo: np.ndarray, hp: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One pilot round for coordinates ``todo`` (``hp`` shrinks in place at domain edges).
 
-    Returns the length ``L`` from the pilot's derivative, ``|f|`` and the shortest length any
-    of its differences shows (what the step must resolve), each of shape ``(todo.size,)``.
+    Returns the length ``L``, ``|f|`` and the shortest length any of the pilot's differences
+    shows (what the step must resolve), each of shape ``(todo.size,)``.
     """
     flat = sampler.flat
-    central = kind == "central"
-    offsets = ((-2, -1, 1, 2) if symmetric else (-1, 1, 2)) if central else \
-        ((1, 2) if kind == "forward" else (-1, -2))
-    vals = np.empty((todo.size, len(offsets), sampler.m))
+    offsets = np.array(PILOT_OFFSETS[kind], dtype=float)
+    vals = np.empty((todo.size, offsets.size, sampler.m))
     rows = np.arange(todo.size)
     for attempt in range(5):
-        pts, _ = _grid(flat[todo[rows]], hp[todo[rows]], offsets)
-        out, bad = sampler.axis(np.repeat(todo[rows], len(offsets)), pts,
+        pts = flat[todo[rows], None] + offsets[None, :] * hp[todo[rows], None]
+        out, bad = sampler.axis(np.repeat(todo[rows], offsets.size), pts,
                                 strict=attempt == 4)
-        out = out.reshape(rows.size, len(offsets), sampler.m)
-        bad = bad.reshape(rows.size, len(offsets)).any(axis=1)
+        out = out.reshape(rows.size, offsets.size, sampler.m)
+        bad = bad.reshape(rows.size, offsets.size).any(axis=1)
         vals[rows[~bad]] = out[~bad]
         rows = rows[bad]
         if not rows.size:
@@ -449,39 +428,8 @@ def _measure(sampler: _Sampler, kind: str, todo: np.ndarray, hp: np.ndarray,
         hp[todo[rows]] /= 8.0
     if sampler.pilot_vals is not None:
         sampler.pilot_vals[todo] = vals
-    f0 = sampler.f0[None, :]
-    fscale = np.maximum(np.abs(vals).max(axis=(1, 2)), np.abs(f0).max())
-    h = hp[todo][:, None]
-    if symmetric:
-        deriv = (vals[:, 3] - 2 * vals[:, 2] + 2 * vals[:, 1] - vals[:, 0]) / (2 * h**3)
-        noise = 10 * 6 * EPS * fscale / (2 * h[:, 0] ** 3)
-        k = 3
-    elif central:  # x - h, x, x + h, x + 2h: f''' at x + h/2, to O(h)
-        deriv = (vals[:, 2] - 3 * vals[:, 1] + 3 * f0 - vals[:, 0]) / h**3
-        noise = 10 * 8 * EPS * fscale / h[:, 0] ** 3
-        k = 3
-    else:
-        deriv = (vals[:, 1] - 2 * vals[:, 0] + f0) / h**2
-        noise = 10 * 4 * EPS * fscale / h[:, 0] ** 2
-        k = 2
-    mag = np.abs(deriv).max(axis=1)
-    # f flat to rounding (x - ((3 + x) - 3): values 4e-16 apart): its differences are noise
-    # however significant they look next to |f| ~ 1e-16, and an L taken from them would
-    # shrink with every pilot step; no truncation is visible
-    spread = np.abs(vals - f0[:, None, :]).max(axis=(1, 2))
-    flat_f = spread <= FLAT * EPS * np.maximum(fscale, 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        length = np.where((mag > noise) & ~flat_f, (fscale / mag) ** (1.0 / k), np.nan)
-        short = length
-        if symmetric:
-            # the fourth difference through f(x) too: a kink or a jump close to x that the
-            # four outer points straddle (all of them on one smooth branch, f(x) on another)
-            # leaves the third difference small and shows here only
-            d4 = vals[:, 0] - 4 * vals[:, 1] + 6 * f0 - 4 * vals[:, 2] + vals[:, 3]
-            mag4 = np.abs(d4).max(axis=1) / h[:, 0] ** 4
-            l4 = np.where((mag4 > 10 * 16 * EPS * fscale / h[:, 0] ** 4) & ~flat_f,
-                          (fscale / mag4) ** 0.25, np.nan)
-            short = np.fmin(length, l4)
+    length, short, fscale = pilot_length(kind, list(vals.transpose(1, 0, 2)), sampler.f0[None],
+                                         hp[todo])
     return length, fscale, short
 
 
@@ -491,12 +439,6 @@ def _auto_steps(sampler: _Sampler, st: Stencil, kind: str) -> np.ndarray:
     h = optimal_step(st, np.nan_to_num(length, nan=np.inf))
     h = np.minimum(h, 2.0 * hp)  # the pilot looked at the function out to 2 h_p
     return np.maximum(h, 16 * EPS * np.maximum(np.abs(sampler.flat), np.finfo(float).tiny))
-
-
-def _exact_steps(flat: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """``(x + h) - x``: the step actually taken, exactly representable."""
-    hs = (flat + h) - flat
-    return np.where(hs > 0, hs, h)
 
 
 # ============================================================================ finite differences
@@ -512,24 +454,17 @@ class _FiniteDifference(Method):
         self.order = _check_order(self.kind, 1, order, who)
         self.chunk = _check_chunk(chunk, who)
 
-    def _steps(self, sampler: _Sampler, st: Stencil) -> tuple[np.ndarray, str]:
-        if self.h == "auto":
-            return _exact_steps(sampler.flat, _auto_steps(sampler, st, self.kind)), "ok"
-        return _exact_steps(sampler.flat, np.full(sampler.flat.size, self.h)), "ok"
+    def _steps(self, sampler: _Sampler, st: Stencil) -> np.ndarray:
+        h = _auto_steps(sampler, st, self.kind) if self.h == "auto" else \
+            np.full(sampler.flat.size, self.h)
+        return exact_steps(sampler.flat, h)
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         s = _Sampler(self, spec, x, "jacobian", self.chunk)
         st = stencil(self.kind, 1, self.order)
-        h, status = self._steps(s, st)
-        pts, w = _weights(st, s.flat, h)
-        n, k = pts.shape
-        moved = np.asarray(st.offsets) != 0
-        vals = np.empty((n, k, s.m))
-        vals[:, ~moved] = s.f0
-        out, _ = s.axis(np.repeat(np.arange(n), moved.sum()), pts[:, moved])
-        vals[:, moved] = out.reshape(n, int(moved.sum()), s.m)
-        jac = np.einsum("nk,nkm->mn", w, vals)
-        return s.result(jac, self, step=h.reshape(x.shape), status=status,
+        h = self._steps(s, st)
+        jac = along_axes(st, s.flat, h, lambda idx, val: s.axis(idx, val)[0], s.f0)
+        return s.result(jac, self, step=h.reshape(x.shape),
                         info={"order": self.order, "stencil": st.offsets})
 
     def _hessian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
@@ -537,23 +472,17 @@ class _FiniteDifference(Method):
         n = s.flat.size
         st2 = stencil(self.kind, 2, self.order)
         st1 = stencil(self.kind, 1, self.order)
-        if self.h == "auto":
-            length, hp, _ = _pilot(s, self.kind)
-            h = optimal_step(st2, np.nan_to_num(length, nan=np.inf))
-            h = np.maximum(np.minimum(h, 2.0 * hp), 16 * EPS * np.maximum(np.abs(s.flat), 1e-300))
-        else:
-            h = np.full(n, self.h)
-        h = _exact_steps(s.flat, h)
+        h = self._steps(s, st2)
         hess = np.zeros((n, n))
         # diagonal: the second-derivative stencil
-        pts2, w2 = _weights(st2, s.flat, h)
+        pts2, w2 = nodes(st2, s.flat, h)
         keys = [((i, float(p)),) if o else () for i, row in enumerate(pts2)
                 for o, p in zip(st2.offsets, row, strict=True)]
         vals, _ = s.get(keys)
         hess[np.arange(n), np.arange(n)] = np.einsum(
             "nk,nk->n", w2, vals.reshape(n, len(st2.offsets), s.m)[..., 0])
         # mixed partials: the product of first-derivative stencils in x_i and x_j
-        pts1, w1 = _weights(st1, s.flat, h)
+        pts1, w1 = nodes(st1, s.flat, h)
         off = st1.offsets
         pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
         keys = []
@@ -659,103 +588,26 @@ class CentralDifference(_FiniteDifference):
 # ============================================================================ Richardson
 
 
-class _Tableau:
-    """Neville's extrapolation of ``D(h_k)`` (``h_k = h0 / 2^k``) for a batch of entries.
-
-    ``exponents`` are the powers of ``h`` in the error expansion of the base estimate
-    (central: 2, 4, 6, ...; one-sided second order: 2, 3, 4, ...). Each entry also carries
-    the extrapolant's coefficients on every ``D(h_k)``, so the rounding noise of the result
-    can be bounded (``sqrt(sum (c_k noise_k)^2)``).
-    """
-
-    def __init__(self, exponents: Sequence[int]) -> None:
-        self.exponents = exponents
-        self.rows: list[list[np.ndarray]] = []  # rows[k][j]: (E, m)
-        self.coefs: list[list[np.ndarray]] = []  # coefs[k][j]: (k+1,) weights on D_0..D_k
-        self.noise: list[np.ndarray] = []  # noise[k]: (E, m) rounding bound of D_k
-
-    def add(self, d: np.ndarray, noise: np.ndarray) -> None:
-        k = len(self.rows)
-        row, crow = [d], [np.eye(k + 1)[k]]
-        for j in range(1, k + 1):
-            factor = 2.0 ** self.exponents[j - 1] - 1.0
-            prev, cprev = self.rows[k - 1][j - 1], self.coefs[k - 1][j - 1]
-            row.append(row[j - 1] + (row[j - 1] - prev) / factor)
-            crow.append(crow[j - 1] + (crow[j - 1] - np.append(cprev, 0.0)) / factor)
-        self.rows.append(row)
-        self.coefs.append(crow)
-        self.noise.append(noise)
-
-    def estimates(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Candidates of row ``k`` (``(J, E, m)``), their error estimates and truncation parts.
-
-        The truncation estimate of ``T[k][j]`` is its distance to ``T[k-1][j]`` (the same
-        extrapolation one step coarser, whose error is ``2^e`` times larger); the rounding
-        bound is ``sqrt(sum_i (c_i noise_i)^2)``.
-        """
-        noise = np.stack(self.noise[: k + 1])  # (k+1, E, m)
-        vals, errs, truncs = [], [], []
-        for j in range(k):  # T[k][j] with T[k-1][j] present
-            t = self.rows[k][j]
-            # T[k-1][j] - T[k][j] ~ (2^e - 1) err(T[k][j]), e the next power in the expansion
-            shrink = min(1.0, TRUNCATION_SAFETY / (2.0 ** self.exponents[j] - 1.0))
-            trunc = np.abs(t - self.rows[k - 1][j]) * shrink
-            # independent roundings add in quadrature
-            rnd = np.sqrt(np.tensordot(self.coefs[k][j] ** 2, noise**2, axes=1))
-            vals.append(t)
-            errs.append(trunc + rnd)
-            truncs.append(trunc)
-        return np.stack(vals), np.stack(errs), np.stack(truncs)
-
-
 class _Fallback(Exception):
-    """The scalar fast path met something only the general path handles."""
+    """The scalar path met something only the batched path handles."""
 
     def __init__(self, nfev: int) -> None:
         super().__init__(nfev)
         self.nfev = nfev
 
 
-def _replace_nfev(r: DerivativeResult, nfev: int) -> DerivativeResult:
-    import dataclasses
-
-    return dataclasses.replace(r, nfev=nfev)
-
-
-_NEVILLE: list[list[list[float]]] = []
-_SHRINK = [min(1.0, TRUNCATION_SAFETY / (4.0 ** (j + 1) - 1.0)) for j in range(64)]
-"""Richardson's truncation safety factor for tableau column ``j``."""
-_FACTOR = [4.0**j - 1.0 for j in range(64)]
-"""Neville's divisor ``4^j - 1`` for column ``j`` (the steps halve)."""
+def _start_step(length: Any, hp: Any, lanes: Lanes) -> Any:
+    """Richardson's first step ``h0 = hp 2^m ~ L/4``: the sequence ``h0 / 2^k`` passes through
+    the pilot's ``2 hp`` and ``hp`` (and reuses its samples), and starts at most
+    ``2^MAX_START_LEVELS`` pilot steps out (``L`` NaN, no truncation visible: that far)."""
+    return hp * 2.0 ** lanes.levels(RICHARDSON_START * length / hp, MAX_START_LEVELS)
 
 
-def _neville(k: int) -> list[list[float]]:
-    """Row ``k`` of Neville's tableau as coefficients of the differences ``D_0 .. D_k``.
-
-    Entry ``j`` of the row is ``sum_i c[j][i] D_i``; the coefficients depend on ``k`` and
-    ``j`` only (steps halve each level), so they are built once, not per derivative.
-    """
-    while len(_NEVILLE) <= k:
-        n = len(_NEVILLE)
-        crow = [[0.0] * n + [1.0]]
-        for j in range(1, n + 1):
-            factor = 4.0**j - 1.0
-            prev = [*_NEVILLE[n - 1][j - 1], 0.0]
-            crow.append([c + (c - p) / factor for c, p in zip(crow[j - 1], prev, strict=True)])
-        _NEVILLE.append(crow)
-    return _NEVILLE[k]
-
-
-def _discredits(val: Any, err: Any, trunc: Any, best_val: Any, best_err: Any) -> Any:
-    """Whether a finer level's estimate shows the best one so far was a coincidence.
-
-    Two estimates whose error bounds are far apart cannot both hold. When the finer one is
-    still truncation-dominated (not rounding noise), the coarser agreement was an accident of
-    steps too large for the function -- cos(tan(tan(tan x))) near a pole gives two levels
-    agreeing to 0.06 on 14.85 where f' = 64.98 -- and the sequence starts over from the finer
-    level instead of stopping on the accident.
-    """
-    return (trunc > 0.5 * err) & (abs(val - best_val) > 4.0 * (err + best_err))
+def _central_level(fa: Any, fb: Any, width: Any, fscale: Any) -> tuple[Any, Any]:
+    """One level's central difference over ``width = (x + h) - (x - h)`` and the bound on its
+    rounding noise (``sum |w| = 2 / width`` times ``NOISE`` eps ``|f|``). Floats, or arrays
+    with ``width`` and ``fscale`` as columns ``(E, 1)``."""
+    return (fb - fa) / width, 2 * NOISE * EPS * fscale / width
 
 
 class Richardson(Method):
@@ -820,9 +672,9 @@ class Richardson(Method):
             try:
                 with checked_evaluation():
                     return self._scalar(f, xf)
-            except _Fallback as fb:  # the general path explains (or goes one-sided)
+            except _Fallback as fb:  # the batched path explains (or goes one-sided)
                 r = self._run(functools.partial(Method._derivative, self), f, np.array(xf))
-                return _replace_nfev(r, r.nfev + fb.nfev)
+                return dataclasses.replace(r, nfev=r.nfev + fb.nfev)
         return super().derivative(f, x)
 
     def _derivative(self, spec: Function, x: np.ndarray) -> DerivativeResult:
@@ -830,15 +682,20 @@ class Richardson(Method):
             return super()._derivative(spec, x)
         try:
             return self._scalar(spec, float(x.reshape(())))
-        except _Fallback as fb:  # a domain edge, a vector output: the general path handles it
+        except _Fallback as fb:  # a domain edge, a vector output: the batched path handles it
             r = super()._derivative(spec, x)
-            return _replace_nfev(r, r.nfev + fb.nfev)
+            return dataclasses.replace(r, nfev=r.nfev + fb.nfev)
 
     def _scalar(self, spec: Function, xf: float) -> DerivativeResult:
-        """The same algorithm as the general path, on Python floats (one coordinate).
+        """One coordinate, one output: the algorithm of :meth:`_jacobian` run on Python floats.
 
-        Small numpy arrays cost microseconds per operation; a derivative of a cheap scalar
-        function would spend most of its time there instead of in ``f``.
+        The pilot's formula and the extrapolation are the same functions the batched path
+        calls (:func:`~diffkit.stencils.pilot_length`,
+        :class:`~diffkit.stencils.Extrapolation`), given ``FLOATS``: small numpy arrays cost
+        microseconds per operation, and a derivative of a cheap scalar function would spend
+        most of its time there instead of in ``f``. Anything this path does not handle (a
+        domain edge, a non-finite or non-scalar value, an unresolved pilot) raises
+        :class:`_Fallback`, and the batched path starts over (its evaluations counted too).
         """
         nfev = 0
         call = spec.fn if spec.nparams == 1 else spec.call  # one parameter: fn(x) is call(x)
@@ -864,70 +721,32 @@ class Richardson(Method):
             return v
 
         f0 = f(xf)
-        if self.h == "auto":
-            hp = _pow2_float(PILOT_STEP * max(abs(xf), 0.1))
+        if self.h == "auto":  # the symmetric pilot of _pilot(pow2=True), rounds and all
+            hp = _pilot_step(max(abs(xf), 0.1), True, 0.0, FLOATS)
             for _ in range(PILOT_ROUNDS):
-                v = [f(xf + s * hp) for s in (-2.0, -1.0, 1.0, 2.0)]
-                fs = max(abs(f0), *(abs(t) for t in v))
-                mag = abs(v[3] - 2 * v[2] + 2 * v[1] - v[0]) / (2 * hp**3)
-                spread = max(abs(t - f0) for t in v)
-                flat = spread <= FLAT * EPS * max(fs, 1.0)
-                length = (fs / mag) ** (1 / 3) if mag > 10 * 6 * EPS * fs / (2 * hp**3) \
-                    and not flat else math.nan
-                mag4 = abs(v[0] - 4 * v[1] + 6 * f0 - 4 * v[2] + v[3]) / hp**4  # see _measure
-                l4 = (fs / mag4) ** 0.25 if mag4 > 10 * 16 * EPS * fs / hp**4 and not flat \
-                    else math.nan
-                short = l4 if length != length else (length if l4 != l4 else min(length, l4))
-                if not (math.isfinite(short) and hp > 0.2 * short):
+                v = [f(xf + s * hp) for s in PILOT_OFFSETS["symmetric"]]
+                length, short, _ = pilot_length("symmetric", v, f0, hp, FLOATS)
+                if not _aliased(short, hp, FLOATS):
                     break
-                hp = _pow2_float(PILOT_STEP * short)
-            else:  # unresolved: the general path raises the explanation
+                hp = _pilot_step(short, True, 0.0, FLOATS)
+            else:  # unresolved: the batched path raises the explanation
                 raise _Fallback(nfev)
-            m = MAX_START_LEVELS if math.isnan(length) else \
-                min(MAX_START_LEVELS, max(0, round(math.log2(RICHARDSON_START * length / hp))))
-            h0 = hp * 2.0**m
+            h0 = _start_step(length, hp, FLOATS)
         else:
             h0 = self.h
-        fscale = abs(f0)
-        rows: list[list[float]] = []
-        noise: list[float] = []
-        best_val, best_err, best_step, stale = math.nan, math.inf, math.nan, 0
+        ext = Extrapolation(EVEN_POWERS, lanes=FLOATS)
+        add, fscale = ext.add, abs(f0)
         for k in range(self.max_levels):
             h = h0 / 2.0**k
             a, b = xf - h, xf + h
             fa, fb = f(a), f(b)
-            width = (b - xf) - (a - xf)
             fscale = max(fscale, abs(fa), abs(fb))
-            noise.append(2 * NOISE * EPS * fscale / width)
-            row = [(fb - fa) / width]
-            if k == 0:
-                rows.append(row)
-                continue
-            prev = rows[k - 1]
-            for j in range(1, k + 1):
-                row.append(row[j - 1] + (row[j - 1] - prev[j - 1]) / _FACTOR[j])
-            rows.append(row)
-            crow = _NEVILLE[k] if k < len(_NEVILLE) else _neville(k)
-            cand = (math.nan, math.inf, math.inf)
-            for j in range(k):
-                trunc = abs(row[j] - prev[j]) * _SHRINK[j]
-                if trunc >= cand[1]:  # cannot beat the candidate, whatever its rounding bound
-                    continue
-                rnd = math.hypot(*map(operator.mul, crow[j], noise))  # |c * noise|_2
-                if trunc + rnd < cand[1]:
-                    cand = (row[j], trunc + rnd, trunc)
-            if cand[1] < best_err or _discredits(cand[0], cand[1], cand[2], best_val, best_err):
-                best_val, best_err, best_step, stale = cand[0], cand[1], h, 0
-                if cand[2] <= 0.5 * cand[1]:  # rounding dominates: smaller steps only add noise
-                    break
-            else:
-                stale += 1
-                if stale >= 2:
-                    break
-        if math.isnan(best_step):
+            if not add(*_central_level(fa, fb, (b - xf) - (a - xf), fscale), h):
+                break
+        if math.isnan(ext.step):
             raise _Fallback(nfev)
-        return DerivativeResult(best_val, nfev=nfev, method=self.name, error=best_err,
-                                step=best_step, out_shape=())
+        return DerivativeResult(ext.value, nfev=nfev, method=self.name, error=ext.error,
+                                step=ext.step, out_shape=())
 
     def _h0(self, s: _Sampler) -> np.ndarray:
         if self.h != "auto":
@@ -947,10 +766,7 @@ class Richardson(Method):
             else:  # the side where f is defined says why it failed (unresolved), if any
                 raise next((e for e in errors if "pilot rounds" in str(e)), errors[0])
             s.pilot_hp = s.pilot_vals = None  # one-sided samples: not for the central reuse
-        # h0 = hp 2^m ~ L/4: the sequence h0/2^k passes through the pilot's 2 hp and hp
-        with np.errstate(invalid="ignore"):
-            m = np.clip(np.round(np.log2(RICHARDSON_START * length / hp)), 0, MAX_START_LEVELS)
-        return hp * 2.0 ** np.where(np.isnan(length), MAX_START_LEVELS, m)
+        return _start_step(length, hp, ARRAYS)
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         s = _Sampler(self, spec, x, "jacobian", self.chunk)
@@ -993,18 +809,14 @@ class Richardson(Method):
         flat = s.flat
         central = kind == "central"
         sign = -1.0 if kind == "backward" else 1.0
-        tab = _Tableau(list(range(2, 80, 2)) if central else list(range(2, 40)))
-        active = np.ones(idx.size, dtype=bool)
-        best_val = np.full((idx.size, s.m), np.nan)
-        best_err = np.full((idx.size, s.m), np.inf)
-        best_step = np.full(idx.size, np.nan)
-        stale = np.zeros(idx.size, dtype=int)
+        ext = Extrapolation(EVEN_POWERS if central else ALL_POWERS, (idx.size, s.m))
         fails: list[tuple[int, Key, str]] = []
         fscale = np.full(idx.size, np.abs(s.f0).max())
         offs = np.array((-1.0, 1.0) if central else (sign, 2 * sign))
         for k in range(self.max_levels):
             h = h0[idx] / 2.0**k
             pts = flat[idx, None] + offs[None, :] * h[:, None]
+            active = ext.active
             act = np.flatnonzero(active)
             vals = np.full((idx.size, 2, s.m), np.nan)
             if central:
@@ -1033,41 +845,26 @@ class Richardson(Method):
             actual = pts - flat[idx, None]
             fscale = np.maximum(fscale, np.nan_to_num(np.abs(vals)).max(axis=(1, 2)))
             if central:
-                d = (vals[:, 1] - vals[:, 0]) / (actual[:, 1] - actual[:, 0])[:, None]
-                noise = NOISE * EPS * fscale / np.abs(actual[:, 1] - actual[:, 0]) * 2
+                d, noise = _central_level(vals[:, 0], vals[:, 1],
+                                          (actual[:, 1] - actual[:, 0])[:, None], fscale[:, None])
             else:
                 a1, a2 = actual[:, 0], actual[:, 1]
                 # second-order one-sided weights for the offsets actually sampled
                 w = fornberg_float(np.stack([np.zeros_like(a1), a1, a2], axis=1) / a1[:, None],
                                    1) / a1[:, None]
                 d = w[:, :1] * s.f0[None, :] + w[:, 1:2] * vals[:, 0] + w[:, 2:3] * vals[:, 1]
-                noise = NOISE * EPS * fscale * np.abs(w).sum(axis=1)
-            tab.add(d, np.broadcast_to(noise[:, None], d.shape))
-            if k == 0:
-                continue
-            cand, errs, truncs = tab.estimates(k)
-            j = np.argmin(errs.max(axis=2), axis=0)  # best column per entry
-            rows = np.arange(idx.size)
-            cv, ce, ct = cand[j, rows], errs[j, rows], truncs[j, rows]
-            better = active & ((ce.max(axis=1) < best_err.max(axis=1))
-                               | _discredits(cv, ce, ct, best_val, best_err).any(axis=1))
-            best_val[better], best_err[better] = cv[better], ce[better]
-            best_step[better] = h[better]
-            stale = np.where(better, 0, stale + 1)
-            # rounding dominates: smaller steps only add noise
-            converged = better & np.all(ct <= 0.5 * ce, axis=1)
-            active &= (stale < 2) & ~converged
-            if not active.any():
+                noise = (NOISE * EPS * fscale * np.abs(w).sum(axis=1))[:, None]
+            if not ext.add(d, noise, h).any():
                 break
-        ok = np.isfinite(best_step)
+        ok = np.isfinite(ext.step)
         failed = {i for i, _, _ in fails}
         for r in np.flatnonzero(~ok):  # no two levels succeeded: retry with a smaller step
             if int(idx[r]) not in failed:
                 fails.append((int(idx[r]), ((int(idx[r]), float(flat[idx[r]] + h0[idx[r]])),),
                               ""))
-        value[:, idx[ok]] = best_val[ok].T
-        error[:, idx[ok]] = best_err[ok].T
-        step[idx[ok]] = best_step[ok]
+        value[:, idx[ok]] = ext.value[ok].T
+        error[:, idx[ok]] = ext.error[ok].T
+        step[idx[ok]] = ext.step[ok]
         return fails
 
     # ---------------------------------------------------------------- Hessian
@@ -1077,14 +874,13 @@ class Richardson(Method):
         h0 = self._h0(s)
         flat = s.flat
         pairs = [(i, i) for i in range(n)] + [(i, j) for i in range(n) for j in range(i + 1, n)]
-        tab = _Tableau(list(range(2, 80, 2)))
-        best_val = np.full(len(pairs), np.nan)
-        best_err = np.full(len(pairs), np.inf)
-        stale = np.zeros(len(pairs), dtype=int)
-        active = np.ones(len(pairs), dtype=bool)
+        first = np.array([i for i, _ in pairs])
+        # no discrediting here: on a function flat to rounding (f = x - ((3 + x) - 3)), whose
+        # noise is larger than eps |f| assumes, it jumps from 2e-13 to a noise-made 4e-6
+        ext = Extrapolation(EVEN_POWERS, (len(pairs), 1), discredit=False)
         fscale = np.abs(s.f0).max()
         for k in range(self.max_levels):
-            h = _exact_steps(flat, h0 / 2.0**k)
+            h = exact_steps(flat, h0 / 2.0**k)
             keys: list[Key] = []
             for i, j in pairs:
                 if i == j:
@@ -1108,39 +904,77 @@ class Richardson(Method):
                     d[r] = (v[0] - v[1] - v[2] + v[3]) / (4 * h[i] * h[j])
                     noise[r] = NOISE * EPS * fscale / (h[i] * h[j])
                     pos += 4
-            tab.add(d[:, None], noise[:, None])
-            if k == 0:
-                continue
-            cand, errs, truncs = tab.estimates(k)
-            jbest = np.argmin(errs[..., 0], axis=0)
-            rows = np.arange(len(pairs))
-            cv, ce, ct = cand[jbest, rows, 0], errs[jbest, rows, 0], truncs[jbest, rows, 0]
-            better = active & (ce < best_err)
-            best_val[better], best_err[better] = cv[better], ce[better]
-            stale = np.where(better, 0, stale + 1)
-            active &= (stale < 2) & ~(better & (ct <= 0.5 * ce))
-            if not active.any():
+            if not ext.add(d[:, None], noise[:, None], h[first]).any():
                 break
         hess = np.empty((n, n))
         err = np.empty((n, n))
         for r, (i, j) in enumerate(pairs):
-            hess[i, j] = hess[j, i] = best_val[r]
-            err[i, j] = err[j, i] = best_err[r]
+            hess[i, j] = hess[j, i] = ext.value[r, 0]
+            err[i, j] = err[j, i] = ext.error[r, 0]
         return s.result(hess, self, error=err, step=h0.reshape(x.shape))
 
 
 # ============================================================================ complex step
 
 
+def _derivative_domain(prim: Any) -> Domain | None:
+    """Where ``prim``'s derivative is finite, when that is narrower than where it is defined.
+
+    The registry's ``derivative_domain`` field; until every stanza has one, a domain whose text
+    says ``(derivative: ...)`` (sqrt: ``x >= 0 (derivative: x > 0)``) gives it: the same
+    bounds, open.
+    """
+    dd = getattr(prim, "derivative_domain", None)
+    if dd is not None or prim.domain is None or "derivative:" not in prim.domain.text:
+        return dd
+    text = prim.domain.text.split("derivative:", 1)[1].strip(" )")
+    return dataclasses.replace(prim.domain, text=text, lo_open=True, hi_open=True)
+
+
+_DOMAINS: dict[Any, tuple[Domain | None, Domain | None]] = {}
+"""primitive -> (domain, derivative domain), looked up once per primitive."""
+_COMPLEX = (complex, np.complex128)
+
+
+def _applies(domain: Domain | None, vals: tuple[Any, ...]) -> bool:
+    """Whether ``domain`` bounds the first of ``vals``: for a unary primitive, or for
+    ``power(x, y)`` with a non-integer ``y`` when the domain says so (``x**0.5`` needs
+    ``x >= 0``, ``x**2`` does not)."""
+    if domain is None:
+        return False
+    return len(vals) == 1 or (domain.integer_exponent_only and len(vals) == 2
+                              and not np.all(np.real(vals[1]) % 1 == 0))
+
+
+def _outside(domain: Domain, v: Any) -> bool:
+    """Whether the real value ``v`` lies outside ``domain`` (:meth:`Domain.contains`, with a
+    Python-float path: the complex step checks every call of a domain-restricted spec)."""
+    if type(v) is not float:
+        return not np.all(domain.contains(v))
+    lo, hi = domain.lo, domain.hi
+    return not (v - v == 0.0 and (lo is None or (v > lo if domain.lo_open else v >= lo))
+                and (hi is None or (v < hi if domain.hi_open else v <= hi)))
+
+
 class _AnalyticTrace(Trace):
-    """Runs ``f`` on complex values, refusing primitives that are not complex-analytic."""
+    """Runs ``f`` on complex values, refusing primitives that are not complex-analytic and
+    arguments outside a primitive's domain or its derivative's domain.
 
-    __slots__ = ("retrace", "spec")
+    ``f(x + ih)`` hides both: ``log(-1 + ih)`` and ``sqrt(0 + ih)`` are finite complex numbers
+    (``Im sqrt(ih) / h = 7.07e99`` stands for an infinite derivative), so the real part of each
+    argument is checked here, against the registry. ``domains`` records whether the spec has
+    such a primitive at all, ``edges`` whether one has a derivative domain narrower than its
+    domain (sqrt: defined at 0, its derivative is not).
+    """
 
-    def __init__(self, spec: Function) -> None:
+    __slots__ = ("continued", "domains", "edges", "point", "spec")
+
+    def __init__(self, spec: Function, point: Any) -> None:
         super().__init__()
         self.spec = spec
-        self.retrace = False  # a primitive's continuation ran: later calls must trace too
+        self.point = point  # x + ih, for messages
+        self.domains = self.edges = False
+        self.continued = False  # a stanza's continuation ran (numpy's norm is not analytic)
 
     def process(self, prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
         if not prim.analytic:
@@ -1149,23 +983,60 @@ class _AnalyticTrace(Trace):
                 f"complex-analytic, so Im f(x + ih)/h would be silently wrong; use "
                 f"method='richardson' or 'central-difference' (or an AD method)"
             )
-        vals = tuple(a._z if isinstance(a, _ComplexTracer) and a._trace is self else a
-                     for a in args)
-        if prim.domain is not None and len(vals) == 1:  # f(x + ih) hides a real domain error
-            real = np.real(vals[0])
-            if not np.all(prim.domain.contains(real)):
-                raise domain_error(prim, (real if np.ndim(real) else float(real),))
-        if prim.continuation is not None:  # numpy's own function is not analytic (norm)
-            self.retrace = True
+        if len(args) == 1:  # the common case, without a generator
+            a = args[0]
+            vals = (a._z,) if type(a) is _ComplexTracer and a._trace is self else args
+        else:
+            vals = tuple(a._z if isinstance(a, _ComplexTracer) and a._trace is self else a
+                         for a in args)
+        domains = _DOMAINS.get(prim)
+        if domains is None:
+            domains = _DOMAINS[prim] = (prim.domain, _derivative_domain(prim))
+        if domains[0] is not None or domains[1] is not None:
+            self._check(prim, vals, *domains)
+        if prim.continuation is not None:  # numpy's own function is not the continuation
+            self.continued = True
             return _ComplexTracer(self, prim.continuation(*vals, **params))
-        out = prim.evaluate(vals, params)
-        return _ComplexTracer(self, out)
+        return _ComplexTracer(self, prim.evaluate(vals, params))
+
+    def _check(self, prim: Any, vals: tuple[Any, ...], domain: Any, deriv: Any) -> None:
+        """Raise DomainError if the real part of ``prim``'s argument is outside its domain or
+        its derivative's domain (``f(x + ih)`` itself is finite there)."""
+        value, slope = _applies(domain, vals), _applies(deriv, vals)
+        if not (value or slope):
+            return
+        self.domains = True
+        self.edges = self.edges or slope
+        z = vals[0]
+        real = float(z.real) if type(z) in _COMPLEX else np.real(z)
+        if value and _outside(domain, real):
+            raise domain_error(prim, (real,))
+        if slope and _outside(deriv, real):
+            raise DomainError(
+                f"complex-step: {self.spec.name} at x = {_fmt_point(self.point)}: "
+                f"{_fmt_arg(prim.name, real, deriv)} is defined but its derivative is not "
+                f"finite there ({prim.name}'s derivative requires {deriv.text}); "
+                f"differentiate at a point inside that domain"
+            )
 
     def to_bool(self, tracer: Tracer) -> bool:
         raise NonAnalyticError(
             f"complex-step: {self.spec.name} branches on the value of x (bool() of a traced "
             f"value); a comparison is not complex-analytic; use method='richardson'"
         )
+
+
+def _fmt_arg(name: str, real: Any, domain: Domain) -> str:
+    """``name(value)``, or for an array argument its first entry outside ``domain``."""
+    if np.ndim(real) == 0:
+        return f"{name}({float(real)!r})"
+    idx = tuple(int(i) for i in np.argwhere(~domain.contains(real))[0])
+    return f"{name}(...) at its entry [{', '.join(map(str, idx))}] = {float(real[idx])!r}"
+
+
+def _fmt_point(z: Any) -> str:
+    real = np.real(z)
+    return repr(float(real)) if np.ndim(real) == 0 else str(np.ravel(real).tolist())
 
 
 class _ComplexTracer(Tracer):
@@ -1183,12 +1054,103 @@ class _ComplexTracer(Tracer):
         return f"ComplexTracer({self._z!r})"
 
 
+def _traced(spec: Function, arg: Any) -> tuple[Any, _AnalyticTrace]:
+    """``f(arg)`` under :class:`_AnalyticTrace`, and the trace (what it met)."""
+    trace = _AnalyticTrace(spec, arg)
+    box = _ComplexTracer(trace, arg)
+    try:
+        out = spec.fn(box) if spec.nparams == 1 else \
+            spec.fn(*(box[i] for i in range(spec.nparams)))
+    except (NotTraceableError, UnsupportedPrimitiveError) as exc:
+        raise NonAnalyticError(
+            f"complex-step cannot check that {spec.name} is complex-analytic: {exc}. "
+            f"Write it with diffkit.numpy (dnp), or pass ComplexStep(check=False) if you "
+            f"know it is analytic (a non-analytic operation then gives a wrong derivative)"
+        ) from None
+    return _unbox(out, trace), trace
+
+
+def _traced_value(spec: Function, arg: Any) -> Any:
+    return _traced(spec, arg)[0]
+
+
+def _unbox(out: Any, trace: _AnalyticTrace) -> Any:
+    if isinstance(out, _ComplexTracer) and out._trace is trace:
+        return out._z
+    if isinstance(out, (list, tuple)):
+        return np.asarray([_unbox(o, trace) for o in out])
+    return out
+
+
+class _Verdict:
+    """What running one spec under :class:`_AnalyticTrace` showed the complex step.
+
+    Kept in the spec's own ``Function.cache`` under :data:`VERDICT`, so it lives and dies with
+    the spec: no store outside it, no memory of specs in the method object. It only decides how
+    much work a later call repeats; the result is the same either way.
+
+    Attributes
+    ----------
+    shapes : set of tuple
+        Point shapes at which ``f`` was found complex-analytic (no data-dependent branch can
+        change that: a comparison is refused).
+    domains : bool
+        ``f`` uses a primitive with a domain (log, sqrt, arcsin, ...): the general path traces
+        every call, since whether the point is inside depends on the point.
+    edges : bool
+        One of them has a derivative domain narrower than its domain (sqrt at 0, arcsin at
+        1): ``f(x + ih)`` is finite and real-looking there, so the lean path traces too.
+    continued : bool
+        ``f`` reaches a primitive whose numpy function is not its own analytic continuation
+        (``np.linalg.norm`` takes ``|x|``): every evaluation is traced, never plain numpy on
+        ``x + ih``.
+    plain : bool or None
+        For ``derivative`` at a float (a scalar, non-vectorized spec of one parameter checked
+        at a scalar point): True to evaluate ``f(x + ih)`` untraced, False to trace it (it has
+        edges or continuations); None: no such shortcut, the general path.
+    """
+
+    __slots__ = ("continued", "domains", "edges", "plain", "shapes")
+
+    def __init__(self) -> None:
+        self.shapes: set[tuple[int, ...]] = set()
+        self.domains = self.edges = self.continued = False
+        self.plain: bool | None = None
+
+    def add(self, spec: Function, shape: tuple[int, ...], trace: _AnalyticTrace) -> None:
+        """Record that ``spec`` is complex-analytic at points of ``shape``."""
+        self.shapes.add(shape)
+        self.domains = self.domains or trace.domains
+        self.edges = self.edges or trace.edges
+        self.continued = self.continued or trace.continued
+        if () in self.shapes and spec.nparams == 1 and not spec.vectorized:
+            self.plain = not (self.edges or self.continued)
+
+
+VERDICT = "complex-step"
+"""The key of the complex step's :class:`_Verdict` in ``Function.cache``."""
+
+
+def _verdict(spec: Function) -> _Verdict:
+    """``spec``'s verdict, made empty on first use."""
+    verdict = spec.cache.get(VERDICT)
+    if verdict is None:
+        verdict = spec.cache[VERDICT] = _Verdict()
+    return verdict
+
+
+# (re, im) as Python floats in one call, for complex and np.complex128 (a subclass); a
+# TypeError for anything else
+_parts = complex.__getnewargs__
+_new = object.__new__
+
+
 class _ScalarResult(DerivativeResult):
     """The lean complex step's result: a DerivativeResult whose fixed fields are class
-    attributes, so building one is a single store (the full constructor cost more than f);
-    calling the class runs object's own C ``__init__``, cheaper than ``object.__new__``."""
+    attributes, so building one is ``object.__new__`` and a single store (the full constructor
+    cost more than f). It keeps DerivativeResult's constructor, which ``dataclasses.replace``
+    calls with every field."""
 
-    __init__ = object.__init__  # type: ignore[assignment]
     nfev = 1
     method = "complex-step"
     step = 1e-200
@@ -1197,14 +1159,6 @@ class _ScalarResult(DerivativeResult):
     @property
     def info(self) -> dict[str, Any]:  # type: ignore[override]
         return self.__dict__.setdefault("info", {})  # made on first use, one per result
-
-
-# (re, im) as Python floats in one call, for complex and np.complex128 (a subclass); a
-# TypeError for anything else
-_parts = complex.__getnewargs__
-_ANALYTIC: weakref.WeakKeyDictionary[Function, set[Any]] = weakref.WeakKeyDictionary()
-"""Point shapes at which each spec was checked complex-analytic (and _LEAN: a scalar spec)."""
-_LEAN = "complex-step-scalar"  # cache flag: a scalar spec checked analytic at a scalar point
 
 
 class ComplexStep(Method):
@@ -1216,28 +1170,36 @@ class ComplexStep(Method):
     primitive the registry marks ``analytic=False`` (abs, maximum/minimum, comparisons, sign,
     branches on ``x``), raising :class:`~diffkit.errors.NonAnalyticError` with its name; later
     calls reuse that verdict (a function with no comparison has no data-dependent branches
-    diffkit can see, so the same primitives run at every point) -- except for a spec using a
-    primitive whose numpy function is not the analytic continuation (``linalg.norm`` takes
-    ``|x|``): it is traced every time, running the stanza's ``continuation``. Plain numpy code
-    is checked too when its calls reach diffkit through ``__array_ufunc__`` (``np.sin``); code
+    diffkit can see, so the same primitives run at every point). Plain numpy code is checked
+    too when its calls reach diffkit through ``__array_ufunc__`` (``np.sin``, ``np.abs``); code
     that converts ``x`` (``np.asarray``, ``float``) or calls numpy functions diffkit has no
     primitive for cannot be checked and is refused unless ``check=False`` -- then a
     non-analytic operation gives a silently wrong derivative (``np.abs(x + ih)`` drops the
     imaginary part's sign), which is the price of skipping the check.
 
-    After that first call a scalar derivative at a float costs one complex evaluation of
-    ``f`` and little else (about 1.8-1.9x a bare real call of a cheap ``f``;
-    ``benchmarks/numerical.py``). Those later calls see only the complex result, not each
-    primitive's real domain: at a point where the real program is undefined but its analytic
-    continuation is real (``cos(sqrt(x))`` at ``x < 0``) they return the continuation's
-    derivative.
+    ``f(x + ih)`` is a finite complex number even where the real program is undefined
+    (``log(-1 + ih) = i pi``) or its derivative is infinite (``Im sqrt(ih) / h = 7.07e99``):
+    the trace checks each primitive's argument against the registry's domain and derivative
+    domain and raises :class:`~diffkit.errors.DomainError`, as the other methods do.
+
+    After the first call a scalar derivative at a float costs one complex evaluation of
+    ``f`` and little else (about 1.8-2x a bare real call of a cheap ``f``;
+    ``benchmarks/numerical.py``); a result that is not finite and real to O(h) reruns on the
+    general path, which traces and names the primitive. A spec with a primitive whose
+    derivative domain is narrower than its domain (sqrt, arcsin, arccos) is traced on every
+    call instead, since ``f(x + ih)`` at such an edge looks like any other result (about 5-8x
+    a bare call); so is one whose continuation through such a primitive can be real again
+    (``cos(sqrt(x))`` at ``x < 0``). Outside a plain domain (``log`` at ``x < 0``) the result
+    is not real to O(h) (``log(-1 + ih) = i pi``, and even ``exp(2 log x)`` keeps
+    ``sin(2 pi) = -2.4e-16`` in its imaginary part), so the call reruns traced and raises as
+    the first one did.
 
     Parameters
     ----------
     h : float
         The imaginary step (default ``1e-200``).
     check : bool
-        Check complex analyticity through the registry (default True).
+        Check complex analyticity and domains through the registry (default True).
     chunk : int or "auto"
         For ``vectorized`` specs: directions sent to ``f`` per call.
 
@@ -1258,101 +1220,87 @@ class ComplexStep(Method):
             raise OrderError(f"ComplexStep: check={check!r} must be True or False")
         self.check = check
         self.chunk = _check_chunk(chunk, "ComplexStep")
-        self._ihc = np.complex128(complex(0.0, self.h))
-        self._sqrt_h = math.sqrt(self.h)
-        self._im_cap = self.h * 1e300  # |Im f| below it: the derivative Im f / h is finite
-        self._default_h = self.h == _ScalarResult.step
-        self._lean: Function | None = None  # the last spec that took the lean path
+        # the lean path's constants, in one attribute: ih (np.complex128, so x + ih is exact),
+        # sqrt(h), the cap on |Im f| (below it Im f / h is finite) and h itself
+        self._lean_consts = (np.complex128(complex(0.0, self.h)), math.sqrt(self.h),
+                             self.h * 1e300, self.h)
 
     def derivative(self, f: Any, x: Any) -> DerivativeResult:
         """d f / d x at a scalar ``x`` from one evaluation of ``f(x + ih)``."""
         # The common case -- a scalar Function already checked at a float -- skips the general
         # validation and dispatch: the target is a derivative at about the cost of f itself,
-        # so this path is written out here, not called (the _LEAN flag already says f is a
-        # scalar Function of one parameter, checked analytic). It runs without numpy's error
-        # state (entering it cost a third of a cheap f): on complex numbers the traps only fire
-        # at exact zeros -- a singularity, where f is not finite -- and a result is accepted
-        # only if it is finite and real to O(h); anything else reruns on the general path,
-        # which traps and names the primitive (numpy may print its RuntimeWarning first).
-        tx = type(x)  # a finite float (inf - inf is NaN, quietly for a Python float)
-        if ((tx is float and x - x == 0.0) or (tx is _f64 and math.isfinite(x))) \
-                and (f is self._lean or self._lean_ok(f, x)):
-            try:  # x + ih as np.complex128: exact, x + 0 and 0 + h
-                re, im = _parts(f.fn(x + self._ihc))
-            except (FloatingPointError, RuntimeWarning, TypeError):  # TypeError: not complex
-                re = None
-            # Im f(x + ih) = h f'(x) + O(h^3): |h f'| <= sqrt(h) (1 + |f|) unless f is not real
-            # at x; the cap fails for an infinite or NaN re and keeps im / h finite (x is
-            # finite above: atan(inf + ih) = pi/2 + 0i would pass these)
-            if re is not None and abs(im) <= self._sqrt_h * (1.0 + abs(re)) < self._im_cap:
-                r = _ScalarResult()  # the fixed fields live on the class: one store
-                if self._default_h:
-                    r.__dict__["value"] = im / self.h
-                else:
-                    r.__dict__.update(value=im / self.h, step=self.h)
-                return r
+        # so this path is written out here, not called. It runs without numpy's error state
+        # (entering it cost a third of a cheap f): on complex numbers the traps only fire at
+        # exact zeros -- a singularity, where f is not finite -- and a result is accepted only
+        # if it is finite and real to O(h); anything else reruns on the general path, which
+        # traps and names the primitive (numpy may print its RuntimeWarning first).
+        tx = type(x)  # scalar_point's test of x, inline: any other x goes to as_point below
+        if (tx is float and x - x == 0.0) or (tx is _f64 and math.isfinite(x)):
+            try:  # AttributeError, TypeError: not a Function; KeyError: not checked yet
+                plain = f.cache[VERDICT].plain
+            except (AttributeError, KeyError, TypeError):
+                plain = None
+            call = f.fn if plain else self._lean_call(f, x, plain)
+            if call is not None:
+                ihc, sqrt_h, cap, h = self._lean_consts
+                try:  # x + ih as np.complex128: exact, x + 0 and 0 + h
+                    re, im = _parts(call(x + ihc))
+                except (DomainError, FloatingPointError, RuntimeWarning, TypeError):
+                    re = None  # TypeError: not complex; DomainError: the general path explains
+                # Im f(x + ih) = h f'(x) + O(h^3): |h f'| <= sqrt(h) (1 + |f|) unless f is not
+                # real at x; the cap fails for an infinite or NaN re and keeps im / h finite (x
+                # is finite: atan(inf + ih) = pi/2 + 0i would pass these)
+                if re is not None and abs(im) <= sqrt_h * (1.0 + abs(re)) < cap:
+                    r = _new(_ScalarResult)  # the fixed fields live on the class: one store
+                    if h == 1e-200:  # _ScalarResult.step
+                        r.__dict__["value"] = im / h
+                    else:
+                        r.__dict__.update(value=im / h, step=h)
+                    return r
         return super().derivative(f, x)  # validates, checks analyticity, explains failures
 
-    def _lean_ok(self, f: Any, x: Any) -> bool:
-        """Whether ``f`` may take the lean path: a scalar Function checked analytic (then it
-        is remembered, so a loop over points with one spec skips these checks)."""
-        if not (type(f) is Function or isinstance(f, Function)):
-            return False
-        if not self.check:
-            return scalar_point(f, x) is not None
-        if _LEAN in _ANALYTIC.get(f, ()):
-            self._lean = f
-            return True
-        return False
+    def _lean_call(self, f: Any, x: float, plain: bool | None) -> Any:
+        """How the lean path evaluates a spec whose verdict is not ``plain``: traced (a
+        checked spec with domains), plain (``check=False``), or not at all (None: the general
+        path)."""
+        if plain is False:
+            return functools.partial(_traced_value, f)
+        if not self.check and scalar_point(f, x) is not None:
+            return f.fn
+        return None
 
-    def _checked(self, spec: Function, shape: tuple[int, ...]) -> bool:
-        return shape in _ANALYTIC.setdefault(spec, set())
-
-    def _call(self, spec: Function, z: np.ndarray, shape: tuple[int, ...]) -> Any:
-        """``f(z)`` at one complex point, traced the first time for this spec and shape."""
+    def _call(self, spec: Function, z: np.ndarray, shape: tuple[int, ...], trace: bool
+              ) -> Any:
+        """``f(z)`` at one complex point; traced when ``trace`` (its verdict is remembered)."""
         arg = z[0] if not shape else z.reshape(shape)
-        if not self.check or self._checked(spec, shape):
+        if not trace:
             return spec.call(arg)
-        trace = _AnalyticTrace(spec)
-        box = _ComplexTracer(trace, arg)
-        try:
-            if spec.nparams == 1:
-                out = spec.fn(box)
-            else:
-                out = spec.fn(*(box[i] for i in range(spec.nparams)))
-        except (NotTraceableError, UnsupportedPrimitiveError) as exc:
-            raise NonAnalyticError(
-                f"complex-step cannot check that {spec.name} is complex-analytic: {exc}. "
-                f"Write it with diffkit.numpy (dnp), or pass ComplexStep(check=False) if you "
-                f"know it is analytic (a non-analytic operation then gives a wrong derivative)"
-            ) from None
-        if trace.retrace:  # not marked checked: every call is traced, never plain numpy
-            return _unbox(out, trace)
-        _ANALYTIC[spec].add(shape)
-        if shape == () and spec.nparams == 1 and not spec.vectorized:
-            _ANALYTIC[spec].add(_LEAN)
-        return _unbox(out, trace)
+        out, trace = _traced(spec, arg)
+        _verdict(spec).add(spec, shape, trace)
+        return out
 
     def _columns(self, spec: Function, x: np.ndarray) -> tuple[np.ndarray, int, tuple]:
         flat = x.ravel().astype(float)
         n = flat.size
         cols: list[np.ndarray] = []
         outs: list[Any] = []
-        start = 0
-        if spec.vectorized and n > 1 and self.check and not self._checked(spec, x.shape):
-            start = 1  # the first direction runs alone, traced, to check analyticity
-        if not spec.vectorized or n == 1:
-            start = n
+        verdict = spec.cache.get(VERDICT)
+        # the first direction runs traced where the analyticity is not yet known or the spec
+        # has domains (every direction has the same real point, so one trace checks them)
+        trace = self.check and (verdict is None or x.shape not in verdict.shapes
+                                or verdict.domains)
+        start = n if not spec.vectorized or n == 1 else int(trace)
+        every = verdict is not None and verdict.continued  # trace each direction, no batch
         i = 0
-        while i < start:
+        while i < start or (every and i < n):
             z = flat.astype(complex)
             z[i] += 1j * self.h
-            out = np.asarray(self._call(spec, z, x.shape))
+            out = np.asarray(self._call(spec, z, x.shape, (trace and i == 0) or every))
             outs.append(out)
             cols.append(np.ravel(np.imag(out)) / self.h)
             i += 1
-            if start == 1 and self.check and not self._checked(spec, x.shape):
-                start = n  # f uses a continuation (linalg.norm): trace each, no plain batch
+            every = every or (i == 1 and self.check and _verdict(spec).continued)
+        start = max(start, i)
         chunk = _chunk(self.chunk, n)
         for lo in range(start, n, chunk):
             hi = min(lo + chunk, n)
@@ -1393,7 +1341,7 @@ class ComplexStep(Method):
         n = flat.size
         g0 = self._jacobian(spec, x)
         nfev = g0.nfev
-        delta = _exact_steps(flat, EPS ** (1 / 3) * np.maximum(np.abs(flat), 1.0))
+        delta = exact_steps(flat, EPS ** (1 / 3) * np.maximum(np.abs(flat), 1.0))
         hess = np.empty((n, n))
         for j in range(n):
             cols = []
@@ -1409,11 +1357,3 @@ class ComplexStep(Method):
                                 out_shape=(), status="ok",
                                 info={"scheme": "central differences of the complex-step "
                                                 "gradient"})
-
-
-def _unbox(out: Any, trace: _AnalyticTrace) -> Any:
-    if isinstance(out, _ComplexTracer) and out._trace is trace:
-        return out._z
-    if isinstance(out, (list, tuple)):
-        return np.asarray([_unbox(o, trace) for o in out])
-    return out

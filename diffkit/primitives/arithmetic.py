@@ -206,8 +206,10 @@ def _power_text(names: list[str], args: tuple[Any, ...]) -> str:
 
 power = primitive(
     "power", np.power, kind="binary", symbolic=operator.pow, operators=("pow",),
-    domain=Domain("x > 0 unless the exponent is an integer", lo=0.0),
-    derivative_domain=Domain("x > 0 for a non-integer exponent", lo=0.0),
+    domain=Domain("x >= 0 unless the exponent is an integer", lo=0.0, lo_open=False,
+                  integer_exponent_only=True),
+    derivative_domain=Domain("x > 0 for a non-integer exponent", lo=0.0,
+                             integer_exponent_only=True),
     # d(x**y) = y x**(y-1) dx + x**y log(x) dy
     vjp=(_pow_vjp_base, lambda g, ans, x, y: unbroadcast(g * ans * _pow_log_x(x), y)),
     jvp=(_pow_jvp_base, lambda t, ans, x, y: like(t * ans * _pow_log_x(x), ans)),

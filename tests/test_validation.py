@@ -1,0 +1,110 @@
+"""One validation boundary: every public entry point takes its point through ``as_point`` and
+raises the same error class, with the same message, for the same kind of bad point."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import diffkit as dk
+import diffkit.numpy as dnp
+from diffkit.analysis.reference import exact_jacobian, reference_jacobian
+from diffkit.methods import CentralDifference, ComplexStep, Richardson
+from diffkit.testing import check_grad, check_hessian, check_jacobian, check_taylor
+from diffkit.validation import as_point, scalar_point
+
+F2 = dk.Function(lambda x1, x2: dnp.log(x1) + x1 * x2, name="f")
+F1 = dk.Function(lambda x: dnp.sum(x * x), name="g")
+
+
+def _grad2(x1, x2):
+    return [1 / x1 + x2, x1]
+
+
+ENTRY_POINTS = {  # name -> (call text in messages, call on a spec of two parameters)
+    "dk.gradient": ("gradient(f, x)", lambda x: dk.gradient(F2, x, method="reverse-mode")),
+    "dk.jacobian": ("jacobian(f, x)", lambda x: dk.jacobian(F2, x, method="forward-mode")),
+    "dk.hessian": ("hessian(f, x)", lambda x: dk.hessian(F2, x, method="richardson")),
+    "CentralDifference.gradient": ("gradient(f, x)",
+                                   lambda x: CentralDifference().gradient(F2, x)),
+    "ComplexStep.jacobian": ("jacobian(f, x)", lambda x: ComplexStep().jacobian(F2, x)),
+    "check_grad": ("check_grad(f, grad, x)", lambda x: check_grad(F2, _grad2, x)),
+    "check_jacobian": ("check_jacobian(f, jac, x)",
+                       lambda x: check_jacobian(F2, lambda a, b: [_grad2(a, b)], x)),
+    "check_hessian": ("check_hessian(f, hess, x)",
+                      lambda x: check_hessian(F2, lambda a, b: np.eye(2), x)),
+    "check_taylor": ("check_taylor(f, grad, x)", lambda x: check_taylor(F2, _grad2, x)),
+    "reference_jacobian": ("reference_jacobian(spec, x)", lambda x: reference_jacobian(F2, x)),
+    "exact_jacobian": ("exact_jacobian(spec, x)", lambda x: exact_jacobian(F2, x)),
+}
+
+BAD = [  # (x, error class, message after the call text)
+    ([2.0, np.nan], dk.NonFiniteError,
+     r"x\[1\] = nan is not finite; derivatives are taken at finite points, pass a finite x"),
+    ([np.inf, 5.0], dk.NonFiniteError, r"x\[0\] = inf is not finite"),
+    ([2.0, 5.0, 1.0], dk.ArityError,
+     r"f takes 2 parameters \(x1, x2\), so x needs 2 coordinates; got 3 \(x = \[2\. 5\. 1\.\]\)"
+     r"\. Pass one value per parameter, or write the function with a single array parameter"),
+    ([[2.0, 5.0]], dk.ArityError,
+     r"f takes 2 parameters .* got shape \(1, 2\) \(x = \[\[2\. 5\.\]\]\)"),
+    (["a", "b"], dk.PointError,
+     r"x = \['a', 'b'\] is not numeric \(dtype <U1\); pass floats, e.g. \[2\.0, 5\.0\]"),
+    ([[1.0, 2.0], [3.0]], dk.PointError,
+     r"x = \[\[1\.0, 2\.0\], \[3\.0\]\] is not an array of numbers \(setting an array element "
+     r"with a sequence\); pass a float, a list of floats or an array, e.g. \[2\.0, 5\.0\]"),
+    ([1 + 1j, 2.0], dk.PointError,
+     r"x = \[1\.\+1\.j 2\.\+0\.j\] is complex; diffkit differentiates real functions at real "
+     r"points \(the complex step is method='complex-step'\)"),
+    ([], dk.PointError, r"x is empty \(shape \(0,\)\); pass at least one number"),
+]
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS, ids=str)
+@pytest.mark.parametrize(("x", "error", "message"), BAD,
+                         ids=[f"{e.__name__}-{i}" for i, (_, e, _) in enumerate(BAD)])
+def test_every_entry_point_raises_the_same_error_for_a_bad_point(entry, x, error, message):
+    call, run = ENTRY_POINTS[entry]
+    with pytest.raises(error, match=rf"^{re.escape(call)}: {message}") as info:
+        run(x)
+    # one class per kind: a non-finite point is not reported as an arity error and so on
+    assert type(info.value) is error
+
+
+@pytest.mark.parametrize("run", [
+    lambda x: dk.derivative(dnp.exp, x, method="richardson"),
+    lambda x: Richardson().derivative(dk.Function(dnp.exp), x),  # the scalar fast path
+    lambda x: ComplexStep().derivative(dk.Function(dnp.exp), x),  # the lean path
+    lambda x: dk.derivative(dnp.exp, x, method="central-difference"),
+], ids=["api", "richardson-scalar", "complex-step-lean", "central"])
+def test_scalar_fast_paths_explain_a_bad_point_like_the_general_path(run):
+    for bad, text in ((float("nan"), "nan"), (np.float64(-np.inf), "-inf")):
+        with pytest.raises(dk.NonFiniteError, match=rf"^derivative\(f, x\): x = {text} is not "
+                           r"finite; derivatives are taken at finite points, pass a finite x$"):
+            run(bad)
+    with pytest.raises(dk.PointError, match=r"^derivative\(f, x\): x must be a scalar, got "
+                       r"shape \(2,\) \(x = \[1\. 2\.\]\); use gradient"):
+        run([1.0, 2.0])
+    with pytest.raises(dk.PointError, match=r"^derivative\(f, x\): x = 'one' is not numeric"):
+        run("one")
+
+
+def test_as_point_returns_a_float_copy():
+    x = np.array([2, 5])
+    out = as_point(F2, x)
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, [2.0, 5.0])
+    y = np.array([2.0, 5.0])
+    assert as_point(F2, y) is not y  # the caller's array is never aliased
+    assert as_point(F1, 3.0).shape == ()
+    assert as_point(F1, np.float32(3.0)).dtype == np.float32  # float types are kept
+
+
+def test_scalar_point_is_the_case_needing_no_checks():
+    spec = dk.Function(dnp.exp)
+    assert scalar_point(spec, 1.5) == 1.5
+    assert type(scalar_point(spec, np.float64(1.5))) is float
+    for f, x in ((spec, float("nan")), (spec, 1), (spec, np.float32(1.5)), (dnp.exp, 1.5),
+                 (F2, 1.5), (dk.Function(dnp.exp, vectorized=True), 1.5)):
+        assert scalar_point(f, x) is None
