@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import itertools
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -345,6 +346,98 @@ def resolve_lazy_aliases() -> bool:
     return new
 
 
+def _owner(path: str) -> tuple[Any, str] | None:
+    """The object holding ``path``'s last attribute, through modules already imported only
+    (``scipy.stats.norm.logpdf``: the ``scipy.stats.norm`` instance and ``"logpdf"``)."""
+    parts = path.split(".")
+    for k in range(len(parts) - 1, 0, -1):
+        module = sys.modules.get(".".join(parts[:k]))
+        if module is None:
+            continue
+        obj: Any = module
+        for part in parts[k:-1]:
+            obj = getattr(obj, part, None)
+            if obj is None:
+                return None
+        return obj, parts[-1]
+    return None
+
+
+class library_routes:
+    """While diffkit runs a function on traced values, scipy's Python-level functions with a
+    stanza (``scipy.special.logsumexp``, ``softmax``, ``polygamma``,
+    ``scipy.stats.norm.logpdf``...) reach it.
+
+    Those functions are not numpy ufuncs: they convert their input with ``np.asarray``, which
+    no tracer can survive. For the duration of the trace their module attribute is a wrapper
+    that hands traced arguments to the ``dnp`` function and plain ones to scipy's own function
+    unchanged, so any other code, in any thread, sees scipy's results; on exit the originals
+    are back (a test pins it). A name imported before the trace (``from scipy.special import
+    logsumexp``) is scipy's function itself and cannot be routed: its refusal says to call the
+    ``dnp`` function. Reentrant and thread-safe; costs nothing when scipy is not imported.
+    """
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        global _route_depth
+        if "scipy" not in sys.modules:
+            return
+        with _ROUTE_LOCK:
+            if _route_depth == 0:
+                _install_routes()
+            _route_depth += 1
+
+    def __exit__(self, *exc: Any) -> None:
+        global _route_depth
+        if "scipy" not in sys.modules or _route_depth == 0:
+            return
+        with _ROUTE_LOCK:
+            _route_depth -= 1
+            if _route_depth == 0:
+                for owner, attr, original in reversed(_installed):
+                    if isinstance(owner, type(sys)):
+                        setattr(owner, attr, original)
+                    else:  # an instance attribute shadowing the class's method: remove it
+                        owner.__dict__.pop(attr, None)
+                _installed.clear()
+
+
+ROUTED: set[Primitive] = set()
+"""Primitives that :class:`library_routes` has routed a scipy Python function to (the complex
+step traces every call of a spec using one: plain calls would run scipy's own function)."""
+_ROUTE_LOCK = threading.Lock()
+_route_depth = 0
+_installed: list[tuple[Any, str, Any]] = []
+
+
+def _routed(prim: Primitive, original: Any) -> Any:
+    def route(*args: Any, **kwargs: Any) -> Any:
+        if any(isinstance(a, Tracer) for a in args) or any(
+                isinstance(v, Tracer) for v in kwargs.values()):
+            return prim.function(*args, **kwargs)
+        return original(*args, **kwargs)
+
+    route.__wrapped__ = original  # type: ignore[attr-defined]
+    route.__name__ = getattr(original, "__name__", prim.name)
+    route.__doc__ = getattr(original, "__doc__", None)
+    return route
+
+
+def _install_routes() -> None:
+    for path, prim in _LAZY_ALIASES.items():
+        found = _owner(path)
+        if found is None:
+            continue
+        owner, attr = found
+        original = getattr(owner, attr, None)
+        if original is None or isinstance(original, np.ufunc):
+            continue  # ufuncs reach the registry through __array_ufunc__ already
+        _installed.append((owner, attr, original))
+        ROUTED.add(prim)
+        setattr(owner, attr, _routed(prim, original))
+
+
 def lookup(func: Any) -> Primitive | None:
     """The primitive standing for a numpy or scipy callable, or None."""
     prim = NUMPY_TO_PRIMITIVE.get(func)
@@ -632,7 +725,10 @@ def _conversion_message(tracer: Tracer) -> str:
     caller = _library_caller()
     if caller is not None:
         # every scipy alias is placed in dnp at its own path (dnp.stats.norm.logpdf)
-        instead = (f"call dnp.{caller.removeprefix('scipy.')} (same arguments) instead"
+        instead = (f"call dnp.{caller.removeprefix('scipy.')} (same arguments) instead. "
+                   f"(diffkit routes {caller}(...) called through its module while it traces "
+                   f"f; a name imported before, or a frozen distribution, is scipy's own "
+                   f"function)"
                    if caller in _LAZY_ALIASES else
                    "express it with numpy functions diffkit knows (diffkit.numpy.__all__)")
         return (f"{caller} is not a numpy ufunc or array function, so diffkit cannot see "

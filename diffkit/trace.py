@@ -373,7 +373,7 @@ def _retotal(contributions: list[Contribution]) -> list[Contribution]:
 
 
 def _record_named(spec: Any, args: list[Any]) -> tuple[ReverseTrace, list[Node], Any]:
-    tr, nodes, out = record(spec.fn, args, log=True)
+    tr, nodes, out = record(spec.fn, args, log=True)  # (record routes scipy's functions)
     out = spec.output(out)
     for k, pname in enumerate(spec.parameters[: len(nodes)]):
         op, _, val, params = tr.log[k]

@@ -46,7 +46,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .. import numpy as dnp
-from ..core import Primitive, Trace, Tracer, bind, checked_evaluation
+from ..core import Primitive, Trace, Tracer, bind, checked_evaluation, library_routes
 from ..display import expression_text, tangent_text
 from ..errors import DomainError, NotTraceableError, OutputShapeError, UnknownMethodError
 from ..results import DerivativeResult
@@ -246,7 +246,8 @@ def jvp(fun: Callable[[Any], Any], x: Any, v: Any) -> tuple[Any, Any]:
             f"{_shape(x)}; pass one tangent entry per element of x"
         )
     trace = ForwardTrace()
-    return _unbox(trace, _as_call(fun)(Dual(trace, x, v)))
+    with library_routes():
+        return _unbox(trace, _as_call(fun)(Dual(trace, x, v)))
 
 
 def _basis(x: Any, i: int) -> np.ndarray:
@@ -418,7 +419,8 @@ class ForwardMode(Method):
         value = None
         for i in range(x.size):
             trace = ForwardTrace()
-            primal, tangent = _unbox(trace, self._seeded(spec, x, i, trace))
+            with library_routes():
+                primal, tangent = _unbox(trace, self._seeded(spec, x, i, trace))
             if value is None:  # check the output once, before the other passes
                 value = check_output(spec, primal, op, x)
             cols.append(np.asarray(tangent, dtype=float).reshape(-1))
@@ -658,7 +660,7 @@ def tangent_trace(spec: Any, x: Any, direction: Any = None) -> TangentTrace:
         labels = list(spec.parameters)
     for d in duals:
         trace.add_input(d)
-    with checked_evaluation():
+    with checked_evaluation(), library_routes():
         out = spec.output(spec.fn(*duals))
         primal, tangent = _unbox(trace, out)
     check_output(spec, primal, "trace", xa)

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..core import Domain, Trace, Tracer, checked_evaluation, domain_error
+from ..core import ROUTED, Domain, Trace, Tracer, checked_evaluation, domain_error, library_routes
 from ..errors import (
     DomainError,
     NonAnalyticError,
@@ -994,6 +994,8 @@ class _AnalyticTrace(Trace):
             domains = _DOMAINS[prim] = (prim.domain, _derivative_domain(prim))
         if domains[0] is not None or domains[1] is not None:
             self._check(prim, vals, *domains)
+        if prim in ROUTED:  # reached through scipy's Python function: plain calls would not be
+            self.continued = True
         if prim.continuation is not None:  # numpy's own function is not the continuation
             self.continued = True
             return _ComplexTracer(self, prim.continuation(*vals, **params))
@@ -1059,8 +1061,9 @@ def _traced(spec: Function, arg: Any) -> tuple[Any, _AnalyticTrace]:
     trace = _AnalyticTrace(spec, arg)
     box = _ComplexTracer(trace, arg)
     try:
-        out = spec.fn(box) if spec.nparams == 1 else \
-            spec.fn(*(box[i] for i in range(spec.nparams)))
+        with library_routes():
+            out = spec.fn(box) if spec.nparams == 1 else \
+                spec.fn(*(box[i] for i in range(spec.nparams)))
     except (NotTraceableError, UnsupportedPrimitiveError) as exc:
         raise NonAnalyticError(
             f"complex-step cannot check that {spec.name} is complex-analytic: {exc}. "

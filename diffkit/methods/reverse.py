@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core import REGISTRY, Primitive, Trace, Tracer, bind, domain_error
+from ..core import REGISTRY, Primitive, Trace, Tracer, bind, domain_error, library_routes
 from ..primitives import ops
 from ..results import DerivativeResult
 from ..spec import Function, normalize_output, not_scalar
@@ -646,7 +646,8 @@ def record(fun: Callable[..., Any], args: Sequence[Any], *, log: bool = False,
     """Run ``fun(*nodes)`` on fresh input nodes holding ``args``; return (trace, nodes, out)."""
     trace = ReverseTrace(log=log, stand_in_bytes=stand_in_bytes)
     nodes = [trace.new_input(_as_leaf(a), f"x{k + 1}") for k, a in enumerate(args)]
-    out = fun(*nodes)
+    with library_routes():
+        out = fun(*nodes)
     return trace, nodes, out
 
 

@@ -37,7 +37,7 @@ import sympy
 from sympy.core.parameters import evaluate as _evaluation
 
 from ..budget import BudgetError, limited
-from ..core import REGISTRY, Primitive, Trace, Tracer
+from ..core import REGISTRY, Primitive, Trace, Tracer, library_routes
 from ..errors import (
     DomainError,
     NotTraceableError,
@@ -304,7 +304,7 @@ class _Traced:
         else:
             self.symbols = tuple(sympy.Symbol(n, real=True) for n in names)
             self.inputs = [trace.new(s) for s in self.symbols]
-        with _evaluation(evaluated):
+        with _evaluation(evaluated), library_routes():
             out = spec.output(spec.fn(*self.inputs))
         if isinstance(out, (bool, np.bool_, str)) or (isinstance(out, np.ndarray)
                                                       and out.dtype.kind not in "iuf"):
