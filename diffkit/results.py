@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,6 +74,23 @@ class DerivativeResult:
                 d["info"] = info = {**lazy(), **eager}
                 return info
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def replace(self, **changes: Any) -> DerivativeResult:
+        """A copy with ``changes`` to its fields (``dataclasses.replace`` would build lazy
+        diagnostics: this keeps them lazy unless ``info`` itself is replaced)."""
+        d = dict(self.__dict__)
+        if "info" in changes:
+            d.pop("_lazy_info", None)
+        elif "_lazy_info" in d:  # both results read one computation, whichever asks first
+            once = functools.cache(d["_lazy_info"][0])
+            self.__dict__["_lazy_info"] = d["_lazy_info"] = (once, d["_lazy_info"][1])
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise TypeError(f"DerivativeResult has no field {sorted(unknown)[0]!r}")
+        d.update(changes)
+        new = object.__new__(type(self))
+        object.__setattr__(new, "__dict__", d)
+        return new
 
     def with_info(self, **extra: Any) -> DerivativeResult:
         """A copy with ``extra`` added to ``info``, leaving lazy diagnostics unbuilt."""
