@@ -39,7 +39,7 @@ import numpy as np
 from ..core import REGISTRY, Primitive, Trace, Tracer, bind, domain_error, library_routes
 from ..primitives import ops
 from ..results import DerivativeResult
-from ..spec import Function, normalize_output, not_scalar
+from ..spec import Function, check_derivative, normalize_output, not_scalar
 from .base import Method
 
 __all__ = [
@@ -896,6 +896,7 @@ class ReverseMode(Method):
         value = spec.check(_value_of(out, trace), "gradient", x)
         info = self._info(trace)  # before the sweep consumes it
         g = self._cotangents(trace, nodes, out, np.ones_like(value, dtype=float), x, True)
+        check_derivative(spec, g, "gradient", x, self.name)
         return DerivativeResult(g, nfev=1, method=self.name, out_shape=value.shape, info=info)
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
@@ -908,6 +909,7 @@ class ReverseMode(Method):
             e[i] = 1.0
             rows.append(self._cotangents(trace, nodes, out, e.reshape(value.shape), x).ravel())
         jac = np.array(rows).reshape(m, x.size)
+        check_derivative(spec, jac, "jacobian", x, self.name)
         return DerivativeResult(jac, nfev=1, method=self.name, out_shape=value.shape,
                                 info=self._info(trace))
 
@@ -929,5 +931,6 @@ class ReverseMode(Method):
             e.ravel()[i] = 1.0
             rows.append(self._cotangents(outer, nodes, gout, e, x).ravel())
         h = np.array(rows).reshape(n, n)
+        check_derivative(spec, h, "hessian", x, self.name)
         return DerivativeResult(h, nfev=2, method=self.name, out_shape=value.shape,
                                 info=self._info(outer))
