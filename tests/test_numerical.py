@@ -396,7 +396,9 @@ def test_complex_step_refuses_a_point_outside_the_derivative_domain(fn, edge, ru
     for _ in range(2):
         with pytest.raises(dk.DomainError, match=message):
             ComplexStep().derivative(spec, edge)
-    with pytest.raises(dk.DomainError, match=r"divide by zero"):
+    with pytest.raises(dk.DomainError, match=rf"^reverse-mode: f at x = {edge}: {name}\({edge}\) "
+                       rf"is defined but its derivative is not finite there \({name}'s "
+                       rf"derivative requires {rule}\)"):
         dk.derivative(fn, edge, method="reverse-mode")  # the same refusal as AD
 
 

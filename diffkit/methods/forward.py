@@ -50,7 +50,7 @@ from ..core import Primitive, Trace, Tracer, bind, checked_evaluation, library_r
 from ..display import expression_text, tangent_text
 from ..errors import DomainError, NotTraceableError, OutputShapeError, UnknownMethodError
 from ..results import DerivativeResult
-from ..spec import Function
+from ..spec import Function, check_derivative
 from ..validation import check_output, not_scalar, prepare
 from . import reverse
 from .base import Method
@@ -425,13 +425,7 @@ class ForwardMode(Method):
                 value = check_output(spec, primal, op, x)
             cols.append(np.asarray(tangent, dtype=float).reshape(-1))
         jac = np.stack(cols, axis=1)
-        if not np.all(np.isfinite(jac)):
-            r, c = (int(k) for k in np.argwhere(~np.isfinite(jac))[0])
-            raise DomainError(
-                f"{op}(f, x): the forward-mode derivative of output {r} with respect to x[{c}] "
-                f"is {jac[r, c]} at x = {_short(x)}; the function is not differentiable there "
-                f"(a kink, a vertical tangent or an overflow); choose another point"
-            )
+        check_derivative(spec, jac, op, x, self.name)
         return value, jac
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:

@@ -33,7 +33,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..core import ROUTED, Domain, Trace, Tracer, checked_evaluation, domain_error, library_routes
+from ..core import (
+    ROUTED,
+    Domain,
+    Trace,
+    Tracer,
+    checked_evaluation,
+    domain_error,
+    library_routes,
+    located_domain_error,
+)
 from ..errors import (
     DomainError,
     NonAnalyticError,
@@ -320,6 +329,13 @@ class _Sampler:
         steps = ", ".join(_fmt(v - self.flat[i]) for i, v in key)
         edge = ", ".join(f"between {_fmt(self.flat[i])} and {_fmt(v)}" for i, v in key)
         reason = self.reasons.get(key, "")
+        if reason == "nonfinite":  # which primitive left its domain there, if one did
+            try:
+                located = located_domain_error(self.spec.fn,
+                                               self.spec.unpack(self._arg(self.point(key))))
+            except Exception:  # the user's code itself fails at that point: say no more
+                located = None
+            reason = "nonfinite" if located is None else str(located)
         if reason == "nonfinite":
             return StencilError(
                 f"{name}: f is not finite at the stencil point {where} (step h = {steps}); the "

@@ -48,7 +48,7 @@ from ..core import (
 )
 from ..primitives import ops
 from ..results import DerivativeResult
-from ..spec import Function, normalize_output, not_scalar
+from ..spec import Function, check_derivative, normalize_output, not_scalar
 from .base import Method
 
 __all__ = [
@@ -918,6 +918,7 @@ class ReverseMode(Method):
         value = spec.check(_value_of(out, trace), "gradient", x)
         info = self._info(trace)  # before the sweep consumes it
         g = self._cotangents(trace, nodes, out, np.ones_like(value, dtype=float), x, True)
+        check_derivative(spec, g, "gradient", x, self.name)
         return DerivativeResult(g, nfev=1, method=self.name, out_shape=value.shape, info=info,
                                 lazy_info=self._lazy_bytes(lambda: self._record(spec, x)[0]))
 
@@ -931,6 +932,7 @@ class ReverseMode(Method):
             e[i] = 1.0
             rows.append(self._cotangents(trace, nodes, out, e.reshape(value.shape), x).ravel())
         jac = np.array(rows).reshape(m, x.size)
+        check_derivative(spec, jac, "jacobian", x, self.name)
         return DerivativeResult(jac, nfev=1, method=self.name, out_shape=value.shape,
                                 info=self._info(trace),
                                 lazy_info=self._lazy_bytes(lambda: self._record(spec, x)[0]))
@@ -955,6 +957,7 @@ class ReverseMode(Method):
             e.ravel()[i] = 1.0
             rows.append(self._cotangents(outer, nodes, gout, e, x).ravel())
         h = np.array(rows).reshape(n, n)
+        check_derivative(spec, h, "hessian", x, self.name)
         return DerivativeResult(h, nfev=2, method=self.name, out_shape=value.shape,
                                 info=self._info(outer),
                                 lazy_info=self._lazy_bytes(lambda: recorded()[0]))
