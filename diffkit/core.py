@@ -862,7 +862,9 @@ def _unsupported_numpy(func: Any, method: str) -> str:
     name = getattr(func, "__name__", repr(func))
     module = getattr(func, "__module__", None) or "numpy"
     if isinstance(func, np.ufunc) and module == "numpy":
-        module = "numpy"
+        # scipy.special's ufuncs say they are numpy's: name the namespace users call
+        special = sys.modules.get("scipy.special")
+        module = "scipy.special" if getattr(special, name, None) is func else "numpy"
     module = module.split("._")[0] if module.startswith(("numpy", "scipy")) else module
     full = f"{module}.{name}" if method == "__call__" else f"{module}.{name}.{method}"
     if method != "__call__":
