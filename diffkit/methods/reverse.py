@@ -346,7 +346,10 @@ class Node(Tracer):
         return self.value
 
     def __repr__(self) -> str:
-        return f"Node(v{self.id}, value={self.value!r})"
+        v = self.value  # messages name nodes: a large array by its shape, never whole
+        shown = f"array of shape {v.shape}" if isinstance(v, np.ndarray) and v.size > 6 \
+            else repr(v)
+        return f"Node(v{self.id}, value={shown})"
 
 
 _FIRST, _SECOND, _BOTH = (0,), (1,), (0, 1)
