@@ -28,7 +28,7 @@ from ..core import checked_evaluation
 from ..errors import DiffkitError, PointError, StepError, UnknownMethodError
 from ..plotting import plot_step_error
 from ..spec import Function
-from ..validation import as_function, as_point
+from ..validation import as_function, as_point, with_data
 from .reference import exact_derivatives, reference_jacobian
 
 __all__ = ["SCHEMES", "StepErrorResult", "step_error"]
@@ -272,6 +272,8 @@ def step_error(
     h: Any = None,
     complex_step: bool = True,
     dtype: Any = np.float64,
+    args: tuple[Any, ...] = (),
+    kwargs: dict[str, Any] | None = None,
 ) -> StepErrorResult:
     """Sweep finite-difference schemes over step sizes and compare with the error model.
 
@@ -292,6 +294,11 @@ def step_error(
     dtype : {np.float64, np.float32}
         Precision of the stencil arithmetic; the error is still measured against the exact
         derivative at the point rounded to ``dtype``.
+    args : tuple, optional
+        Data arguments: ``f`` is called as ``f(x, *args, **kwargs)`` and differentiated with
+        respect to ``x`` only (constants to the exact reference).
+    kwargs : dict, optional
+        Keyword data arguments.
 
     Returns
     -------
@@ -309,7 +316,7 @@ def step_error(
     >>> round(r.slopes["forward-difference"]), round(r.slopes["central-difference"])
     (1, 2)
     """
-    spec = as_function(f, "step_error")
+    spec = with_data(as_function(f, "step_error"), args, kwargs, call="step_error(f, x)")
     try:
         dt = np.dtype(dtype)
     except TypeError:
@@ -353,7 +360,8 @@ def step_error(
     notes: list[str] = []
     with checked_evaluation():
         try:
-            fx = float(np.asarray(spec.call(dtype(x0))))
+            # (numpy's floating-point errors are counted there: a NaN is refused by check)
+            fx = float(spec.check(spec.call(dtype(x0)), "derivative", x0))
         except (DiffkitError, FloatingPointError) as exc:
             raise PointError(f"step_error(f, x): {spec.name} cannot be evaluated at x = {x0} "
                              f"({exc}); choose a point inside its domain") from None
