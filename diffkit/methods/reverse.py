@@ -29,6 +29,7 @@ Hessians and forward-over-reverse Hessian-vector products work.
 
 from __future__ import annotations
 
+import functools
 import gc
 import operator
 from collections.abc import Callable, Sequence
@@ -862,6 +863,12 @@ def hvp(fun: Callable[[Any], Any], x: Any, v: Any) -> Any:
 # ============================================================================ the method
 
 
+def _tape_bytes(record_again: Callable[..., tuple[ReverseTrace, Any, Any]], args: tuple
+                ) -> dict[str, Any]:
+    with checked_evaluation():
+        return {"nbytes": record_again(*args)[0].nbytes()}
+
+
 class ReverseMode(Method):
     """Reverse-mode automatic differentiation on a numpy tape (``method="reverse-mode"``).
 
@@ -895,16 +902,14 @@ class ReverseMode(Method):
         consumes the tape; the inputs are its only empty entries then)."""
         return {"ops": len(trace.tape) - trace.tape.count(None)}
 
-    def _lazy_bytes(self, again: Callable[[], ReverseTrace]) -> Callable[[], dict[str, Any]]:
+    @staticmethod
+    def _lazy_bytes(record_again: Callable[..., tuple[ReverseTrace, Any, Any]], *args: Any
+                    ) -> Callable[[], dict[str, Any]]:
         """``info["nbytes"]`` on first access: the bytes the tape holds, measured on the same
-        program recorded ``again`` at the same point (the gradient's own tape is consumed by
-        its sweep, and measuring it on every call cost half the engine's time at n = 1e3)."""
-
-        def nbytes() -> dict[str, Any]:
-            with checked_evaluation():
-                return {"nbytes": again().nbytes()}
-
-        return nbytes
+        program recorded again (``record_again(*args)``) at the same point (the gradient's own
+        tape is consumed by its sweep, and measuring it on every call cost half the engine's
+        time at n = 1e3)."""
+        return functools.partial(_tape_bytes, record_again, args)
 
     def _cotangents(self, trace: ReverseTrace, nodes: list[Node], out: Any, g: Any,
                     x: np.ndarray, consume: bool = False) -> np.ndarray:
@@ -913,17 +918,17 @@ class ReverseMode(Method):
         cts = sweep(trace.tape, out.id, g, [n.id for n in nodes], consume)
         if len(nodes) == 1:
             c = cts[0]
-            return np.zeros(x.shape) if c is None else np.array(_own(c, x), dtype=float)
+            return np.zeros(x.shape) if c is None else np.asarray(_own(c, x), dtype=float)
         return np.array([0.0 if c is None else float(c) for c in cts])
 
     def _gradient(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         trace, nodes, out = self._record(spec, x)
         value = spec.check(_value_of(out, trace), "gradient", x)
         info = self._info(trace)  # before the sweep consumes it
-        g = self._cotangents(trace, nodes, out, np.ones_like(value, dtype=float), x, True)
+        g = self._cotangents(trace, nodes, out, 1.0, x, True)  # (value is a scalar)
         check_derivative(spec, g, "gradient", x, self.name)
         return DerivativeResult(g, nfev=1, method=self.name, out_shape=value.shape, info=info,
-                                lazy_info=self._lazy_bytes(lambda: self._record(spec, x)[0]))
+                                lazy_info=self._lazy_bytes(self._record, spec, x))
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         trace, nodes, out = self._record(spec, x)
@@ -938,7 +943,7 @@ class ReverseMode(Method):
         check_derivative(spec, jac, "jacobian", x, self.name)
         return DerivativeResult(jac, nfev=1, method=self.name, out_shape=value.shape,
                                 info=self._info(trace),
-                                lazy_info=self._lazy_bytes(lambda: self._record(spec, x)[0]))
+                                lazy_info=self._lazy_bytes(self._record, spec, x))
 
     def _derivative(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         r = self._jacobian(spec, x)
@@ -963,4 +968,4 @@ class ReverseMode(Method):
         check_derivative(spec, h, "hessian", x, self.name)
         return DerivativeResult(h, nfev=2, method=self.name, out_shape=value.shape,
                                 info=self._info(outer),
-                                lazy_info=self._lazy_bytes(lambda: recorded()[0]))
+                                lazy_info=self._lazy_bytes(recorded))
