@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,9 +80,6 @@ class DerivativeResult:
         d = dict(self.__dict__)
         if "info" in changes:
             d.pop("_lazy_info", None)
-        elif "_lazy_info" in d:  # both results read one computation, whichever asks first
-            once = functools.cache(d["_lazy_info"][0])
-            self.__dict__["_lazy_info"] = d["_lazy_info"] = (once, d["_lazy_info"][1])
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
             raise TypeError(f"DerivativeResult has no field {sorted(unknown)[0]!r}")
@@ -98,10 +94,8 @@ class DerivativeResult:
         pending = d.pop("_lazy_info", None)
         if pending is None:
             d["info"] = {**d["info"], **extra}
-        else:  # both results read one computation, whichever asks first
-            once = functools.cache(pending[0])
-            self.__dict__["_lazy_info"] = (once, pending[1])
-            d["_lazy_info"] = (once, {**pending[1], **extra})
+        else:  # (each result builds its own diagnostics, if asked)
+            d["_lazy_info"] = (pending[0], {**pending[1], **extra})
         new = object.__new__(type(self))
         object.__setattr__(new, "__dict__", d)
         return new
