@@ -18,6 +18,8 @@ from .api import derivative, gradient, hessian, jacobian
 from .errors import (
     ArityError,
     DiffkitError,
+    DiffkitFallbackWarning,
+    DiffkitWarning,
     DomainError,
     MissingManualError,
     NonAnalyticError,
@@ -43,6 +45,8 @@ __all__ = [
     "ArityError",
     "DerivativeResult",
     "DiffkitError",
+    "DiffkitFallbackWarning",
+    "DiffkitWarning",
     "DomainError",
     "Function",
     "MissingManualError",
