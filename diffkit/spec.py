@@ -512,11 +512,13 @@ class Function:
         k = len(kept) - len(args)
         if k < 1:  # data overflowing into *args or defaulted parameters leave one coordinate
             if not kept or sig is None or not self._layout.binds(1, args, kwargs):
+                named = f" not named in kwargs= ({', '.join(kept)})" if kwargs else ""
                 raise SpecError(
-                    f"{call}: {self._shown()} has {len(kept)} positional parameter(s) left after "
-                    f"kwargs=, and args= gives {len(args)} data argument(s) "
-                    f"({_describe_data(args, {})}), leaving none to differentiate; the data "
-                    f"fill the last parameters, the point the first: def f(x, data): ..."
+                    f"{call}: {self._shown()} has {len(kept)} positional parameter(s){named}, "
+                    f"and args= gives {len(args)} data argument(s) "
+                    f"({_describe_data(args, {})}), leaving none for the point x; the data "
+                    f"fill the last parameters and x the first, so f needs one more: "
+                    f"def f(x, data): ..."
                 )
             k = 1
         if sig is not None and not self._layout.binds(k, args, kwargs):

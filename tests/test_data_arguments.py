@@ -291,10 +291,14 @@ def _assert_short(message):
      r"^gradient\(f, x\): kwargs= must be a dict of keyword data arguments \(names to "
      r"values\), got list"),
     (lambda: dk.gradient(lstsq, W, args=(BIG, Y, 1.0)), dk.SpecError,
-     r"^gradient\(f, x\): lstsq\(w, X, y\) has 3 positional parameter\(s\) left after kwargs=, "
-     r"and args= gives 3 data argument\(s\) \(array of shape \(1000, 2\) \(float64\), "
-     r"array of shape \(6,\) \(float64\), 1\.0\), leaving none to differentiate; the data "
-     r"fill the last parameters, the point the first: def f\(x, data\): \.\.\.$"),
+     r"^gradient\(f, x\): lstsq\(w, X, y\) has 3 positional parameter\(s\), and args= gives 3 "
+     r"data argument\(s\) \(array of shape \(1000, 2\) \(float64\), array of shape \(6,\) "
+     r"\(float64\), 1\.0\), leaving none for the point x; the data fill the last parameters "
+     r"and x the first, so f needs one more: def f\(x, data\): \.\.\.$"),
+    (lambda: dk.gradient(lambda w: dnp.sum(w), W, args=(Y,), kwargs={"c": 1.0}), dk.SpecError,
+     r"^gradient\(f, x\): f\(w\) has 1 positional parameter\(s\) not named in kwargs= \(w\), "
+     r"and args= gives 1 data argument\(s\) \(array of shape \(6,\) \(float64\)\), leaving "
+     r"none for the point x"),
     (lambda: dk.gradient(lstsq, W, args=(Y,), kwargs={"X": BIG}), dk.SpecError,
      r"^gradient\(f, x\): lstsq\(w, X, y\) cannot take the data arguments \(array of shape "
      r"\(6,\) \(float64\), X=array of shape \(1000, 2\) \(float64\)\) after 1 point "
