@@ -94,9 +94,22 @@ _CHOICES: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Choice]] = \
     weakref.WeakKeyDictionary()
 """Decisions per user function (the callable the Function wraps: plain callables are wrapped
 anew on every call, and data arguments make a new bound Function), alive as long as it is."""
-_ANNOUNCED: weakref.WeakSet[Any] = weakref.WeakSet()
-"""Functions whose fallback the plain-array API has announced."""
-_ANNOUNCED_IDS: set[int] = set()  # the same for callables that take no weak reference
+_ANNOUNCED: dict[int, Any] = {}
+"""Functions whose fallback the plain-array API has announced, by the identity of their code
+(a lambda made anew in a loop is one function): id -> a weak reference to the code."""
+
+
+def _first_announcement(owner: Any) -> bool:
+    """Whether ``owner``'s fallback is announced for the first time (and remember it)."""
+    key = id(owner)
+    known = _ANNOUNCED.get(key)
+    if known is not None and known() is owner:
+        return False
+    try:
+        _ANNOUNCED[key] = weakref.ref(owner, lambda _, key=key: _ANNOUNCED.pop(key, None))
+    except TypeError:  # no weak reference: kept for good (builtins live that long anyway)
+        _ANNOUNCED[key] = lambda owner=owner: owner
+    return True
 
 
 def _owner(spec: Function) -> Any:
@@ -172,14 +185,8 @@ def announce(f: Any, r: DerivativeResult, call: str) -> None:
     if not isinstance(fallback, Fallback):
         return
     owner = f.unbound.fn if isinstance(f, Function) else f
-    try:
-        if owner in _ANNOUNCED:
-            return
-        _ANNOUNCED.add(owner)
-    except TypeError:  # takes no weak reference
-        if id(owner) in _ANNOUNCED_IDS:
-            return
-        _ANNOUNCED_IDS.add(id(owner))
+    if not _first_announcement(getattr(owner, "__code__", owner)):
+        return
     error = "" if r.error is None else \
         f" (estimated error {float(np.max(np.abs(np.asarray(r.error, dtype=float)))):.1e})"
     fix = (f"write that line with functions diffkit traces (diffkit.numpy: "
