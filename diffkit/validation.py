@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from .core import evaluating
 from .errors import ArityError, NonFiniteError, OutputShapeError, PointError
-from .spec import Function, SpecError, all_finite, check_output, not_scalar
+from .spec import Function, SpecError, check_output, not_scalar
 
 __all__ = ["as_function", "as_point", "check_output", "not_scalar", "prepare", "scalar_point",
            "with_data"]
@@ -44,6 +45,7 @@ def short_repr(x: Any) -> str:
 _FLOATS = (float, np.float64)
 """The scalar types a point may have without conversion (np.float64 subclasses float)."""
 _F64 = np.dtype(np.float64)
+_sum = np.add.reduce
 
 
 def scalar_point(f: Any, x: Any) -> float | None:
@@ -107,8 +109,8 @@ def as_point(spec: Function, x: Any, op: str = "gradient", *, call: str | None =
     if x.__class__ is np.ndarray and x.dtype is _F64 and op != "derivative" and x.size \
             and (len(spec.parameters) == 1 or x.shape == (len(spec.parameters),)):
         arr = x.copy()  # the common array case: only finiteness is left to check
-        if all_finite(arr):
-            return arr
+        if (evaluating() and math.isfinite(_sum(arr, axis=None))) or np.isfinite(arr).all():
+            return arr  # (a silent sum where numpy's errors are counted: see all_finite)
     call = call or f"{op}(f, x)"
     try:
         arr = np.asarray(x)
@@ -177,7 +179,7 @@ def prepare(f: Any, x: Any, op: str, args: Any = (), kwargs: Any = None
             ) -> tuple[Function, np.ndarray]:
     """Validate ``(f, x)`` for operation ``op`` ("derivative", "gradient", ...), with the data
     arguments ``args``/``kwargs`` bound to ``f`` (see :meth:`Function.with_data`)."""
-    spec = as_function(f, op)
+    spec = f if f.__class__ is Function else as_function(f, op)
     if args.__class__ is not tuple or args or kwargs is not None:
         spec = spec.with_data(args, kwargs, call=f"{op}(f, x)")
     return spec, as_point(spec, x, op)
