@@ -93,7 +93,7 @@ class DerivativeResult:
         d = dict(self.__dict__)
         pending = d.pop("_lazy_info", None)
         if pending is None:
-            d["info"] = {**d["info"], **extra}
+            d["info"] = {**self.info, **extra}  # (a subclass may make info on first use)
         else:  # (each result builds its own diagnostics, if asked)
             d["_lazy_info"] = (pending[0], {**pending[1], **extra})
         new = object.__new__(type(self))
