@@ -26,7 +26,7 @@ import sys
 import traceback
 import warnings
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -80,11 +80,13 @@ class Fallback:
 
 @dataclass(frozen=True)
 class Choice:
-    """Auto's decision for one (function, operation, point shape): the method and why."""
+    """Auto's decision for one (function, operation, point shape): the method and why (and
+    ``run``, the chosen method's operation, ready to call)."""
 
     method: str
     why: str
     fallback: Fallback | None = None
+    run: Any = field(default=None, repr=False, compare=False)
 
 
 # ----------------------------------------------------------------------------- memory
@@ -257,22 +259,25 @@ class Auto(Method):
                   key: tuple[Any, ...] | None = None) -> DerivativeResult:
         if choices is None:
             choices = _choices(spec)
-            key = (op, x.shape, spec.parameters, _data_key(spec))
+            key = (op, x.shape) if spec.data is None else \
+                (op, x.shape, spec.parameters, _data_key(spec))
         choice = choices.get(key)
         if choice is None or choice.fallback is None:
+            run = choice.run if choice is not None else getattr(self._method(ad), op)
             try:
-                r = getattr(self._method(ad), op)(spec, x)
+                r = run(spec, x)
             except (NotTraceableError, UnsupportedPrimitiveError) as exc:
                 fallback = _fallback(exc, spec, ad)
                 choice = choices[key] = Choice(
                     "richardson", f"richardson: {fallback.describe()} "
                     f"({fallback.error}); Richardson extrapolation only evaluates the "
-                    f"function, and reports an error estimate", fallback)
+                    f"function, and reports an error estimate", fallback,
+                    getattr(self._method("richardson"), op))
             else:
                 if choice is None:
-                    choice = choices[key] = Choice(ad, why)
+                    choice = choices[key] = Choice(ad, why, None, run)
                 return r.with_info(method=ad, why=choice.why, auto=choice.why)
-        r = getattr(self._method("richardson"), op)(spec, x)
+        r = choice.run(spec, x)
         return r.with_info(method="richardson", why=choice.why, auto=choice.why,
                            fallback=choice.fallback)
 
@@ -293,7 +298,8 @@ class Auto(Method):
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         choices = _choices(spec)
-        key = ("_jacobian", x.shape, spec.parameters, _data_key(spec))
+        key = ("_jacobian", x.shape) if spec.data is None else \
+            ("_jacobian", x.shape, spec.parameters, _data_key(spec))
         choice = choices.get(key)
         if choice is not None:  # decided before: no evaluation to count the outputs
             ad = choice.fallback.tried if choice.fallback is not None else choice.method
