@@ -429,8 +429,8 @@ class Function:
 
         Parameters
         ----------
-        args : tuple
-            Positional data arguments.
+        args : tuple or None
+            Positional data arguments (None: none).
         kwargs : dict, optional
             Keyword data arguments.
         call : str
@@ -462,6 +462,8 @@ class Function:
         """
         if kwargs is None:
             kwargs = {}
+        if args is None:  # (what wrappers pass for "no data")
+            args = ()
         if not isinstance(args, tuple):
             raise SpecError(
                 f"{call}: args= must be a tuple of data arguments, got {_what(args)}; write "

@@ -260,6 +260,14 @@ def test_step_error_and_compare_take_data():
     assert c["reverse-mode"].rel_error < 1e-13
 
 
+def test_no_data_may_be_written_as_none_or_empty():
+    want = _exact_lstsq_gradient(W, X, Y)
+    F = dk.Function(lstsq).with_data((X, Y))
+    for args, kwargs in ((None, None), ((), None), ((), {}), (None, {})):
+        _close(dk.gradient(F, W, args=args, kwargs=kwargs), want, 1e-13)
+    assert F.with_data(None, {}) is F
+
+
 def test_no_warning_or_state_leaks_between_functions():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
