@@ -291,7 +291,6 @@ def compare(f: Any, x: Any = None, methods: Any = "all", *, reference: Any = Non
 
     try:
         with checked_evaluation():
-            # (numpy's floating-point errors are counted there: a NaN is refused by check)
             fx = spec.check(spec.call(xa), "jacobian", xa)
     except (DiffkitError, FloatingPointError) as exc:
         raise PointError(f"compare(f, x): {spec.name} cannot be evaluated at x = "
