@@ -489,7 +489,7 @@ class Function:
         bound.program = None  # the formula has the data's variables: it is traced instead
         bound.cache = {}
         base_args, base_kwargs = self.data if self.data is not None else ((), {})
-        bound.data = (base_args + args, {**base_kwargs, **kwargs})
+        bound.data = (args + base_args, {**base_kwargs, **kwargs})  # in the order of the call
         bound._unbound = self.unbound
         return bound
 
