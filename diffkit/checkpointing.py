@@ -494,6 +494,8 @@ def loop(step: Callable[[Any], Any], state: Any, steps: int, checkpoints: Any = 
     """
     _check_loop(step, state, steps, checkpoints)
     steps = int(steps)
+    if isinstance(checkpoints, np.integer):
+        checkpoints = int(checkpoints)
     several = isinstance(state, tuple)
     if checkpoints is None or not _on_tape(state if several else (state,)):
         for k in range(steps):

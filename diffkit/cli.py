@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from . import revolve
+
 __all__ = ["main"]
 
 
@@ -302,8 +304,6 @@ def _schedules_arg(text: str, flag: str = "--schedules") -> list[Any]:
 
 def _memory(args: argparse.Namespace) -> int:
     if args.schedule:  # the diagram of one reversal, no measurement
-        from . import revolve
-
         parts = [t.strip() for t in args.schedule.split(",")]
         if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) < 1:
             raise _BadInput(f"diffkit memory: --schedule {args.schedule!r}: pass T,c with "

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from . import revolve
+
 __all__ = ["build_report"]
 
 BAYDIN = "log(x1) + x1*x2 - sin(x2)"
@@ -350,7 +352,6 @@ def _cost(out: Path, quick: bool, log: Callable[[str], None]) -> list[str]:
 
 def _memory(out: Path, quick: bool, log: Callable[[str], None]) -> list[str]:
     """Reverse mode's one con, measured, and checkpointing's cure."""
-    from . import revolve
     from .analysis.memory import memory
     from .plotting import plot_schedule
 

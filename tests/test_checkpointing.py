@@ -375,6 +375,22 @@ def test_every_method_gives_the_plain_loops_gradient_to_the_last_bit(method, che
     np.testing.assert_allclose(got, _exact_logistic(*x), rtol=TOLERANCE.get(method, 1e-12))
 
 
+def _nested(checkpointed):
+    wrap = dk.checkpoint if checkpointed else (lambda fn: fn)
+    inner = wrap(lambda a, b: (a * dnp.sin(b), b + a ** 2))
+    outer = wrap(lambda a, b: inner(*inner(a, b)))
+    return dk.Function(lambda x1, x2: sum(outer(*outer(x1, x2))), name="nested")
+
+
+@pytest.mark.parametrize("method", [m for m in dk.methods.concrete() if m != "manual"])
+def test_every_method_gives_nested_checkpoints_the_plain_gradient(method):
+    x = np.array([0.7, 0.4])
+    plain = dk.gradient(_nested(False), x, method=method)
+    np.testing.assert_array_equal(dk.gradient(_nested(True), x, method=method), plain)
+    exact = dk.gradient(_nested(False), x, method="symbolic")
+    np.testing.assert_allclose(plain, exact, rtol=TOLERANCE.get(method, 1e-13))
+
+
 def test_complex_step_still_sees_a_non_analytic_step():
     f = dk.Function(lambda x: dk.loop(lambda s: dnp.abs(s) * 0.9, x, 5, checkpoints=2))
     with pytest.raises(dk.NonAnalyticError):
@@ -513,6 +529,11 @@ def test_a_traced_value_read_from_a_closure_is_refused():
     assert reverse.gradient(lambda t: dk.loop(lambda s: s * t, 1.0, 4), 1.5) == \
         pytest.approx(4 * 1.5 ** 3)
     assert forward.derivative(g, 1.5) == pytest.approx(4 * 1.5 ** 3)
+
+
+def test_numpy_integers_are_accepted():
+    f = lambda x: dk.loop(lambda s: s * 0.5, x, np.int64(6), checkpoints=np.int64(2))
+    assert reverse.gradient(f, 1.0) == 0.5 ** 6
 
 
 def test_zero_and_one_step():
