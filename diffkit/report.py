@@ -359,8 +359,8 @@ def _memory(out: Path, quick: bool, log: Callable[[str], None]) -> list[str]:
         r = memory(steps=(30, 100), state=6, schedules=(None, "sqrt", 2, 5), repeat=3,
                    budget=0.5)
     else:
-        r = memory(steps=(100, 300, 1000, 3000), state=32, schedules=(None, "sqrt", 2, 5, 20),
-                   repeat=3, budget=5.0)
+        r = memory(steps=(100, 300, 1000), state=16, schedules=(None, "sqrt", 2, 5, 20),
+                   repeat=3, budget=3.0)
     fig, axes = _figure((15, 4.6))
     fig.delaxes(axes)
     ax1, ax2, ax3 = fig.subplots(1, 3)
@@ -380,7 +380,7 @@ def _memory(out: Path, quick: bool, log: Callable[[str], None]) -> list[str]:
     for c in r.configs[1:]:
         mem, sec = r.ratios(c)
         if np.isfinite(mem[i]):
-            rows.append(f"{c}: memory {100 * mem[i]:.1f}% of the tape's, time {sec[i]:.2f}x")
+            rows.append(f"{c}: memory {100 * mem[i]:.2g}% of the tape's, time {sec[i]:.2f}x")
     lines = [
         "## Memory: the tape, checkpointing and the methods without a tape",
         "",
