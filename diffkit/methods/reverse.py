@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from ..core import REGISTRY, Primitive, Trace, Tracer, bind, domain_error, library_routes
+from ..memory import Meter, current, meter
 from ..primitives import ops
 from ..results import DerivativeResult
 from ..spec import Function, check_derivative, normalize_output, not_scalar
@@ -287,27 +288,37 @@ class ReverseTrace(Trace):
         """Python control flow on a node branches on its value (the branch is recorded)."""
         return bool(tracer._value)
 
-    def nbytes(self) -> int:
-        """Bytes of the values the tape keeps for the VJPs (each stanza's ``saves``)."""
-        total = 0
-        seen: set[int] = set()
+    def nbytes(self, seen: set[int] | None = None) -> int:
+        """Bytes of the values the tape keeps for the VJPs (each stanza's ``saves``).
+
+        ``seen``: ids of values already counted elsewhere (a checkpoint's inputs, which the
+        tape that re-runs it shares with the tape that saved them); they are not counted.
+        """
+        return sum(self.nbytes_by_record(seen))
+
+    def nbytes_by_record(self, seen: set[int] | None = None) -> list[int]:
+        """:meth:`nbytes` record by record: the bytes each tape entry adds (a value held by
+        several records counts at the first; inputs and swept records add nothing)."""
+        out = []
+        seen = set() if seen is None else set(seen)
         for rec in self.tape:
-            if rec is None or rec.__class__ is not Record:
-                continue
-            need, keep_ans = rec.prim.reads(rec.positions)
-            held = [a for k, a in enumerate(rec.args) if need is None or k in need]
-            if keep_ans:
-                held.append(rec.ans)
-            for v in held:
-                if v is None or id(v) in seen:
-                    continue
-                seen.add(id(v))
-                if v.__class__ is _ndarray:
-                    if v.base is None or v.base is not _ZERO_BUFFERS.get(v.dtype):
-                        total += v.nbytes  # (a stand-in views a shared zero: nothing)
-                elif isinstance(v, (float, int, np.generic)) and v is not _UNREAD:
-                    total += 8
-        return total
+            total = 0
+            if rec is not None and rec.__class__ is Record:
+                need, keep_ans = rec.prim.reads(rec.positions)
+                held = [a for k, a in enumerate(rec.args) if need is None or k in need]
+                if keep_ans:
+                    held.append(rec.ans)
+                for v in held:
+                    if v is None or id(v) in seen:
+                        continue
+                    seen.add(id(v))
+                    if v.__class__ is _ndarray:
+                        if v.base is None or v.base is not _ZERO_BUFFERS.get(v.dtype):
+                            total += v.nbytes  # (a stand-in views a shared zero: nothing)
+                    elif isinstance(v, (float, int, np.generic)) and v is not _UNREAD:
+                        total += 8
+            out.append(total)
+        return out
 
     def ops(self) -> int:
         """Number of recorded primitives."""
@@ -765,6 +776,9 @@ def value_and_gradient(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
     v = out.value
     if v.__class__ is not _f64 and v.__class__ is not float:
         _scalar_check(v, "gradient")
+    usage = current()
+    if usage is not None:  # a diffkit.memory.meter is counting
+        usage.tape(trace, consumed=True)
     cts = sweep(trace.tape, out.id, 1.0, [n.id for n in nodes], consume=True)
     res = tuple(_zeros_like(xi) if c is None else _own(c, xi) for c, xi in zip(cts, xs,
                                                                                strict=True))
@@ -857,7 +871,10 @@ class ReverseMode(Method):
     small constant multiple of the function's own cost. Jacobians take one sweep per output
     entry; Hessians are reverse-over-reverse (``n`` sweeps of the recorded gradient).
     ``info`` of the result holds ``ops`` (recorded primitives) and ``nbytes`` (bytes held by
-    the tape).
+    the tape), and what :mod:`diffkit.memory` counts: ``peak_nbytes`` (most bytes held by
+    tapes at once, those a sweep records to re-run checkpoints included), ``snapshots``
+    (most checkpointed states held at once), ``steps`` (:func:`diffkit.loop` steps run) and
+    ``recomputed`` (those the sweep re-ran), ``checkpoints`` (checkpoint nodes recorded).
 
     Examples
     --------
@@ -878,8 +895,9 @@ class ReverseMode(Method):
         return trace, nodes, spec.output(out)
 
     @staticmethod
-    def _info(trace: ReverseTrace) -> dict[str, Any]:
-        return {"ops": trace.ops(), "nbytes": trace.nbytes()}
+    def _info(trace: ReverseTrace, usage: Meter, consumed: bool = False) -> dict[str, Any]:
+        usage.tape(trace, consumed)
+        return {"ops": trace.ops(), "nbytes": usage.tape_nbytes}
 
     def _cotangents(self, trace: ReverseTrace, nodes: list[Node], out: Any, g: Any,
                     x: np.ndarray, consume: bool = False) -> np.ndarray:
@@ -892,26 +910,32 @@ class ReverseMode(Method):
         return np.array([0.0 if c is None else float(c) for c in cts])
 
     def _gradient(self, spec: Function, x: np.ndarray) -> DerivativeResult:
-        trace, nodes, out = self._record(spec, x)
-        value = spec.check(_value_of(out, trace), "gradient", x)
-        info = self._info(trace)  # before the sweep consumes it
-        g = self._cotangents(trace, nodes, out, np.ones_like(value, dtype=float), x, True)
+        with meter() as usage:
+            trace, nodes, out = self._record(spec, x)
+            value = spec.check(_value_of(out, trace), "gradient", x)
+            info = self._info(trace, usage, consumed=True)  # before the sweep consumes it
+            g = self._cotangents(trace, nodes, out, np.ones_like(value, dtype=float), x, True)
+        info.update(usage.info())
         check_derivative(spec, g, "gradient", x, self.name)
         return DerivativeResult(g, nfev=1, method=self.name, out_shape=value.shape, info=info)
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
-        trace, nodes, out = self._record(spec, x)
-        value = spec.check(_value_of(out, trace), "jacobian", x)
-        m = value.size
-        rows = []
-        for i in range(m):  # one sweep per output entry, all on the same recording
-            e = np.zeros(m)
-            e[i] = 1.0
-            rows.append(self._cotangents(trace, nodes, out, e.reshape(value.shape), x).ravel())
+        with meter() as usage:
+            trace, nodes, out = self._record(spec, x)
+            value = spec.check(_value_of(out, trace), "jacobian", x)
+            info = self._info(trace, usage)
+            m = value.size
+            rows = []
+            for i in range(m):  # one sweep per output entry, all on the same recording
+                e = np.zeros(m)
+                e[i] = 1.0
+                rows.append(self._cotangents(trace, nodes, out, e.reshape(value.shape),
+                                             x).ravel())
+        info.update(usage.info())
         jac = np.array(rows).reshape(m, x.size)
         check_derivative(spec, jac, "jacobian", x, self.name)
         return DerivativeResult(jac, nfev=1, method=self.name, out_shape=value.shape,
-                                info=self._info(trace))
+                                info=info)
 
     def _derivative(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         r = self._jacobian(spec, x)
@@ -922,15 +946,18 @@ class ReverseMode(Method):
 
     def _hessian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         value = spec.check(spec.call(x), "hessian", x)
-        # record the gradient computation itself on an outer tape, then sweep it n times
-        outer, nodes, gout = record(lambda y: gradient(spec.call, y), (x,))
-        n = x.size
-        rows = []
-        for i in range(n):
-            e = np.zeros(x.shape)
-            e.ravel()[i] = 1.0
-            rows.append(self._cotangents(outer, nodes, gout, e, x).ravel())
+        with meter() as usage:
+            # record the gradient computation itself on an outer tape, then sweep it n times
+            outer, nodes, gout = record(lambda y: gradient(spec.call, y), (x,))
+            info = self._info(outer, usage)
+            n = x.size
+            rows = []
+            for i in range(n):
+                e = np.zeros(x.shape)
+                e.ravel()[i] = 1.0
+                rows.append(self._cotangents(outer, nodes, gout, e, x).ravel())
+        info.update(usage.info())
         h = np.array(rows).reshape(n, n)
         check_derivative(spec, h, "hessian", x, self.name)
         return DerivativeResult(h, nfev=2, method=self.name, out_shape=value.shape,
-                                info=self._info(outer))
+                                info=info)
