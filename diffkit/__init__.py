@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import methods
+from . import memory, methods, revolve
 from . import numpy as numpy  # fills the primitive registry
 from .api import derivative, gradient, hessian, jacobian
+from .checkpointing import checkpoint, loop
 from .errors import (
     ArityError,
+    CheckpointError,
     DiffkitError,
     DiffkitFallbackWarning,
     DiffkitWarning,
@@ -43,6 +45,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArityError",
+    "CheckpointError",
     "DerivativeResult",
     "DiffkitError",
     "DiffkitFallbackWarning",
@@ -64,12 +67,16 @@ __all__ = [
     "UnknownMethodError",
     "UnsupportedPrimitiveError",
     "__version__",
+    "checkpoint",
     "derivative",
     "function",
     "gradient",
     "hessian",
     "jacobian",
+    "loop",
+    "memory",
     "methods",
+    "revolve",
     "trace",
 ]
 

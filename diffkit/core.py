@@ -596,9 +596,9 @@ def located_domain_error(fn: Any, args: tuple[Any, ...], what: str = "value"
             if first.dtype.kind in "biuf" and not np.all(dom.contains(first)):
                 shown = ", ".join(_describe(v) for v in vals)
                 return DomainError(
-                    f"{prim.name}({shown}): the value is defined but its derivative is not "
-                    f"finite there ({prim.name}'s derivative requires {dom.text}); "
-                    f"differentiate at a point inside that domain")
+                    f"{prim.name}({shown}) is defined but its derivative is not finite there "
+                    f"({prim.name}'s derivative requires {dom.text}); differentiate at a point "
+                    f"inside that domain")
         return None
     origin = out.origin if isinstance(out, _Located) else None
     return None if origin is None else domain_error(*origin)

@@ -297,7 +297,9 @@ def check_derivative(spec: Function, value: Any, op: str, x: Any, method: str) -
         return value
     located = located_domain_error(spec.fn, spec.unpack(np.asarray(x)), what="derivative")
     if located is not None:
-        raise DomainError(f"{method}: {spec.name} at x = {_short_array(x)}: {located}")
+        point = np.asarray(x)
+        shown = repr(float(point)) if point.ndim == 0 else repr(point.tolist())
+        raise DomainError(f"{method}: {spec.name} at x = {shown}: {located}")
     idx = tuple(int(k) for k in np.argwhere(~np.isfinite(arr))[0])
     raise DomainError(
         f"{op}(f, x): the {method} derivative of {spec.name} is {arr[idx]} at entry "

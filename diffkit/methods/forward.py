@@ -246,7 +246,7 @@ def jvp(fun: Callable[[Any], Any], x: Any, v: Any) -> tuple[Any, Any]:
             f"{_shape(x)}; pass one tangent entry per element of x"
         )
     trace = ForwardTrace()
-    with library_routes():
+    with checked_evaluation(), library_routes():
         return _unbox(trace, _as_call(fun)(Dual(trace, x, v)))
 
 
@@ -443,6 +443,7 @@ class ForwardMode(Method):
         scheme = "forward-over-reverse" if self.hessian_scheme == "auto" else self.hessian_scheme
         h = np.asarray(hessian(spec, x, hessian_scheme=scheme), dtype=float).reshape(x.size,
                                                                                    x.size)
+        check_derivative(spec, h, "hessian", x, self.name)
         passes = x.size if scheme == "forward-over-reverse" else x.size * x.size
         return DerivativeResult(h, nfev=passes, method=self.name, out_shape=(),
                                 info={"passes": passes, "hessian_scheme": scheme})
