@@ -31,10 +31,16 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+# DIFFKIT_TREE: another checkout to measure (benchmarks/against.py pairs two trees)
+sys.path.insert(0, os.environ.get("DIFFKIT_TREE")
+                or os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import diffkit.numpy as dnp
 from diffkit.methods import reverse as rev
+
+# (the names before the architecture issue, for measuring an older tree beside this one)
+value_and_gradient = getattr(rev, "value_and_gradient", None) or rev.value_and_grad
+gradient = getattr(rev, "gradient", None) if hasattr(rev, "value_and_gradient") else rev.grad
 
 
 def _optional(name: str) -> Any:
@@ -99,7 +105,7 @@ def logistic(x: Any) -> Any:
 
 def bench_logistic(repeats: int) -> tuple[dict[str, float], dict[str, float]]:
     """µs per scalar op for each tool, and diffkit's time over each tool's (paired)."""
-    tools: dict[str, Callable[[], Any]] = {"diffkit": lambda: rev.gradient(logistic, 0.3)}
+    tools: dict[str, Callable[[], Any]] = {"diffkit": lambda: gradient(logistic, 0.3)}
     if autograd is not None:
         ag = autograd.grad(logistic)
         tools["autograd"] = lambda: ag(0.3)
@@ -163,7 +169,7 @@ def bench_rosen(n: int, repeats: int) -> dict[str, float]:
     rng = np.random.default_rng(0)
     x = rng.uniform(-1.0, 1.0, n)
     out = {}
-    out["diffkit"] = paired(lambda: rosen(x), lambda: rev.value_and_gradient(rosen, x), repeats)[0]
+    out["diffkit"] = paired(lambda: rosen(x), lambda: value_and_gradient(rosen, x), repeats)[0]
     out["hand-written"] = paired(lambda: rosen(x), lambda: rosen_value_and_grad_numpy(x),
                                  repeats)[0]
     if autograd is not None:
@@ -172,7 +178,7 @@ def bench_rosen(n: int, repeats: int) -> dict[str, float]:
         def arosen(x: Any) -> Any:
             return anp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
 
-        vg = autograd.value_and_gradient(arosen)
+        vg = autograd.value_and_grad(arosen)
         out["autograd"] = paired(lambda: arosen(x), lambda: vg(x), repeats)[0]
     if torch is not None:
         xt = torch.tensor(x)
@@ -198,7 +204,7 @@ def bench_rosen(n: int, repeats: int) -> dict[str, float]:
             return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
 
         xj = jnp.asarray(x)
-        jvg = jax.value_and_gradient(jrosen)
+        jvg = jax.value_and_grad(jrosen)
         if n <= 10**3 or n >= 10**6:
             out["jax eager"] = paired(lambda: jrosen(xj).block_until_ready(),
                                       lambda: jvg(xj)[1].block_until_ready(),
@@ -244,9 +250,9 @@ def bench_mlp(repeats: int) -> dict[str, float]:
 
     tparams = tuple(params)
     out = {}
-    out["diffkit"] = paired(lambda: loss(tparams), lambda: rev.gradient(loss, tparams), repeats)[0]
+    out["diffkit"] = paired(lambda: loss(tparams), lambda: gradient(loss, tparams), repeats)[0]
     out["diffkit, flat vector"] = paired(lambda: loss(_split(flat)),
-                                         lambda: rev.gradient(lambda p: loss(_split(p)), flat),
+                                         lambda: gradient(lambda p: loss(_split(p)), flat),
                                          repeats)[0]
 
     def np_loss(w1: Any, b1: Any, w2: Any, b2: Any) -> Any:
@@ -339,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--only", choices=["logistic", "rosen", "mlp"], default=None)
+    parser.add_argument("--markdown", metavar="PATH", help="also write the table here")
     args = parser.parse_args(argv)
     repeats = 5 if args.quick else 15
     rows: list[tuple[str, dict[str, float]]] = []
@@ -358,10 +365,14 @@ def main(argv: list[str] | None = None) -> int:
         if mod is not None:
             versions[mod.__name__] = getattr(mod, "__version__", "?")
     print("versions:", ", ".join(f"{k} {v}" for k, v in versions.items()))
-    print("| workload | " + " | ".join(COLUMNS) + " |")
-    print("|---|" + "---|" * len(COLUMNS))
+    lines = ["| workload | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
     for label, res in rows:
-        print(f"| {label} | " + " | ".join(_fmt(res.get(c)) for c in COLUMNS) + " |")
+        lines.append(f"| {label} | " + " | ".join(_fmt(res.get(c)) for c in COLUMNS) + " |")
+    table = "\n".join(lines) + "\n"
+    print(table, end="")
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as fh:
+            fh.write(table)
     if ratios_logistic:
         print("per scalar op, paired: diffkit = " + ", ".join(
             f"{v:.2f}x {k}" for k, v in ratios_logistic.items()))
