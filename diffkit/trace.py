@@ -36,7 +36,7 @@ import numpy as np
 from . import graph
 from .core import REGISTRY, checked_evaluation
 from .display import DIGITS, expression_text, format_value
-from .errors import OutputShapeError, UnknownMethodError
+from .errors import DomainError, OutputShapeError, UnknownMethodError
 from .graph import MAX_NODES
 from .methods.forward import tangent_trace
 from .methods.reverse import Node, ReverseTrace, record, record_vjps
@@ -342,8 +342,14 @@ def trace(f: Any, x: Any, mode: str = "reverse", direction: Any = None) -> Any:
             "trace(f, x, direction=...): a direction seeds forward mode; pass mode='forward'"
         )
     spec, xa = prepare(f, x, "trace")
+    where = np.array2string(xa, threshold=8)
     with checked_evaluation():
-        tr, nodes, out = _record_named(spec, list(spec.unpack(xa)))
+        try:
+            tr, nodes, out = _record_named(spec, list(spec.unpack(xa)))
+        except FloatingPointError as exc:  # plain numpy code outside its domain
+            raise DomainError(f"trace(f, x): {spec.name} at x = {where}: {exc} (numpy); the "
+                              f"point is outside the function's domain; choose a point inside "
+                              f"it") from None
         value = out.value if out.__class__ is Node and out._trace is tr else out
         value = check_output(spec, value, "trace", xa)
         output = out.id if out.__class__ is Node and out._trace is tr else None
@@ -351,7 +357,13 @@ def trace(f: Any, x: Any, mode: str = "reverse", direction: Any = None) -> Any:
         contributions: list[Contribution] = []
         scalar = np.shape(value) == ()
         if scalar and output is not None:
-            adj, contributions = _logged_sweep(tr, output)
+            try:
+                adj, contributions = _logged_sweep(tr, output)
+            except FloatingPointError as exc:
+                raise DomainError(
+                    f"trace(f, x): {spec.name} is defined at x = {where} but its derivative is "
+                    f"not finite there ({exc} in the reverse sweep: the edge of a domain, "
+                    f"like sqrt at 0); trace a point inside the domain") from None
     n = len(nodes)
     # list the steps by topological generation, ties in execution order: a valid order of
     # the same program, and the one of Baydin et al.'s table (all ops on inputs first)

@@ -146,6 +146,14 @@ def test_domain_error_while_tracing():
         dk.trace(lambda x: dnp.log(x), -2.0)
 
 
+def test_a_derivative_that_is_not_finite_is_a_domain_error():
+    with pytest.raises(dk.DomainError, match=r"sqrt\(x\) is defined at x = 0\. but its "
+                       r"derivative is not finite there \(divide by zero"):
+        dk.trace(dk.Function.from_expr("sqrt(x)"), 0.0)
+    with pytest.raises(dk.DomainError, match=r"trace\(f, x\): f at x = -1\.: invalid value"):
+        dk.trace(lambda x: np.sqrt(np.float64(-1.0)) + x, -1.0)  # plain numpy, no tracer
+
+
 def test_bad_mode():
     with pytest.raises(dk.UnknownMethodError, match=r"mode must be 'reverse' .* or 'forward'"):
         dk.trace(f, [2.0, 5.0], mode="sideways")
