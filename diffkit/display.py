@@ -234,8 +234,8 @@ def comparison_text(c: Any, width: int | None = None, *,
         width = shutil.get_terminal_size((100, 24)).columns
     width = max(int(width), 40)
     detail = detail or (lambda s: s)
-    header = ["method", "derivative", "abs error", "rel error", "evaluations", "seconds",
-              "size", "status"]
+    header = ["method", "derivative", "abs error", "rel error", "evals", "seconds", "size",
+              "status"]
     notes: list[str] = []
     status_cells = []
     for r in c.rows:
@@ -271,10 +271,7 @@ def comparison_text(c: Any, width: int | None = None, *,
     size, secs = ("size",), ("size", "seconds")
     for digits, dropped in ((10, ()), (6, ()), (10, size), (6, size), (4, size), (6, secs),
                             (4, secs), (None, secs), (None, (*secs, "abs error"))):
-        rows = cells(digits, set(dropped))
-        if dropped:
-            rows[0] = ["evals" if h == "evaluations" else h for h in rows[0]]
-        table = render(rows)
+        table = render(cells(digits, set(dropped)))
         if max(len(line) for line in table) <= width:
             break
     else:  # narrower than any table: one wrapped line per method
@@ -314,7 +311,7 @@ def _aligned(rows: list[list[str]], right: set[int]) -> list[str]:
 def step_error_text(r: Any, notes: bool = True) -> str:
     """A :class:`~diffkit.analysis.step_error.StepErrorResult` as a summary: one line per
     scheme (order, fitted slope, measured and predicted best step, smallest error, steps
-    that broke down and why), then the notes.
+    that broke down), then (with ``notes``) why steps broke down and the result's notes.
 
     Examples
     --------
@@ -339,7 +336,7 @@ def step_error_text(r: Any, notes: bool = True) -> str:
              f"{np.dtype(r.dtype).name}, {np.size(r.h)} steps from {np.min(r.h):.1e} to "
              f"{np.max(r.h):.1e}"]
     lines += _aligned(rows, right=set(range(1, 7)))
-    return "\n".join(lines + why + (list(r.notes) if notes else []))
+    return "\n".join(lines + (why + list(r.notes) if notes else []))
 
 
 def cost_text(c: Any) -> str:

@@ -342,7 +342,7 @@ def trace(f: Any, x: Any, mode: str = "reverse", direction: Any = None) -> Any:
             "trace(f, x, direction=...): a direction seeds forward mode; pass mode='forward'"
         )
     spec, xa = prepare(f, x, "trace")
-    where = np.array2string(xa, threshold=8)
+    where = format_value(xa, 10) if xa.size <= 4 else np.array2string(xa, threshold=8)
     with checked_evaluation():
         try:
             tr, nodes, out = _record_named(spec, list(spec.unpack(xa)))

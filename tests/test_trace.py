@@ -147,10 +147,10 @@ def test_domain_error_while_tracing():
 
 
 def test_a_derivative_that_is_not_finite_is_a_domain_error():
-    with pytest.raises(dk.DomainError, match=r"sqrt\(x\) is defined at x = 0\. but its "
+    with pytest.raises(dk.DomainError, match=r"sqrt\(x\) is defined at x = 0 but its "
                        r"derivative is not finite there \(divide by zero"):
         dk.trace(dk.Function.from_expr("sqrt(x)"), 0.0)
-    with pytest.raises(dk.DomainError, match=r"trace\(f, x\): f at x = -1\.: invalid value"):
+    with pytest.raises(dk.DomainError, match=r"trace\(f, x\): f at x = -1: invalid value"):
         dk.trace(lambda x: np.sqrt(np.float64(-1.0)) + x, -1.0)  # plain numpy, no tracer
 
 
