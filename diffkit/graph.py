@@ -358,6 +358,8 @@ def _isotonic(target: list[float], sep: list[float]) -> list[float]:
     non-decreasing: isotonic regression of ``target - c``, solved by pooling adjacent
     violators.
     """
+    if not target:
+        return []
     c = [0.0]
     for s in sep:
         c.append(c[-1] + s)
