@@ -169,7 +169,9 @@ def _methods_arg(text: str | None, cmd: str, *, manual: bool = True) -> Any:
 
 # ----------------------------------------------------------------------------- messages
 
-_CALL_PREFIX = re.compile(r"^(?:[A-Za-z_][\w.]*\([^()]*\)(?:\.\w+\([^()]*\))*: )+")
+# a leading Python call: ``compare(f, x): `` or ``trace(f, x, mode='x'): `` (arguments are
+# names, so ``log(-1.0): outside its domain`` keeps its primitive)
+_CALL_PREFIX = re.compile(r"^(?:[A-Za-z_][\w.]*\((?:[A-Za-z_]\w*(?:=[^()]*)?(?:, )?)*\): )+")
 
 
 def _cli_terms(text: str) -> str:
@@ -439,6 +441,9 @@ def _sweep(args: argparse.Namespace) -> int:
         _resolve(s, list(SCHEMES), SCHEME_ALIASES, "--schemes", "sweep", "a scheme")
         for s in parts))
     dtype = {"float64": np.float64, "float32": np.float32}[args.dtype]
+    if abs(float(x)) > np.finfo(dtype).max:
+        raise _BadInput(f"diffkit sweep: --at {args.at} is beyond {args.dtype}'s range "
+                        f"(±{np.finfo(dtype).max:.3g}); use --dtype float64 or a smaller point")
     r = step_error(spec, x, schemes=schemes, complex_step=not args.no_complex_step, dtype=dtype)
     if args.csv:
         try:

@@ -267,6 +267,7 @@ def test_did_you_mean(capsys, argv, line):
     ["compare", "x", "--at", "1", "--methods", "complex-step,xyz"],
     ["compare", "x**2", "--at", "3", "--methods", "manual"],
     ["compare", "x**2", "--at", "3", "--manual", "2*y"],
+    ["sweep", "x**0.5", "--at", "1e308", "--dtype", "float32"],
 ])
 def test_messages_speak_cli_not_python(capsys, argv):
     """Issue 25: flags, not Python calls; no sympy jargon ('zoo'); one line, exit 2."""
@@ -424,3 +425,18 @@ def test_trace_out_is_sized_to_the_graph(capsys, tmp_path):
     height, width = imread(png).shape[:2]
     assert 400 < width < 900  # 5.7 x 2.2 inches at 110 dpi, not a fixed 9 x 6
     assert 150 < height < 400
+
+
+@pytest.mark.parametrize(("text", "cli"), [
+    ("compare(f, x): log(x) cannot be evaluated", "log(x) cannot be evaluated"),
+    ("log(-1.0): outside its domain, log requires x > 0", "log(-1.0): outside its domain, log "
+     "requires x > 0"),
+    ("trace(f, x, mode='sideways'): mode must be", "mode must be"),
+    ("use method='richardson' or 'central-difference' (or an AD method)",
+     "use --methods richardson or central-difference (or an AD method)"),
+    ("method='complex-step' refuses", "--methods complex-step refuses"),
+])
+def test_library_messages_in_cli_terms(text, cli):
+    from diffkit.cli import _cli_terms
+
+    assert _cli_terms(text) == cli
