@@ -441,7 +441,7 @@ def _sweep(args: argparse.Namespace) -> int:
         _resolve(s, list(SCHEMES), SCHEME_ALIASES, "--schemes", "sweep", "a scheme")
         for s in parts))
     dtype = {"float64": np.float64, "float32": np.float32}[args.dtype]
-    if abs(float(x)) > np.finfo(dtype).max:
+    if abs(float(x)) > float(np.finfo(dtype).max):
         raise _BadInput(f"diffkit sweep: --at {args.at} is beyond {args.dtype}'s range "
                         f"(±{np.finfo(dtype).max:.3g}); use --dtype float64 or a smaller point")
     r = step_error(spec, x, schemes=schemes, complex_step=not args.no_complex_step, dtype=dtype)
