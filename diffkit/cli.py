@@ -40,6 +40,7 @@ import json
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -663,44 +664,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     d/dx exp(x) at x = 1: ...
     0
     """
-    from .errors import DiffkitError
-
     argv = list(sys.argv[1:] if argv is None else argv)
     cmd = next((a for a in argv if not a.startswith("-")), "")
     where = f"diffkit {cmd}".rstrip()
+
+    def one_line_warning(message: Any, category: type, *_: Any, **__: Any) -> None:
+        text = str(message).strip().splitlines()
+        _log(f"{where}: warning: {category.__name__}: {text[0] if text else ''}")
+
     try:
-        try:
-            args = _parser().parse_args(argv)
-            where = f"diffkit {args.command}"
-            if getattr(args, "repeat", 1) is not None and getattr(args, "repeat", 1) < 1:
-                raise _BadInput(f"diffkit {args.command}: --repeat must be >= 1")
-            code = int(args.run(args))
-        except _BadInput as exc:
-            _log(str(exc))
-            code = EXIT_BAD_INPUT
-        except _Failed as exc:
-            _log(str(exc))
-            code = EXIT_FAILED
-        except DiffkitError as exc:  # bad input the analysis found (a point outside a domain)
-            _log(f"{where}: {_cli_terms(_first_line(exc))}")
-            code = EXIT_BAD_INPUT
-        except SystemExit as exc:  # --help, --version
-            code = int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_BAD_INPUT
-        except KeyboardInterrupt:
-            _log(f"{where}: interrupted")
-            code = EXIT_INTERRUPTED
-        except BrokenPipeError:
-            raise
-        except Exception as exc:  # a bug: one line, unless --traceback asks for the trace
-            if "--traceback" in argv:
-                raise
-            _log(f"{where}: internal error: {type(exc).__name__}: {_first_line(exc)} "
-                 f"(rerun with --traceback to see where, and please report it)")
-            code = EXIT_FAILED
-        sys.stdout.flush()
-        return code
+        with warnings.catch_warnings():
+            warnings.showwarning = one_line_warning  # restored on exit
+            return _main(argv, where)
     except BrokenPipeError:
         return _closed_pipe()
+
+
+def _main(argv: list[str], where: str) -> int:
+    from .errors import DiffkitError
+
+    try:
+        args = _parser().parse_args(argv)
+        where = f"diffkit {args.command}"
+        if getattr(args, "repeat", 1) is not None and getattr(args, "repeat", 1) < 1:
+            raise _BadInput(f"diffkit {args.command}: --repeat must be >= 1")
+        code = int(args.run(args))
+    except _BadInput as exc:
+        _log(str(exc))
+        code = EXIT_BAD_INPUT
+    except _Failed as exc:
+        _log(str(exc))
+        code = EXIT_FAILED
+    except DiffkitError as exc:  # bad input the analysis found (a point outside a domain)
+        _log(f"{where}: {_cli_terms(_first_line(exc))}")
+        code = EXIT_BAD_INPUT
+    except SystemExit as exc:  # --help, --version
+        code = int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        _log(f"{where}: interrupted")
+        code = EXIT_INTERRUPTED
+    except BrokenPipeError:
+        raise
+    except Exception as exc:  # a bug: one line, unless --traceback asks for the trace
+        if "--traceback" in argv:
+            raise
+        _log(f"{where}: internal error: {type(exc).__name__}: {_first_line(exc)} "
+             f"(rerun with --traceback to see where, and please report it)")
+        code = EXIT_FAILED
+    sys.stdout.flush()  # a closed pipe shows here, not in Python's flush at exit
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -440,3 +440,22 @@ def test_library_messages_in_cli_terms(text, cli):
     from diffkit.cli import _cli_terms
 
     assert _cli_terms(text) == cli
+
+
+def test_a_warning_is_one_line(capsys, monkeypatch):
+    import warnings
+
+    import diffkit.cli as cli
+
+    def noisy(args):
+        warnings.warn("overflow encountered\nsecond line", RuntimeWarning, stacklevel=1)
+        print("result")
+        return 0
+
+    monkeypatch.setattr(cli, "_swell", noisy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        code, out, err = run(capsys, "swell", "logistic")
+    assert code == 0
+    assert out == "result\n"
+    assert err == "diffkit swell: warning: RuntimeWarning: overflow encountered\n"
