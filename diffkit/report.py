@@ -289,9 +289,8 @@ def _graph_and_traces(out: Path, log: Callable[[str], None]) -> list[str]:
         f"sweep.",
         "",
     ]
-    if hasattr(rev, "draw"):
-        fig, ax = _figure((9, 6))
-        rev.draw(ax=ax)
+    if hasattr(rev, "figure"):
+        fig = rev.figure()  # sized to the graph
         lines += [f"![DAG with values and adjoints]({_save(fig, out, 'dag_baydin.png')})", ""]
     if hasattr(rev, "to_mermaid"):
         lines += ["```mermaid", str(rev.to_mermaid()).strip(), "```", ""]
