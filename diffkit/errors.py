@@ -11,6 +11,8 @@ __all__ = [
     "ArityError",
     "CheckpointError",
     "DiffkitError",
+    "DiffkitFallbackWarning",
+    "DiffkitWarning",
     "DomainError",
     "MissingManualError",
     "NonAnalyticError",
@@ -95,3 +97,17 @@ class CheckpointError(DiffkitError, ValueError):
 
 class UnsupportedPrimitiveError(DiffkitError, NotImplementedError):
     """A primitive lacks the interpretation that a method needs."""
+
+
+class DiffkitWarning(UserWarning):
+    """Base class of the warnings diffkit emits (filter them all with this category)."""
+
+
+class DiffkitFallbackWarning(DiffkitWarning):
+    """``method="auto"`` could not follow the code with AD and used Richardson extrapolation.
+
+    Emitted by the plain-array API (``dk.gradient`` and friends) once per function, the first
+    time it falls back, naming the primitive or the source line that stopped AD. Silence it
+    with ``warnings.filterwarnings("ignore", category=dk.DiffkitFallbackWarning)``, or choose
+    the method explicitly.
+    """

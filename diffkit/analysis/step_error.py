@@ -28,7 +28,7 @@ from ..core import checked_evaluation
 from ..errors import DiffkitError, PointError, StepError, UnknownMethodError
 from ..plotting import plot_step_error
 from ..spec import Function
-from ..validation import as_function, as_point
+from ..validation import as_function, as_point, with_data
 from .reference import exact_derivatives, reference_jacobian
 
 __all__ = ["SCHEMES", "StepErrorResult", "step_error"]
@@ -278,6 +278,8 @@ def step_error(
     h: Any = None,
     complex_step: bool = True,
     dtype: Any = np.float64,
+    args: tuple[Any, ...] = (),
+    kwargs: dict[str, Any] | None = None,
 ) -> StepErrorResult:
     """Sweep finite-difference schemes over step sizes and compare with the error model.
 
@@ -298,6 +300,11 @@ def step_error(
     dtype : {np.float64, np.float32}
         Precision of the stencil arithmetic; the error is still measured against the exact
         derivative at the point rounded to ``dtype``.
+    args : tuple, optional
+        Data arguments: ``f`` is called as ``f(x, *args, **kwargs)`` and differentiated with
+        respect to ``x`` only (constants to the exact reference).
+    kwargs : dict, optional
+        Keyword data arguments.
 
     Returns
     -------
@@ -315,7 +322,7 @@ def step_error(
     >>> round(r.slopes["forward-difference"]), round(r.slopes["central-difference"])
     (1, 2)
     """
-    spec = as_function(f, "step_error")
+    spec = with_data(as_function(f, "step_error"), args, kwargs, call="step_error(f, x)")
     try:
         dt = np.dtype(dtype)
     except TypeError:

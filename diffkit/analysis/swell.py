@@ -198,8 +198,8 @@ def swell(family: str = "logistic", ns: Sequence[int] = range(1, 13), *,
         if have_reverse:
             t0 = time.perf_counter()
             r = _methods.get("reverse-mode").derivative(entry.function, entry.point)
+            seconds["tape"][i] = time.perf_counter() - t0  # (info is built when read, after)
             metrics[TAPE][i] = r.info.get("ops", np.nan)
-            seconds["tape"][i] = time.perf_counter() - t0
         if progress is not None:
             progress(n)
     if np.any(ns_arr > max_expanded):
