@@ -11,6 +11,7 @@ __all__ = [
     "ArityError",
     "DiffkitError",
     "DomainError",
+    "GuardError",
     "MissingManualError",
     "NonAnalyticError",
     "NonFiniteError",
@@ -89,3 +90,15 @@ class NotTraceableError(DiffkitError, TypeError):
 
 class UnsupportedPrimitiveError(DiffkitError, NotImplementedError):
     """A primitive lacks the interpretation that a method needs."""
+
+
+class GuardError(DiffkitError, RuntimeError):
+    """A compiled derivative program was called where a decision it recorded while tracing
+    (a branch, a value a rule read) comes out differently: it holds only on the traced path.
+
+    ``index`` is the guard's position in the program (``Retrace(index)`` in its source).
+    """
+
+    def __init__(self, message: str, index: int = -1) -> None:
+        super().__init__(message)
+        self.index = index
