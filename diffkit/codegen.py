@@ -164,12 +164,13 @@ class Var(Tracer):
 
     def __init__(self, trace: Program, kind: int, concrete: Any, prim: Primitive | None = None,
                  args: tuple[Any, ...] = (), params: dict[str, Any] | None = None,
-                 form: str | None = None, active: bool = False, runtime: int = NP) -> None:
+                 form: str | None = None, active: bool = False, runtime: int = NP,
+                 shape: tuple[int, ...] | None = None, dtype: Any = None) -> None:
         self._trace = trace
         self.kind = kind
         self.concrete = concrete
-        self.shape = np.shape(concrete)
-        self.dtype = getattr(concrete, "dtype", None) or np.dtype(type(concrete))
+        self.shape = np.shape(concrete) if shape is None else shape
+        self.dtype = np.result_type(concrete) if dtype is None else dtype
         self.prim = prim
         self.args = args
         self.params = {} if params is None else params
@@ -194,9 +195,9 @@ class Var(Tracer):
         return math.prod(self.shape)
 
     def __repr__(self) -> str:
-        kind = ("input", "constant", "op")[self.kind]
-        what = f" {self.prim.name}" if self.prim is not None else ""
-        return f"<Var v{self.id}{what} ({kind}) shape={self.shape}>"
+        value = self.concrete
+        shown = repr(value) if np.size(value) <= 4 else f"array of shape {self.shape}"
+        return f"Var(v{self.id}, value={shown})"
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         value = np.asarray(self._trace.convert(self, "array"))
@@ -384,7 +385,8 @@ class Program(Trace):
               form: str | None) -> Any:
         """Record ``prim(*args, **params)`` (called as operator ``form``) and return its var."""
         values = []
-        dynamic = active = False
+        keys = []
+        dynamic = active = constant_array = False
         for a in args:
             if a.__class__ is Var:
                 if a._trace is not self:
@@ -393,25 +395,40 @@ class Program(Trace):
                 if a.kind != STATIC:
                     dynamic = True
                     active = active or a.active
+                    keys.append(a.id)
+                else:
+                    constant_array = constant_array or bool(a.shape)
+                    keys.append(_key(a))
             elif isinstance(a, Tracer):
                 raise NotCompilable(
                     f"{prim.name}: a value traced by another method reached the compiled "
                     f"program (a derivative of a derivative taken with another method)")
             else:
                 values.append(a)
+                keys.append(_key(a))
         if prim in _IN_PLACE:  # it adds into its first argument: not into the traced value
             values[0] = values[0].copy()
         value = self._evaluate(prim, form, values, params)
         if not dynamic:
             return self.static(value, (prim, args, params, form))
-        if value.__class__ is not np.ndarray and not isinstance(value, (np.generic, float, int,
-                                                                        complex)):
+        cls = value.__class__
+        if cls is np.float64:
+            shape, dtype = (), _FLOAT64
+        elif cls is np.ndarray:
+            shape, dtype = value.shape, value.dtype
+            if constant_array and prim.elementwise and shape:
+                filled = self._fills(prim, form, args, values, params, value)
+                if filled is not args:
+                    args = filled
+                    keys = [a.id if a.__class__ is Var and a.kind != STATIC else _key(a)
+                            for a in args]
+        elif isinstance(value, (np.generic, float, int, complex)):
+            shape, dtype = (), np.result_type(value)
+        else:
             raise NotCompilable(f"{prim.qualname} returned a {type(value).__name__}, which the "
                                 f"code writer cannot hold as one value")
-        if prim.elementwise and np.shape(value):
-            args = self._fills(prim, form, args, values, params, value)
-        key = (prim, form, tuple(_key(a) for a in args),
-               tuple((k, _key(v)) for k, v in params.items()))
+        key = (prim, form, tuple(keys),
+               tuple((k, _key(v)) for k, v in params.items()) if params else ())
         hit = self.table.get(key)
         if hit is not None and prim not in _IN_PLACE:
             return hit
@@ -419,7 +436,8 @@ class Program(Trace):
             raise NotCompilable(f"the program grew past {MAX_OPS} operations")
         var = Var(self, OP, value, prim, tuple(args), params, form,
                   active=active and prim.differentiable,
-                  runtime=_runtime(prim, form, args, value))
+                  runtime=_runtime(prim, form, args) if not shape else NP,
+                  shape=shape, dtype=dtype)
         self.table[key] = var
         return var
 
@@ -650,17 +668,25 @@ def _python_scalar(value: Any) -> bool:
     return np.shape(value) == () and np.result_type(value) == np.float64
 
 
-def _runtime(prim: Primitive, form: str | None, args: tuple[Any, ...], value: Any) -> int:
-    """What the operation's result is at run time when it is a scalar."""
-    if np.shape(value):
-        return NP
-    op = form or _syntax(prim, len(args), {})
-    if op is not None and (form is not None or op in _EXACT):
+def _runtime(prim: Primitive, form: str | None, args: tuple[Any, ...]) -> int:
+    """What the scalar result of an operation is at run time."""
+    op = form
+    if op is None:
+        op = _EXACT_SYNTAX.get((prim, len(args)), 0)
+        if op == 0:
+            op = _EXACT_SYNTAX[prim, len(args)] = _syntax(prim, len(args), {})
+        if op not in _EXACT:
+            op = None
+    if op is not None:
         kinds = [_kind_of(a) for a in args]
         if NP in kinds or op not in _EXACT:  # (a non-exact operator runs on float64)
             return NP
         return PY if all(k == PY for k in kinds) else ANY
     return NP if isinstance(prim.numeric, np.ufunc) else ANY
+
+
+_EXACT_SYNTAX: dict[tuple[Primitive, int], str | None] = {}
+_FLOAT64 = np.dtype(np.float64)
 
 
 def _kind_of(a: Any) -> int:
@@ -718,7 +744,10 @@ _PHASE_COMMENT = {
     ADJOINT: "# the adjoints, v_bar = d(output)/dv, in reverse order",
     TANGENT: "# the tangents, v_dot = (dv/dx) x_dot, in forward order",
 }
-_HELPERS = {"float64": np.float64, "unchanged": unchanged, "array": np.array}
+_HELPERS = {"float64": np.float64, "unchanged": unchanged, "array": np.array, "abs": abs,
+            "slice": slice}
+RESERVED = frozenset({*_HELPERS, "Retrace"})
+"""Names the written code uses besides its own: not available as parameter names."""
 
 
 class _Writer:
@@ -731,7 +760,7 @@ class _Writer:
         self.outputs = list(outputs)
         self.name = name
         self.namespace: dict[str, Any] = dict(_HELPERS)
-        self.reserved = {program.names[v.id] for v in inputs} | set(_HELPERS) | {"Retrace"}
+        self.reserved = {program.names[v.id] for v in inputs} | RESERVED
         self.fn_names: dict[Primitive, str] = {}
         self.const_names: dict[int, str] = {}
         self.holder: dict[str, int] = {}  # name -> the var it holds now
@@ -820,6 +849,13 @@ class _Writer:
                 last[o.id] = n + 1
                 reads.setdefault(o.id, []).append(n + 1)
         self.live, self.named, self.stmt, self.last, self.reads = live, named, stmt, last, reads
+        dying: dict[int, list[int]] = {}  # large arrays by the statement that reads them last
+        for i in range(n):
+            v = p.vars[i]
+            if live[i] and named[i] and i not in self.output_ids \
+                    and v.concrete.__class__ is np.ndarray and v.concrete.nbytes >= FREE_BYTES:
+                dying.setdefault(last[i], []).append(i)
+        self.dying = dying
         self.prefer = prefer
 
     # ------------------------------------------------------------------ names
@@ -888,8 +924,9 @@ class _Writer:
         cls = c.__class__
         if cls is bool or cls is int:
             return repr(c)
-        if cls is float or cls is np.float64:
-            f = float(c)
+        if cls is float or cls is np.float64 or (cls is np.ndarray and c.shape == ()
+                                                 and c.dtype == _FLOAT64):
+            f = float(c)  # (a 0-d array computes the same numbers as the number)
             return repr(f) if math.isfinite(f) else None
         return None
 
@@ -1047,14 +1084,13 @@ class _Writer:
                 f"  # {who} read the value of {name}")
 
     def freed(self, pos: int) -> list[str]:
-        out = [name for name, held in self.holder.items()
-               if self.last[held] == pos and held not in self.output_ids
-               and self.p.vars[held].kind == OP
-               and self.p.vars[held].concrete.__class__ is np.ndarray
-               and self.p.vars[held].concrete.nbytes >= FREE_BYTES]
+        """Names of large arrays last read in statement ``pos`` (deleted after it)."""
+        out = []
+        for held in self.dying.get(pos, ()):
+            if self.last[held] == pos:
+                out.extend(self.names_of.get(held, ()))
         for name in out:
-            held = self.holder.pop(name)
-            self.names_of[held].remove(name)
+            self.names_of[self.holder.pop(name)].remove(name)
         return out
 
     # ------------------------------------------------------------------ the text
@@ -1178,10 +1214,13 @@ def write(program: Program, inputs: Sequence[Var], outputs: Sequence[Any], name:
     """
     if not valid_name(name):
         raise NotCompilable(f"{name!r} is not a name the code writer uses")
-    for v in inputs:
-        if not valid_name(program.names.get(v.id)):
-            raise NotCompilable(f"parameter name {program.names.get(v.id)!r} is not an "
-                                f"identifier")
+    names = [program.names.get(v.id) for v in inputs]
+    for parameter in names:
+        if not valid_name(parameter) or parameter in RESERVED:
+            raise NotCompilable(f"parameter name {parameter!r} is not one the code writer "
+                                f"uses")
+    if len(set(names)) != len(names):
+        raise NotCompilable(f"parameter names {names} repeat")
     w = _Writer(program, inputs, outputs, name)
     source = w.write()
     guards = []
@@ -1210,6 +1249,7 @@ def build(program: Program, inputs: Sequence[Var], outputs: Sequence[Any], name:
                           f"there (ReverseCompiled re-traces by itself)", k)
 
     namespace["Retrace"] = retrace
+    namespace["__builtins__"] = {}  # the code reads only what diffkit put here
     code = compile(source, f"<diffkit {name}>", "exec")
     exec(code, namespace)  # text diffkit wrote from its own names; values via the namespace
     return namespace[name], source, guards

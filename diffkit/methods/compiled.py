@@ -57,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from ..codegen import NotCompilable, Program, Var, build, valid_name
+from ..codegen import RESERVED, NotCompilable, Program, Var, build, valid_name
 from ..core import Primitive, checked_evaluation, library_routes
 from ..errors import DomainError, GuardError, OutputShapeError, UnknownMethodError
 from ..results import DerivativeResult
@@ -186,8 +186,11 @@ def _store(spec: Function) -> dict[Any, _Entry]:
 
 
 def _parameter_names(spec: Function) -> list[str]:
+    """The spec's parameter names where the code writer may use them (identifiers, not a
+    name the code needs), else ``x`` or ``x1, x2, ...``."""
     names = list(spec.parameters)
-    if len(set(names)) == len(names) and all(valid_name(n) for n in names):
+    if len(set(names)) == len(names) and all(valid_name(n) and n not in RESERVED
+                                             for n in names):
         return names
     return ["x"] if len(names) == 1 else [f"x{k + 1}" for k in range(len(names))]
 
@@ -588,7 +591,7 @@ class ReverseCompiled(Method):
         info = {"compiled": "re-traced" if missed is not None else "traced",
                 "variants": len(entry.variants), "ops": compiled.ops,
                 "seconds": compiled.seconds}
-        return values, info, status
+        return check, info, status  # (the program's own arrays: the trace's are its constants)
 
     def _tape(self, run: Callable[[], DerivativeResult], info: dict[str, Any], status: str
               ) -> DerivativeResult:
