@@ -432,3 +432,33 @@ def test_the_code_writer_names_no_primitive(module):
     from tests.test_architecture import test_engines_name_no_primitive
 
     test_engines_name_no_primitive(module)
+
+
+# ============================================================================ views
+
+
+def test_dk_trace_to_python_is_the_adjoint_program():
+    t = dk.trace(dk.Function.from_expr("log(x1) + x1*x2 - sin(x2)"), [2.0, 5.0])
+    assert t.to_python() == BAYDIN_TABLE_3
+    polar = dk.trace(lambda r, s: [r * dnp.cos(s), r * dnp.sin(s)], [2.0, 0.5])
+    assert polar.to_python().startswith("def jacobian(r, s):")
+
+
+def test_the_command_line_prints_the_program(capsys):
+    from diffkit.cli import main
+
+    assert main(["trace", "--python", "log(x1) + x1*x2 - sin(x2)", "--at", "2,5"]) == 0
+    assert capsys.readouterr().out == BAYDIN_TABLE_3
+    assert main(["trace", "--python", "log(x1) + x1*x2 - sin(x2)", "--at", "2,5",
+                 "--mode", "forward"]) == 0
+    assert "v5_dot = v4_dot + -v3_dot" in capsys.readouterr().out
+    assert main(["trace", "--python", "x1/x2", "--at", "2,5", "--json"]) == 2
+    assert "--python prints the program as text" in capsys.readouterr().err
+
+
+def test_the_reports_traces_section_shows_the_program(tmp_path):
+    pytest.importorskip("matplotlib")
+    from diffkit.report import _graph_and_traces
+
+    text = "\n".join(_graph_and_traces(tmp_path, lambda message: None))
+    assert "```python\n" + BAYDIN_TABLE_3.rstrip() + "\n```" in text
