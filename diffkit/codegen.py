@@ -92,7 +92,9 @@ INLINE_DEPTH = 6
 
 FREE_BYTES = 64 * 1024
 """Arrays at least this large are deleted (``del v3``) after their last use, so the program
-frees intermediates as the tape does instead of holding them until it returns."""
+frees intermediates as the tape does instead of holding them until it returns; and one that
+is read once is written inline where it is read, named or not, so numpy can reuse its memory
+for the result (its temporary elision works on arrays no name holds)."""
 
 
 class NotCompilable(DiffkitError, TypeError):
@@ -800,8 +802,9 @@ class _Writer:
         named = [False] * n
         for i in range(n):
             if live[i]:
-                named[i] = (p.vars[i].phase == PRIMAL or i in prefer or uses[i] != 1
-                            or i in guarded or i in self.output_ids)
+                v = p.vars[i]
+                named[i] = (uses[i] != 1 or i in guarded or i in self.output_ids or (
+                    (v.phase == PRIMAL or i in prefer) and not _large(v.concrete)))
         depth = [0] * n  # a chain of single-use temporaries is cut every INLINE_DEPTH levels
         for i in range(n):
             if not live[i]:
@@ -851,9 +854,7 @@ class _Writer:
         self.live, self.named, self.stmt, self.last, self.reads = live, named, stmt, last, reads
         dying: dict[int, list[int]] = {}  # large arrays by the statement that reads them last
         for i in range(n):
-            v = p.vars[i]
-            if live[i] and named[i] and i not in self.output_ids \
-                    and v.concrete.__class__ is np.ndarray and v.concrete.nbytes >= FREE_BYTES:
+            if live[i] and named[i] and i not in self.output_ids and _large(p.vars[i].concrete):
                 dying.setdefault(last[i], []).append(i)
         self.dying = dying
         self.prefer = prefer
@@ -1153,6 +1154,10 @@ class _Writer:
         body = "".join(f"    {line}\n" for line in lines)
         out = ", ".join(returned) + ("," if len(returned) == 1 else "")
         return f"def {self.name}({', '.join(params)}):\n{body}    return {out}\n"
+
+
+def _large(value: Any) -> bool:
+    return value.__class__ is np.ndarray and value.nbytes >= FREE_BYTES
 
 
 def _combine(op: str, args: list[tuple[str, int]]) -> str:
