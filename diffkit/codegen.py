@@ -66,7 +66,7 @@ import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -614,6 +614,16 @@ class Program(Trace):
         """Operations recorded (primal and sweeps, after sharing)."""
         return sum(1 for v in self.vars if v.kind == OP)
 
+    def close(self) -> None:
+        """Drop every var: a var refers to its program and the program to its vars, and
+        nothing of a written program needs them (no reference cycles outlive a trace)."""
+        self.vars.clear()
+        self.table.clear()
+        self.events.clear()
+        self.guards.clear()
+        self.names.clear()
+        self.owned.clear()
+
 
 _RULE_CALLS: dict[tuple[Primitive, int, str], Primitive] = {}
 
@@ -1094,6 +1104,18 @@ class _Writer:
             self.names_of[self.holder.pop(name)].remove(name)
         return out
 
+    def guards(self) -> list[str]:
+        """Each guard's decision in words (after :meth:`write`)."""
+        out = []
+        for k, g in enumerate(self.p.guards):
+            who = "the function" if g.origin is None else f"the rule of {g.origin.qualname}"
+            text = self.guard_texts.get(k, f"v{g.var.id}")
+            if g.kind == "branch":
+                out.append(f"{who} branched on `{text}`, {bool(g.expected)} when traced")
+            else:
+                out.append(f"{who} read the value of `{text}`")
+        return out
+
     # ------------------------------------------------------------------ the text
     def write(self) -> str:
         self.analyse()
@@ -1194,6 +1216,20 @@ def _defaults(prim: Primitive) -> dict[str, Any]:
     return got
 
 
+def _writer(program: Program, inputs: Sequence[Var], outputs: Sequence[Any], name: str
+            ) -> _Writer:
+    if not valid_name(name):
+        raise NotCompilable(f"{name!r} is not a name the code writer uses")
+    names = [program.names.get(v.id) for v in inputs]
+    for parameter in names:
+        if not valid_name(parameter) or parameter in RESERVED:
+            raise NotCompilable(f"parameter name {parameter!r} is not one the code writer "
+                                f"uses")
+    if len(set(names)) != len(names):
+        raise NotCompilable(f"parameter names {names} repeat")
+    return _Writer(program, inputs, outputs, name)
+
+
 def write(program: Program, inputs: Sequence[Var], outputs: Sequence[Any], name: str
           ) -> tuple[str, dict[str, Any], list[str]]:
     """The program as Python source text, the namespace it runs in, and its guards in words.
@@ -1217,36 +1253,29 @@ def write(program: Program, inputs: Sequence[Var], outputs: Sequence[Any], name:
     guards : list of str
         What each guard checks (``Retrace(k)`` is guard ``k``).
     """
-    if not valid_name(name):
-        raise NotCompilable(f"{name!r} is not a name the code writer uses")
-    names = [program.names.get(v.id) for v in inputs]
-    for parameter in names:
-        if not valid_name(parameter) or parameter in RESERVED:
-            raise NotCompilable(f"parameter name {parameter!r} is not one the code writer "
-                                f"uses")
-    if len(set(names)) != len(names):
-        raise NotCompilable(f"parameter names {names} repeat")
-    w = _Writer(program, inputs, outputs, name)
-    source = w.write()
-    guards = []
-    for k, g in enumerate(program.guards):
-        who = "the function" if g.origin is None else f"the rule of {g.origin.qualname}"
-        text = w.guard_texts.get(k, f"v{g.var.id}")
-        if g.kind == "branch":
-            guards.append(f"{who} branched on `{text}`, {bool(g.expected)} when traced")
-        else:
-            guards.append(f"{who} read the value of `{text}`")
-    return source, w.namespace, guards
+    w = _writer(program, inputs, outputs, name)
+    return w.write(), w.namespace, w.guards()
 
 
-def build(program: Program, inputs: Sequence[Var], outputs: Sequence[Any], name: str
-          ) -> tuple[Callable[..., Any], str, list[str]]:
-    """Write the program and compile it: ``(function, source, guards in words)``.
+class Built(NamedTuple):
+    """A written and compiled program."""
+
+    function: Callable[..., Any]
+    source: str
+    guards: list[str]
+    """What each guard checks, in words."""
+    ops: int
+    """Operations in the written program (each primitive once)."""
+
+
+def build(program: Program, inputs: Sequence[Var], outputs: Sequence[Any], name: str) -> Built:
+    """Write the program and compile it: the function, its source, its guards in words.
 
     The function raises :class:`~diffkit.errors.GuardError` (with the guard's index) where a
     decision recorded while tracing comes out differently.
     """
-    source, namespace, guards = write(program, inputs, outputs, name)
+    w = _writer(program, inputs, outputs, name)
+    source, namespace, guards = w.write(), w.namespace, w.guards()
 
     def retrace(k: int) -> GuardError:
         return GuardError(f"{guards[k]}; at this point it comes out differently, and the "
@@ -1257,4 +1286,5 @@ def build(program: Program, inputs: Sequence[Var], outputs: Sequence[Any], name:
     namespace["__builtins__"] = {}  # the code reads only what diffkit put here
     code = compile(source, f"<diffkit {name}>", "exec")
     exec(code, namespace)  # text diffkit wrote from its own names; values via the namespace
-    return namespace[name], source, guards
+    # (the function is not left in its namespace, its globals: it would hold itself, a cycle)
+    return Built(namespace.pop(name), source, guards, sum(w.live))

@@ -77,7 +77,7 @@ def test_the_primal_is_numbered_as_dk_trace_numbers_it():
     f = dk.Function(lambda x1, x2: dnp.log(x1) + x1 * x2 - dnp.sin(x2))
     table = dk.trace(f, [2.0, 5.0]).forward_table()
     for line in BAYDIN_TABLE_3.splitlines()[2:7]:
-        name, expr = (s.strip() for s in line.split("="))
+        name, _expr = (s.strip() for s in line.split("="))
         assert re.search(rf"^{name}\s+=", table, re.MULTILINE), name
 
 
@@ -91,7 +91,8 @@ def test_the_written_code_is_python_over_the_registrys_numeric_functions():
         fn = program.function.__globals__[name]
         assert callable(fn)
     assert program.function.__globals__["sum"] is REGISTRY["sum"].numeric
-    assert "x[1:]" in program.source and "x[:-1]" in program.source
+    assert "x[1:]" in program.source
+    assert "x[:-1]" in program.source
 
 
 # ============================================================================ agreement
@@ -122,7 +123,7 @@ def _samples():
         prim = REGISTRY[name]
         if not prim.differentiable or prim.composite is not None:
             continue
-        for k, (args, params) in enumerate(CASES.get(name, [])):
+        for k, (args, _params) in enumerate(CASES.get(name, [])):
             for i, a in enumerate(args):
                 if np.asarray(a).dtype.kind == "f" and prim.vjp_rule(i) is not None:
                     yield pytest.param(name, k, i, id=f"{name}-{k}-arg{i}")
@@ -388,7 +389,8 @@ def test_hessian_vector_and_jacobian_vector_programs():
     v = np.array([1.0, 2.0, -1.0, 0.5])
     close_to_tape(METHOD.hvp(rosen, x, v).value, TAPE.hessian(rosen, x).value @ v)
     src = METHOD.source(rosen, x, what="hvp")
-    assert src.startswith("def hvp(x, x_dot):") and "x_bar_dot" in src
+    assert src.startswith("def hvp(x, x_dot):")
+    assert "x_bar_dot" in src
     f = dk.Function(lambda x1, x2: [x1 * x2, dnp.exp(x1)])
     close_to_tape(METHOD.jvp(f, [1.0, 2.0], [0.5, -1.0]).value,
                   TAPE.jacobian(f, [1.0, 2.0]).value @ [0.5, -1.0])
@@ -422,9 +424,30 @@ def test_the_program_machinery_directly():
     y2 = dnp.log(x1) + x1 * x2 - dnp.sin(x2)  # recorded again: the same values
     assert y2 is y
     g1, g2 = p.vjp(y, p.static(np.float64(1.0)), [x1, x2])
-    fn, source, guards = build(p, [x1, x2], [y, g1, g2], "gradient")
-    assert source == BAYDIN_TABLE_3 and guards == []
+    fn, source, guards, ops = build(p, [x1, x2], [y, g1, g2], "gradient")
+    assert source == BAYDIN_TABLE_3
+    assert guards == []
+    assert ops == 12  # five primal operations, seven of the sweep (the seed's are folded)
     assert fn(2.0, 5.0) == (y.concrete, g1.concrete, g2.concrete)
+
+
+def test_no_cyclic_garbage_after_a_call():
+    """As the tape: a trace's values refer to their program only while it is written, and a
+    compiled function does not hold itself."""
+    import gc
+
+    def workload():
+        f = dk.Function(lambda x: dnp.sum(dnp.sin(x) * x[::-1]))
+        for x in (np.linspace(0, 1, 5), np.linspace(1, 2, 5)):
+            METHOD.gradient(f, x)
+            METHOD.hessian(f, x)
+        METHOD.gradient(branchy, [1.0, 2.0])
+        METHOD.gradient(branchy, [-1.0, 2.0])
+
+    workload()
+    gc.collect()
+    workload()
+    assert gc.collect() == 0
 
 
 @pytest.mark.parametrize("module", ["codegen.py", "methods/compiled.py"])

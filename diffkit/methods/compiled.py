@@ -236,10 +236,10 @@ def _tangent_names(names: list[str]) -> list[str]:
     return out
 
 
-def trace(spec: Function, x: np.ndarray, what: str, direction: np.ndarray | None = None
-          ) -> tuple[Program, list[Var], list[Any]]:
-    """Run ``spec`` on a :class:`~diffkit.codegen.Program` at ``x`` and write the sweeps
-    ``what`` asks for: ``(program, parameters, outputs)``.
+def trace(spec: Function, x: np.ndarray, what: str, direction: np.ndarray | None = None,
+          p: Program | None = None) -> tuple[list[Var], list[Any]]:
+    """Run ``spec`` on a :class:`~diffkit.codegen.Program` ``p`` (a new one by default) at
+    ``x`` and write the sweeps ``what`` asks for: ``(parameters, outputs)``.
 
     ``direction`` (``"jvp"``, ``"hvp"``; default the first unit vector) is the tangent the
     trace computes with; the program takes any.
@@ -249,7 +249,7 @@ def trace(spec: Function, x: np.ndarray, what: str, direction: np.ndarray | None
     the value and its tangent along the direction (the extra parameters). ``"hvp"``: the
     value, the gradient, then the Hessian times the direction.
     """
-    p = Program()
+    p = Program() if p is None else p
     names = _parameter_names(spec)
     inputs = [p.input(leaf, name) for leaf, name in zip(_leaves(spec, x), names, strict=True)]
     with library_routes():
@@ -288,7 +288,7 @@ def trace(spec: Function, x: np.ndarray, what: str, direction: np.ndarray | None
     shapes = _output_shapes(what, inputs, out)
     outputs = [p.static(_zeros(s, x)) if o is None else o
                for o, s in zip(outputs, shapes, strict=True)]
-    return p, params, outputs
+    return params, outputs
 
 
 def _directions(p: Program, spec: Function, x: np.ndarray, direction: np.ndarray | None,
@@ -320,16 +320,20 @@ def _compile(spec: Function, x: np.ndarray, what: str, direction: np.ndarray | N
              ) -> tuple[CompiledProgram, list[Any]]:
     """Trace, write and compile: the program and its outputs' values at ``x``."""
     start = time.perf_counter()
-    p, params, outputs = trace(spec, x, what, direction)
-    fn, source, descriptions = build(p, params, outputs, what)
-    prims = tuple({v.prim: None for v in p.vars if v.prim is not None
-                   and REGISTRY.get(v.prim.name) is v.prim})  # (its rule calls: from these)
+    p = Program()
+    try:
+        params, outputs = trace(spec, x, what, direction, p)
+        fn, source, descriptions, ops = build(p, params, outputs, what)
+        prims = tuple({v.prim: None for v in p.vars if v.prim is not None
+                       and REGISTRY.get(v.prim.name) is v.prim})  # (its rule calls: from these)
+        specializing = frozenset(k for k, g in enumerate(p.guards) if g.specializes)
+        values = [o.concrete if o.__class__ is Var else o for o in outputs]
+    finally:
+        p.close()
     rules = tuple(map(_RULES, prims))
-    values = [o.concrete if o.__class__ is Var else o for o in outputs]
     compiled = CompiledProgram(
-        fn, source, what, descriptions,
-        frozenset(k for k, g in enumerate(p.guards) if g.specializes),
-        source.count("\n") - 2, time.perf_counter() - start, prims, rules, Primitive.revision)
+        fn, source, what, descriptions, specializing,
+        ops, time.perf_counter() - start, prims, rules, Primitive.revision)
     return compiled, values
 
 
