@@ -658,7 +658,12 @@ def _into_call(prim: Primitive, first: bool) -> Primitive:
 
         if first:
             def numeric(g: Any, x: Any, **params: Any) -> Any:
-                acc = np.zeros(np.shape(x), dtype=np.result_type(x, g, float))
+                if x.__class__ is np.ndarray and x.dtype is _FLOAT64 and (
+                        g.__class__ is np.float64 or g.__class__ is float or (
+                            g.__class__ is np.ndarray and g.dtype is _FLOAT64)):
+                    acc = np.zeros(x.shape)  # (the tape's fast case: float64 throughout)
+                else:
+                    acc = np.zeros(np.shape(x), dtype=np.result_type(x, g, float))
                 into(acc, g, (x,), params)
                 return acc
         else:
