@@ -1271,6 +1271,8 @@ class Built(NamedTuple):
     """What each guard checks, in words."""
     ops: int
     """Operations in the written program (each primitive once)."""
+    primal: int
+    """Of those, the function's own operations (what the tape records)."""
 
 
 def build(program: Program, inputs: Sequence[Var], outputs: Sequence[Any], name: str) -> Built:
@@ -1292,4 +1294,6 @@ def build(program: Program, inputs: Sequence[Var], outputs: Sequence[Any], name:
     code = compile(source, f"<diffkit {name}>", "exec")
     exec(code, namespace)  # text diffkit wrote from its own names; values via the namespace
     # (the function is not left in its namespace, its globals: it would hold itself, a cycle)
-    return Built(namespace.pop(name), source, guards, sum(w.live))
+    primal = sum(1 for v, live in zip(program.vars, w.live, strict=True)
+                 if live and v.phase == PRIMAL)
+    return Built(namespace.pop(name), source, guards, sum(w.live), primal)

@@ -125,7 +125,9 @@ class CompiledProgram:
     guards : list of str
         Each guard's decision, in words.
     ops : int
-        Operations in the written program.
+        Operations in the written program (primal and sweeps, each primitive once).
+    primal : int
+        Of those, the function's own (what the tape records).
     seconds : float
         Time to trace, write and compile it.
     """
@@ -136,6 +138,7 @@ class CompiledProgram:
     guards: list[str]
     specializing: frozenset[int]
     ops: int
+    primal: int
     seconds: float
     prims: tuple[Primitive, ...] = ()
     rules: tuple[tuple[Any, ...], ...] = ()
@@ -323,7 +326,7 @@ def _compile(spec: Function, x: np.ndarray, what: str, direction: np.ndarray | N
     p = Program()
     try:
         params, outputs = trace(spec, x, what, direction, p)
-        fn, source, descriptions, ops = build(p, params, outputs, what)
+        fn, source, descriptions, ops, primal = build(p, params, outputs, what)
         prims = tuple({v.prim: None for v in p.vars if v.prim is not None
                        and REGISTRY.get(v.prim.name) is v.prim})  # (its rule calls: from these)
         specializing = frozenset(k for k, g in enumerate(p.guards) if g.specializes)
@@ -333,7 +336,7 @@ def _compile(spec: Function, x: np.ndarray, what: str, direction: np.ndarray | N
     rules = tuple(map(_RULES, prims))
     compiled = CompiledProgram(
         fn, source, what, descriptions, specializing,
-        ops, time.perf_counter() - start, prims, rules, Primitive.revision)
+        ops, primal, time.perf_counter() - start, prims, rules, Primitive.revision)
     return compiled, values
 
 
@@ -361,7 +364,8 @@ class ReverseCompiled(Method):
     program is traced again and ``status`` says so; what the program cannot compute the tape
     (``reverse-mode``) does, with ``status`` saying why. ``info`` of a result holds
     ``compiled`` (``"cached"``, ``"traced"``, ``"re-traced"`` or ``"tape"``), ``variants``
-    (programs kept for this shape) and ``ops`` (operations written).
+    (programs kept for this shape), ``ops`` (the function's operations, as the tape counts
+    them) and ``program ops`` (the written program's, primal and sweeps).
 
     Jacobians are one program with a sweep per output entry; Hessians are forward-over-reverse
     (:meth:`hvp`, one call per coordinate). :meth:`source` shows the program, :meth:`compile`
@@ -501,7 +505,7 @@ class ReverseCompiled(Method):
                 if hot is not None:
                     return DerivativeResult(hot, 1, self.name, out_shape=(), info={
                         "compiled": "cached", "variants": len(entry.variants),
-                        "ops": entry.variants[0].ops})
+                        "ops": entry.variants[0].primal, "program ops": entry.variants[0].ops})
             return self._run(self._gradient, f, x)
         return super().gradient(f, x)
 
@@ -580,7 +584,7 @@ class ReverseCompiled(Method):
             else:
                 if variant.current():
                     return out, {"compiled": "cached", "variants": len(entry.variants),
-                                 "ops": variant.ops}, "ok"
+                                 "ops": variant.primal, "program ops": variant.ops}, "ok"
         if entry.tape is not None:
             return None, {"compiled": "tape"}, entry.tape
         missed: tuple[CompiledProgram, int] | None = None
@@ -600,7 +604,7 @@ class ReverseCompiled(Method):
             if k:
                 entry.variants.insert(0, entry.variants.pop(k))
             return out, {"compiled": "cached", "variants": len(entry.variants),
-                         "ops": variant.ops}, "ok"
+                         "ops": variant.primal, "program ops": variant.ops}, "ok"
         status = "ok"
         if missed is not None:
             variant, index = missed
@@ -628,8 +632,8 @@ class ReverseCompiled(Method):
         if missed is not None:
             entry.retraces += 1
         info = {"compiled": "re-traced" if missed is not None else "traced",
-                "variants": len(entry.variants), "ops": compiled.ops,
-                "seconds": compiled.seconds}
+                "variants": len(entry.variants), "ops": compiled.primal,
+                "program ops": compiled.ops, "seconds": compiled.seconds}
         return check, info, status  # (the program's own arrays: the trace's are its constants)
 
     def _tape(self, run: Callable[[], DerivativeResult], info: dict[str, Any], status: str
