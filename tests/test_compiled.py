@@ -424,10 +424,11 @@ def test_the_program_machinery_directly():
     y2 = dnp.log(x1) + x1 * x2 - dnp.sin(x2)  # recorded again: the same values
     assert y2 is y
     g1, g2 = p.vjp(y, p.static(np.float64(1.0)), [x1, x2])
-    fn, source, guards, ops = build(p, [x1, x2], [y, g1, g2], "gradient")
+    fn, source, guards, ops, primal = build(p, [x1, x2], [y, g1, g2], "gradient")
     assert source == BAYDIN_TABLE_3
     assert guards == []
-    assert ops == 12  # five primal operations, seven of the sweep (the seed's are folded)
+    assert (ops, primal) == (12, 5)  # five primal operations, seven of the sweep (the
+    # seed's are folded)
     assert fn(2.0, 5.0) == (y.concrete, g1.concrete, g2.concrete)
 
 
