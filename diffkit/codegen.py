@@ -363,7 +363,10 @@ class Program(Trace):
         # the sweep being written is the last (nothing differentiates it further): a rule that
         # reads a floating-point value is then called as it is, on the values, at run time
         self.last_sweep = False
-        self.owned: set[int] = set()  # accumulators the last sweep allocated (added into)
+        # accumulators the last sweep allocated, by the var whose cotangent each holds (a rule
+        # may pass a cotangent on unchanged, add's does: then it is another var's too, and
+        # adding into it would change both)
+        self.owned: dict[int, int] = {}
 
     # ------------------------------------------------------------------ values
     def input(self, value: Any, name: str, *, active: bool = True) -> Var:
@@ -432,7 +435,7 @@ class Program(Trace):
         key = (prim, form, tuple(keys),
                tuple((k, _key(v)) for k, v in params.items()) if params else ())
         hit = self.table.get(key)
-        if hit is not None and prim not in _IN_PLACE:
+        if hit is not None and prim not in _ACCUMULATORS:  # (each sweep its own buffer)
             return hit
         if len(self.vars) >= MAX_OPS:
             raise NotCompilable(f"the program grew past {MAX_OPS} operations")
@@ -586,7 +589,7 @@ class Program(Trace):
         prim = v.prim
         if not self.last_sweep or prim.vjp_into is None or not prim.fast_rules \
                 or len(v.args) != 1 or (old is not None and (
-                    old.__class__ is not Var or old.id not in self.owned)):
+                    old.__class__ is not Var or self.owned.get(old.id) != a.id)):
             return None
         first = old is None
         call = _into_call(prim, first)  # type: ignore[arg-type]
@@ -594,7 +597,7 @@ class Program(Trace):
             out = self.apply(call, (g, a) if first else (old, g, a), v.params, None)
         except (TypeError, ValueError):  # the accumulator's dtype would change: the rule
             return None
-        self.owned.add(out.id)
+        self.owned[out.id] = a.id
         return out
 
     def _rule(self, rule: Callable[..., Any], v: Var, k: int, g: Any, kind: str) -> Any:
@@ -645,7 +648,8 @@ def _rule_call(prim: Primitive, k: int, kind: str) -> Primitive:
 
 
 _INTO_CALLS: dict[tuple[Primitive, bool], Primitive] = {}
-_IN_PLACE: set[Primitive] = set()
+_IN_PLACE: set[Primitive] = set()  # add into their first argument
+_ACCUMULATORS: set[Primitive] = set()  # make or add into a sweep's accumulator: never shared
 
 
 def _into_call(prim: Primitive, first: bool) -> Primitive:
@@ -675,6 +679,7 @@ def _into_call(prim: Primitive, first: bool) -> Primitive:
         got = Primitive(name=name, numeric=numeric, differentiable=False)
         got.fast_for = into
         _INTO_CALLS[key] = got
+        _ACCUMULATORS.add(got)
         if not first:
             _IN_PLACE.add(got)
     return got

@@ -309,6 +309,19 @@ def test_a_value_that_overflows_is_refused_as_by_the_tape():
         METHOD.gradient(f, 1000.0)
 
 
+def test_a_derivative_that_is_not_finite_is_the_tapes_to_decide():
+    """(Under the current evaluation semantics the tape returns the infinity too; where it
+    raises, or annihilates 0 * inf, the compiled method says the same.)"""
+    f = dk.Function(lambda x: dnp.sum(dnp.exp(x * x)))
+    x = np.array([1.0, 2.0])
+    assert METHOD.gradient(f, x).status == "ok"
+    big = np.array([1.0, 26.6])  # exp(707.6) is finite, its derivative 2x exp(x^2) is not
+    r = METHOD.gradient(f, big)
+    assert r.status.startswith("computed by the tape (reverse-mode): the compiled program's "
+                               "derivative is not finite")
+    np.testing.assert_array_equal(r.value, TAPE.gradient(f, big).value)
+
+
 def test_conversions_of_traced_values_are_refused_as_by_the_tape():
     f = dk.Function(lambda x: float(x) * 2.0)
     with pytest.raises(NotTraceableError) as tape:
@@ -395,6 +408,33 @@ def test_hessian_vector_and_jacobian_vector_programs():
     close_to_tape(METHOD.jvp(f, [1.0, 2.0], [0.5, -1.0]).value,
                   TAPE.jacobian(f, [1.0, 2.0]).value @ [0.5, -1.0])
     assert "v1_dot = x1_dot * x2 + x1 * x2_dot" in METHOD.source(f, [1.0, 2.0], what="jvp")
+
+
+def test_sweeps_that_share_a_cotangent_keep_accumulators_of_their_own():
+    """Two rows of a Jacobian whose cotangents are the same values: the arrays the sweeps add
+    into in place are never shared (a shared one would be added into twice)."""
+    f = dk.Function(lambda x: dnp.stack([dnp.sum(x[1:] ** 2) + dnp.sum(x[:-1] ** 3)] * 2))
+    x = np.array([0.5, 1.0, 2.0])
+    r = METHOD.jacobian(f, x)
+    assert r.status == "ok"
+    np.testing.assert_array_equal(r.value, TAPE.jacobian(f, x).value)
+
+
+def test_a_cotangent_passed_on_unchanged_is_not_added_into():
+    """add's rule passes its cotangent on as it is, so two vars hold the same array; the
+    array made for one of them must not be added into for the other."""
+
+    def f(x):
+        q = x * 2.0
+        r = x * 3.0
+        a = dnp.sum(q[1:] ** 2)
+        p = q + r
+        return dnp.sum(p[:-1] ** 3) + a
+
+    for x in (np.array([0.5, 1.0, 2.0]), np.array([0.6, 1.1, 2.1])):
+        r = METHOD.gradient(f, x)
+        assert r.status == "ok"
+        np.testing.assert_array_equal(r.value, TAPE.gradient(f, x).value)
 
 
 def test_large_intermediates_are_freed_after_their_last_use():

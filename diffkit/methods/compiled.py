@@ -524,7 +524,8 @@ class ReverseCompiled(Method):
             var.reset(token)
         if value.__class__ is np.float64 and math.isfinite(value) \
                 and g.__class__ is np.ndarray and g.base is None and g is not x \
-                and g.dtype is _F64 and g.shape == x.shape and variant.current():
+                and g.dtype is _F64 and g.shape == x.shape \
+                and math.isfinite(np.add.reduce(g, None)) and variant.current():
             return g
         return None
 
@@ -658,6 +659,9 @@ class ReverseCompiled(Method):
                 g = np.array(np.broadcast_to(g, x.shape), dtype=float)
         else:
             g = np.array(out[1:], dtype=float)
+        if not _finite(g):
+            return self._tape(lambda: ReverseMode()._gradient(spec, x), {"compiled": "tape"},
+                              _NOT_FINITE)
         return DerivativeResult(g, nfev=1, method=self.name, out_shape=(), status=status,
                                 info=info)
 
@@ -670,6 +674,9 @@ class ReverseCompiled(Method):
         rows = [np.concatenate([np.ravel(c) for c in out[1 + i * k: 1 + (i + 1) * k]])
                 for i in range(m)]
         jac = np.array(rows, dtype=float).reshape(m, x.size)
+        if not _finite(jac):
+            return self._tape(lambda: ReverseMode()._jacobian(spec, x), {"compiled": "tape"},
+                              _NOT_FINITE)
         return DerivativeResult(jac, nfev=1, method=self.name, out_shape=value.shape,
                                 status=status, info=info)
 
@@ -688,6 +695,8 @@ class ReverseCompiled(Method):
 
     def _hvp(self, spec: Function, x: np.ndarray, v: np.ndarray) -> DerivativeResult:
         out, info, status = self._directional(spec, x, v, "hvp")
+        if out is not None and not all(_finite(o) for o in out[1:]):
+            out, info, status = None, {"compiled": "tape"}, _NOT_FINITE
         if out is None:
             from .forward import hvp as forward_hvp
 
@@ -706,6 +715,8 @@ class ReverseCompiled(Method):
 
     def _jvp(self, spec: Function, x: np.ndarray, v: np.ndarray) -> DerivativeResult:
         out, info, status = self._directional(spec, x, v, "jvp")
+        if out is not None and not _finite(out[1]):
+            out, info, status = None, {"compiled": "tape"}, _NOT_FINITE
         if out is None:
             from .forward import jvp as forward_jvp
 
@@ -742,4 +753,19 @@ class ReverseCompiled(Method):
 
 def _tape_status(reason: str) -> str:
     return f"computed by the tape (reverse-mode): {reason}"
+
+
+_NOT_FINITE = _tape_status(
+    "the compiled program's derivative is not finite here, and the tape decides what that "
+    "means (an error naming the primitive, or what it returns)")
+
+
+def _finite(a: Any) -> bool:
+    """Every entry finite (one sum, a full check only when the sum is not finite)."""
+    a = np.asarray(a)
+    if a.dtype.kind not in "fc":
+        return True
+    if not a.size or np.isfinite(np.add.reduce(a, None)):
+        return True
+    return bool(np.isfinite(a).all())  # (a sum of finite entries can overflow)
 
