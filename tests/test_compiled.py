@@ -375,6 +375,16 @@ def test_one_program_per_shape_and_dtype_and_a_gradient_of_its_own():
     assert len(f.cache[PROGRAMS]) == 3
 
 
+def test_the_programs_kept_per_function_are_bounded():
+    from diffkit.methods.compiled import MAX_KEYS
+
+    f = dk.Function(lambda x: dnp.sum(x * x))
+    for n in range(1, MAX_KEYS + 6):
+        np.testing.assert_array_equal(METHOD.gradient(f, np.ones(n)).value, 2 * np.ones(n))
+    assert len(f.cache[PROGRAMS]) == MAX_KEYS
+    assert METHOD.gradient(f, np.ones(1)).info["compiled"] == "traced"  # the oldest went
+
+
 def test_a_plain_callable_shares_its_programs_across_calls():
     def f(x):
         return dnp.sum(dnp.sin(x))

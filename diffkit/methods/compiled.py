@@ -66,11 +66,15 @@ from ..validation import as_function, as_point
 from .base import Method
 from .reverse import ReverseMode
 
-__all__ = ["MAX_VARIANTS", "PROGRAMS", "CompiledProgram", "ReverseCompiled"]
+__all__ = ["MAX_KEYS", "MAX_VARIANTS", "PROGRAMS", "CompiledProgram", "ReverseCompiled"]
 
 MAX_VARIANTS = 8
 """Programs kept per function, shapes and dtypes (one per path taken); beyond, the least
 recently used is dropped."""
+
+MAX_KEYS = 32
+"""Shapes and dtypes (and kinds of program) kept per function; beyond, the oldest is
+dropped."""
 
 PROGRAMS = "reverse-compiled"
 """The key of this method's programs in :attr:`diffkit.Function.cache`."""
@@ -559,6 +563,8 @@ class ReverseCompiled(Method):
         key = (what, x.shape, x.dtype.char, spec.parameters)
         entry = store.get(key)
         if entry is None:
+            while len(store) >= MAX_KEYS:
+                del store[next(iter(store))]
             entry = store[key] = _Entry()
         return entry
 
