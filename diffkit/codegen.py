@@ -342,9 +342,11 @@ class Program(Trace):
     >>> x1, x2 = p.input(np.float64(2.0), "x1"), p.input(np.float64(5.0), "x2")
     >>> y = dnp.log(x1) + x1 * x2 - dnp.sin(x2)
     >>> g1, g2 = p.vjp(y, p.static(np.float64(1.0)), [x1, x2])
-    >>> fn, text = build(p, [x1, x2], [y, g1, g2], "gradient")
-    >>> fn(2.0, 5.0)[1:]
+    >>> built = build(p, [x1, x2], [y, g1, g2], "gradient")
+    >>> built.function(2.0, 5.0)[1:]
     (5.5, np.float64(1.7163378145367738))
+    >>> print(built.source.splitlines()[-2])
+        x1_bar = x1_bar + v1_bar / x1
     """
 
     __slots__ = ("events", "guards", "last_sweep", "names", "node", "owned", "phase", "rule",

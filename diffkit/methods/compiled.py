@@ -52,7 +52,7 @@ import operator
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -147,7 +147,12 @@ class CompiledProgram:
     prims: tuple[Primitive, ...] = ()
     rules: tuple[tuple[Any, ...], ...] = ()
     revision: int = -1
-    namespace: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def namespace(self) -> dict[str, Any]:
+        """What the source's names stand for: the primitives' numeric functions, the
+        constants ``c1, c2, ...``, the helpers (``float64``, ``unchanged``, ``Retrace``)."""
+        return {k: v for k, v in self.function.__globals__.items() if k != "__builtins__"}
 
     def __call__(self, *args: Any) -> Any:
         return self.function(*args)
@@ -454,7 +459,8 @@ class ReverseCompiled(Method):
             v1 = 2.0 * x
             v2 = exp(v1)
             # the adjoints, v_bar = d(output)/dv, in reverse order
-            v1_bar = v2
+            v2_bar = 1.0
+            v1_bar = v2_bar * v2
             x_bar = v1_bar * 2.0
             return v2, x_bar
         <BLANKLINE>
