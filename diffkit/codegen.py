@@ -36,7 +36,14 @@ On the way the program is simplified:
 * dead code is eliminated: only what the outputs and the guards need is written;
 * single-use temporaries of the sweeps are written inline into the line that uses them, so
   each adjoint is one line named after its primal variable (``x2_bar = v3_bar * cos(x2)``),
-  as in Baydin et al. (2018), Table 3.
+  as in Baydin et al. (2018), Table 3 (large arrays read once are inlined too, so numpy
+  reuses their memory, and deleted after their last use).
+
+In the last sweep of a program (nothing differentiates it further) two of the stanzas' own
+plain-value rules are used as the tape uses them: a sparse cotangent (``x[1:]``) is added
+into an accumulator the sweep owns with ``vjp_into`` (``add_vjp_getitem_0``), and a rule that
+reads a floating-point value (``prod`` checking for zeros, ``max`` picking entries) is written
+as one call of the rule on the values (``vjp_prod_0``), which decides at run time.
 
 **Guards.** The program is straight-line code for the path the point took. Every decision
 that depended on a value is recorded and written as a guard: a ``bool()`` of a traced value
@@ -48,7 +55,9 @@ wrong number; :mod:`diffkit.methods.compiled` re-traces there.
 
 The code is compiled from text that diffkit wrote: names it made (``v3``, ``x1_bar``, the
 primitives' names) and parameter names checked as identifiers; every value that is not a
-plain number (arrays, strings, dtypes) is passed through the namespace, never printed.
+plain number (arrays, strings, dtypes) is passed through the namespace, never printed; the
+code runs without builtins. A trace's vars refer to their program only while it is written
+(:meth:`Program.close`), so no reference cycle outlives it.
 
 References
 ----------
