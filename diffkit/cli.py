@@ -31,6 +31,7 @@ Examples
     diffkit memory --steps 100,1000 --state 32 --schedules tape,sqrt,5,20
     diffkit memory --schedule 10,3 --out revolve.png
     diffkit trace "log(x1) + x1*x2 - sin(x2)" --at 2,5 --mode reverse
+    diffkit trace --python "log(x1) + x1*x2 - sin(x2)" --at 2,5
     diffkit report --out reports/ --quick
 """
 
@@ -594,6 +595,17 @@ def _trace(args: argparse.Namespace) -> int:
         raise _BadInput(f"diffkit trace: --format {args.format} and --out draw the graph of "
                         f"the recorded program; use --mode reverse")
     t = trace_mod.trace(spec, x, mode=args.mode)
+    if args.python:  # the derivative program as code (method reverse-compiled)
+        if args.format != "table" or args.out or args.json:
+            raise _BadInput("diffkit trace: --python prints the program as text; leave out "
+                            "--format, --out and --json")
+        if args.mode == "forward":
+            from .methods.compiled import ReverseCompiled
+
+            print(ReverseCompiled().source(spec, x, what="jvp"), end="")
+        else:
+            print(t.to_python(), end="")
+        return 0
     if args.mode == "forward":
         table = t.forward_table()
     else:  # the primal trace, then the adjoint trace (Baydin et al. 2018, Table 3)
@@ -718,6 +730,9 @@ def _parser() -> _Parser:
                    help="the trace table, or the graph as DOT or Mermaid text (reverse)")
     p.add_argument("--out", help="draw the graph to this PNG (sized to the graph)")
     p.add_argument("--json", action="store_true", help="JSON on stdout")
+    p.add_argument("--python", action="store_true",
+                   help="print the adjoint program as Python code (the tangent program with "
+                        "--mode forward), as method reverse-compiled writes it")
     p.set_defaults(run=_trace)
 
     p = sub.add_parser("report", help="regenerate every figure and table into a directory")

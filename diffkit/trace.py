@@ -114,7 +114,8 @@ class EvaluationTrace:
 
     def __init__(self, steps: list[Step], output: int | None, contributions: list[Contribution],
                  ninputs: int, nbytes: int, value: Any, gradient: Any, name: str,
-                 memory: dict[str, int] | None = None) -> None:
+                 memory: dict[str, int] | None = None, spec: Any = None, point: Any = None
+                 ) -> None:
         self.steps = steps
         self.output = output
         self.contributions = contributions
@@ -125,6 +126,8 @@ class EvaluationTrace:
         self.gradient = gradient
         self.name = name
         self.memory = dict(memory or {})
+        self.spec = spec  # the function and point traced (for to_python)
+        self.point = point
 
     def __repr__(self) -> str:
         return (f"EvaluationTrace({self.name!r}, ops={self.ops}, nbytes={self.nbytes}, "
@@ -183,6 +186,28 @@ class EvaluationTrace:
             rows.append((f"x{BAR}{k + 1}" if self.ninputs > 1 else f"x{BAR}", _bar(s.name),
                          _fmt(adj, digits)))
         return "Reverse adjoint trace\n" + _columns(rows)
+
+    def to_python(self) -> str:
+        """The adjoint program as Python source: the primal trace, then one line per adjoint
+        (the table above as code), written by ``method="reverse-compiled"``
+        (:meth:`diffkit.methods.ReverseCompiled.source`; the Jacobian's sweeps for a
+        vector-valued function).
+
+        Examples
+        --------
+        >>> import diffkit as dk, diffkit.numpy as dnp
+        >>> t = dk.trace(lambda x1, x2: x1 * dnp.sin(x2), [2.0, 0.5])
+        >>> print(t.to_python().splitlines()[-1])
+            return v2, x1_bar, x2_bar
+        """
+        if self.spec is None:
+            raise UnknownMethodError(
+                "to_python(): this trace does not hold its function; make it with "
+                "dk.trace(f, x)")
+        from .methods.compiled import ReverseCompiled
+
+        what = "gradient" if self.gradient is not None else "jacobian"
+        return ReverseCompiled().source(self.spec, self.point, what=what)
 
     # ------------------------------------------------------------------ graphs
     def graph(self, digits: int = DIGITS
@@ -396,7 +421,7 @@ def trace(f: Any, x: Any, mode: str = "reverse", direction: Any = None) -> Any:
                     else np.asarray(grads[0], dtype=float).reshape(xa.shape))
         check_derivative(spec, gradient, "trace", xa, "trace(f, x)")
     return EvaluationTrace(steps, output, contributions, n, nbytes, value, gradient,
-                           spec.name, usage.info())
+                           spec.name, usage.info(), spec, xa)
 
 
 def _retotal(contributions: list[Contribution]) -> list[Contribution]:
