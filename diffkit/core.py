@@ -20,7 +20,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -211,6 +211,16 @@ class Primitive:
     def __post_init__(self) -> None:
         self.fast_for = self.vjp
 
+    revision: ClassVar[int] = 0
+    """Counts assignments to any primitive's rules (``vjp``, ``jvp``, ``numeric``,
+    ``vjp_into``): code written from the rules (:mod:`diffkit.codegen`) knows in one
+    comparison whether a stanza was refined, or a rule planted by a test, since."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in _RULE_FIELDS:
+            Primitive.revision += 1
+
     def reads(self, positions: tuple[int, ...]) -> tuple[frozenset[int] | None, bool]:
         """``(arguments, ans)`` the VJPs of the arguments at ``positions`` read, from
         ``saves`` (``None`` arguments: all of them)."""
@@ -265,6 +275,9 @@ class Primitive:
             return self.numeric(*args, **params)
         except FloatingPointError:
             raise domain_error(self, args) from None
+
+
+_RULE_FIELDS = frozenset({"vjp", "jvp", "numeric", "vjp_into", "vjp_numpy"})
 
 
 def _rule(prim: Primitive, rules: Any, i: int, kind: str) -> Callable[..., Any] | None:

@@ -14,6 +14,7 @@ __all__ = [
     "DiffkitFallbackWarning",
     "DiffkitWarning",
     "DomainError",
+    "GuardError",
     "MissingManualError",
     "NonAnalyticError",
     "NonFiniteError",
@@ -111,3 +112,15 @@ class DiffkitFallbackWarning(DiffkitWarning):
     with ``warnings.filterwarnings("ignore", category=dk.DiffkitFallbackWarning)``, or choose
     the method explicitly.
     """
+
+
+class GuardError(DiffkitError, RuntimeError):
+    """A compiled derivative program was called where a decision it recorded while tracing
+    (a branch, a value a rule read) comes out differently: it holds only on the traced path.
+
+    ``index`` is the guard's position in the program (``Retrace(index)`` in its source).
+    """
+
+    def __init__(self, message: str, index: int = -1) -> None:
+        super().__init__(message)
+        self.index = index

@@ -117,13 +117,11 @@ class Comparison:
                 f"</thead><tbody>{body}</tbody></table>{notes}")
 
     def __str__(self) -> str:
-        cells = [list(self.COLUMNS), *self.table()]
-        widths = [max(len(row[i]) for row in cells) for i in range(len(self.COLUMNS))]
-        lines = [self._title()]
-        for row in cells:
-            lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
-                         .rstrip())
-        return "\n".join(lines + self.notes)
+        """The table within the terminal's width: statuses as short codes, their messages
+        numbered under it (:func:`diffkit.display.comparison_text`)."""
+        from ..display import comparison_text
+
+        return comparison_text(self)
 
     def __repr__(self) -> str:
         return f"Comparison({self.name!r}, methods={self.methods})"

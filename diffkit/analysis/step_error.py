@@ -171,6 +171,12 @@ class StepErrorResult:
         """Error versus h on log-log axes; see :func:`diffkit.plotting.plot_step_error`."""
         return plot_step_error(self, ax=ax, **kwargs)
 
+    def __str__(self) -> str:
+        """A summary table and the notes (:func:`diffkit.display.step_error_text`)."""
+        from ..display import step_error_text
+
+        return step_error_text(self)
+
     def __repr__(self) -> str:
         best = ", ".join(f"{s}: h*={self.optimal_h[s]:.1e} err={self.min_error[s]:.1e}"
                          for s in self.schemes)

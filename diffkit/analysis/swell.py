@@ -95,6 +95,12 @@ class SwellResult:
         """Sizes versus n on a log y axis; see :func:`diffkit.plotting.plot_swell`."""
         return plot_swell(self, ax=ax, **kwargs)
 
+    def __str__(self) -> str:
+        """A summary table and the notes (:func:`diffkit.display.swell_text`)."""
+        from ..display import swell_text
+
+        return swell_text(self)
+
     def __repr__(self) -> str:
         return f"SwellResult({self.family!r}, n={self.ns.tolist()}, columns={self.available()})"
 

@@ -30,6 +30,7 @@ _METHODS: dict[str, tuple[str, str]] = {
     "symbolic": ("symbolic", "Symbolic"),
     "reverse-mode": ("reverse", "ReverseMode"),
     "forward-mode": ("forward", "ForwardMode"),
+    "reverse-compiled": ("compiled", "ReverseCompiled"),
 }
 METHOD_NAMES = tuple(_METHODS)
 

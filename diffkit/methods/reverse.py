@@ -33,6 +33,7 @@ import functools
 import gc
 import operator
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -264,8 +265,8 @@ class ReverseTrace(Trace):
                     poisoned = self.poison((a.id,), ans) if self.poisoned \
                         or FP_EVENTS.count != self.fp_seen else False
                     tape.append(_record(prim, (a.id,), _FIRST, _ONE, (kept,), params,
-                                               ans if keep_ans else None, shape,
-                                               not isinstance(ans, Tracer), poisoned))
+                                        ans if keep_ans else None, shape,
+                                        not isinstance(ans, Tracer), poisoned))
                     if self.log is not None:
                         self.note(prim.name, args, ans, params)
                     return node
@@ -321,8 +322,8 @@ class ReverseTrace(Trace):
         tape = self.tape
         node = Node(self, ans, len(tape))
         poisoned = self.poison(parents, ans)
-        tape.append(_record(prim, parents, positions, _mask(positions, len(raw)), kept,
-                                   params, ans if keep_ans else None, shape, plain, poisoned))
+        tape.append(_record(prim, parents, positions, _mask(positions, len(raw)), kept, params,
+                            ans if keep_ans else None, shape, plain, poisoned))
         return node
 
     def poison(self, parents: tuple[int, ...], ans: Any) -> bool:
@@ -1048,18 +1049,12 @@ def hvp(fun: Callable[[Any], Any], x: Any, v: Any) -> Any:
 # ============================================================================ the method
 
 
-def _measured(compute: Callable[..., tuple[Any, Any, int]], spec: Function, x: np.ndarray
-              ) -> tuple[Any, Any, dict[str, Any]]:
-    """Run ``compute(spec, x, usage)`` under a :func:`diffkit.memory.meter` (an outer meter,
-    if any, receives its counts); return its derivative, value and the whole ``info``."""
-    with checked_evaluation(), meter() as usage:
-        d, value, ops_ = compute(spec, x, usage)
-    return d, value, {"ops": ops_, "nbytes": usage.tape_nbytes, **usage.info()}
-
-
-def _measured_info(compute: Callable[..., tuple[Any, Any, int]], spec: Function,
-                   x: np.ndarray) -> dict[str, Any]:
-    return _measured(compute, spec, x)[2]
+def _metered(compute: Callable[..., Any], spec: Function, x: np.ndarray) -> dict[str, Any]:
+    """The memory diagnostics of ``compute(spec, x)`` (a ``ReverseMode`` operation), run
+    again under a meter: what a result built without one reports on first access."""
+    with checked_evaluation(), meter():
+        info = compute(spec, x).info
+    return {k: v for k, v in info.items() if k != "ops"}
 
 
 class ReverseMode(Method):
@@ -1092,25 +1087,24 @@ class ReverseMode(Method):
         trace, nodes, out = record(spec.fn, spec.unpack(x))
         return trace, nodes, spec.output(out)
 
-    def _result(self, compute: Callable[..., tuple[Any, Any, int]], spec: Function,
-                x: np.ndarray, op: str, nfev: int) -> DerivativeResult:
-        """``compute(spec, x, usage) -> (derivative, value, ops)`` as a checked result.
+    @staticmethod
+    def _info(trace: ReverseTrace, usage: Meter | None, consumed: bool = False
+              ) -> dict[str, Any]:
+        """``ops`` (the recorded primitives, counted before any sweep consumes the tape: the
+        inputs are its only empty entries then) and, under a meter, ``nbytes``."""
+        n_ops = len(trace.tape) - trace.tape.count(None)
+        if usage is None:
+            return {"ops": n_ops}
+        usage.tape(trace, consumed)
+        return {"ops": n_ops, "nbytes": usage.tape_nbytes}
 
-        The memory diagnostics (``nbytes`` and :mod:`diffkit.memory`'s counts) are measured
-        on the same program computed again at the same point, the first time ``info`` is
-        read (measuring them on every call cost half the engine's time at n = 1e3); when a
-        :func:`diffkit.memory.meter` is counting, they are measured at once, so it sees them.
-        """
-        if current() is None:
-            d, value, ops_ = compute(spec, x, None)
-            info = {"ops": ops_}
-            lazy = functools.partial(_measured_info, compute, spec, x)
-        else:
-            d, value, info = _measured(compute, spec, x)
-            lazy = None
-        check_derivative(spec, d, op, x, self.name)
-        return DerivativeResult(d, nfev=nfev, method=self.name, out_shape=value.shape,
-                                info=info, lazy_info=lazy)
+    @staticmethod
+    def _lazy(compute: Callable[..., DerivativeResult], spec: Function, x: np.ndarray
+              ) -> Callable[[], dict[str, Any]]:
+        """``info``'s memory diagnostics on first access, measured on the same operation run
+        again under a meter (measuring the tape on every call cost half the engine's time at
+        n = 1e3; the gradient's own tape is consumed by its sweep)."""
+        return functools.partial(_metered, compute, spec, x)
 
     def _cotangents(self, trace: ReverseTrace, nodes: list[Node], out: Any, g: Any,
                     x: np.ndarray, consume: bool = False) -> np.ndarray:
@@ -1122,50 +1116,43 @@ class ReverseMode(Method):
             return np.zeros(x.shape) if c is None else np.asarray(_own(c, x), dtype=float)
         return np.array([0.0 if c is None else float(c) for c in cts])
 
-    def _gradient_of(self, spec: Function, x: np.ndarray, usage: Meter | None
-                     ) -> tuple[np.ndarray, np.ndarray, int]:
-        trace, nodes, out = self._record(spec, x)
-        value = spec.check(_value_of(out, trace), "gradient", x)
-        ops_ = trace.ops()  # before the sweep consumes the tape
-        if usage is not None:
-            usage.tape(trace, consumed=True)
-        g = self._cotangents(trace, nodes, out, 1.0, x, True)  # (value is a scalar)
-        return g, value, ops_
-
-    def _jacobian_of(self, spec: Function, x: np.ndarray, usage: Meter | None
-                     ) -> tuple[np.ndarray, np.ndarray, int]:
-        trace, nodes, out = self._record(spec, x)
-        value = spec.check(_value_of(out, trace), "jacobian", x)
-        if usage is not None:
-            usage.tape(trace, consumed=False)
-        m = value.size
-        rows = []
-        for i in range(m):  # one sweep per output entry, all on the same recording
-            e = np.zeros(m)
-            e[i] = 1.0
-            rows.append(self._cotangents(trace, nodes, out, e.reshape(value.shape), x).ravel())
-        return np.array(rows).reshape(m, x.size), value, trace.ops()
-
-    def _hessian_of(self, spec: Function, x: np.ndarray, usage: Meter | None
-                    ) -> tuple[np.ndarray, np.ndarray, int]:
-        value = spec.check(spec.call(x), "hessian", x)
-        # record the gradient computation itself on an outer tape, then sweep it n times
-        outer, nodes, gout = record(lambda y: gradient(spec.call, y), (x,))
-        if usage is not None:
-            usage.tape(outer, consumed=False)
-        n = x.size
-        rows = []
-        for i in range(n):
-            e = np.zeros(x.shape)
-            e.ravel()[i] = 1.0
-            rows.append(self._cotangents(outer, nodes, gout, e, x).ravel())
-        return np.array(rows).reshape(n, n), value, outer.ops()
+    def _result(self, value: Any, nfev: int, out_shape: tuple[int, ...], info: dict[str, Any],
+                usage: Meter | None, compute: Callable[..., DerivativeResult], spec: Function,
+                x: np.ndarray) -> DerivativeResult:
+        """The result of ``compute(spec, x)``: with the meter's counts when it ran under one,
+        else with them left to the first access of ``info`` (measured on a second run)."""
+        if usage is None:
+            return DerivativeResult(value, nfev=nfev, method=self.name, out_shape=out_shape,
+                                    info=info, lazy_info=self._lazy(compute, spec, x))
+        info.update(usage.info())
+        return DerivativeResult(value, nfev=nfev, method=self.name, out_shape=out_shape,
+                                info=info)
 
     def _gradient(self, spec: Function, x: np.ndarray) -> DerivativeResult:
-        return self._result(self._gradient_of, spec, x, "gradient", 1)
+        # measured while a meter is active (a user's, or info's second run); else no meter
+        with nullcontext() if current() is None else meter() as usage:
+            trace, nodes, out = self._record(spec, x)
+            value = spec.check(_value_of(out, trace), "gradient", x)
+            info = self._info(trace, usage, consumed=True)  # before the sweep consumes it
+            g = self._cotangents(trace, nodes, out, 1.0, x, True)  # (value is a scalar)
+        check_derivative(spec, g, "gradient", x, self.name)
+        return self._result(g, 1, value.shape, info, usage, self._gradient, spec, x)
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
-        return self._result(self._jacobian_of, spec, x, "jacobian", 1)
+        with nullcontext() if current() is None else meter() as usage:
+            trace, nodes, out = self._record(spec, x)
+            value = spec.check(_value_of(out, trace), "jacobian", x)
+            info = self._info(trace, usage)
+            m = value.size
+            rows = []
+            for i in range(m):  # one sweep per output entry, all on the same recording
+                e = np.zeros(m)
+                e[i] = 1.0
+                rows.append(self._cotangents(trace, nodes, out, e.reshape(value.shape),
+                                             x).ravel())
+        jac = np.array(rows).reshape(m, x.size)
+        check_derivative(spec, jac, "jacobian", x, self.name)
+        return self._result(jac, 1, value.shape, info, usage, self._jacobian, spec, x)
 
     def _derivative(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         r = self._jacobian(spec, x)
@@ -1174,4 +1161,17 @@ class ReverseMode(Method):
         return r.replace(value=float(value) if shape == () else value)
 
     def _hessian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
-        return self._result(self._hessian_of, spec, x, "hessian", 2)
+        value = spec.check(spec.call(x), "hessian", x)
+        with nullcontext() if current() is None else meter() as usage:
+            # record the gradient computation itself on an outer tape, then sweep it n times
+            outer, nodes, gout = record(lambda y: gradient(spec.call, y), (x,))
+            info = self._info(outer, usage)
+            n = x.size
+            rows = []
+            for i in range(n):
+                e = np.zeros(x.shape)
+                e.ravel()[i] = 1.0
+                rows.append(self._cotangents(outer, nodes, gout, e, x).ravel())
+        h = np.array(rows).reshape(n, n)
+        check_derivative(spec, h, "hessian", x, self.name)
+        return self._result(h, 2, value.shape, info, usage, self._hessian, spec, x)
