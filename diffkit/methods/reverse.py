@@ -703,8 +703,11 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
     ct: dict[int, Any] = {out: g}  # cotangents, local to this sweep
     owned: set[int] = set()  # entries of ct this sweep allocated: safe to add into in place
     found: dict[int, Any] = {}
+    global _GC_PAUSES
     gc_was_on = gc.isenabled()
-    gc.disable()  # diffkit's own bookkeeping only: the sweep runs no user code
+    if gc_was_on:  # diffkit's own bookkeeping only: record() resumes it around user code
+        gc.disable()  # (a checkpoint's re-run inside this sweep)
+        _GC_PAUSES += 1
     state = None
     if not evaluating():  # called directly: 0 * inf of a discarded entry must not warn
         state = checked_evaluation()
@@ -797,8 +800,13 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
         if state is not None:
             state.__exit__(None, None, None)
         if gc_was_on:
+            _GC_PAUSES -= 1
             gc.enable()
     return [found.get(i) for i in inputs]
+
+
+_GC_PAUSES = 0
+"""Sweeps under way that paused the garbage collector (it was on when they started)."""
 
 
 _SWEPT = None  # a record already swept by a consuming sweep (never read again)
@@ -838,12 +846,21 @@ def record(fun: Callable[..., Any], args: Sequence[Any], *, log: bool = False,
     """Run ``fun(*nodes)`` on fresh input nodes holding ``args``; return (trace, nodes, out)."""
     trace = ReverseTrace(log=log, stand_in_bytes=stand_in_bytes)
     nodes = [trace.new_input(_as_leaf(a), f"x{k + 1}") for k, a in enumerate(args)]
-    if evaluating():
-        with library_routes():
-            out = fun(*nodes)
-    else:  # called directly (not through a method): count floating-point events here
-        with checked_evaluation(), library_routes():
-            out = fun(*nodes)
+    # the user's code runs with the garbage collector as the user left it, even when a sweep
+    # (re-running a checkpoint) paused it for its own bookkeeping
+    resume = _GC_PAUSES and not gc.isenabled()
+    if resume:
+        gc.enable()
+    try:
+        if evaluating():
+            with library_routes():
+                out = fun(*nodes)
+        else:  # called directly (not through a method): count floating-point events here
+            with checked_evaluation(), library_routes():
+                out = fun(*nodes)
+    finally:
+        if resume:
+            gc.disable()
     return trace, nodes, out
 
 
