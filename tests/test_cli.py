@@ -231,7 +231,7 @@ def test_method_aliases(capsys):
     (["compare", "exp(x)", "--at", "1", "--methods", "revers"],
      "diffkit compare: --methods revers: not a method; did you mean 'reverse-mode'? (choose "
      "from auto, manual, forward-difference, backward-difference, central-difference, "
-     "richardson, complex-step, symbolic, reverse-mode, forward-mode)"),
+     "richardson, complex-step, symbolic, reverse-mode, forward-mode, reverse-compiled)"),
     (["compare", "exp(x)", "--at", "1", "--methods", "centrl-difference"],
      "did you mean 'central-difference'?"),
     (["compare", "exp(x)", "--at", "1", "--methods", "backward"],

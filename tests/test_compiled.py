@@ -585,6 +585,10 @@ def test_where_guarded_gradients_are_the_tapes_without_nan(name):
     # program refuses such a point instead of returning NaN
     program = method.compile(spec, inside)
     assert np.all(np.isfinite(program(inside)[1]))
-    with pytest.raises(dk.GuardError, match=r"floating-point event .* not finite; the tape"):
+    if name == "log":  # log's partial 1/x is finite at a discarded x < 0: 0 * (1/x) is 0
+        np.testing.assert_array_equal(program(guarded)[1],
+                                      dk.methods.ReverseMode().gradient(spec, guarded).value)
+        return
+    with pytest.raises(GuardError, match=r"floating-point event .* not finite; the tape"):
         program(guarded)
     assert "computed by the tape" in method.gradient(spec, guarded).status

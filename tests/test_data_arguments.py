@@ -22,7 +22,7 @@ METHODS = [m for m in available() if m != "manual"]
 TOL = {  # relative to the largest entry of the exact derivative
     "forward-difference": 1e-6, "backward-difference": 1e-6, "central-difference": 1e-8,
     "richardson": 1e-11, "complex-step": 1e-13, "symbolic": 1e-13, "reverse-mode": 1e-13,
-    "forward-mode": 1e-13, "auto": 1e-13, "manual": 1e-13,
+    "forward-mode": 1e-13, "auto": 1e-13, "manual": 1e-13, "reverse-compiled": 1e-13,
 }
 HESSIAN_TOL = {**TOL, "forward-difference": 1e-3, "backward-difference": 1e-3,
                "central-difference": 1e-5, "richardson": 1e-8, "complex-step": 1e-7}

@@ -61,12 +61,12 @@ def test_comparison_keeps_to_the_width(comparison, width):
 
 def test_comparison_statuses_are_short_codes_with_details_under_the_table(comparison):
     lines = display.comparison_text(comparison, 200).splitlines()
-    rows = {ln.split()[0]: ln for ln in lines[2:11]}
+    rows = {ln.split()[0]: ln for ln in lines[2:12]}
     assert rows["manual"].endswith("no manual [1]")
     assert rows["complex-step"].endswith("non-analytic [2]")
     assert rows["central-difference"].endswith("ok")
-    assert all(len(ln) < 160 for ln in lines[1:11])  # no 300-character status in a row
-    assert lines[11].startswith("[1] manual: MissingManualError")
+    assert all(len(ln) < 160 for ln in lines[1:12])  # no 300-character status in a row
+    assert lines[12].startswith("[1] manual: MissingManualError")
 
 
 def test_comparison_narrows_by_leaving_columns_out_and_says_so(comparison):
