@@ -4,7 +4,8 @@ Run: ``python benchmarks/against.py OTHER_TREE reverse.py [--rounds 3] [--markdo
 [-- ARGS...]``. The script (``reverse.py``, ``public.py``, ``core.py``: any benchmark here
 that prints a markdown table and takes ``--markdown PATH``) is run ``rounds`` times on each
 tree, the two trees alternating (``DIFFKIT_TREE`` tells the script which diffkit to import),
-so load from other processes falls on both alike. Each numeric cell is the median over the
+so load from other processes falls on both alike (``DIFFKIT_ONLY=1``: the scripts skip the
+other tools they compare with). Each numeric cell is the median over the
 rounds; the table shows it for the other tree, for this one, and their ratio (this / other).
 The figures inside a run are themselves paired ratios (x / f, public / engine), so the ratio
 of ratios compares like with like.
@@ -46,7 +47,7 @@ def _cells(path: str) -> tuple[list[str], dict[tuple[str, str], float]]:
 def run(tree: str, script: str, args: list[str]) -> dict[tuple[str, str], float]:
     with tempfile.NamedTemporaryFile(suffix=".md", delete=False) as fh:
         path = fh.name
-    env = {**os.environ, "DIFFKIT_TREE": tree, "PYTHONPATH": tree}
+    env = {**os.environ, "DIFFKIT_TREE": tree, "PYTHONPATH": tree, "DIFFKIT_ONLY": "1"}
     subprocess.run([sys.executable, os.path.join(HERE, script), *args, "--markdown", path],
                    check=True, env=env, stdout=subprocess.DEVNULL)
     try:

@@ -50,10 +50,12 @@ def _optional(name: str) -> Any:
         return None
 
 
-autograd = _optional("autograd")
-micrograd = _optional("micrograd")
-torch = _optional("torch")
-jax = _optional("jax")
+# DIFFKIT_ONLY=1: diffkit's own figures only (benchmarks/against.py pairing two trees)
+_ANCHORS = not os.environ.get("DIFFKIT_ONLY")
+autograd = _optional("autograd") if _ANCHORS else None
+micrograd = _optional("micrograd") if _ANCHORS else None
+torch = _optional("torch") if _ANCHORS else None
+jax = _optional("jax") if _ANCHORS else None
 if torch is not None:
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
