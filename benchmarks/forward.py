@@ -189,4 +189,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from _markdown import run
+
+    raise SystemExit(run(main, "Forward mode: tall versus wide Jacobians"))

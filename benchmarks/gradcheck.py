@@ -113,4 +113,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from _markdown import run
+
+    raise SystemExit(run(main, "Gradient checkers"))

@@ -311,4 +311,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from _markdown import run
+
+    raise SystemExit(run(main, "Numerical differentiation"))

@@ -69,4 +69,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from _markdown import run
+
+    raise SystemExit(run(main, "Soak: where-guarded programs"))
