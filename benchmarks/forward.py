@@ -95,7 +95,7 @@ def rosenbrock_hessian_exact(x, dps=50):
 
 
 def hessian_error(x):
-    h = methods.get("forward-mode", hessian="forward-over-reverse").hessian(
+    h = methods.get("forward-mode", hessian_scheme="forward-over-reverse").hessian(
         catalog.rosenbrock(x.size).function, x).value
     exact = rosenbrock_hessian_exact(x)
     with mpmath.workdps(50):
@@ -189,6 +189,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from _markdown import run
+    from _markdown import run as run_with_markdown
 
-    raise SystemExit(run(main, "Forward mode: tall versus wide Jacobians"))
+    raise SystemExit(run_with_markdown(main, "Forward mode: tall versus wide Jacobians"))

@@ -113,6 +113,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from _markdown import run
+    from _markdown import run as run_with_markdown
 
-    raise SystemExit(run(main, "Gradient checkers"))
+    raise SystemExit(run_with_markdown(main, "Gradient checkers"))

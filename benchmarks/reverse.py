@@ -172,7 +172,7 @@ def bench_rosen(n: int, repeats: int) -> dict[str, float]:
         def arosen(x: Any) -> Any:
             return anp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
 
-        vg = autograd.value_and_gradient(arosen)
+        vg = autograd.value_and_grad(arosen)
         out["autograd"] = paired(lambda: arosen(x), lambda: vg(x), repeats)[0]
     if torch is not None:
         xt = torch.tensor(x)
@@ -198,7 +198,7 @@ def bench_rosen(n: int, repeats: int) -> dict[str, float]:
             return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
 
         xj = jnp.asarray(x)
-        jvg = jax.value_and_gradient(jrosen)
+        jvg = jax.value_and_grad(jrosen)
         if n <= 10**3 or n >= 10**6:
             out["jax eager"] = paired(lambda: jrosen(xj).block_until_ready(),
                                       lambda: jvg(xj)[1].block_until_ready(),
@@ -369,6 +369,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from _markdown import run
+    from _markdown import run as run_with_markdown
 
-    raise SystemExit(run(main, "Reverse mode against autograd, micrograd, torch and jax"))
+    raise SystemExit(run_with_markdown(main, "Reverse mode against autograd, torch and jax"))

@@ -245,6 +245,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from _markdown import run
+    from _markdown import run as run_with_markdown
 
-    raise SystemExit(run(main, "Symbolic differentiation and expression swell"))
+    raise SystemExit(run_with_markdown(main, "Symbolic differentiation and expression swell"))
