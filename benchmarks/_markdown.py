@@ -71,10 +71,25 @@ def markdown_output(path: str | None, title: str) -> Iterator[None]:
     buffer = io.StringIO()
     with contextlib.redirect_stdout(_Tee(sys.stdout, buffer)):
         yield
-    body = buffer.getvalue()
-    if "```" not in body and "|---" not in body:  # plain lines: keep them as printed
-        body = "```text\n" + body.rstrip("\n") + "\n```\n"
-    Path(path).write_text(head + body, encoding="utf-8")
+    Path(path).write_text(head + as_markdown(buffer.getvalue()), encoding="utf-8")
+
+
+def as_markdown(text: str) -> str:
+    """Printed output as Markdown: tables kept, every other line its own paragraph.
+
+    Output with no table is kept as printed, in a fenced block.
+    """
+    if "|---" not in text:
+        return "```text\n" + text.rstrip("\n") + "\n```\n"
+    out: list[str] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        in_table = stripped.startswith("|")
+        if out and out[-1] and (not in_table or not out[-1].startswith("|")):
+            out.append("")  # a blank line around tables and between printed lines
+        if stripped:
+            out.append(stripped if in_table else line.rstrip())
+    return "\n".join(out).strip("\n") + "\n"
 
 
 def run(main: Callable[[list[str] | None], int | None], title: str,

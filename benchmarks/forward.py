@@ -175,7 +175,8 @@ def main(argv=None):
 
     jx = jax_rows(args.repeats, x_tall, x_wide)
     if jx is not None:
-        print("\nanchor, jax jit (ms): | workload | jacfwd | jacrev | jacrev/jacfwd |")
+        print("\nanchor, jax jit (ms):\n\n| workload | jacfwd | jacrev | jacrev/jacfwd |")
+        print("|---|---|---|---|")
         for label, (a, b) in jx.items():
             print(f"| {label} | {a * 1e3:.3g} | {b * 1e3:.3g} | {b / a:.3g} |")
 
