@@ -69,22 +69,18 @@ def hostile_parse_times() -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--markdown", metavar="PATH", help="also write the table here")
-    args = parser.parse_args(argv)
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
     rows = [("import diffkit (beyond numpy), s", import_time(), "< 0.3")]
     rows += [(f"dnp.{name} over numpy, µs", us, "< 1") for name, us in dnp_overhead().items()]
     rows += [(f"refuse {name}, ms", sec * 1e3, "< 100")
              for name, sec in hostile_parse_times().items()]
     lines = ["| measure | value | target |", "|---|---|---|"]
     lines += [f"| {name} | {value:.3f} | {target} |" for name, value, target in rows]
-    table = "\n".join(lines) + "\n"
-    print(table, end="")
-    if args.markdown:
-        with open(args.markdown, "w", encoding="utf-8") as fh:
-            fh.write(table)
+    print("\n".join(lines))  # (--markdown PATH: benchmarks/_markdown.py saves it)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from _markdown import run as run_with_markdown
+
+    raise SystemExit(run_with_markdown(main, "Core overheads"))

@@ -347,8 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--only", choices=["logistic", "rosen", "mlp"], default=None)
-    parser.add_argument("--markdown", metavar="PATH", help="also write the table here")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # (--markdown PATH: benchmarks/_markdown.py)
     repeats = 5 if args.quick else 15
     rows: list[tuple[str, dict[str, float]]] = []
     ratios_logistic: dict[str, float] = {}
@@ -370,11 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = ["| workload | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
     for label, res in rows:
         lines.append(f"| {label} | " + " | ".join(_fmt(res.get(c)) for c in COLUMNS) + " |")
-    table = "\n".join(lines) + "\n"
-    print(table, end="")
-    if args.markdown:
-        with open(args.markdown, "w", encoding="utf-8") as fh:
-            fh.write(table)
+    print("\n".join(lines))
     if ratios_logistic:
         print("per scalar op, paired: diffkit = " + ", ".join(
             f"{v:.2f}x {k}" for k, v in ratios_logistic.items()))
@@ -382,4 +377,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from _markdown import run as run_with_markdown
+
+    raise SystemExit(run_with_markdown(main, "Reverse mode against autograd, torch and jax"))
