@@ -103,6 +103,12 @@ class Primitive:
     jvp : tuple of callables or None
         One function per positional argument, ``jvp[i](t, ans, *args, **params)`` giving the
         output tangent contributed by the tangent ``t`` of argument ``i``.
+    jvp_batched : bool
+        The ``jvp`` rules also take a batch of tangents: ``t`` with leading axes before the
+        argument's shape (``(k, *x.shape)``, one tangent per direction), returning the output
+        tangents with the same leading axes (vector forward mode pushes k directions in one
+        pass). Elementwise primitives need no flag: the engine aligns their tangents so the
+        rule broadcasts. A primitive with neither gets its rule once per direction.
     vjp_numpy : callable or None
         Optional fast rule for plain values, ``vjp_numpy(g, ans, args, params, wanted)``
         returning one cotangent per argument (``None`` where not ``wanted[i]``). It computes
@@ -174,6 +180,7 @@ class Primitive:
     symbolic: Callable[..., Any] | None = None
     vjp: tuple[Callable[..., Any] | None, ...] | None = None
     jvp: tuple[Callable[..., Any] | None, ...] | None = None
+    jvp_batched: bool = False
     vjp_numpy: Callable[..., Any] | None = None
     vjp_into: Callable[..., Any] | None = None
     saves: tuple[Any, ...] | None = None
