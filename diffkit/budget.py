@@ -90,9 +90,10 @@ def limited(seconds: float | None, megabytes: float | None, what: str) -> Iterat
                 if now is not None and now - base > megabytes:
                     hit.append(f"its memory budget of {megabytes:g} MB (it grew by "
                                f"{now - base:.0f} MB)")
-            if hit:
+            if hit:  # delivered again at every poll until the block has ended: an
+                # asynchronous exception that lands in a gc callback or a __del__ is swallowed
+                # by the interpreter ("Exception ignored in ..."), and the block ran on unbounded
                 _raise_in(target, _Interrupt)
-                return
 
     watchdog = threading.Thread(target=watch, name="diffkit-budget", daemon=True)
     watchdog.start()
@@ -102,11 +103,13 @@ def limited(seconds: float | None, megabytes: float | None, what: str) -> Iterat
     except _Interrupt:
         interrupted = True
     finally:
-        try:
-            stop.set()
-            watchdog.join()
-        except _Interrupt:  # delivered just as the block ended
-            interrupted = True
+        while True:  # the watchdog delivers until it sees stop; it may land here once more
+            try:
+                stop.set()
+                watchdog.join()
+                break
+            except _Interrupt:  # delivered just as the block ended
+                interrupted = True
         if hit:  # cancel an interrupt still pending if the block ended as it fired
             _raise_in(target, None)
     if interrupted:
