@@ -439,25 +439,25 @@ def hvp(fun: Callable[[Any], Any], x: Any, v: Any) -> Any:
 
 HESSIAN_SCHEMES = ("forward-over-reverse", "forward-over-forward")
 
-DEFAULT_CHUNK = 64
-"""Tangent directions per vector pass by default when ``n`` is large: every intermediate of f
-then holds 64 tangents (memory 64x the plain evaluation's) and the passes are n/64."""
+TANGENT_BUDGET = 2**15
+"""Tangent entries per input-sized intermediate of a vector pass by default (256 KB of
+float64: the batch stays in a core's cache, where numpy's elementwise loops run fastest)."""
 
-TANGENT_BUDGET = 2**16
-"""Below this many tangent entries for the input (``n * n``, 512 KB of float64) one vector pass
-pushes every direction."""
+MIN_CHUNK = 8
+"""The fewest directions per vector pass by default, however large n: fewer would pay the
+per-primitive Python cost of a pass for too little work."""
 
 
 def default_chunk(n: int) -> int:
-    """Directions per vector pass when no ``chunk`` is given: all ``n`` at once while ``n * n
-    <= TANGENT_BUDGET`` (n <= 256), else ``DEFAULT_CHUNK``.
+    """Directions per vector pass when no ``chunk`` is given: ``TANGENT_BUDGET // n`` (every
+    direction in one pass while ``n * n <= TANGENT_BUDGET``, n <= 181), at least ``MIN_CHUNK``.
 
     Examples
     --------
-    >>> default_chunk(100), default_chunk(1000)
-    (100, 64)
+    >>> default_chunk(100), default_chunk(1000), default_chunk(10**6)
+    (100, 32, 8)
     """
-    return n if n * n <= TANGENT_BUDGET else min(n, DEFAULT_CHUNK)
+    return min(n, max(TANGENT_BUDGET // n, MIN_CHUNK))
 
 
 def check_chunk(chunk: Any, who: str) -> int | None:
@@ -468,13 +468,13 @@ def check_chunk(chunk: Any, who: str) -> int | None:
     if isinstance(chunk, (bool, np.bool_)) or not isinstance(chunk, (int, np.integer)):
         raise OrderError(
             f"{who}: chunk={chunk!r} is not an integer; pass the number of tangent directions "
-            f"one forward pass pushes, an integer >= 1 (chunk=None picks n up to "
-            f"n = 256, else {DEFAULT_CHUNK}); chunk=1 is one scalar pass per coordinate)")
+            f"one forward pass pushes, an integer >= 1 (chunk=None picks "
+            f"min(n, max({TANGENT_BUDGET} // n, {MIN_CHUNK}))); chunk=1 is one scalar pass per coordinate)")
     if chunk < 1:
         raise OrderError(
             f"{who}: chunk={chunk!r} must be an integer >= 1 (the number of tangent "
-            f"directions one forward pass pushes); pass chunk=None for the default (n up "
-            f"to n = 256, else {DEFAULT_CHUNK}) or chunk=1 for one scalar pass per coordinate")
+            f"directions one forward pass pushes); pass chunk=None for the default "
+            f"min(n, max({TANGENT_BUDGET} // n, {MIN_CHUNK})) or chunk=1 for one scalar pass per coordinate")
     return int(chunk)
 
 
@@ -534,8 +534,9 @@ class ForwardMode(Method):
     chunk : int, optional
         How many tangent directions one forward pass pushes (vector forward mode: every
         tangent carries a leading axis of that many directions). The default, None, is
-        :func:`default_chunk`: all n directions in one pass up to n = 256, else 64 per pass
-        (each intermediate holding at most 64 tangents). ``chunk=1`` is the scalar scheme, one pass per input coordinate. Every
+        :func:`default_chunk`: as many directions as keep a batch of input-sized tangents
+        within 2**15 entries (all n in one pass up to n = 181; 32 at n = 1000; at least 8).
+        ``chunk=1`` is the scalar scheme, one pass per input coordinate. Every
         chunk gives the same derivative.
 
     Examples
