@@ -154,10 +154,8 @@ class ForwardTrace(Trace):
             out = term if out is None else out + term
         if out is None:
             return ans
-        if self.batch is not None:
-            full = (self.batch, *_shape(ans))
-            if _shape(out) != full:
-                out = dnp.broadcast_to(out, full)
+        if self.batch is not None and _shape(out) != (full := (self.batch, *_shape(ans))):
+            out = dnp.broadcast_to(out, full)
         return self.box(prim, args, params, ans, out)
 
     def _batched_term(self, prim: Primitive, rule: Callable[..., Any], i: int, t: Any, ans: Any,
@@ -166,10 +164,12 @@ class ForwardTrace(Trace):
         if prim.elementwise:
             # numpy aligns shapes on the right: (k, *x.shape) must become (k, 1, .., *x.shape)
             # so that the batch axis stays in front when x broadcasts against the other args
-            own = _shape(primals[i])
-            missing = len(_shape(ans)) - len(own)
-            if missing > 0:
-                t = dnp.reshape(t, (self.batch, *(1,) * missing, *own))
+            x = primals[i]
+            if x.__class__ is not ans.__class__ or _shape(x) != _shape(ans):
+                own = _shape(x)
+                missing = len(_shape(ans)) - len(own)
+                if missing > 0:
+                    t = dnp.reshape(t, (self.batch, *(1,) * missing, *own))
             return rule(t, ans, *primals, **params)
         if prim.jvp_batched:
             return rule(t, ans, *primals, **params)
@@ -230,6 +230,8 @@ def _short(value: Any) -> str:
 
 
 def _shape(x: Any) -> tuple[int, ...]:
+    if x.__class__ is np.ndarray:  # the common case, without np.shape's dispatch
+        return x.shape
     return tuple(x.shape) if isinstance(x, Tracer) else np.shape(x)
 
 
