@@ -169,7 +169,7 @@ def test_jacobian_every_chunk_and_pass_count():
     for chunk, passes in ((1, 5), (2, 3), (3, 2), (5, 1), (9, 1), (None, 1)):
         res = ForwardMode(chunk=chunk).jacobian(f, x)
         np.testing.assert_allclose(res.value, ref, rtol=1e-14, atol=1e-15)
-        assert res.nfev == passes, chunk
+        assert res.nfev == 5, chunk  # directional derivatives, however batched
         assert res.info["passes"] == passes, chunk
 
 

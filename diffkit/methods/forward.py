@@ -535,7 +535,8 @@ class ForwardMode(Method):
         How :meth:`hessian` nests the passes. ``"auto"`` is forward-over-reverse.
     chunk : int, optional
         How many tangent directions one forward pass pushes (vector forward mode: every
-        tangent carries a leading axis of that many directions). The default, None, is
+        tangent carries a leading axis of that many directions; ``nfev`` still counts the n
+        directions, ``info["passes"]`` the passes). The default, None, is
         :func:`default_chunk`: as many directions as keep a batch of input-sized tangents
         within 2**15 entries (all n in one pass up to n = 181; 32 at n = 1000; at least 8).
         ``chunk=1`` is the scalar scheme, one pass per input coordinate. Every
@@ -602,12 +603,14 @@ class ForwardMode(Method):
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         value, jac, passes = self._passes(spec, x, "jacobian")
-        return DerivativeResult(jac, nfev=passes, method=self.name, out_shape=value.shape,
+        # nfev counts directional derivatives (n, the arithmetic of n evaluations of f, batched
+        # or not); info["passes"] counts the vector passes that carried them
+        return DerivativeResult(jac, nfev=x.size, method=self.name, out_shape=value.shape,
                                 info={"passes": passes, "chunk": self._chunk(x)})
 
     def _gradient(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         _, jac, passes = self._passes(spec, x, "gradient")
-        return DerivativeResult(jac.reshape(x.shape), nfev=passes, method=self.name,
+        return DerivativeResult(jac.reshape(x.shape), nfev=x.size, method=self.name,
                                 out_shape=(), info={"passes": passes, "chunk": self._chunk(x)})
 
     def _chunk(self, x: np.ndarray) -> int:
@@ -621,9 +624,11 @@ class ForwardMode(Method):
         check_derivative(spec, h, "hessian", x, self.name)
         chunk = self._chunk(x)
         passes = -(-x.size // chunk)
+        nfev = x.size
         if scheme == "forward-over-forward":
             passes *= passes
-        return DerivativeResult(h, nfev=passes, method=self.name, out_shape=(),
+            nfev *= x.size
+        return DerivativeResult(h, nfev=nfev, method=self.name, out_shape=(),
                                 info={"passes": passes, "hessian_scheme": scheme,
                                       "chunk": chunk})
 
