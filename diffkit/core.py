@@ -211,12 +211,14 @@ class Primitive:
     derivative_text: str = ""
     function: Callable[..., Any] | None = None  # the dnp function (numpy's signature)
     fast_for: Any = None  # the vjp tuple that vjp_numpy / vjp_into implement
+    batched_for: Any = None  # the jvp tuple that jvp_batched vouches for
 
     _reads: dict[tuple[int, ...], tuple[frozenset[int] | None, bool]] = field(
         default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.fast_for = self.vjp
+        self.batched_for = self.jvp
 
     def reads(self, positions: tuple[int, ...]) -> tuple[frozenset[int] | None, bool]:
         """``(arguments, ans)`` the VJPs of the arguments at ``positions`` read, from
@@ -245,6 +247,13 @@ class Primitive:
         test planting a wrong rule, a user refining a stanza) turns the fast rules off, so
         every path computes with the rule in ``vjp``."""
         return self.vjp is self.fast_for
+
+    @property
+    def batched_jvp(self) -> bool:
+        """Whether the ``jvp`` rules take a batch of tangents (``jvp_batched``) — only while
+        they are the rules the stanza declared so: a replaced ``jvp`` (a planted rule, a user's
+        refinement) runs once per direction, so no rule meets a shape it was not written for."""
+        return self.jvp_batched and self.jvp is self.batched_for
 
     @property
     def qualname(self) -> str:
