@@ -277,6 +277,21 @@ def test_a_derivative_outside_its_domain_is_still_a_domain_error_in_batches():
                     method="forward-mode")
 
 
+def test_a_replaced_rule_of_a_batched_stanza_runs_once_per_direction(monkeypatch):
+    """A rule written for one tangent, planted on a stanza marked jvp_batched, never meets a
+    batch: the engine loops over the directions for it (as the fast VJP rules turn off)."""
+    prim = REGISTRY["sum"]
+    assert prim.batched_jvp
+    f = dk.Function(lambda x: dnp.sum(x * x, axis=0))
+    x = np.array([[0.5, -1.0], [2.0, 0.3], [1.1, 0.7]])
+    right = dk.jacobian(f, x, method="forward-mode")
+    monkeypatch.setattr(prim, "jvp", (lambda t, ans, x, axis=None, keepdims=False:
+                                      np.sum(t, axis=axis, keepdims=keepdims) * 1.001,))
+    assert not prim.batched_jvp
+    np.testing.assert_allclose(dk.jacobian(f, x, method="forward-mode"), right * 1.001,
+                               rtol=1e-14)
+
+
 def test_nested_vector_passes_keep_levels_apart():
     """d/dx [x * d/dy (x + y)] = 1 with both passes batched (perturbation confusion)."""
     def outer(x):

@@ -171,7 +171,7 @@ class ForwardTrace(Trace):
                 if missing > 0:
                     t = dnp.reshape(t, (self.batch, *(1,) * missing, *own))
             return rule(t, ans, *primals, **params)
-        if prim.jvp_batched:
+        if prim.batched_jvp:
             return rule(t, ans, *primals, **params)
         # a rule written for one tangent: once per direction, stacked
         terms = [rule(t[j], ans, *primals, **params) for j in range(self.batch)]
