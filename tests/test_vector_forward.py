@@ -183,8 +183,8 @@ def test_engine_functions_take_chunk_and_agree():
 
 
 def test_default_chunk_keeps_a_batch_within_the_tangent_budget():
-    assert [default_chunk(n) for n in (1, 5, 100, 181, 182, 1000, 4096, 10**6)] == \
-        [1, 5, 100, 181, 180, 32, 8, 8]
+    assert [default_chunk(n) for n in (1, 5, 100, 181, 182, 1000, 4096, 16384, 16385, 10**6)] \
+        == [1, 5, 100, 181, 180, 32, 8, 2, 1, 1]
     assert ForwardMode().gradient(catalog.rosenbrock(300).function,
                                   np.ones(300)).info == {"passes": 3, "chunk": 109}
 
@@ -194,11 +194,11 @@ def test_default_chunk_keeps_a_batch_within_the_tangent_budget():
 
 @pytest.mark.parametrize(("chunk", "message"), [
     (0, "ForwardMode: chunk=0 must be an integer >= 1 (the number of tangent directions one "
-        "forward pass pushes); pass chunk=None for the default min(n, max(32768 // n, 8)) or "
+        "forward pass pushes); pass chunk=None for the default min(n, max(32768 // n, 1)) or "
         "chunk=1 for one scalar pass per coordinate"),
     (-3, "ForwardMode: chunk=-3 must be an integer >= 1"),
     (2.5, "ForwardMode: chunk=2.5 is not an integer; pass the number of tangent directions one "
-          "forward pass pushes, an integer >= 1 (chunk=None picks min(n, max(32768 // n, 8))); "
+          "forward pass pushes, an integer >= 1 (chunk=None picks min(n, max(32768 // n, 1))); "
           "chunk=1 is one scalar pass per coordinate"),
     ("8", "ForwardMode: chunk='8' is not an integer"),
     (True, "ForwardMode: chunk=True is not an integer"),

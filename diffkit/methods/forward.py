@@ -445,21 +445,18 @@ TANGENT_BUDGET = 2**15
 """Tangent entries per input-sized intermediate of a vector pass by default (256 KB of
 float64: the batch stays in a core's cache, where numpy's elementwise loops run fastest)."""
 
-MIN_CHUNK = 8
-"""The fewest directions per vector pass by default, however large n: fewer would pay the
-per-primitive Python cost of a pass for too little work."""
-
-
 def default_chunk(n: int) -> int:
     """Directions per vector pass when no ``chunk`` is given: ``TANGENT_BUDGET // n`` (every
-    direction in one pass while ``n * n <= TANGENT_BUDGET``, n <= 181), at least ``MIN_CHUNK``.
+    direction in one pass while ``n * n <= TANGENT_BUDGET``, n <= 181), at least 1: from
+    n = 16,385 on, scalar passes (a batch of such tangents no longer fits a cache and was
+    measured slower than one pass per coordinate).
 
     Examples
     --------
-    >>> default_chunk(100), default_chunk(1000), default_chunk(10**6)
-    (100, 32, 8)
+    >>> default_chunk(100), default_chunk(1000), default_chunk(20_000)
+    (100, 32, 1)
     """
-    return min(n, max(TANGENT_BUDGET // n, MIN_CHUNK))
+    return min(n, max(TANGENT_BUDGET // n, 1))
 
 
 def check_chunk(chunk: Any, who: str) -> int | None:
@@ -471,12 +468,12 @@ def check_chunk(chunk: Any, who: str) -> int | None:
         raise OrderError(
             f"{who}: chunk={chunk!r} is not an integer; pass the number of tangent directions "
             f"one forward pass pushes, an integer >= 1 (chunk=None picks "
-            f"min(n, max({TANGENT_BUDGET} // n, {MIN_CHUNK}))); chunk=1 is one scalar pass per coordinate)")
+            f"min(n, max({TANGENT_BUDGET} // n, 1))); chunk=1 is one scalar pass per coordinate)")
     if chunk < 1:
         raise OrderError(
             f"{who}: chunk={chunk!r} must be an integer >= 1 (the number of tangent "
             f"directions one forward pass pushes); pass chunk=None for the default "
-            f"min(n, max({TANGENT_BUDGET} // n, {MIN_CHUNK})) or chunk=1 for one scalar pass per coordinate")
+            f"min(n, max({TANGENT_BUDGET} // n, 1)) or chunk=1 for one scalar pass per coordinate")
     return int(chunk)
 
 
@@ -538,7 +535,8 @@ class ForwardMode(Method):
         tangent carries a leading axis of that many directions; ``nfev`` still counts the n
         directions, ``info["passes"]`` the passes). The default, None, is
         :func:`default_chunk`: as many directions as keep a batch of input-sized tangents
-        within 2**15 entries (all n in one pass up to n = 181; 32 at n = 1000; at least 8).
+        within 2**15 entries (all n in one pass up to n = 181; 32 at n = 1000; scalar passes
+        from n = 16,385 on).
         ``chunk=1`` is the scalar scheme, one pass per input coordinate. Every
         chunk gives the same derivative.
 
