@@ -16,7 +16,8 @@ Run: ``python benchmarks/forward.py [--repeats 7] [--markdown PATH] [--vector-on
    directions per pass) beside the engine's ``forward.gradient``/``jacobian``/``hessian``,
    each paired in the same process with the n-pass scheme (``ForwardMode(chunk=1)``: one
    scalar-tangent pass per coordinate), samples alternating; ratios, and every result's
-   error against its closed form (mpmath, 50 digits). ``--markdown PATH`` writes the table.
+   error against its closed form (mpmath, 50 digits). ``--markdown PATH`` saves the output
+   (docs/benchmarks/forward.md), ``--vector-only`` runs this section alone.
 
 Thread pools are pinned to one thread. Targets (issue 5): tall forward >= 10x faster than
 reverse; wide reverse >= 10x faster than forward; Hessian error <= 1e-12. Issue 23: vector
@@ -106,7 +107,7 @@ def rosenbrock_hessian_exact(x, dps=50):
 
 
 def hessian_error(x):
-    h = methods.get("forward-mode", hessian="forward-over-reverse").hessian(
+    h = methods.get("forward-mode", hessian_scheme="forward-over-reverse").hessian(
         catalog.rosenbrock(x.size).function, x).value
     exact = rosenbrock_hessian_exact(x)
     with mpmath.workdps(50):
@@ -250,17 +251,13 @@ def jax_rows(repeats, x_tall, x_wide):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--markdown", metavar="PATH",
-                        help="also write the vector-mode table to PATH (markdown)")
     parser.add_argument("--vector-only", action="store_true",
                         help="run only the vector forward mode comparison (section 3)")
     args = parser.parse_args(argv)
 
     vrows = vector_rows(args.repeats)
     table = vector_table(vrows, args.repeats)
-    print(table + "\n")
-    if args.markdown:
-        Path(args.markdown).write_text(table + "\n")
+    print(table + "\n")  # --markdown PATH (benchmarks/_markdown.py) saves it with the rest
     if args.vector_only:
         return 0
 
@@ -305,7 +302,8 @@ def main(argv=None):
 
     jx = jax_rows(args.repeats, x_tall, x_wide)
     if jx is not None:
-        print("\nanchor, jax jit (ms): | workload | jacfwd | jacrev | jacrev/jacfwd |")
+        print("\nanchor, jax jit (ms):\n\n| workload | jacfwd | jacrev | jacrev/jacfwd |")
+        print("|---|---|---|---|")
         for label, (a, b) in jx.items():
             print(f"| {label} | {a * 1e3:.3g} | {b * 1e3:.3g} | {b / a:.3g} |")
 
@@ -319,4 +317,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from _markdown import run as run_with_markdown
+
+    raise SystemExit(run_with_markdown(main, "Forward mode: tall versus wide Jacobians"))

@@ -460,7 +460,7 @@ def plot_schedule(actions: Any, ax: Any = None, *, title: str | None = None) -> 
     --------
     >>> from diffkit import revolve
     >>> ax = plot_schedule(revolve.schedule(10, 3))
-    >>> ax.get_xlim()[1] > 10
+    >>> bool(ax.get_xlim()[1] > 10)
     True
     """
     from matplotlib.lines import Line2D

@@ -893,7 +893,7 @@ def gradient(fun: Callable[[Any], Any], x: Any) -> Any:
     Examples
     --------
     >>> import numpy as np
-    >>> from diffkit.methods.reverse import grad
+    >>> from diffkit.methods.reverse import gradient
     >>> round(float(gradient(lambda x: np.log(x) * x, 2.0)), 6)
     1.693147
     """
