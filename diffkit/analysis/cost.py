@@ -19,6 +19,7 @@ import numpy as np
 from .. import methods as _methods
 from .. import numpy as dnp
 from ..catalog import rosenbrock
+from ..display import cost_text
 from ..errors import DiffkitError, PointError, UnknownMethodError
 from ..plotting import plot_cost
 from ..spec import Function
@@ -132,7 +133,6 @@ class CostResult:
 
     def __str__(self) -> str:
         """A summary table and the notes (:func:`diffkit.display.cost_text`)."""
-        from ..display import cost_text
 
         return cost_text(self)
 
@@ -144,13 +144,15 @@ def _predict(seen: list[tuple[int, float]], d: int) -> float:
     """Seconds a call at dimension ``d`` is expected to take, erring on the slow side.
 
     The growth exponent is the log-log slope between the last two measurements (at least 1),
-    plus 0.5: symbolic compilation grows faster than its first points suggest.
+    plus 0.5: symbolic compilation grows faster than its first points suggest. Calls under
+    10 ms give no slope: on a loaded machine one descheduling makes such a call 100x slower
+    and the slope would skip a method that takes milliseconds (vector forward mode at n = 64).
     """
     if not seen:
         return 0.0
     d1, t1 = seen[-1]
     slope = 1.0
-    if len(seen) >= 2:
+    if len(seen) >= 2 and t1 >= 0.01:
         d0, t0 = seen[-2]
         if t0 > 0 and t1 > 0 and d1 > d0:
             slope = max(1.0, float(np.log(t1 / t0) / np.log(d1 / d0)))

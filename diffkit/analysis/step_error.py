@@ -25,11 +25,12 @@ import numpy as np
 
 from .. import methods as _methods
 from ..core import checked_evaluation
+from ..display import step_error_text
 from ..errors import DiffkitError, PointError, StepError, UnknownMethodError
 from ..plotting import plot_step_error
+from ..reference import exact_derivatives, reference_jacobian
 from ..spec import Function
 from ..validation import as_function, as_point, with_data
-from .reference import exact_derivatives, reference_jacobian
 
 __all__ = ["SCHEMES", "StepErrorResult", "step_error"]
 
@@ -173,7 +174,6 @@ class StepErrorResult:
 
     def __str__(self) -> str:
         """A summary table and the notes (:func:`diffkit.display.step_error_text`)."""
-        from ..display import step_error_text
 
         return step_error_text(self)
 

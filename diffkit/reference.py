@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DiffkitError, OrderError, UnsupportedPrimitiveError
-from ..spec import Function
-from ..validation import as_function, as_point
+from .errors import DiffkitError, OrderError, UnsupportedPrimitiveError
+from .spec import Function
+from .validation import as_function, as_point
 
 __all__ = [
     "Reference",
@@ -41,7 +41,7 @@ def sympy_form(spec: Function, shape: tuple[int, ...] | None = None
     if program is not None:
         return program.sympy()
     try:
-        from ..methods import symbolic
+        from .methods import symbolic
     except ImportError:  # pragma: no cover - the symbolic family is always shipped
         symbolic = None
     if symbolic is not None and hasattr(symbolic, "sympy_form"):
@@ -244,7 +244,7 @@ def richardson_jacobian(spec: Function, x: Any, *, levels: int = 8, ratio: float
     StencilError
         No stencil around ``x`` stays where ``f`` is finite (one-sided ones included).
     """
-    from ..methods.numerical import Richardson
+    from .methods.numerical import Richardson
 
     if ratio != 2.0:
         raise OrderError(
