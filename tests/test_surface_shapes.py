@@ -597,3 +597,15 @@ def test_refused_call_forms_say_what_works(name):
     for method in AD:
         with pytest.raises(error, match=message):
             dk.jacobian(f, V3, method=method)
+
+
+@pytest.mark.parametrize("method", ["reverse-mode", "forward-mode", "symbolic", "reverse-compiled"])
+def test_a_bool_index_is_a_mask_not_an_int(method):
+    """``v[True]`` adds an axis by advanced indexing (a copy): the tape added the cotangent
+    into that copy and returned a zero gradient."""
+    def f(v):
+        return np.sum(v[True] * 3) + np.sum(v[..., True][0] ** 2) + np.sum(v[np.True_]) \
+            + np.sum(v[False])
+
+    np.testing.assert_array_equal(dk.gradient(f, np.array([1.0, 2.0]), method=method),
+                                  [6.0, 4.0])

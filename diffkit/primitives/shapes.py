@@ -198,10 +198,12 @@ broadcast_to = primitive(
 
 
 def is_basic_index(index: Any) -> bool:
-    """True for ints, slices, Ellipsis and None: no element can be selected twice."""
+    """True for ints, slices, Ellipsis and None: no element can be selected twice. A bool
+    (``x[True]``) is an int to Python but a mask to numpy: advanced indexing, a copy."""
     parts = index if isinstance(index, tuple) else (index,)
     return all(
-        isinstance(p, (int, np.integer, slice)) or p is None or p is Ellipsis for p in parts
+        (isinstance(p, (int, np.integer, slice)) and not isinstance(p, bool))
+        or p is None or p is Ellipsis for p in parts
     )
 
 
