@@ -16,9 +16,11 @@ from . import methods
 from . import numpy as numpy  # fills the primitive registry
 from .api import derivative, gradient, hessian, jacobian
 from .errors import (
+    ArgumentMutationError,
     ArityError,
     DiffkitError,
     DomainError,
+    InaccurateDerivativeError,
     MissingManualError,
     NonAnalyticError,
     NonFiniteError,
@@ -40,11 +42,13 @@ from .trace import trace  # after this, diffkit.trace is the function, also once
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArgumentMutationError",
     "ArityError",
     "DerivativeResult",
     "DiffkitError",
     "DomainError",
     "Function",
+    "InaccurateDerivativeError",
     "MissingManualError",
     "NonAnalyticError",
     "NonFiniteError",

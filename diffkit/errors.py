@@ -8,9 +8,11 @@ argument, the value and the fix.
 from __future__ import annotations
 
 __all__ = [
+    "ArgumentMutationError",
     "ArityError",
     "DiffkitError",
     "DomainError",
+    "InaccurateDerivativeError",
     "MissingManualError",
     "NonAnalyticError",
     "NonFiniteError",
@@ -89,3 +91,12 @@ class NotTraceableError(DiffkitError, TypeError):
 
 class UnsupportedPrimitiveError(DiffkitError, NotImplementedError):
     """A primitive lacks the interpretation that a method needs."""
+
+
+class InaccurateDerivativeError(DiffkitError, ArithmeticError):
+    """A numerical derivative whose error estimate exceeds what the method promises, asked for
+    with ``strict=True`` (f computes in float32, is not deterministic, jumps, ...)."""
+
+
+class ArgumentMutationError(DiffkitError, ValueError):
+    """The function modified its argument in place (``x *= 2``) instead of copying it."""
