@@ -720,6 +720,11 @@ class Noise:
         return noise + NONDET_FACTOR * self.spread[None, :]
 
     @property
+    def effective_unit(self) -> float:
+        """The relative rounding unit measured: the precision's, or the grid's if coarser."""
+        return max(self.unit, self.quantum_unit)
+
+    @property
     def deterministic(self) -> bool:
         return not bool(np.any(self.spread))
 
@@ -770,6 +775,10 @@ class Noise:
 GROW_ULPS = 4.0
 """Where the pilot sees no truncation, its step grows until the noise over the step is this
 many rounding units of the derivative (a larger step costs nothing it can see)."""
+
+UNSEEN = 0.01
+"""Two difference quotients (the pilot's and the result's) that differ by more than this
+fraction of the slope, beyond truncation and modelled noise, add the gap to the estimate."""
 
 DRIFT = 30.0
 """A grown pilot step whose slope differs from the last one's by more than this many noise
@@ -1172,7 +1181,7 @@ def _accuracy(method: Any, noise: Noise | None, order: int = 2, deriv: int = 1) 
     acc = getattr(method, "accuracy", "auto")
     if acc != "auto":
         return float(acc)
-    unit = EPS if noise is None else max(noise.unit, noise.quantum_unit)
+    unit = EPS if noise is None else noise.effective_unit
     return promised_accuracy(method.name, unit, order, deriv)
 
 
@@ -1275,7 +1284,8 @@ class _FiniteDifference(Method):
         error = trunc + rounding
         r = s.result(jac, self, error=error, step=h.reshape(x.shape),
                      info={"order": self.order, "stencil": st.offsets,
-                           "precision": s.noise.precision})
+                           "precision": s.noise.precision,
+                           "unit": s.noise.effective_unit})
         return _judged(self, r, s.noise, self.order, trunc, rounding, variation=variation,
                        fscale=fscale)
 
@@ -1293,11 +1303,13 @@ class _FiniteDifference(Method):
         if (self.kind == "central" and p == 2) or (self.kind != "central" and p == 1):
             ratio = np.where(hp > 1.5 * hh, hh**p / np.maximum(hp**p - hh**p, 1e-300), 0.0)
             trunc = np.maximum(trunc, np.nan_to_num(gap * ratio))
-        # the two difference quotients may differ by the pilot's truncation and both noises;
-        # what is left is noise the model did not see (values on a grid it missed): it is
-        # this result's error, not the pilot's
-        unseen = gap - 2 * _d1_truncation(pilot) - pilot.noise * (1 / hp + st.abs_weight_sum
+        # the two difference quotients may differ by the pilot's truncation (8x its bound:
+        # the pilot's third difference is taken at x + h/2, not x) and both noises; where
+        # they differ by more than UNSEEN of the slope, what is left is noise the model did
+        # not see (values on a grid it missed): this result's error, not the pilot's
+        unseen = gap - 8 * _d1_truncation(pilot) - pilot.noise * (1 / hp + st.abs_weight_sum
                                                                  / hh**st.deriv)
+        unseen = np.where(gap > UNSEEN * np.abs(pilot.d1), unseen, 0.0)
         rounding = rounding + np.maximum(np.nan_to_num(unseen), 0.0)
         return TRUNCATION_SAFETY * trunc.T, rounding.T
 
@@ -1372,7 +1384,8 @@ class _FiniteDifference(Method):
         trunc = TRUNCATION_SAFETY * trunc
         error = trunc + rounding
         r = s.result(hess, self, error=error, step=h.reshape(x.shape),
-                     info={"order": self.order, "precision": s.noise.precision})
+                     info={"order": self.order, "precision": s.noise.precision,
+                           "unit": s.noise.effective_unit})
         return _judged(self, r, s.noise, self.order, trunc, rounding, deriv=2)
 
 
@@ -1695,7 +1708,8 @@ class Richardson(Method):
         if math.isnan(ext.step):
             raise _Fallback(s.nfev)
         r = DerivativeResult(ext.value, nfev=s.nfev, method=self.name, error=ext.error,
-                             step=ext.step, out_shape=(), info={"precision": s.noise.precision})
+                             step=ext.step, out_shape=(), info={"precision": s.noise.precision,
+                           "unit": s.noise.effective_unit})
         return _judged(self, r, s.noise)
 
     def _h0(self, s: _Sampler) -> tuple[np.ndarray, np.ndarray]:
@@ -1753,7 +1767,8 @@ class Richardson(Method):
             todo = nxt
         note = "; ".join(dict.fromkeys(statuses.values()))
         r = s.result(value, self, error=error, step=step.reshape(x.shape),
-                     info={"precision": s.noise.precision})
+                     info={"precision": s.noise.precision,
+                           "unit": s.noise.effective_unit})
         return _judged(self, r, s.noise, note=note)
 
     def _run_sequence(self, s: _Sampler, idx: np.ndarray, h0: np.ndarray, noise: np.ndarray,
@@ -1894,7 +1909,8 @@ class Richardson(Method):
             hess[i, j] = hess[j, i] = ext.value[r, 0]
             err[i, j] = err[j, i] = ext.error[r, 0]
         r = s.result(hess, self, error=err, step=h0.reshape(x.shape),
-                     info={"precision": s.noise.precision})
+                     info={"precision": s.noise.precision,
+                           "unit": s.noise.effective_unit})
         return _judged(self, r, s.noise, deriv=2)
 
 
