@@ -33,6 +33,9 @@ class ComparisonRow:
         method failed.
     abs_error, rel_error : float
         ``max |d - ref|`` and that divided by ``max |ref|`` (NaN when failed).
+    est_error : float
+        The method's own estimate of its error (the largest entry of ``error``), beside the
+        true error for the numerical methods; NaN where a method reports none.
     nfev : int or None
         Evaluations of the function (forward passes for AD, 0 for compiled symbolic).
     seconds : float
@@ -51,6 +54,7 @@ class ComparisonRow:
     seconds: float
     size: str
     status: str
+    est_error: float = float("nan")
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,8 +68,8 @@ class Comparison:
     rows: list[ComparisonRow]
     notes: list[str] = field(default_factory=list)
 
-    COLUMNS = ("method", "derivative", "abs error", "rel error", "evaluations", "seconds",
-               "size", "status")
+    COLUMNS = ("method", "derivative", "abs error", "estimated error", "rel error",
+               "evaluations", "seconds", "size", "status")
 
     def __getitem__(self, method: str) -> ComparisonRow:
         for r in self.rows:
@@ -86,6 +90,7 @@ class Comparison:
                 r.method,
                 _fmt_value(r.value),
                 _fmt(r.abs_error),
+                _fmt(r.est_error),
                 _fmt(r.rel_error),
                 "" if r.nfev is None else str(r.nfev),
                 "" if not np.isfinite(r.seconds) else f"{r.seconds:.2e}",
@@ -138,7 +143,8 @@ class Comparison:
             "reference": _ref_value(self).tolist(), "reference_exact": self.reference.exact,
             "rows": [{"method": r.method,
                       "value": None if r.value is None else np.asarray(r.value).tolist(),
-                      "abs_error": num(r.abs_error), "rel_error": num(r.rel_error),
+                      "abs_error": num(r.abs_error), "est_error": num(r.est_error),
+                      "rel_error": num(r.rel_error),
                       "nfev": r.nfev, "seconds": num(r.seconds), "size": r.size,
                       "status": r.status} for r in self.rows],
             "notes": list(self.notes),
@@ -246,7 +252,8 @@ def compare(f: Any, x: Any = None, methods: Any = "all", *, reference: Any = Non
     Returns
     -------
     Comparison
-        ``.rows`` (method, value, abs/rel error, evaluations, seconds, size, status),
+        ``.rows`` (method, value, abs/rel error, the method's estimated error, evaluations,
+        seconds, size, status),
         ``.to_markdown()``, ``_repr_html_()``, ``.plot(ax=)``. A method that fails records its
         error in ``status``; compare itself raises only on bad input.
 
@@ -330,8 +337,10 @@ def compare(f: Any, x: Any = None, methods: Any = "all", *, reference: Any = Non
                 else float("nan")
             rel_err = abs_err / scale if scale > 0 else (0.0 if abs_err == 0 else float("inf"))
         size = _size(r.info) or _expression_size(method, spec, xa)
+        est = float("nan") if r.error is None else float(np.max(np.abs(np.asarray(
+            r.error, dtype=float)), initial=0.0))
         rows.append(ComparisonRow(method.name, val, abs_err, rel_err, r.nfev, secs, size,
-                                  r.status))
+                                  r.status, est))
     return Comparison(spec.name, xa, kind, ref, rows, notes)
 
 
