@@ -70,6 +70,7 @@ from ..stencils import (
     ALL_POWERS,
     ARRAYS,
     EVEN_POWERS,
+    FLAT,
     FLOATS,
     PILOT_OFFSETS,
     PILOT_ORDER,
@@ -782,7 +783,7 @@ UNSEEN = 0.01
 """Two difference quotients (the pilot's and the result's) that differ by more than this
 fraction of the slope, beyond truncation and modelled noise, add the gap to the estimate."""
 
-DRIFT = 30.0
+DRIFT = 4.0
 """A grown pilot step whose slope differs from the last one's by more than this many noise
 bounds over the last step is refused (the larger span met another regime)."""
 
@@ -820,6 +821,9 @@ class _Pilot:
     flat : ndarray
         The largest pilot step at which every sample equaled ``f(x)`` (0: none): f's values
         do not resolve steps that small, so no step below it is taken.
+    drift : ndarray
+        ``(n, m)``: how much the pilot's slope moved in the last growth of its step that
+        stood (0: none): what a result at a step near the pilot's may carry.
     """
 
     kind: str
@@ -833,6 +837,7 @@ class _Pilot:
     scale: np.ndarray
     spread: np.ndarray
     flat: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    drift: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0)))
 
     @property
     def k(self) -> int:
@@ -841,7 +846,7 @@ class _Pilot:
     def take(self, rows: np.ndarray, other: _Pilot, src: np.ndarray) -> None:
         """Set ``rows`` of every field from ``other``'s entries ``src``."""
         for f in dataclasses.fields(self):
-            if f.name not in ("kind", "flat"):
+            if f.name not in ("kind", "flat", "drift"):
                 getattr(self, f.name)[rows] = getattr(other, f.name)[src]
 
 
@@ -920,7 +925,8 @@ def _pilot(sampler: _Sampler, kind: str, pow2: bool = False) -> _Pilot:
     pk = "symmetric" if kind == "central" and pow2 else kind
     hp = _pilot_step(np.maximum(np.abs(flat), 0.1), pow2, power, ARRAYS)
     out = _Pilot(pk, hp.copy(), *(np.full(n, np.nan) for _ in range(2)),
-                 *(np.full((n, m), np.nan) for _ in range(5)), np.full(n, np.nan), np.zeros(n))
+                 *(np.full((n, m), np.nan) for _ in range(5)), np.full(n, np.nan), np.zeros(n),
+                 np.zeros((n, m)))
     sampler.pilot_vals = np.full((n, 4, m), np.nan) if pk == "symmetric" else None
     prev_mag = np.full(n, np.nan)
     prev_d1 = np.full((n, m), np.nan)
@@ -993,12 +999,18 @@ def _pilot(sampler: _Sampler, kind: str, pow2: bool = False) -> _Pilot:
         over = got.noise.max(axis=1) / hp[todo]
         slope = np.nanmax(np.abs(got.d1), axis=1)
         stale = growing & keep & (over > 0.5 * prev_over[todo]) & (prev_spread[todo] > 0)
+        # ... and the variation must grow with the step: a bounded, oscillating function
+        # (sin at 1e2 sampled 20 apart) shows none past its period, however noisy the slope
+        stale |= growing & keep & (prev_spread[todo] > 0) & \
+            (got.spread < 2 * prev_spread[todo])
         for r in np.flatnonzero(stale):
             i = int(todo[r])
             hp[i] /= factor[i]
             if sampler.pilot_vals is not None:
                 sampler.pilot_vals[i] = saved_vals[i]
         keep &= ~stale
+        moved = np.where((growing & keep)[:, None], np.abs(got.d1 - prev_d1[todo]), 0.0)
+        out.drift[todo[keep]] = np.nan_to_num(moved[keep])  # the last growth that stands
         out.take(todo[keep], got, np.flatnonzero(keep))
         if sampler.pilot_vals is not None:
             sampler.pilot_vals[todo[keep]] = vals[keep]
@@ -1007,9 +1019,9 @@ def _pilot(sampler: _Sampler, kind: str, pow2: bool = False) -> _Pilot:
         # change. A locally constant function -- min, max, median away from their ties --
         # that meets a far-off branch there drifts, and stays at its zero slope)
         rounds = np.where(got.spread > 0, GROW_ROUNDS, 1)
-        grow = keep & ~aliased & np.isnan(got.mag) & ~ever_shrunk[todo] & \
+        grow = keep & ~aliased & np.isnan(got.mag) & \
             (grown[todo] < rounds) & (over > target * slope)
-        prev_over[todo] = over
+        prev_over[todo[keep]] = over[keep]  # a reverted round is no comparison
         shrink = aliased & ~revert
         prev_mag[todo], prev_spread[todo] = got.mag, got.spread
         prev_d1[todo[keep]], prev_hp[todo[keep]] = got.d1[keep], hp[todo[keep]]
@@ -1035,8 +1047,11 @@ def _pilot(sampler: _Sampler, kind: str, pow2: bool = False) -> _Pilot:
             grown[i] += 1
             # to where the noise over the step meets the target, 4x to 64x at a time (powers
             # of two: Richardson's steps stay multiples of each other)
+            # (8x at most while the noise blurs the slope itself: past a float16 input's
+            # quantum, sin at 1e2 aliases before the noise shows it)
             want = over[r] / max(target * slope[r], 1e-300)
-            factor[i] = 2.0 ** np.clip(np.round(np.log2(want)), 2, 6)
+            most = 3 if over[r] > 0.1 * slope[r] else 6
+            factor[i] = 2.0 ** np.clip(np.round(np.log2(want)), 2, most)
             hp[i] *= factor[i]
         todo = todo[shrink | grow | retry]
     out.hp = hp.copy()
@@ -1123,7 +1138,8 @@ def _d1_truncation(p: _Pilot, hp: np.ndarray | None = None) -> np.ndarray:
 def _unresolved(s: _Sampler, vals: np.ndarray, pilot: _Pilot) -> np.ndarray:
     """Coordinates where every stencil value ``(n, k, m)`` equals ``f(x)``, though the pilot
     saw f change: a step below f's resolution."""
-    return np.all(vals == s.f0[None, None, :], axis=(1, 2)) & (pilot.spread > 0)
+    seen = pilot.spread > FLAT * pilot.noise.max(axis=1)  # more than noise, that is
+    return np.all(vals == s.f0[None, None, :], axis=(1, 2)) & seen
 
 
 def _check_resolved(s: _Sampler, vals: np.ndarray, h: np.ndarray, pilot: _Pilot) -> None:
@@ -1276,7 +1292,21 @@ class _FiniteDifference(Method):
                 h = np.where(still, exact_steps(flat, pilot.hp), h)
                 jac = along_axes(st, flat, h, sample, s.f0)
                 _check_resolved(s, seen[-1].reshape(flat.size, -1, s.m), h, pilot)
-            trunc, rounding = self._auto_error(st, h, pilot, jac)
+            trunc, rounding, unseen = self._auto_error(st, h, pilot, jac)
+            # noise the model did not see (f rounds its input to float32, a grid in its
+            # values too fine to show in the pilot): the gap it left tells its size; take
+            # the step again for that noise
+            redo = np.any(unseen > pilot.noise, axis=1)
+            if redo.any():
+                pilot.noise[redo] = np.maximum(pilot.noise, unseen)[redo]
+                fk = np.nanmax(np.where(np.isfinite(pilot.fk), _fk(st, pilot, False),
+                                        -np.inf), axis=1)
+                fk = np.where(np.isfinite(fk) & (fk > 0), fk, np.nan)
+                span = (1.0 if self.kind == "central" else 2.0) * pilot.hp
+                again = np.minimum(balanced_step(st, pilot.noise.max(axis=1), fk), span)
+                h = np.where(redo, exact_steps(flat, np.maximum(again, h)), h)
+                jac = along_axes(st, flat, h, sample, s.f0)
+                trunc, rounding, _ = self._auto_error(st, h, pilot, jac)
             fscale = pilot.scale.T
         else:
             vals = seen[0].reshape(flat.size, -1, s.m) if seen else \
@@ -1292,11 +1322,12 @@ class _FiniteDifference(Method):
                        fscale=fscale)
 
     def _auto_error(self, st: Stencil, h: np.ndarray, pilot: _Pilot, jac: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray]:
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(truncation, rounding)`` per entry ``(m, n)`` at the steps ``h``: the model's
         (the pilot's higher derivative, or the bound below which it hid) and, for the
         second-order central and first-order one-sided stencils, the a-posteriori comparison
-        with the pilot's own difference quotient at its step."""
+        with the pilot's own difference quotient at its step; and ``(n, m)``, the noise of one
+        evaluation that would explain a gap between the two the model did not (0: none)."""
         trunc, rounding = error_bound(st, h[:, None], pilot.noise, _fk(st, pilot, True))
         hp = pilot.hp[:, None]
         hh = h[:, None]
@@ -1311,9 +1342,14 @@ class _FiniteDifference(Method):
         # not see (values on a grid it missed): this result's error, not the pilot's
         unseen = gap - 8 * _d1_truncation(pilot) - pilot.noise * (1 / hp + st.abs_weight_sum
                                                                  / hh**st.deriv)
-        unseen = np.where(gap > UNSEEN * np.abs(pilot.d1), unseen, 0.0)
-        rounding = rounding + np.maximum(np.nan_to_num(unseen), 0.0)
-        return TRUNCATION_SAFETY * trunc.T, rounding.T
+        unseen = np.maximum(np.nan_to_num(np.where(gap > UNSEEN * np.abs(pilot.d1), unseen,
+                                                   0.0)), 0.0)
+        # a slope that moved when the pilot's step grew: at a step near the pilot's the
+        # result carries that much (truncation the third difference may have missed, sin
+        # sampled near its period), scaled down like truncation at smaller steps
+        rounding = rounding + unseen + pilot.drift * np.minimum(hh / hp, 1.0) ** p
+        return TRUNCATION_SAFETY * trunc.T, rounding.T, unseen * hh**st.deriv / \
+            st.abs_weight_sum
 
     def _fixed_error(self, s: _Sampler, st: Stencil, h: np.ndarray, jac: np.ndarray,
                      vals: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
