@@ -501,7 +501,8 @@ class _NoiseTrace(Trace):
     arguments' errors carried through its partial derivatives, ``|jvp_i(e_i)|``, from the
     registry's JVP rules. So ``log(cos(s))`` with ``cos(s) = 1 - 5e-7`` carries ``eps * 1``,
     not ``eps * 5e-7``: the noise of a small difference of larger intermediates. A linear
-    reduction (sum) rounds relative to the sum of its terms' sizes.
+    reduction (sum) rounds relative to the sum of its terms' sizes, and carries its terms'
+    errors in quadrature (independent roundings of a thousand terms do not all point one way).
     """
 
     __slots__ = ("unit",)
@@ -537,11 +538,17 @@ class _NoiseTrace(Trace):
             if terms is not None:
                 mag = np.maximum(mag, terms)
         e = u * mag
+        reduce = prim.linear and not prim.elementwise
         for i, ei in enumerate(errs):
             if ei is None or not np.any(ei):
                 continue
             rule = prim.jvp_rule(i)
-            if rule is not None:
+            if rule is None:
+                continue
+            if reduce:  # independent roundings of many terms add in quadrature, not in line
+                e = e + np.sqrt(np.abs(np.asarray(rule(np.square(ei), z, *vals, **params),
+                                                  dtype=float)))
+            else:
                 e = e + np.abs(np.asarray(rule(ei, z, *vals, **params), dtype=float))
         return _Noisy(self, z, e)
 
@@ -776,8 +783,9 @@ class Noise:
 # ============================================================================ steps
 
 GROW_ULPS = 4.0
-"""Where the pilot sees no truncation, its step grows until the noise over the step is this
-many rounding units of the derivative (a larger step costs nothing it can see)."""
+"""Where the pilot sees no curvature at all, its step grows until the noise over the step is
+this many rounding units of the derivative (a larger step costs nothing it can see); where it
+sees some but no truncation, until the noise over it is a quarter of the method's promise."""
 
 UNSEEN = 0.01
 """Two difference quotients (the pilot's and the result's) that differ by more than this
@@ -837,6 +845,7 @@ class _Pilot:
     scale: np.ndarray
     spread: np.ndarray
     flat: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    linear: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=bool))
     drift: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0)))
 
     @property
@@ -846,7 +855,7 @@ class _Pilot:
     def take(self, rows: np.ndarray, other: _Pilot, src: np.ndarray) -> None:
         """Set ``rows`` of every field from ``other``'s entries ``src``."""
         for f in dataclasses.fields(self):
-            if f.name not in ("kind", "flat", "drift"):
+            if f.name not in ("kind", "flat", "drift", "linear"):
                 getattr(self, f.name)[rows] = getattr(other, f.name)[src]
 
 
@@ -879,7 +888,17 @@ def _analyse(noise: Noise, kind: str, vals: np.ndarray, f0: np.ndarray, x: np.nd
                   np.abs(high), np.nan)
     bound = np.abs(high) + hidden  # where nothing shows: |f^(k)| is at most this
     scale = np.maximum(np.abs(f0)[None, :], np.abs(vals).max(axis=1))
-    return _Pilot(kind, hp.copy(), length, mag, fk, bound, nb, d1, scale, spread), short
+    got = _Pilot(kind, hp.copy(), length, mag, fk, bound, nb, d1, scale, spread)
+    # linear to its noise: no curvature shows either (the second difference, through f(x))
+    v = vals.transpose(1, 0, 2)
+    if kind == "symmetric":
+        second = v[1] - 2 * f0 + v[2]
+    elif kind == "central":
+        second = v[0] - 2 * f0 + v[1]
+    else:
+        second = v[1] - 2 * v[0] + f0
+    got.linear = np.all(np.abs(second) <= VISIBLE_NOISE * 4 * nb, axis=1)
+    return got, short
 
 
 VISIBLE_NOISE = 10.0
@@ -905,10 +924,11 @@ def _pilot(sampler: _Sampler, kind: str, pow2: bool = False) -> _Pilot:
       :data:`PILOT_ROUNDS`; still unresolved then, :class:`StencilError`;
     * the variation does not shrink with the step, twice in a row, far above the noise: a
       jump at or next to ``x``, :class:`StencilError` saying where;
-    * no truncation is visible and the noise over the step is above :data:`GROW_ULPS`
-      rounding units of the derivative: the step grows 4x to 64x, up to :data:`GROW_ROUNDS`
-      (back to the last round if the larger step meets a domain edge or aliases, or the noise
-      over the step stops falling);
+    * no truncation is visible and the noise over the step would break the method's promise
+      (or, where f is linear to its noise, exceeds :data:`GROW_ULPS` rounding units of the
+      derivative): the step grows 4x to 64x, up to :data:`GROW_ROUNDS` (back to the last
+      round if the larger step meets a domain edge, aliases, drifts, or the noise over the
+      step stops falling);
     * otherwise the coordinate is measured.
 
     A pilot point outside the domain shrinks that coordinate's pilot step eightfold (up to
@@ -917,7 +937,11 @@ def _pilot(sampler: _Sampler, kind: str, pow2: bool = False) -> _Pilot:
     flat, f0, m = sampler.flat, sampler.f0, sampler.m
     n = flat.size
     noise = sampler.noise
-    target = GROW_ULPS * noise.unit
+    # the step grows where the noise over it would break the method's promise, and where f
+    # is linear to its noise (nothing to lose: the estimate tightens to a few roundings)
+    fine = GROW_ULPS * noise.unit
+    # (Richardson, whose purpose is accuracy, always grows towards the finer target)
+    promise = fine if pow2 else promised_accuracy(sampler.method.name, noise.unit) / 4
     # values that are float32 numbers (low bits zero): a function flat at the first step may
     # compute in float16 or float32, below whose resolution the step was
     low = bool(np.all(np.float32(f0) == f0))
@@ -925,8 +949,8 @@ def _pilot(sampler: _Sampler, kind: str, pow2: bool = False) -> _Pilot:
     pk = "symmetric" if kind == "central" and pow2 else kind
     hp = _pilot_step(np.maximum(np.abs(flat), 0.1), pow2, power, ARRAYS)
     out = _Pilot(pk, hp.copy(), *(np.full(n, np.nan) for _ in range(2)),
-                 *(np.full((n, m), np.nan) for _ in range(5)), np.full(n, np.nan), np.zeros(n),
-                 np.zeros((n, m)))
+                 *(np.full((n, m), np.nan) for _ in range(5)), np.full(n, np.nan),
+                 flat=np.zeros(n), drift=np.zeros((n, m)), linear=np.zeros(n, dtype=bool))
     sampler.pilot_vals = np.full((n, 4, m), np.nan) if pk == "symmetric" else None
     prev_mag = np.full(n, np.nan)
     prev_d1 = np.full((n, m), np.nan)
@@ -1020,10 +1044,10 @@ def _pilot(sampler: _Sampler, kind: str, pow2: bool = False) -> _Pilot:
         # that meets a far-off branch there drifts, and stays at its zero slope)
         rounds = np.where(got.spread > 0, GROW_ROUNDS, 1)
         grow = keep & ~aliased & np.isnan(got.mag) & \
-            (grown[todo] < rounds) & (over > target * slope)
+            (grown[todo] < rounds) & (over > np.where(got.linear, fine, promise) * slope)
         prev_over[todo[keep]] = over[keep]  # a reverted round is no comparison
         shrink = aliased & ~revert
-        prev_mag[todo], prev_spread[todo] = got.mag, got.spread
+        prev_mag[todo[keep]], prev_spread[todo[keep]] = got.mag[keep], got.spread[keep]
         prev_d1[todo[keep]], prev_hp[todo[keep]] = got.d1[keep], hp[todo[keep]]
         shrunk[todo] = shrink
         ever_shrunk[todo] |= shrink
@@ -1049,7 +1073,7 @@ def _pilot(sampler: _Sampler, kind: str, pow2: bool = False) -> _Pilot:
             # of two: Richardson's steps stay multiples of each other)
             # (8x at most while the noise blurs the slope itself: past a float16 input's
             # quantum, sin at 1e2 aliases before the noise shows it)
-            want = over[r] / max(target * slope[r], 1e-300)
+            want = over[r] / max((fine if got.linear[r] else promise) * slope[r], 1e-300)
             most = 3 if over[r] > 0.1 * slope[r] else 6
             factor[i] = 2.0 ** np.clip(np.round(np.log2(want)), 2, most)
             hp[i] *= factor[i]
