@@ -248,7 +248,7 @@ class _Sampler:
         arg = self._arg(self.flat.copy())  # f gets a copy: a change to it is detected below
         f0 = call_checked(spec, arg, op)  # the point itself: DomainError
         self.nfev = 1
-        _check_unchanged(spec, op, self.flat, arg)
+        _check_unchanged(spec, method.name, self.flat, arg)
         self.out_shape = tuple(np.shape(f0))
         # the precision f returns its values in: float32 and float16 results carry coarser
         # rounding than the float64 the engine computes in (integers: a quantum of 1)
@@ -441,9 +441,10 @@ class _Sampler:
 
 
 
-def _check_unchanged(spec: Function, op: str, before: np.ndarray, arg: Any) -> None:
+def _check_unchanged(spec: Function, who: str, before: np.ndarray, arg: Any) -> None:
     """Raise ArgumentMutationError if ``f`` changed its argument ``arg`` (a copy of the point
-    ``before``, flat) in place: every later evaluation would start from a moved point."""
+    ``before``, flat) in place: every later evaluation would start from a moved point. ``who``
+    is the method's name, for the message."""
     if not isinstance(arg, np.ndarray):
         return  # a scalar: nothing to modify in place
     after = arg.ravel()
@@ -453,7 +454,7 @@ def _check_unchanged(spec: Function, op: str, before: np.ndarray, arg: Any) -> N
     i = int(np.argmin(same))
     where = f"x[{i}]" if before.size > 1 else "x"
     raise ArgumentMutationError(
-        f"{op}(f, x): f modified its argument in place ({spec.name} changed {where} from "
+        f"{who}: f modified its argument in place ({spec.name} changed {where} from "
         f"{_fmt(before[i])} to {_fmt(after[i])}); copy it first (y = x.copy()) and change "
         f"the copy"
     )
@@ -714,7 +715,8 @@ class Noise:
             q = np.full(noise.shape, np.inf)
             coarse = np.zeros(noise.shape, dtype=bool)
         # a grid seen once stays: at larger steps its spacing is too fine to see, not gone
-        noise = np.maximum(noise, self.quantum)
+        if grid:
+            noise = np.maximum(noise, self.quantum)
         if coarse.any():
             self.quantum = max(self.quantum, float(q[coarse].max()))
             unit = np.where(coarse, q / np.maximum(scale, np.finfo(float).tiny), 0.0)
@@ -846,6 +848,7 @@ class _Pilot:
     spread: np.ndarray
     flat: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     linear: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=bool))
+    smooth_noise: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     drift: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0)))
 
     @property
@@ -855,7 +858,7 @@ class _Pilot:
     def take(self, rows: np.ndarray, other: _Pilot, src: np.ndarray) -> None:
         """Set ``rows`` of every field from ``other``'s entries ``src``."""
         for f in dataclasses.fields(self):
-            if f.name not in ("kind", "flat", "drift", "linear"):
+            if f.name not in ("kind", "flat", "drift", "linear", "smooth_noise"):
                 getattr(self, f.name)[rows] = getattr(other, f.name)[src]
 
 
@@ -889,6 +892,9 @@ def _analyse(noise: Noise, kind: str, vals: np.ndarray, f0: np.ndarray, x: np.nd
     bound = np.abs(high) + hidden  # where nothing shows: |f^(k)| is at most this
     scale = np.maximum(np.abs(f0)[None, :], np.abs(vals).max(axis=1))
     got = _Pilot(kind, hp.copy(), length, mag, fk, bound, nb, d1, scale, spread)
+    # the noise without a grid in the values: a step function's jumps are its grid, and a
+    # jump of one quantum is still a jump (sign at its zero)
+    got.smooth_noise = noise.bound(vals, f0, x, d1, grid=False).max(axis=1)
     # linear to its noise: no curvature shows either (the second difference, through f(x))
     v = vals.transpose(1, 0, 2)
     if kind == "symmetric":
@@ -989,7 +995,7 @@ def _pilot(sampler: _Sampler, kind: str, pow2: bool = False) -> _Pilot:
         # the variation over the pilot's span shrinks with the step; a jump's does not, while
         # the samples beyond it settle on the far side's limit (log near 0 does not settle:
         # its samples move by log 64 every round)
-        big = got.spread > JUMP_NOISE * got.noise.max(axis=1)
+        big = got.spread > JUMP_NOISE * got.smooth_noise
         far = np.argmax(np.abs(vals - f0[None, None, :]).max(axis=2), axis=1)
         rows = np.arange(todo.size)
         moved = np.abs(vals[rows, far] - prev_vals[todo, far]).max(axis=1)
@@ -1096,12 +1102,13 @@ def _jump_error(sampler: _Sampler, kind: str, i: int, vals: np.ndarray, hp: floa
     who = sampler.method.name
     where = f"x[{i}]" if sampler.flat.size > 1 else "x"
     return StencilError(
-        f"{who}: f jumps by {float(dev[j]):.3g} between {where} = {_fmt(x0)} and {_fmt(side)} "
-        f"however small the step (the difference quotient grows as the step shrinks): a "
-        f"discontinuity at or next to {where} (floor, round, sign, a comparison or branch), "
-        f"within [{_fmt(lo)}, {_fmt(hi)}] (closest sample {_fmt(float(near))}); f has no "
-        f"derivative there. Differentiate at a point away from the jump, or use a one-sided "
-        f"scheme (ForwardDifference/BackwardDifference) for the derivative from one side"
+        f"{who}: f jumps by {float(dev[j]):.3g} between {where} = {x0:.10g} and "
+        f"{float(side):.10g} however small the step (the difference quotient grows as the step "
+        f"shrinks): a discontinuity at or next to {where} (floor, round, sign, a comparison or "
+        f"branch), within [{lo:.10g}, {hi:.10g}] (closest sample {float(near):.10g}); f has "
+        f"no derivative there. Differentiate at a point away from the jump, or use a "
+        f"one-sided scheme (ForwardDifference/BackwardDifference) for the derivative from one "
+        f"side"
     )
 
 
@@ -2412,7 +2419,10 @@ class ComplexStep(Method):
         while i < start or (every and i < n):
             z = flat.astype(complex)
             z[i] += 1j * self.h
+            before = z.copy() if i == 0 else None
             out = np.asarray(self._call(spec, z, x.shape, (trace and i == 0) or every))
+            if before is not None and x.shape:  # f(z) must not change z: f(2z) would follow
+                _check_unchanged(spec, self.name, before.real, z.real.reshape(x.shape))
             outs.append(out)
             cols.append(np.ravel(np.imag(out)) / self.h)
             i += 1
