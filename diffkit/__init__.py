@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import methods
+from . import memory, methods, revolve
 from . import numpy as numpy  # fills the primitive registry
 from .api import derivative, gradient, hessian, jacobian
+from .checkpointing import checkpoint, loop
 from .errors import (
     ArgumentMutationError,
     ArityError,
+    CheckpointError,
     DiffkitError,
     DomainError,
     InaccurateDerivativeError,
@@ -44,6 +46,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ArgumentMutationError",
     "ArityError",
+    "CheckpointError",
     "DerivativeResult",
     "DiffkitError",
     "DomainError",
@@ -64,12 +67,16 @@ __all__ = [
     "UnknownMethodError",
     "UnsupportedPrimitiveError",
     "__version__",
+    "checkpoint",
     "derivative",
     "function",
     "gradient",
     "hessian",
     "jacobian",
+    "loop",
+    "memory",
     "methods",
+    "revolve",
     "trace",
 ]
 

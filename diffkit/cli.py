@@ -1,4 +1,4 @@
-"""The ``diffkit`` command: compare, sweep, swell, cost, trace and report.
+"""The ``diffkit`` command: compare, sweep, swell, cost, memory, trace and report.
 
 Results go to stdout (``--json`` for machine-readable output), progress and logs to stderr.
 Exit codes: 0 success, 1 a run that failed (a part not installed, a write error), 2 bad input
@@ -13,6 +13,8 @@ Examples
     diffkit sweep "exp(x)" --at 1 --out sweep.png --csv sweep.csv
     diffkit swell logistic --n 1..12
     diffkit cost rosenbrock --dims 10,100,1000
+    diffkit memory --steps 100,1000 --state 32 --schedules tape,sqrt,5,20
+    diffkit memory --schedule 10,3 --out revolve.png
     diffkit trace "log(x1) + x1*x2 - sin(x2)" --at 2,5 --mode reverse
     diffkit report --out reports/ --quick
 """
@@ -26,6 +28,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+
+from . import revolve
 
 __all__ = ["main"]
 
@@ -283,6 +287,67 @@ def _cost(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schedules_arg(text: str, flag: str = "--schedules") -> list[Any]:
+    out: list[Any] = []
+    for part in (t.strip() for t in text.split(",")):
+        if part in ("tape", "none", "None"):
+            out.append(None)
+        elif part == "sqrt":
+            out.append("sqrt")
+        elif part.isdigit() and int(part) >= 1:
+            out.append(int(part))
+        else:
+            raise _BadInput(f"diffkit memory: {flag} {text!r}: each entry is tape, sqrt or a "
+                            f"number of snapshots >= 1, e.g. tape,sqrt,5,20")
+    return out
+
+
+def _memory(args: argparse.Namespace) -> int:
+    if args.schedule:  # the diagram of one reversal, no measurement
+        parts = [t.strip() for t in args.schedule.split(",")]
+        if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) < 1:
+            raise _BadInput(f"diffkit memory: --schedule {args.schedule!r}: pass T,c with "
+                            f"T >= 1 steps and c a number of snapshots or sqrt, e.g. 10,3")
+        steps = int(parts[0])
+        (sched,) = _schedules_arg(parts[1], "--schedule")
+        actions = revolve.schedule(steps, sched)
+        if args.out:
+            from .plotting import plot_schedule
+
+            _savefig(lambda ax: plot_schedule(actions, ax=ax), args.out, "memory",
+                     (7, max(4.0, min(14.0, 1.0 + 0.14 * sum(
+                         a.kind in ("advance", "taped", "reverse") for a in actions)))))
+        if args.json:
+            _emit_json([{"kind": a.kind, "step": a.step, "sweep": a.sweep} for a in actions])
+        else:
+            for a in actions:
+                print(f"{'sweep' if a.sweep else 'record':<8}{a.kind:<10}{a.step}")
+        return 0
+    from .analysis.memory import FAMILIES, memory
+
+    if args.family not in FAMILIES:
+        raise _BadInput(f"diffkit memory: unknown family {args.family!r}; choose from "
+                        f"{', '.join(FAMILIES)}")
+    steps = _numbers(args.steps, "--steps", "memory", int)
+    if min(steps) < 1:
+        raise _BadInput(f"diffkit memory: --steps {args.steps}: loop lengths must be >= 1")
+    if args.state < 3:
+        raise _BadInput(f"diffkit memory: --state {args.state}: the state size must be >= 3")
+    schedules = _schedules_arg(args.schedules)
+    methods = [] if args.methods in ("", "none") else _methods_arg(args.methods, "memory")
+    r = memory(args.family, steps, args.state, schedules, methods, repeat=args.repeat,
+               progress=_progress(len(steps) * (len(schedules) + len(methods)), "memory"))
+    if args.out:
+        _savefig(lambda ax: r.plot(ax=ax, metric=args.metric), args.out, "memory", (8, 5))
+    if args.json:
+        _emit_json(r.to_dict())
+    else:
+        print(r.to_markdown(), end="")
+    for n in r.notes:
+        _log(f"note: {n}")
+    return 0
+
+
 def _trace(args: argparse.Namespace) -> int:
     import importlib
 
@@ -368,6 +433,25 @@ def _parser() -> _Parser:
     p.add_argument("--out", help="write the plot to this PNG")
     p.add_argument("--json", action="store_true", help="JSON on stdout")
     p.set_defaults(run=_cost)
+
+    p = sub.add_parser("memory", help="memory versus recomputation: reverse mode's tape, "
+                       "checkpointing (sqrt, revolve) and the methods without a tape")
+    p.add_argument("--family", default="lorenz96", help="the loop: lorenz96")
+    p.add_argument("--steps", default="100,300,1000", help="comma-separated loop lengths T")
+    p.add_argument("--state", type=int, default=32, help="size of the loop's state")
+    p.add_argument("--schedules", default="tape,sqrt,2,5,20",
+                   help="reverse-mode schedules: tape, sqrt or a number of snapshots")
+    p.add_argument("--methods", default="forward-mode,central-difference",
+                   help="methods without a tape, measured beside them ('none': none)")
+    p.add_argument("--repeat", type=int, default=3, help="timed calls per point")
+    p.add_argument("--metric", choices=("peak_bytes", "seconds", "tape_bytes", "recomputed",
+                                        "tradeoff"), default="peak_bytes",
+                   help="what --out plots")
+    p.add_argument("--schedule", metavar="T,c", help="instead: list the actions of one "
+                   "reversal (T steps, c snapshots or sqrt); --out draws its diagram")
+    p.add_argument("--out", help="write the plot to this PNG")
+    p.add_argument("--json", action="store_true", help="JSON on stdout")
+    p.set_defaults(run=_memory)
 
     p = sub.add_parser("trace", help="the forward or reverse trace of a formula")
     p.add_argument("expr", help="formula, e.g. 'log(x1) + x1*x2 - sin(x2)'")

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DomainError, NotTraceableError, UnsupportedPrimitiveError
+from .errors import DiffkitError, DomainError, NotTraceableError, UnsupportedPrimitiveError
 
 __all__ = [
     "NUMPY_TO_PRIMITIVE",
@@ -36,6 +36,7 @@ __all__ = [
     "bind",
     "checked_evaluation",
     "domain_error",
+    "evaluating",
     "register",
 ]
 
@@ -476,17 +477,108 @@ def domain_error(prim: Primitive, args: tuple[Any, ...]) -> DomainError:
     )
 
 
-_CHECKED = {"invalid": "raise", "divide": "raise", "over": "ignore", "under": "ignore"}
+class _FloatingPointEvents:
+    """numpy's floating-point error callback during diffkit's evaluations: it only counts.
 
-
-def checked_evaluation() -> Any:
-    """Context in which numpy traps invalid operations and division by zero.
-
-    Inside it a primitive evaluated outside its domain raises :class:`DomainError` naming the
-    primitive and the value, instead of returning NaN with a warning. The API wraps every
-    evaluation of a spec in it; plain ``dnp`` calls outside it behave exactly like numpy.
+    A warning inside ``f`` is not an error by itself (``np.where(x > 0, np.sqrt(x), 0.0)``
+    computes, and discards, ``sqrt`` of negative entries): what counts is the value ``f``
+    returns. Traces compare :attr:`count` before and after a primitive to know which records
+    met a non-finite value (the reverse sweep then lets a zero cotangent annihilate an
+    infinite partial: 0 * inf is 0 for a discarded entry).
     """
-    return np.errstate(**_CHECKED)
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, kind: str, flag: int) -> None:
+        self.count += 1
+
+
+FP_EVENTS = _FloatingPointEvents()
+_STATE = threading.local()
+
+
+class checked_evaluation:
+    """Context in which diffkit evaluates a spec: numpy's floating-point errors are counted
+    (:data:`FP_EVENTS`), neither raised nor printed.
+
+    A primitive evaluated outside its domain returns NaN or an infinity as numpy does; the
+    value the function returns decides (:func:`diffkit.spec.check_output` raises a
+    :class:`DomainError` naming the primitive when it is not finite). Reentrant; plain ``dnp``
+    calls outside it behave exactly like numpy.
+    """
+
+    __slots__ = ("_errstate",)
+
+    def __init__(self) -> None:
+        self._errstate: Any = None
+
+    def __enter__(self) -> None:
+        self._errstate = np.errstate(all="call", call=FP_EVENTS)
+        self._errstate.__enter__()
+        _STATE.depth = getattr(_STATE, "depth", 0) + 1
+
+    def __exit__(self, *exc: Any) -> None:
+        _STATE.depth -= 1
+        self._errstate.__exit__(*exc)
+
+
+def evaluating() -> bool:
+    """Whether this thread is inside :class:`checked_evaluation` (cheap: no numpy call)."""
+    return getattr(_STATE, "depth", 0) > 0
+
+
+def located_domain_error(fn: Any, args: tuple[Any, ...], what: str = "value"
+                         ) -> DomainError | None:
+    """Where ``fn(*args)`` left the domain of one of its primitives, as a :class:`DomainError`
+    naming the primitive and the offending element; None when no primitive did.
+
+    ``fn`` runs once more on :class:`_Locator` values, which evaluate every primitive without
+    traps and follow each non-finite entry back to the primitive that made it from finite
+    arguments — so an entry that ``np.where`` discarded is never blamed, and the one the
+    output kept is. With ``what="derivative"`` the culprit is instead the first primitive
+    applied outside the domain of its derivative (``sqrt`` at 0). Code diffkit cannot trace
+    falls back to a plain run with numpy's traps on (the first invalid operation).
+    """
+    trace = _LocatorTrace()
+    boxed = tuple(_Located(trace, a, None) for a in args)
+    try:
+        with np.errstate(all="ignore"), library_routes():
+            out = fn(*boxed)
+    except DiffkitError:
+        out = None
+    except Exception:  # the user's own code failed on the locator: try the plain way below
+        out = None
+    if out is None:
+        if what != "value":
+            return None
+        with np.errstate(invalid="raise", divide="raise", over="ignore", under="ignore"):
+            try:
+                fn(*args)
+            except DomainError as exc:
+                return exc
+            except FloatingPointError as exc:
+                return DomainError(f"{exc} (numpy); the point is outside the function's "
+                                   f"domain; choose a point inside it")
+        return None
+    if what == "derivative":
+        for prim, vals in trace.applications:
+            dom = prim.derivative_domain
+            if dom is None or not vals or (dom.integer_exponent_only and (
+                    len(vals) < 2 or np.all(np.asarray(vals[1]) % 1 == 0))):
+                continue
+            first = np.asarray(vals[0])
+            if first.dtype.kind in "biuf" and not np.all(dom.contains(first)):
+                shown = ", ".join(_describe(v) for v in vals)
+                return DomainError(
+                    f"{prim.name}({shown}) is defined but its derivative is not finite there "
+                    f"({prim.name}'s derivative requires {dom.text}); differentiate at a point "
+                    f"inside that domain")
+        return None
+    origin = out.origin if isinstance(out, _Located) else None
+    return None if origin is None else domain_error(*origin)
 
 
 # ----------------------------------------------------------------------------- traces
@@ -782,3 +874,69 @@ def _unsupported_numpy(func: Any, method: str) -> str:
         f"derivative is unknown; express it with the functions listed by "
         f"diffkit.numpy.__all__, or compute it outside the differentiated function"
     )
+
+
+# ----------------------------------------------------------------------------- locating
+
+
+def _finite(v: Any) -> Any:
+    try:
+        return np.isfinite(v)
+    except TypeError:  # not a number (a boolean mask, an object)
+        return True
+
+
+class _LocatorTrace:
+    """The interpreter of :func:`located_domain_error` (see there)."""
+
+    __slots__ = ("applications", "level")
+
+    def __init__(self) -> None:
+        self.level = next(_level_counter)
+        self.applications: list[tuple[Primitive, tuple[Any, ...]]] = []
+
+    def process(self, prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
+        vals = tuple(a.value if isinstance(a, _Located) and a._trace is self else a
+                     for a in args)
+        out = bind(prim, vals, params)
+        if not prim.differentiable:
+            return out  # a comparison: a plain value, so branches follow it
+        self.applications.append((prim, vals))
+        origin = None
+        bad = ~_finite(out)
+        if np.any(bad):
+            for a, v in zip(args, vals, strict=True):
+                if isinstance(a, _Located) and a._trace is self and a.origin is not None:
+                    try:
+                        hit = np.any(np.broadcast_to(~_finite(v), np.shape(out))[bad])
+                    except ValueError:  # shapes change (a reduction): trust any non-finite
+                        hit = True
+                    if hit:
+                        origin = a.origin
+                        break
+            if origin is None and all(np.all(_finite(v)) for v in vals) and (
+                    prim.domain is not None or np.any(np.isnan(out))):
+                origin = (prim, vals)  # (an infinity from a primitive without a domain is an
+                # overflow, not a domain error: exp(720))
+        return _Located(self, out, origin)
+
+    def to_bool(self, tracer: Tracer) -> bool:
+        return bool(tracer._value)
+
+    def to_float(self, tracer: Tracer, kind: str) -> Any:
+        return {"float": float, "int": int, "complex": complex}[kind](tracer._value)
+
+
+class _Located(Tracer):
+    """A value with the primitive application its non-finite entries came from."""
+
+    __slots__ = ("_trace", "origin", "value")
+
+    def __init__(self, trace: Any, value: Any, origin: Any) -> None:
+        self._trace = trace
+        self.value = value
+        self.origin = origin
+
+    @property
+    def _value(self) -> Any:
+        return self.value

@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "ArgumentMutationError",
     "ArityError",
+    "CheckpointError",
     "DiffkitError",
     "DomainError",
     "InaccurateDerivativeError",
@@ -87,6 +88,11 @@ class NonAnalyticError(DiffkitError, ValueError):
 
 class NotTraceableError(DiffkitError, TypeError):
     """A traced value reached code that diffkit cannot follow (``float(x)``, ``math.sin``)."""
+
+
+class CheckpointError(DiffkitError, ValueError):
+    """Bad arguments to :func:`diffkit.checkpoint` or :func:`diffkit.loop` (a step count, a
+    checkpoint setting, something that is not a function)."""
 
 
 class UnsupportedPrimitiveError(DiffkitError, NotImplementedError):

@@ -14,7 +14,8 @@ import numpy as np
 from .errors import UnknownMethodError
 from .methods import METHOD_NAMES
 
-__all__ = ["plot_comparison", "plot_cost", "plot_step_error", "plot_swell"]
+__all__ = ["plot_comparison", "plot_cost", "plot_memory", "plot_schedule", "plot_step_error",
+           "plot_swell"]
 
 _SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
@@ -258,4 +259,176 @@ def plot_comparison(result: Any, ax: Any = None) -> Any:
     ax.set_xlabel("relative error vs exact reference")
     ax.set_title(f"{result.kind} of {result.name}", fontsize=10)
     ax.grid(True, axis="x", which="major", alpha=0.3)
+    return ax
+
+
+def _config_style(name: str, configs: Any) -> dict[str, Any]:
+    """Line style of a configuration of the memory study: the plain tape in reverse mode's
+    colour, ``sqrt`` dashed, revolve's ``c`` values in shades of red (darker: fewer
+    snapshots), other methods in their usual colour and marker."""
+    if name == "tape":
+        return {**_method_style("reverse-mode"), "lw": 2.2, "label": "reverse: plain tape"}
+    if name == "sqrt":
+        return {"color": "darkorange", "marker": "s", "ls": "--", "label": "reverse: √T segments"}
+    if name.startswith("revolve"):
+        import matplotlib as mpl
+
+        cs = sorted(int(c.split("=")[1]) for c in configs if c.startswith("revolve"))
+        k = cs.index(int(name.split("=")[1]))
+        shade = 0.9 - 0.5 * k / max(len(cs) - 1, 1)
+        return {"color": mpl.colormaps["Reds"](shade), "marker": "^",
+                "label": f"reverse: revolve, {name.split()[1]}"}
+    return {**_method_style(name), "ls": ":", "label": f"{name} (no tape)"}
+
+
+def plot_memory(result: Any, ax: Any = None, *, metric: str = "peak_bytes") -> Any:
+    """The memory study: peak memory or time versus the loop's length, or the trade-off.
+
+    Parameters
+    ----------
+    result : MemoryResult
+        From :func:`diffkit.analysis.memory`.
+    ax : matplotlib Axes, optional
+    metric : {"peak_bytes", "seconds", "tape_bytes", "recomputed", "tradeoff"}
+        ``"peak_bytes"`` (tracemalloc), ``"seconds"``, ``"tape_bytes"`` (the meter's count)
+        or ``"recomputed"`` versus ``T``, log-log; ``"tradeoff"``: at the longest loop every
+        configuration measured, peak memory against time in units of one evaluation of the
+        function.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    ax = _axes(ax)
+    labels = {"peak_bytes": "peak bytes allocated (tracemalloc)", "seconds": "seconds per gradient",
+              "tape_bytes": "peak tape bytes (meter)", "recomputed": "steps recomputed by the sweep"}
+    what = f"{result.family}, state of {result.state}"
+    if metric == "tradeoff":
+        i = int(np.max(np.nonzero(np.isfinite(result.peak_bytes[result.configs[0]]))[0]))
+        t = int(result.steps[i])
+        k = 0
+        for c in result.configs:
+            x = result.seconds[c][i] / result.f_seconds[i]
+            y = result.peak_bytes[c][i]
+            if not (np.isfinite(x) and np.isfinite(y)):
+                continue
+            style = _config_style(c, result.configs)
+            ax.plot([x], [y], ls="none", ms=8, color=style["color"], marker=style["marker"],
+                    label=style["label"])
+            ax.annotate(c, (x, y), xytext=(6, 5 if k % 2 == 0 else -11),
+                        textcoords="offset points", fontsize=7.5)
+            k += 1
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.margins(x=0.15, y=0.15)
+        ax.set_xlabel("time of a gradient / time of one evaluation of f")
+        ax.set_ylabel("peak bytes allocated (tracemalloc)")
+        ax.set_title(f"memory vs time at T = {t}: {what}", fontsize=10)
+        ax.grid(True, which="major", alpha=0.3)
+        return ax
+    if metric not in labels:
+        raise UnknownMethodError(f"plot_memory(metric={metric!r}): choose peak_bytes, seconds, "
+                                 f"tape_bytes, recomputed or tradeoff")
+    data = getattr(result, metric)
+    for c in result.configs:
+        y = np.asarray(data[c], dtype=float)
+        if np.any(np.isfinite(y) & (y > 0)):
+            ax.plot(result.steps, np.where(y > 0, y, np.nan), ms=5,
+                    **_config_style(c, result.configs))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(result.steps, [str(int(t)) for t in result.steps])
+    ax.minorticks_off()
+    ax.set_xlabel("T (loop steps)")
+    ax.set_ylabel(labels[metric])
+    title = {"peak_bytes": "memory", "seconds": "time", "tape_bytes": "tape",
+             "recomputed": "recomputation"}[metric]
+    ax.set_title(f"{title} vs loop length: {what}", fontsize=10)
+    ax.legend(fontsize=7.5, loc="best")
+    ax.grid(True, which="major", alpha=0.3)
+    return ax
+
+
+def plot_schedule(actions: Any, ax: Any = None, *, title: str | None = None) -> Any:
+    """A reversal as a time/step diagram: which step runs when, and which states are kept.
+
+    Rows are time, top to bottom, one per step evaluated; the horizontal axis is the state
+    index. A grey arrow ``k -> k+1`` is an advance (nothing kept), a blue one a taped step,
+    a red arrow ``k+1 -> k`` a step's VJP in the reverse sweep. A black bar at state ``k``
+    spans the time a snapshot of it is held; a dashed line marks the start of the sweep.
+
+    Parameters
+    ----------
+    actions : list of diffkit.revolve.Action
+        From :func:`diffkit.revolve.schedule`.
+    ax : matplotlib Axes, optional
+    title : str, optional
+        Default: the counts (advances, taped, recomputed, most snapshots held).
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> from diffkit import revolve
+    >>> ax = plot_schedule(revolve.schedule(10, 3))
+    >>> ax.get_xlim()[1] > 10
+    True
+    """
+    from matplotlib.lines import Line2D
+
+    ax = _axes(ax)
+    colors = {"advance": "0.6", "taped": "tab:blue", "reverse": "tab:red"}
+    row = 0
+    open_since: dict[int, list[int]] = {}
+    held_rows: list[tuple[int, int, int]] = []
+    sweep_row = None
+    steps = 0
+    most = held = 0
+    counts = {"advance": 0, "taped": 0, "reverse": 0}
+    recomputed = 0
+    for a in actions:
+        if a.kind in colors:
+            if a.sweep and sweep_row is None:
+                sweep_row = row
+            x0, x1 = (a.step, a.step + 1) if a.kind != "reverse" else (a.step + 1, a.step)
+            ax.annotate("", xy=(x1, row), xytext=(x0, row),
+                        arrowprops={"arrowstyle": "-|>", "color": colors[a.kind],
+                                    "lw": 1.6 if a.kind != "advance" else 1.0,
+                                    "shrinkA": 0, "shrinkB": 0})
+            counts[a.kind] += 1
+            recomputed += a.sweep and a.kind != "reverse"
+            steps = max(steps, a.step + 1)
+            row += 1
+        elif a.kind == "snapshot":
+            open_since.setdefault(a.step, []).append(row)
+            held += len(open_since[a.step]) == 1
+            most = max(most, held)
+        elif a.kind == "release":
+            start = open_since[a.step].pop()
+            if not open_since[a.step]:
+                held -= 1
+                held_rows.append((a.step, start, row))
+    for k, starts in open_since.items():
+        held_rows.extend((k, s, row) for s in starts)
+    for k, start, end in held_rows:
+        ax.plot([k, k], [start - 0.4, end - 0.6], color="black", lw=3, alpha=0.55,
+                solid_capstyle="butt")
+    if sweep_row is not None:
+        ax.axhline(sweep_row - 0.5, color="0.3", ls="--", lw=0.8)
+        ax.text(steps + 0.15, sweep_row - 0.5, "sweep starts", va="bottom", fontsize=7.5)
+    ax.set_xlim(-0.5, steps + 1.5)
+    ax.set_ylim(row, -1)
+    ax.set_xlabel("state k (step k runs from state k to k + 1)")
+    ax.set_ylabel("time (one row per step evaluated)")
+    ax.set_title(title if title is not None else
+                 f"{steps} steps: {counts['advance']} advances, {counts['taped']} taped, "
+                 f"{recomputed} recomputed, at most {most} snapshots", fontsize=10)
+    handles = [Line2D([], [], color=colors["advance"], label="advance (not kept)"),
+               Line2D([], [], color=colors["taped"], lw=1.6, label="taped"),
+               Line2D([], [], color=colors["reverse"], lw=1.6, label="reverse (VJP)"),
+               Line2D([], [], color="black", lw=3, alpha=0.55, label="snapshot held")]
+    ax.legend(handles=handles, fontsize=7.5, loc="lower right")
+    ax.grid(True, axis="x", alpha=0.2)
     return ax

@@ -14,13 +14,19 @@ from typing import Any
 
 import numpy as np
 
-from .core import Tracer
-from .errors import DiffkitError, MissingManualError, NonFiniteError, OutputShapeError
+from .core import Tracer, located_domain_error
+from .errors import (
+    DiffkitError,
+    DomainError,
+    MissingManualError,
+    NonFiniteError,
+    OutputShapeError,
+)
 from .parse import parse, program_from_sympy
 from .primitives import ops
 
-__all__ = ["Function", "OutputError", "SpecError", "check_output", "check_value", "function",
-           "normalize_output", "not_scalar"]
+__all__ = ["Function", "OutputError", "SpecError", "check_derivative", "check_output",
+           "check_value", "function", "normalize_output", "not_scalar"]
 
 
 class SpecError(DiffkitError, TypeError):
@@ -156,12 +162,35 @@ def check_output(spec: Function, value: Any, op: str, x: Any) -> np.ndarray:
     if op in ("gradient", "hessian") and arr.shape != ():
         raise not_scalar(spec.name, arr.shape, op)
     if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+        # where it left its domain: the plain evaluation again, with numpy's traps on
+        located = located_domain_error(spec.fn, spec.unpack(np.asarray(x)))
+        if located is not None:
+            raise located
         raise NonFiniteError(
             f"{op}(f, x): {spec.name}(x) = {_short_array(arr)} is not finite at x = "
             f"{_short_array(x)}; the point is at a singularity or outside the domain; choose "
             f"another point"
         )
     return arr
+
+
+def check_derivative(spec: Function, value: Any, op: str, x: Any, method: str) -> Any:
+    """``value`` (a derivative computed by ``method``) when finite; else the
+    :class:`~diffkit.errors.DomainError` naming the primitive applied outside its derivative's
+    domain (``sqrt`` at 0), or saying which entry is not finite."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fc" or np.all(np.isfinite(arr)):
+        return value
+    located = located_domain_error(spec.fn, spec.unpack(np.asarray(x)), what="derivative")
+    if located is not None:
+        point = np.asarray(x)
+        shown = repr(float(point)) if point.ndim == 0 else repr(point.tolist())
+        raise DomainError(f"{method}: {spec.name} at x = {shown}: {located}")
+    idx = tuple(int(k) for k in np.argwhere(~np.isfinite(arr))[0])
+    raise DomainError(
+        f"{op}(f, x): the {method} derivative of {spec.name} is {arr[idx]} at entry "
+        f"{list(idx)} at x = {_short_array(x)}; the function is not differentiable there (a "
+        f"kink, a vertical tangent or an overflow); choose another point")
 
 
 class Function:

@@ -34,9 +34,10 @@ from typing import Any
 import numpy as np
 
 from . import graph
-from .core import REGISTRY, checked_evaluation
+from .core import REGISTRY, Primitive, checked_evaluation
 from .display import expression_text
 from .errors import OutputShapeError, UnknownMethodError
+from .memory import meter
 from .methods.forward import tangent_trace
 from .methods.reverse import Node, ReverseTrace, record, record_vjps
 from .validation import check_output, prepare
@@ -102,10 +103,16 @@ class EvaluationTrace:
         ``f(x)``.
     gradient : ndarray or None
         The gradient (the inputs' adjoints), for a scalar ``f``.
+    memory : dict
+        What :mod:`diffkit.memory` counted: ``peak_nbytes`` (most bytes held by tapes at
+        once, the tapes of re-run checkpoints included), ``snapshots`` (most checkpointed
+        states held at once), ``steps`` and ``recomputed`` (:func:`diffkit.loop` steps run,
+        and re-run by the sweep), ``checkpoints`` (checkpoint nodes recorded).
     """
 
     def __init__(self, steps: list[Step], output: int | None, contributions: list[Contribution],
-                 ninputs: int, nbytes: int, value: Any, gradient: Any, name: str) -> None:
+                 ninputs: int, nbytes: int, value: Any, gradient: Any, name: str,
+                 memory: dict[str, int] | None = None) -> None:
         self.steps = steps
         self.output = output
         self.contributions = contributions
@@ -115,6 +122,7 @@ class EvaluationTrace:
         self.value = value
         self.gradient = gradient
         self.name = name
+        self.memory = dict(memory or {})
 
     def __repr__(self) -> str:
         return (f"EvaluationTrace({self.name!r}, ops={self.ops}, nbytes={self.nbytes}, "
@@ -249,7 +257,10 @@ def _ref(ref: tuple[str, Any], names: list[str], digits: int = 3) -> str:
 
 
 def _expr(op: str, refs: tuple[Any, ...], params: dict[str, Any], names: list[str]) -> str:
-    return expression_text(REGISTRY[op], [_ref(r, names) for r in refs], params)
+    prim = REGISTRY.get(op)
+    if prim is None:  # a primitive made for one function (a checkpoint), not in the registry
+        prim = Primitive(name=op, numeric=None)  # type: ignore[arg-type]
+    return expression_text(prim, [_ref(r, names) for r in refs], params)
 
 
 # ----------------------------------------------------------------------------- the sweep
@@ -319,7 +330,7 @@ def trace(f: Any, x: Any, mode: str = "reverse", direction: Any = None) -> Any:
             "trace(f, x, direction=...): a direction seeds forward mode; pass mode='forward'"
         )
     spec, xa = prepare(f, x, "trace")
-    with checked_evaluation():
+    with checked_evaluation(), meter() as usage:
         tr, nodes, out = _record_named(spec, list(spec.unpack(xa)))
         value = out.value if out.__class__ is Node and out._trace is tr else out
         value = check_output(spec, value, "trace", xa)
@@ -327,6 +338,8 @@ def trace(f: Any, x: Any, mode: str = "reverse", direction: Any = None) -> Any:
         adj: dict[int, Any] = {}
         contributions: list[Contribution] = []
         scalar = np.shape(value) == ()
+        usage.tape(tr, consumed=False)
+        nbytes = usage.tape_nbytes
         if scalar and output is not None:
             adj, contributions = _logged_sweep(tr, output)
     n = len(nodes)
@@ -357,8 +370,8 @@ def trace(f: Any, x: Any, mode: str = "reverse", direction: Any = None) -> Any:
                  for s in steps[:n]]
         gradient = (np.array([float(g) for g in grads]) if n > 1
                     else np.asarray(grads[0], dtype=float).reshape(xa.shape))
-    return EvaluationTrace(steps, output, contributions, n, tr.nbytes(), value, gradient,
-                           spec.name)
+    return EvaluationTrace(steps, output, contributions, n, nbytes, value, gradient,
+                           spec.name, usage.info())
 
 
 def _retotal(contributions: list[Contribution]) -> list[Contribution]:

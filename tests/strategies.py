@@ -344,10 +344,89 @@ def programs(draw: st.DrawFn, max_vars: int = 3, max_depth: int = 4,
     return RandomProgram(root.text, variables, point, python, root.prims, root.mp)
 
 
+# ---------------------------------------------------------------- where-guarded programs
+# The code people write to stay inside a domain: compute both branches and select,
+# np.where(u > 0, np.sqrt(u), other). At the drawn point the guarded branch is taken or
+# discarded; a discarded one is evaluated outside its primitive's domain (NaN, infinite
+# partials) and must contribute exactly nothing.
+
+
+def _guardable() -> dict[str, tuple[float, bool]]:
+    """Unary stanzas bounded below by their domain: name -> (bound, strict)."""
+    out = {}
+    for prim in REGISTRY.values():
+        dom = prim.domain
+        if prim.nargs == 1 and prim.differentiable and dom is not None and dom.lo is not None \
+                and dom.hi is None and prim.formula and not dom.integer_exponent_only:
+            out[prim.name] = (dom.lo, dom.lo_open)
+    return out
+
+
+GUARDED = _guardable()
+
+
+def _guarded(draw: st.DrawFn, u: Node, other: Node) -> Node:
+    """``where(u > bound, prim(u), other)`` for a domain-bounded primitive: the branch
+    taken at the point decides the value and the derivative (the reference's)."""
+    name = draw(st.sampled_from(sorted(GUARDED)))
+    bound, _ = GUARDED[name]
+    if abs(u.value - bound) < 2 * MARGIN:  # away from the switch itself
+        u = _binary("+", u, _const(0.5))
+    prim, where = REGISTRY[name], REGISTRY["where"].function
+    taken = u.value > bound
+    with np.errstate(all="ignore"):
+        value = float(prim.numeric(u.value)) if taken else other.value
+    fn = prim.function
+
+    def run(env: dict[str, Any]) -> Any:
+        uv = u.fn(env)
+        return where(uv > bound, fn(uv), other.fn(env))
+
+    def mp(env: dict[str, Any]) -> Any:
+        return _mp_apply(name, u.mp(env)) if taken else other.mp(env)
+
+    text = f"where({u.text} > {bound!r}, {prim.formula[0]}({u.text}), {other.text})"
+    return Node(text, value, run, u.prims | other.prims | {name, "where", "greater"}, mp)
+
+
+@st.composite
+def guarded_programs(draw: st.DrawFn, max_vars: int = 3, max_depth: int = 3) -> RandomProgram:
+    """Random programs with ``np.where`` guards whose discarded branch is often outside its
+    primitive's domain (a ``RandomProgram`` with only its Python form: formulas have no
+    ``where``)."""
+    n = draw(st.integers(1, max_vars))
+    variables = tuple(f"x{i + 1}" for i in range(n))
+    point = np.array([draw(st.sampled_from([-1.7, -1.2, -0.8, -0.3, 0.2, 0.4, 0.7, 1.1, 1.6,
+                                            2.3]))
+                      + draw(st.integers(0, 99)) / 1000 for _ in variables])
+    values = dict(zip(variables, point.tolist(), strict=True))
+    if n == 1:
+        point = point.reshape(())
+    unary = tuple(k for k in UNARY if k in ("sin", "cos", "exp", "tanh", "arctan", "-",
+                                            "square"))
+    binary = ("+", "-", "*")
+    root = _guarded(draw, _node(draw, variables, values, max_depth, unary, binary),
+                    _node(draw, variables, values, max_depth, unary, binary))
+    if draw(st.booleans()):  # a second guard, nested in arithmetic
+        root = _binary("*", root, _guarded(draw, _node(draw, variables, values, 2, unary,
+                                                       binary), _const(0.5)))
+    for v in variables:
+        if v not in _names(root.text):
+            leaf = _var(v, values[v], variables.index(v))
+            root = _binary("+", root, _binary("*", _const(0.5), leaf))
+
+    def python(*args: Any) -> Any:
+        return root.fn(dict(zip(variables, args, strict=True)))
+
+    python.__name__ = "guarded"
+    return RandomProgram(root.text, variables, point, python, root.prims, root.mp)
+
+
 def _names(text: str) -> set[str]:
     import re
 
     return set(re.findall(r"\bx\d+\b", text))
 
 
-__all__ = ["BINARY", "NON_ANALYTIC", "UNARY", "RandomProgram", "dnp", "programs"]
+__all__ = ["BINARY", "GUARDED", "NON_ANALYTIC", "UNARY", "RandomProgram", "dnp",
+           "guarded_programs", "programs"]

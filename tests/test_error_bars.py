@@ -215,7 +215,7 @@ def test_the_default_central_gradient_costs_one_evaluation_more_in_all():
 # ============================================================================ #24 item 2
 
 
-@pytest.mark.parametrize("name", STEPPED + ["complex-step"])
+@pytest.mark.parametrize("name", [*STEPPED, "complex-step"])
 def test_a_function_that_modifies_its_argument_is_refused(name):
     def f(x):
         x *= 2

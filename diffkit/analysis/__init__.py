@@ -1,10 +1,12 @@
-"""Analysis: exact references, error versus step, expression swell, cost, comparisons."""
+"""Analysis: exact references, error versus step, expression swell, cost, memory versus
+recomputation, comparisons."""
 
 from __future__ import annotations
 
 from .compare import Comparison, compare
 from .cost import CostResult, cost
 from .expressions import ExpressionMetrics, expression_metrics
+from .memory import MemoryResult, memory
 from .reference import exact_gradient, exact_jacobian, reference_jacobian
 from .step_error import StepErrorResult, step_error
 from .swell import SwellResult, swell
@@ -13,6 +15,7 @@ __all__ = [
     "Comparison",
     "CostResult",
     "ExpressionMetrics",
+    "MemoryResult",
     "StepErrorResult",
     "SwellResult",
     "compare",
@@ -20,6 +23,7 @@ __all__ = [
     "exact_gradient",
     "exact_jacobian",
     "expression_metrics",
+    "memory",
     "reference_jacobian",
     "step_error",
     "swell",

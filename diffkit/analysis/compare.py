@@ -292,7 +292,7 @@ def compare(f: Any, x: Any = None, methods: Any = "all", *, reference: Any = Non
 
     try:
         with checked_evaluation():
-            fx = np.asarray(spec.call(xa))
+            fx = spec.check(spec.call(xa), "jacobian", xa)
     except (DiffkitError, FloatingPointError) as exc:
         raise PointError(f"compare(f, x): {spec.name} cannot be evaluated at x = "
                          f"{_fmt_value(xa)} ({exc}); choose a point inside its domain") from None

@@ -353,7 +353,7 @@ def step_error(
     notes: list[str] = []
     with checked_evaluation():
         try:
-            fx = float(np.asarray(spec.call(dtype(x0))))
+            fx = float(spec.check(spec.call(dtype(x0)), "derivative", np.asarray(x0)))
         except (DiffkitError, FloatingPointError) as exc:
             raise PointError(f"step_error(f, x): {spec.name} cannot be evaluated at x = {x0} "
                              f"({exc}); choose a point inside its domain") from None

@@ -50,7 +50,7 @@ from ..core import Primitive, Trace, Tracer, bind, checked_evaluation, library_r
 from ..display import expression_text, tangent_text
 from ..errors import DomainError, NotTraceableError, OutputShapeError, UnknownMethodError
 from ..results import DerivativeResult
-from ..spec import Function
+from ..spec import Function, check_derivative
 from ..validation import check_output, not_scalar, prepare
 from . import reverse
 from .base import Method
@@ -246,7 +246,7 @@ def jvp(fun: Callable[[Any], Any], x: Any, v: Any) -> tuple[Any, Any]:
             f"{_shape(x)}; pass one tangent entry per element of x"
         )
     trace = ForwardTrace()
-    with library_routes():
+    with checked_evaluation(), library_routes():
         return _unbox(trace, _as_call(fun)(Dual(trace, x, v)))
 
 
@@ -425,13 +425,7 @@ class ForwardMode(Method):
                 value = check_output(spec, primal, op, x)
             cols.append(np.asarray(tangent, dtype=float).reshape(-1))
         jac = np.stack(cols, axis=1)
-        if not np.all(np.isfinite(jac)):
-            r, c = (int(k) for k in np.argwhere(~np.isfinite(jac))[0])
-            raise DomainError(
-                f"{op}(f, x): the forward-mode derivative of output {r} with respect to x[{c}] "
-                f"is {jac[r, c]} at x = {_short(x)}; the function is not differentiable there "
-                f"(a kink, a vertical tangent or an overflow); choose another point"
-            )
+        check_derivative(spec, jac, op, x, self.name)
         return value, jac
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
@@ -449,6 +443,7 @@ class ForwardMode(Method):
         scheme = "forward-over-reverse" if self.hessian_scheme == "auto" else self.hessian_scheme
         h = np.asarray(hessian(spec, x, hessian_scheme=scheme), dtype=float).reshape(x.size,
                                                                                    x.size)
+        check_derivative(spec, h, "hessian", x, self.name)
         passes = x.size if scheme == "forward-over-reverse" else x.size * x.size
         return DerivativeResult(h, nfev=passes, method=self.name, out_shape=(),
                                 info={"passes": passes, "hessian_scheme": scheme})

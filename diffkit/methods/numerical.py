@@ -51,6 +51,7 @@ from ..core import (
     checked_evaluation,
     domain_error,
     library_routes,
+    located_domain_error,
 )
 from ..errors import (
     ArgumentMutationError,
@@ -420,6 +421,13 @@ class _Sampler:
         steps = ", ".join(_fmt(v - self.flat[i]) for i, v in key)
         edge = ", ".join(f"between {_fmt(self.flat[i])} and {_fmt(v)}" for i, v in key)
         reason = self.reasons.get(key, "")
+        if reason == "nonfinite":  # which primitive left its domain there, if one did
+            try:
+                located = located_domain_error(self.spec.fn,
+                                               self.spec.unpack(self._arg(self.point(key))))
+            except Exception:  # the user's code itself fails at that point: say no more
+                located = None
+            reason = "nonfinite" if located is None else str(located)
         if reason == "nonfinite":
             return StencilError(
                 f"{name}: f is not finite at the stencil point {where} (step h = {steps}); the "
@@ -2061,7 +2069,7 @@ class _AnalyticTrace(Trace):
     domain (sqrt: defined at 0, its derivative is not).
     """
 
-    __slots__ = ("continued", "domains", "edges", "ops", "point", "spec")
+    __slots__ = ("continued", "deferred", "domains", "edges", "ops", "point", "spec")
 
     def __init__(self, spec: Function, point: Any) -> None:
         super().__init__()
@@ -2070,9 +2078,22 @@ class _AnalyticTrace(Trace):
         self.domains = self.edges = False
         self.continued = False  # a stanza's continuation ran (numpy's norm is not analytic)
         self.ops = 0  # primitives run: each rounds Im f once more (the error estimate)
+        self.deferred: list[DomainError] = []  # domain errors of entries made NaN (see _check)
 
     def process(self, prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
         self.ops += 1
+        if not prim.differentiable:
+            # a comparison: a condition decided by the real point (x + ih and x are on the
+            # same side of it), evaluated on the real parts to a plain boolean, as every
+            # interpreter's `where` expects; numpy compares complex values lexicographically,
+            # so every call of such a spec is traced. Values that are not conditions (floor,
+            # sign) feed arithmetic: those stay refused below as not analytic
+            real = tuple(np.real(a._z) if isinstance(a, _ComplexTracer) and a._trace is self
+                         else a for a in args)
+            out = prim.evaluate(real, params)
+            if np.asarray(out).dtype == bool:
+                self.continued = True
+                return out
         if not prim.analytic:
             raise NonAnalyticError(
                 f"complex-step: {self.spec.name} uses the primitive {prim.name!r}, which is not "
@@ -2088,34 +2109,47 @@ class _AnalyticTrace(Trace):
         domains = _DOMAINS.get(prim)
         if domains is None:
             domains = _DOMAINS[prim] = (prim.domain, _derivative_domain(prim))
+        bad = None
         if domains[0] is not None or domains[1] is not None:
-            self._check(prim, vals, *domains)
+            bad = self._check(prim, vals, *domains)
         if prim in ROUTED:  # reached through scipy's Python function: plain calls would not be
             self.continued = True
         if prim.continuation is not None:  # numpy's own function is not the continuation
             self.continued = True
-            return _ComplexTracer(self, prim.continuation(*vals, **params))
-        return _ComplexTracer(self, prim.evaluate(vals, params))
+            out = prim.continuation(*vals, **params)
+        else:
+            out = prim.evaluate(vals, params)
+        if bad is not None:  # entries outside a domain are NaN, as in real arithmetic: an
+            # np.where that discards them never sees them; if the output keeps one, the
+            # deferred error is raised (_traced)
+            mask = np.broadcast_to(bad, np.shape(out)) if prim.elementwise else np.any(bad)
+            out = np.where(mask, complex(np.nan, np.nan), out)
+            out = out[()] if out.ndim == 0 else out
+        return _ComplexTracer(self, out)
 
-    def _check(self, prim: Any, vals: tuple[Any, ...], domain: Any, deriv: Any) -> None:
-        """Raise DomainError if the real part of ``prim``'s argument is outside its domain or
-        its derivative's domain (``f(x + ih)`` itself is finite there)."""
+    def _check(self, prim: Any, vals: tuple[Any, ...], domain: Any, deriv: Any) -> Any:
+        """The entries of ``prim``'s argument whose real part is outside its domain or its
+        derivative's domain (``f(x + ih)`` itself is finite there), or None; the DomainError
+        for the first such primitive is kept in :attr:`deferred`."""
         value, slope = _applies(domain, vals), _applies(deriv, vals)
         if not (value or slope):
-            return
+            return None
         self.domains = True
         self.edges = self.edges or slope
         z = vals[0]
         real = float(z.real) if type(z) in _COMPLEX else np.real(z)
         if value and _outside(domain, real):
-            raise domain_error(prim, (real,))
+            self.deferred.append(domain_error(prim, (real,)))
+            return ~domain.contains(real)
         if slope and _outside(deriv, real):
-            raise DomainError(
+            self.deferred.append(DomainError(
                 f"complex-step: {self.spec.name} at x = {_fmt_point(self.point)}: "
                 f"{_fmt_arg(prim.name, real, deriv)} is defined but its derivative is not "
                 f"finite there ({prim.name}'s derivative requires {deriv.text}); "
                 f"differentiate at a point inside that domain"
-            )
+            ))
+            return ~deriv.contains(real)
+        return None
 
     def to_bool(self, tracer: Tracer) -> bool:
         raise NonAnalyticError(
@@ -2166,7 +2200,10 @@ def _traced(spec: Function, arg: Any) -> tuple[Any, _AnalyticTrace]:
             f"Write it with diffkit.numpy (dnp), or pass ComplexStep(check=False) if you "
             f"know it is analytic (a non-analytic operation then gives a wrong derivative)"
         ) from None
-    return _unbox(out, trace), trace
+    value = _unbox(out, trace)
+    if trace.deferred and not np.all(np.isfinite(value)):
+        raise trace.deferred[0]  # an entry outside a domain reached the output
+    return value, trace
 
 
 def _traced_value(spec: Function, arg: Any) -> Any:

@@ -36,10 +36,23 @@ from typing import Any
 
 import numpy as np
 
-from ..core import REGISTRY, Primitive, Trace, Tracer, bind, domain_error, library_routes
+from ..core import (
+    FP_EVENTS,
+    REGISTRY,
+    Primitive,
+    Trace,
+    Tracer,
+    bind,
+    checked_evaluation,
+    domain_error,
+    evaluating,
+    library_routes,
+)
+from ..memory import Meter, current, meter
 from ..primitives import ops
+from ..primitives._stanza import sum_to
 from ..results import DerivativeResult
-from ..spec import Function, normalize_output, not_scalar
+from ..spec import Function, check_derivative, normalize_output, not_scalar
 from .base import Method
 
 __all__ = [
@@ -121,14 +134,18 @@ class Record:
         The output's shape.
     plain : bool
         No traced value among ``args`` and ``ans`` (the fast rules may be used).
+    poisoned : bool
+        numpy counted a floating-point event while computing it (a NaN or an infinity, say
+        ``sqrt`` of an entry ``np.where`` then discards): its VJP lets a zero cotangent
+        annihilate an infinite partial (see :func:`_guarded_vjps`).
     """
 
-    __slots__ = ("ans", "args", "mask", "params", "parents", "plain", "positions", "prim",
-                 "shape")
+    __slots__ = ("ans", "args", "mask", "params", "parents", "plain", "poisoned", "positions",
+                 "prim", "shape")
 
     def __init__(self, prim: Primitive, parents: tuple[int, ...], positions: tuple[int, ...],
                  mask: tuple[bool, ...], args: tuple, params: dict[str, Any], ans: Any,
-                 shape: tuple[int, ...], plain: bool) -> None:
+                 shape: tuple[int, ...], plain: bool, poisoned: bool = False) -> None:
         self.prim = prim
         self.parents = parents
         self.positions = positions
@@ -138,6 +155,7 @@ class Record:
         self.ans = ans
         self.shape = shape
         self.plain = plain
+        self.poisoned = poisoned
 
     def __repr__(self) -> str:
         return f"Record({self.prim.name}, parents={self.parents})"
@@ -168,10 +186,12 @@ class ReverseTrace(Trace):
         each stanza's ``saves``).
     """
 
-    __slots__ = ("log", "stand_in_bytes", "tape")
+    __slots__ = ("fp_seen", "log", "poisoned", "stand_in_bytes", "tape")
 
     def __init__(self, log: bool = False, stand_in_bytes: int | None = None) -> None:
         super().__init__()
+        self.fp_seen = FP_EVENTS.count  # floating-point events counted so far (poisoned)
+        self.poisoned = False  # some record is: check the parents of later ones
         self.tape: list[Any] = []
         self.log: list[Any] | None = [] if log else None
         self.stand_in_bytes = STAND_IN_BYTES if stand_in_bytes is None else stand_in_bytes
@@ -212,9 +232,10 @@ class ReverseTrace(Trace):
                                                                 else _shape_of(ans))
                     tape = self.tape
                     node = Node(self, ans, len(tape))
+                    poisoned = self.poison((a.id,), ans)
                     tape.append(Record(prim, (a.id,), _FIRST, _ONE, (kept,), params,
                                        ans if keep_ans else None, shape,
-                                       not isinstance(ans, Tracer)))
+                                       not isinstance(ans, Tracer), poisoned))
                     if self.log is not None:
                         self.note(prim.name, args, ans, params)
                     return node
@@ -269,9 +290,32 @@ class ReverseTrace(Trace):
                 plain = False
         tape = self.tape
         node = Node(self, ans, len(tape))
+        poisoned = self.poison(parents, ans)
         tape.append(Record(prim, parents, positions, _mask(positions, len(raw)), kept, params,
-                           ans if keep_ans else None, shape, plain))
+                           ans if keep_ans else None, shape, plain, poisoned))
         return node
+
+    def poison(self, parents: tuple[int, ...], ans: Any) -> bool:
+        """Whether the record being pushed is poisoned: numpy counted a floating-point event
+        while computing it, or a parent is poisoned and the NaN or infinity reached ``ans``
+        (``p * log(p)`` at p < 0). Free for programs that never meet one."""
+        if FP_EVENTS.count != self.fp_seen:
+            self.fp_seen = FP_EVENTS.count
+            self.poisoned = True
+            return True
+        if not self.poisoned:
+            return False
+        tape = self.tape
+        for p in parents:
+            rec = tape[p]
+            if rec is not None and rec.poisoned:
+                if isinstance(ans, Tracer):  # an outer trace's value: no plain guard applies
+                    return False
+                try:
+                    return not np.all(np.isfinite(ans))
+                except TypeError:  # a non-numeric value
+                    return True
+        return False
 
     def note(self, name: str, args: tuple[Any, ...], ans: Any, params: dict[str, Any]) -> None:
         """Log one recorded primitive for :func:`diffkit.trace` (``log=True`` only).
@@ -287,27 +331,37 @@ class ReverseTrace(Trace):
         """Python control flow on a node branches on its value (the branch is recorded)."""
         return bool(tracer._value)
 
-    def nbytes(self) -> int:
-        """Bytes of the values the tape keeps for the VJPs (each stanza's ``saves``)."""
-        total = 0
-        seen: set[int] = set()
+    def nbytes(self, seen: set[int] | None = None) -> int:
+        """Bytes of the values the tape keeps for the VJPs (each stanza's ``saves``).
+
+        ``seen``: ids of values already counted elsewhere (a checkpoint's inputs, which the
+        tape that re-runs it shares with the tape that saved them); they are not counted.
+        """
+        return sum(self.nbytes_by_record(seen))
+
+    def nbytes_by_record(self, seen: set[int] | None = None) -> list[int]:
+        """:meth:`nbytes` record by record: the bytes each tape entry adds (a value held by
+        several records counts at the first; inputs and swept records add nothing)."""
+        out = []
+        seen = set() if seen is None else set(seen)
         for rec in self.tape:
-            if rec is None or rec.__class__ is not Record:
-                continue
-            need, keep_ans = rec.prim.reads(rec.positions)
-            held = [a for k, a in enumerate(rec.args) if need is None or k in need]
-            if keep_ans:
-                held.append(rec.ans)
-            for v in held:
-                if v is None or id(v) in seen:
-                    continue
-                seen.add(id(v))
-                if v.__class__ is _ndarray:
-                    if v.base is None or v.base is not _ZERO_BUFFERS.get(v.dtype):
-                        total += v.nbytes  # (a stand-in views a shared zero: nothing)
-                elif isinstance(v, (float, int, np.generic)) and v is not _UNREAD:
-                    total += 8
-        return total
+            total = 0
+            if rec is not None and rec.__class__ is Record:
+                need, keep_ans = rec.prim.reads(rec.positions)
+                held = [a for k, a in enumerate(rec.args) if need is None or k in need]
+                if keep_ans:
+                    held.append(rec.ans)
+                for v in held:
+                    if v is None or id(v) in seen:
+                        continue
+                    seen.add(id(v))
+                    if v.__class__ is _ndarray:
+                        if v.base is None or v.base is not _ZERO_BUFFERS.get(v.dtype):
+                            total += v.nbytes  # (a stand-in views a shared zero: nothing)
+                    elif isinstance(v, (float, int, np.generic)) and v is not _UNREAD:
+                        total += 8
+            out.append(total)
+        return out
 
     def ops(self) -> int:
         """Number of recorded primitives."""
@@ -412,8 +466,9 @@ def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, An
                 plain = False
         tape = tr.tape
         node = Node(tr, ans, len(tape))
+        poisoned = tr.poison(parents, ans)
         tape.append(Record(prim, parents, positions, mask, (x, y), _NO_PARAMS,
-                           ans if keep_ans else None, shape, plain))
+                           ans if keep_ans else None, shape, plain, poisoned))
         if tr.log is not None:
             tr.note(name, (other, self) if swap else (self, other), ans, {})
         return node
@@ -465,23 +520,52 @@ _install_operators()
 
 def _materialize(g: Any, rec: Record) -> Any:
     """A number standing for a whole array (a fill) as the array, unless the record can take
-    it as it is: an elementwise primitive whose arguments are numbers or have the output's
-    shape (so no rule needs the fill's shape to broadcast)."""
+    it as it is: an elementwise primitive whose traced arguments have the output's shape and
+    whose constants are numbers or have it too (so no rule needs the fill's shape to
+    broadcast, or to sum a scalar argument's cotangent over it: ``x - x[0]``)."""
     shape = rec.shape
     if not shape or (g.__class__ not in _FILLS and not (
             g.__class__ is _ndarray and g.ndim == 0)):
         return g
     if rec.prim.elementwise:
-        for a in rec.args:
+        positions = rec.positions
+        for k, a in enumerate(rec.args):
             cls = a.__class__
-            if cls is _ndarray:
-                if a.shape != shape and a.ndim:
-                    break
-            elif cls is not _f64 and cls is not float and cls is not int and _shape_of(a):
+            s = a.shape if cls is _ndarray else (
+                () if cls is _f64 or cls is float or cls is int else _shape_of(a))
+            if s != shape and (s or k in positions):
                 break
         else:
             return g
     return np.full(shape, g)
+
+
+def _guarded_vjps(rec: Record, g: Any) -> list[tuple[int, Any]]:
+    """The VJPs of a poisoned elementwise record, where a zero cotangent annihilates.
+
+    ``np.where(x > 0, np.sqrt(x), 0.0)`` evaluates ``sqrt`` at negative entries and discards
+    them: their cotangent is exactly zero, and their partial derivative NaN, and 0 * NaN would
+    poison the gradient. Each argument's contribution is computed at the output's full shape
+    (arguments broadcast to it), entries whose cotangent is zero are set to zero, and only then
+    is it summed back to the argument's shape. Only records numpy flagged (``poisoned``) take
+    this path: the ordinary one pays nothing.
+    """
+    prim = rec.prim
+    shape = rec.shape
+    gf = np.broadcast_to(g, shape) if shape else g
+    zero = np.asarray(gf) == 0
+    full = tuple(np.broadcast_to(a, shape) if shape and _shape_of(a) != shape else a
+                 for a in rec.args)
+    out = []
+    for p, k in zip(rec.parents, rec.positions, strict=True):
+        rule = prim.vjp_rule(k)
+        if rule is None:
+            continue
+        c = np.asarray(rule(gf, rec.ans, *full, **rec.params))
+        if c.shape == zero.shape and not np.all(np.isfinite(c)):
+            c = np.where(zero, 0.0, c)
+        out.append((p, sum_to(c, _shape_of(rec.args[k]))))
+    return out
 
 
 def record_vjps(rec: Record, g: Any) -> list[tuple[int, Any]]:
@@ -491,6 +575,20 @@ def record_vjps(rec: Record, g: Any) -> list[tuple[int, Any]]:
     """
     g = _materialize(g, rec)
     prim = rec.prim
+    if rec.poisoned and prim.elementwise:
+        if rec.plain and not isinstance(g, Tracer):
+            return _guarded_vjps(rec, g)
+        # traced values (a Hessian): the same guard, written with primitives so the outer
+        # trace differentiates through it
+        out = []
+        for p, k in zip(rec.parents, rec.positions, strict=True):
+            rule = prim.vjp_rule(k)
+            if rule is not None:
+                c = rule(g, rec.ans, *rec.args, **rec.params)
+                if _shape_of(c) == _shape_of(g):
+                    c = ops.where(ops.equal(g, 0.0), 0.0, c)
+                out.append((p, c))
+        return out
     if rec.plain and prim.vjp_numpy is not None and prim.vjp is prim.fast_for \
             and not isinstance(g, Tracer):
         cts = prim.vjp_numpy(g, rec.ans, rec.args, rec.params, rec.mask)
@@ -532,6 +630,10 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
     found: dict[int, Any] = {}
     gc_was_on = gc.isenabled()
     gc.disable()  # diffkit's own bookkeeping only: the sweep runs no user code
+    state = None
+    if not evaluating():  # called directly: 0 * inf of a discarded entry must not warn
+        state = checked_evaluation()
+        state.__enter__()
     try:
         for i in range(out, -1, -1):
             gi = ct.pop(i, None)
@@ -546,8 +648,8 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
             prim = rec.prim
             gcls = gi.__class__
             if rec.plain and (gcls is _ndarray or gcls in _FILLS) \
-                    and prim.vjp is prim.fast_for:
-                if rec.shape and gcls is not _ndarray:
+                    and prim.vjp is prim.fast_for and not rec.poisoned:
+                if rec.shape and (gcls is not _ndarray or not gi.ndim):
                     gi = _materialize(gi, rec)
                 if prim.vjp_into is not None:
                     p = rec.parents[0]
@@ -604,6 +706,8 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
                 if s.__class__ is _ndarray:
                     owned.add(p)
     finally:
+        if state is not None:
+            state.__exit__(None, None, None)
         if gc_was_on:
             gc.enable()
     return [found.get(i) for i in inputs]
@@ -646,8 +750,12 @@ def record(fun: Callable[..., Any], args: Sequence[Any], *, log: bool = False,
     """Run ``fun(*nodes)`` on fresh input nodes holding ``args``; return (trace, nodes, out)."""
     trace = ReverseTrace(log=log, stand_in_bytes=stand_in_bytes)
     nodes = [trace.new_input(_as_leaf(a), f"x{k + 1}") for k, a in enumerate(args)]
-    with library_routes():
-        out = fun(*nodes)
+    if evaluating():
+        with library_routes():
+            out = fun(*nodes)
+    else:  # called directly (not through a method): count floating-point events here
+        with checked_evaluation(), library_routes():
+            out = fun(*nodes)
     return trace, nodes, out
 
 
@@ -765,6 +873,9 @@ def value_and_gradient(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
     v = out.value
     if v.__class__ is not _f64 and v.__class__ is not float:
         _scalar_check(v, "gradient")
+    usage = current()
+    if usage is not None:  # a diffkit.memory.meter is counting
+        usage.tape(trace, consumed=True)
     cts = sweep(trace.tape, out.id, 1.0, [n.id for n in nodes], consume=True)
     res = tuple(_zeros_like(xi) if c is None else _own(c, xi) for c, xi in zip(cts, xs,
                                                                                strict=True))
@@ -857,7 +968,10 @@ class ReverseMode(Method):
     small constant multiple of the function's own cost. Jacobians take one sweep per output
     entry; Hessians are reverse-over-reverse (``n`` sweeps of the recorded gradient).
     ``info`` of the result holds ``ops`` (recorded primitives) and ``nbytes`` (bytes held by
-    the tape).
+    the tape), and what :mod:`diffkit.memory` counts: ``peak_nbytes`` (most bytes held by
+    tapes at once, those a sweep records to re-run checkpoints included), ``snapshots``
+    (most checkpointed states held at once), ``steps`` (:func:`diffkit.loop` steps run) and
+    ``recomputed`` (those the sweep re-ran), ``checkpoints`` (checkpoint nodes recorded).
 
     Examples
     --------
@@ -878,8 +992,9 @@ class ReverseMode(Method):
         return trace, nodes, spec.output(out)
 
     @staticmethod
-    def _info(trace: ReverseTrace) -> dict[str, Any]:
-        return {"ops": trace.ops(), "nbytes": trace.nbytes()}
+    def _info(trace: ReverseTrace, usage: Meter, consumed: bool = False) -> dict[str, Any]:
+        usage.tape(trace, consumed)
+        return {"ops": trace.ops(), "nbytes": usage.tape_nbytes}
 
     def _cotangents(self, trace: ReverseTrace, nodes: list[Node], out: Any, g: Any,
                     x: np.ndarray, consume: bool = False) -> np.ndarray:
@@ -892,24 +1007,32 @@ class ReverseMode(Method):
         return np.array([0.0 if c is None else float(c) for c in cts])
 
     def _gradient(self, spec: Function, x: np.ndarray) -> DerivativeResult:
-        trace, nodes, out = self._record(spec, x)
-        value = spec.check(_value_of(out, trace), "gradient", x)
-        info = self._info(trace)  # before the sweep consumes it
-        g = self._cotangents(trace, nodes, out, np.ones_like(value, dtype=float), x, True)
+        with meter() as usage:
+            trace, nodes, out = self._record(spec, x)
+            value = spec.check(_value_of(out, trace), "gradient", x)
+            info = self._info(trace, usage, consumed=True)  # before the sweep consumes it
+            g = self._cotangents(trace, nodes, out, np.ones_like(value, dtype=float), x, True)
+        info.update(usage.info())
+        check_derivative(spec, g, "gradient", x, self.name)
         return DerivativeResult(g, nfev=1, method=self.name, out_shape=value.shape, info=info)
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
-        trace, nodes, out = self._record(spec, x)
-        value = spec.check(_value_of(out, trace), "jacobian", x)
-        m = value.size
-        rows = []
-        for i in range(m):  # one sweep per output entry, all on the same recording
-            e = np.zeros(m)
-            e[i] = 1.0
-            rows.append(self._cotangents(trace, nodes, out, e.reshape(value.shape), x).ravel())
+        with meter() as usage:
+            trace, nodes, out = self._record(spec, x)
+            value = spec.check(_value_of(out, trace), "jacobian", x)
+            info = self._info(trace, usage)
+            m = value.size
+            rows = []
+            for i in range(m):  # one sweep per output entry, all on the same recording
+                e = np.zeros(m)
+                e[i] = 1.0
+                rows.append(self._cotangents(trace, nodes, out, e.reshape(value.shape),
+                                             x).ravel())
+        info.update(usage.info())
         jac = np.array(rows).reshape(m, x.size)
+        check_derivative(spec, jac, "jacobian", x, self.name)
         return DerivativeResult(jac, nfev=1, method=self.name, out_shape=value.shape,
-                                info=self._info(trace))
+                                info=info)
 
     def _derivative(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         r = self._jacobian(spec, x)
@@ -920,14 +1043,18 @@ class ReverseMode(Method):
 
     def _hessian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         value = spec.check(spec.call(x), "hessian", x)
-        # record the gradient computation itself on an outer tape, then sweep it n times
-        outer, nodes, gout = record(lambda y: gradient(spec.call, y), (x,))
-        n = x.size
-        rows = []
-        for i in range(n):
-            e = np.zeros(x.shape)
-            e.ravel()[i] = 1.0
-            rows.append(self._cotangents(outer, nodes, gout, e, x).ravel())
+        with meter() as usage:
+            # record the gradient computation itself on an outer tape, then sweep it n times
+            outer, nodes, gout = record(lambda y: gradient(spec.call, y), (x,))
+            info = self._info(outer, usage)
+            n = x.size
+            rows = []
+            for i in range(n):
+                e = np.zeros(x.shape)
+                e.ravel()[i] = 1.0
+                rows.append(self._cotangents(outer, nodes, gout, e, x).ravel())
+        info.update(usage.info())
         h = np.array(rows).reshape(n, n)
+        check_derivative(spec, h, "hessian", x, self.name)
         return DerivativeResult(h, nfev=2, method=self.name, out_shape=value.shape,
-                                info=self._info(outer))
+                                info=info)

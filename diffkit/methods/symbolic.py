@@ -37,8 +37,9 @@ import sympy
 from sympy.core.parameters import evaluate as _evaluation
 
 from ..budget import BudgetError, limited
-from ..core import REGISTRY, Primitive, Trace, Tracer, library_routes
+from ..core import REGISTRY, Primitive, Trace, Tracer, library_routes, located_domain_error
 from ..errors import (
+    DiffkitError,
     DomainError,
     NotTraceableError,
     OutputShapeError,
@@ -47,8 +48,9 @@ from ..errors import (
     UnsupportedPrimitiveError,
 )
 from ..parse import check_name
+from ..primitives import ops
 from ..results import DerivativeResult
-from ..spec import Function, check_value
+from ..spec import Function, check_derivative, check_value
 from ..validation import as_function, not_scalar
 from .base import Method
 from .cse import cse
@@ -150,8 +152,9 @@ def _exact(v: Any) -> Any:
     if isinstance(v, (float, np.floating)):
         f = float(v)
         if not np.isfinite(f):
-            raise NotTraceableError(f"the constant {f} in the function has no exact symbolic "
-                                    f"form; symbolic differentiation needs finite constants")
+            # a constant computed outside its domain (a branch np.where discards): it stays
+            # what it is; if it reaches the output, evaluation names it
+            return sympy.nan if np.isnan(f) else (sympy.oo if f > 0 else -sympy.oo)
         if f.is_integer():
             return sympy.Integer(int(f))
         text = repr(f)
@@ -343,6 +346,7 @@ class _Traced:
         else:
             seed = sympy.Integer(1)
         adjoint: dict[int, Any] = {id(out): trace.new(seed)}
+        memo: dict[Any, bool] = {}
         for t in _ancestors(out):
             g = adjoint.pop(id(t), None)
             if g is None or t.node is None:
@@ -357,6 +361,8 @@ class _Traced:
                 if rule is None:
                     continue
                 contribution = rule(g, t, *node.args, **node.params)
+                if node.prim.elementwise:
+                    contribution = _annihilated(contribution, g, memo)
                 prev = adjoint.get(id(a))
                 adjoint[id(a)] = contribution if prev is None else prev + contribution
         grads: list[Any] = []
@@ -371,6 +377,51 @@ class _Traced:
             else:
                 grads.append(g)
         return grads
+
+
+def _selected(v: Any, memo: dict[Any, bool]) -> bool:
+    """Whether ``v`` holds a ``Piecewise``, walking its DAG once (``memo`` spans one sweep):
+    ``v.has`` walks the tree, which is exponentially larger for a long recurrence."""
+    if not isinstance(v, sympy.Basic):
+        return False
+    stack = [v]
+    found = False
+    order: list[Any] = []
+    while stack:
+        e = stack.pop()
+        if e in memo:
+            if memo[e]:
+                found = True
+                break
+            continue
+        if isinstance(e, sympy.Piecewise):
+            memo[e] = found = True
+            break
+        order.append(e)
+        memo[e] = False  # provisional; fixed below if a descendant holds one
+        stack.extend(a for a in e.args if a not in memo)
+    if found:
+        for e in order:  # conservative: every expression walked here may hold it
+            memo.pop(e, None)
+        memo[v] = True
+    return found
+
+
+def _annihilated(c: Any, g: Any, memo: dict[Any, bool]) -> Any:
+    """An elementwise VJP's contribution ``c`` with zero where its cotangent ``g`` is zero.
+
+    Below an ``np.where`` the cotangent is a ``Piecewise`` that is zero for the discarded
+    branch, and the discarded branch's partial derivative may be infinite there (``sqrt`` of a
+    negative): 0 * inf must be 0, as in the reverse engine. The guard is itself a ``where`` on
+    traced values, so a second sweep (the Hessian) differentiates through it; only cotangents
+    that hold a ``Piecewise`` are guarded, so programs without ``where`` are unchanged.
+    """
+    gv = g.value if isinstance(g, SymbolicTracer) else g
+    entries = gv.ravel() if isinstance(gv, np.ndarray) else (gv,)
+    if not any(_selected(e, memo) for e in entries) or np.shape(gv) != np.shape(
+            c.value if isinstance(c, SymbolicTracer) else c):
+        return c
+    return ops.where(ops.equal(g, 0.0), 0.0, c)
 
 
 def _ancestors(out: SymbolicTracer) -> list[SymbolicTracer]:
@@ -452,6 +503,15 @@ _SYMPY_ARTEFACTS = {
     "arg": lambda v: math.atan2(v.imag, v.real),
     "conjugate": lambda v: v.conjugate(),
 }
+
+
+def _scalar_select(condlist: Any, choicelist: Any, default: Any = np.nan) -> Any:
+    """numpy's ``select`` for the scalar values the lenient compiled code computes (sympy
+    prints ``Piecewise`` as ``select``, whose numpy form wants boolean arrays)."""
+    for cond, choice in zip(condlist, choicelist, strict=True):
+        if cond:
+            return choice
+    return default
 
 
 def compiled_namespace() -> dict[str, Any]:
@@ -656,9 +716,13 @@ class Symbolic(Method):
                                      f"'jacobian' or 'hessian'")
         return self._compiled(_traced(spec, shape), "jacobian" if what == "gradient" else what)
 
-    def _compiled(self, t: _Traced, what: str) -> Callable[..., Any]:
+    def _compiled(self, t: _Traced, what: str, lenient: bool = False) -> Callable[..., Any]:
+        """The compiled ``what`` ("value", "jacobian", "hessian"): Python floats through
+        ``math`` (fast), or with ``lenient`` numpy float64 through numpy's functions, which
+        return NaN where ``math`` raises — for a branch that ``where`` discards but whose
+        subexpressions the shared program computes anyway (``sqrt(x)`` of a negative x)."""
         store = _store(t)
-        key = ("compiled", what, self.strategy, self.engine)
+        key = ("compiled", what, self.strategy, self.engine, lenient)
         if key not in store:
             if what == "value":
                 exprs = t.outputs()
@@ -672,38 +736,57 @@ class Symbolic(Method):
             # derivative's tree can be exponentially larger than its DAG
             replacements, reduced = cse(exprs)
             replacements = [(lhs, _float_coefficients(rhs)) for lhs, rhs in replacements]
+            lenient_space = {"select": _scalar_select} if lenient else {}
             store[key] = sympy.lambdify(
-                list(t.symbols), reduced, modules=[compiled_namespace(), "math"],
+                list(t.symbols), reduced,
+                modules=[{**compiled_namespace(), **lenient_space},
+                         "numpy" if lenient else "math"],
                 cse=lambda _: (replacements, reduced), docstring_limit=0,
             )
         return store[key]
 
+    def _run_compiled(self, t: _Traced, what: str, coords: list[float]
+                      ) -> tuple[np.ndarray | None, str]:
+        """``what`` at ``coords``: the fast compiled code, else the lenient one; None (and why)
+        when neither gives a real value."""
+        reason = ""
+        try:
+            out = self._compiled(t, what)(*coords)
+            if not any(isinstance(v, complex) for v in out):
+                return np.asarray(out, dtype=float), ""
+            reason = "the value is complex"
+        except DiffkitError:  # a printer's own refusal
+            raise
+        except (ValueError, ZeroDivisionError, OverflowError, TypeError) as exc:
+            reason = str(exc)
+        try:
+            out = self._compiled(t, what, lenient=True)(*(np.float64(c) for c in coords))
+            arr = np.asarray(out)
+            if arr.dtype.kind == "c":
+                return None, reason or "the value is complex"
+            return arr.astype(float), reason
+        except DiffkitError:
+            raise
+        except (ValueError, ZeroDivisionError, OverflowError, TypeError) as exc:
+            return None, str(exc)
+
     def _evaluate(self, spec: Function, t: _Traced, what: str, x: np.ndarray) -> np.ndarray:
         coords = x.ravel().tolist()
-        try:  # f itself first: a point outside f's domain is refused, as by every method
-            value = self._compiled(t, "value")(*coords)
-            if any(isinstance(v, complex) for v in value):
-                raise ValueError("complex value")
-        except (ValueError, ZeroDivisionError, OverflowError, TypeError):
-            spec.call(x)  # inside checked_evaluation: names the primitive outside its domain
-        fn = self._compiled(t, what)
-        try:
-            out = fn(*coords)
-            if any(isinstance(v, complex) for v in out):
-                raise ValueError("the derivative is complex")
-        except (ValueError, ZeroDivisionError, OverflowError, TypeError) as exc:
-            spec.call(x)
-            raise DomainError(
-                f"symbolic {what} of {spec.name} at x = {np.array2string(x, threshold=8)}: "
-                f"{exc}; the derivative is not defined there (e.g. sqrt at 0); choose a point "
-                f"inside the domain"
-            ) from None
-        arr = np.asarray(out, dtype=float)
-        if not np.all(np.isfinite(arr)):
-            raise DomainError(
-                f"symbolic {what} of {spec.name} at x = {np.array2string(x, threshold=8)} is "
-                f"not finite; the point is at a singularity of the derivative"
-            )
+        # f itself first: a point outside f's domain is refused, as by every method
+        value, _ = self._run_compiled(t, "value", coords)
+        if value is None or not np.all(np.isfinite(value)):
+            located = located_domain_error(spec.fn, spec.unpack(x))
+            raise located if located is not None else DomainError(
+                f"symbolic: {spec.name} is not finite (or not real) at x = "
+                f"{np.array2string(x, threshold=8)}; choose a point inside its domain")
+        arr, reason = self._run_compiled(t, what, coords)
+        if arr is None or not np.all(np.isfinite(arr)):
+            located = located_domain_error(spec.fn, spec.unpack(x), what="derivative")
+            if located is None and reason:
+                raise DomainError(
+                    f"symbolic {what} of {spec.name} at x = {np.array2string(x, threshold=8)}: "
+                    f"{reason}; the derivative is not defined there; choose another point")
+            check_derivative(spec, np.full(1, np.nan), what, x, "symbolic")
         return arr
 
     def _numbers(self, spec: Function, x: np.ndarray, what: str) -> tuple[_Traced, np.ndarray]:

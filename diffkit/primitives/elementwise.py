@@ -666,15 +666,29 @@ not_equal = _comparison("not_equal", np.not_equal, "Ne", "ne")
 
 
 def _where_symbolic(c: Any, x: Any, y: Any) -> Any:
-    piecewise = sympy_module().Piecewise
+    sp = sympy_module()
+    piecewise = sp.Piecewise
+
+    def as_written(ci: Any, xi: Any, yi: Any) -> Any:
+        # sympy folds a condition that holds a Piecewise (an adjoint below another where)
+        # into nested rewrites that can fail deep inside its simplification: build it raw
+        pair = sp.functions.elementary.piecewise.ExprCondPair
+        return sp.Basic.__new__(piecewise, sp.Tuple.__new__(pair, sp.sympify(xi), ci),
+                                sp.Tuple.__new__(pair, sp.sympify(yi), sp.true))
 
     def one(ci: Any, xi: Any, yi: Any) -> Any:
+        if ci is True or ci == sp.true:
+            return xi
+        if ci is False or ci == sp.false:
+            return yi
+        if isinstance(ci, sp.Basic) and ci.has(piecewise):
+            return as_written(ci, xi, yi)
         try:
             return piecewise((xi, ci), (yi, True))
-        except RecursionError:
+        except (RecursionError, AttributeError, TypeError):
             # sympy 1.14's Piecewise.eval can rebuild itself forever on a condition such as
             # Eq(Min(exp(x), log1p(x) - sin(x)), log1p(log1p(x)) - x/4): keep it as written
-            return piecewise((xi, ci), (yi, True), evaluate=False)
+            return as_written(ci, xi, yi)
 
     return elementwise_fn(one)(c, x, y)
 
