@@ -32,6 +32,7 @@ __all__ = ["BudgetError", "limited", "resident_megabytes"]
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _POLL = 0.02  # seconds between the watchdog's checks
+_RETRY = 0.5  # seconds between repeated interrupts once the budget is spent
 
 
 class BudgetError(DiffkitError, TimeoutError):
@@ -91,15 +92,22 @@ def limited(seconds: float | None, megabytes: float | None, what: str) -> Iterat
                     hit.append(f"its memory budget of {megabytes:g} MB (it grew by "
                                f"{now - base:.0f} MB)")
             if hit:
+                # raised again every RETRY seconds until the block ends: an asynchronous
+                # exception that lands in a gc callback (hypothesis installs one) is printed
+                # as "Exception ignored" and lost, and the block would run on unbounded
                 _raise_in(target, _Interrupt)
-                return
+                if stop.wait(_RETRY):
+                    return
 
     watchdog = threading.Thread(target=watch, name="diffkit-budget", daemon=True)
     watchdog.start()
     interrupted = False
     try:
-        yield
-    except _Interrupt:
+        try:
+            yield
+        except _Interrupt:
+            interrupted = True
+    except _Interrupt:  # a repeated interrupt landing in the handler above
         interrupted = True
     finally:
         try:
