@@ -14,7 +14,7 @@ from .. import methods as _methods
 from ..core import checked_evaluation
 from ..errors import DiffkitError, PointError, UnknownMethodError
 from ..plotting import plot_comparison
-from ..validation import as_function, as_point
+from ..validation import as_function, as_point, short_repr
 from .expressions import expression_metrics
 from .reference import Reference, reference_jacobian
 
@@ -299,8 +299,18 @@ def compare(f: Any, x: Any = None, methods: Any = "all", *, reference: Any = Non
     kind = "gradient" if fx.shape == () else "jacobian"
 
     if reference is not None:
-        ref_val = np.asarray(reference, dtype=float).reshape(-1 if kind == "jacobian" else 1,
-                                                             xa.size)
+        want_shape = xa.shape if kind == "gradient" else (int(fx.size), int(xa.size))
+        try:
+            ref_val = np.asarray(reference, dtype=float)
+        except (TypeError, ValueError):
+            ref_val = None
+        if ref_val is None or ref_val.size != int(np.prod(want_shape)) or \
+                not np.all(np.isfinite(ref_val)):
+            raise PointError(
+                f"compare(f, x, reference={short_repr(reference)}): reference must be the "
+                f"trusted {kind} at x, finite numbers of shape {want_shape}; omit it for the "
+                f"exact (symbolic) reference")
+        ref_val = ref_val.reshape(-1 if kind == "jacobian" else 1, xa.size)
         ref = Reference(ref_val, np.zeros_like(ref_val), True, "given")
     elif exact_rows is not None:
         ref_val = np.asarray(exact_rows, dtype=float).reshape(-1, xa.size)
@@ -308,9 +318,10 @@ def compare(f: Any, x: Any = None, methods: Any = "all", *, reference: Any = Non
     else:
         ref = reference_jacobian(spec, xa)
         if not ref.exact:
+            why = f" ({ref.note})" if "budget" in ref.note else ""
             notes.append(f"reference by Richardson extrapolation, approximate (estimated "
                          f"error {float(np.max(ref.error)):.1e}); errors below that are not "
-                         f"resolved")
+                         f"resolved{why}")
     want = ref.gradient(xa.shape) if kind == "gradient" else ref.value
     scale = float(np.max(np.abs(want))) if want.size else 0.0
 
