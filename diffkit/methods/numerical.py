@@ -443,8 +443,48 @@ class _Sampler:
         )
 
     def result(self, value: Any, method: Method, **fields: Any) -> DerivativeResult:
+        step, err = fields.get("step"), fields.get("error")
+        if step is not None and err is not None and self.flat.size:
+            fields["error"], why = _alias_guard(self.flat, step, err)
+            if why:
+                fields["info"] = {**fields.get("info", {}), "unresolved": why}
         return DerivativeResult(value, nfev=self.nfev, method=method.name,
                                 out_shape=self.out_shape, **fields)
+
+
+ALIAS_ULPS = 64.0
+"""A step within this many units in the last place of ``x`` samples f at a handful of
+neighbouring floats: nothing says f is smooth on that scale (sin at 1e20, where the floats are
+16384 apart), so no estimate made from those samples can vouch for the result."""
+
+
+def _alias_guard(flat: np.ndarray, step: Any, err: Any) -> tuple[Any, str]:
+    """``err`` with the entries of coordinates whose step is within :data:`ALIAS_ULPS` of
+    ``x`` made infinite (the estimate cannot be trusted), and why (or "")."""
+    hs = np.abs(np.asarray(step, dtype=float)).ravel()
+    if hs.size not in (1, flat.size):
+        return err, ""
+    hs = np.broadcast_to(hs, flat.shape)
+    with np.errstate(all="ignore"):
+        ulps = hs / np.spacing(np.abs(flat))
+    close = np.isfinite(flat) & (ulps < ALIAS_ULPS)
+    if not close.any():
+        return err, ""
+    e = np.array(err, dtype=float)
+    n = flat.size
+    if e.size == n:
+        e = e.reshape(-1)
+        e[close] = np.inf
+        e = e.reshape(np.shape(err))
+    elif e.ndim >= 1 and e.shape[-1] == n:
+        e[..., close] = np.inf
+        if e.ndim == 2 and e.shape[0] == n:
+            e[close, :] = np.inf
+    i = int(np.argmax(close))
+    where = f"x[{i}]" if n > 1 else "x"
+    return e, (f"the step at {where} = {flat[i]:.6g} is {float(ulps[i]):.2g} units in the "
+               f"last place of {where}: f's values at neighbouring floats cannot show its "
+               f"slope (|x| is too large for this function's scale of variation)")
 
 
 
@@ -1263,6 +1303,8 @@ def _judged(method: Any, r: DerivativeResult, noise: Noise | None, order: int = 
         return dataclasses.replace(r, status=note or "ok", info={**r.info, "accuracy": acc})
     w = np.unravel_index(int(np.argmax(rel)), rel.shape)
     why = [] if noise is None else noise.causes(fscale, variation)
+    if r.info.get("unresolved"):
+        why.insert(0, r.info["unresolved"])
     if not why and trunc is not None and rounding is not None:
         t = float(np.asarray(trunc, dtype=float).reshape(rel.shape)[w])
         rd = float(np.asarray(rounding, dtype=float).reshape(rel.shape)[w])
@@ -1450,7 +1492,21 @@ class _FiniteDifference(Method):
         else:
             noise = s.noise.bound(diag_vals, s.f0)[:, 0]
             fk = np.zeros(n)
+        if pilot is not None:  # the values the stencil saw, not only the pilot's
+            noise = np.maximum(noise, s.noise.bound(diag_vals, s.f0)[:, 0])
         t2, r2 = error_bound(st2, h, noise, fk)
+        if pilot is not None:
+            # the truncation the pilot's model predicts can fall short (a one-sided second
+            # difference: h f''' from f'' over a length); the stencil at 2h measures it, as a
+            # fixed step's estimate does
+            pts2b, w2b = nodes(st2, s.flat, 2 * h)
+            keys = [((i, float(p)),) if o else () for i, row in enumerate(pts2b)
+                    for o, p in zip(st2.offsets, row, strict=True)]
+            vals2, _ = s.get(keys)
+            coarse = np.einsum("nk,nk->n", w2b,
+                               vals2.reshape(n, len(st2.offsets), s.m)[..., 0])
+            seen = np.abs(coarse - hess[np.arange(n), np.arange(n)]) / (2.0**self.order - 1.0)
+            t2 = np.maximum(t2, np.where(np.isfinite(seen), seen, np.inf))
         hi, hj = np.meshgrid(h, h, indexing="ij")
         nij = np.maximum(noise[:, None], noise[None, :])
         rounding = nij * st1.abs_weight_sum**2 / (hi * hj)
@@ -1784,9 +1840,11 @@ class Richardson(Method):
             noise = seen
         if math.isnan(ext.step):
             raise _Fallback(s.nfev)
-        r = DerivativeResult(ext.value, nfev=s.nfev, method=self.name, error=ext.error,
-                             step=ext.step, out_shape=(), info={"precision": s.noise.precision,
-                           "unit": s.noise.effective_unit})
+        error, why = _alias_guard(np.array([xf]), ext.step, ext.error)
+        info = {"precision": s.noise.precision, "unit": s.noise.effective_unit}
+        r = DerivativeResult(ext.value, nfev=s.nfev, method=self.name,
+                             error=float(np.asarray(error).reshape(())), step=ext.step,
+                             out_shape=(), info={**info, "unresolved": why} if why else info)
         return _judged(self, r, s.noise)
 
     def _h0(self, s: _Sampler) -> tuple[np.ndarray, np.ndarray]:
