@@ -597,10 +597,38 @@ def _as_x(spec: Function, x: Any, op: str) -> tuple[np.ndarray, Any]:
 
 
 def _call(spec: Function, fn: Callable[..., Any], x: np.ndarray,
-          data: tuple[tuple[Any, ...], dict[str, Any]] = ((), {})) -> Any:
+          data: tuple[tuple[Any, ...], dict[str, Any]] = ((), {}), name: str = "",
+          op: str = "") -> Any:
     """Call ``fn`` the way ``spec`` is called (unpacked for several parameters), then the
-    data arguments."""
-    return fn(*spec.unpack(x), *data[0], **data[1])
+    data arguments. ``name`` (the user's derivative: "grad", "jac", "hess"): a signature that
+    cannot take those arguments is a SpecError naming it, not Python's TypeError."""
+    point = spec.unpack(x)
+    if name:
+        try:
+            sig = inspect.signature(fn)
+        except (TypeError, ValueError):  # a builtin without a signature: just call it
+            sig = None
+        if sig is not None:
+            try:
+                sig.bind(*point, *data[0], **data[1])
+            except TypeError as exc:
+                raise SpecError(
+                    f"{_call_text(op)}: {name} cannot be called the way f is ({exc}); it "
+                    f"must take the point as f does ({len(point)} positional argument"
+                    f"{'s' if len(point) != 1 else ''}), then the data passed with args= "
+                    f"and kwargs=") from None
+    return fn(*point, *data[0], **data[1])
+
+
+def _tolerance(value: Any, name: str) -> float:
+    """``rtol`` / ``atol`` as a float, or NonFiniteError naming it (a string, a complex number
+    or an array is not a tolerance)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                    np.floating)):
+        raise NonFiniteError(
+            f"{name}={short_repr(value)}: a tolerance must be a real number >= 0 (a "
+            f"{type(value).__name__} is not); write e.g. {name}=1e-6")
+    return float(value)
 
 
 def _as_derivative(value: Any, expected: tuple[int, ...], name: str, what: str,
@@ -781,7 +809,7 @@ def _reference_derivative(spec: Function, d: Any, x: np.ndarray, reference: Any,
         if not callable(reference):
             raise SpecError(f"reference={short_repr(reference)} must be a method name, a method "
                             f"object or a callable returning the trusted derivative")
-        value = _call(spec, reference, x, data)
+        value = _call(spec, reference, x, data, "reference", op)
         err = getattr(value, "error", None)
         desired = np.asarray(value, dtype=float)
         name = getattr(reference, "__name__", "callable")
@@ -831,7 +859,7 @@ def _finish(kind: str, actual: np.ndarray, desired: np.ndarray, est: np.ndarray,
             ) -> GradCheckReport:
     """The verdict of every entry: pass, fail or inconclusive (see the module docstring)."""
     default_rtol, _ = default_tolerances(ref_for_defaults, dtype, kind, unit)
-    rtol = default_rtol if rtol is None else float(rtol)
+    rtol = default_rtol if rtol is None else _tolerance(rtol, "rtol")
     # the scale of the check: the largest entry, or where every entry is zero the function's
     # own size (a derivative of |f| per unit of x)
     finite = desired[np.isfinite(desired)]
@@ -842,7 +870,7 @@ def _finish(kind: str, actual: np.ndarray, desired: np.ndarray, est: np.ndarray,
         scale = max(1.0, fscale if np.isfinite(fscale) else 1.0)
     if atol is None:
         atol = ATOL_FRACTION * rtol * scale
-    atol = float(atol)
+    atol = _tolerance(atol, "atol")
     if not (np.isfinite(rtol) and rtol >= 0 and np.isfinite(atol) and atol >= 0):
         raise NonFiniteError(f"rtol={rtol!r}, atol={atol!r}: tolerances must be finite and >= 0")
     est = np.where(np.isfinite(est), est, np.inf)
@@ -970,7 +998,7 @@ def check_grad(f: Any, grad: Any, x: Any, *, reference: Any = "central-differenc
         return check_taylor(spec, lambda *p: grad(*p, *data[0], **data[1]), x64,
                             directions=directions or 3, seed=seed)
     notes = _dtype_note(dtype, op)
-    actual = _as_derivative(_call(spec, grad, x64, data), x64.shape, "grad", "gradient", op)
+    actual = _as_derivative(_call(spec, grad, x64, data, "grad", op), x64.shape, "grad", "gradient", op)
     if actual.dtype == np.float32 and dtype != np.float32:
         dtype = actual.dtype
         notes += _dtype_note(dtype, op)
@@ -1055,7 +1083,7 @@ def _check_directional(spec: Function, actual_full: np.ndarray, x: np.ndarray, r
         if ref is None:
             raise SpecError(f"reference={short_repr(reference)} must be a method name, a method "
                             f"object or a callable")
-        full = _call(spec, ref, x, data)
+        full = _call(spec, ref, x, data, "reference", "check_grad")
         err = getattr(full, "error", None)
         full = np.asarray(full, dtype=float)
         desired = vs @ full.ravel() if kind == "gradient" else (full.reshape(-1, x.size) @ vs.T).T
@@ -1121,7 +1149,7 @@ def check_taylor(f: Any, grad: Any, x: Any, *, directions: int = 3, seed: int = 
     spec = _as_spec(f, op)
     _check_callable(grad, "grad", op)
     x64, _ = _as_x(spec, x, op)
-    g = _as_derivative(_call(spec, grad, x64), x64.shape, "grad", "gradient", op).astype(float)
+    g = _as_derivative(_call(spec, grad, x64, name="grad", op=op), x64.shape, "grad", "gradient", op).astype(float)
     vs = _directions(directions, x64, seed)
     f0 = float(_value(spec, x64))
     es = 0.5 ** np.arange(steps) * 0.1
@@ -1169,7 +1197,7 @@ def check_jacobian(f: Any, jac: Any, x: Any, *, reference: Any = "central-differ
     notes = _dtype_note(dtype, op)
     f0 = _value(spec, x64)
     expected = (int(f0.size), int(x64.size))
-    actual = _as_derivative(_call(spec, jac, x64, data), expected, "jac", "Jacobian", op)
+    actual = _as_derivative(_call(spec, jac, x64, data, "jac", op), expected, "jac", "Jacobian", op)
     actual = actual.astype(np.float64)
     if directions is not None:
         return _check_directional(spec, actual, x64, reference, h, rtol, atol, directions, seed,
@@ -1210,7 +1238,7 @@ def check_hessian(f: Any, hess: Any, x: Any, *, reference: Any = "central-differ
     x64, dtype = _as_x(spec, x, op)
     notes = _dtype_note(dtype, op)
     n = int(x64.size)
-    actual = _as_derivative(_call(spec, hess, x64, data), (n, n), "hess", "Hessian", op)
+    actual = _as_derivative(_call(spec, hess, x64, data, "hess", op), (n, n), "hess", "Hessian", op)
     actual = actual.astype(np.float64)
     f0 = _value(spec, x64)
     desired, est, ref_name, unit, precision = _reference_derivative(
