@@ -28,7 +28,7 @@ from ..core import checked_evaluation
 from ..errors import DiffkitError, PointError, StepError, UnknownMethodError
 from ..plotting import plot_step_error
 from ..spec import Function
-from ..validation import as_function, as_point
+from ..validation import as_function, as_point, short_repr
 from .reference import exact_derivatives, reference_jacobian
 
 __all__ = ["SCHEMES", "StepErrorResult", "step_error"]
@@ -334,6 +334,10 @@ def step_error(
             raise UnknownMethodError(
                 f"step_error(schemes=...): {s!r} is not a step-size scheme; choose from "
                 f"{', '.join(repr(k) for k in SCHEMES)}")
+    if not isinstance(complex_step, (bool, np.bool_)):
+        raise UnknownMethodError(
+            f"step_error(complex_step={short_repr(complex_step)}): complex_step must be True "
+            f"or False (also sweep the complex step)")
     if complex_step and "complex-step" not in schemes:
         schemes = (*schemes, "complex-step")
     if h is None:

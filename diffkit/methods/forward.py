@@ -423,6 +423,11 @@ class ForwardMode(Method):
                 primal, tangent = _unbox(trace, self._seeded(spec, x, i, trace))
             if value is None:  # check the output once, before the other passes
                 value = check_output(spec, primal, op, x)
+            elif np.shape(primal) != np.shape(value):  # f's output changed between calls
+                raise OutputShapeError(
+                    f"{op}(f, x): {spec.name} returned shape {np.shape(value)} on the first "
+                    f"pass and {np.shape(primal)} on pass {i + 1} at the same x; f's output "
+                    f"shape must not change between calls (does it keep state between calls?)")
             cols.append(np.asarray(tangent, dtype=float).reshape(-1))
         jac = np.stack(cols, axis=1)
         check_derivative(spec, jac, op, x, self.name)
