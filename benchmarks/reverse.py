@@ -172,7 +172,7 @@ def bench_rosen(n: int, repeats: int) -> dict[str, float]:
         def arosen(x: Any) -> Any:
             return anp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
 
-        vg = autograd.value_and_gradient(arosen)
+        vg = autograd.value_and_grad(arosen)
         out["autograd"] = paired(lambda: arosen(x), lambda: vg(x), repeats)[0]
     if torch is not None:
         xt = torch.tensor(x)
@@ -198,7 +198,7 @@ def bench_rosen(n: int, repeats: int) -> dict[str, float]:
             return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
 
         xj = jnp.asarray(x)
-        jvg = jax.value_and_gradient(jrosen)
+        jvg = jax.value_and_grad(jrosen)
         if n <= 10**3 or n >= 10**6:
             out["jax eager"] = paired(lambda: jrosen(xj).block_until_ready(),
                                       lambda: jvg(xj)[1].block_until_ready(),

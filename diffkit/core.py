@@ -469,7 +469,7 @@ def domain_error(prim: Primitive, args: tuple[Any, ...]) -> DomainError:
             outside = ~prim.domain.contains(arr)
             if outside.any():
                 idx = tuple(int(i) for i in np.argwhere(outside)[0])
-                bad = f"; first offending element x{list(idx)} = {arr[idx]!r}"
+                bad = f"; first offending element x{list(idx)} = {arr[idx].item()!r}"
     rule = f" requires {prim.domain.text}" if prim.domain is not None else " is not finite there"
     return DomainError(
         f"{prim.name}({where}): outside its domain, {prim.name}{rule}{bad}; "

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import DiffkitError, OrderError, UnsupportedPrimitiveError
 from ..spec import Function
-from ..validation import as_point
+from ..validation import as_function, as_point
 
 __all__ = [
     "Reference",
@@ -60,6 +60,7 @@ def exact_jacobian(spec: Function, x: Any, dps: int = 50) -> list[list[Any]]:
     import mpmath
     import sympy
 
+    spec = as_function(spec)  # a plain callable too, as every public entry point takes
     x = as_point(spec, x, "jacobian", call="exact_jacobian(spec, x)").astype(float)
     expr, symbols = sympy_form(spec, x.shape if spec.nparams == 1 and x.ndim else None)
     x = x.ravel()
