@@ -25,7 +25,13 @@ import numpy as np
 
 from .. import methods as _methods
 from ..core import checked_evaluation
-from ..errors import DiffkitError, PointError, StepError, UnknownMethodError
+from ..errors import (
+    DiffkitError,
+    OutputShapeError,
+    PointError,
+    StepError,
+    UnknownMethodError,
+)
 from ..plotting import plot_step_error
 from ..spec import Function
 from ..validation import as_function, as_point, short_repr
@@ -325,7 +331,12 @@ def step_error(
     xa = as_point(spec, x, "derivative")
     if isinstance(schemes, str):
         schemes = (schemes,)
-    schemes = tuple(schemes)
+    try:
+        schemes = tuple(schemes)
+    except TypeError:
+        raise UnknownMethodError(
+            f"step_error(schemes={short_repr(schemes)}): schemes must be a scheme name or a "
+            f"sequence of them, e.g. ('central-difference', 'richardson')") from None
     if not schemes:
         raise UnknownMethodError("step_error(schemes=()): name at least one scheme, e.g. "
                                  "'central-difference'")
@@ -357,7 +368,12 @@ def step_error(
     notes: list[str] = []
     with checked_evaluation():
         try:
-            fx = float(spec.check(spec.call(dtype(x0)), "derivative", np.asarray(x0)))
+            fx = spec.check(spec.call(dtype(x0)), "derivative", np.asarray(x0))
+            if np.size(fx) != 1:
+                raise OutputShapeError(
+                    f"f returned shape {np.shape(fx)}; step_error sweeps a scalar function of "
+                    f"one scalar (for a vector f, sweep one output: lambda x: f(x)[0])")
+            fx = float(np.reshape(fx, ()))
         except (DiffkitError, FloatingPointError) as exc:
             raise PointError(f"step_error(f, x): {spec.name} cannot be evaluated at x = {x0} "
                              f"({exc}); choose a point inside its domain") from None

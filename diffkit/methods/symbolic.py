@@ -312,6 +312,10 @@ class _Traced:
         if isinstance(out, (bool, np.bool_, str)) or (isinstance(out, np.ndarray)
                                                       and out.dtype.kind not in "iuf"):
             check_value(out, spec.name, "symbolic")
+        if isinstance(out, SymbolicTracer):  # a comparison on the symbols: f returned a bool
+            vals = out.value.ravel() if isinstance(out.value, np.ndarray) else [out.value]
+            if any(isinstance(v, sympy.logic.boolalg.Boolean) for v in vals):
+                check_value(np.True_, spec.name, "symbolic")
         if not isinstance(out, SymbolicTracer):
             out = trace.new(_exact(out if not isinstance(out, (int, float)) else float(out)))
         self.output = out
