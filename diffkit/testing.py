@@ -61,7 +61,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DiffkitError, NonFiniteError, OutputShapeError, UnsupportedPrimitiveError
-from .spec import Function, SpecError
+from .spec import Function, SpecError, check_value
 from .validation import as_function, as_point, short_repr
 
 __all__ = [
@@ -741,6 +741,14 @@ def _bind(spec: Function, data: Data, op: str) -> Function:
             f"({', '.join(params)}) but args= passes {len(args)}; f needs the point first, "
             f"then the data: f(x, *args)")
     fn = spec.fn
+    try:
+        inspect.signature(fn).bind(*params[:k], *args, **kwargs)
+    except TypeError as exc:
+        raise SpecError(
+            f"{_call_text(op)}: f cannot take the data passed with args=/kwargs= ({exc}); f "
+            f"takes the point first, then the data: f(x, *args, **kwargs)") from None
+    except ValueError:  # a builtin without a signature: called as is
+        pass
 
     def bound(*point: Any) -> Any:
         return fn(*point, *args, **kwargs)
@@ -756,7 +764,12 @@ def _reference_method(reference: Any, h: Any) -> Any:
     from . import methods
 
     settings = {} if h is None else {"h": h}
-    return methods.get(reference, **settings)
+    try:
+        return methods.get(reference, **settings)
+    except DiffkitError as exc:  # said in the checker's terms: reference= and h=, not method=
+        text = str(exc).replace("method='", "reference='").replace('method="', 'reference="')
+        text = text.replace("method=", "reference=")
+        raise type(exc)(text) from None
 
 
 def _is_method(reference: Any) -> bool:
@@ -845,6 +858,11 @@ def _reference_derivative(spec: Function, d: Any, x: np.ndarray, reference: Any,
     else:
         est = _exact_error(desired, unit)
     if kind == "gradient":
+        if desired.size != x.size:  # f is vector-valued: its derivative is a Jacobian
+            raise OutputShapeError(
+                f"{_call_text(op)}: f returned {desired.size // max(x.size, 1)} values, not a "
+                f"scalar; check_grad checks the gradient of a scalar function -- use "
+                f"check_jacobian for a vector-valued f")
         desired, est = desired.reshape(x.shape), est.reshape(x.shape)
     return desired, est, label, float(unit), str(precision)
 
@@ -1032,8 +1050,11 @@ def _precision_note(unit: float, precision: str, op: str) -> list[str]:
 
 
 def _value(spec: Function, x: np.ndarray) -> np.ndarray:
+    """f(x) as a float array; f returning None, a bool, a string, an object array ... is
+    refused as every method refuses it (:func:`diffkit.validation.check_value`)."""
     with np.errstate(all="ignore"):
-        return np.asarray(spec.call(x), dtype=float)
+        out = spec.call(x)
+    return np.asarray(check_value(out, spec.name, "jacobian"), dtype=float)
 
 
 def _directions(k: int, x: np.ndarray, seed: int) -> np.ndarray:

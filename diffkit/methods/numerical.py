@@ -66,7 +66,7 @@ from ..errors import (
     UnsupportedPrimitiveError,
 )
 from ..results import DerivativeResult
-from ..spec import Function
+from ..spec import Function, check_value
 from ..stencils import (
     ALL_POWERS,
     ARRAYS,
@@ -2515,7 +2515,10 @@ class ComplexStep(Method):
             z = flat.astype(complex)
             z[i] += 1j * self.h
             before = z.copy() if i == 0 else None
-            out = np.asarray(self._call(spec, z, x.shape, (trace and i == 0) or every))
+            raw = self._call(spec, z, x.shape, (trace and i == 0) or every)
+            out = np.asarray(raw)
+            if out.dtype.kind not in "fciu":  # None, a bool, a str, a dict: refused as such
+                check_value(raw, spec.name, "jacobian")
             if before is not None and x.shape:  # f(z) must not change z: f(2z) would follow
                 _check_unchanged(spec, self.name, before.real, z.real.reshape(x.shape))
             outs.append(out)
@@ -2547,6 +2550,12 @@ class ComplexStep(Method):
             )
         unit = max(EPS, unit_roundoff(np.result_type(outs[0]).char.lower() if
                                       np.iscomplexobj(outs[0]) else np.result_type(outs[0])))
+        sizes = {np.size(c) for c in cols}
+        if len(sizes) > 1:  # f's output changed shape between the directions
+            raise OutputShapeError(
+                f"complex-step: {spec.name} returned {sorted(sizes)[0]} and "
+                f"{sorted(sizes)[-1]} values at the same x in two directions; f's output "
+                f"shape must not change between calls (does it keep state between calls?)")
         return np.stack(cols, axis=1), n, tuple(np.shape(outs[0])), unit
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
