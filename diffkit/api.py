@@ -6,13 +6,11 @@ functions add the method resolution and unwrap the rich result into a float or n
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 
 from . import methods as _methods
-from .errors import InaccurateDerivativeWarning
 
 __all__ = ["derivative", "gradient", "hessian", "jacobian"]
 
@@ -24,16 +22,6 @@ Hessians), Richardson extrapolation otherwise: see :mod:`diffkit.methods.auto`."
 def _plain(value: Any) -> Any:
     arr = np.asarray(value)
     return float(arr) if arr.ndim == 0 else arr
-
-
-def _vouched(r: Any) -> Any:
-    """``r.value``; a plain number whose status is not ok warns (never silently wrong)."""
-    status = getattr(r, "status", "ok")
-    if isinstance(status, str) and status.startswith("inaccurate"):
-        warnings.warn(f"{r.method}: {status}; the rich result "
-                      f"(dk.methods.get({r.method!r}).<op>(f, x)) has the estimate, "
-                      f"strict=True raises instead", InaccurateDerivativeWarning, stacklevel=3)
-    return r.value
 
 
 def derivative(f: Any, x: Any, method: Any = DEFAULT_METHOD, **settings: Any) -> Any:
@@ -60,7 +48,7 @@ def derivative(f: Any, x: Any, method: Any = DEFAULT_METHOD, **settings: Any) ->
     >>> round(dk.derivative(lambda x: dnp.exp(x), 0.0, method="central-difference"), 8)
     1.0
     """
-    return _plain(_vouched(_methods.get(method, **settings).derivative(f, x)))
+    return _plain(_methods.get(method, **settings).derivative(f, x).value)
 
 
 def gradient(f: Any, x: Any, method: Any = DEFAULT_METHOD, **settings: Any) -> np.ndarray:
@@ -73,14 +61,14 @@ def gradient(f: Any, x: Any, method: Any = DEFAULT_METHOD, **settings: Any) -> n
     >>> dk.gradient(f, [2.0, 5.0], method="central-difference").round(6)
     array([5.5     , 1.716338])
     """
-    return np.asarray(_vouched(_methods.get(method, **settings).gradient(f, x)))
+    return np.asarray(_methods.get(method, **settings).gradient(f, x).value)
 
 
 def jacobian(f: Any, x: Any, method: Any = DEFAULT_METHOD, **settings: Any) -> np.ndarray:
     """Jacobian of ``f`` at ``x`` as an ``(m, n)`` array: m outputs, n coordinates."""
-    return np.asarray(_vouched(_methods.get(method, **settings).jacobian(f, x)))
+    return np.asarray(_methods.get(method, **settings).jacobian(f, x).value)
 
 
 def hessian(f: Any, x: Any, method: Any = DEFAULT_METHOD, **settings: Any) -> np.ndarray:
     """Hessian of the scalar function ``f`` at ``x`` as an ``(n, n)`` array."""
-    return np.asarray(_vouched(_methods.get(method, **settings).hessian(f, x)))
+    return np.asarray(_methods.get(method, **settings).hessian(f, x).value)

@@ -14,7 +14,6 @@ __all__ = [
     "DiffkitError",
     "DomainError",
     "InaccurateDerivativeError",
-    "InaccurateDerivativeWarning",
     "MissingManualError",
     "NonAnalyticError",
     "NonFiniteError",
@@ -107,10 +106,3 @@ class InaccurateDerivativeError(DiffkitError, ArithmeticError):
 
 class ArgumentMutationError(DiffkitError, ValueError):
     """The function modified its argument in place (``x *= 2``) instead of copying it."""
-
-
-class InaccurateDerivativeWarning(UserWarning):
-    """The plain-number API (``dk.derivative``, ``gradient``, ``jacobian``, ``hessian``)
-    returned a numerical derivative whose status is not ``"ok"``: the estimate cannot vouch
-    for it. The rich result (``dk.methods.get(name).gradient(f, x)``) carries the status and
-    the estimate; ``strict=True`` raises :class:`InaccurateDerivativeError` instead."""
