@@ -666,6 +666,9 @@ def _labels_for(spec: Function, x_shape: tuple[int, ...], names: Sequence[str] |
                 kind: str, op: str) -> Callable[[tuple[int, ...]], str]:
     n = int(np.prod(x_shape))
     if names is not None:
+        if isinstance(names, str) or not isinstance(names, Sequence):
+            raise OutputShapeError(f"{op}: names={short_repr(names)} must be a list of "
+                                   f"strings, one per coordinate of x")
         names = [str(s) for s in names]
         if len(names) != n:
             raise OutputShapeError(f"{op}: names has {len(names)} entries but x has {n} "
@@ -1059,8 +1062,9 @@ def _value(spec: Function, x: np.ndarray) -> np.ndarray:
 
 def _directions(k: int, x: np.ndarray, seed: int) -> np.ndarray:
     """``k`` seeded Gaussian directions, scaled like the coordinates, unit 2-norm."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise OutputShapeError(f"directions={k!r} must be a positive integer, e.g. 8")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= 100_000:
+        raise OutputShapeError(f"directions={k!r} must be a positive integer up to 100000, "
+                               f"e.g. 8")
     rng = np.random.default_rng(seed)
     v = rng.standard_normal((int(k), x.size)) * np.maximum(1.0, np.abs(x.ravel()))
     v /= np.linalg.norm(v, axis=1, keepdims=True)

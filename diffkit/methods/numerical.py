@@ -94,7 +94,7 @@ from ..stencils import (
     stencil,
     unit_roundoff,
 )
-from ..validation import call_checked, scalar_point
+from ..validation import call_checked, not_scalar, scalar_point
 from .base import Method
 
 __all__ = [
@@ -163,6 +163,10 @@ def _check_h(h: Any, who: str, auto: bool = True) -> Any:
             from None
     if not (np.isfinite(hf) and hf > 0):
         raise StepError(f"{who}: h={h!r} must be positive and finite, {fix}")
+    if hf < np.finfo(float).tiny:  # subnormal: 1/h overflows, x + h is x
+        raise StepError(f"{who}: h={h!r} is below the smallest normal float "
+                        f"({np.finfo(float).tiny:.3g}): a difference over it cannot be "
+                        f"divided by it; {fix}")
     return hf
 
 
@@ -452,10 +456,12 @@ class _Sampler:
                                 out_shape=self.out_shape, **fields)
 
 
-ALIAS_ULPS = 64.0
+ALIAS_ULPS = 4.0
 """A step within this many units in the last place of ``x`` samples f at a handful of
 neighbouring floats: nothing says f is smooth on that scale (sin at 1e20, where the floats are
-16384 apart), so no estimate made from those samples can vouch for the result."""
+16384 apart), so no estimate made from those samples can vouch for the result. Below the
+automatic steps' own floor (16 eps |x|, 16 to 32 ulps), so only steps that rounded away (a
+Richardson tableau shrinking past it, a fixed h) meet it."""
 
 
 def _alias_guard(flat: np.ndarray, step: Any, err: Any) -> tuple[Any, str]:
@@ -2516,7 +2522,11 @@ class ComplexStep(Method):
             z[i] += 1j * self.h
             before = z.copy() if i == 0 else None
             raw = self._call(spec, z, x.shape, (trace and i == 0) or every)
-            out = np.asarray(raw)
+            try:
+                out = np.asarray(raw)
+            except ValueError:  # a ragged list
+                check_value(raw, spec.name, "jacobian")
+                raise
             if out.dtype.kind not in "fciu":  # None, a bool, a str, a dict: refused as such
                 check_value(raw, spec.name, "jacobian")
             if before is not None and x.shape:  # f(z) must not change z: f(2z) would follow
@@ -2580,6 +2590,8 @@ class ComplexStep(Method):
         flat = x.ravel().astype(float)
         n = flat.size
         g0 = self._jacobian(spec, x)
+        if g0.out_shape not in ((), None) and int(np.prod(g0.out_shape)) != 1:
+            raise not_scalar(spec.name, g0.out_shape, "hessian")
         nfev = g0.nfev
         delta = exact_steps(flat, EPS ** (1 / 3) * np.maximum(np.abs(flat), 1.0))
         hess = np.empty((n, n))
