@@ -163,3 +163,23 @@ def test_the_exact_reference_falls_back_labelled_when_its_budget_runs_out():
                              "a high-precision numerical reference (Richardson) is used instead")
     assert np.all(np.abs(r.value - dk.gradient(f, np.array([0.7, 0.2]),
                                                method="reverse-mode")) <= r.error + 1e-14)
+
+
+def test_the_second_round_of_fuzz_findings_is_named():
+    with pytest.raises(dk.StepError, match=r"^Richardson: h=5e-324 is below the smallest normal "
+                       r"float"):
+        Richardson(h=5e-324)
+    with pytest.raises(dk.DiffkitError, match=r"f returned dict"):
+        dk.methods.get("symbolic").gradient(lambda x: {"a": 1.0}, X)
+    with pytest.raises(dk.DiffkitError, match=r"f returned list \[1.0, \[2.0, 3.0\]\], which "
+                       r"is not a number"):
+        ComplexStep().gradient(lambda x: [1.0, [2.0, 3.0]], X)
+    with pytest.raises(dk.OutputShapeError, match=r"hessian"):
+        ComplexStep().hessian(lambda x: np.stack([np.sum(x), np.sum(x)]), X)
+    r = dk.methods.get("symbolic").derivative(lambda x: np.stack([x, 2 * x]), 0.7)
+    np.testing.assert_allclose(np.ravel(r.value), [1.0, 2.0])  # a Symbol is not a bool
+    with pytest.raises(dk.OutputShapeError, match=r"names=3 must be a list of strings"):
+        check_grad(lambda x: np.sum(x**2), lambda x: 2 * x, X, names=3)
+    with pytest.raises(dk.OutputShapeError, match=r"directions=.* must be a positive integer "
+                       r"up to 100000"):
+        check_grad(lambda x: np.sum(x**2), lambda x: 2 * x, X, directions=2**70)

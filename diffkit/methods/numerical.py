@@ -2278,7 +2278,12 @@ def _unbox(out: Any, trace: _AnalyticTrace) -> Any:
     if isinstance(out, _ComplexTracer) and out._trace is trace:
         return out._z
     if isinstance(out, (list, tuple)):
-        return np.asarray([_unbox(o, trace) for o in out])
+        items = [_unbox(o, trace) for o in out]
+        try:
+            return np.asarray(items)
+        except ValueError:  # a ragged list: refused as every method refuses it
+            check_value(out, trace.spec.name, "jacobian")
+            raise
     return out
 
 
