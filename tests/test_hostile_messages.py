@@ -183,3 +183,11 @@ def test_the_second_round_of_fuzz_findings_is_named():
     with pytest.raises(dk.OutputShapeError, match=r"directions=.* must be a positive integer "
                        r"up to 100000"):
         check_grad(lambda x: np.sum(x**2), lambda x: 2 * x, X, directions=2**70)
+
+
+def test_the_complex_step_says_f_forgot_return():
+    def f(x):
+        y = x[0] ** 2
+
+    with pytest.raises(dk.DiffkitError, match=r"^f returned None - did it forget `return`\?"):
+        ComplexStep().gradient(f, X)

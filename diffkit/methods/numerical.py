@@ -66,7 +66,7 @@ from ..errors import (
     UnsupportedPrimitiveError,
 )
 from ..results import DerivativeResult
-from ..spec import Function, check_value
+from ..spec import Function, check_value, normalize_output
 from ..stencils import (
     ALL_POWERS,
     ARRAYS,
@@ -2533,6 +2533,7 @@ class ComplexStep(Method):
                 check_value(raw, spec.name, "jacobian")
                 raise
             if out.dtype.kind not in "fciu":  # None, a bool, a str, a dict: refused as such
+                normalize_output(raw)  # None ("did it forget `return`?"), str, bool
                 check_value(raw, spec.name, "jacobian")
             if before is not None and x.shape:  # f(z) must not change z: f(2z) would follow
                 _check_unchanged(spec, self.name, before.real, z.real.reshape(x.shape))
