@@ -163,7 +163,8 @@ def _check_h(h: Any, who: str, auto: bool = True) -> Any:
             from None
     if not (np.isfinite(hf) and hf > 0):
         raise StepError(f"{who}: h={h!r} must be positive and finite, {fix}")
-    if hf < np.finfo(float).tiny:  # subnormal: 1/h overflows, x + h is x
+    if auto and hf < np.finfo(float).tiny:  # a difference over a subnormal h: 1/h overflows
+        # (the complex step divides Im f(x + ih), about h f', by h: any h > 0 works)
         raise StepError(f"{who}: h={h!r} is below the smallest normal float "
                         f"({np.finfo(float).tiny:.3g}): a difference over it cannot be "
                         f"divided by it; {fix}")
@@ -1508,11 +1509,16 @@ class _FiniteDifference(Method):
             pts2b, w2b = nodes(st2, s.flat, 2 * h)
             keys = [((i, float(p)),) if o else () for i, row in enumerate(pts2b)
                     for o, p in zip(st2.offsets, row, strict=True)]
-            vals2, _ = s.get(keys)
-            coarse = np.einsum("nk,nk->n", w2b,
-                               vals2.reshape(n, len(st2.offsets), s.m)[..., 0])
-            seen = np.abs(coarse - hess[np.arange(n), np.arange(n)]) / (2.0**self.order - 1.0)
-            t2 = np.maximum(t2, np.where(np.isfinite(seen), seen, np.inf))
+            try:
+                vals2, _ = s.get(keys, strict=False)
+            except (DomainError, FloatingPointError):  # 2h crosses a domain edge: the model
+                vals2 = None                            # alone, as before
+            if vals2 is not None:
+                coarse = np.einsum("nk,nk->n", w2b,
+                                   vals2.reshape(n, len(st2.offsets), s.m)[..., 0])
+                seen = np.abs(coarse - hess[np.arange(n), np.arange(n)]) / \
+                    (2.0**self.order - 1.0)
+                t2 = np.maximum(t2, np.where(np.isfinite(seen), seen, t2))
         hi, hj = np.meshgrid(h, h, indexing="ij")
         nij = np.maximum(noise[:, None], noise[None, :])
         rounding = nij * st1.abs_weight_sum**2 / (hi * hj)
