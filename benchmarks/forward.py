@@ -95,7 +95,7 @@ def rosenbrock_hessian_exact(x, dps=50):
 
 
 def hessian_error(x):
-    h = methods.get("forward-mode", hessian="forward-over-reverse").hessian(
+    h = methods.get("forward-mode", hessian_scheme="forward-over-reverse").hessian(
         catalog.rosenbrock(x.size).function, x).value
     exact = rosenbrock_hessian_exact(x)
     with mpmath.workdps(50):
@@ -175,7 +175,8 @@ def main(argv=None):
 
     jx = jax_rows(args.repeats, x_tall, x_wide)
     if jx is not None:
-        print("\nanchor, jax jit (ms): | workload | jacfwd | jacrev | jacrev/jacfwd |")
+        print("\nanchor, jax jit (ms):\n\n| workload | jacfwd | jacrev | jacrev/jacfwd |")
+        print("|---|---|---|---|")
         for label, (a, b) in jx.items():
             print(f"| {label} | {a * 1e3:.3g} | {b * 1e3:.3g} | {b / a:.3g} |")
 
@@ -189,4 +190,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from _markdown import run as run_with_markdown
+
+    raise SystemExit(run_with_markdown(main, "Forward mode: tall versus wide Jacobians"))

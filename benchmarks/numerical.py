@@ -89,7 +89,7 @@ def suite_table(repeats: int) -> list[str]:
                 r = differentiate.derivative(lambda t: spec.call(t), x)
         return float(r.df), float(r.error), int(r.nfev)
 
-    rows = [("plain central, h = cbrt(eps) max(1,|x|)", textbook),
+    rows = [("plain central, h = cbrt(eps) max(1, abs(x))", textbook),
             ("diffkit forward-difference (default)", dk_method("forward-difference")),
             ("diffkit central-difference (default)", dk_method("central-difference")),
             ("diffkit central-difference order=4", dk_method(dk.methods.CentralDifference(
@@ -311,4 +311,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from _markdown import run as run_with_markdown
+
+    raise SystemExit(run_with_markdown(main, "Numerical differentiation"))

@@ -369,4 +369,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from _markdown import run as run_with_markdown
+
+    raise SystemExit(run_with_markdown(main, "Reverse mode against autograd, torch and jax"))

@@ -121,4 +121,6 @@ def _runner(sd, examples, programs, names, disagreements, found, by_method, coun
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from _markdown import run as run_with_markdown
+
+    raise SystemExit(run_with_markdown(main, "Soak: property-based agreement of every method"))

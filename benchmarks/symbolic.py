@@ -245,4 +245,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from _markdown import run as run_with_markdown
+
+    raise SystemExit(run_with_markdown(main, "Symbolic differentiation and expression swell"))

@@ -1,29 +1,49 @@
 """The ``diffkit`` command: compare, sweep, swell, cost, memory, trace and report.
 
-Results go to stdout (``--json`` for machine-readable output), progress and logs to stderr.
-Exit codes: 0 success, 1 a run that failed (a part not installed, a write error), 2 bad input
-(a formula, a point or an option), reported in one line without a traceback. Formula text
-is parsed only by :mod:`diffkit.parse` (an ``ast`` whitelist, never ``eval``).
+Results go to stdout (``--json`` for machine-readable output), progress and notes to stderr.
+Every error is one line on stderr, in the command's own terms (flags and formulas, not Python
+calls), with an exit code:
+
+==  ==============================================================================
+0   success
+1   a run that could not complete (a part not installed, a file not writable, an internal
+    error: rerun with ``--traceback`` to see where)
+2   bad input: a formula, a point, a flag or a name (a misspelt method or family gets a
+    "did you mean")
+130 interrupted (Ctrl-C)
+141 stdout was closed by its reader (``| head``): the output stops there, silently, as it
+    does for any Unix tool
+==  ==============================================================================
+
+Formula text is parsed only by :mod:`diffkit.parse` (an ``ast`` whitelist, never ``eval``).
 
 Examples
 --------
 ::
 
+    diffkit --version
     diffkit compare "log(x1) + x1*x2 - sin(x2)" --at 2,5
+    diffkit compare "log(x1) + x1*x2 - sin(x2)" --at 2,5 --manual "1/x1 + x2, x1 - cos(x2)"
+    diffkit compare "exp(x)" --at 1 --methods reverse,central
     diffkit sweep "exp(x)" --at 1 --out sweep.png --csv sweep.csv
     diffkit swell logistic --n 1..12
     diffkit cost rosenbrock --dims 10,100,1000
     diffkit memory --steps 100,1000 --state 32 --schedules tape,sqrt,5,20
     diffkit memory --schedule 10,3 --out revolve.png
     diffkit trace "log(x1) + x1*x2 - sin(x2)" --at 2,5 --mode reverse
+    diffkit trace --python "log(x1) + x1*x2 - sin(x2)" --at 2,5
     diffkit report --out reports/ --quick
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import os
+import re
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -32,6 +52,8 @@ import numpy as np
 from . import revolve
 
 __all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 130, 141
 
 
 class _BadInput(Exception):
@@ -42,13 +64,135 @@ class _Failed(Exception):
     """A run that could not complete: one line on stderr, exit code 1."""
 
 
+def _did_you_mean(word: str, choices: Sequence[str], aliases: dict[str, str] | None = None
+                  ) -> str:
+    """``"; did you mean 'reverse-mode'?"`` when ``word`` is close to one of ``choices`` or
+    of their ``aliases`` (which suggest the name they stand for)."""
+    aliases = aliases or {}
+    word = word.lower()
+    scored = sorted(((difflib.SequenceMatcher(None, word, c).ratio(), c)
+                     for c in [*choices, *aliases]), reverse=True)
+    best = scored[0][0] if scored else 0.0
+    close = [c for r, c in scored if r >= 0.6 and r >= best - 0.05]  # the clear best, or a tie
+    names = list(dict.fromkeys(aliases.get(c, c) for c in close))[:2]
+    if not names:
+        return ""
+    return f"; did you mean {' or '.join(repr(c) for c in names)}?"
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # one line, no usage block
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if m:  # a misspelt subcommand or choice
+            choices = re.findall(r"'([^']*)'", m.group(2))
+            message += _did_you_mean(m.group(1), choices)
         raise _BadInput(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr)
+
+
+# ----------------------------------------------------------------------------- names
+
+# Short names people type for the methods (the canonical names are diffkit.methods.METHOD_NAMES)
+METHOD_ALIASES = {
+    "reverse": "reverse-mode", "rev": "reverse-mode", "reverse-ad": "reverse-mode",
+    "backprop": "reverse-mode", "adjoint": "reverse-mode", "vjp": "reverse-mode",
+    "forward": "forward-mode", "fwd": "forward-mode", "forward-ad": "forward-mode",
+    "dual": "forward-mode", "tangent": "forward-mode", "jvp": "forward-mode",
+    "central": "central-difference", "centered": "central-difference",
+    "centred": "central-difference", "cd": "central-difference",
+    "central-diff": "central-difference", "forward-diff": "forward-difference",
+    "fd": "forward-difference", "backward-diff": "backward-difference",
+    "bd": "backward-difference", "complex": "complex-step", "cs": "complex-step",
+    "sym": "symbolic", "sympy": "symbolic", "hand": "manual", "handwritten": "manual",
+    "extrapolation": "richardson",
+}
+"""Aliases of ``--methods``; ``forward`` is forward mode (forward differences are
+``forward-difference`` or ``fd``), and a note on stderr says so."""
+
+_AMBIGUOUS = {"backward": ("backward-difference", "reverse-mode"),
+              "ad": ("reverse-mode", "forward-mode"),
+              "finite-difference": ("central-difference", "forward-difference"),
+              "numerical": ("central-difference", "richardson")}
+
+SCHEME_ALIASES = {"forward": "forward-difference", "backward": "backward-difference",
+                  "central": "central-difference", "complex": "complex-step",
+                  "fd": "forward-difference", "bd": "backward-difference",
+                  "cd": "central-difference", "cs": "complex-step"}
+"""Aliases of ``sweep --schemes`` (finite differences only, so ``forward`` is unambiguous)."""
+
+
+def _normal(name: str) -> str:
+    text = re.sub(r"[\s_]+", "-", name.strip().lower())
+    return re.sub(r"differences$", "difference", text)
+
+
+def _resolve(name: str, canonical: Sequence[str], aliases: dict[str, str], flag: str,
+             cmd: str, what: str) -> str:
+    """A name typed on the command line, as the canonical name it means, or a one-line
+    error with a "did you mean"."""
+    key = _normal(name)
+    if key in canonical:
+        return key
+    if key in aliases and aliases[key] in canonical:
+        return aliases[key]
+    if key in _AMBIGUOUS and aliases is METHOD_ALIASES:
+        a, b = _AMBIGUOUS[key]
+        raise _BadInput(f"diffkit {cmd}: {flag} {name}: ambiguous; did you mean {a!r} or "
+                        f"{b!r}?")
+    hint = _did_you_mean(key, canonical, aliases)
+    raise _BadInput(f"diffkit {cmd}: {flag} {name}: not {what}{hint} (choose from "
+                    f"{', '.join(canonical)})")
+
+
+def _methods_arg(text: str | None, cmd: str, *, manual: bool = True) -> Any:
+    """``--methods``: names or aliases, comma-separated; default every method (without the
+    manual one when there is no hand-written derivative)."""
+    from . import methods
+
+    names = methods.available()
+    if text is None:
+        return "all" if manual else [m for m in methods.concrete() if m != "manual"]
+    parts = [t.strip() for t in text.split(",") if t.strip()]
+    if not parts:
+        raise _BadInput(f"diffkit {cmd}: --methods {text!r} is empty; name at least one, "
+                        f"e.g. --methods reverse-mode,central-difference")
+    chosen = []
+    for part in parts:
+        name = _resolve(part, names, METHOD_ALIASES, "--methods", cmd, "a method")
+        if _normal(part) == "forward":
+            _log(f"note: --methods {part} is forward-mode (AD); forward differences are "
+                 f"forward-difference (or fd)")
+        if name == "manual" and not manual:
+            raise _BadInput(f"diffkit {cmd}: --methods manual needs the hand-written "
+                            f"derivative: give it with --manual, e.g. --manual '1/x1 + x2, "
+                            f"x1 - cos(x2)' (one formula per variable)")
+        chosen.append(name)
+    return list(dict.fromkeys(chosen))
+
+
+# ----------------------------------------------------------------------------- messages
+
+# a leading Python call: ``compare(f, x): `` or ``trace(f, x, mode='x'): `` (arguments are
+# names, so ``log(-1.0): outside its domain`` keeps its primitive)
+_CALL_PREFIX = re.compile(r"^(?:[A-Za-z_][\w.]*\((?:[A-Za-z_]\w*(?:=[^()]*)?(?:, )?)*\): )+")
+
+
+def _cli_terms(text: str) -> str:
+    """A library message in the command's terms: no leading Python call
+    (``compare(f, x): ``), ``method='x'`` as ``--methods x``."""
+    text = _CALL_PREFIX.sub("", text.strip())
+    text = re.sub(r"method=(['\"])([\w-]+)\1 or (['\"])([\w-]+)\3", r"--methods \2 or \4",
+                  text)
+    text = re.sub(r"method=(['\"])([\w-]+)\1", r"--methods \2", text)
+    return text
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _progress(total: int, desc: str) -> Callable[..., None]:
@@ -67,9 +211,7 @@ def _progress(total: int, desc: str) -> Callable[..., None]:
     return step
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+# ----------------------------------------------------------------------------- arguments
 
 
 def _spec(text: str, cmd: str) -> Any:
@@ -96,16 +238,96 @@ def _numbers(text: str, what: str, cmd: str, kind: type = float) -> list[Any]:
     return vals
 
 
-def _point(text: str, spec: Any, cmd: str) -> np.ndarray:
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _point(text: str, spec: Any, cmd: str, *, one: bool = False) -> np.ndarray:
+    """``--at``: one number per variable of the formula (for one variable, several numbers
+    make it elementwise over a vector, except where ``one`` point is needed), finite, inside
+    the formula's domain."""
+    from .core import checked_evaluation
     from .errors import DiffkitError
     from .validation import as_point
 
     vals = np.array(_numbers(text, "--at", cmd))
-    x = vals.reshape(()) if spec.nparams == 1 and vals.size == 1 else vals
+    k = spec.nparams
+    names = ", ".join(spec.parameters)
+    example = ",".join(["1"] * k)
+    if k > 1 and vals.size != k:
+        raise _BadInput(f"diffkit {cmd}: --at {text} gives {_plural(vals.size, 'number')}, "
+                        f"but {spec.name!r} has {k} variables ({names}); give one number per "
+                        f"variable, in that order, e.g. --at {example}")
+    if one and vals.size != 1:
+        raise _BadInput(f"diffkit {cmd}: --at {text} gives {_plural(vals.size, 'number')}; "
+                        f"{cmd} differentiates {spec.name!r} at one point: give one number, "
+                        f"e.g. --at {format(vals[0], 'g')} (run once per point)")
+    if not np.all(np.isfinite(vals)):
+        raise _BadInput(f"diffkit {cmd}: --at {text}: every coordinate must be a finite "
+                        f"number")
+    x = vals.reshape(()) if k == 1 and vals.size == 1 else vals
     try:
-        return as_point(spec, x, "gradient")
+        x = as_point(spec, x, "gradient")
     except DiffkitError as exc:
-        raise _BadInput(f"diffkit {cmd}: --at {text}: {_first_line(exc)}") from None
+        raise _BadInput(f"diffkit {cmd}: --at {text}: {_cli_terms(_first_line(exc))}") \
+            from None
+    try:
+        with checked_evaluation(), np.errstate(all="raise"):
+            value = np.asarray(spec.call(x), dtype=float)
+    except (DiffkitError, ArithmeticError) as exc:
+        why = _first_line(exc).split("; evaluate the function")[0]
+        raise _BadInput(f"diffkit {cmd}: {spec.name!r} is not defined at --at {text} ({why}); "
+                        f"choose a point inside its domain") from None
+    if not np.all(np.isfinite(value)):
+        raise _BadInput(f"diffkit {cmd}: {spec.name!r} is not finite at --at {text}; choose "
+                        f"a point inside its domain")
+    return x
+
+
+def _split_top(text: str) -> list[str]:
+    """``text`` split at the commas outside parentheses (``atan2(a, b), c`` -> 2 parts)."""
+    parts, depth, cur = [], 0, []
+    for ch in text:
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return [p.strip() for p in parts]
+
+
+def _manual(text: str, spec: Any, cmd: str) -> Callable[..., Any]:
+    """``--manual``: the hand-written derivative, one formula per variable of ``spec``."""
+    from .errors import DiffkitError
+    from .parse import parse
+
+    body = text.strip()
+    if body[:1] in "[(" and body[-1:] in "])" and len(_split_top(body[1:-1])) > 1:
+        body = body[1:-1]  # "[1/x1 + x2, x1 - cos(x2)]"
+    parts = _split_top(body)
+    k = spec.nparams
+    if len(parts) != k or not all(parts):
+        raise _BadInput(f"diffkit {cmd}: --manual {text!r} gives "
+                        f"{_plural(len([p for p in parts if p]), 'formula')}, but "
+                        f"{spec.name!r} has {_plural(k, 'variable')} "
+                        f"({', '.join(spec.parameters)}); give one partial derivative per "
+                        f"variable, comma-separated, in that order")
+    programs = []
+    for part in parts:
+        try:
+            programs.append(parse(part, variables=spec.parameters))
+        except DiffkitError as exc:
+            raise _BadInput(f"diffkit {cmd}: --manual: bad formula {part!r}: "
+                            f"{_first_line(exc).removeprefix(f'formula {part!r}: ')}") \
+                from None
+    if k == 1:
+        return lambda x: programs[0].evaluate(x)
+    return lambda *xs: [p.evaluate(*xs) for p in programs]
 
 
 def _range(text: str, cmd: str) -> list[int]:
@@ -126,21 +348,6 @@ def _range(text: str, cmd: str) -> list[int]:
     return vals
 
 
-def _methods_arg(text: str | None, cmd: str) -> Any:
-    if text is None:
-        return "all"
-    from . import methods
-    from .errors import DiffkitError
-
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    for n in names:
-        try:
-            methods.get(n)
-        except DiffkitError as exc:
-            raise _BadInput(f"diffkit {cmd}: --methods: {_first_line(exc)}") from None
-    return names
-
-
 def _emit_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=_json_default))
 
@@ -153,6 +360,14 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
+def _write(fig: Any, path: str, cmd: str) -> None:
+    try:
+        fig.savefig(path, dpi=110)
+    except (OSError, ValueError) as exc:
+        raise _Failed(f"diffkit {cmd}: cannot write {path}: {_first_line(exc)}") from None
+    _log(f"wrote {path}")
+
+
 def _savefig(draw: Callable[[Any], Any], path: str, cmd: str, size: tuple[float, float]) -> None:
     try:
         from matplotlib.figure import Figure
@@ -161,23 +376,29 @@ def _savefig(draw: Callable[[Any], Any], path: str, cmd: str, size: tuple[float,
             from None
     fig = Figure(figsize=size, layout="constrained")
     draw(fig.add_subplot())
-    try:
-        fig.savefig(path, dpi=110)
-    except (OSError, ValueError) as exc:
-        raise _Failed(f"diffkit {cmd}: cannot write {path}: {_first_line(exc)}") from None
-    _log(f"wrote {path}")
+    _write(fig, path, cmd)
+
+
+def _width() -> int:
+    import shutil
+
+    return shutil.get_terminal_size((120, 24)).columns  # COLUMNS, the terminal, or 120
 
 
 # ----------------------------------------------------------------------------- commands
 
 def _compare(args: argparse.Namespace) -> int:
     from .analysis.compare import catalog_markdown, compare, compare_catalog
+    from .display import comparison_text
 
-    methods = _methods_arg(args.methods, "compare")
     if args.expr is None:
         if args.at:
             raise _BadInput("diffkit compare: --at needs a formula, e.g. diffkit compare "
                             "'exp(x)' --at 1")
+        if args.manual:
+            raise _BadInput("diffkit compare: --manual needs a formula, e.g. diffkit compare "
+                            "'x**2' --at 3 --manual '2*x'")
+        methods = _methods_arg(args.methods, "compare")
         from . import catalog
 
         entries = catalog.entries()
@@ -191,6 +412,12 @@ def _compare(args: argparse.Namespace) -> int:
     spec = _spec(args.expr, "compare")
     if not args.at:
         raise _BadInput("diffkit compare: --at is required with a formula, e.g. --at 2,5")
+    # a formula has no hand-written derivative unless --manual gives one: no manual row
+    methods = _methods_arg(args.methods, "compare", manual=args.manual is not None)
+    if args.manual is not None:
+        spec.manual(_manual(args.manual, spec, "compare"))
+        if args.methods is None:
+            methods = "all"
     x = _point(args.at, spec, "compare")
     c = compare(spec, x, methods, repeat=args.repeat)
     if args.json:
@@ -198,24 +425,31 @@ def _compare(args: argparse.Namespace) -> int:
     elif args.markdown:
         print(c.to_markdown(), end="")
     else:
-        print(c)
+        print(comparison_text(c, _width(), detail=_cli_terms))
     return 0
 
 
 def _sweep(args: argparse.Namespace) -> int:
     from .analysis.step_error import SCHEMES, step_error
+    from .display import step_error_text
 
     spec = _spec(args.expr, "sweep")
-    x = _point(args.at, spec, "sweep")
     if spec.nparams != 1:
-        raise _BadInput(f"diffkit sweep: {args.expr!r} has {spec.nparams} variables; sweep "
-                        f"takes a function of one variable")
-    schemes = [s.strip() for s in args.schemes.split(",") if s.strip()]
-    bad = [s for s in schemes if s not in SCHEMES]
-    if bad or not schemes:
-        raise _BadInput(f"diffkit sweep: --schemes: {bad[0] if bad else args.schemes!r} is not "
-                        f"a scheme; choose from {', '.join(SCHEMES)}")
+        raise _BadInput(f"diffkit sweep: {args.expr!r} has {spec.nparams} variables "
+                        f"({', '.join(spec.parameters)}); sweep takes a function of one "
+                        f"variable")
+    x = _point(args.at, spec, "sweep", one=True)
+    parts = [s.strip() for s in args.schemes.split(",") if s.strip()]
+    if not parts:
+        raise _BadInput(f"diffkit sweep: --schemes {args.schemes!r} is empty; choose from "
+                        f"{', '.join(SCHEMES)}")
+    schemes = list(dict.fromkeys(
+        _resolve(s, list(SCHEMES), SCHEME_ALIASES, "--schemes", "sweep", "a scheme")
+        for s in parts))
     dtype = {"float64": np.float64, "float32": np.float32}[args.dtype]
+    if abs(float(x)) > float(np.finfo(dtype).max):
+        raise _BadInput(f"diffkit sweep: --at {args.at} is beyond {args.dtype}'s range "
+                        f"(±{np.finfo(dtype).max:.3g}); use --dtype float64 or a smaller point")
     r = step_error(spec, x, schemes=schemes, complex_step=not args.no_complex_step, dtype=dtype)
     if args.csv:
         try:
@@ -230,27 +464,28 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json(r.to_dict())
         return 0
-    print(f"d/dx {r.name} at x = {r.x:g}: reference {r.exact:.17g} "
-          f"({'exact' if r.reference_exact else 'approximate'}), {np.dtype(r.dtype).name}")
-    print(f"{'scheme':<20} {'p':>2} {'slope':>6} {'optimal h':>10} {'predicted h':>11} "
-          f"{'min error':>10} {'breakdowns':>10}")
-    for row in r.summary():
-        print(f"{row['scheme']:<20} {row['order']:>2} {row['slope']:>6.2f} "
-              f"{row['optimal_h']:>10.1e} {row['predicted_h']:>11.1e} {row['min_error']:>10.1e} "
-              f"{row['breakdowns']:>10d}")
-    for n in r.notes:
-        _log(f"note: {n}")
+    table = step_error_text(r, notes=False)
+    print(table)
+    for n in step_error_text(r).splitlines()[len(table.splitlines()):]:
+        _log(f"note: {n}")  # why steps broke down, and the notes: stdout keeps the table
     return 0
+
+
+def _family(name: str, families: Any, cmd: str) -> str:
+    key = _normal(name)
+    if key in families:
+        return key
+    raise _BadInput(f"diffkit {cmd}: unknown family {name!r}"
+                    f"{_did_you_mean(key, list(families))} (choose from "
+                    f"{', '.join(families)})")
 
 
 def _swell(args: argparse.Namespace) -> int:
     from .analysis.swell import FAMILIES, swell
 
-    if args.family not in FAMILIES:
-        raise _BadInput(f"diffkit swell: unknown family {args.family!r}; choose from "
-                        f"{', '.join(FAMILIES)}")
+    family = _family(args.family, FAMILIES, "swell")
     ns = _range(args.n, "swell")
-    s = swell(args.family, ns, progress=_progress(len(ns), "swell"))
+    s = swell(family, ns, progress=_progress(len(ns), "swell"))
     if args.out:
         _savefig(s.plot, args.out, "swell", (8, 5))
     if args.json:
@@ -265,16 +500,14 @@ def _swell(args: argparse.Namespace) -> int:
 def _cost(args: argparse.Namespace) -> int:
     from .analysis.cost import FAMILIES, cost
 
-    if args.family not in FAMILIES:
-        raise _BadInput(f"diffkit cost: unknown family {args.family!r}; choose from "
-                        f"{', '.join(FAMILIES)}")
+    family = _family(args.family, FAMILIES, "cost")
     dims = _numbers(args.dims, "--dims", "cost", int)
     if min(dims) < 2:
         raise _BadInput(f"diffkit cost: --dims {args.dims}: dimensions must be >= 2")
     methods = _methods_arg(args.methods, "cost")
     n_methods = len(methods) if methods != "all" else len(__import__(
         "diffkit.methods", fromlist=["available"]).available())
-    c = cost(args.family, dims, methods, repeat=args.repeat,
+    c = cost(family, dims, methods, repeat=args.repeat,
              progress=_progress(n_methods * len(dims), "cost"))
     if args.out:
         _savefig(c.plot, args.out, "cost", (8, 5))
@@ -358,17 +591,32 @@ def _trace(args: argparse.Namespace) -> int:
     except ModuleNotFoundError:
         raise _Failed("diffkit trace: the trace module (diffkit.trace) is not in this "
                       "installation") from None
+    if (args.format != "table" or args.out) and args.mode != "reverse":
+        raise _BadInput(f"diffkit trace: --format {args.format} and --out draw the graph of "
+                        f"the recorded program; use --mode reverse")
     t = trace_mod.trace(spec, x, mode=args.mode)
+    if args.python:  # the derivative program as code (method reverse-compiled)
+        if args.format != "table" or args.out or args.json:
+            raise _BadInput("diffkit trace: --python prints the program as text; leave out "
+                            "--format, --out and --json")
+        if args.mode == "forward":
+            from .methods.compiled import ReverseCompiled
+
+            print(ReverseCompiled().source(spec, x, what="jvp"), end="")
+        else:
+            print(t.to_python(), end="")
+        return 0
     if args.mode == "forward":
         table = t.forward_table()
     else:  # the primal trace, then the adjoint trace (Baydin et al. 2018, Table 3)
         table = f"{t.forward_table()}\n\n{t.reverse_table()}"
-    if args.format != "table" or args.out:
-        if not hasattr(t, "to_dot"):
-            raise _BadInput(f"diffkit trace: --format {args.format} and --out draw the graph "
-                            f"of the recorded program; use --mode reverse")
     if args.out:
-        _savefig(lambda ax: t.draw(ax=ax), args.out, "trace", (9, 6))
+        try:
+            fig = t.figure()  # sized to the graph
+        except ImportError:
+            raise _Failed("diffkit trace: --out needs matplotlib (pip install matplotlib)") \
+                from None
+        _write(fig, args.out, "trace")
     if args.format == "dot":
         print(t.to_dot())
     elif args.format == "mermaid":
@@ -391,16 +639,35 @@ def _report(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- parser
 
+def _method_help() -> str:
+    from .methods import METHOD_NAMES
+
+    return (f"comma-separated methods (default: all): {', '.join(METHOD_NAMES)}; short "
+            f"names: reverse, forward (forward-mode), central, fd (forward-difference), bd, "
+            f"complex, sym")
+
+
 def _parser() -> _Parser:
+    from . import __version__
+
     parser = _Parser(prog="diffkit", description="Differentiate one function in every way "
-                     "there is, side by side.")
+                     "there is, side by side.",
+                     epilog="Exit codes: 0 success, 1 a run that could not complete, 2 bad "
+                     "input, 130 interrupted, 141 output closed by its reader (| head).")
+    parser.add_argument("--version", action="version", version=f"diffkit {__version__}")
+    parser.add_argument("--traceback", action="store_true",
+                        help="on an internal error, show where it happened")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("compare", help="every method side by side against exact references")
     p.add_argument("expr", nargs="?", help="formula, e.g. 'log(x1) + x1*x2 - sin(x2)'; "
                    "without it, the whole catalogue")
-    p.add_argument("--at", help="the point, comma-separated, e.g. 2,5")
-    p.add_argument("--methods", help="comma-separated method names (default: all)")
+    p.add_argument("--at", help="the point, one number per variable, e.g. 2,5")
+    p.add_argument("--methods", help=_method_help())
+    p.add_argument("--manual", metavar="FORMULAS",
+                   help="your hand-written derivative, to check it: one formula per variable, "
+                   "comma-separated, e.g. --manual '1/x1 + x2, x1 - cos(x2)' (adds the manual "
+                   "row; without it a formula has none)")
     p.add_argument("--repeat", type=int, default=3, help="timed calls per method")
     p.add_argument("--markdown", action="store_true", help="a markdown table")
     p.add_argument("--json", action="store_true", help="JSON on stdout")
@@ -408,9 +675,11 @@ def _parser() -> _Parser:
 
     p = sub.add_parser("sweep", help="error versus step size, with the error model")
     p.add_argument("expr", help="formula of one variable, e.g. 'exp(x)'")
-    p.add_argument("--at", required=True, help="the point, e.g. 1")
+    p.add_argument("--at", required=True, help="the point, one number, e.g. 1")
     p.add_argument("--schemes", default="forward-difference,backward-difference,"
-                   "central-difference", help="comma-separated schemes")
+                   "central-difference", help="comma-separated schemes: forward-difference, "
+                   "backward-difference, central-difference, complex-step, richardson (or "
+                   "forward, backward, central, complex)")
     p.add_argument("--no-complex-step", action="store_true", help="leave out the complex step")
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     p.add_argument("--out", help="write the plot to this PNG")
@@ -428,7 +697,7 @@ def _parser() -> _Parser:
     p = sub.add_parser("cost", help="evaluations, time and memory versus dimension")
     p.add_argument("family", help="rosenbrock (R^n -> R) or sines (R -> R^m)")
     p.add_argument("--dims", default="10,100,1000", help="comma-separated dimensions")
-    p.add_argument("--methods", help="comma-separated method names (default: all)")
+    p.add_argument("--methods", help=_method_help())
     p.add_argument("--repeat", type=int, default=5, help="timed calls per point")
     p.add_argument("--out", help="write the plot to this PNG")
     p.add_argument("--json", action="store_true", help="JSON on stdout")
@@ -455,12 +724,15 @@ def _parser() -> _Parser:
 
     p = sub.add_parser("trace", help="the forward or reverse trace of a formula")
     p.add_argument("expr", help="formula, e.g. 'log(x1) + x1*x2 - sin(x2)'")
-    p.add_argument("--at", required=True, help="the point, e.g. 2,5")
+    p.add_argument("--at", required=True, help="the point, one number per variable, e.g. 2,5")
     p.add_argument("--mode", choices=("forward", "reverse"), default="reverse")
     p.add_argument("--format", choices=("table", "dot", "mermaid"), default="table",
                    help="the trace table, or the graph as DOT or Mermaid text (reverse)")
-    p.add_argument("--out", help="draw the graph to this PNG")
+    p.add_argument("--out", help="draw the graph to this PNG (sized to the graph)")
     p.add_argument("--json", action="store_true", help="JSON on stdout")
+    p.add_argument("--python", action="store_true",
+                   help="print the adjoint program as Python code (the tangent program with "
+                        "--mode forward), as method reverse-compiled writes it")
     p.set_defaults(run=_trace)
 
     p = sub.add_parser("report", help="regenerate every figure and table into a directory")
@@ -470,8 +742,19 @@ def _parser() -> _Parser:
     return parser
 
 
+def _closed_pipe() -> int:
+    """stdout's reader went away (``| head``): stop quietly, and keep Python's final flush
+    from printing a traceback of its own."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a file (tests capture it)
+        pass
+    return EXIT_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``diffkit`` command; returns the exit code (0, 1 or 2).
+    """Entry point of the ``diffkit`` command; returns the exit code (see the module).
 
     Examples
     --------
@@ -480,27 +763,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     d/dx exp(x) at x = 1: ...
     0
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cmd = next((a for a in argv if not a.startswith("-")), "")
+    where = f"diffkit {cmd}".rstrip()
+
+    def one_line_warning(message: Any, category: type, *_: Any, **__: Any) -> None:
+        text = str(message).strip().splitlines()
+        _log(f"{where}: warning: {category.__name__}: {text[0] if text else ''}")
+
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = one_line_warning  # restored on exit
+            return _main(argv, where)
+    except BrokenPipeError:
+        return _closed_pipe()
+
+
+def _main(argv: list[str], where: str) -> int:
     from .errors import DiffkitError
 
     try:
         args = _parser().parse_args(argv)
+        where = f"diffkit {args.command}"
         if getattr(args, "repeat", 1) is not None and getattr(args, "repeat", 1) < 1:
             raise _BadInput(f"diffkit {args.command}: --repeat must be >= 1")
-        return int(args.run(args))
+        code = int(args.run(args))
     except _BadInput as exc:
         _log(str(exc))
-        return 2
+        code = EXIT_BAD_INPUT
     except _Failed as exc:
         _log(str(exc))
-        return 1
-    except DiffkitError as exc:  # bad input the analysis found (a point outside the domain)
-        _log(f"diffkit: {_first_line(exc)}")
-        return 2
-    except SystemExit as exc:  # --help
-        return int(exc.code or 0)
-    except KeyboardInterrupt:  # pragma: no cover
-        _log("diffkit: interrupted")
-        return 1
+        code = EXIT_FAILED
+    except DiffkitError as exc:  # bad input the analysis found (a point outside a domain)
+        _log(f"{where}: {_cli_terms(_first_line(exc))}")
+        code = EXIT_BAD_INPUT
+    except SystemExit as exc:  # --help, --version
+        code = int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        _log(f"{where}: interrupted")
+        code = EXIT_INTERRUPTED
+    except BrokenPipeError:
+        raise
+    except Exception as exc:  # a bug: one line, unless --traceback asks for the trace
+        if "--traceback" in argv:
+            raise
+        _log(f"{where}: internal error: {type(exc).__name__}: {_first_line(exc)} "
+             f"(rerun with --traceback to see where, and please report it)")
+        code = EXIT_FAILED
+    sys.stdout.flush()  # a closed pipe shows here, not in Python's flush at exit
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,7 +20,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -211,6 +211,16 @@ class Primitive:
     def __post_init__(self) -> None:
         self.fast_for = self.vjp
 
+    revision: ClassVar[int] = 0
+    """Counts assignments to any primitive's rules (``vjp``, ``jvp``, ``numeric``,
+    ``vjp_into``): code written from the rules (:mod:`diffkit.codegen`) knows in one
+    comparison whether a stanza was refined, or a rule planted by a test, since."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in _RULE_FIELDS:
+            Primitive.revision += 1
+
     def reads(self, positions: tuple[int, ...]) -> tuple[frozenset[int] | None, bool]:
         """``(arguments, ans)`` the VJPs of the arguments at ``positions`` read, from
         ``saves`` (``None`` arguments: all of them)."""
@@ -265,6 +275,9 @@ class Primitive:
             return self.numeric(*args, **params)
         except FloatingPointError:
             raise domain_error(self, args) from None
+
+
+_RULE_FIELDS = frozenset({"vjp", "jvp", "numeric", "vjp_into", "vjp_numpy"})
 
 
 def _rule(prim: Primitive, rules: Any, i: int, kind: str) -> Callable[..., Any] | None:
@@ -516,13 +529,36 @@ class checked_evaluation:
         self._errstate: Any = None
 
     def __enter__(self) -> None:
-        self._errstate = np.errstate(all="call", call=FP_EVENTS)
-        self._errstate.__enter__()
+        if _EXTOBJ is not None:  # np.errstate's own steps, with its state made once
+            current = _EXTOBJ.get()
+            state = _CHECKED.get(current)
+            if state is None:
+                if len(_CHECKED) >= 8:  # callers inside np.errstate blocks make new states
+                    _CHECKED.clear()
+                with np.errstate(all="call", call=FP_EVENTS):
+                    state = _CHECKED[current] = _EXTOBJ.get()
+            self._errstate = _EXTOBJ.set(state)
+        else:
+            self._errstate = np.errstate(all="call", call=FP_EVENTS)
+            self._errstate.__enter__()
         _STATE.depth = getattr(_STATE, "depth", 0) + 1
 
     def __exit__(self, *exc: Any) -> None:
         _STATE.depth -= 1
-        self._errstate.__exit__(*exc)
+        if _EXTOBJ is not None:
+            _EXTOBJ.reset(self._errstate)
+        else:
+            self._errstate.__exit__(*exc)
+
+
+try:  # numpy >= 2 keeps its error state in a context variable; entering np.errstate builds
+    # the state object anew each time (half of a cheap gradient's validation overhead)
+    from numpy._core._ufunc_config import _extobj_contextvar as _EXTOBJ
+except ImportError:  # pragma: no cover - other numpy versions: np.errstate itself
+    _EXTOBJ = None
+_CHECKED: dict[Any, Any] = {}
+"""The checked state derived from each error state it was entered from (the caller's own
+settings -- buffer size, other handlers -- kept), made once by np.errstate."""
 
 
 def evaluating() -> bool:
@@ -862,7 +898,9 @@ def _unsupported_numpy(func: Any, method: str) -> str:
     name = getattr(func, "__name__", repr(func))
     module = getattr(func, "__module__", None) or "numpy"
     if isinstance(func, np.ufunc) and module == "numpy":
-        module = "numpy"
+        # scipy.special's ufuncs say they are numpy's: name the namespace users call
+        special = sys.modules.get("scipy.special")
+        module = "scipy.special" if getattr(special, name, None) is func else "numpy"
     module = module.split("._")[0] if module.startswith(("numpy", "scipy")) else module
     full = f"{module}.{name}" if method == "__call__" else f"{module}.{name}.{method}"
     if method != "__call__":

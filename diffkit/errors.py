@@ -12,7 +12,10 @@ __all__ = [
     "ArityError",
     "CheckpointError",
     "DiffkitError",
+    "DiffkitFallbackWarning",
+    "DiffkitWarning",
     "DomainError",
+    "GuardError",
     "InaccurateDerivativeError",
     "MissingManualError",
     "NonAnalyticError",
@@ -106,3 +109,29 @@ class InaccurateDerivativeError(DiffkitError, ArithmeticError):
 
 class ArgumentMutationError(DiffkitError, ValueError):
     """The function modified its argument in place (``x *= 2``) instead of copying it."""
+
+
+class DiffkitWarning(UserWarning):
+    """Base class of the warnings diffkit emits (filter them all with this category)."""
+
+
+class DiffkitFallbackWarning(DiffkitWarning):
+    """``method="auto"`` could not follow the code with AD and used Richardson extrapolation.
+
+    Emitted by the plain-array API (``dk.gradient`` and friends) once per function, the first
+    time it falls back, naming the primitive or the source line that stopped AD. Silence it
+    with ``warnings.filterwarnings("ignore", category=dk.DiffkitFallbackWarning)``, or choose
+    the method explicitly.
+    """
+
+
+class GuardError(DiffkitError, RuntimeError):
+    """A compiled derivative program was called where a decision it recorded while tracing
+    (a branch, a value a rule read) comes out differently: it holds only on the traced path.
+
+    ``index`` is the guard's position in the program (``Retrace(index)`` in its source).
+    """
+
+    def __init__(self, message: str, index: int = -1) -> None:
+        super().__init__(message)
+        self.index = index

@@ -37,6 +37,13 @@ def _method_style(name: str) -> dict[str, Any]:
     return {"color": f"C{i % 10}", "marker": _MARKERS[i % len(_MARKERS)]}
 
 
+def _reasons(statuses: Any) -> str:
+    """The distinct reasons in a status array, short (``StencilError, x + h == x``)."""
+    kinds = [str(t).split(":")[0] for t in np.asarray(statuses).ravel() if str(t) != "ok"]
+    kinds = list(dict.fromkeys(kinds))
+    return ", ".join(kinds[:3]) + (", ..." if len(kinds) > 3 else "") if kinds else "no value"
+
+
 def _colors(n: int) -> list[Any]:
     import matplotlib as mpl
 
@@ -50,7 +57,10 @@ def plot_step_error(result: Any, ax: Any = None, *, model: bool = True,
 
     Solid lines with markers are the measured errors; dashed lines of the same colour are
     the model ``C h^p + R eps |f| / h``; a star marks each scheme's measured optimum and a
-    dotted vertical line its predicted one. Errors of exactly 0 are drawn at ``eps |f'| / 2``.
+    dotted vertical line its predicted one. Errors of exactly 0 are drawn at ``eps |f'| / 2``
+    and the legend says so; steps where a scheme broke down (NaN) are not drawn, and the
+    legend says how many and why (a scheme that broke down at every step, such as the complex
+    step on non-analytic code, is listed as not drawn, with the reason).
 
     Parameters
     ----------
@@ -82,10 +92,25 @@ def plot_step_error(result: Any, ax: Any = None, *, model: bool = True,
     floor = eps * max(abs(result.exact), 1e-300) / 2
     colors = _colors(len(schemes))
     h = result.h
+    from matplotlib.lines import Line2D
+
+    left_out = []  # legend entries for what is not drawn, and why
+    zeros = False
     for s, c in zip(schemes, colors, strict=True):
-        err = np.where(result.errors[s] == 0, floor, result.errors[s])
-        ax.plot(h, err, "-", marker=".", ms=4, lw=1.4, color=c,
-                label=f"{s} (p = {result.orders[s]})")
+        errors = np.asarray(result.errors[s], dtype=float)
+        broke = ~np.isfinite(errors)
+        label = f"{s} (p = {result.orders[s]})"
+        if broke.all():
+            left_out.append((Line2D([], [], color=c, marker="x", ls="none"),
+                             f"{s}: not drawn, every step broke down "
+                             f"({_reasons(result.status[s])})"))
+            continue
+        if broke.any():
+            label += (f"; {int(broke.sum())} of {broke.size} steps not drawn "
+                      f"({_reasons(result.status[s])})")
+        zeros = zeros or bool(np.any(errors == 0))
+        err = np.where(errors == 0, floor, errors)
+        ax.plot(h, err, "-", marker=".", ms=4, lw=1.4, color=c, label=label)
         if model:
             ax.plot(h, result.model[s], "--", lw=1.0, color=c, alpha=0.8)
         if np.isfinite(result.optimal_h[s]):
@@ -95,7 +120,8 @@ def plot_step_error(result: Any, ax: Any = None, *, model: bool = True,
             ax.axvline(result.predicted_h[s], color=c, ls=":", lw=0.9, alpha=0.7)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    finite = np.concatenate([result.errors[s][np.isfinite(result.errors[s])] for s in schemes])
+    finite = np.concatenate([np.asarray(result.errors[s], dtype=float)[
+        np.isfinite(result.errors[s])] for s in schemes])
     finite = finite[finite > 0]
     lo = max(floor / 3, 1e-20)
     hi = max(10 * finite.max(), 1.0) if finite.size else 1.0
@@ -108,12 +134,15 @@ def plot_step_error(result: Any, ax: Any = None, *, model: bool = True,
     ref = "exact" if result.reference_exact else "Richardson (approx.)"
     ax.set_title(f"error vs step: d/dx {result.name} at x = {result.x:g} "
                  f"({np.dtype(result.dtype).name}, reference {ref})", fontsize=10)
-    from matplotlib.lines import Line2D
-
     handles, labels = ax.get_legend_handles_labels()
     handles += [Line2D([], [], color="gray", ls="--"), Line2D([], [], color="gray", ls=":"),
                 Line2D([], [], color="gray", marker="*", ls="none", mec="black")]
     labels += ["model: truncation + round-off", "predicted optimal h", "measured optimal h"]
+    if zeros:
+        handles.append(Line2D([], [], ls="none"))
+        labels.append("errors of exactly 0 drawn at ε|f'|/2")
+    handles += [hd for hd, _ in left_out]
+    labels += [lb for _, lb in left_out]
     ax.legend(handles, labels, fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0),
               framealpha=0.9)
     ax.grid(True, which="major", alpha=0.3)
@@ -149,6 +178,18 @@ def _label_regimes(ax: Any, result: Any, schemes: list[str], colors: list[Any],
                 roundoff_done = True
 
 
+def _runs(ns: Any) -> str:
+    """Integers as runs: ``1, 6..12``."""
+    ns = sorted(int(n) for n in ns)
+    out: list[list[int]] = []
+    for n in ns:
+        if out and n == out[-1][-1] + 1:
+            out[-1].append(n)
+        else:
+            out.append([n])
+    return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}..{r[-1]}" for r in out)
+
+
 def plot_swell(result: Any, ax: Any = None, *, columns: Any = None) -> Any:
     """Expression and tape sizes versus depth ``n`` on a log y axis.
 
@@ -158,7 +199,9 @@ def plot_swell(result: Any, ax: Any = None, *, columns: Any = None) -> Any:
         From :func:`diffkit.analysis.swell`.
     ax : matplotlib Axes, optional
     columns : sequence of str, optional
-        Which metrics (default: every available one).
+        Which metrics (default: every available one). A metric not computed at some depths
+        (expanded forms beyond ``max_expanded``) or 0 there (off the log axis) says so in
+        its legend entry.
 
     Returns
     -------
@@ -172,8 +215,14 @@ def plot_swell(result: Any, ax: Any = None, *, columns: Any = None) -> Any:
         ls = next((v for k, v in styles.items() if k in col), "-")
         marker = "s" if "tape" in col else ("o" if col.startswith("f'") else "^")
         lw = 2.2 if "tape" in col else 1.3
+        label = col
+        ns = np.asarray(result.ns)
+        if np.any(~np.isfinite(y)):
+            label += f" (not computed at n = {_runs(ns[~np.isfinite(y)])})"
+        if np.any(y == 0):
+            label += f" (0 at n = {_runs(ns[y == 0])}, off the log axis)"
         ax.plot(result.ns, np.where(y > 0, y, np.nan), ls=ls, marker=marker, ms=4, lw=lw,
-                label=col)
+                label=label)
     ax.set_yscale("log")
     ax.set_xlabel("n (depth of the logistic map $l_{k+1} = 4 l_k (1 - l_k)$)")
     ax.set_ylabel("size (nodes / operations)")
@@ -194,6 +243,12 @@ def plot_cost(result: Any, ax: Any = None, *, metric: str = "seconds") -> Any:
     ax : matplotlib Axes, optional
     metric : {"seconds", "nfev", "peak_bytes", "tape_bytes", "first_seconds"}
 
+    Notes
+    -----
+    Values a log axis cannot show (0, such as the symbolic method's evaluations after
+    compiling, or a tape where there is none) and values not measured (skipped or failed)
+    are not drawn; the legend lists each such method and says why.
+
     Returns
     -------
     matplotlib Axes
@@ -202,11 +257,25 @@ def plot_cost(result: Any, ax: Any = None, *, metric: str = "seconds") -> Any:
     if metric not in ("seconds", "nfev", "peak_bytes", "tape_bytes", "first_seconds"):
         raise UnknownMethodError(f"plot_cost(metric={metric!r}): choose seconds, nfev, "
                                  f"peak_bytes, tape_bytes or first_seconds")
+    from matplotlib.lines import Line2D
+
     data = getattr(result, metric)
+    left_out = []
+    dim = "n" if result.kind == "gradient" else "m"
     for m in result.methods:
         y = np.asarray(data[m], dtype=float)
-        if np.any(np.isfinite(y) & (y > 0)):
-            ax.plot(result.dims, np.where(y > 0, y, np.nan), ms=5, label=m, **_method_style(m))
+        shown = np.isfinite(y) & (y > 0)
+        why = _not_drawn(y, result.status[m], metric)
+        if not shown.any():
+            left_out.append((Line2D([], [], ls="none", **_method_style(m)),
+                             f"{m}: not drawn ({why})"))
+            continue
+        label = m
+        if not shown.all():
+            at = ", ".join(str(int(d)) for d in np.asarray(result.dims)[~shown])
+            label += f" (not drawn at {dim} = {at}: {why})"
+        ax.plot(result.dims, np.where(shown, y, np.nan), ms=5, label=label,
+                **_method_style(m))
     ax.set_xscale("log")
     ax.set_yscale("log")
     dim = "n (inputs)" if result.kind == "gradient" else "m (outputs)"
@@ -219,9 +288,27 @@ def plot_cost(result: Any, ax: Any = None, *, metric: str = "seconds") -> Any:
     title = {"seconds": "time", "nfev": "evaluations", "peak_bytes": "memory",
              "tape_bytes": "tape", "first_seconds": "first call"}[metric]
     ax.set_title(f"{title} vs dimension: {what}", fontsize=10)
-    ax.legend(fontsize=7.5)
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles + [hd for hd, _ in left_out], labels + [lb for _, lb in left_out],
+              fontsize=7.5)
     ax.grid(True, which="major", alpha=0.3)
     return ax
+
+
+def _not_drawn(y: np.ndarray, statuses: Any, metric: str) -> str:
+    """Why values of a cost curve are missing from a log axis."""
+    reasons = []
+    if np.any(y == 0):
+        reasons.append("0, which a log axis cannot show")
+    bad = [str(s) for v, s in zip(y, statuses, strict=False) if not np.isfinite(v)]
+    if bad:
+        unmeasured = "no tape" if metric == "tape_bytes" else "not measured"
+        kinds = list(dict.fromkeys(b.split(":")[0] if b != "ok" else unmeasured
+                                   for b in bad))
+        reasons.append(", ".join(kinds))
+    if np.any(np.isfinite(y) & (y < 0)):
+        reasons.append("negative")
+    return "; ".join(reasons) or "no value"
 
 
 def plot_comparison(result: Any, ax: Any = None) -> Any:
@@ -373,7 +460,7 @@ def plot_schedule(actions: Any, ax: Any = None, *, title: str | None = None) -> 
     --------
     >>> from diffkit import revolve
     >>> ax = plot_schedule(revolve.schedule(10, 3))
-    >>> ax.get_xlim()[1] > 10
+    >>> bool(ax.get_xlim()[1] > 10)
     True
     """
     from matplotlib.lines import Line2D

@@ -289,9 +289,8 @@ def _graph_and_traces(out: Path, log: Callable[[str], None]) -> list[str]:
         f"sweep.",
         "",
     ]
-    if hasattr(rev, "draw"):
-        fig, ax = _figure((9, 6))
-        rev.draw(ax=ax)
+    if hasattr(rev, "figure"):
+        fig = rev.figure()  # sized to the graph
         lines += [f"![DAG with values and adjoints]({_save(fig, out, 'dag_baydin.png')})", ""]
     if hasattr(rev, "to_mermaid"):
         lines += ["```mermaid", str(rev.to_mermaid()).strip(), "```", ""]
@@ -302,6 +301,18 @@ def _graph_and_traces(out: Path, log: Callable[[str], None]) -> list[str]:
               "`dk.trace(f, x, mode=\"forward\")`):", "", "```",
               str(fwd.forward_table()).rstrip(), "```", "",
               f"The tape holds {rev.ops} operations and {rev.nbytes} bytes of values.", ""]
+    if hasattr(rev, "to_python"):  # the adjoint trace as the program method reverse-compiled runs
+        from .errors import DiffkitError
+
+        try:
+            code = rev.to_python()
+        except DiffkitError as exc:
+            lines += [f"_The adjoint program: skipped ({type(exc).__name__}: {exc})._", ""]
+        else:
+            lines += ["The same adjoint trace as code: the program `method=\"reverse-compiled\"` "
+                      "writes from the registry's rules and compiles (`dk.trace(f, x)"
+                      ".to_python()`, `diffkit trace --python`):", "", "```python",
+                      code.rstrip(), "```", ""]
     log("report: graph and traces")
     return lines
 

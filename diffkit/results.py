@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +37,9 @@ class DerivativeResult:
     out_shape : tuple or None
         Shape of the function's value at the point.
     info : dict
-        Method-specific extras (tape size, expression size, ...).
+        Method-specific extras (tape size, expression size, ...). A method may leave costly
+        diagnostics to be computed on first access (``lazy_info=``): the dict is then built
+        the first time ``info`` is read, and stays.
     """
 
     value: Any
@@ -49,12 +53,58 @@ class DerivativeResult:
 
     def __init__(self, value: Any, nfev: int, method: str, error: Any = None, step: Any = None,
                  status: str = "ok", out_shape: tuple[int, ...] | None = None,
-                 info: dict[str, Any] | None = None) -> None:
+                 info: dict[str, Any] | None = None,
+                 lazy_info: Callable[[], dict[str, Any]] | None = None) -> None:
         # one store instead of the frozen dataclass's eight object.__setattr__ calls: a result
         # is built per derivative, and for the complex step that was 3x the cost of f itself
-        object.__setattr__(self, "__dict__", {
-            "value": value, "nfev": nfev, "method": method, "error": error, "step": step,
-            "status": status, "out_shape": out_shape, "info": {} if info is None else info})
+        fields = {"value": value, "nfev": nfev, "method": method, "error": error, "step": step,
+                  "status": status, "out_shape": out_shape}
+        if lazy_info is None:
+            fields["info"] = {} if info is None else info
+        else:  # ``info`` is absent until read: __getattr__ builds it (lazy keys, then info's)
+            fields["_lazy_info"] = (lazy_info, {} if info is None else info)
+        object.__setattr__(self, "__dict__", fields)
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached for attributes not in __dict__: ``info`` of a result with lazy_info
+        if name == "info":
+            d = self.__dict__
+            pending = d.pop("_lazy_info", None)
+            if pending is not None:
+                lazy, eager = pending
+                d["info"] = info = {**lazy(), **eager}
+                return info
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def replace(self, **changes: Any) -> DerivativeResult:
+        """A copy with ``changes`` to its fields (``dataclasses.replace`` would build lazy
+        diagnostics: this keeps them lazy unless ``info`` itself is replaced)."""
+        d = dict(self.__dict__)
+        if "info" in changes:
+            d.pop("_lazy_info", None)
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise TypeError(f"DerivativeResult has no field {sorted(unknown)[0]!r}")
+        d.update(changes)
+        new = object.__new__(type(self))
+        object.__setattr__(new, "__dict__", d)
+        return new
+
+    def with_info(self, **extra: Any) -> DerivativeResult:
+        """A copy with ``extra`` added to ``info``, leaving lazy diagnostics unbuilt."""
+        d = dict(self.__dict__)
+        pending = d.pop("_lazy_info", None)
+        if pending is None:
+            d["info"] = {**self.info, **extra}  # (a subclass may make info on first use)
+        else:  # (each result builds its own diagnostics, if asked)
+            d["_lazy_info"] = (pending[0], {**pending[1], **extra})
+        new = object.__new__(type(self))
+        object.__setattr__(new, "__dict__", d)
+        return new
+
+    def __getstate__(self) -> dict[str, Any]:
+        self.info  # noqa: B018 - builds lazy diagnostics: a pickle holds no closures
+        return self.__dict__
 
     def __float__(self) -> float:
         v = self.value

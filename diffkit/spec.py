@@ -9,12 +9,14 @@ shape).
 from __future__ import annotations
 
 import inspect
+import math
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from .core import Tracer, located_domain_error
+from .core import Tracer, evaluating, located_domain_error
 from .errors import (
     DiffkitError,
     DomainError,
@@ -120,27 +122,116 @@ def check_value(value: Any, name: str, op: str) -> np.ndarray:
     return arr
 
 
-def _parameters(fn: Callable[..., Any]) -> tuple[str, ...]:
+class _Layout:
+    """A callable's signature, and which data bindings it accepts (binding reads only counts
+    and names, so the answer holds for any values)."""
+
+    __slots__ = ("fits", "sig")
+
+    def __init__(self, sig: inspect.Signature | None) -> None:
+        self.sig = sig
+        self.fits: dict[tuple[Any, ...], bool] = {}
+
+    def binds(self, k: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        """Whether ``k`` coordinates, then ``args`` and ``kwargs``, bind to the signature."""
+        key = (k, len(args), tuple(kwargs))
+        fits = self.fits.get(key)
+        if fits is None:
+            try:
+                self.sig.bind(*([0.0] * k), *args, **kwargs)  # type: ignore[union-attr]
+            except TypeError:
+                fits = False
+            else:
+                fits = True
+            self.fits[key] = fits
+        return fits
+
+
+def _layout(fn: Callable[..., Any]) -> _Layout:
+    """``fn``'s :class:`_Layout`, read once per callable: a plain function passed to
+    ``dk.gradient`` is wrapped in a new Function on every call, and ``inspect.signature`` cost
+    more than the rest of the wrapping."""
     try:
-        sig = inspect.signature(fn)
+        return _LAYOUTS[fn]
+    except (KeyError, TypeError):  # not seen, or no weak reference / hash to keep it by
+        pass
+    try:
+        layout = _Layout(inspect.signature(fn))
     except (TypeError, ValueError):  # builtins and ufuncs without a signature
+        layout = _Layout(None)
+    try:
+        _LAYOUTS[fn] = layout
+    except TypeError:
+        pass
+    return layout
+
+
+_LAYOUTS: weakref.WeakKeyDictionary[Any, _Layout] = weakref.WeakKeyDictionary()
+
+
+def _signature(fn: Callable[..., Any]) -> inspect.Signature | None:
+    return _layout(fn).sig
+
+
+def _parameters(fn: Callable[..., Any], sig: inspect.Signature | None = None
+                ) -> tuple[str, ...]:
+    """The parameters to differentiate: the required positional ones, in order.
+
+    ``*args`` and ``**kwargs`` may follow them (they receive data arguments, see
+    :meth:`Function.with_data`), but cannot stand in for them.
+    """
+    sig = sig if sig is not None else _signature(fn)
+    if sig is None:
         return ("x",)
     names = []
+    variadic = False
     for p in sig.parameters.values():
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            raise SpecError(
-                f"Function({getattr(fn, '__name__', fn)!r}): *args/**kwargs parameters are "
-                f"not supported; name each scalar parameter (def f(x1, x2): ...) or take one "
-                f"array parameter (def f(x): ...)"
-            )
-        if p.default is p.empty and p.kind != p.KEYWORD_ONLY:
+            variadic = True
+        elif p.default is p.empty and p.kind != p.KEYWORD_ONLY:
             names.append(p.name)
+    if not names and variadic:
+        raise SpecError(
+            f"Function({getattr(fn, '__name__', fn)!r}): *args/**kwargs parameters cannot be "
+            f"differentiated; name each scalar parameter (def f(x1, x2): ...) or take one "
+            f"array parameter (def f(x): ...). Data after them may come in *args: "
+            f"dk.gradient(f, x, args=(X, y))"
+        )
     if not names:
         raise SpecError(
             f"Function({getattr(fn, '__name__', fn)!r}) has no parameters to differentiate "
             f"with respect to; give it at least one positional parameter"
         )
     return tuple(names)
+
+
+def _short_repr(value: Any, limit: int = 60) -> str:
+    """A value for a message, one short line: an array larger than 6 entries as its shape and
+    dtype, lists and tuples entry by entry (a data array is never printed whole)."""
+    if isinstance(value, np.ndarray):
+        text = "array(" + " ".join(np.array2string(value, precision=4).split()) + ")" \
+            if value.size <= 6 else ""
+        if not text or len(text) > limit:
+            text = f"array of shape {value.shape} ({value.dtype})"
+    elif isinstance(value, (list, tuple)) and type(value) in (list, tuple):
+        inner = [_short_repr(v, 40) for v in value[:3]] + (["..."] if len(value) > 3 else [])
+        text = ", ".join(inner)
+        text = f"[{text}]" if isinstance(value, list) else f"({text}{',' * (len(value) == 1)})"
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _what(value: Any) -> str:
+    """``int 3``, ``list [1, 2]``, ``an array of shape (50, 3) (float64)``: for messages."""
+    text = _short_repr(value, 120)
+    return f"an {text}" if text.startswith("array of") else f"{type(value).__name__} {text}"
+
+
+def _describe_data(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    parts = [_short_repr(a, 40) for a in args]
+    parts += [f"{k}={_short_repr(v, 40)}" for k, v in kwargs.items()]
+    return ", ".join(parts)
 
 
 def not_scalar(name: str, shape: tuple[int, ...], op: str, hint: str = "") -> OutputShapeError:
@@ -156,12 +247,35 @@ def _short_array(x: Any) -> str:
     return text if len(text) < 80 else text[:77] + "..."
 
 
+_F64 = np.dtype(np.float64)
+
+
+def all_finite(arr: np.ndarray) -> bool:
+    """Whether every entry of ``arr`` is finite.
+
+    Inside :class:`~diffkit.core.checked_evaluation` (where numpy's floating-point events are
+    counted, not printed), a float64 array is summed first, two thirds of ``np.isfinite`` 's
+    time at n = 1e3: a NaN or infinite entry makes the sum NaN or infinite, so a finite sum
+    proves every entry finite; an infinite one (also a finite array whose sum overflows) is
+    settled entry by entry.
+    """
+    if arr.__class__ is np.ndarray and arr.dtype is _F64 and evaluating() \
+            and math.isfinite(_sum(arr, axis=None)):
+        return True
+    return bool(np.isfinite(arr).all())
+
+
+_sum = np.add.reduce
+
+
 def check_output(spec: Function, value: Any, op: str, x: Any) -> np.ndarray:
     """Check the function value at ``x`` for ``op``: real, finite, scalar where required."""
+    if value.__class__ is np.float64 and value - value == 0.0:  # the common case: finite
+        return np.asarray(value)
     arr = check_value(value, spec.name, op)
     if op in ("gradient", "hessian") and arr.shape != ():
         raise not_scalar(spec.name, arr.shape, op)
-    if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+    if arr.dtype.kind in "fc" and not all_finite(arr):
         # where it left its domain: the plain evaluation again, with numpy's traps on
         located = located_domain_error(spec.fn, spec.unpack(np.asarray(x)))
         if located is not None:
@@ -179,7 +293,7 @@ def check_derivative(spec: Function, value: Any, op: str, x: Any, method: str) -
     :class:`~diffkit.errors.DomainError` naming the primitive applied outside its derivative's
     domain (``sqrt`` at 0), or saying which entry is not finite."""
     arr = np.asarray(value)
-    if arr.dtype.kind not in "fc" or np.all(np.isfinite(arr)):
+    if arr.dtype.kind not in "fc" or all_finite(arr):
         return value
     located = located_domain_error(spec.fn, spec.unpack(np.asarray(x)), what="derivative")
     if located is not None:
@@ -235,15 +349,22 @@ class Function:
             raise SpecError("Function(fn): fn is already a diffkit Function; use it directly")
         if not callable(fn):
             raise SpecError(
-                f"Function(fn): fn must be callable, got {type(fn).__name__} {fn!r}; pass a "
-                f"Python function, e.g. lambda x: dnp.sin(x)"
+                f"Function(fn): fn must be callable, got {_what(fn)}; pass a Python function, "
+                f"e.g. lambda x: dnp.sin(x)"
             )
         if manual is not None and not callable(manual):
-            raise SpecError(f"Function(manual=...): must be callable, got {manual!r}")
+            raise SpecError(f"Function(manual=...): must be callable, got {_short_repr(manual)}")
         self.fn = fn
+        # the signature the data arguments are bound against (None: parameters were given,
+        # or fn has none to read)
+        self._layout = _layout(fn) if parameters is None else None
+        self._sig = self._layout.sig if self._layout is not None else None
         self.parameters: tuple[str, ...] = (
-            tuple(parameters) if parameters is not None else _parameters(fn)
+            tuple(parameters) if parameters is not None else _parameters(fn, self._sig)
         )
+        self.data: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+        """The data arguments bound by :meth:`with_data` (``(args, kwargs)``), else None."""
+        self._unbound: Function | None = None  # (not self: no reference cycle)
         self.name = name or getattr(fn, "__name__", "f")
         if self.name == "<lambda>":
             self.name = "f"
@@ -296,6 +417,168 @@ class Function:
         self.manual_hessian_fn = fn
         return fn
 
+    # ------------------------------------------------------------------ data arguments
+    def with_data(self, args: Any = (), kwargs: Any = None, *, call: str = "f") -> Function:
+        """This function with data arguments bound: ``args`` after the differentiated
+        parameters, ``kwargs`` by name, never differentiated (scipy's ``args=`` convention).
+
+        The bound Function takes the point alone; every method calls it as
+        ``fn(*coordinates, *args, **kwargs)`` (the hand-written derivative too). The data
+        fill the *last* required positional parameters, so ``def loss(w, X, y)`` with
+        ``args=(X, y)`` differentiates ``w``; data beyond them go to ``*args``. Data are
+        passed as they are (not copied, not traced): to the symbolic method they are
+        constants.
+
+        Parameters
+        ----------
+        args : tuple or None
+            Positional data arguments (None: none).
+        kwargs : dict, optional
+            Keyword data arguments.
+        call : str
+            How the call appears in messages (``"gradient(f, x)"``).
+
+        Returns
+        -------
+        Function
+            ``self`` when there are no data; else a new Function with its own caches (a
+            method's cache may hold expressions built from the data).
+
+        Raises
+        ------
+        SpecError
+            ``args`` not a tuple, ``kwargs`` not a dict of names, data that leave no parameter
+            to differentiate, or names and counts the function does not take.
+
+        Examples
+        --------
+        >>> import numpy as np, diffkit as dk, diffkit.numpy as dnp
+        >>> def loss(w, X, y):
+        ...     return dnp.sum((X @ w - y) ** 2)
+        >>> X, y = np.eye(2), np.array([1.0, 2.0])
+        >>> bound = dk.Function(loss).with_data((X, y))
+        >>> bound.parameters
+        ('w',)
+        >>> float(bound.call(np.array([1.0, 1.0])))
+        1.0
+        """
+        if kwargs is None:
+            kwargs = {}
+        if args is None:  # (what wrappers pass for "no data")
+            args = ()
+        if not isinstance(args, tuple):
+            raise SpecError(
+                f"{call}: args= must be a tuple of data arguments, got {_what(args)}; write "
+                f"args=(data,) for one data argument, args=(X, y) for several")
+        if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+            raise SpecError(
+                f"{call}: kwargs= must be a dict of keyword data arguments (names to values), "
+                f"got {_what(kwargs)}")
+        if not args and not kwargs:
+            return self
+        k = self._count_differentiated(args, kwargs, call)
+        bound = object.__new__(type(self))
+        bound.__dict__.update(self.__dict__)
+        kept = [p for p in self.parameters if p not in kwargs] if kwargs else self.parameters
+        bound.parameters = tuple(kept[:k])
+        bound._sig = bound._layout = None
+        bound.fn = self._bind(self.fn, args, kwargs)
+        bound.manual_fn = None if self.manual_fn is None else \
+            self._bind_derivative(self.manual_fn, k, args, kwargs, "manual", call)
+        bound.manual_hessian_fn = None if self.manual_hessian_fn is None else \
+            self._bind_derivative(self.manual_hessian_fn, k, args, kwargs, "manual_hessian",
+                                  call)
+        bound.program = None  # the formula has the data's variables: it is traced instead
+        bound.cache = {}
+        base_args, base_kwargs = self.data if self.data is not None else ((), {})
+        bound.data = (args + base_args, {**base_kwargs, **kwargs})  # in the order of the call
+        bound._unbound = self.unbound
+        return bound
+
+    @property
+    def unbound(self) -> Function:
+        """The Function the data were bound to (itself when none were)."""
+        return self if self._unbound is None else self._unbound
+
+    def _count_differentiated(self, args: tuple[Any, ...], kwargs: dict[str, Any],
+                              call: str) -> int:
+        """How many leading parameters remain to differentiate once the data are bound; the
+        :class:`SpecError` saying why the data do not fit, when they do not."""
+        sig = self._sig
+        names = self.parameters
+        if sig is None:  # parameters given (a formula, a bound Function): by name
+            unknown = [k for k in kwargs if k not in names]
+            if unknown:
+                raise SpecError(
+                    f"{call}: kwargs= names {unknown[0]!r}, which {self.name} does not take; "
+                    f"its parameters are {', '.join(names)}")
+        kept = [p for p in names if p not in kwargs] if kwargs else names
+        k = len(kept) - len(args)
+        if k < 1:  # data overflowing into *args or defaulted parameters leave one coordinate
+            if not kept or sig is None or not self._layout.binds(1, args, kwargs):
+                named = f" not named in kwargs= ({', '.join(kept)})" if kwargs else ""
+                raise SpecError(
+                    f"{call}: {self._shown()} has {len(kept)} positional parameter(s){named}, "
+                    f"and args= gives {len(args)} data argument(s) "
+                    f"({_describe_data(args, {})}), leaving none for the point x; the data "
+                    f"fill the last parameters and x the first, so f needs one more: "
+                    f"def f(x, data): ..."
+                )
+            k = 1
+        if sig is not None and not self._layout.binds(k, args, kwargs):
+            try:
+                sig.bind(*([0.0] * k), *args, **kwargs)
+            except TypeError as exc:
+                raise SpecError(
+                    f"{call}: {self._shown()} cannot take the data arguments "
+                    f"({_describe_data(args, kwargs)}) after {k} point coordinate(s) "
+                    f"({', '.join(kept[:k])}): {exc}. The call is "
+                    f"f(*point, *args, **kwargs); pass each data argument once, in order"
+                ) from None
+        return k
+
+    def _shown(self) -> str:
+        return f"{self.name}({', '.join(self.parameters)})"
+
+    def _bind(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+              ) -> Callable[..., Any]:
+        if self._sig is not None or not kwargs:
+            if not kwargs:
+                return lambda *point: fn(*point, *args)
+            return lambda *point: fn(*point, *args, **kwargs)
+        # parameters given by name (a formula): every value goes in its position
+        names = self.parameters
+        slots = [p for p in names if p not in kwargs]
+
+        def positional(*point: Any) -> Any:
+            values = dict(zip(slots, (*point, *args), strict=True))
+            values.update(kwargs)
+            return fn(*(values[p] for p in names))
+
+        return positional
+
+    def _bind_derivative(self, fn: Callable[..., Any], k: int, args: tuple[Any, ...],
+                         kwargs: dict[str, Any], what: str, call: str) -> Callable[..., Any]:
+        """The hand-written derivative with the same data; a :class:`SpecError` at its first
+        call (not at binding: the manual method may not be the one asked for) when its
+        signature cannot take them."""
+        layout = _layout(fn)
+        sig = layout.sig
+        if sig is not None and not layout.binds(k, args, kwargs):
+            try:
+                sig.bind(*([0.0] * k), *args, **kwargs)
+            except TypeError as exc:
+                problem = (f"{call}: the hand-written derivative @{self.name}.{what} "
+                           f"({getattr(fn, '__name__', 'derivative')}{sig}) does not take the "
+                           f"data arguments ({_describe_data(args, kwargs)}): {exc}; give it "
+                           f"the same parameters as {self.name}")
+
+                def refuse(*point: Any) -> Any:
+                    raise SpecError(problem)
+
+                return refuse
+        return self._bind(fn, args, kwargs)
+
     # ------------------------------------------------------------------ calling
     @property
     def nparams(self) -> int:
@@ -346,13 +629,17 @@ class Function:
         if self.manual_fn is None:
             raise MissingManualError(
                 f"method='manual' on {self.name!r}: no hand-written derivative is registered; "
-                f"add one with @{self.name}.manual (def d{self.name}({', '.join(self.parameters)}"
-                f"): return [...]) or Function(fn, manual=...), or choose another method"
+                f"add one with @{self.name}.manual (def d{self.name}("
+                f"{', '.join(self.unbound.parameters)}): return [...]) or Function(fn, "
+                f"manual=...), or choose another method"
             )
         return self.manual_fn(*self.unpack(x))
 
     def __repr__(self) -> str:
-        return f"Function({self.name!r}, parameters={self.parameters})"
+        if self.data is None:
+            return f"Function({self.name!r}, parameters={self.parameters})"
+        return (f"Function({self.name!r}, parameters={self.parameters}, data="
+                f"({_describe_data(*self.data)}))")
 
 
 def function(fn: Callable[..., Any] | None = None, *, name: str | None = None,

@@ -92,6 +92,7 @@ DEFAULT_RTOL: dict[str, float] = {
     "symbolic": 1e-10,
     "reverse-mode": 1e-10,
     "forward-mode": 1e-10,
+    "reverse-compiled": 1e-10,
     "manual": 1e-10,
     "auto": 1e-8,  # AD, or Richardson where AD cannot follow the code
     "callable": 1e-7,

@@ -15,12 +15,12 @@ Examples
 Forward primal trace
 v-1 = x1          = 2
 v0  = x2          = 5
-v1  = log(v-1)    = 0.693
+v1  = log(v-1)    = 0.6931
 v2  = v-1 * v0    = 10
-v3  = sin(v0)     = -0.959
-v4  = v1 + v2     = 10.693
-v5  = v4 - v3     = 11.652
-y   = v5          = 11.652
+v3  = sin(v0)     = -0.9589
+v4  = v1 + v2     = 10.69
+v5  = v4 - v3     = 11.65
+y   = v5          = 11.65
 >>> t.gradient.round(3)
 array([5.5  , 1.716])
 """
@@ -35,11 +35,13 @@ import numpy as np
 
 from . import graph
 from .core import REGISTRY, Primitive, checked_evaluation
-from .display import expression_text
+from .display import DIGITS, expression_text, format_value
 from .errors import OutputShapeError, UnknownMethodError
+from .graph import MAX_NODES
 from .memory import meter
 from .methods.forward import tangent_trace
 from .methods.reverse import Node, ReverseTrace, record, record_vjps
+from .spec import check_derivative
 from .validation import check_output, prepare
 
 __all__ = ["EvaluationTrace", "Step", "trace"]
@@ -112,7 +114,8 @@ class EvaluationTrace:
 
     def __init__(self, steps: list[Step], output: int | None, contributions: list[Contribution],
                  ninputs: int, nbytes: int, value: Any, gradient: Any, name: str,
-                 memory: dict[str, int] | None = None) -> None:
+                 memory: dict[str, int] | None = None, spec: Any = None, point: Any = None
+                 ) -> None:
         self.steps = steps
         self.output = output
         self.contributions = contributions
@@ -123,19 +126,22 @@ class EvaluationTrace:
         self.gradient = gradient
         self.name = name
         self.memory = dict(memory or {})
+        self.spec = spec  # the function and point traced (for to_python)
+        self.point = point
 
     def __repr__(self) -> str:
         return (f"EvaluationTrace({self.name!r}, ops={self.ops}, nbytes={self.nbytes}, "
                 f"value={_fmt(self.value, 6)})")
 
     # ------------------------------------------------------------------ tables
-    def forward_table(self, digits: int = 3) -> str:
+    def forward_table(self, digits: int = DIGITS) -> str:
         """The primal trace, one line per step (Baydin et al. 2018, Table 3, left).
 
         Parameters
         ----------
         digits : int
-            Decimals shown for values.
+            Significant digits of the values (scientific notation for very small and very
+            large ones; arrays of more than 4 entries are shown by their shape).
 
         Returns
         -------
@@ -147,7 +153,7 @@ class EvaluationTrace:
                          _fmt(self.steps[self.output].value, digits)))
         return "Forward primal trace\n" + _columns(rows)
 
-    def reverse_table(self, digits: int = 3) -> str:
+    def reverse_table(self, digits: int = DIGITS) -> str:
         """The adjoint trace, one line per edge swept back (Baydin et al. 2018, Table 3, right).
 
         Returns
@@ -181,8 +187,31 @@ class EvaluationTrace:
                          _fmt(adj, digits)))
         return "Reverse adjoint trace\n" + _columns(rows)
 
+    def to_python(self) -> str:
+        """The adjoint program as Python source: the primal trace, then one line per adjoint
+        (the table above as code), written by ``method="reverse-compiled"``
+        (:meth:`diffkit.methods.ReverseCompiled.source`; the Jacobian's sweeps for a
+        vector-valued function).
+
+        Examples
+        --------
+        >>> import diffkit as dk, diffkit.numpy as dnp
+        >>> t = dk.trace(lambda x1, x2: x1 * dnp.sin(x2), [2.0, 0.5])
+        >>> print(t.to_python().splitlines()[-1])
+            return v2, x1_bar, x2_bar
+        """
+        if self.spec is None:
+            raise UnknownMethodError(
+                "to_python(): this trace does not hold its function; make it with "
+                "dk.trace(f, x)")
+        from .methods.compiled import ReverseCompiled
+
+        what = "gradient" if self.gradient is not None else "jacobian"
+        return ReverseCompiled().source(self.spec, self.point, what=what)
+
     # ------------------------------------------------------------------ graphs
-    def graph(self, digits: int = 3) -> tuple[list[tuple[int, list[str]]], list[tuple[int, int]]]:
+    def graph(self, digits: int = DIGITS
+              ) -> tuple[list[tuple[int, list[str]]], list[tuple[int, int]]]:
         """``(nodes, edges)`` for :mod:`diffkit.graph`: op, value and adjoint in each node."""
         nodes = []
         for k, s in enumerate(self.steps):
@@ -193,24 +222,56 @@ class EvaluationTrace:
         edges = [(p, k) for k, s in enumerate(self.steps) for p in dict.fromkeys(s.parents)]
         return nodes, edges
 
-    def to_dot(self, digits: int = 3) -> str:
+    def to_dot(self, digits: int = DIGITS) -> str:
         """The computational graph in Graphviz DOT (text)."""
         return graph.to_dot(*self.graph(digits), name=self.name)
 
-    def to_mermaid(self, digits: int = 3) -> str:
+    def to_mermaid(self, digits: int = DIGITS) -> str:
         """The computational graph as a Mermaid flowchart (text)."""
         return graph.to_mermaid(*self.graph(digits))
 
-    def draw(self, ax: Any = None, digits: int = 3) -> Any:
+    def draw(self, ax: Any = None, digits: int = DIGITS, *,
+             max_nodes: int | None = MAX_NODES, direction: str = "auto",
+             fontsize: float = 8.0) -> Any:
         """Draw the graph as a layered DAG (layers = topological generations).
 
-        Each node shows its operation, value and adjoint; the output is outlined. Returns the
-        matplotlib Axes (it never shows the figure itself).
+        Each node shows its operation, value and adjoint; the output is outlined; arrows run
+        from each value to the operations that read it. Without ``ax`` the figure is sized to
+        the graph; programs of more than ``max_nodes`` steps have their middle folded into
+        one box, and the title says how many steps it hides (see :func:`diffkit.graph.draw`).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+        digits : int
+            Significant digits of values and adjoints.
+        max_nodes : int or None
+            Steps drawn before the middle is folded; None draws every step.
+        direction : {"auto", "LR", "TB"}
+            Layers left to right or top to bottom (``"auto"``: left to right when it fits on
+            a 16 x 10 inch page, else whichever fits better).
+        fontsize : float
+
+        Returns
+        -------
+        matplotlib Axes
+            It never shows the figure itself.
         """
         nodes, edges = self.graph(digits)
         title = f"{self.name}: {self.ops} ops, value {_fmt(self.value, digits)}"
-        return graph.draw(nodes, edges, ax=ax, title=title,
+        return graph.draw(nodes, edges, ax=ax, title=title, max_nodes=max_nodes,
+                          direction=direction, fontsize=fontsize,
                           highlight=() if self.output is None else (self.output,))
+
+    def figure(self, digits: int = DIGITS, **kwargs: Any) -> Any:
+        """:meth:`draw` on a new figure sized to the graph, made without pyplot (for saving:
+        ``dk.trace(f, x).figure().savefig("dag.png")``).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        return self.draw(ax="figure", digits=digits, **kwargs).figure
 
 
 # ----------------------------------------------------------------------------- formatting
@@ -234,22 +295,10 @@ def _columns(rows: list[tuple[str, str, str]]) -> str:
 
 
 def _fmt(v: Any, digits: int) -> str:
-    arr = np.asarray(v)
-    if arr.ndim == 0:
-        if arr.dtype == bool:
-            return str(bool(arr))
-        if np.iscomplexobj(arr):
-            return f"{complex(arr):.{digits}g}"
-        text = f"{float(arr):.{digits}f}".rstrip("0").rstrip(".")
-        return "0" if text in ("-0", "") else text
-    if arr.size <= 4:
-        if arr.dtype.kind == "f":
-            arr = arr + 0.0  # -0.0 prints as 0
-        return np.array2string(arr, precision=digits, separator=", ", suppress_small=True)
-    return f"array{arr.shape}"
+    return format_value(v, digits)
 
 
-def _ref(ref: tuple[str, Any], names: list[str], digits: int = 3) -> str:
+def _ref(ref: tuple[str, Any], names: list[str], digits: int = DIGITS) -> str:
     kind, v = ref
     if kind == "v":
         return names[v]
@@ -316,7 +365,7 @@ def trace(f: Any, x: Any, mode: str = "reverse", direction: Any = None) -> Any:
     >>> t.ops, [s.name for s in t.steps]
     (3, ['v0', 'v1', 'v2', 'v3'])
     >>> print(t.to_mermaid().splitlines()[1])
-      n_0["v0 = x<br/>value [0.5, 1. ]<br/>adjoint [0.918, 1.382]"]
+      n_0["v0 = x<br/>value [0.5, 1]<br/>adjoint [0.9182, 1.382]"]
     """
     if mode == "forward":
         return tangent_trace(f, x, direction)
@@ -370,8 +419,9 @@ def trace(f: Any, x: Any, mode: str = "reverse", direction: Any = None) -> Any:
                  for s in steps[:n]]
         gradient = (np.array([float(g) for g in grads]) if n > 1
                     else np.asarray(grads[0], dtype=float).reshape(xa.shape))
+        check_derivative(spec, gradient, "trace", xa, "trace(f, x)")
     return EvaluationTrace(steps, output, contributions, n, nbytes, value, gradient,
-                           spec.name, usage.info())
+                           spec.name, usage.info(), spec, xa)
 
 
 def _retotal(contributions: list[Contribution]) -> list[Contribution]:

@@ -8,10 +8,12 @@ from typing import Any
 
 import numpy as np
 
+from .core import evaluating
 from .errors import ArityError, NonFiniteError, OutputShapeError, PointError
 from .spec import Function, SpecError, check_output, not_scalar
 
-__all__ = ["as_function", "as_point", "check_output", "not_scalar", "prepare", "scalar_point"]
+__all__ = ["as_function", "as_point", "check_output", "not_scalar", "prepare", "scalar_point",
+           "with_data"]
 
 
 def as_function(f: Any, op: str = "gradient", *, call: str | None = None) -> Function:
@@ -42,6 +44,8 @@ def short_repr(x: Any) -> str:
 
 _FLOATS = (float, np.float64)
 """The scalar types a point may have without conversion (np.float64 subclasses float)."""
+_F64 = np.dtype(np.float64)
+_sum = np.add.reduce
 
 
 def scalar_point(f: Any, x: Any) -> float | None:
@@ -102,6 +106,11 @@ def as_point(spec: Function, x: Any, op: str = "gradient", *, call: str | None =
     """
     if type(x) in _FLOATS and len(spec.parameters) == 1 and math.isfinite(x):
         return np.array(x, dtype=np.float64)  # the common scalar case, without the checks below
+    if x.__class__ is np.ndarray and x.dtype is _F64 and op != "derivative" and x.size \
+            and (len(spec.parameters) == 1 or x.shape == (len(spec.parameters),)):
+        arr = x.copy()  # the common array case: only finiteness is left to check
+        if (evaluating() and math.isfinite(_sum(arr, axis=None))) or np.isfinite(arr).all():
+            return arr  # (a silent sum where numpy's errors are counted: see all_finite)
     call = call or f"{op}(f, x)"
     try:
         arr = np.asarray(x)
@@ -129,7 +138,7 @@ def as_point(spec: Function, x: Any, op: str = "gradient", *, call: str | None =
         raise ArityError(
             f"{call}: {spec.name} takes {k} parameters ({', '.join(spec.parameters)}), so x "
             f"needs {k} coordinates; got {got} (x = {_short(arr)}). Pass one value per "
-            f"parameter, or write the function with a single array parameter"
+            f"parameter, or write the function with a single array parameter{_data_hint(spec)}"
         )
     if op == "derivative" and arr.size != 1:
         raise PointError(
@@ -146,9 +155,33 @@ def as_point(spec: Function, x: Any, op: str = "gradient", *, call: str | None =
     return arr
 
 
-def prepare(f: Any, x: Any, op: str) -> tuple[Function, np.ndarray]:
-    """Validate ``(f, x)`` for operation ``op`` ("derivative", "gradient", ...)."""
-    spec = as_function(f, op)
+def _data_hint(spec: Function) -> str:
+    """For a Function with data arguments: which parameters the data took."""
+    if spec.data is None:
+        return ""
+    names = spec.unbound.parameters
+    taken = [p for p in names if p not in spec.parameters]
+    return (f" (the data arguments args=/kwargs= fill {', '.join(taken)}; the point fills "
+            f"the first parameter(s) of {spec.unbound.name}({', '.join(names)}))")
+
+
+def with_data(spec: Function, args: Any, kwargs: Any, op: str = "gradient", *,
+              call: str | None = None) -> Function:
+    """``spec`` with the data arguments ``args`` (a tuple) and ``kwargs`` (a dict) bound, as
+    every entry point taking ``args=``/``kwargs=`` binds them (:meth:`Function.with_data`);
+    ``spec`` itself when there are none."""
+    if args.__class__ is tuple and not args and kwargs is None:
+        return spec
+    return spec.with_data(args, kwargs, call=call or f"{op}(f, x)")
+
+
+def prepare(f: Any, x: Any, op: str, args: Any = (), kwargs: Any = None
+            ) -> tuple[Function, np.ndarray]:
+    """Validate ``(f, x)`` for operation ``op`` ("derivative", "gradient", ...), with the data
+    arguments ``args``/``kwargs`` bound to ``f`` (see :meth:`Function.with_data`)."""
+    spec = f if f.__class__ is Function else as_function(f, op)
+    if args.__class__ is not tuple or args or kwargs is not None:
+        spec = spec.with_data(args, kwargs, call=f"{op}(f, x)")
     return spec, as_point(spec, x, op)
 
 

@@ -26,7 +26,7 @@ from tests.strategies import RandomProgram, programs
 EXAMPLES = int(os.environ.get("DIFFKIT_AGREEMENT_EXAMPLES", "2000"))
 SKIP = {"manual"}  # random programs have no hand-written derivative
 SYMBOLIC_EVERY = 4
-AD_FORMS = {"reverse-mode", "forward-mode"}  # also run on the dnp Python form
+AD_FORMS = {"reverse-mode", "forward-mode", "reverse-compiled"}  # also the dnp Python form
 
 
 def method_names() -> list[str]:

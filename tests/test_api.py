@@ -192,8 +192,12 @@ def test_errors_subclass_builtins():
     assert issubclass(dk.StencilError, dk.DomainError)
     for name in dk.__all__:
         obj = getattr(dk, name)
-        if isinstance(obj, type) and issubclass(obj, Exception) and obj is not dk.DiffkitError:
+        if isinstance(obj, type) and issubclass(obj, Warning):
+            assert issubclass(obj, (dk.DiffkitWarning, UserWarning))
+        elif isinstance(obj, type) and issubclass(obj, Exception) \
+                and obj is not dk.DiffkitError:
             assert issubclass(obj, dk.DiffkitError)
+    assert issubclass(dk.DiffkitFallbackWarning, dk.DiffkitWarning)
 
 
 def test_default_method_is_ad_with_a_richardson_fallback(f):
@@ -203,8 +207,11 @@ def test_default_method_is_ad_with_a_richardson_fallback(f):
                                rtol=1e-15)
     opaque = dk.Function(lambda x: float(np.sum(np.asarray(x) ** 3)))
     r = dk.methods.get().gradient(opaque, [1.0, 2.0])
-    assert r.method == "richardson"
-    assert "could not follow the code (NotTraceableError)" in r.info["auto"]
+    assert r.method == r.info["method"] == "richardson"
+    assert r.info["why"].startswith("richardson: reverse-mode could not follow f at "
+                                    "test_api.py:")
+    assert "(NotTraceableError)" in r.info["why"]
+    assert r.info["auto"] == r.info["why"]
     np.testing.assert_allclose(r.value, [3.0, 12.0], rtol=1e-12)
 
 

@@ -232,9 +232,9 @@ def test_tangent_trace_is_baydin_table_2(baydin):
     assert float(t.value) == pytest.approx(11.652071455223084, rel=1e-15)
     table = t.forward_table()
     dot = "\u0307"
-    for line in ["v-1 = x1 = 2", "v0 = x2 = 5", "v1 = log(v-1) = 0.693147",
-                 "v2 = v-1 * v0 = 10", "v3 = sin(v0) = -0.958924", "v4 = v1 + v2 = 10.6931",
-                 "v5 = v4 - v3 = 11.6521", f"v{dot}1 = v{dot}-1 / v-1 = 0.5",
+    for line in ["v-1 = x1 = 2", "v0 = x2 = 5", "v1 = log(v-1) = 0.6931",
+                 "v2 = v-1 * v0 = 10", "v3 = sin(v0) = -0.9589", "v4 = v1 + v2 = 10.69",
+                 "v5 = v4 - v3 = 11.65", f"v{dot}1 = v{dot}-1 / v-1 = 0.5",
                  f"v{dot}3 = v{dot}0 * cos(v0) = 0", f"v{dot}5 = v{dot}4 - v{dot}3 = 5.5",
                  f"y{dot} = v{dot}5 = 5.5"]:
         assert line in table, line

@@ -21,7 +21,7 @@ from diffkit import methods
 from tests.strategies import guarded_programs
 
 EVERY = ["reverse-mode", "forward-mode", "symbolic", "complex-step", "central-difference",
-         "richardson", "forward-difference", "backward-difference", "auto"]
+         "richardson", "forward-difference", "backward-difference", "auto", "reverse-compiled"]
 
 X = np.array([-0.4, 0.3, 1.7])
 P = np.array([-0.2, 0.3, 0.7])
@@ -66,7 +66,8 @@ def test_where_guarded_functions_differentiate_in_every_method(name, method):
 
 
 @pytest.mark.parametrize("method", ["reverse-mode", "forward-mode", "symbolic",
-                                    "complex-step", "central-difference", "richardson"])
+                                    "complex-step", "central-difference", "richardson",
+                                    "reverse-compiled"])
 def test_a_taken_branch_outside_the_domain_still_names_the_primitive(method):
     def f(x):
         return np.sum(np.where(x > -1.0, np.sqrt(x), 0.0))  # sqrt(-0.5) is taken
@@ -76,7 +77,8 @@ def test_a_taken_branch_outside_the_domain_still_names_the_primitive(method):
         dk.gradient(f, np.array([-0.5, 0.7]), method=method)
 
 
-@pytest.mark.parametrize("method", ["reverse-mode", "forward-mode", "symbolic"])
+@pytest.mark.parametrize("method", ["reverse-mode", "forward-mode", "symbolic",
+                                    "reverse-compiled"])
 def test_a_taken_branch_at_a_derivative_edge_is_refused(method):
     with pytest.raises(dk.DomainError, match=r"sqrt\(.*\) is defined but its derivative is not "
                                              r"finite there \(sqrt's derivative requires x > 0"):
@@ -149,4 +151,14 @@ def guarded_disagreements(prog, names=None):
 @given(guarded_programs())
 def test_every_method_agrees_on_where_guarded_programs(prog):
     problems = guarded_disagreements(prog)
+    assert not problems, f"{prog}\n" + "\n".join(problems)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+@given(guarded_programs())
+def test_reverse_compiled_agrees_on_where_guarded_programs(prog):
+    """The written program does not annihilate a zero cotangent as the tape does: where a
+    discarded entry meets a floating-point event the method hands the point to the tape."""
+    problems = guarded_disagreements(prog, ["reverse-compiled"])
     assert not problems, f"{prog}\n" + "\n".join(problems)

@@ -18,12 +18,12 @@ FORWARD = """\
 Forward primal trace
 v-1 = x1          = 2
 v0  = x2          = 5
-v1  = log(v-1)    = 0.693
+v1  = log(v-1)    = 0.6931
 v2  = v-1 * v0    = 10
-v3  = sin(v0)     = -0.959
-v4  = v1 + v2     = 10.693
-v5  = v4 - v3     = 11.652
-y   = v5          = 11.652"""
+v3  = sin(v0)     = -0.9589
+v4  = v1 + v2     = 10.69
+v5  = v4 - v3     = 11.65
+y   = v5          = 11.65"""
 
 REVERSE = """\
 Reverse adjoint trace
@@ -32,7 +32,7 @@ v̄4  = v̄5 ∂v5/∂v4           = 1
 v̄3  = v̄5 ∂v5/∂v3           = -1
 v̄1  = v̄4 ∂v4/∂v1           = 1
 v̄2  = v̄4 ∂v4/∂v2           = 1
-v̄0  = v̄3 ∂v3/∂v0           = -0.284
+v̄0  = v̄3 ∂v3/∂v0           = -0.2837
 v̄-1 = v̄2 ∂v2/∂v-1          = 5
 v̄0  = v̄0 + v̄2 ∂v2/∂v0      = 1.716
 v̄-1 = v̄-1 + v̄1 ∂v1/∂v-1    = 5.5
@@ -92,7 +92,7 @@ def test_draw_shows_op_value_and_adjoint(baydin, tmp_path):
     out = baydin.draw(ax=ax)
     assert out is ax
     texts = [t.get_text() for t in ax.texts if t.get_text()]
-    assert "v5 = v4 - v3\nvalue 11.652\nadjoint 1" in texts
+    assert "v5 = v4 - v3\nvalue 11.65\nadjoint 1" in texts
     assert "v-1 = x1\nvalue 2\nadjoint 5.5" in texts
     assert len(texts) == 7
     ax.figure.savefig(tmp_path / "baydin.png")
@@ -107,6 +107,20 @@ def test_layers_are_topological_generations():
     pos = graph.positions(nodes, edges)
     assert pos[4][0] == 3.0
     assert pos[0][0] == 0.0
+
+
+def test_values_have_four_significant_digits():
+    """Not rounded to decimals: 3.6e-4 is not shown as 0 (issue 25)."""
+    t = dk.trace(lambda x: x ** 3, 0.0711)
+    assert t.forward_table().splitlines()[2] == "v1 = v0 ** 3    = 0.0003594"
+    t = dk.trace(lambda x: x ** 3 * 1e-9 + 123456.0, 0.01)
+    table = t.forward_table()
+    assert "= 1e-15" in table
+    assert "= 1.235e+5" in table
+    assert t.forward_table(digits=2).splitlines()[-1].endswith("= 1.2e+5")
+    t = dk.trace(lambda x: dnp.sum(x * 0.1234567), np.arange(6.0))
+    assert "v1 = v0 * 0.1235" in t.forward_table()  # constants to 4 digits too
+    assert "= array[6]" in t.forward_table()
 
 
 def test_array_function_trace():
@@ -130,6 +144,15 @@ def test_vector_output_has_no_adjoint_table():
 def test_domain_error_while_tracing():
     with pytest.raises(dk.DomainError, match=r"log\(-2\.0\)"):
         dk.trace(lambda x: dnp.log(x), -2.0)
+
+
+def test_a_derivative_that_is_not_finite_is_a_domain_error():
+    with pytest.raises(dk.DomainError, match=r"trace\(f, x\): sqrt\(x\) at x = 0.0: "
+                       r"sqrt\(0.0\) is defined but its derivative is not finite there"):
+        dk.trace(dk.Function.from_expr("sqrt(x)"), 0.0)
+    # plain numpy, no tracer: the warning is counted, the nan it returns is refused
+    with pytest.raises(dk.NonFiniteError, match=r"trace\(f, x\): f\(x\) = nan is not finite"):
+        dk.trace(lambda x: np.sqrt(np.float64(-1.0)) + x, -1.0)
 
 
 def test_bad_mode():

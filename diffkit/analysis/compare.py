@@ -14,7 +14,7 @@ from .. import methods as _methods
 from ..core import checked_evaluation
 from ..errors import DiffkitError, PointError, UnknownMethodError
 from ..plotting import plot_comparison
-from ..validation import as_function, as_point, short_repr
+from ..validation import as_function, as_point, short_repr, with_data
 from .expressions import expression_metrics
 from .reference import Reference, reference_jacobian
 
@@ -122,13 +122,11 @@ class Comparison:
                 f"</thead><tbody>{body}</tbody></table>{notes}")
 
     def __str__(self) -> str:
-        cells = [list(self.COLUMNS), *self.table()]
-        widths = [max(len(row[i]) for row in cells) for i in range(len(self.COLUMNS))]
-        lines = [self._title()]
-        for row in cells:
-            lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
-                         .rstrip())
-        return "\n".join(lines + self.notes)
+        """The table within the terminal's width: statuses as short codes, their messages
+        numbered under it (:func:`diffkit.display.comparison_text`)."""
+        from ..display import comparison_text
+
+        return comparison_text(self)
 
     def __repr__(self) -> str:
         return f"Comparison({self.name!r}, methods={self.methods})"
@@ -229,7 +227,8 @@ def _median_time(call: Any, repeat: int, budget: float) -> float:
 
 
 def compare(f: Any, x: Any = None, methods: Any = "all", *, reference: Any = None,
-            repeat: int = 5, budget: float = 1.0) -> Comparison:
+            repeat: int = 5, budget: float = 1.0, args: tuple[Any, ...] = (),
+            kwargs: dict[str, Any] | None = None) -> Comparison:
     """Differentiate ``f`` at ``x`` with every method and measure each against the reference.
 
     Parameters
@@ -248,6 +247,11 @@ def compare(f: Any, x: Any = None, methods: Any = "all", *, reference: Any = Non
         Timed calls per method after the first (the median is reported).
     budget : float
         Seconds of timing per method at most (at least one call is always timed).
+    args : tuple, optional
+        Data arguments: ``f`` is called as ``f(x, *args, **kwargs)`` by every method (and the
+        hand-written derivative too), and differentiated with respect to ``x`` only.
+    kwargs : dict, optional
+        Keyword data arguments.
 
     Returns
     -------
@@ -278,7 +282,7 @@ def compare(f: Any, x: Any = None, methods: Any = "all", *, reference: Any = Non
             exact_rows = entry.exact_float(x)
         if "vector" not in entry.tags:
             exact_rows = np.asarray(exact_rows).reshape(1, -1)
-    spec = as_function(f, "compare")
+    spec = with_data(as_function(f, "compare"), args, kwargs, call="compare(f, x)")
     if x is None:
         raise PointError("compare(f, x): x is required (the point), e.g. compare(f, [2.0, 5.0])")
     if not isinstance(repeat, (int, np.integer)) or repeat < 0:

@@ -130,6 +130,12 @@ class CostResult:
         """Time versus dimension, log-log; see :func:`diffkit.plotting.plot_cost`."""
         return plot_cost(self, ax=ax, **kwargs)
 
+    def __str__(self) -> str:
+        """A summary table and the notes (:func:`diffkit.display.cost_text`)."""
+        from ..display import cost_text
+
+        return cost_text(self)
+
     def __repr__(self) -> str:
         return f"CostResult({self.family!r}, dims={self.dims.tolist()}, methods={self.methods})"
 

@@ -253,7 +253,7 @@ def memory(family: str = "lorenz96", steps: Sequence[int] = (100, 300, 1000, 300
     >>> r = dk.analysis.memory(steps=[50, 100], state=8, schedules=[None, 3],
     ...                        methods=[], repeat=1)
     >>> r.recomputed["revolve c=3"].tolist()  # r T - C(c + r, c + 1)
-    [115.0, 250.0]
+    [180.0, 490.0]
     >>> bool((r.peak_bytes["revolve c=3"] < r.peak_bytes["tape"]).all())
     True
     """

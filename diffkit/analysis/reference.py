@@ -83,9 +83,24 @@ def _real(expr: Any, subs: dict[Any, Any], dps: int, what: str) -> Any:
     val = expr.evalf(n=dps, subs=subs)
     if not val.is_real:
         raise UnsupportedPrimitiveError(
-            f"{what} is {val}, not a real number; the point is outside the domain or at a kink"
+            f"{what} is {_plain(val)}, not a real number; the point is outside the domain or at "
+            f"a kink"
         )
     return val
+
+
+def _plain(val: Any) -> str:
+    """A non-real sympy number in plain words (never sympy's ``zoo``, ``oo`` or ``nan``)."""
+    import sympy
+
+    if val in (sympy.zoo, sympy.oo, -sympy.oo):
+        return "infinite"
+    if val is sympy.nan:
+        return "undefined (0/0 or inf - inf)"
+    try:
+        return f"the complex number {complex(val):.6g}"
+    except (TypeError, ValueError):
+        return "not a number"
 
 
 def exact_gradient(spec: Function, x: Any, dps: int = 50) -> np.ndarray:

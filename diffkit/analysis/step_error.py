@@ -34,7 +34,7 @@ from ..errors import (
 )
 from ..plotting import plot_step_error
 from ..spec import Function
-from ..validation import as_function, as_point, short_repr
+from ..validation import as_function, as_point, short_repr, with_data
 from .reference import exact_derivatives, reference_jacobian
 
 __all__ = ["SCHEMES", "StepErrorResult", "step_error"]
@@ -177,6 +177,12 @@ class StepErrorResult:
         """Error versus h on log-log axes; see :func:`diffkit.plotting.plot_step_error`."""
         return plot_step_error(self, ax=ax, **kwargs)
 
+    def __str__(self) -> str:
+        """A summary table and the notes (:func:`diffkit.display.step_error_text`)."""
+        from ..display import step_error_text
+
+        return step_error_text(self)
+
     def __repr__(self) -> str:
         best = ", ".join(f"{s}: h*={self.optimal_h[s]:.1e} err={self.min_error[s]:.1e}"
                          for s in self.schemes)
@@ -278,6 +284,8 @@ def step_error(
     h: Any = None,
     complex_step: bool = True,
     dtype: Any = np.float64,
+    args: tuple[Any, ...] = (),
+    kwargs: dict[str, Any] | None = None,
 ) -> StepErrorResult:
     """Sweep finite-difference schemes over step sizes and compare with the error model.
 
@@ -298,6 +306,11 @@ def step_error(
     dtype : {np.float64, np.float32}
         Precision of the stencil arithmetic; the error is still measured against the exact
         derivative at the point rounded to ``dtype``.
+    args : tuple, optional
+        Data arguments: ``f`` is called as ``f(x, *args, **kwargs)`` and differentiated with
+        respect to ``x`` only (constants to the exact reference).
+    kwargs : dict, optional
+        Keyword data arguments.
 
     Returns
     -------
@@ -315,7 +328,7 @@ def step_error(
     >>> round(r.slopes["forward-difference"]), round(r.slopes["central-difference"])
     (1, 2)
     """
-    spec = as_function(f, "step_error")
+    spec = with_data(as_function(f, "step_error"), args, kwargs, call="step_error(f, x)")
     try:
         dt = np.dtype(dtype)
     except TypeError:

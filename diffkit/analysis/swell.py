@@ -95,6 +95,12 @@ class SwellResult:
         """Sizes versus n on a log y axis; see :func:`diffkit.plotting.plot_swell`."""
         return plot_swell(self, ax=ax, **kwargs)
 
+    def __str__(self) -> str:
+        """A summary table and the notes (:func:`diffkit.display.swell_text`)."""
+        from ..display import swell_text
+
+        return swell_text(self)
+
     def __repr__(self) -> str:
         return f"SwellResult({self.family!r}, n={self.ns.tolist()}, columns={self.available()})"
 
@@ -192,8 +198,8 @@ def swell(family: str = "logistic", ns: Sequence[int] = range(1, 13), *,
         if have_reverse:
             t0 = time.perf_counter()
             r = _methods.get("reverse-mode").derivative(entry.function, entry.point)
+            seconds["tape"][i] = time.perf_counter() - t0  # (info is built when read, after)
             metrics[TAPE][i] = r.info.get("ops", np.nan)
-            seconds["tape"][i] = time.perf_counter() - t0
         if progress is not None:
             progress(n)
     if np.any(ns_arr > max_expanded):

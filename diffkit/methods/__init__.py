@@ -30,6 +30,7 @@ _METHODS: dict[str, tuple[str, str]] = {
     "symbolic": ("symbolic", "Symbolic"),
     "reverse-mode": ("reverse", "ReverseMode"),
     "forward-mode": ("forward", "ForwardMode"),
+    "reverse-compiled": ("compiled", "ReverseCompiled"),
 }
 METHOD_NAMES = tuple(_METHODS)
 
@@ -98,10 +99,16 @@ def _construct(cls: type[Method], name: str, settings: dict[str, Any]) -> Method
     allowed = _settings_of(cls)
     unknown = [k for k in settings if k not in allowed]
     if unknown:
+        from ..spec import _short_repr
+
         takes = ", ".join(allowed) if allowed else "no settings"
+        value = settings[unknown[0]]
+        data = "" if isinstance(value, (int, float, str, type(None))) else (
+            f"; data for f go in args=(...) (after the point, in order) or kwargs={{...}} "
+            f"(by name): gradient(f, x, args=({unknown[0]},))")
         raise UnknownMethodError(
-            f"method={name!r} does not take setting {unknown[0]}={settings[unknown[0]]!r}; it "
-            f"takes {takes}"
+            f"method={name!r} does not take setting {unknown[0]}={_short_repr(value)}; it "
+            f"takes {takes}{data}"
         )
     return cls(**settings)
 

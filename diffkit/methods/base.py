@@ -30,25 +30,35 @@ class Method:
     family: ClassVar[str] = "method"
 
     # ------------------------------------------------------------------ public API
-    def derivative(self, f: Any, x: Any) -> DerivativeResult:
+    # ``args``/``kwargs``: data arguments passed to f after the point, never differentiated
+    # (:meth:`diffkit.Function.with_data`), and to the hand-written derivative too.
+    def derivative(self, f: Any, x: Any, *, args: tuple[Any, ...] = (),
+                   kwargs: dict[str, Any] | None = None) -> DerivativeResult:
         """d f / d x at a scalar ``x``: a float for scalar ``f``, an array for vector ``f``."""
-        spec, xa = prepare(f, x, "derivative")
-        return self._run(self._derivative, spec, xa)
+        with checked_evaluation():  # (validation inside: it may sum x silently)
+            spec, xa = prepare(f, x, "derivative", args, kwargs)
+            return self._derivative(spec, xa)
 
-    def gradient(self, f: Any, x: Any) -> DerivativeResult:
+    def gradient(self, f: Any, x: Any, *, args: tuple[Any, ...] = (),
+                 kwargs: dict[str, Any] | None = None) -> DerivativeResult:
         """Gradient of scalar ``f`` at ``x``; the value has the shape of ``x``."""
-        spec, xa = prepare(f, x, "gradient")
-        return self._run(self._gradient, spec, xa)
+        with checked_evaluation():  # (validation inside: it may sum x silently)
+            spec, xa = prepare(f, x, "gradient", args, kwargs)
+            return self._gradient(spec, xa)
 
-    def jacobian(self, f: Any, x: Any) -> DerivativeResult:
+    def jacobian(self, f: Any, x: Any, *, args: tuple[Any, ...] = (),
+                 kwargs: dict[str, Any] | None = None) -> DerivativeResult:
         """Jacobian of ``f`` at ``x`` as an ``(m, n)`` array (m = f(x).size, n = x.size)."""
-        spec, xa = prepare(f, x, "jacobian")
-        return self._run(self._jacobian, spec, xa)
+        with checked_evaluation():  # (validation inside: it may sum x silently)
+            spec, xa = prepare(f, x, "jacobian", args, kwargs)
+            return self._jacobian(spec, xa)
 
-    def hessian(self, f: Any, x: Any) -> DerivativeResult:
+    def hessian(self, f: Any, x: Any, *, args: tuple[Any, ...] = (),
+                kwargs: dict[str, Any] | None = None) -> DerivativeResult:
         """Hessian of scalar ``f`` at ``x`` as an ``(n, n)`` array."""
-        spec, xa = prepare(f, x, "hessian")
-        return self._run(self._hessian, spec, xa)
+        with checked_evaluation():  # (validation inside: it may sum x silently)
+            spec, xa = prepare(f, x, "hessian", args, kwargs)
+            return self._hessian(spec, xa)
 
     def _run(self, op: Any, spec: Function, x: np.ndarray) -> DerivativeResult:
         with checked_evaluation():
@@ -97,6 +107,4 @@ def _reshaped(err: Any, shape: tuple[int, ...]) -> Any:
 
 
 def _replace(r: DerivativeResult, **changes: Any) -> DerivativeResult:
-    import dataclasses
-
-    return dataclasses.replace(r, **changes)
+    return r.replace(**changes)  # (lazy diagnostics stay lazy)

@@ -47,7 +47,7 @@ import numpy as np
 
 from .. import numpy as dnp
 from ..core import Primitive, Trace, Tracer, bind, checked_evaluation, library_routes
-from ..display import expression_text, tangent_text
+from ..display import DIGITS, expression_text, format_value, tangent_text
 from ..errors import DomainError, NotTraceableError, OutputShapeError, UnknownMethodError
 from ..results import DerivativeResult
 from ..spec import Function, check_derivative
@@ -472,12 +472,8 @@ def _width(text: str) -> int:
     return len(text) - text.count(_DOT)
 
 
-def _fmt(value: Any, digits: int = 6) -> str:
-    arr = np.asarray(value)
-    if arr.ndim == 0:
-        return f"{float(arr):.{digits}g}"
-    return np.array2string(arr, threshold=6, precision=max(digits - 2, 1),
-                           separator=", ").replace("\n", "")
+def _fmt(value: Any, digits: int = DIGITS) -> str:
+    return format_value(value, digits)  # the same digits as the reverse trace's tables
 
 
 @dataclass(frozen=True)
@@ -520,13 +516,14 @@ class TangentTrace:
     direction: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
 
-    def forward_table(self, digits: int = 6) -> str:
+    def forward_table(self, digits: int = DIGITS) -> str:
         """The trace as text: primal column and tangent column, side by side.
 
         Parameters
         ----------
         digits : int
-            Significant digits of the values shown.
+            Significant digits of the values shown (scientific notation for very small and
+            very large ones; arrays of more than 4 entries are shown by their shape).
 
         Returns
         -------
@@ -537,7 +534,7 @@ class TangentTrace:
         >>> import diffkit as dk, diffkit.numpy as dnp
         >>> f = dk.Function(lambda x1, x2: dnp.log(x1) + x1 * x2 - dnp.sin(x2))
         >>> print(tangent_trace(f, [2.0, 5.0]).forward_table().splitlines()[0])
-        Forward primal trace     | Forward tangent trace
+        Forward primal trace   | Forward tangent trace
         """
         left = ["Forward primal trace"]
         right = ["Forward tangent trace"]

@@ -1788,8 +1788,11 @@ class Richardson(Method):
         self.chunk = _check_chunk(chunk, "Richardson")
 
     # ---------------------------------------------------------------- first derivatives
-    def derivative(self, f: Any, x: Any) -> DerivativeResult:
+    def derivative(self, f: Any, x: Any, *, args: tuple[Any, ...] = (),
+                   kwargs: dict[str, Any] | None = None) -> DerivativeResult:
         """d f / d x at a scalar ``x``: value, error estimate, evaluations, step, status."""
+        if args.__class__ is not tuple or args or kwargs is not None:  # data: bound first
+            return super().derivative(f, x, args=args, kwargs=kwargs)
         xf = scalar_point(f, x)  # a scalar Function at a float: no validation or dispatch
         if xf is not None:
             try:
@@ -2458,8 +2461,11 @@ class ComplexStep(Method):
         self._lean_consts = (np.complex128(complex(0.0, self.h)), math.sqrt(self.h),
                              self.h * 1e300, self.h)
 
-    def derivative(self, f: Any, x: Any) -> DerivativeResult:
+    def derivative(self, f: Any, x: Any, *, args: tuple[Any, ...] = (),
+                   kwargs: dict[str, Any] | None = None) -> DerivativeResult:
         """d f / d x at a scalar ``x`` from one evaluation of ``f(x + ih)``."""
+        if args.__class__ is not tuple or args or kwargs is not None:  # data: bound first
+            return super().derivative(f, x, args=args, kwargs=kwargs)
         # The common case -- a scalar Function already checked at a float -- skips the general
         # validation and dispatch: the target is a derivative at about the cost of f itself,
         # so this path is written out here, not called. It runs without numpy's error state

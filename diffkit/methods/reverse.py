@@ -29,9 +29,11 @@ Hessians and forward-over-reverse Hessian-vector products work.
 
 from __future__ import annotations
 
+import functools
 import gc
 import operator
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -391,7 +393,10 @@ class Node(Tracer):
         return self.value
 
     def __repr__(self) -> str:
-        return f"Node(v{self.id}, value={self.value!r})"
+        v = self.value  # messages name nodes: a large array by its shape, never whole
+        shown = f"array of shape {v.shape}" if isinstance(v, np.ndarray) and v.size > 6 \
+            else repr(v)
+        return f"Node(v{self.id}, value={shown})"
 
 
 _FIRST, _SECOND, _BOTH = (0,), (1,), (0, 1)
@@ -888,7 +893,7 @@ def gradient(fun: Callable[[Any], Any], x: Any) -> Any:
     Examples
     --------
     >>> import numpy as np
-    >>> from diffkit.methods.reverse import grad
+    >>> from diffkit.methods.reverse import gradient
     >>> round(float(gradient(lambda x: np.log(x) * x, 2.0)), 6)
     1.693147
     """
@@ -961,6 +966,14 @@ def hvp(fun: Callable[[Any], Any], x: Any, v: Any) -> Any:
 # ============================================================================ the method
 
 
+def _metered(compute: Callable[..., Any], spec: Function, x: np.ndarray) -> dict[str, Any]:
+    """The memory diagnostics of ``compute(spec, x)`` (a ``ReverseMode`` operation), run
+    again under a meter: what a result built without one reports on first access."""
+    with checked_evaluation(), meter():
+        info = compute(spec, x).info
+    return {k: v for k, v in info.items() if k != "ops"}
+
+
 class ReverseMode(Method):
     """Reverse-mode automatic differentiation on a numpy tape (``method="reverse-mode"``).
 
@@ -992,9 +1005,23 @@ class ReverseMode(Method):
         return trace, nodes, spec.output(out)
 
     @staticmethod
-    def _info(trace: ReverseTrace, usage: Meter, consumed: bool = False) -> dict[str, Any]:
+    def _info(trace: ReverseTrace, usage: Meter | None, consumed: bool = False
+              ) -> dict[str, Any]:
+        """``ops`` (the recorded primitives, counted before any sweep consumes the tape: the
+        inputs are its only empty entries then) and, under a meter, ``nbytes``."""
+        n_ops = len(trace.tape) - trace.tape.count(None)
+        if usage is None:
+            return {"ops": n_ops}
         usage.tape(trace, consumed)
-        return {"ops": trace.ops(), "nbytes": usage.tape_nbytes}
+        return {"ops": n_ops, "nbytes": usage.tape_nbytes}
+
+    @staticmethod
+    def _lazy(compute: Callable[..., DerivativeResult], spec: Function, x: np.ndarray
+              ) -> Callable[[], dict[str, Any]]:
+        """``info``'s memory diagnostics on first access, measured on the same operation run
+        again under a meter (measuring the tape on every call cost half the engine's time at
+        n = 1e3; the gradient's own tape is consumed by its sweep)."""
+        return functools.partial(_metered, compute, spec, x)
 
     def _cotangents(self, trace: ReverseTrace, nodes: list[Node], out: Any, g: Any,
                     x: np.ndarray, consume: bool = False) -> np.ndarray:
@@ -1003,21 +1030,33 @@ class ReverseMode(Method):
         cts = sweep(trace.tape, out.id, g, [n.id for n in nodes], consume)
         if len(nodes) == 1:
             c = cts[0]
-            return np.zeros(x.shape) if c is None else np.array(_own(c, x), dtype=float)
+            return np.zeros(x.shape) if c is None else np.asarray(_own(c, x), dtype=float)
         return np.array([0.0 if c is None else float(c) for c in cts])
 
+    def _result(self, value: Any, nfev: int, out_shape: tuple[int, ...], info: dict[str, Any],
+                usage: Meter | None, compute: Callable[..., DerivativeResult], spec: Function,
+                x: np.ndarray) -> DerivativeResult:
+        """The result of ``compute(spec, x)``: with the meter's counts when it ran under one,
+        else with them left to the first access of ``info`` (measured on a second run)."""
+        if usage is None:
+            return DerivativeResult(value, nfev=nfev, method=self.name, out_shape=out_shape,
+                                    info=info, lazy_info=self._lazy(compute, spec, x))
+        info.update(usage.info())
+        return DerivativeResult(value, nfev=nfev, method=self.name, out_shape=out_shape,
+                                info=info)
+
     def _gradient(self, spec: Function, x: np.ndarray) -> DerivativeResult:
-        with meter() as usage:
+        # measured while a meter is active (a user's, or info's second run); else no meter
+        with nullcontext() if current() is None else meter() as usage:
             trace, nodes, out = self._record(spec, x)
             value = spec.check(_value_of(out, trace), "gradient", x)
             info = self._info(trace, usage, consumed=True)  # before the sweep consumes it
-            g = self._cotangents(trace, nodes, out, np.ones_like(value, dtype=float), x, True)
-        info.update(usage.info())
+            g = self._cotangents(trace, nodes, out, 1.0, x, True)  # (value is a scalar)
         check_derivative(spec, g, "gradient", x, self.name)
-        return DerivativeResult(g, nfev=1, method=self.name, out_shape=value.shape, info=info)
+        return self._result(g, 1, value.shape, info, usage, self._gradient, spec, x)
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
-        with meter() as usage:
+        with nullcontext() if current() is None else meter() as usage:
             trace, nodes, out = self._record(spec, x)
             value = spec.check(_value_of(out, trace), "jacobian", x)
             info = self._info(trace, usage)
@@ -1028,22 +1067,19 @@ class ReverseMode(Method):
                 e[i] = 1.0
                 rows.append(self._cotangents(trace, nodes, out, e.reshape(value.shape),
                                              x).ravel())
-        info.update(usage.info())
         jac = np.array(rows).reshape(m, x.size)
         check_derivative(spec, jac, "jacobian", x, self.name)
-        return DerivativeResult(jac, nfev=1, method=self.name, out_shape=value.shape,
-                                info=info)
+        return self._result(jac, 1, value.shape, info, usage, self._jacobian, spec, x)
 
     def _derivative(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         r = self._jacobian(spec, x)
         shape = r.out_shape or ()
         value = np.asarray(r.value).reshape(shape)
-        return DerivativeResult(float(value) if shape == () else value, nfev=r.nfev,
-                                method=self.name, out_shape=r.out_shape, info=r.info)
+        return r.replace(value=float(value) if shape == () else value)
 
     def _hessian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         value = spec.check(spec.call(x), "hessian", x)
-        with meter() as usage:
+        with nullcontext() if current() is None else meter() as usage:
             # record the gradient computation itself on an outer tape, then sweep it n times
             outer, nodes, gout = record(lambda y: gradient(spec.call, y), (x,))
             info = self._info(outer, usage)
@@ -1053,8 +1089,6 @@ class ReverseMode(Method):
                 e = np.zeros(x.shape)
                 e.ravel()[i] = 1.0
                 rows.append(self._cotangents(outer, nodes, gout, e, x).ravel())
-        info.update(usage.info())
         h = np.array(rows).reshape(n, n)
         check_derivative(spec, h, "hessian", x, self.name)
-        return DerivativeResult(h, nfev=2, method=self.name, out_shape=value.shape,
-                                info=info)
+        return self._result(h, 2, value.shape, info, usage, self._hessian, spec, x)

@@ -1,0 +1,594 @@
+"""Source transformation (method="reverse-compiled"): the tape's numbers from written code.
+
+The compiled programs are held to the tape (``reverse-mode``) on the catalogue, on every
+registry primitive's samples and on random programs, at the traced point and at another
+point (where the cached program runs); branches are taken both ways; every refusal and
+fallback says what happened. Baydin et al.'s Table 3 is pinned as code.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import diffkit as dk
+import diffkit.numpy as dnp
+from diffkit import catalog
+from diffkit.codegen import Program, build
+from diffkit.core import REGISTRY, bind
+from diffkit.errors import DomainError, GuardError, NonFiniteError, NotTraceableError
+from diffkit.methods.compiled import PROGRAMS, ReverseCompiled
+from tests.array_programs import POINTS, array_program
+from tests.cases import CASES
+from tests.strategies import programs
+
+TAPE = dk.methods.get("reverse-mode")
+METHOD = ReverseCompiled()
+
+BAYDIN_TABLE_3 = """\
+def gradient(x1, x2):
+    # the primal: one line per primitive
+    v1 = log(x1)
+    v2 = x1 * x2
+    v3 = sin(x2)
+    v4 = v1 + v2
+    v5 = v4 - v3
+    # the adjoints, v_bar = d(output)/dv, in reverse order
+    v5_bar = 1.0
+    v4_bar = v5_bar
+    v3_bar = -v5_bar
+    x2_bar = v3_bar * cos(x2)
+    v1_bar = v4_bar
+    v2_bar = v4_bar
+    x1_bar = v2_bar * x2
+    x2_bar = x2_bar + v2_bar * x1
+    x1_bar = x1_bar + v1_bar / x1
+    return v5, x1_bar, x2_bar
+"""
+
+
+def close_to_tape(got, want, scale=None):
+    """Equal up to rounding: the tape's plain-numpy fast rules may round a term differently
+    from the stanza's rule (a few ulps of the largest term)."""
+    got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
+    scale = np.max(np.abs(want), initial=1e-300) if scale is None else scale
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13 * scale)
+
+
+# ============================================================================ readability
+
+
+@pytest.mark.parametrize("form", ["python", "formula"])
+def test_baydins_example_reads_like_table_3(form):
+    """One line per primal variable, one per adjoint, named after the primal variables and in
+    the tape's sweep order (Baydin et al. 2018, Table 3; v̄0 and v̄-1 are x2_bar and x1_bar)."""
+    f = (dk.Function(lambda x1, x2: dnp.log(x1) + x1 * x2 - dnp.sin(x2)) if form == "python"
+         else dk.Function.from_expr("log(x1) + x1*x2 - sin(x2)"))
+    assert METHOD.source(f, [2.0, 5.0]) == BAYDIN_TABLE_3
+    r = METHOD.gradient(f, [2.0, 5.0])
+    np.testing.assert_array_equal(r.value, TAPE.gradient(f, [2.0, 5.0]).value)
+    np.testing.assert_allclose(r.value, [1 / 2 + 5, 2 - np.cos(5.0)], rtol=1e-15)
+
+
+def test_the_primal_is_numbered_as_dk_trace_numbers_it():
+    f = dk.Function(lambda x1, x2: dnp.log(x1) + x1 * x2 - dnp.sin(x2))
+    table = dk.trace(f, [2.0, 5.0]).forward_table()
+    for line in BAYDIN_TABLE_3.splitlines()[2:7]:
+        name, _expr = (s.strip() for s in line.split("="))
+        assert re.search(rf"^{name}\s+=", table, re.MULTILINE), name
+
+
+def test_the_written_code_is_python_over_the_registrys_numeric_functions():
+    rosen = dk.Function(lambda x: dnp.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2))
+    program = METHOD.compile(rosen, np.linspace(-1, 1, 6))
+    tree = ast.parse(program.source)
+    called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call)
+              and isinstance(n.func, ast.Name)}
+    for name in called:
+        fn = program.function.__globals__[name]
+        assert callable(fn)
+    assert program.function.__globals__["sum"] is REGISTRY["sum"].numeric
+    assert "x[1:]" in program.source
+    assert "x[:-1]" in program.source
+
+
+# ============================================================================ agreement
+
+
+def _catalogue():
+    for e in catalog.entries():
+        op = "jacobian" if "vector" in e.tags else "gradient"
+        yield pytest.param(e.name, op, id=f"{e.name}-{op}")
+        if op == "gradient":
+            yield pytest.param(e.name, "hessian", id=f"{e.name}-hessian")
+
+
+@pytest.mark.parametrize(("name", "op"), list(_catalogue()))
+def test_catalogue_agrees_with_the_tape(name, op):
+    e = catalog.get(name)
+    want = getattr(TAPE, op)(e.function, e.point).value
+    first = getattr(METHOD, op)(e.function, e.point)
+    again = getattr(METHOD, op)(e.function, e.point)
+    close_to_tape(first.value, want)
+    np.testing.assert_array_equal(again.value, first.value)
+    assert first.status == again.status == "ok"
+    assert again.info["compiled"] == "cached"
+
+
+def _samples():
+    for name in sorted(REGISTRY):
+        prim = REGISTRY[name]
+        if not prim.differentiable or prim.composite is not None:
+            continue
+        for k, (args, _params) in enumerate(CASES.get(name, [])):
+            for i, a in enumerate(args):
+                if np.asarray(a).dtype.kind == "f" and prim.vjp_rule(i) is not None:
+                    yield pytest.param(name, k, i, id=f"{name}-{k}-arg{i}")
+
+
+def _phi(prim, args, params, i):
+    out = bind(prim, args, params)
+    w = np.random.default_rng(7).uniform(0.5, 1.5, np.shape(out))
+
+    def phi(x):
+        changed = list(args)
+        changed[i] = x
+        return dnp.sum(w * bind(prim, tuple(changed), params))
+
+    return dk.Function(phi)
+
+
+@pytest.mark.parametrize(("name", "k", "i"), list(_samples()))
+def test_every_primitive_compiles_and_agrees_with_the_tape(name, k, i):
+    """Each stanza's VJP, written out by the code writer (or, where it reads a value, called
+    at run time), at the sample and, with the cached program, at a perturbed point."""
+    prim = REGISTRY[name]
+    args, params = CASES[name][k]
+    f = _phi(prim, args, params, i)
+    x0 = np.asarray(args[i], dtype=float)
+    x1 = x0 * (1 + 1e-3 * np.linspace(0.5, 1, x0.size).reshape(x0.shape)) + 1e-4
+    for x in (x0, x1):
+        try:
+            want = TAPE.gradient(f, x).value
+        except DomainError:
+            with pytest.raises(DomainError):
+                METHOD.gradient(f, x)
+            continue
+        r = METHOD.gradient(f, x)
+        close_to_tape(r.value, want)
+        assert r.status == "ok", r.status
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(programs())
+def test_random_programs_agree_with_the_tape_at_two_points(prog):
+    for f in (prog.spec(), prog.python_spec()):
+        for x in (prog.point, np.asarray(prog.point) * 1.001 + 5e-4):
+            try:
+                want = TAPE.gradient(f, x).value
+            except DomainError:
+                with pytest.raises(DomainError):
+                    METHOD.gradient(f, x)
+                continue
+            close_to_tape(METHOD.gradient(f, x).value, want)
+
+
+@pytest.mark.parametrize("seed", range(0, 400, 4))
+def test_random_array_programs_agree_with_forward_mode(seed):
+    """Array programs (slices, joins, fancy indices, broadcast scalar entries, shared
+    intermediates) at three points. Judged against forward mode: the tape's shortcut that
+    keeps a whole sum's cotangent as one number gets some of them wrong (sum(x - x[0]))."""
+    f = dk.Function(array_program(seed))
+    for x in POINTS:
+        r = METHOD.gradient(f, x)
+        assert r.status == "ok", r.status
+        want = dk.gradient(f, x, method="forward-mode")
+        scale = max(1.0, float(np.max(np.abs(want))))
+        np.testing.assert_allclose(r.value, want, rtol=1e-10, atol=1e-12 * scale)
+
+
+def test_most_programs_are_the_tapes_numbers_bit_for_bit():
+    """Same operations in the same order: bit-identical, except where the tape's plain-numpy
+    fast rule rounds a term differently from the stanza's rule."""
+    same = total = 0
+    for e in catalog.entries():
+        if "vector" in e.tags:
+            continue
+        total += 1
+        same += np.array_equal(METHOD.gradient(e.function, e.point).value,
+                               TAPE.gradient(e.function, e.point).value)
+    assert same >= 0.9 * total
+
+
+# ============================================================================ guards
+
+
+def branchy(x1, x2):
+    if x1 > 0:
+        return x1 * x2
+    return dnp.sin(x1) * x2
+
+
+def test_a_branch_taken_the_other_way_is_traced_again_and_said():
+    f = dk.Function(branchy)
+    ReverseCompiled.clear(f)
+    m = ReverseCompiled()
+    statuses = []
+    for x in ([1.0, 2.0], [-1.0, 2.0], [2.0, 3.0], [-2.0, 1.0]):
+        r = m.gradient(f, x)
+        np.testing.assert_array_equal(r.value, TAPE.gradient(f, x).value)
+        statuses.append((r.status, r.info["compiled"], r.info["variants"]))
+    assert [s[1:] for s in statuses] == [("traced", 1), ("re-traced", 2), ("cached", 2),
+                                         ("cached", 2)]
+    assert [s[0] for s in statuses] == [
+        "ok", "re-traced: the function branched on `v1 = x1 > 0`, True when traced; this "
+        "point takes another path", "ok", "ok"]
+
+
+def test_a_compiled_program_refuses_a_point_off_its_path():
+    program = METHOD.compile(branchy, [1.0, 2.0])
+    assert "if not v1: raise Retrace(0)" in program.source
+    assert program.function(3.0, 2.0) == (6.0, 2.0, 3.0)
+    with pytest.raises(GuardError, match=r"branched on `v1 = x1 > 0`, True when traced") as exc:
+        program.function(-3.0, 2.0)
+    assert exc.value.index == 0
+
+
+def test_loops_with_value_dependent_trip_counts():
+    def newton_sqrt(a):
+        x = a
+        while dnp.abs(x * x - a) > 1e-12 * a:
+            x = 0.5 * (x + a / x)
+        return x
+
+    f = dk.Function(newton_sqrt)
+    for a in (2.0, 2.0001, 50.0, 0.01, 3.0):
+        r = METHOD.gradient(f, a)
+        close_to_tape(r.value, TAPE.gradient(f, a).value)
+        np.testing.assert_allclose(r.value, 0.5 / np.sqrt(a), rtol=1e-9)
+
+
+def test_a_mask_from_the_point_is_guarded_on_the_entries_it_selects():
+    f = dk.Function(lambda x: dnp.sum(x[x > 0] ** 2))
+    x = np.array([0.3, -1.2, 0.7])
+    src = METHOD.source(f, x)
+    assert "unchanged(v1, c1)" in src
+    for p, status in ((x, "ok"), (x + 0.1, "ok"), (-x, "re-traced")):
+        r = METHOD.gradient(f, p)
+        np.testing.assert_array_equal(r.value, TAPE.gradient(f, p).value)
+        assert r.status.split(":")[0] == status
+
+
+@pytest.mark.parametrize("f", [lambda x: dnp.prod(x), lambda x: dnp.max(x * x) + dnp.std(x),
+                               lambda x: dnp.sum(dnp.cumprod(x)),
+                               lambda x: dnp.median(dnp.sin(x))])
+def test_rules_that_read_values_decide_at_run_time(f):
+    """prod checks for zeros, max and median pick entries from the values: in the last sweep
+    the rule is called by reference on the values, so every point gets its own decision."""
+    f = dk.Function(f)
+    m = ReverseCompiled()
+    for x in ([0.5, 2.0, 3.0, -1.0], [0.5, 0.0, 3.0, -1.0], [4.0, 2.0, 3.0, 1.0],
+              [0.0, 0.0, 1.0, 2.0]):
+        r = m.gradient(f, np.array(x))
+        close_to_tape(r.value, TAPE.gradient(f, np.array(x)).value)
+        assert r.status == "ok"
+    assert "vjp_" in m.source(f, np.array([0.5, 2.0, 3.0, -1.0]))
+
+
+def test_a_value_read_under_a_second_sweep_falls_back_to_the_tape_and_says_so():
+    f = dk.Function(lambda x: dnp.max(x * x))
+    m = ReverseCompiled()
+    x = np.array([0.5, -2.0, 1.5])
+    np.testing.assert_allclose(m.hessian(f, x).value, TAPE.hessian(f, x).value)
+    r = m.hvp(f, x + 0.25, np.ones(3))
+    assert r.status.startswith("computed by the tape (reverse-mode):")
+    assert "read the value" in r.status
+    np.testing.assert_allclose(r.value, TAPE.hessian(f, x + 0.25).value @ np.ones(3))
+
+
+# ============================================================================ the tape's errors
+
+
+def test_a_point_outside_the_domain_is_the_tapes_domain_error():
+    f = dk.Function(lambda x1, x2: dnp.log(x1) * x2)
+    with pytest.raises(DomainError, match="log"):
+        METHOD.gradient(f, [-1.0, 2.0])
+    METHOD.gradient(f, [1.0, 2.0])
+    with pytest.raises(DomainError, match="log"):  # now through the cached program
+        METHOD.gradient(f, [-1.0, 2.0])
+
+
+def test_python_floats_never_turn_complex():
+    """A Python float's ** returns a complex number for a negative base; the written code
+    evaluates ** on float64, as the tape does, so it raises like the tape."""
+    f = dk.Function(lambda x1, x2: dnp.abs(x1 ** 0.5) + x2)
+    METHOD.gradient(f, [4.0, 1.0])
+    assert "float64(x1) ** 0.5" in METHOD.source(f, [4.0, 1.0])
+    with pytest.raises(DomainError):
+        METHOD.gradient(f, [-4.0, 1.0])
+    g = dk.Function(lambda x1, x2: x1 / x2)
+    METHOD.gradient(g, [1.0, 2.0])
+    with pytest.raises(DomainError):
+        METHOD.gradient(g, [1.0, 0.0])  # ZeroDivisionError of Python floats -> the tape
+
+
+def test_a_value_that_overflows_is_refused_as_by_the_tape():
+    f = dk.Function(lambda x: dnp.exp(x) * 2.0)
+    METHOD.gradient(f, 1.0)
+    with pytest.raises(NonFiniteError):
+        METHOD.gradient(f, 1000.0)
+
+
+def test_a_derivative_that_is_not_finite_is_the_tapes_to_decide():
+    """(The tape refuses a derivative that is not finite with a DomainError, and lets a zero
+    cotangent annihilate 0 * inf: the compiled method says the same.)"""
+    f = dk.Function(lambda x: dnp.sum(dnp.exp(x * x)))
+    x = np.array([1.0, 2.0])
+    assert METHOD.gradient(f, x).status == "ok"
+    big = np.array([1.0, 26.6])  # exp(707.6) is finite, its derivative 2x exp(x^2) is not
+    with pytest.raises(DomainError) as tape:
+        TAPE.gradient(f, big)
+    with pytest.raises(DomainError) as compiled:
+        METHOD.gradient(f, big)
+    assert str(compiled.value) == str(tape.value)  # (the tape decided)
+
+
+def test_conversions_of_traced_values_are_refused_as_by_the_tape():
+    f = dk.Function(lambda x: float(x) * 2.0)
+    with pytest.raises(NotTraceableError) as tape:
+        TAPE.gradient(f, 1.0)
+    with pytest.raises(NotTraceableError) as compiled:
+        METHOD.gradient(f, 1.0)
+    assert str(compiled.value).replace("Var(v0", "Node(v0") == str(tape.value)
+
+
+def test_a_program_the_writer_cannot_follow_is_computed_by_the_tape(monkeypatch):
+    import diffkit.codegen as codegen
+
+    monkeypatch.setattr(codegen, "MAX_OPS", 10)
+    f = dk.Function(lambda x: dnp.sum(dnp.sin(x) * dnp.cos(x) + x ** 3 * dnp.exp(x)))
+    x = np.linspace(0, 1, 4)
+    r = ReverseCompiled().gradient(f, x)
+    assert r.status.startswith("computed by the tape (reverse-mode): the program could not be "
+                               "written: the program grew past 10 operations")
+    np.testing.assert_array_equal(r.value, TAPE.gradient(f, x).value)
+
+
+# ============================================================================ the cache
+
+
+def test_one_program_per_shape_and_dtype_and_a_gradient_of_its_own():
+    f = dk.Function(lambda x: dnp.sum(2.0 * x))
+    r1 = METHOD.gradient(f, np.ones(3))
+    r1.value[0] = 99.0  # the caller's array: the program's constants are untouched
+    r2 = METHOD.gradient(f, np.ones(3))
+    np.testing.assert_array_equal(r2.value, [2.0, 2.0, 2.0])
+    assert r2.info["compiled"] == "cached"
+    r3 = METHOD.gradient(f, np.ones(4))
+    assert r3.info["compiled"] == "traced"
+    r4 = METHOD.gradient(f, np.ones(3, dtype=np.float32))
+    assert r4.info["compiled"] == "traced"
+    assert len(f.cache[PROGRAMS]) == 3
+
+
+def test_the_programs_kept_per_function_are_bounded():
+    from diffkit.methods.compiled import MAX_KEYS
+
+    f = dk.Function(lambda x: dnp.sum(x * x))
+    for n in range(1, MAX_KEYS + 6):
+        np.testing.assert_array_equal(METHOD.gradient(f, np.ones(n)).value, 2 * np.ones(n))
+    assert len(f.cache[PROGRAMS]) == MAX_KEYS
+    assert METHOD.gradient(f, np.ones(1)).info["compiled"] == "traced"  # the oldest went
+
+
+def test_a_plain_callable_shares_its_programs_across_calls():
+    def f(x):
+        return dnp.sum(dnp.sin(x))
+
+    ReverseCompiled.clear(f)
+    x = np.linspace(0, 1, 5)
+    assert METHOD.gradient(f, x).info["compiled"] == "traced"
+    assert METHOD.gradient(f, x).info["compiled"] == "cached"
+
+
+def test_a_replaced_rule_is_written_again(monkeypatch):
+    f = dk.Function(lambda x: dnp.sum(dnp.sin(x)))
+    x = np.linspace(0.2, 1.0, 5)
+    right = METHOD.gradient(f, x).value
+    prim = REGISTRY["sin"]
+    rule = prim.vjp[0]
+    planted = (lambda g, ans, x: rule(g, ans, x) * 1.001,)
+    monkeypatch.setattr(prim, "vjp", planted)
+    wrong = METHOD.gradient(f, x)
+    assert wrong.info["compiled"] == "traced"
+    np.testing.assert_allclose(wrong.value, right * 1.001, rtol=1e-14)
+
+
+# ============================================================================ other programs
+
+
+def test_jacobians_and_hessians_agree_with_the_tape():
+    polar = dk.Function(lambda r, t: [r * dnp.cos(t), r * dnp.sin(t)])
+    for x in ([2.0, 0.5], [1.0, -2.0]):
+        np.testing.assert_array_equal(METHOD.jacobian(polar, x).value,
+                                      TAPE.jacobian(polar, x).value)
+    f = dk.Function(lambda x1, x2: dnp.log(x1) + x1 * x2 - dnp.sin(x2))
+    close_to_tape(METHOD.hessian(f, [2.0, 5.0]).value, TAPE.hessian(f, [2.0, 5.0]).value)
+    assert METHOD.derivative(lambda x: dnp.sin(x) ** 2, 0.5).value == pytest.approx(np.sin(1.0))
+
+
+def test_hessian_vector_and_jacobian_vector_programs():
+    rosen = dk.Function(lambda x: dnp.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2))
+    x = np.array([0.3, -0.5, 1.2, 0.8])
+    v = np.array([1.0, 2.0, -1.0, 0.5])
+    close_to_tape(METHOD.hvp(rosen, x, v).value, TAPE.hessian(rosen, x).value @ v)
+    src = METHOD.source(rosen, x, what="hvp")
+    assert src.startswith("def hvp(x, x_dot):")
+    assert "x_bar_dot" in src
+    f = dk.Function(lambda x1, x2: [x1 * x2, dnp.exp(x1)])
+    close_to_tape(METHOD.jvp(f, [1.0, 2.0], [0.5, -1.0]).value,
+                  TAPE.jacobian(f, [1.0, 2.0]).value @ [0.5, -1.0])
+    assert "v1_dot = x1_dot * x2 + x1 * x2_dot" in METHOD.source(f, [1.0, 2.0], what="jvp")
+
+
+def test_sweeps_that_share_a_cotangent_keep_accumulators_of_their_own():
+    """Two rows of a Jacobian whose cotangents are the same values: the arrays the sweeps add
+    into in place are never shared (a shared one would be added into twice)."""
+    f = dk.Function(lambda x: dnp.stack([dnp.sum(x[1:] ** 2) + dnp.sum(x[:-1] ** 3)] * 2))
+    x = np.array([0.5, 1.0, 2.0])
+    r = METHOD.jacobian(f, x)
+    assert r.status == "ok"
+    np.testing.assert_array_equal(r.value, TAPE.jacobian(f, x).value)
+
+
+def test_a_cotangent_passed_on_unchanged_is_not_added_into():
+    """add's rule passes its cotangent on as it is, so two vars hold the same array; the
+    array made for one of them must not be added into for the other."""
+
+    def f(x):
+        q = x * 2.0
+        r = x * 3.0
+        a = dnp.sum(q[1:] ** 2)
+        p = q + r
+        return dnp.sum(p[:-1] ** 3) + a
+
+    for x in (np.array([0.5, 1.0, 2.0]), np.array([0.6, 1.1, 2.1])):
+        r = METHOD.gradient(f, x)
+        assert r.status == "ok"
+        np.testing.assert_array_equal(r.value, TAPE.gradient(f, x).value)
+
+
+def test_large_intermediates_are_freed_after_their_last_use():
+    f = dk.Function(lambda x: dnp.sum(dnp.exp(dnp.sin(x)) * x))
+    x = np.linspace(0, 1, 20_000)
+    src = METHOD.source(f, x)
+    assert "del " in src
+    close_to_tape(METHOD.gradient(f, x).value, TAPE.gradient(f, x).value)
+
+
+def test_parameter_names_are_used_only_where_the_code_may_print_them():
+    f = dk.Function(lambda a, b: a * b, parameters=["a b", "lambda"])
+    assert METHOD.source(f, [1.0, 2.0]).startswith("def gradient(x1, x2):")
+
+    def g(array, abs):
+        return dnp.sum(array * abs) + abs ** 2.5
+
+    assert METHOD.source(g, [1.0, 2.0]).startswith("def gradient(x1, x2):")
+    np.testing.assert_array_equal(METHOD.gradient(g, [1.0, 2.0]).value,
+                                  TAPE.gradient(g, [1.0, 2.0]).value)
+
+
+def test_the_program_machinery_directly():
+    p = Program()
+    x1, x2 = p.input(np.float64(2.0), "x1"), p.input(np.float64(5.0), "x2")
+    y = dnp.log(x1) + x1 * x2 - dnp.sin(x2)
+    y2 = dnp.log(x1) + x1 * x2 - dnp.sin(x2)  # recorded again: the same values
+    assert y2 is y
+    g1, g2 = p.vjp(y, p.static(np.float64(1.0)), [x1, x2])
+    fn, source, guards, ops, primal = build(p, [x1, x2], [y, g1, g2], "gradient")
+    assert source == BAYDIN_TABLE_3
+    assert guards == []
+    assert (ops, primal) == (12, 5)  # five primal operations, seven of the sweep (the
+    # seed's are folded)
+    assert fn(2.0, 5.0) == (y.concrete, g1.concrete, g2.concrete)
+
+
+def test_no_cyclic_garbage_after_a_call():
+    """As the tape: a trace's values refer to their program only while it is written, and a
+    compiled function does not hold itself."""
+    import gc
+
+    def workload():
+        f = dk.Function(lambda x: dnp.sum(dnp.sin(x) * x[::-1]))
+        for x in (np.linspace(0, 1, 5), np.linspace(1, 2, 5)):
+            METHOD.gradient(f, x)
+            METHOD.hessian(f, x)
+        METHOD.gradient(branchy, [1.0, 2.0])
+        METHOD.gradient(branchy, [-1.0, 2.0])
+
+    workload()
+    gc.collect()
+    workload()
+    assert gc.collect() == 0
+
+
+@pytest.mark.parametrize("module", ["codegen.py", "methods/compiled.py"])
+def test_the_code_writer_names_no_primitive(module):
+    from tests.test_architecture import test_engines_name_no_primitive
+
+    test_engines_name_no_primitive(module)
+
+
+# ============================================================================ views
+
+
+def test_dk_trace_to_python_is_the_adjoint_program():
+    t = dk.trace(dk.Function.from_expr("log(x1) + x1*x2 - sin(x2)"), [2.0, 5.0])
+    assert t.to_python() == BAYDIN_TABLE_3
+    polar = dk.trace(lambda r, s: [r * dnp.cos(s), r * dnp.sin(s)], [2.0, 0.5])
+    assert polar.to_python().startswith("def jacobian(r, s):")
+
+
+def test_the_command_line_prints_the_program(capsys):
+    from diffkit.cli import main
+
+    assert main(["trace", "--python", "log(x1) + x1*x2 - sin(x2)", "--at", "2,5"]) == 0
+    assert capsys.readouterr().out == BAYDIN_TABLE_3
+    assert main(["trace", "--python", "log(x1) + x1*x2 - sin(x2)", "--at", "2,5",
+                 "--mode", "forward"]) == 0
+    assert "v5_dot = v4_dot + -v3_dot" in capsys.readouterr().out
+    assert main(["trace", "--python", "x1/x2", "--at", "2,5", "--json"]) == 2
+    assert "--python prints the program as text" in capsys.readouterr().err
+
+
+def test_the_reports_traces_section_shows_the_program(tmp_path):
+    pytest.importorskip("matplotlib")
+    from diffkit.report import _graph_and_traces
+
+    text = "\n".join(_graph_and_traces(tmp_path, lambda message: None))
+    assert "```python\n" + BAYDIN_TABLE_3.rstrip() + "\n```" in text
+
+
+# ---------------------------------------------------------------- guarded domains (#19)
+GUARDED = {
+    "sqrt": (lambda x: np.sum(np.where(x > 0, np.sqrt(x), 0.0)),
+             lambda x: np.where(x > 0, 0.5 / np.sqrt(np.abs(x)), 0.0)),
+    "log": (lambda x: np.sum(np.where(x > 0, np.log(x), 0.0)),
+            lambda x: np.where(x > 0, 1 / x, 0.0)),
+    "entropy": (lambda p: -np.sum(np.where(p > 0, p * np.log(p), 0.0)),
+                lambda p: np.where(p > 0, -(np.log(np.abs(p)) + 1), 0.0)),
+}
+
+
+@pytest.mark.parametrize("name", list(GUARDED))
+def test_where_guarded_gradients_are_the_tapes_without_nan(name):
+    f, exact = GUARDED[name]
+    spec = dk.Function(f, name=name)
+    inside = np.array([0.2, 0.3, 0.7])  # traced where no entry is discarded
+    guarded = np.array([-0.2, 0.3, 0.7])  # sqrt/log of -0.2 is computed, then discarded
+    method = ReverseCompiled()
+    for x in (inside, guarded, inside, guarded):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # nothing leaks to the user
+            r = method.gradient(spec, x)
+            tape = dk.methods.ReverseMode().gradient(spec, x)
+        assert np.all(np.isfinite(r.value))
+        np.testing.assert_array_equal(r.value, tape.value)
+        np.testing.assert_allclose(r.value, exact(x), rtol=1e-13)
+    # the discarded entries' infinite partials are the tape's to annihilate: the written
+    # program refuses such a point instead of returning NaN
+    program = method.compile(spec, inside)
+    assert np.all(np.isfinite(program(inside)[1]))
+    if name == "log":  # log's partial 1/x is finite at a discarded x < 0: 0 * (1/x) is 0
+        np.testing.assert_array_equal(program(guarded)[1],
+                                      dk.methods.ReverseMode().gradient(spec, guarded).value)
+        return
+    with pytest.raises(GuardError, match=r"floating-point event .* not finite; the tape"):
+        program(guarded)
+    assert "computed by the tape" in method.gradient(spec, guarded).status
