@@ -191,3 +191,8 @@ def test_the_complex_step_says_f_forgot_return():
 
     with pytest.raises(dk.DiffkitError, match=r"^f returned None - did it forget `return`\?"):
         ComplexStep().gradient(f, X)
+
+
+def test_richardson_refuses_a_ragged_output_by_name():
+    with pytest.raises(dk.DiffkitError, match=r"f returned a ragged list \[1.0, \[2.0, 3.0\]\]"):
+        Richardson().derivative(lambda x: [1.0, [2.0, 3.0]], 0.7)

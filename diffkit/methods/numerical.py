@@ -1701,7 +1701,10 @@ class _ScalarSampler:
             raise _Fallback(self.nfev) from None
         if v.__class__ is not _f64:
             if not isinstance(v, (float, np.floating)):
-                v = np.asarray(v)
+                try:
+                    v = np.asarray(v)
+                except ValueError:  # a ragged list: the general path refuses it by name
+                    raise _Fallback(self.nfev) from None
                 if v.shape != () or v.dtype.kind not in "iuf":
                     raise _Fallback(self.nfev)
             if not seen:  # the first value: the precision f returns
