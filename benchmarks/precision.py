@@ -139,7 +139,7 @@ def _exact_evaluator(entry):
     import mpmath
     import sympy
 
-    from diffkit.analysis.reference import sympy_form
+    from diffkit.reference import sympy_form
 
     if entry.expr is None:
         return entry.exact_float

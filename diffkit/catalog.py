@@ -64,7 +64,7 @@ class CatalogEntry:
 
     def exact_gradient(self, x: Any = None, dps: int = 50) -> Any:
         """The exact gradient (or Jacobian for vector entries) at ``x`` as mpmath numbers."""
-        from .analysis.reference import exact_jacobian
+        from .reference import exact_jacobian
 
         x = self.point if x is None else np.asarray(x, dtype=float)
         if self._exact is not None:

@@ -50,6 +50,9 @@ from typing import Any
 import numpy as np
 
 from . import revolve
+from .core import checked_evaluation
+from .display import comparison_text, step_error_text
+from .errors import DiffkitError
 
 __all__ = ["main"]
 
@@ -215,7 +218,6 @@ def _progress(total: int, desc: str) -> Callable[..., None]:
 
 
 def _spec(text: str, cmd: str) -> Any:
-    from .errors import DiffkitError
     from .spec import Function
 
     try:
@@ -246,8 +248,6 @@ def _point(text: str, spec: Any, cmd: str, *, one: bool = False) -> np.ndarray:
     """``--at``: one number per variable of the formula (for one variable, several numbers
     make it elementwise over a vector, except where ``one`` point is needed), finite, inside
     the formula's domain."""
-    from .core import checked_evaluation
-    from .errors import DiffkitError
     from .validation import as_point
 
     vals = np.array(_numbers(text, "--at", cmd))
@@ -303,7 +303,6 @@ def _split_top(text: str) -> list[str]:
 
 def _manual(text: str, spec: Any, cmd: str) -> Callable[..., Any]:
     """``--manual``: the hand-written derivative, one formula per variable of ``spec``."""
-    from .errors import DiffkitError
     from .parse import parse
 
     body = text.strip()
@@ -389,7 +388,6 @@ def _width() -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from .analysis.compare import catalog_markdown, compare, compare_catalog
-    from .display import comparison_text
 
     if args.expr is None:
         if args.at:
@@ -431,7 +429,6 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     from .analysis.step_error import SCHEMES, step_error
-    from .display import step_error_text
 
     spec = _spec(args.expr, "sweep")
     if spec.nparams != 1:
@@ -780,7 +777,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: list[str], where: str) -> int:
-    from .errors import DiffkitError
 
     try:
         args = _parser().parse_args(argv)

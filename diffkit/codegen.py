@@ -79,7 +79,16 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .core import _SHAPE_QUERIES, REGISTRY, Primitive, Trace, Tracer, domain_error, lookup
+from .core import (
+    _SHAPE_QUERIES,
+    REGISTRY,
+    Primitive,
+    Trace,
+    Tracer,
+    _conversion_message,
+    domain_error,
+    lookup,
+)
 from .errors import DiffkitError, GuardError, NotTraceableError
 
 __all__ = ["Guard", "Program", "Var", "build", "write"]
@@ -511,8 +520,6 @@ class Program(Trace):
         if var.kind == STATIC or not var.active or self.rule is not None:
             return self.read(var)
         if kind == "array":
-            from .core import _conversion_message
-
             raise NotTraceableError(_conversion_message(var))
         return super().to_float(var, kind)
 

@@ -29,6 +29,8 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import UnknownMethodError
+
 __all__ = ["FOLD", "Layout", "draw", "drawing_layers", "figure", "fold", "layers", "layout",
            "to_dot", "to_mermaid"]
 
@@ -414,12 +416,10 @@ def layout(nodes: Sequence[Node], edges: Sequence[Edge], *, fontsize: float = 8.
     ('LR', 1, [0, 1], 2)
     """
     if direction not in ("auto", "LR", "TB"):
-        from .errors import UnknownMethodError
 
         raise UnknownMethodError(f"draw(direction={direction!r}): choose 'auto', 'LR' (layers "
                                  f"left to right) or 'TB' (top to bottom)")
     if bands != "auto" and (not isinstance(bands, int) or bands < 1):
-        from .errors import UnknownMethodError
 
         raise UnknownMethodError(f"draw(bands={bands!r}): choose 'auto' or a number of bands "
                                  f">= 1")
@@ -762,7 +762,6 @@ def draw(nodes: Sequence[Node], edges: Sequence[Edge], ax: Any = None, *,
     ['x', 'sin(x)']
     """
     if max_nodes is not None and (not isinstance(max_nodes, int) or max_nodes < 2):
-        from .errors import UnknownMethodError
 
         raise UnknownMethodError(f"draw(max_nodes={max_nodes!r}): must be an integer >= 2, "
                                  f"or None to draw every node")

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import revolve
+from .errors import DiffkitError
 
 __all__ = ["build_report"]
 
@@ -63,7 +64,6 @@ def _four_methods(out: Path, quick: bool, log: Callable[[str], None]) -> list[st
     """Pros and cons of each family, measured on Baydin's function."""
     from . import methods as _methods
     from .analysis.compare import compare
-    from .errors import DiffkitError
     from .spec import Function
 
     spec = Function.from_expr(BAYDIN, name="baydin")
@@ -254,7 +254,6 @@ def _table1() -> list[str]:
     import sympy
 
     from .catalog import logistic
-    from .errors import DiffkitError
 
     rows = ["| n | l_n | d/dx l_n (tree, sympy.diff) | d/dx l_n expanded |", "|---|---|---|---|"]
     try:
@@ -302,7 +301,6 @@ def _graph_and_traces(out: Path, log: Callable[[str], None]) -> list[str]:
               str(fwd.forward_table()).rstrip(), "```", "",
               f"The tape holds {rev.ops} operations and {rev.nbytes} bytes of values.", ""]
     if hasattr(rev, "to_python"):  # the adjoint trace as the program method reverse-compiled runs
-        from .errors import DiffkitError
 
         try:
             code = rev.to_python()

@@ -63,7 +63,7 @@ class Node:
 # ---------------------------------------------------------------- mpmath reference (chain rule)
 # An independent high-precision reference: each node's value and gradient in mpmath, by the
 # chain rule with the primitive's own derivative taken by sympy from its symbolic form (never
-# from its vjp/jvp rules). Cross-checked against diffkit.analysis.reference.
+# from its vjp/jvp rules). Cross-checked against diffkit.reference.
 
 
 @functools.cache

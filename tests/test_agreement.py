@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from diffkit import methods
-from diffkit.analysis.reference import exact_gradient
+from diffkit.reference import exact_gradient
 from diffkit.spec import Function
 from diffkit.testing import DEFAULT_RTOL, check_grad
 from tests.strategies import RandomProgram, programs

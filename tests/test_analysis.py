@@ -11,7 +11,7 @@ import pytest
 import diffkit as dk
 from diffkit import catalog
 from diffkit.analysis.compare import catalog_markdown, compare_catalog
-from diffkit.analysis.reference import (
+from diffkit.reference import (
     exact_derivatives,
     reference_jacobian,
     richardson_jacobian,

@@ -226,7 +226,7 @@ def test_default_jacobian_picks_forward_for_tall_and_reverse_for_wide():
 
 
 def test_exact_reference_for_a_dnp_spec_with_one_array_parameter():
-    from diffkit.analysis.reference import exact_gradient
+    from diffkit.reference import exact_gradient
 
     rosen = dk.Function(lambda x: dnp.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2))
     x = np.array([-1.2, 1.0, 0.5])

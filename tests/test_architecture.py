@@ -197,8 +197,6 @@ def _edges_within(graph: dict[str, set[str]], mods: dict[str, pathlib.Path]
     return out
 
 
-@pytest.mark.xfail(strict=True, reason="catalog <-> analysis: the exact references move out of "
-                   "diffkit.analysis after the numerics branch lands")
 def test_no_import_cycles():
     """Every import, at module level or inside a function, between diffkit's modules forms
     a DAG (a package importing its own submodules excepted)."""
@@ -224,8 +222,6 @@ def _heavy(mods: dict[str, pathlib.Path], top: dict[str, set[str]],
     return heavy
 
 
-@pytest.mark.xfail(strict=True, reason="the family files, cli, report and testing are being "
-                   "edited on other branches; their imports are hoisted once they land")
 def test_function_level_imports_only_keep_heavy_libraries_lazy():
     """A function-level import of a diffkit module is there to keep sympy, matplotlib or
     scipy out of ``import diffkit``: its target uses one of them. (The pytest plugin is

@@ -204,7 +204,7 @@ def test_hessian_against_sympy(name, mode):
     entry = catalog.get(name)
     x = entry.point
     if entry.expr is not None:
-        from diffkit.analysis.reference import sympy_form
+        from diffkit.reference import sympy_form
 
         expr, syms = sympy_form(entry.function)
         subs = {s: sympy.Rational(float(v)) for s, v in zip(syms, x, strict=True)}

@@ -162,3 +162,14 @@ def test_reverse_compiled_agrees_on_where_guarded_programs(prog):
     discarded entry meets a floating-point event the method hands the point to the tape."""
     problems = guarded_disagreements(prog, ["reverse-compiled"])
     assert not problems, f"{prog}\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("method", ["symbolic", "reverse-mode", "forward-mode", "complex-step"])
+def test_a_branch_discarded_at_every_point(method):
+    """Soak seed 20261205: x - x folds to 0 in sympy, so the condition is the constant False and
+    the discarded arccosh(-1)'s cotangent is the constant 0 (no Piecewise); its partial is zoo
+    and 0 * zoo is nan: a constant zero cotangent annihilates too."""
+    def f(x):
+        return np.where(-np.cos(x - x) > 1.0, np.arccosh(-np.cos(x - x)), x * x)
+
+    assert dk.derivative(f, -0.261, method=method) == pytest.approx(-0.522, rel=1e-15)

@@ -8,7 +8,6 @@ import pytest
 
 import diffkit as dk
 from diffkit.analysis import step_error
-from diffkit.analysis.reference import reference_jacobian
 from diffkit.methods import (
     BackwardDifference,
     CentralDifference,
@@ -17,6 +16,7 @@ from diffkit.methods import (
     ForwardMode,
     Richardson,
 )
+from diffkit.reference import reference_jacobian
 from diffkit.testing import check_grad, check_hessian, check_jacobian
 
 X = np.array([0.4, 1.3])

@@ -12,7 +12,6 @@ import sympy
 import diffkit as dk
 import diffkit.numpy as dnp
 from diffkit import catalog
-from diffkit.analysis.reference import sympy_form
 from diffkit.methods import reverse
 from diffkit.methods.reverse import (
     ReverseMode,
@@ -23,6 +22,7 @@ from diffkit.methods.reverse import (
     value_and_gradient,
     vjp,
 )
+from diffkit.reference import sympy_form
 
 ENTRIES = catalog.entries()
 

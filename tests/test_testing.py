@@ -93,7 +93,7 @@ def _exact_evaluator(entry):
 
     if entry.expr is None:
         return entry.exact_float
-    from diffkit.analysis.reference import sympy_form
+    from diffkit.reference import sympy_form
 
     expr, symbols = sympy_form(entry.function)
     fn = sympy.lambdify(symbols, [sympy.diff(expr, s) for s in symbols], modules="mpmath")

@@ -10,8 +10,8 @@ import pytest
 
 import diffkit as dk
 import diffkit.numpy as dnp
-from diffkit.analysis.reference import exact_jacobian, reference_jacobian
 from diffkit.methods import CentralDifference, ComplexStep, Richardson
+from diffkit.reference import exact_jacobian, reference_jacobian
 from diffkit.testing import check_grad, check_hessian, check_jacobian, check_taylor
 from diffkit.validation import as_point, scalar_point
 

@@ -3,11 +3,11 @@ recomputation, comparisons."""
 
 from __future__ import annotations
 
+from ..reference import exact_gradient, exact_jacobian, reference_jacobian
 from .compare import Comparison, compare
 from .cost import CostResult, cost
 from .expressions import ExpressionMetrics, expression_metrics
 from .memory import MemoryResult, memory
-from .reference import exact_gradient, exact_jacobian, reference_jacobian
 from .step_error import StepErrorResult, step_error
 from .swell import SwellResult, swell
 

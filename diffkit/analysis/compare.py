@@ -12,11 +12,12 @@ import numpy as np
 
 from .. import methods as _methods
 from ..core import checked_evaluation
+from ..display import comparison_text
 from ..errors import DiffkitError, PointError, UnknownMethodError
 from ..plotting import plot_comparison
+from ..reference import Reference, reference_jacobian
 from ..validation import as_function, as_point, short_repr, with_data
 from .expressions import expression_metrics
-from .reference import Reference, reference_jacobian
 
 __all__ = ["Comparison", "ComparisonRow", "catalog_markdown", "compare", "compare_catalog"]
 
@@ -124,7 +125,6 @@ class Comparison:
     def __str__(self) -> str:
         """The table within the terminal's width: statuses as short codes, their messages
         numbered under it (:func:`diffkit.display.comparison_text`)."""
-        from ..display import comparison_text
 
         return comparison_text(self)
 

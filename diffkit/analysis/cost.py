@@ -19,6 +19,7 @@ import numpy as np
 from .. import methods as _methods
 from .. import numpy as dnp
 from ..catalog import rosenbrock
+from ..display import cost_text
 from ..errors import DiffkitError, PointError, UnknownMethodError
 from ..plotting import plot_cost
 from ..spec import Function
@@ -132,7 +133,6 @@ class CostResult:
 
     def __str__(self) -> str:
         """A summary table and the notes (:func:`diffkit.display.cost_text`)."""
-        from ..display import cost_text
 
         return cost_text(self)
 

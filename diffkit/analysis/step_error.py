@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import methods as _methods
 from ..core import checked_evaluation
+from ..display import step_error_text
 from ..errors import (
     DiffkitError,
     OutputShapeError,
@@ -33,9 +34,9 @@ from ..errors import (
     UnknownMethodError,
 )
 from ..plotting import plot_step_error
+from ..reference import exact_derivatives, reference_jacobian
 from ..spec import Function
 from ..validation import as_function, as_point, short_repr, with_data
-from .reference import exact_derivatives, reference_jacobian
 
 __all__ = ["SCHEMES", "StepErrorResult", "step_error"]
 
@@ -179,7 +180,6 @@ class StepErrorResult:
 
     def __str__(self) -> str:
         """A summary table and the notes (:func:`diffkit.display.step_error_text`)."""
-        from ..display import step_error_text
 
         return step_error_text(self)
 

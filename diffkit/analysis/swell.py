@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import methods as _methods
 from ..catalog import logistic
+from ..display import swell_text
 from ..errors import DiffkitError, PointError, UnknownMethodError
 from ..plotting import plot_swell
 from .expressions import expression_metrics
@@ -97,7 +98,6 @@ class SwellResult:
 
     def __str__(self) -> str:
         """A summary table and the notes (:func:`diffkit.display.swell_text`)."""
-        from ..display import swell_text
 
         return swell_text(self)
 

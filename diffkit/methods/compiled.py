@@ -57,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from ..codegen import RESERVED, NotCompilable, Program, Var, build, valid_name
+from ..codegen import RESERVED, NotCompilable, Program, Var, _identical, build, valid_name
 from ..core import FP_EVENTS, REGISTRY, Primitive, checked_evaluation, library_routes
 from ..errors import GuardError, OutputShapeError, UnknownMethodError
 from ..results import DerivativeResult
@@ -365,7 +365,6 @@ def _compile(spec: Function, x: np.ndarray, what: str, direction: np.ndarray | N
 
 def _agrees(got: Any, want: list[Any]) -> bool:
     """The compiled program's outputs are the trace's, bit for bit."""
-    from ..codegen import _identical
 
     return len(got) == len(want) and all(_identical(np.asarray(a, dtype=np.asarray(b).dtype)
                                                     if np.ndim(b) == 0 else a, b)

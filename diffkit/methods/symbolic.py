@@ -414,6 +414,12 @@ def _selected(v: Any, memo: dict[Any, bool]) -> bool:
     return found
 
 
+def _zero(v: Any) -> bool:
+    """A cotangent entry that is the constant zero: a branch ``where`` discards at every point
+    (its condition folded to a constant), whose partial may be ``zoo`` (0 * zoo is nan)."""
+    return isinstance(v, sympy.Number) and v.is_zero is True
+
+
 def _annihilated(c: Any, g: Any, memo: dict[Any, bool]) -> Any:
     """An elementwise VJP's contribution ``c`` with zero where its cotangent ``g`` is zero.
 
@@ -425,7 +431,7 @@ def _annihilated(c: Any, g: Any, memo: dict[Any, bool]) -> Any:
     """
     gv = g.value if isinstance(g, SymbolicTracer) else g
     entries = gv.ravel() if isinstance(gv, np.ndarray) else (gv,)
-    if not any(_selected(e, memo) for e in entries) or np.shape(gv) != np.shape(
+    if not any(_zero(e) or _selected(e, memo) for e in entries) or np.shape(gv) != np.shape(
             c.value if isinstance(c, SymbolicTracer) else c):
         return c
     return ops.where(ops.equal(g, 0.0), 0.0, c)

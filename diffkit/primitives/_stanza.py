@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..core import Domain, Primitive, Tracer, bind, domain_error, register
+from ..errors import UnsupportedPrimitiveError
 
 __all__ = ["POS", "UNIT", "Domain", "M", "V", "ops", "primitive", "unbroadcast"]
 
@@ -79,7 +80,6 @@ def _make_function(prim: Primitive, kind: str) -> Callable[..., Any]:
 
 
 def _no_out(prim: Primitive) -> Exception:
-    from ..errors import UnsupportedPrimitiveError
 
     return UnsupportedPrimitiveError(
         f"{prim.qualname}(..., out=...) on a traced value: diffkit cannot follow writes into an "
@@ -99,7 +99,6 @@ def _from_signature(prim: Primitive, signature: Callable[..., Any]) -> Callable[
         except TypeError as exc:
             import inspect
 
-            from ..errors import UnsupportedPrimitiveError
 
             raise UnsupportedPrimitiveError(
                 f"{prim.qualname}: {exc}; diffkit supports the call "
@@ -243,7 +242,6 @@ def symbolic_refusal(reason: str) -> Callable[..., Any]:
     Registry tests skip the symbolic comparison of a stanza marked this way."""
 
     def rule(*args: Any, **params: Any) -> Any:
-        from ..errors import UnsupportedPrimitiveError
 
         raise UnsupportedPrimitiveError(reason)
 

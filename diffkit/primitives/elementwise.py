@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UnsupportedPrimitiveError
 from ._stanza import (
     POS,
     SPREAD,
@@ -453,7 +454,6 @@ def _clip_signature(a: Any, a_min: Any = _NOT_GIVEN, a_max: Any = _NOT_GIVEN, ou
             raise TypeError("clip() got a_max and max; pass one of them")
         a_max = bounds["max"]
     if out is not None:
-        from ..errors import UnsupportedPrimitiveError
 
         raise UnsupportedPrimitiveError(
             "numpy.clip(..., out=...) on a traced value: diffkit cannot follow writes into an "
@@ -548,7 +548,6 @@ rint = primitive(
 @_numpy_name("round")
 def _round_signature(a: Any, decimals: Any = 0, out: Any = None) -> Any:
     if out is not None:
-        from ..errors import UnsupportedPrimitiveError
 
         raise UnsupportedPrimitiveError(
             "numpy.round(..., out=...) on a traced value: diffkit cannot follow writes into an "
@@ -695,7 +694,6 @@ def _where_symbolic(c: Any, x: Any, y: Any) -> Any:
 
 def _where_signature(condition: Any, x: Any = None, y: Any = None) -> Any:
     if x is None or y is None:
-        from ..errors import UnsupportedPrimitiveError
 
         raise UnsupportedPrimitiveError(
             "numpy.where(condition) with one argument returns indices, which carry no "

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..core import Tracer, bind
+from ..errors import UnsupportedPrimitiveError
 from ._stanza import (
     POS,
     Domain,
@@ -60,7 +61,6 @@ def _is_symbolic(v: Any) -> bool:
 
 
 def _unsupported(message: str) -> Exception:
-    from ..errors import UnsupportedPrimitiveError
 
     return UnsupportedPrimitiveError(message)
 

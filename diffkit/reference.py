@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DiffkitError, OrderError, UnsupportedPrimitiveError
-from ..spec import Function
-from ..validation import as_function, as_point
+from .budget import BudgetError, limited
+from .errors import DiffkitError, OrderError, UnsupportedPrimitiveError
+from .spec import Function
+from .validation import as_function, as_point
 
 __all__ = [
     "Reference",
@@ -41,7 +42,7 @@ def sympy_form(spec: Function, shape: tuple[int, ...] | None = None
     if program is not None:
         return program.sympy()
     try:
-        from ..methods import symbolic
+        from .methods import symbolic
     except ImportError:  # pragma: no cover - the symbolic family is always shipped
         symbolic = None
     if symbolic is not None and hasattr(symbolic, "sympy_form"):
@@ -180,8 +181,6 @@ def reference_jacobian(spec: Function, x: Any, dps: int = 50, *,
     >>> r.exact, r.source, bool(abs(r.value[0, 0] - math.e) < 1e-11)
     (False, 'richardson', True)
     """
-    from ..budget import BudgetError, limited
-
     x = as_point(spec, x, "jacobian", call="reference_jacobian(spec, x)")
     try:
         with limited(seconds, megabytes, f"the exact reference of {spec.name!r}"):
@@ -261,7 +260,7 @@ def richardson_jacobian(spec: Function, x: Any, *, levels: int = 8, ratio: float
     StencilError
         No stencil around ``x`` stays where ``f`` is finite (one-sided ones included).
     """
-    from ..methods.numerical import Richardson
+    from .methods.numerical import Richardson
 
     if ratio != 2.0:
         raise OrderError(
