@@ -103,6 +103,12 @@ class Primitive:
     jvp : tuple of callables or None
         One function per positional argument, ``jvp[i](t, ans, *args, **params)`` giving the
         output tangent contributed by the tangent ``t`` of argument ``i``.
+    jvp_batched : bool
+        The ``jvp`` rules also take a batch of tangents: ``t`` with leading axes before the
+        argument's shape (``(k, *x.shape)``, one tangent per direction), returning the output
+        tangents with the same leading axes (vector forward mode pushes k directions in one
+        pass). Elementwise primitives need no flag: the engine aligns their tangents so the
+        rule broadcasts. A primitive with neither gets its rule once per direction.
     vjp_numpy : callable or None
         Optional fast rule for plain values, ``vjp_numpy(g, ans, args, params, wanted)``
         returning one cotangent per argument (``None`` where not ``wanted[i]``). It computes
@@ -174,6 +180,7 @@ class Primitive:
     symbolic: Callable[..., Any] | None = None
     vjp: tuple[Callable[..., Any] | None, ...] | None = None
     jvp: tuple[Callable[..., Any] | None, ...] | None = None
+    jvp_batched: bool = False
     vjp_numpy: Callable[..., Any] | None = None
     vjp_into: Callable[..., Any] | None = None
     saves: tuple[Any, ...] | None = None
@@ -204,12 +211,14 @@ class Primitive:
     derivative_text: str = ""
     function: Callable[..., Any] | None = None  # the dnp function (numpy's signature)
     fast_for: Any = None  # the vjp tuple that vjp_numpy / vjp_into implement
+    batched_for: Any = None  # the jvp tuple that jvp_batched vouches for
 
     _reads: dict[tuple[int, ...], tuple[frozenset[int] | None, bool]] = field(
         default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.fast_for = self.vjp
+        self.batched_for = self.jvp
 
     revision: ClassVar[int] = 0
     """Counts assignments to any primitive's rules (``vjp``, ``jvp``, ``numeric``,
@@ -248,6 +257,13 @@ class Primitive:
         test planting a wrong rule, a user refining a stanza) turns the fast rules off, so
         every path computes with the rule in ``vjp``."""
         return self.vjp is self.fast_for
+
+    @property
+    def batched_jvp(self) -> bool:
+        """Whether the ``jvp`` rules take a batch of tangents (``jvp_batched``) — only while
+        they are the rules the stanza declared so: a replaced ``jvp`` (a planted rule, a user's
+        refinement) runs once per direction, so no rule meets a shape it was not written for."""
+        return self.jvp_batched and self.jvp is self.batched_for
 
     @property
     def qualname(self) -> str:

@@ -120,7 +120,7 @@ def _four_methods(out: Path, quick: bool, log: Callable[[str], None]) -> list[st
         "reverse-mode": ("exact to rounding; whole gradient for ≈ a few f's",
                          "tape memory grows with the program's length"),
         "forward-mode": ("exact to rounding; no tape; cheap for few inputs",
-                         "one pass per input coordinate"),
+                         "work grows with n: one tangent per input (pushed in chunks)"),
     }
     lines = [
         "## The methods side by side on one function",

@@ -67,7 +67,11 @@ def test_jacobian_column_by_column_shape_and_passes():
     s = 1 - np.tanh(a @ np.array([0.1, -0.2])) ** 2
     np.testing.assert_allclose(res.value, s[:, None] * a, rtol=1e-14)
     assert res.value.shape == (3, 2)
-    assert res.nfev == 2  # one pass per input coordinate
+    assert res.nfev == 2  # two directional derivatives...
+    assert res.info == {"passes": 1, "chunk": 2}  # ...carried by one vector pass
+    scalar = ForwardMode(chunk=1).jacobian(lambda x: dnp.tanh(a @ x), [0.1, -0.2])
+    assert scalar.nfev == 2  # chunk=1: one scalar pass per input coordinate
+    np.testing.assert_array_equal(scalar.value, res.value)
     assert res.method == "forward-mode"
 
 
@@ -323,7 +327,7 @@ def test_bad_settings():
     with pytest.raises(dk.UnknownMethodError, match="choose one of 'forward-over-reverse', "
                                                     "'forward-over-forward'"):
         forward.hessian(lambda x: x, np.ones(2), hessian_scheme="sideways")
-    assert repr(ForwardMode()) == "ForwardMode(hessian_scheme='auto')"
+    assert repr(ForwardMode()) == "ForwardMode(hessian_scheme='auto', chunk=None)"
 
 
 def test_dual_repr_and_shape():

@@ -144,13 +144,15 @@ def _predict(seen: list[tuple[int, float]], d: int) -> float:
     """Seconds a call at dimension ``d`` is expected to take, erring on the slow side.
 
     The growth exponent is the log-log slope between the last two measurements (at least 1),
-    plus 0.5: symbolic compilation grows faster than its first points suggest.
+    plus 0.5: symbolic compilation grows faster than its first points suggest. Calls under
+    10 ms give no slope: on a loaded machine one descheduling makes such a call 100x slower
+    and the slope would skip a method that takes milliseconds (vector forward mode at n = 64).
     """
     if not seen:
         return 0.0
     d1, t1 = seen[-1]
     slope = 1.0
-    if len(seen) >= 2:
+    if len(seen) >= 2 and t1 >= 0.01:
         d0, t0 = seen[-2]
         if t0 > 0 and t1 > 0 and d1 > d0:
             slope = max(1.0, float(np.log(t1 / t0) / np.log(d1 / d0)))

@@ -5,8 +5,8 @@ steps keeps every step's intermediates (memory ``O(T)``). Checkpointing keeps a 
 and recomputes the rest during the sweep (:func:`diffkit.loop`): ``sqrt(T)`` snapshots
 (segment-wise, as ``jax.checkpoint`` and ``torch.utils.checkpoint`` do) or ``c`` snapshots on
 the binomial schedule of Griewank & Walther (revolve), whose recomputation grows like
-``log T``. Beside them, the methods that keep no tape at all: forward mode (``n`` passes for
-``n`` inputs) and finite differences (about ``2n`` evaluations).
+``log T``. Beside them, the methods that keep no tape at all: forward mode (``n`` tangent
+directions for ``n`` inputs, pushed together in vector passes) and finite differences (about ``2n`` evaluations).
 
 :func:`memory` measures, for each configuration and each ``T``: the peak memory of one
 gradient (``tracemalloc``, which sees numpy's allocations), the median time, the loop steps
@@ -224,8 +224,8 @@ def memory(family: str = "lorenz96", steps: Sequence[int] = (100, 300, 1000, 300
     steps : sequence of int
         Loop lengths ``T >= 1``.
     state : int
-        Size of the state, which is also the number of inputs (forward mode makes that many
-        passes; finite differences about twice as many evaluations).
+        Size of the state, which is also the number of inputs (forward mode pushes that many
+        tangent directions; finite differences make about twice as many evaluations).
     schedules : sequence of None, "sqrt" or int
         Reverse-mode configurations: ``None`` is the plain tape (measured first: the others
         are reported relative to it), ``"sqrt"`` and integers ``c`` checkpoint the loop

@@ -124,6 +124,7 @@ def primitive(
     symbolic: Callable[..., Any] | None = None,
     vjp: tuple[Any, ...] | None = None,
     jvp: tuple[Any, ...] | None = None,
+    jvp_batched: bool = False,
     vjp_numpy: Callable[..., Any] | None = None,
     vjp_into: Callable[..., Any] | None = None,
     saves: tuple[Any, ...] | None = None,
@@ -171,7 +172,8 @@ def primitive(
     doc_domain = f" Domain: {domain.text}." if domain else ""
     where = f"numpy.{numpy[0]}" if numpy else (f"scipy.{scipy[0]}" if scipy else name)
     prim = Primitive(
-        name=name, numeric=numeric, symbolic=symbolic, vjp=vjp, jvp=jvp, vjp_numpy=vjp_numpy,
+        name=name, numeric=numeric, symbolic=symbolic, vjp=vjp, jvp=jvp, jvp_batched=jvp_batched,
+        vjp_numpy=vjp_numpy,
         vjp_into=vjp_into, saves=saves, domain=domain,
         derivative_domain=derivative_domain,
         analytic=analytic, differentiable=differentiable, linear=linear,
@@ -301,9 +303,74 @@ def sum_to(c: np.ndarray, shape: tuple[int, ...]) -> Any:
 
 
 def like(t: Any, ans: Any) -> Any:
-    """Broadcast the tangent ``t`` to the output's shape (JVP rules return full shapes)."""
+    """Broadcast the tangent ``t`` to the output's shape (JVP rules return full shapes).
+
+    A batch of tangents (leading axes beyond the output's, vector forward mode) keeps them.
+    """
     shape = shape_of(ans)
-    return t if shape_of(t) == shape else ops.broadcast_to(t, shape)
+    tshape = shape_of(t)
+    if tshape == shape:
+        return t
+    lead = len(tshape) - len(shape)
+    if lead > 0:
+        shape = tshape[:lead] + shape
+    return t if tshape == shape else ops.broadcast_to(t, shape)
+
+
+# ============================================================================ batched tangents
+# Vector forward mode pushes k tangent directions at once: a tangent of argument x has shape
+# (k, *x.shape). Stanzas marked ``jvp_batched`` write their JVP rules for both shapes with
+# these helpers (``lead`` = the number of leading batch axes, 0 for a single tangent).
+
+
+def batch_lead(t: Any, x: Any) -> int:
+    """The number of leading batch axes of the tangent ``t`` of argument ``x``."""
+    return max(len(shape_of(t)) - len(shape_of(x)), 0)
+
+
+def batch_axes(axis: Any, lead: int, ndim: int) -> Any:
+    """A reduction's ``axis`` over ``x`` (``ndim`` axes) as the axes of its batched tangent."""
+    if lead == 0:
+        return axis
+    return tuple(lead + a for a in norm_axes(axis, ndim))
+
+
+def batch_broadcast(t: Any, lead: int, shape: tuple[int, ...]) -> Any:
+    """``broadcast_to`` of a batched tangent: its own axes aligned right, batch axes kept."""
+    tshape = shape_of(t)
+    batch, own = tshape[:lead], tshape[lead:]
+    if len(own) < len(shape):
+        t = ops.reshape(t, batch + (1,) * (len(shape) - len(own)) + own)
+    return ops.broadcast_to(t, batch + tuple(shape))
+
+
+def batch_index(index: Any, lead: int) -> Any:
+    """``index`` into an array with ``lead`` more leading axes, selecting the same entries of
+    every batch member; None when numpy would move the selected axes in front of the batch
+    axes (integer or array parts separated by a slice: numpy's rule for separated advanced
+    indices), which the caller then indexes one direction at a time."""
+    if lead == 0:
+        return index
+    parts = index if isinstance(index, tuple) else (index,)
+    arrays = [k for k, p in enumerate(parts)
+              if isinstance(p, (np.ndarray, list)) or (isinstance(p, (bool, np.bool_)))]
+    if arrays:
+        advanced = [k for k, p in enumerate(parts)
+                    if k in arrays or isinstance(p, (int, np.integer))]
+        if advanced[-1] - advanced[0] + 1 != len(advanced):
+            return None
+    return (slice(None),) * lead + parts
+
+
+def each_direction(t: Any, lead: int, rule: Callable[[Any], Any]) -> Any:
+    """``rule`` applied to every tangent of a batch (``lead`` leading axes) and stacked: for
+    the cases a batched rule cannot vectorize."""
+    if lead == 0:
+        return rule(t)
+    outs = [each_direction(t[j], lead - 1, rule) for j in range(shape_of(t)[0])]
+    if not any(isinstance(o, Tracer) for o in outs):
+        return np.stack([np.asarray(o) for o in outs])
+    return ops.stack(outs)
 
 
 def norm_axes(axis: Any, ndim: int) -> tuple[int, ...]:

@@ -128,7 +128,7 @@ divide = primitive(
         lambda g, ans, x, y: unbroadcast(g / y, x),
         lambda g, ans, x, y: unbroadcast(-g * ans / y, y),
     ),
-    jvp=(lambda t, ans, x, y: like(t / y, ans), lambda t, ans, x, y: like(-t * ans / y, ans)),
+    jvp=(lambda t, ans, x, y: like(t / y, ans), lambda t, ans, x, y: like(t * (-ans / y), ans)),
     vjp_numpy=_divide_np, saves=((1,), (1, -1)),
     infix="/", partials=("1 / {1}", "-{y} / {1}"), formula=(),
     generate=(Domain("all x"), Domain("y != 0", poles=(0.0,))),
@@ -171,8 +171,8 @@ def _pow_vjp_base(g: Any, ans: Any, x: Any, y: Any) -> Any:
 
 def _pow_jvp_base(t: Any, ans: Any, x: Any, y: Any) -> Any:
     if _const(y) and y == 2:
-        return like(t * 2.0 * x, ans)
-    return like(t * y * x ** (y - 1), ans)
+        return like(t * (2.0 * x), ans)  # the partial first: one product with t's batch
+    return like(t * (y * x ** (y - 1)), ans)
 
 
 def _pow_log_x(x: Any) -> Any:
@@ -237,7 +237,7 @@ square = primitive(
 reciprocal = primitive(
     "reciprocal", np.reciprocal, symbolic=elementwise_fn(lambda x: 1 / x),
     domain=Domain("x != 0", poles=(0.0,)),
-    vjp=(lambda g, ans, x: -g * ans * ans,), jvp=(lambda t, ans, x: -t * ans * ans,), saves=(-1,),
+    vjp=(lambda g, ans, x: -g * ans * ans,), jvp=(lambda t, ans, x: t * -(ans * ans),), saves=(-1,),
     partials=("-{y}**2",), formula=("reciprocal",),
     samples=unary_samples(POS), derivative="-1/x**2",
 )

@@ -38,7 +38,7 @@ sin = primitive(
 )
 cos = primitive(
     "cos", np.cos, symbolic=elementwise_sympy("cos"), sympy_name="cos",
-    vjp=(lambda g, ans, x: -g * sin(x),), jvp=(lambda t, ans, x: -t * sin(x),), saves=(0,),
+    vjp=(lambda g, ans, x: -g * sin(x),), jvp=(lambda t, ans, x: t * -sin(x),), saves=(0,),
     partials=("-sin({0})",), formula=("cos",), generate=True,
     samples=unary_samples(SPREAD), derivative="-sin(x)",
 )

@@ -31,6 +31,8 @@ from ._stanza import (
     M,
     V,
     axis_param,
+    batch_axes,
+    batch_lead,
     count,
     norm_axes,
     ops,
@@ -309,7 +311,9 @@ sum = primitive(
     "sum", _sum, function=_sum_like(np.sum, 0.0, lambda r, i: r + i, fast=_sum),
     numpy=("sum",), symbolic=np.sum, linear=True, methods=("sum",),
     vjp=(sum_vjp,),
-    jvp=(lambda t, ans, x, axis=None, keepdims=False: sum(t, axis=axis, keepdims=keepdims),),
+    jvp=(lambda t, ans, x, axis=None, keepdims=False:
+         sum(t, axis=batch_axes(axis, batch_lead(t, x), len(shape_of(x))), keepdims=keepdims),),
+    jvp_batched=True,
     vjp_numpy=_sum_np, saves=(), samples=_REDUCE_SAMPLES,
 )
 
@@ -328,7 +332,9 @@ mean = primitive(
     linear=True, methods=("mean",),
     vjp=(lambda g, ans, x, axis=None, keepdims=False:
          sum_vjp(g, ans, x, axis, keepdims) / count(x, axis),),
-    jvp=(lambda t, ans, x, axis=None, keepdims=False: mean(t, axis=axis, keepdims=keepdims),),
+    jvp=(lambda t, ans, x, axis=None, keepdims=False:
+         mean(t, axis=batch_axes(axis, batch_lead(t, x), len(shape_of(x))), keepdims=keepdims),),
+    jvp_batched=True,
     vjp_numpy=_mean_np, saves=(), samples=_REDUCE_SAMPLES,
 )
 

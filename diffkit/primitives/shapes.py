@@ -35,6 +35,10 @@ from ._stanza import (
     M,
     V,
     axis_param,
+    batch_broadcast,
+    batch_index,
+    batch_lead,
+    each_direction,
     ops,
     primitive,
     shape_of,
@@ -129,7 +133,9 @@ reshape = primitive(
     symbolic=lambda x, shape: _entry(np.reshape(x, shape)), linear=True,
     methods={"reshape": _reshape_method},
     vjp=(lambda g, ans, x, shape: reshape(g, shape_of(x)),),
-    jvp=(lambda t, ans, x, shape: reshape(t, shape),),
+    jvp=(lambda t, ans, x, shape:
+         reshape(t, shape_of(t)[:batch_lead(t, x)] + tuple(shape)),),
+    jvp_batched=True,
     vjp_numpy=lambda g, ans, args, params, w: (np.reshape(g, np.shape(args[0])),),
     saves=(),
     samples=(((M,), {"shape": (3, 2)}), ((V,), {"shape": (3, 1)})),
@@ -150,11 +156,20 @@ def _transpose_vjp(g: Any, ans: Any, x: Any, axes: Any = None) -> Any:
     return transpose(g, None if axes is None else tuple(int(i) for i in np.argsort(axes)))
 
 
+def _transpose_jvp(t: Any, ans: Any, x: Any, axes: Any = None) -> Any:
+    lead = batch_lead(t, x)
+    if lead == 0:
+        return transpose(t, axes)
+    nd = len(shape_of(x))
+    own = range(nd - 1, -1, -1) if axes is None else (int(a) % nd for a in axes)
+    return transpose(t, tuple(range(lead)) + tuple(lead + a for a in own))
+
+
 transpose = primitive(
     "transpose", lambda x, axes=None: np.transpose(x, axes), signature=_transpose_signature,
     symbolic=lambda x, axes=None: _entry(np.transpose(x, axes)), linear=True,
     methods={"transpose": _transpose_method, "T": lambda x: transpose(x)},
-    vjp=(_transpose_vjp,), jvp=(lambda t, ans, x, axes=None: transpose(t, axes),),
+    vjp=(_transpose_vjp,), jvp=(_transpose_jvp,), jvp_batched=True,
     saves=(),
     samples=(((M,), {"axes": None}), ((M.reshape(1, 2, 3),), {"axes": (2, 0, 1)})),
 )
@@ -173,7 +188,8 @@ broadcast_to = primitive(
     "broadcast_to", lambda x, shape: np.broadcast_to(x, shape), signature=_broadcast_signature,
     symbolic=_symbolic_broadcast, linear=True,
     vjp=(lambda g, ans, x, shape: unbroadcast(g, x),),
-    jvp=(lambda t, ans, x, shape: broadcast_to(t, shape),),
+    jvp=(lambda t, ans, x, shape: batch_broadcast(t, batch_lead(t, x), shape),),
+    jvp_batched=True,
     saves=(),
     samples=(((V,), {"shape": (2, 3)}), ((0.7,), {"shape": (3,)})),
 )
@@ -211,11 +227,22 @@ def _scatter_signature(g: Any, index: Any, shape: Any, dtype: Any = None) -> Any
     return (g,), {"index": index, "shape": tuple(shape), "dtype": dtype}
 
 
+def _scatter_batched(t: Any, x: Any, index: Any, shape: Any, dtype: Any = None) -> Any:
+    """``scatter`` of a tangent of ``x``, batched or not (scatter is linear: its JVP is
+    itself)."""
+    lead = batch_lead(t, x)
+    index_b = batch_index(index, lead)
+    if index_b is None:
+        return each_direction(t, lead, lambda tj: scatter(tj, index, shape, dtype))
+    return scatter(t, index_b, shape_of(t)[:lead] + tuple(shape), dtype)
+
+
 scatter = primitive(
     "scatter", _scatter_numeric, signature=_scatter_signature, symbolic=_scatter_symbolic,
     linear=True,
     vjp=(lambda g, ans, x, index, shape, dtype=None: getitem(g, index),),
-    jvp=(lambda t, ans, x, index, shape, dtype=None: scatter(t, index, shape, dtype),),
+    jvp=(lambda t, ans, x, index, shape, dtype=None: _scatter_batched(t, x, index, shape, dtype),),
+    jvp_batched=True,
     saves=(),
     samples=(((V[:2],), {"index": slice(1, None), "shape": (3,), "dtype": None}),
              ((V,), {"index": np.array([0, 2, 2]), "shape": (4,), "dtype": None})),
@@ -309,10 +336,18 @@ def _getitem_into(acc: np.ndarray, g: Any, args: Any, params: Any) -> None:
         np.add.at(acc, index, g)
 
 
+def _getitem_jvp(t: Any, ans: Any, x: Any, index: Any) -> Any:
+    lead = batch_lead(t, x)
+    index_b = batch_index(index, lead)
+    if index_b is None:
+        return each_direction(t, lead, lambda tj: getitem(tj, index))
+    return getitem(t, index_b)
+
+
 getitem = primitive(
     "getitem", lambda x, index: x[index], function=_getitem,
     symbolic=lambda x, index: _entry(x[index]), linear=True, operators=("getitem",),
-    vjp=(_getitem_vjp,), jvp=(lambda t, ans, x, index: getitem(t, index),),
+    vjp=(_getitem_vjp,), jvp=(_getitem_jvp,), jvp_batched=True,
     vjp_numpy=_getitem_np, vjp_into=_getitem_into, saves=(),
     samples=(((V,), {"index": 1}), ((V,), {"index": slice(1, None)}),
              ((M,), {"index": (slice(None), 0)}), ((V,), {"index": np.array([0, 2, 2])})),
@@ -332,8 +367,10 @@ def _stack_vjp(i: int, g: Any, ans: Any, *xs: Any, axis: int = 0) -> Any:
 
 
 def _stack_jvp(i: int, t: Any, ans: Any, *xs: Any, axis: int = 0) -> Any:
-    return scatter(broadcast_to(t, shape_of(xs[i])), _axis_index(axis, i, len(shape_of(ans))),
-                   shape_of(ans))
+    lead = batch_lead(t, xs[i])
+    t = batch_broadcast(t, lead, shape_of(xs[i]))
+    index = (slice(None),) * lead + _axis_index(axis, i, len(shape_of(ans)))
+    return scatter(t, index, shape_of(t)[:lead] + shape_of(ans))
 
 
 def _symbolic_stack(*xs: Any, axis: int = 0) -> Any:
@@ -372,7 +409,7 @@ def _bind_joined(prim_name: str) -> Any:
 stack = primitive(
     "stack", lambda *xs, axis=0: np.stack(xs, axis=axis), function=_bind_joined("stack"),
     symbolic=_symbolic_stack, variadic=True, linear=True,
-    vjp=(_stack_vjp,), jvp=(_stack_jvp,), saves=(),
+    vjp=(_stack_vjp,), jvp=(_stack_jvp,), jvp_batched=True, saves=(),
     samples=(((V, np.array([1.0, 2.0, 3.0])), {"axis": 0}),
              ((V, V * 2, V * 3), {"axis": 1}), ((0.3, 0.8), {"axis": 0})),
 )
@@ -394,7 +431,9 @@ concatenate = primitive(
     function=_bind_joined("concatenate"), symbolic=_symbolic_concatenate, variadic=True,
     linear=True,
     vjp=(lambda i, g, ans, *xs, axis=0: getitem(g, _concat_slice(i, xs, axis)),),
-    jvp=(lambda i, t, ans, *xs, axis=0: scatter(t, _concat_slice(i, xs, axis), shape_of(ans)),),
+    jvp=(lambda i, t, ans, *xs, axis=0: _scatter_batched(t, xs[i], _concat_slice(i, xs, axis),
+                                                          shape_of(ans)),),
+    jvp_batched=True,
     saves=(),
     samples=(((V, np.array([1.0, 2.0])), {"axis": 0}), ((M, M[:1]), {"axis": 0})),
 )
@@ -464,6 +503,7 @@ astype = primitive(
     analytic=False,
     vjp=(lambda g, ans, x, dtype: _cast_back(g, x),),
     jvp=(lambda t, ans, x, dtype: astype(t, dtype) if _dtype_of(t) != dtype else t,),
+    jvp_batched=True,  # elementwise: a batch of tangents casts alike
     samples=(((0.7,), {"dtype": np.dtype(np.float64)}), ((V,), {"dtype": np.dtype(np.float64)}),
              ((M,), {"dtype": np.dtype(np.float64)})),
     derivative="the cast of the cotangent back to the input's dtype; integer casts: none",
@@ -729,15 +769,34 @@ def _index_update(x: Any, *args: Any, index: Any = _MISSING, values: Any = _MISS
     return _index_update_numeric(x, values, index)
 
 
+def _index_update_jvp_x(t: Any, ans: Any, x: Any, values: Any, index: Any) -> Any:
+    lead = batch_lead(t, x)
+    index_b = batch_index(index, lead)
+    if index_b is None:
+        return each_direction(t, lead, lambda tj: index_update(tj, index, 0.0))
+    return index_update(t, index_b, 0.0)
+
+
+def _index_update_jvp_values(t: Any, ans: Any, x: Any, values: Any, index: Any) -> Any:
+    lead = batch_lead(t, values)
+    index_b = batch_index(index, lead)
+    dtype = np.result_type(_dtype_of(ans), float)
+    if index_b is None or lead == 0:
+        return each_direction(t, lead, lambda tj: index_update(
+            np.zeros(shape_of(ans), dtype=dtype), index, tj))
+    # the values broadcast to ans[index]: align their own axes right, after the batch axes
+    selected = np.broadcast_to(np.zeros((), dtype=np.int8), shape_of(ans))[index].shape
+    t = batch_broadcast(t, lead, selected)
+    return index_update(np.zeros(shape_of(t)[:lead] + shape_of(ans), dtype=dtype), index_b, t)
+
+
 index_update = primitive(
     "index_update", _index_update_numeric, function=_index_update,
     symbolic=lambda x, values, index: _entry(_index_update_numeric(x, values, index)),
     linear=True, nargs=2,
     vjp=(lambda g, ans, x, values, index: index_update(g, index, 0.0),
          _index_update_values_vjp),
-    jvp=(lambda t, ans, x, values, index: index_update(t, index, 0.0),
-         lambda t, ans, x, values, index: index_update(
-             np.zeros(shape_of(ans), dtype=np.result_type(_dtype_of(ans), float)), index, t)),
+    jvp=(_index_update_jvp_x, _index_update_jvp_values), jvp_batched=True,
     saves=(),
     samples=(((V, 5.0), {"index": 1}), ((V, np.array([2.0, 3.0])), {"index": slice(0, 2)}),
              ((M, V), {"index": 0}), ((M, np.array([1.5, 2.5])), {"index": (slice(None), 1)}),
