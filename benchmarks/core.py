@@ -6,6 +6,8 @@ Targets (issue 2): import < 0.3 s beyond numpy; a dnp call on a plain float or a
 
 from __future__ import annotations
 
+import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -13,12 +15,18 @@ import timeit
 
 import numpy as np
 
+# DIFFKIT_TREE: another checkout to measure (benchmarks/against.py pairs two trees)
+TREE = os.environ.get("DIFFKIT_TREE") or os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                      "..")
+sys.path.insert(0, TREE)
+
 
 def import_time(repeats: int = 7) -> float:
     code = ("import time; import numpy; t = time.perf_counter(); import diffkit; "
             "print(time.perf_counter() - t)")
+    env = {**os.environ, "PYTHONPATH": TREE}
     times = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                  check=True).stdout) for _ in range(repeats)]
+                                  check=True, env=env).stdout) for _ in range(repeats)]
     return statistics.median(times)
 
 
@@ -61,11 +69,14 @@ def hostile_parse_times() -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    print(f"import diffkit (beyond numpy): {import_time():.3f} s  (target < 0.3 s)")
-    for name, us in dnp_overhead().items():
-        print(f"dnp.{name:<28} +{us:.2f} µs over numpy  (target < 1 µs)")
-    for name, sec in hostile_parse_times().items():
-        print(f"refuse {name:<28} {sec * 1e3:.2f} ms  (target < 100 ms)")
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
+    rows = [("import diffkit (beyond numpy), s", import_time(), "< 0.3")]
+    rows += [(f"dnp.{name} over numpy, µs", us, "< 1") for name, us in dnp_overhead().items()]
+    rows += [(f"refuse {name}, ms", sec * 1e3, "< 100")
+             for name, sec in hostile_parse_times().items()]
+    lines = ["| measure | value | target |", "|---|---|---|"]
+    lines += [f"| {name} | {value:.3f} | {target} |" for name, value, target in rows]
+    print("\n".join(lines))  # (--markdown PATH: benchmarks/_markdown.py saves it)
     return 0
 
 

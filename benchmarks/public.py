@@ -35,12 +35,17 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+# DIFFKIT_TREE: another checkout to measure (benchmarks/against.py pairs two trees)
+sys.path.insert(0, os.environ.get("DIFFKIT_TREE")
+                or os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import diffkit as dk
 import diffkit.numpy as dnp
 from diffkit.methods import forward as fwd
 from diffkit.methods import reverse as rev
+
+# (the engine's name before the architecture issue, for measuring an older tree beside this)
+value_and_gradient = getattr(rev, "value_and_gradient", None) or rev.value_and_grad
 
 
 def _time(fn: Callable[[], Any], number: int) -> float:
@@ -84,7 +89,7 @@ def bench_rosen(n: int, repeats: int) -> list[Row]:
     x = np.random.default_rng(0).uniform(-1.0, 1.0, n)
     F = dk.Function(rosen)
     method = dk.methods.get("reverse-mode")
-    engine = lambda: rev.value_and_gradient(rosen, x)
+    engine = lambda: value_and_gradient(rosen, x)
     rows: list[Row] = []
     label = f"Rosenbrock n = 1e{round(np.log10(n))}"
     calls = {
@@ -115,7 +120,7 @@ def bench_data(repeats: int) -> list[Row]:
     X = rng.normal(size=(1000, 20))
     y = rng.normal(size=1000)
     w = rng.normal(size=20)
-    engine = lambda: rev.value_and_gradient(lambda v: lstsq_loss(v, X, y), w)
+    engine = lambda: value_and_gradient(lambda v: lstsq_loss(v, X, y), w)
     rows = []
     for name, call in (("dk.gradient(loss, w, args=(X, y))",
                         lambda: dk.gradient(lstsq_loss, w, args=(X, y))),
@@ -146,7 +151,7 @@ def bench_mlp(repeats: int) -> list[Row]:
                            rng.normal(0, 256**-0.5, 2560), np.zeros(10)])
     xb = rng.normal(size=(BATCH, 784))
     yb = np.eye(10)[rng.integers(0, 10, BATCH)]
-    engine = lambda: rev.value_and_gradient(lambda p: mlp_loss(p, xb, yb), flat)
+    engine = lambda: value_and_gradient(lambda p: mlp_loss(p, xb, yb), flat)
     public = lambda: dk.gradient(mlp_loss, flat, args=(xb, yb))
     label = "MLP 784-256-10, batch 128"
     rows = []

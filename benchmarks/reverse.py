@@ -31,10 +31,16 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+# DIFFKIT_TREE: another checkout to measure (benchmarks/against.py pairs two trees)
+sys.path.insert(0, os.environ.get("DIFFKIT_TREE")
+                or os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import diffkit.numpy as dnp
 from diffkit.methods import reverse as rev
+
+# (the names before the architecture issue, for measuring an older tree beside this one)
+value_and_gradient = getattr(rev, "value_and_gradient", None) or rev.value_and_grad
+gradient = getattr(rev, "gradient", None) if hasattr(rev, "value_and_gradient") else rev.grad
 
 
 def _optional(name: str) -> Any:
@@ -44,10 +50,12 @@ def _optional(name: str) -> Any:
         return None
 
 
-autograd = _optional("autograd")
-micrograd = _optional("micrograd")
-torch = _optional("torch")
-jax = _optional("jax")
+# DIFFKIT_ONLY=1: diffkit's own figures only (benchmarks/against.py pairing two trees)
+_ANCHORS = not os.environ.get("DIFFKIT_ONLY")
+autograd = _optional("autograd") if _ANCHORS else None
+micrograd = _optional("micrograd") if _ANCHORS else None
+torch = _optional("torch") if _ANCHORS else None
+jax = _optional("jax") if _ANCHORS else None
 if torch is not None:
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
@@ -99,7 +107,7 @@ def logistic(x: Any) -> Any:
 
 def bench_logistic(repeats: int) -> tuple[dict[str, float], dict[str, float]]:
     """µs per scalar op for each tool, and diffkit's time over each tool's (paired)."""
-    tools: dict[str, Callable[[], Any]] = {"diffkit": lambda: rev.gradient(logistic, 0.3)}
+    tools: dict[str, Callable[[], Any]] = {"diffkit": lambda: gradient(logistic, 0.3)}
     if autograd is not None:
         ag = autograd.grad(logistic)
         tools["autograd"] = lambda: ag(0.3)
@@ -163,7 +171,7 @@ def bench_rosen(n: int, repeats: int) -> dict[str, float]:
     rng = np.random.default_rng(0)
     x = rng.uniform(-1.0, 1.0, n)
     out = {}
-    out["diffkit"] = paired(lambda: rosen(x), lambda: rev.value_and_gradient(rosen, x), repeats)[0]
+    out["diffkit"] = paired(lambda: rosen(x), lambda: value_and_gradient(rosen, x), repeats)[0]
     out["hand-written"] = paired(lambda: rosen(x), lambda: rosen_value_and_grad_numpy(x),
                                  repeats)[0]
     if autograd is not None:
@@ -244,9 +252,9 @@ def bench_mlp(repeats: int) -> dict[str, float]:
 
     tparams = tuple(params)
     out = {}
-    out["diffkit"] = paired(lambda: loss(tparams), lambda: rev.gradient(loss, tparams), repeats)[0]
+    out["diffkit"] = paired(lambda: loss(tparams), lambda: gradient(loss, tparams), repeats)[0]
     out["diffkit, flat vector"] = paired(lambda: loss(_split(flat)),
-                                         lambda: rev.gradient(lambda p: loss(_split(p)), flat),
+                                         lambda: gradient(lambda p: loss(_split(p)), flat),
                                          repeats)[0]
 
     def np_loss(w1: Any, b1: Any, w2: Any, b2: Any) -> Any:
@@ -339,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--only", choices=["logistic", "rosen", "mlp"], default=None)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # (--markdown PATH: benchmarks/_markdown.py)
     repeats = 5 if args.quick else 15
     rows: list[tuple[str, dict[str, float]]] = []
     ratios_logistic: dict[str, float] = {}
@@ -358,10 +366,10 @@ def main(argv: list[str] | None = None) -> int:
         if mod is not None:
             versions[mod.__name__] = getattr(mod, "__version__", "?")
     print("versions:", ", ".join(f"{k} {v}" for k, v in versions.items()))
-    print("| workload | " + " | ".join(COLUMNS) + " |")
-    print("|---|" + "---|" * len(COLUMNS))
+    lines = ["| workload | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
     for label, res in rows:
-        print(f"| {label} | " + " | ".join(_fmt(res.get(c)) for c in COLUMNS) + " |")
+        lines.append(f"| {label} | " + " | ".join(_fmt(res.get(c)) for c in COLUMNS) + " |")
+    print("\n".join(lines))
     if ratios_logistic:
         print("per scalar op, paired: diffkit = " + ", ".join(
             f"{v:.2f}x {k}" for k, v in ratios_logistic.items()))

@@ -545,36 +545,13 @@ class checked_evaluation:
         self._errstate: Any = None
 
     def __enter__(self) -> None:
-        if _EXTOBJ is not None:  # np.errstate's own steps, with its state made once
-            current = _EXTOBJ.get()
-            state = _CHECKED.get(current)
-            if state is None:
-                if len(_CHECKED) >= 8:  # callers inside np.errstate blocks make new states
-                    _CHECKED.clear()
-                with np.errstate(all="call", call=FP_EVENTS):
-                    state = _CHECKED[current] = _EXTOBJ.get()
-            self._errstate = _EXTOBJ.set(state)
-        else:
-            self._errstate = np.errstate(all="call", call=FP_EVENTS)
-            self._errstate.__enter__()
+        self._errstate = np.errstate(all="call", call=FP_EVENTS)
+        self._errstate.__enter__()
         _STATE.depth = getattr(_STATE, "depth", 0) + 1
 
     def __exit__(self, *exc: Any) -> None:
         _STATE.depth -= 1
-        if _EXTOBJ is not None:
-            _EXTOBJ.reset(self._errstate)
-        else:
-            self._errstate.__exit__(*exc)
-
-
-try:  # numpy >= 2 keeps its error state in a context variable; entering np.errstate builds
-    # the state object anew each time (half of a cheap gradient's validation overhead)
-    from numpy._core._ufunc_config import _extobj_contextvar as _EXTOBJ
-except ImportError:  # pragma: no cover - other numpy versions: np.errstate itself
-    _EXTOBJ = None
-_CHECKED: dict[Any, Any] = {}
-"""The checked state derived from each error state it was entered from (the caller's own
-settings -- buffer size, other handlers -- kept), made once by np.errstate."""
+        self._errstate.__exit__(*exc)
 
 
 def evaluating() -> bool:

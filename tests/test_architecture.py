@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import collections
 import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -234,3 +235,13 @@ def test_function_level_imports_only_keep_heavy_libraries_lazy():
                    if t in mods and t not in heavy and t.split(".")[0] not in HEAVY
                    and not m.startswith(t + ".") and m != "diffkit.pytest_plugin")
     assert not light, f"function-level imports of light modules: {light}"
+
+
+def test_no_private_numpy_api():
+    """numpy's private modules change without notice (issue 21: no numpy private API). The
+    one exception is ``np._NoValue``, the "not given" default that numpy's own public
+    signatures carry (``np.sum(..., keepdims=<no value>)``), which diffkit's mirror them."""
+    pattern = re.compile(r"\b(?:numpy|np)\._(?!_|NoValue\b)\w+")
+    found = [f"{path.relative_to(PACKAGE)}:{i}" for path in sorted(PACKAGE.rglob("*.py"))
+             for i, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
+    assert not found, found

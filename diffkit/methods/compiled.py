@@ -85,21 +85,6 @@ _F64 = np.dtype(np.float64)
 _RULES = operator.attrgetter("vjp", "jvp", "numeric", "vjp_into")
 
 
-def _checked_context() -> Any:
-    """numpy's error state of :func:`~diffkit.core.checked_evaluation` (floating-point events
-    counted, not raised), entered by the hot path without the context manager (numpy 2
-    keeps it in a context variable; a third of a small program's run). None on other numpys:
-    the general path, under ``checked_evaluation``."""
-    try:
-        from numpy._core._ufunc_config import _extobj_contextvar
-    except ImportError:  # another numpy: its own errstate
-        return None
-    with checked_evaluation():
-        state = _extobj_contextvar.get()
-    return _extobj_contextvar, state
-
-
-_CHECKED = _checked_context()
 
 
 # ============================================================================ a compiled program
@@ -528,7 +513,7 @@ class ReverseCompiled(Method):
             store = f.cache.get(PROGRAMS)
             entry = None if store is None else store.get(("gradient", x.shape, "d",
                                                           f.parameters))
-            if entry is not None and entry.variants and _CHECKED is not None:
+            if entry is not None and entry.variants:
                 hot = self._hot(entry.variants[0], x)  # the program that ran last, as it is
                 if hot is not None:
                     return DerivativeResult(hot, 1, self.name, out_shape=(), info={
@@ -542,14 +527,11 @@ class ReverseCompiled(Method):
         """The gradient by ``variant`` at ``x`` when nothing needs a second look (no guard
         failed, numpy raised nothing, the value is finite, the rules are the ones it was
         written from), else None: the general path then says what happened."""
-        var, state = _CHECKED  # type: ignore[misc]
-        token = var.set(state)
         try:
-            value, g = variant.function(x)
+            with checked_evaluation():
+                value, g = variant.function(x)
         except Exception:
             return None
-        finally:
-            var.reset(token)
         if value.__class__ is np.float64 and math.isfinite(value) \
                 and g.__class__ is np.ndarray and g.base is None and g is not x \
                 and g.dtype is _F64 and g.shape == x.shape \

@@ -117,6 +117,10 @@ def _stand_in(v: np.ndarray) -> np.ndarray:
 class Record:
     """One recorded primitive: what the sweep needs to apply its VJP.
 
+    Every field has one meaning for every primitive. The hot paths build records with
+    :func:`_record` (``Record(...)`` costs four times as much: calling a class with a Python
+    ``__init__`` takes numpy-free but slow steps, once per recorded operation).
+
     Attributes
     ----------
     prim : Primitive
@@ -161,6 +165,27 @@ class Record:
 
     def __repr__(self) -> str:
         return f"Record({self.prim.name}, parents={self.parents})"
+
+
+_new = object.__new__
+
+
+def _record(prim: Primitive, parents: tuple[int, ...], positions: tuple[int, ...],
+            mask: tuple[bool, ...], args: tuple, params: dict[str, Any], ans: Any,
+            shape: tuple[int, ...], plain: bool, poisoned: bool) -> Record:
+    """``Record(...)`` at a quarter of the cost (no class call through ``__init__``)."""
+    r = _new(Record)
+    r.prim = prim
+    r.parents = parents
+    r.positions = positions
+    r.mask = mask
+    r.args = args
+    r.params = params
+    r.ans = ans
+    r.shape = shape
+    r.plain = plain
+    r.poisoned = poisoned
+    return r
 
 
 _MASKS: dict[tuple[tuple[int, ...], int], tuple[bool, ...]] = {}
@@ -233,11 +258,15 @@ class ReverseTrace(Trace):
                     shape = ans.shape if acls is _ndarray else (() if acls is _f64 or acls is float
                                                                 else _shape_of(ans))
                     tape = self.tape
-                    node = Node(self, ans, len(tape))
-                    poisoned = self.poison((a.id,), ans)
-                    tape.append(Record(prim, (a.id,), _FIRST, _ONE, (kept,), params,
-                                       ans if keep_ans else None, shape,
-                                       not isinstance(ans, Tracer), poisoned))
+                    node = _new(Node)  # Node(self, ans, len(tape)) without a class call
+                    node._trace = self
+                    node.value = ans
+                    node.id = len(tape)
+                    poisoned = self.poison((a.id,), ans) if self.poisoned \
+                        or FP_EVENTS.count != self.fp_seen else False
+                    tape.append(_record(prim, (a.id,), _FIRST, _ONE, (kept,), params,
+                                        ans if keep_ans else None, shape,
+                                        not isinstance(ans, Tracer), poisoned))
                     if self.log is not None:
                         self.note(prim.name, args, ans, params)
                     return node
@@ -293,8 +322,8 @@ class ReverseTrace(Trace):
         tape = self.tape
         node = Node(self, ans, len(tape))
         poisoned = self.poison(parents, ans)
-        tape.append(Record(prim, parents, positions, _mask(positions, len(raw)), kept, params,
-                           ans if keep_ans else None, shape, plain, poisoned))
+        tape.append(_record(prim, parents, positions, _mask(positions, len(raw)), kept, params,
+                            ans if keep_ans else None, shape, plain, poisoned))
         return node
 
     def poison(self, parents: tuple[int, ...], ans: Any) -> bool:
@@ -366,8 +395,9 @@ class ReverseTrace(Trace):
         return out
 
     def ops(self) -> int:
-        """Number of recorded primitives."""
-        return sum(1 for r in self.tape if r is not None)
+        """Number of recorded primitives (swept records of a consumed tape are gone)."""
+        tape = self.tape
+        return len(tape) - tape.count(None)
 
 
 # ============================================================================ nodes
@@ -421,6 +451,14 @@ def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, An
         need, keep_ans = prim.reads(positions)
         layouts[positions] = (frozenset((0, 1)) if need is None else need, keep_ans,
                               _mask(positions, 2))
+    # the three layouts as locals of the closure: no dict lookup per operation
+    need_1, keep_1, mask_1 = layouts[_FIRST]
+    need_2, keep_2, mask_2 = layouts[_SECOND]
+    need_b, keep_b, mask_b = layouts[_BOTH]
+    x_read_1, y_read_1 = 0 in need_1, 1 in need_1
+    x_read_2, y_read_2 = 0 in need_2, 1 in need_2
+    x_read_b, y_read_b = 0 in need_b, 1 in need_b
+    events = FP_EVENTS
 
     def method(self: Node, other: Any) -> Any:
         tr = self._trace
@@ -441,39 +479,55 @@ def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, An
         except (FloatingPointError, ZeroDivisionError):
             raise domain_error(prim, (x, y)) from None
         if a < 0:
-            parents, positions = (b,), _SECOND
+            parents, positions, keep_ans, mask = (b,), _SECOND, keep_2, mask_2
+            x_read, y_read = x_read_2, y_read_2
         elif b < 0:
-            parents, positions = (a,), _FIRST
+            parents, positions, keep_ans, mask = (a,), _FIRST, keep_1, mask_1
+            x_read, y_read = x_read_1, y_read_1
         else:
-            parents, positions = (a, b), _BOTH
-        need, keep_ans, mask = layouts[positions]
+            parents, positions, keep_ans, mask = (a, b), _BOTH, keep_b, mask_b
+            x_read, y_read = x_read_b, y_read_b
         plain = True
         cx = x.__class__
         if cx is _ndarray:
-            if 0 not in need and x.nbytes >= tr.stand_in_bytes:
+            if not x_read and x.nbytes >= tr.stand_in_bytes:
                 x = _stand_in(x)
         elif cx is not _f64 and cx is not float and cx is not int and isinstance(x, Tracer):
             plain = False
         cy = y.__class__
         if cy is _ndarray:
-            if 1 not in need and y.nbytes >= tr.stand_in_bytes:
+            if not y_read and y.nbytes >= tr.stand_in_bytes:
                 y = _stand_in(y)
         elif cy is not _f64 and cy is not float and cy is not int and isinstance(y, Tracer):
             plain = False
         acls = ans.__class__
         if acls is _ndarray:
             shape = ans.shape
-        elif acls is _f64:
+        elif acls is _f64 or acls is float:
             shape = ()
         else:
             shape = _shape_of(ans)
             if isinstance(ans, Tracer):
                 plain = False
         tape = tr.tape
-        node = Node(tr, ans, len(tape))
-        poisoned = tr.poison(parents, ans)
-        tape.append(Record(prim, parents, positions, mask, (x, y), _NO_PARAMS,
-                           ans if keep_ans else None, shape, plain, poisoned))
+        node = _new(Node)  # Node(tr, ans, len(tape)) inline (a class call costs twice this)
+        node._trace = tr
+        node.value = ans
+        node.id = len(tape)
+        r = _new(Record)  # _record inline: this is the commonest record
+        r.prim = prim
+        r.parents = parents
+        r.positions = positions
+        r.mask = mask
+        r.args = (x, y)
+        r.params = _NO_PARAMS
+        r.ans = ans if keep_ans else None
+        r.shape = shape
+        r.plain = plain
+        # (tr.poison inline: nothing to check until numpy counts an event or a record is)
+        r.poisoned = tr.poison(parents, ans) if tr.poisoned or events.count != tr.fp_seen \
+            else False
+        tape.append(r)
         if tr.log is not None:
             tr.note(name, (other, self) if swap else (self, other), ans, {})
         return node
@@ -499,14 +553,30 @@ def _unary_operator(prim: Primitive, op: str) -> Callable[[Node], Any]:
     return method
 
 
+def _getitem_operator(prim: Primitive) -> Callable[[Node, Any], Any]:
+    """``Node.__getitem__``: a slice or an integer index is the parameter as it is (straight to
+    :meth:`ReverseTrace.process`); any other index goes through the stanza's function, which
+    parses it (arrays, lists, traced indices)."""
+    function = prim.function
+
+    def method(self: Node, index: Any) -> Any:
+        icls = index.__class__
+        if icls is slice or icls is int:
+            return self._trace.process(prim, (self,), {"index": index})
+        return function(self, index)
+
+    return method
+
+
 def _install_operators() -> None:
     """The stanzas' Python operators as short paths on :class:`Node` (nothing by name)."""
     for prim in REGISTRY.values():
         if not prim.differentiable or prim.composite is not None:
             continue
         for op in prim.operators:
-            if op == "getitem":
-                continue  # indices are parameters: the generic path parses them
+            if op == "getitem":  # an index is a parameter: slices and integers as they
+                setattr(Node, f"__{op}__", _getitem_operator(prim))  # are, others parsed
+                continue
             if op in ("neg", "abs"):
                 setattr(Node, f"__{op}__", _unary_operator(prim, op))
             elif op in _REFLECTED:
@@ -633,15 +703,19 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
     ct: dict[int, Any] = {out: g}  # cotangents, local to this sweep
     owned: set[int] = set()  # entries of ct this sweep allocated: safe to add into in place
     found: dict[int, Any] = {}
+    global _GC_PAUSES
     gc_was_on = gc.isenabled()
-    gc.disable()  # diffkit's own bookkeeping only: the sweep runs no user code
+    if gc_was_on:  # diffkit's own bookkeeping only: record() resumes it around user code
+        gc.disable()  # (a checkpoint's re-run inside this sweep)
+        _GC_PAUSES += 1
     state = None
     if not evaluating():  # called directly: 0 * inf of a discarded entry must not warn
         state = checked_evaluation()
         state.__enter__()
     try:
+        pop = ct.pop
         for i in range(out, -1, -1):
-            gi = ct.pop(i, None)
+            gi = pop(i, None)
             if gi is None:
                 continue
             rec = tape[i]
@@ -652,22 +726,24 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
                 tape[i] = _SWEPT
             prim = rec.prim
             gcls = gi.__class__
-            if rec.plain and (gcls is _ndarray or gcls in _FILLS) \
-                    and prim.vjp is prim.fast_for and not rec.poisoned:
-                if rec.shape and (gcls is not _ndarray or not gi.ndim):
+            if rec.plain and not rec.poisoned and (gcls is _ndarray or gcls in _FILLS) \
+                    and prim.vjp is prim.fast_for:
+                parents, args = rec.parents, rec.args
+                shape = rec.shape
+                if shape and (gcls is not _ndarray or not gi.ndim):
                     gi = _materialize(gi, rec)
                 if prim.vjp_into is not None:
-                    p = rec.parents[0]
+                    p = parents[0]
                     acc = ct.get(p)
                     if acc is None or (p in owned and acc.__class__ is _ndarray):
                         if acc is None:
-                            x = rec.args[0]
+                            x = args[0]
                             acc = np.zeros(x.shape) if x.dtype is _F64 and (
                                 gcls is _f64 or gcls is float or (
                                     gcls is _ndarray and gi.dtype is _F64)) else \
                                 np.zeros(x.shape, dtype=np.result_type(x.dtype, gi, float))
                         try:
-                            prim.vjp_into(acc, gi, rec.args, rec.params)
+                            prim.vjp_into(acc, gi, args, rec.params)
                         except (TypeError, ValueError):  # the dtype would change
                             pass
                         else:
@@ -676,9 +752,19 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
                             continue
                 fast = prim.vjp_numpy
                 if fast is not None:
-                    cts = fast(gi, rec.ans, rec.args, rec.params, rec.mask)
+                    cts = fast(gi, rec.ans, args, rec.params, rec.mask)
                     del gi
-                    for p, k in zip(rec.parents, rec.positions, strict=True):
+                    positions = rec.positions
+                    if len(parents) == 1:  # one traced argument (x * 2.0, sum(x)): inline
+                        p = parents[0]
+                        c = cts[positions[0]]
+                        old = ct.get(p)
+                        if old is None:
+                            ct[p] = c
+                            continue
+                        cts = (c,)
+                        positions = _FIRST
+                    for p, k in zip(parents, positions, strict=False):
                         c = cts[k]
                         old = ct.get(p)
                         if old is None:
@@ -714,8 +800,13 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
         if state is not None:
             state.__exit__(None, None, None)
         if gc_was_on:
+            _GC_PAUSES -= 1
             gc.enable()
     return [found.get(i) for i in inputs]
+
+
+_GC_PAUSES = 0
+"""Sweeps under way that paused the garbage collector (it was on when they started)."""
 
 
 _SWEPT = None  # a record already swept by a consuming sweep (never read again)
@@ -755,12 +846,21 @@ def record(fun: Callable[..., Any], args: Sequence[Any], *, log: bool = False,
     """Run ``fun(*nodes)`` on fresh input nodes holding ``args``; return (trace, nodes, out)."""
     trace = ReverseTrace(log=log, stand_in_bytes=stand_in_bytes)
     nodes = [trace.new_input(_as_leaf(a), f"x{k + 1}") for k, a in enumerate(args)]
-    if evaluating():
-        with library_routes():
-            out = fun(*nodes)
-    else:  # called directly (not through a method): count floating-point events here
-        with checked_evaluation(), library_routes():
-            out = fun(*nodes)
+    # the user's code runs with the garbage collector as the user left it, even when a sweep
+    # (re-running a checkpoint) paused it for its own bookkeeping
+    resume = _GC_PAUSES and not gc.isenabled()
+    if resume:
+        gc.enable()
+    try:
+        if evaluating():
+            with library_routes():
+                out = fun(*nodes)
+        else:  # called directly (not through a method): count floating-point events here
+            with checked_evaluation(), library_routes():
+                out = fun(*nodes)
+    finally:
+        if resume:
+            gc.disable()
     return trace, nodes, out
 
 
