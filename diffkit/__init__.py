@@ -17,12 +17,14 @@ from . import numpy as numpy  # fills the primitive registry
 from .api import derivative, gradient, hessian, jacobian
 from .checkpointing import checkpoint, loop
 from .errors import (
+    ArgumentMutationError,
     ArityError,
     CheckpointError,
     DiffkitError,
     DiffkitFallbackWarning,
     DiffkitWarning,
     DomainError,
+    InaccurateDerivativeError,
     MissingManualError,
     NonAnalyticError,
     NonFiniteError,
@@ -44,6 +46,7 @@ from .trace import trace  # after this, diffkit.trace is the function, also once
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArgumentMutationError",
     "ArityError",
     "CheckpointError",
     "DerivativeResult",
@@ -52,6 +55,7 @@ __all__ = [
     "DiffkitWarning",
     "DomainError",
     "Function",
+    "InaccurateDerivativeError",
     "MissingManualError",
     "NonAnalyticError",
     "NonFiniteError",

@@ -8,6 +8,7 @@ argument, the value and the fix.
 from __future__ import annotations
 
 __all__ = [
+    "ArgumentMutationError",
     "ArityError",
     "CheckpointError",
     "DiffkitError",
@@ -15,6 +16,7 @@ __all__ = [
     "DiffkitWarning",
     "DomainError",
     "GuardError",
+    "InaccurateDerivativeError",
     "MissingManualError",
     "NonAnalyticError",
     "NonFiniteError",
@@ -98,6 +100,15 @@ class CheckpointError(DiffkitError, ValueError):
 
 class UnsupportedPrimitiveError(DiffkitError, NotImplementedError):
     """A primitive lacks the interpretation that a method needs."""
+
+
+class InaccurateDerivativeError(DiffkitError, ArithmeticError):
+    """A numerical derivative whose error estimate exceeds what the method promises, asked for
+    with ``strict=True`` (f computes in float32, is not deterministic, jumps, ...)."""
+
+
+class ArgumentMutationError(DiffkitError, ValueError):
+    """The function modified its argument in place (``x *= 2``) instead of copying it."""
 
 
 class DiffkitWarning(UserWarning):

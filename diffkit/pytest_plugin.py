@@ -7,7 +7,8 @@ loads; :mod:`diffkit.testing` is imported the first time a check runs.
 Settings, later ones win: built-in defaults, the ini options ``diffkit_reference``,
 ``diffkit_rtol`` and ``diffkit_atol``, the ``--diffkit-reference`` command-line flag, and a
 test's ``@pytest.mark.gradcheck(reference=..., rtol=..., atol=..., h=..., directions=...,
-seed=...)`` marker::
+seed=...)`` marker. A reference or ini value that is not valid stops pytest at startup with a
+usage error, not every test that uses the fixture::
 
     @pytest.mark.gradcheck(reference="complex-step", rtol=1e-12)
     def test_strict(gradcheck):
@@ -23,14 +24,17 @@ import pytest
 
 __all__ = ["GradCheck", "gradcheck"]
 
-SETTINGS = ("reference", "rtol", "atol", "h", "directions", "seed", "names")
+SETTINGS = ("reference", "rtol", "atol", "h", "directions", "seed", "names", "args", "kwargs")
 """Keywords the marker and the fixture accept (those of diffkit.testing.check_grad)."""
+
+EXTRA_REFERENCES = ("taylor",)
+"""References the fixture takes besides the method names (the Taylor-remainder test)."""
 
 DEFAULT_REFERENCE = "central-difference"
 
 _MARKER = (
     "gradcheck(**settings): settings of the diffkit gradcheck fixture for this test "
-    "(reference=, rtol=, atol=, h=, directions=, seed=)"
+    "(reference=, rtol=, atol=, h=, directions=, seed=, names=, args=, kwargs=)"
 )
 
 
@@ -51,6 +55,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", _MARKER)
+    run_settings(config, check=True)  # a bad flag or ini value stops the run here, once
 
 
 def _float_ini(config: pytest.Config, name: str) -> float | None:
@@ -67,20 +72,42 @@ def _float_ini(config: pytest.Config, name: str) -> float | None:
     return value
 
 
-def run_settings(config: pytest.Config) -> dict[str, Any]:
-    """The run-wide settings: ini options, then the command-line flag."""
+def run_settings(config: pytest.Config, check: bool = False) -> dict[str, Any]:
+    """The run-wide settings: ini options, then the command-line flag.
+
+    With ``check``, a reference that is not a diffkit method raises :class:`pytest.UsageError`
+    (diffkit's methods are imported only then, and only when a reference is set)."""
     settings: dict[str, Any] = {"reference": DEFAULT_REFERENCE}
     ini_ref = str(config.getini("diffkit_reference") or "").strip()
     if ini_ref:
         settings["reference"] = ini_ref
+        if check:
+            _check_reference(ini_ref, f"ini option diffkit_reference = {ini_ref!r}")
     cli_ref = config.getoption("diffkit_reference", default=None)
     if cli_ref:
         settings["reference"] = cli_ref
+        if check:
+            _check_reference(cli_ref, f"--diffkit-reference {cli_ref}")
     for key in ("rtol", "atol"):
         value = _float_ini(config, f"diffkit_{key}")
         if value is not None:
             settings[key] = value
     return settings
+
+
+def _check_reference(name: str, where: str) -> None:
+    """UsageError unless ``name`` is a diffkit method (or ``taylor``) in this installation."""
+    from diffkit import methods
+
+    known = [*methods.available(), *EXTRA_REFERENCES]
+    if name in known:
+        return
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise pytest.UsageError(
+        f"{where}: not a diffkit reference; {hint}choose one of {', '.join(known)}")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -89,15 +116,17 @@ def pytest_report_header(config: pytest.Config) -> str:
     except pytest.UsageError as exc:  # reported properly when a test uses the fixture
         return f"diffkit gradcheck: {exc}"
     rtol = s.get("rtol", "by reference")
-    atol = s.get("atol", "rtol*max|desired|")
+    atol = s.get("atol", "1e-4*rtol*max|desired|")
     return f"diffkit gradcheck: reference={s['reference']}, rtol={rtol}, atol={atol}"
 
 
 class GradCheck:
     """The ``gradcheck`` fixture's value: call it like ``assert_grad_close``.
 
-    ``gradcheck(f, grad, x, **overrides)`` asserts and returns the report;
-    ``gradcheck.jacobian(...)``, ``gradcheck.hessian(...)`` check Jacobians and Hessians;
+    ``gradcheck(f, grad, x, **overrides)`` asserts and returns the report (a failing or an
+    inconclusive check raises AssertionError saying which); ``gradcheck.jacobian(...)``,
+    ``gradcheck.hessian(...)`` check Jacobians and Hessians; ``args=``/``kwargs=`` pass data
+    to f and the derivative (``gradcheck(loss, grad, w, args=(X, y))``);
     ``gradcheck.settings`` shows what applies to this test.
     """
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .budget import BudgetError, limited
 from .errors import DiffkitError, OrderError, UnsupportedPrimitiveError
 from .spec import Function
 from .validation import as_function, as_point
@@ -142,12 +143,21 @@ class Reference:
         return self.value[0].reshape(shape)
 
 
-def reference_jacobian(spec: Function, x: Any, dps: int = 50) -> Reference:
+#: The exact reference's default budget: sympy's differentiation of a long program (a 100-step
+#: loop) can take minutes and gigabytes; past these the reference falls back, labelled
+REFERENCE_SECONDS = 10.0
+REFERENCE_MEGABYTES = 2000.0
+
+
+def reference_jacobian(spec: Function, x: Any, dps: int = 50, *,
+                       seconds: float | None = REFERENCE_SECONDS,
+                       megabytes: float | None = REFERENCE_MEGABYTES) -> Reference:
     """The most trustworthy Jacobian diffkit can get for ``spec`` at ``x``.
 
-    Exact (sympy evaluated with mpmath at ``dps`` digits) when ``spec`` has a symbolic form;
-    otherwise Richardson extrapolation of central differences with its error estimate,
-    marked ``exact=False``.
+    Exact (sympy evaluated with mpmath at ``dps`` digits) when ``spec`` has a symbolic form
+    and the symbolic work fits its budget (``seconds``, ``megabytes``:
+    :func:`diffkit.budget.limited`); otherwise Richardson extrapolation of central
+    differences with its error estimate, marked ``exact=False``, its ``note`` saying why.
 
     Parameters
     ----------
@@ -156,6 +166,9 @@ def reference_jacobian(spec: Function, x: Any, dps: int = 50) -> Reference:
         The point (validated by :func:`~diffkit.validation.as_point`).
     dps : int
         Decimal digits of the exact evaluation.
+    seconds, megabytes : float or None
+        Budget of the exact (symbolic) reference: wall time, and growth of resident memory
+        (None: no limit).
 
     Returns
     -------
@@ -170,7 +183,10 @@ def reference_jacobian(spec: Function, x: Any, dps: int = 50) -> Reference:
     """
     x = as_point(spec, x, "jacobian", call="reference_jacobian(spec, x)")
     try:
-        rows = exact_jacobian(spec, x, dps)
+        with limited(seconds, megabytes, f"the exact reference of {spec.name!r}"):
+            rows = exact_jacobian(spec, x, dps)
+    except BudgetError as exc:
+        note = f"{exc}; a high-precision numerical reference (Richardson) is used instead"
     except UnsupportedPrimitiveError as exc:
         if "not a real number" in str(exc):
             raise

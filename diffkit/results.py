@@ -16,7 +16,8 @@ __all__ = ["DerivativeResult"]
 class DerivativeResult:
     """A derivative with what it cost and how far it can be trusted.
 
-    Behaves like its value: ``float(r)`` (for a single entry) and ``np.asarray(r)`` work.
+    Behaves like its value: ``float(r)`` (for a single entry) and ``np.asarray(r)`` work;
+    ``print(r)`` shows a summary (value, method, estimated error, status, evaluations).
 
     Attributes
     ----------
@@ -31,7 +32,8 @@ class DerivativeResult:
     step : float or ndarray or None
         The final step(s) of a finite-difference method.
     status : str
-        ``"ok"``, or what happened (``"one-sided near domain edge"``, ``"not converged"``).
+        ``"ok"`` when the estimate is within what the method promises, a note (``"one-sided
+        ... near a domain edge"``), or ``"inaccurate: <why>"`` (see :attr:`ok`).
     out_shape : tuple or None
         Shape of the function's value at the point.
     info : dict
@@ -112,7 +114,64 @@ class DerivativeResult:
         arr = np.asarray(self.value)
         return arr if dtype is None else arr.astype(dtype)
 
+    @property
+    def ok(self) -> bool:
+        """Whether ``status`` vouches for the value (``"ok"`` or a note such as "one-sided
+        ..."), not ``"inaccurate: ..."``."""
+        return not self.status.startswith("inaccurate")
+
+    def summary(self) -> str:
+        """A few lines for people: what was computed, how, how accurately, at what cost.
+
+        Examples
+        --------
+        >>> r = DerivativeResult(np.array([0.5, 1.25]), nfev=7, method="central-difference",
+        ...                      error=np.array([3e-11, 2e-10]))
+        >>> print(r.summary())
+        central-difference: [0.5, 1.25]
+        estimated error: <= 2e-10 per entry (largest 2e-10 at [1])
+        status: ok; 7 evaluations
+        """
+        lines = [f"{self.method}: {_brief(self.value)}"]
+        if self.error is not None:
+            err = np.asarray(self.error, dtype=float)
+            if err.size == 1:
+                lines.append(f"estimated error: {float(err.reshape(-1)[0]):.2g}")
+            elif err.size:
+                w = np.unravel_index(int(np.nanargmax(err)), err.shape) if np.any(
+                    np.isfinite(err)) else tuple(0 for _ in err.shape)
+                where = ", ".join(str(int(i)) for i in w)
+                lines.append(f"estimated error: <= {float(np.nanmax(err)):.2g} per entry "
+                             f"(largest {float(err[w]):.2g} at [{where}])")
+        status = self.status if len(self.status) <= 300 else self.status[:297] + "..."
+        lines.append(f"status: {status}; {self.nfev} evaluations")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
     def __repr__(self) -> str:
-        extra = "" if self.error is None else f", error={np.asarray(self.error)!r}"
-        return (f"DerivativeResult(value={np.asarray(self.value)!r}{extra}, nfev={self.nfev}, "
-                f"method={self.method!r}, status={self.status!r})")
+        extra = "" if self.error is None else f", error={_brief(self.error, 2)}"
+        status = self.status if len(self.status) <= 80 else self.status[:77] + "..."
+        return (f"DerivativeResult(value={_brief(self.value)}{extra}, nfev={self.nfev}, "
+                f"method={self.method!r}, status={status!r})")
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return "<pre>" + html.escape(self.summary()) + "</pre>"
+
+
+def _brief(value: Any, digits: int = 10) -> str:
+    """A value for a one-line summary: a number, or an array cut to a few entries."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fiub":
+        text = repr(value)
+        return text if len(text) <= 80 else text[:77] + "..."
+    if arr.ndim == 0:
+        return f"{float(arr):.{digits}g}"
+    flat = [f"{float(v):.{digits}g}" for v in arr.ravel()]
+    if len(flat) > 8:
+        return f"[{', '.join(flat[:3])}, ..., {', '.join(flat[-3:])}] (shape {arr.shape})"
+    text = f"[{', '.join(flat)}]"
+    return text if arr.ndim == 1 else f"{text} (shape {arr.shape})"

@@ -17,7 +17,9 @@ coefficient) is exact too, which lets the step be chosen for the order (see
 weights                :func:`fornberg`, :func:`fornberg_float`, :func:`stencil`
 applying them          :func:`exact_steps`, :func:`nodes`, :func:`along_axes`, :func:`axis_points`
 extrapolation          :class:`Extrapolation` (Neville's tableau, error estimate, stopping)
-step choice            :func:`pilot_length`, :func:`optimal_step`
+step choice            :func:`pilot_length`, :func:`balanced_step`, :func:`optimal_step`
+noise and error        :func:`unit_roundoff`, :func:`quantum`, :func:`grid_spacing`,
+                       :func:`error_bound`
 =====================  ===============================================================
 
 The pilot and the extrapolation are written once for a batch of entries and run either on
@@ -63,13 +65,19 @@ __all__ = [
     "Stencil",
     "along_axes",
     "axis_points",
+    "balanced_step",
+    "error_bound",
     "exact_steps",
     "fornberg",
     "fornberg_float",
+    "grid_spacing",
     "nodes",
     "optimal_step",
     "pilot_length",
+    "precision_name",
+    "quantum",
     "stencil",
+    "unit_roundoff",
 ]
 
 KINDS = ("central", "forward", "backward")
@@ -460,24 +468,197 @@ ARRAYS = _ArrayLanes()
 Lanes = _FloatLanes | _ArrayLanes
 
 
+# ============================================================================ noise
+#
+# Every evaluation of f carries noise: float64 rounding of the values the program computes,
+# coarser rounding where it computes in float32 or float16, a quantum where its values are
+# rounded to a grid (float32 arithmetic behind a float64 result), non-determinism (a Monte Carlo
+# estimate, an iterative solver's tolerance). The step choice, the pilot's tests and every error
+# estimate take it as ONE absolute number per entry and output: the bound ``N`` on the noise of
+# one evaluation, measured from what the evaluations actually show (``Noise`` in
+# :mod:`diffkit.methods.numerical`), never assumed from ``|f(x)|`` alone.
+
+QUANTUM_RATIO = 1024.0
+"""Values on a grid coarser than this many float64 units of their own size are quantized (a
+float32 result has a grid 2^29 times coarser; a float64 one shows random low bits)."""
+
+
+def unit_roundoff(dtype: Any) -> float:
+    """The relative rounding unit of values of ``dtype``: eps of a float (or complex) type; 0
+    for integers and booleans, whose spacing of 1 shows as a quantum instead.
+
+    Examples
+    --------
+    >>> unit_roundoff(np.float32) == float(np.finfo(np.float32).eps)
+    True
+    >>> unit_roundoff(np.int64)
+    0.0
+    """
+    dt = np.dtype(dtype)
+    return float(np.finfo(dt).eps) if dt.kind in "fc" else 0.0
+
+
+def precision_name(unit: float) -> str:
+    """``"float64"``, ``"float32"`` or ``"float16"`` for their units, else a description."""
+    for t in (np.float64, np.float32, np.float16):
+        if unit == float(np.finfo(t).eps):
+            return np.dtype(t).name
+    return f"a relative grid of {unit:.2g}"
+
+
+def quantum(diffs: np.ndarray, axis: int = -1) -> np.ndarray:
+    """The largest power of two that divides every nonzero finite entry of ``diffs`` along
+    ``axis`` (inf where there is none): the spacing of the grid of quantized values.
+
+    Differences of float64 values that carry full-precision low bits are divisible only by
+    about one ulp of the values; differences of float32 values cast to float64 by 2^29 times
+    more. (Samples at non-dyadic offsets from ``x`` keep a polynomial's exact values from
+    looking quantized.)
+
+    Examples
+    --------
+    >>> float(quantum(np.array([3 * 2.0**-20, 5 * 2.0**-21])))
+    4.76837158203125e-07
+    """
+    d = np.abs(np.asarray(diffs, dtype=float))
+    ok = (d > 0) & np.isfinite(d)
+    mant, ex = np.frexp(np.where(ok, d, 1.0))
+    m = (mant * 2.0**53).astype(np.int64)  # exact: d = m 2^(ex - 53)
+    low = (m & -m).astype(float)
+    q = np.where(ok, np.ldexp(low, ex - 53), np.inf)
+    return q.min(axis=axis)
+
+
+GRID_MULTIPLES = 2000
+"""A grid is believed only where every difference is at most this many spacings: one free
+spacing can fit a few reals with large enough multiples, never with small ones."""
+
+
+def grid_spacing(diffs: np.ndarray, tol: Any, offsets: Sequence[float], axis: int = -1
+                 ) -> np.ndarray:
+    """The spacing ``q`` of a grid that every entry of ``diffs`` (differences ``f(x + s h) -
+    f(x)`` at the ``K`` ``offsets`` ``s``, the same for every entry) lies on to within
+    ``tol``, found by the Euclidean algorithm on their magnitudes; 0 where there is none.
+
+    :func:`quantum` finds binary grids (float32 values); this one any grid: values rounded to
+    six decimals, fixed-point arithmetic, tabulated data. A grid is believed only where
+
+    * every difference is at most :data:`GRID_MULTIPLES` spacings, and the largest at least
+      16 (one free spacing fits a few reals with large or tiny multiples, never otherwise);
+    * no polynomial through ``f(x)`` of degree up to 3 (one fewer than the samples) fits the
+      differences to within a quarter spacing: a linear function's samples are exactly on the
+      grid of spacing ``f' h``, and ``x**2`` at 0 on one of ``h**2``; a quantized function's
+      are not smooth.
+
+    Examples
+    --------
+    >>> s = np.array([-2.0, -1.0, 1.0, 2.0])
+    >>> d = np.round(1e6 * np.exp(0.5 + 3e-5 * s)) / 1e6 - np.round(1e6 * np.exp(0.5)) / 1e6
+    >>> f"{float(grid_spacing(d, 1e-15, s)):.6g}"
+    '1e-06'
+    >>> float(grid_spacing(0.5 * s, 1e-15, s))  # a linear function: no grid
+    0.0
+    """
+    d = np.moveaxis(np.asarray(diffs, dtype=float), axis, -1)
+    mag = np.abs(d)
+    tol = np.broadcast_to(np.asarray(tol, dtype=float), d.shape[:-1])
+    q = mag[..., 0]
+    stop = 64 * tol  # remainders this small are the values' own rounding, carried along
+    for j in range(1, d.shape[-1]):
+        a, b = np.maximum(q, mag[..., j]), np.minimum(q, mag[..., j])
+        for _ in range(80):
+            more = b > stop
+            if not more.any():
+                break
+            a, b = np.where(more, b, a), np.where(more, np.fmod(a, np.where(more, b, 1.0)), 0.0)
+        q = a
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.round(mag / q[..., None])
+        # the spacing that fits all of them best (Euclid's carries the error of each step)
+        q = np.sum(k * mag, axis=-1) / np.sum(k * k, axis=-1)
+        fits = np.all((np.abs(mag - k * q[..., None]) <= 2 * tol[..., None])
+                      & (k <= GRID_MULTIPLES), axis=-1)
+        ok = fits & (q >= 256 * tol) & np.isfinite(q) & (k.max(axis=-1) >= 16)
+    if not ok.any():
+        return np.zeros(ok.shape)
+    # not a smooth function sampled on a pattern: the residual of the best polynomial through
+    # the origin of degree min(K - 1, 3) must be a visible fraction of the spacing
+    s = np.asarray(offsets, dtype=float)
+    deg = min(d.shape[-1] - 1, 3)
+    basis = np.stack([s**p for p in range(1, deg + 1)], axis=-1)  # (K, deg)
+    rhs = d.reshape(-1, d.shape[-1]).T
+    coef = np.linalg.lstsq(basis, rhs, rcond=None)[0]
+    resid = np.abs(rhs - basis @ coef).max(axis=0).reshape(ok.shape)
+    ok &= resid >= 0.25 * q
+    return np.where(ok, q, 0.0)
+
+
+def balanced_step(st: Stencil, noise: Any, fk: Any) -> Any:
+    """The step that balances ``st``'s rounding against its truncation, from absolute terms.
+
+    With the noise bound ``N`` of one evaluation and ``|f^(d+p)| = fk`` the error is::
+
+        E(h) = N sum|w| / h^d  +  |C| h^p fk
+
+    smallest at ``h = (d N sum|w| / (p |C| fk))^(1/(p+d))``: ``2 sqrt(N / |f''|)`` for the
+    forward difference, ``(3 N / |f'''|)^(1/3)`` for the central one. ``fk`` NaN or 0 (no
+    truncation visible) gives inf: any step the function was looked at over will do.
+
+    Examples
+    --------
+    >>> h = balanced_step(stencil("central", 1, 2), EPS, 1.0)
+    >>> bool(abs(h - (3 * EPS) ** (1 / 3)) < 1e-18)
+    True
+    """
+    d, p = st.deriv, st.order
+    num = d * np.asarray(noise, dtype=float) * st.abs_weight_sum
+    den = p * abs(float(st.error_coef)) * np.asarray(fk, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = np.where(den > 0, (num / np.where(den > 0, den, 1.0)) ** (1.0 / (p + d)), np.inf)
+    return h if np.ndim(h) else float(h)
+
+
+def error_bound(st: Stencil, h: Any, noise: Any, fk: Any) -> tuple[Any, Any]:
+    """``(truncation, rounding)`` of ``st`` at step ``h``: ``|C| h^p fk`` and
+    ``N sum|w| / h^d`` (the bound: every sample's noise at its worst).
+
+    Examples
+    --------
+    >>> t, r = error_bound(stencil("central", 1, 2), 1e-5, EPS, 1.0)
+    >>> f"{float(t):.4g}, {float(r):.4g}"  # h^2/6 |f'''| and eps/h
+    '1.667e-11, 2.22e-11'
+    """
+    h = np.asarray(h, dtype=float)
+    trunc = abs(float(st.error_coef)) * h**st.order * np.asarray(fk, dtype=float)
+    rounding = np.asarray(noise, dtype=float) * st.abs_weight_sum / h**st.deriv
+    return trunc, rounding
+
+
 # ============================================================================ step choice
 
 FLAT = 64.0
-"""Pilot values within ``FLAT`` eps of ``max(|f|, 1)`` of ``f(x)``: f is flat to rounding."""
+"""Pilot values within ``FLAT`` noise bounds of ``f(x)``: f is flat to its own noise."""
+
+VISIBLE = 10.0
+"""A pilot's higher difference shows truncation when it is this many times its noise bound."""
 
 
 PILOT_OFFSETS = {"symmetric": (-2.0, -1.0, 1.0, 2.0), "central": (-1.0, 1.0, 2.0),
                  "forward": (1.0, 2.0), "backward": (-1.0, -2.0)}
 """Where each pilot samples, in units of its step (``f(x)`` is always known besides)."""
 
+PILOT_ORDER = {"symmetric": 3, "central": 3, "forward": 2, "backward": 2}
+"""The derivative each pilot's higher difference measures."""
 
-def pilot_length(kind: str, v: Sequence[Any], f0: Any, h: Any, lanes: Lanes = ARRAYS
-                 ) -> tuple[Any, Any, Any]:
-    """The length ``L`` on which ``f`` varies, from a pilot stencil's samples.
 
-    ``L = (|f| / |f^(k)|)^(1/k)`` from the pilot's derivative: where it is below the pilot's
-    own rounding noise, or every sample is within :data:`FLAT` eps of ``f(x)`` (f flat to
-    rounding), no truncation is visible and ``L`` is NaN.
+def pilot_length(kind: str, v: Sequence[Any], f0: Any, h: Any, noise: Any,
+                 lanes: Lanes = ARRAYS) -> tuple[Any, Any, Any, Any, Any]:
+    """What a pilot stencil's samples show: the length on which ``f`` varies, and more.
+
+    ``L = (|f| / |f^(k)|)^(1/k)`` from the pilot's higher difference: where that is below its
+    own noise (``noise`` bounds the noise of one evaluation, absolute), or every sample is
+    within :data:`FLAT` noise bounds of ``f(x)`` (f flat to its noise), no truncation is
+    visible and ``L`` is NaN.
 
     Parameters
     ----------
@@ -493,44 +674,51 @@ def pilot_length(kind: str, v: Sequence[Any], f0: Any, h: Any, lanes: Lanes = AR
         ``f(x)``: a float, or ``(m,)``.
     h : float or ndarray
         The pilot step(s): a float, or ``(E,)``.
+    noise : float or ndarray
+        The noise bound of one evaluation: a float, or ``(E, m)``.
     lanes : FLOATS or ARRAYS
 
     Returns
     -------
-    length, short, fscale
+    length, short, fscale, mag, spread
         ``L``; the shortest length any of the differences shows (what a step must resolve);
-        and ``max |f|`` over the samples.
+        ``max |f|`` over the samples; ``|f^(k)|`` as the higher difference measured it (NaN
+        where no truncation is visible); and ``max |v - f(x)|``, the variation the samples
+        show.
     """
     top, most = lanes.top, lanes.most
     fscale = most(top(abs(f0)), *[top(abs(t)) for t in v])
     spread = most(*[top(abs(t - f0)) for t in v])
     hc = lanes.col(h)
+    big = top(noise)
     if kind == "symmetric":
         deriv = (v[3] - 2 * v[2] + 2 * v[1] - v[0]) / (2 * hc**3)
-        noise = 10 * 6 * EPS * fscale / (2 * h**3)
+        floor = VISIBLE * 6 * big / (2 * h**3)
         k = 3
     elif kind == "central":  # x - h, x, x + h, x + 2h: f''' at x + h/2, to O(h)
         deriv = (v[2] - 3 * v[1] + 3 * f0 - v[0]) / hc**3
-        noise = 10 * 8 * EPS * fscale / h**3
+        floor = VISIBLE * 8 * big / h**3
         k = 3
     else:
         deriv = (v[1] - 2 * v[0] + f0) / hc**2
-        noise = 10 * 4 * EPS * fscale / h**2
+        floor = VISIBLE * 4 * big / h**2
         k = 2
     mag = top(abs(deriv))
-    # f flat to rounding (x - ((3 + x) - 3): values 4e-16 apart): its differences are noise
+    # f flat to its noise (x - ((3 + x) - 3): values 4e-16 apart): its differences are noise
     # however significant they look next to |f| ~ 1e-16, and an L taken from them would
     # shrink with every pilot step; no truncation is visible
-    rough = lanes.not_(spread <= FLAT * EPS * lanes.maximum(fscale, 1.0))
-    length = lanes.root((mag > noise) & rough, fscale, mag, k)
+    rough = lanes.not_(spread <= FLAT * big)
+    visible = (mag > floor) & rough
+    length = lanes.root(visible, fscale, mag, k)
+    mag = lanes.root(visible, mag, 1.0, 1)
     if kind != "symmetric":
-        return length, length, fscale
+        return length, length, fscale, mag, spread
     # the fourth difference through f(x) too: a kink or a jump close to x that the four outer
     # points straddle (all of them on one smooth branch, f(x) on another) leaves the third
     # difference small and shows here only
     mag4 = top(abs(v[0] - 4 * v[1] + 6 * f0 - 4 * v[2] + v[3])) / h**4
-    l4 = lanes.root((mag4 > 10 * 16 * EPS * fscale / h**4) & rough, fscale, mag4, 4)
-    return length, lanes.fmin(length, l4), fscale
+    l4 = lanes.root((mag4 > VISIBLE * 16 * big / h**4) & rough, fscale, mag4, 4)
+    return length, lanes.fmin(length, l4), fscale, mag, spread
 
 
 # ============================================================================ extrapolation

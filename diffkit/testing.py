@@ -1,4 +1,4 @@
-"""Gradient checks for your own test suite: which entry is wrong, by how much, and why.
+"""Gradient checks for your own test suite: pass, fail or inconclusive, entry by entry.
 
 :func:`assert_grad_close` compares a hand-written gradient with a trustworthy reference (any
 diffkit method, or a callable) entry by entry, under the rule users expect from
@@ -6,14 +6,34 @@ diffkit method, or a callable) entry by entry, under the rule users expect from
 
     |actual - desired| <= atol + rtol * |desired|      (per entry, never scaled by size)
 
+and it takes the reference's own error into account: every diffkit reference reports an
+estimate ``e`` of its error per entry (truncation and noise for the numerical methods, a few
+roundings for AD). An entry
+
+* **fails** when ``|actual - desired| - e > atol + rtol |desired|``: whatever the reference's
+  error, the checked value is not within the tolerance of the exact derivative -- a bug;
+* **passes** when ``|actual - desired| <= atol + rtol |desired|`` and the reference resolves
+  that tolerance: ``e`` is within it, or below :data:`RESOLUTION` ``* rtol * max|desired|``;
+* is **inconclusive** otherwise: the reference cannot resolve the tolerance there (a function
+  that computes in float32, a noisy one). The check does not pass; its message says why and
+  what would resolve it (a float64 evaluation, ``reference="richardson"``, a larger rtol
+  stated explicitly).
+
+So nothing beyond the tolerance passes: an error above it fails or is inconclusive.
+
+The defaults follow the reference and the precision f is measured to compute in
+(:func:`default_tolerances`); ``atol`` defaults to ``1e-4 * rtol * max|desired|``, so a 1 %
+error in an entry a million times smaller than the largest is still caught. The tolerance
+never grows to fit the noise.
+
 A failure names the worst entry (its index or name, both values, both errors and what was
-allowed), lists only the failing entries when there are many, and adds a hint: is the mismatch
-far above the reference's own error estimate (a bug) or within it (step-size noise), and does
-it look like a sign flip, a factor of two or a transposition?
+allowed), lists only the failing entries when there are many, and adds a hint: does it look
+like a sign flip, a factor of two or a transposition?
 
 ``directions=k`` checks ``k`` seeded random directional derivatives instead of every entry, at
 a cost independent of the dimension; ``reference="taylor"`` runs the Taylor-remainder test,
-which has no step to choose.
+which has no step to choose. ``args=`` and ``kwargs=`` are data passed to ``f`` and to the
+checked derivative (``loss(w, X, y)``), never differentiated.
 
 This module imports no pytest; :mod:`diffkit.pytest_plugin` adds a ``gradcheck`` fixture.
 
@@ -23,8 +43,8 @@ Examples
 >>> from diffkit.testing import check_grad
 >>> f = lambda x: np.sum(x**3)
 >>> report = check_grad(f, lambda x: 3 * x**2, np.array([1.0, 2.0]))
->>> report.ok
-True
+>>> report.ok, report.verdict
+(True, 'pass')
 >>> check_grad(f, lambda x: 3 * x, np.array([1.0, 2.0])).worst_label
 'x[1]'
 """
@@ -32,20 +52,22 @@ True
 from __future__ import annotations
 
 import html
+import inspect
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .errors import DiffkitError, NonFiniteError, OutputShapeError, UnsupportedPrimitiveError
-from .spec import Function, SpecError
-from .stencils import along_axes, axis_points, stencil
+from .spec import Function, SpecError, check_value
 from .validation import as_function, as_point, short_repr
 
 __all__ = [
+    "ATOL_FRACTION",
     "DEFAULT_RTOL",
+    "RESOLUTION",
     "GradCheckReport",
     "GradCheckWarning",
     "TaylorReport",
@@ -75,20 +97,41 @@ DEFAULT_RTOL: dict[str, float] = {
     "auto": 1e-8,  # AD, or Richardson where AD cannot follow the code
     "callable": 1e-7,
 }
-"""Default ``rtol`` by reference: loose enough for the reference's own error on well-scaled
-functions (central differences: about ``eps**(2/3)``, i.e. 1e-11..1e-7), tight enough to catch
-a 0.1 % slip. The Hessian defaults are 100x looser (second differences)."""
+"""Default ``rtol`` by reference, for a function computing in float64: loose enough for the
+reference's own error on well-scaled functions (central differences: about ``eps**(2/3)``,
+i.e. 1e-11..1e-7), tight enough to catch a 0.1 % slip. The Hessian defaults are 100x looser
+(second differences). Lower precision raises them (:func:`default_tolerances`)."""
+
+ATOL_FRACTION = 1e-4
+"""``atol`` defaults to this times ``rtol * max|desired|``: a 1 % error in an entry 1e-6 of the
+largest stays above it (1e-8 against 1e-9 for central differences)."""
+
+RESOLUTION = 1e-3
+"""An entry within the tolerance passes when the reference's own error estimate is within the
+tolerance too, or below this times ``rtol * max|desired|`` (an entry that is zero, where any
+finite-difference estimate exceeds a tolerance of ``atol``): a reference that cannot resolve
+even that is inconclusive."""
 
 FLOAT32_RTOL = 1e-3
-"""``rtol`` floor when ``x`` or the checked derivative is float32 (single precision)."""
+"""``rtol`` floor for an exact reference (AD, symbolic) of a function computing in float32, or
+a check of a float32 point or derivative."""
+
+PRECISION_MARGIN = 4.0
+"""A numerical reference of a lower-precision function is held to this many times 10x the
+accuracy it reaches there (:func:`diffkit.methods.numerical.promised_accuracy` with
+``margin=10``): central differences in float32, 1e-3."""
+
+EXACT_ROUNDS = 16.0
+"""An exact reference's (AD, symbolic) error estimate, in rounding units of ``|entry|`` plus a
+thousandth of the largest (terms that cancel)."""
+
+NUMERICAL = ("forward-difference", "backward-difference", "central-difference", "richardson",
+             "complex-step")
 
 MAX_ROWS = 10
 """Failing entries listed in a message (the worst first)."""
 
 SMALL = 20
-NOISE_FACTOR = 10.0
-"""A defaulted ``atol`` is raised to this multiple of the reference's largest error estimate
-when a check would otherwise fail within the reference's own noise."""
 """Up to this many entries a message shows every entry, failing or not."""
 
 
@@ -96,9 +139,20 @@ class GradCheckWarning(UserWarning):
     """A check ran, but under conditions worth knowing (float32 input, ...)."""
 
 
+def _nice_up(v: float) -> float:
+    """``v`` rounded up to 1, 2 or 5 times a power of ten (9.7e-4 -> 1e-3)."""
+    p = 10.0 ** np.floor(np.log10(v))
+    for m in (1.0, 2.0, 5.0, 10.0):
+        if v <= m * p * (1 + 1e-9):
+            return float(m * p)
+    return float(10 * p)
+
+
 def default_tolerances(reference: Any = "central-difference", dtype: Any = np.float64,
-                       kind: str = "gradient") -> tuple[float, str]:
-    """The default ``rtol`` for a reference and dtype, and the rule for the default ``atol``.
+                       kind: str = "gradient", unit: float | None = None
+                       ) -> tuple[float, str]:
+    """The default ``rtol`` for a reference and precision, and the rule for the default
+    ``atol``.
 
     Parameters
     ----------
@@ -107,15 +161,20 @@ def default_tolerances(reference: Any = "central-difference", dtype: Any = np.fl
     dtype : numpy dtype
         The dtype of ``x`` or of the derivative being checked.
     kind : {"gradient", "jacobian", "hessian", "directional"}
+    unit : float, optional
+        The rounding unit f was measured to compute in (eps of float32 for a function that
+        casts to float32 inside); default: from ``dtype``.
 
     Returns
     -------
     rtol : float
+        :data:`DEFAULT_RTOL` (x100 for Hessians) in float64. In a lower precision, a
+        numerical reference's is :data:`PRECISION_MARGIN` times the accuracy it promises
+        there (central differences in float32: 1e-3), an exact reference's at least
+        :data:`FLOAT32_RTOL`.
     atol_rule : str
-        ``atol`` defaults to ``rtol`` times the scale of the check: the largest ``|desired|``
-        entry (or, when every entry is zero, ``sqrt(eps) * max(1, |f(x)|)``), raised to
-        :data:`NOISE_FACTOR` times the reference's largest error estimate when that is larger
-        and the check would fail.
+        ``atol`` defaults to ``ATOL_FRACTION * rtol * max|desired|`` (or, where every entry is
+        zero, ``ATOL_FRACTION * rtol * max(1, |f(x)|)``).
 
     Examples
     --------
@@ -126,11 +185,21 @@ def default_tolerances(reference: Any = "central-difference", dtype: Any = np.fl
     """
     name = _reference_name(reference)
     rtol = DEFAULT_RTOL.get(name, DEFAULT_RTOL["callable"])
-    if kind == "hessian":
+    hessian = kind == "hessian"
+    if hessian:
         rtol *= 100.0
-    if np.dtype(dtype) == np.float32 or np.dtype(dtype) == np.float16:
-        rtol = max(rtol, FLOAT32_RTOL)
-    return rtol, "rtol * max|desired|"
+    dt = np.dtype(dtype)
+    low = max(float(unit or 0.0), float(np.finfo(dt).eps) if dt.kind == "f" else 0.0)
+    if low > EPS:
+        if name in NUMERICAL:
+            from .methods.numerical import promised_accuracy
+
+            order = 1 if name in ("forward-difference", "backward-difference") else 2
+            rtol = max(rtol, _nice_up(PRECISION_MARGIN * promised_accuracy(
+                name, low, order, 2 if hessian else 1, margin=10.0)))
+        else:
+            rtol = max(rtol, FLOAT32_RTOL, _nice_up(20 * low))
+    return rtol, "ATOL_FRACTION * rtol * max|desired|"
 
 
 def _reference_name(reference: Any) -> str:
@@ -152,7 +221,11 @@ class GradCheckReport:
     Attributes
     ----------
     ok : bool
-        Every entry satisfies ``|actual - desired| <= atol + rtol * |desired|``.
+        Every entry passes (``verdict == "pass"``).
+    verdict : str
+        ``"pass"``, ``"fail"`` (some entry is wrong beyond the tolerance and the reference's
+        own error) or ``"inconclusive"`` (none is, but the reference cannot resolve the
+        tolerance at some entry).
     kind : str
         ``"gradient"``, ``"jacobian"``, ``"hessian"`` or ``"directional"``.
     actual, desired : ndarray
@@ -161,8 +234,9 @@ class GradCheckReport:
         ``v_j``.
     abs_err, rel_err, allowed : ndarray
         ``|actual - desired|``, ``abs_err / |desired|`` and ``atol + rtol * |desired|``.
-    failed : ndarray of bool
-        The entries outside the rule (NaN counts as failing).
+    failed, inconclusive : ndarray of bool
+        The entries that fail (NaN counts as failing), and those the reference cannot
+        resolve.
     worst : tuple
         Index of the entry with the largest ``abs_err / allowed``.
     rtol, atol : float
@@ -173,6 +247,10 @@ class GradCheckReport:
         The checked function's name.
     directions : ndarray or None
         The directions ``v_j`` (rows) of a directional check.
+    precision : str
+        What f was measured to compute in (``"float64"``, ``"float32"``, ...).
+    notes : list of str
+        Extra lines for the message (float32 input, an asymmetric Hessian, ...).
     """
 
     ok: bool
@@ -190,10 +268,12 @@ class GradCheckReport:
     function: str = "f"
     directions: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
+    verdict: str = "pass"
+    inconclusive: np.ndarray | None = None
+    precision: str = "float64"
     _labels: Callable[[tuple[int, ...]], str] | None = None
-    _estimate: Callable[[], Any] | None = None
     _ref_error: Any = None
-    _estimated: bool = False
+    _why: str = ""
 
     # ------------------------------------------------------------------ derived
     @property
@@ -202,23 +282,14 @@ class GradCheckReport:
         return int(np.count_nonzero(self.failed))
 
     @property
-    def ref_error(self) -> np.ndarray | None:
-        """The reference's own error estimate per entry (``None`` when it has none).
+    def nunresolved(self) -> int:
+        """Number of entries the reference cannot resolve (inconclusive)."""
+        return 0 if self.inconclusive is None else int(np.count_nonzero(self.inconclusive))
 
-        From the method's result where it reports one (Richardson), otherwise estimated by
-        comparing with a fourth-order central difference; computed on first access.
-        """
-        if not self._estimated:
-            self._estimated = True
-            if self._estimate is not None:
-                try:
-                    est = self._estimate()
-                except (DiffkitError, FloatingPointError, ValueError, ArithmeticError):
-                    est = None
-                if est is not None:
-                    est = np.broadcast_to(np.abs(np.asarray(est, dtype=float)),
-                                          self.desired.shape)
-                self._ref_error = est
+    @property
+    def ref_error(self) -> np.ndarray | None:
+        """The reference's own error estimate per entry (zeros for a callable reference that
+        reports none)."""
         return self._ref_error
 
     def label(self, index: tuple[int, ...]) -> str:
@@ -238,8 +309,15 @@ class GradCheckReport:
         return (f"|actual - desired| <= atol + rtol*|desired| "
                 f"(rtol={self.rtol:.3g}, atol={self.atol:.3g}; reference: {self.reference})")
 
+    def _mark(self, idx: tuple[int, ...]) -> str:
+        if self.failed[idx]:
+            return "FAIL"
+        if self.inconclusive is not None and self.inconclusive[idx]:
+            return "??"
+        return "ok"
+
     def _rows(self, indices: Sequence[tuple[int, ...]]) -> list[list[str]]:
-        est = self.ref_error if self.nfailed else None
+        est = self.ref_error
         rows = []
         for idx in indices:
             row = [self.label(idx), f"{self.actual[idx]:.10g}", f"{self.desired[idx]:.10g}",
@@ -247,25 +325,27 @@ class GradCheckReport:
                    f"{self.allowed[idx]:.3g}"]
             if est is not None:
                 row.append(f"{est[idx]:.2g}")
-            row.append("FAIL" if self.failed[idx] else "ok")
+            row.append(self._mark(idx))
             rows.append(row)
         return rows
 
     def _header(self) -> list[str]:
         head = ["entry", "actual", "desired", "abs err", "rel err", "allowed"]
-        if self.nfailed and self.ref_error is not None:
+        if self.ref_error is not None:
             head.append("ref err est")
         return [*head, ""]
 
     def _shown(self, max_rows: int | None) -> tuple[list[tuple[int, ...]], int]:
-        """Entries to show: all of a small check, else the failing ones, worst first."""
+        """Entries to show: all of a small check, else the failing (or unresolved) ones,
+        worst first."""
         max_rows = MAX_ROWS if max_rows is None else max_rows
         if self.actual.size <= SMALL:
             return [tuple(i) for i in np.ndindex(self.actual.shape)], 0
         ratio = self._ratio()
         order = [tuple(int(v) for v in np.unravel_index(i, self.actual.shape))
                  for i in np.argsort(-ratio.ravel(), kind="stable")]
-        failing = [i for i in order if self.failed[i]]
+        bad = self.failed if self.nfailed or self.inconclusive is None else self.inconclusive
+        failing = [i for i in order if bad[i]]
         return failing[:max_rows], max(0, len(failing) - max_rows)
 
     def _ratio(self) -> np.ndarray:
@@ -283,37 +363,69 @@ class GradCheckReport:
                            for c, (cell, w) in enumerate(zip(r, widths, strict=True))).rstrip()
                  for r in rows]
         if more:
-            lines.append(f"... and {more} more failing entries")
+            what = "failing" if self.nfailed else "unresolved"
+            lines.append(f"... and {more} more {what} entries")
         if not shown:
             lines.append(f"(all {self.actual.size} entries pass)")
         return "\n".join(lines)
 
+    def _what(self) -> str:
+        return {"gradient": "gradient", "jacobian": "Jacobian", "hessian": "Hessian",
+                "directional": "directional derivative"}[self.kind]
+
     def message(self) -> str:
         """The failure message (or a one-line summary when the check passed)."""
-        what = {"gradient": "gradient", "jacobian": "Jacobian", "hessian": "Hessian",
-                "directional": "directional derivative"}[self.kind]
+        what = self._what()
         n = self.actual.size
         unit = "directions" if self.kind == "directional" else "entries"
         if self.ok:
             return (f"{what} check of {self.function} passed: {n} {unit} within "
-                    f"{self.rule()}")
+                    f"{self.rule()}, the reference's own error included")
         w = self.worst
-        lines = [
-            f"{what} check of {self.function} failed: {self.nfailed} of {n} {unit} outside "
-            f"{self.rule()}",
-            f"worst {self.worst_label}: actual {self.actual[w]:.10g}, desired "
-            f"{self.desired[w]:.10g}, abs err {self.abs_err[w]:.3g}, rel err "
-            f"{self.rel_err[w]:.3g}, allowed {self.allowed[w]:.3g}",
-            self.table(),
-        ]
+        if self.verdict == "inconclusive":
+            lines = [self._unresolved_text(n, unit), self.table()]
+        else:
+            unresolved = (f" ({self.nunresolved} more the reference could not resolve)"
+                          if self.nunresolved else "")
+            lines = [
+                f"{what} check of {self.function} failed: {self.nfailed} of {n} {unit} outside "
+                f"{self.rule()}, beyond the reference's own error{unresolved}",
+                f"worst {self.worst_label}: actual {self.actual[w]:.10g}, desired "
+                f"{self.desired[w]:.10g}, abs err {self.abs_err[w]:.3g}, rel err "
+                f"{self.rel_err[w]:.3g}, allowed {self.allowed[w]:.3g}",
+                self.table(),
+            ]
         hint = self.hint()
         if hint:
             lines.append("hint: " + hint)
         lines.extend(self.notes)
         return "\n".join(lines)
 
+    def _unresolved_text(self, n: int, unit: str) -> str:
+        """Why the check is inconclusive and what would resolve it."""
+        bad = self.inconclusive if self.inconclusive is not None else self.failed
+        est = self.ref_error if self.ref_error is not None else np.zeros_like(self.allowed)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(bad, est / self.allowed, -np.inf)
+        w = tuple(int(i) for i in np.unravel_index(int(np.argmax(ratio)), ratio.shape))
+        scale = float(np.max(np.abs(self.desired), initial=0.0))
+        needed = float(np.max(np.where(bad, (self.abs_err + est) / np.maximum(
+            np.abs(self.desired), ATOL_FRACTION * max(scale, 1e-300)), 0.0)))
+        why = self._why or "its own error estimate is as large as the tolerance"
+        return (
+            f"{self._what()} check of {self.function} inconclusive: the reference "
+            f"({self.reference}) could not resolve the tolerance at {self.nunresolved} of {n} "
+            f"{unit} ({self.rule()}): at {self.label(w)} its own error estimate "
+            f"{est[w]:.2g} leaves no room in the allowed {self.allowed[w]:.3g}. Why: {why}. "
+            f"What would resolve it: evaluate f in float64, use reference='richardson' (or "
+            f"an AD reference such as reference='reverse-mode'), or state a larger tolerance "
+            f"explicitly (this reference resolves about rtol={_nice_up(max(needed, 1e-16)):.0e} "
+            f"here)"
+        )
+
     def hint(self) -> str:
-        """What the mismatch looks like: bug or step noise, sign flip, factor two, transpose."""
+        """What the mismatch looks like: bug or the reference's noise, sign flip, factor two,
+        transpose, an asymmetric Hessian."""
         if self.ok:
             return ""
         a, d, f = self.actual, self.desired, self.failed
@@ -323,39 +435,40 @@ class GradCheckReport:
             where = ", ".join(self.label(tuple(int(v) for v in i)) for i in np.argwhere(bad)[:5])
             hints.append(f"the checked derivative is not finite at {where}")
             return "; ".join(hints)
-        tol = self.allowed[f]
-        if np.all(np.abs(a[f] + d[f]) <= tol) and np.any(d[f] != 0):
-            hints.append("every failing entry has the right size and the wrong sign "
-                         "(a sign flip)")
-        else:
-            for factor, text in ((2.0, "twice"), (0.5, "half")):
-                if np.all(np.abs(a[f] - factor * d[f]) <= tol + 1e-9 * np.abs(d[f])) \
-                        and np.any(d[f] != 0):
-                    hints.append(f"every failing entry is {text} the reference (a factor of "
-                                 f"two: a missing or extra 1/2 or 2)")
-                    break
+        if f.any():
+            tol = self.allowed[f]
+            if np.all(np.abs(a[f] + d[f]) <= tol) and np.any(d[f] != 0):
+                hints.append("every failing entry has the right size and the wrong sign "
+                             "(a sign flip)")
             else:
-                nz = f & (d != 0)
-                if nz.sum() >= 2:
-                    ratios = a[nz] / d[nz]
-                    r0 = float(np.median(ratios))
-                    if np.allclose(ratios, r0, rtol=1e-3, atol=0) and abs(r0 - 1) > 1e-6:
-                        hints.append(f"every failing entry is {r0:.6g} times the reference "
-                                     f"(a constant factor)")
-        if a.ndim == 2 and a.shape[0] == a.shape[1] and a.shape[0] > 1:
-            at = a.T
-            if np.all(np.abs(at - d) <= self.allowed) and not np.allclose(a, at):
-                hints.append("the checked matrix matches the reference transposed "
-                             "(rows and columns swapped)")
+                for factor, text in ((2.0, "twice"), (0.5, "half")):
+                    if np.all(np.abs(a[f] - factor * d[f]) <= tol + 1e-9 * np.abs(d[f])) \
+                            and np.any(d[f] != 0):
+                        hints.append(f"every failing entry is {text} the reference (a factor "
+                                     f"of two: a missing or extra 1/2 or 2)")
+                        break
+                else:
+                    nz = f & (d != 0)
+                    if nz.sum() >= 2:
+                        ratios = a[nz] / d[nz]
+                        r0 = float(np.median(ratios))
+                        if np.allclose(ratios, r0, rtol=1e-3, atol=0) and abs(r0 - 1) > 1e-6:
+                            hints.append(f"every failing entry is {r0:.6g} times the reference "
+                                         f"(a constant factor)")
+            if a.ndim == 2 and a.shape[0] == a.shape[1] and a.shape[0] > 1:
+                at = a.T
+                if np.all(np.abs(at - d) <= self.allowed) and not np.allclose(a, at):
+                    hints.append("the checked matrix matches the reference transposed "
+                                 "(rows and columns swapped)")
         est = self.ref_error
         if est is not None:
             w = self.worst
             mismatch, e = float(self.abs_err[w]), float(est[w])
-            if e > 0 and mismatch <= 3 * e:
+            if not self.failed[w]:
                 hints.append(
                     f"the mismatch at {self.worst_label} ({mismatch:.2g}) is within the "
-                    f"reference's own error estimate ({e:.2g}): likely step-size noise, not a "
-                    f"bug; use reference='richardson' or 'complex-step', or loosen rtol")
+                    f"reference's own error estimate ({e:.2g}) and the tolerance: the reference "
+                    f"cannot tell a bug from its own noise there")
             else:
                 times = "" if e == 0 else f"{mismatch / e:.2g} times "
                 hints.append(
@@ -365,7 +478,12 @@ class GradCheckReport:
         return "; ".join(hints)
 
     def __repr__(self) -> str:
-        status = "ok" if self.ok else f"{self.nfailed} failing, worst {self.worst_label}"
+        if self.ok:
+            status = "ok"
+        elif self.verdict == "inconclusive":
+            status = f"inconclusive at {self.nunresolved} entries"
+        else:
+            status = f"{self.nfailed} failing, worst {self.worst_label}"
         return (f"<GradCheckReport {self.kind} of {self.function}: {status}; "
                 f"rtol={self.rtol:.3g}, atol={self.atol:.3g}, reference={self.reference!r}>")
 
@@ -377,15 +495,22 @@ class GradCheckReport:
         head = "".join(f"<th>{html.escape(h)}</th>" for h in self._header())
         body = []
         for row in self._rows(shown):
-            style = ' style="color:#b00"' if row[-1] == "FAIL" else ""
+            style = ' style="color:#b00"' if row[-1] in ("FAIL", "??") else ""
             body.append(f"<tr{style}>" + "".join(f"<td>{html.escape(c)}</td>" for c in row)
                         + "</tr>")
-        status = "passed" if self.ok else f"failed ({self.nfailed} of {self.actual.size})"
-        extra = f"<p>... and {more} more failing entries</p>" if more else ""
+        if self.ok:
+            status = "passed"
+        elif self.verdict == "inconclusive":
+            status = f"inconclusive ({self.nunresolved} of {self.actual.size} unresolved)"
+        else:
+            status = f"failed ({self.nfailed} of {self.actual.size})"
+        extra = f"<p>... and {more} more entries</p>" if more else ""
         hint = f"<p>hint: {html.escape(self.hint())}</p>" if not self.ok else ""
+        why = (f"<p>{html.escape(self._unresolved_text(self.actual.size, 'entries'))}</p>"
+               if self.verdict == "inconclusive" else "")
         return (f"<div><b>{html.escape(self.kind)} check of {html.escape(self.function)} "
                 f"{status}</b><br><code>{html.escape(self.rule())}</code>"
-                f"<table><tr>{head}</tr>{''.join(body)}</table>{extra}{hint}</div>")
+                f"<table><tr>{head}</tr>{''.join(body)}</table>{extra}{why}{hint}</div>")
 
 
 @dataclass(eq=False)
@@ -472,9 +597,39 @@ def _as_x(spec: Function, x: Any, op: str) -> tuple[np.ndarray, Any]:
     return arr.astype(np.float64), arr.dtype
 
 
-def _call(spec: Function, fn: Callable[..., Any], x: np.ndarray) -> Any:
-    """Call ``fn`` the way ``spec`` is called: unpacked for several parameters."""
-    return fn(*spec.unpack(x))
+def _call(spec: Function, fn: Callable[..., Any], x: np.ndarray,
+          data: tuple[tuple[Any, ...], dict[str, Any]] = ((), {}), name: str = "",
+          op: str = "") -> Any:
+    """Call ``fn`` the way ``spec`` is called (unpacked for several parameters), then the
+    data arguments. ``name`` (the user's derivative: "grad", "jac", "hess"): a signature that
+    cannot take those arguments is a SpecError naming it, not Python's TypeError."""
+    point = spec.unpack(x)
+    if name:
+        try:
+            sig = inspect.signature(fn)
+        except (TypeError, ValueError):  # a builtin without a signature: just call it
+            sig = None
+        if sig is not None:
+            try:
+                sig.bind(*point, *data[0], **data[1])
+            except TypeError as exc:
+                raise SpecError(
+                    f"{_call_text(op)}: {name} cannot be called the way f is ({exc}); it "
+                    f"must take the point as f does ({len(point)} positional argument"
+                    f"{'s' if len(point) != 1 else ''}), then the data passed with args= "
+                    f"and kwargs=") from None
+    return fn(*point, *data[0], **data[1])
+
+
+def _tolerance(value: Any, name: str) -> float:
+    """``rtol`` / ``atol`` as a float, or NonFiniteError naming it (a string, a complex number
+    or an array is not a tolerance)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                    np.floating)):
+        raise NonFiniteError(
+            f"{name}={short_repr(value)}: a tolerance must be a real number >= 0 (a "
+            f"{type(value).__name__} is not); write e.g. {name}=1e-6")
+    return float(value)
 
 
 def _as_derivative(value: Any, expected: tuple[int, ...], name: str, what: str,
@@ -512,6 +667,9 @@ def _labels_for(spec: Function, x_shape: tuple[int, ...], names: Sequence[str] |
                 kind: str, op: str) -> Callable[[tuple[int, ...]], str]:
     n = int(np.prod(x_shape))
     if names is not None:
+        if isinstance(names, str) or not isinstance(names, Sequence):
+            raise OutputShapeError(f"{op}: names={short_repr(names)} must be a list of "
+                                   f"strings, one per coordinate of x")
         names = [str(s) for s in names]
         if len(names) != n:
             raise OutputShapeError(f"{op}: names has {len(names)} entries but x has {n} "
@@ -540,6 +698,69 @@ def _labels_for(spec: Function, x_shape: tuple[int, ...], names: Sequence[str] |
         f"direction v{idx[0]}, f[{idx[1]}]"
 
 
+# ============================================================================ data arguments
+
+Data = tuple[tuple[Any, ...], dict[str, Any]]
+"""``(args, kwargs)``: data passed to f and to the checked derivative after the point."""
+
+
+def _data(args: Any, kwargs: Any, op: str) -> Data:
+    """``args=`` as a tuple and ``kwargs=`` as a dict, or a SpecError saying how to pass them."""
+    if args is None:
+        args = ()
+    if not isinstance(args, tuple):
+        raise SpecError(
+            f"{_call_text(op)}: args must be a tuple of data passed to f after x, got "
+            f"{type(args).__name__} {short_repr(args)}; write args=(X, y) (a one-element "
+            f"tuple is args=(X,))")
+    if kwargs is None:
+        kwargs = {}
+    if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
+        raise SpecError(
+            f"{_call_text(op)}: kwargs must be a dict of keyword data passed to f, got "
+            f"{type(kwargs).__name__} {short_repr(kwargs)}; write e.g. kwargs={{'scale': 2.0}}")
+    return args, dict(kwargs)
+
+
+def _bind(spec: Function, data: Data, op: str) -> Function:
+    """``spec`` with its data arguments fixed: a function of the point alone.
+
+    Parameters after the first ``k - len(args)`` are the data's: ``loss(w, X, y)`` with
+    ``args=(X, y)`` is differentiated in ``w``."""
+    args, kwargs = data
+    if not args and not kwargs:
+        return spec
+    params = list(spec.parameters)
+    try:  # a keyword-only or defaulted data parameter is not a coordinate either
+        sig = inspect.signature(spec.fn)
+        params = [p.name for p in sig.parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                  and p.name not in kwargs and p.default is p.empty] or params
+    except (TypeError, ValueError):
+        pass
+    k = len(params) - len(args)
+    if k < 1:
+        raise SpecError(
+            f"{_call_text(op)}: f takes {len(params)} positional parameters "
+            f"({', '.join(params)}) but args= passes {len(args)}; f needs the point first, "
+            f"then the data: f(x, *args)")
+    fn = spec.fn
+    try:
+        inspect.signature(fn).bind(*params[:k], *args, **kwargs)
+    except TypeError as exc:
+        raise SpecError(
+            f"{_call_text(op)}: f cannot take the data passed with args=/kwargs= ({exc}); f "
+            f"takes the point first, then the data: f(x, *args, **kwargs)") from None
+    except ValueError:  # a builtin without a signature: called as is
+        pass
+
+    def bound(*point: Any) -> Any:
+        return fn(*point, *args, **kwargs)
+
+    return Function(bound, name=spec.name, parameters=tuple(params[:k]),
+                    vectorized=spec.vectorized)
+
+
 # ============================================================================ references
 
 
@@ -547,7 +768,12 @@ def _reference_method(reference: Any, h: Any) -> Any:
     from . import methods
 
     settings = {} if h is None else {"h": h}
-    return methods.get(reference, **settings)
+    try:
+        return methods.get(reference, **settings)
+    except DiffkitError as exc:  # said in the checker's terms: reference= and h=, not method=
+        text = str(exc).replace("method='", "reference='").replace('method="', 'reference="')
+        text = text.replace("method=", "reference=")
+        raise type(exc)(text) from None
 
 
 def _is_method(reference: Any) -> bool:
@@ -557,99 +783,164 @@ def _is_method(reference: Any) -> bool:
         isinstance(reference, type) and issubclass(reference, Method))
 
 
-def _fd_error(spec: Function, x: np.ndarray, steps: np.ndarray, desired_mn: np.ndarray,
-              f0: np.ndarray) -> np.ndarray:
-    """The error of a finite-difference reference taken at ``steps``, per entry ``(m, n)``:
-    its distance to the fourth-order central difference at the same steps (the engine's
-    stencil, :func:`diffkit.stencils.along_axes`), plus the rounding ``1/h`` amplifies."""
-    flat = x.ravel()
-
-    def sample(idx: np.ndarray, val: np.ndarray) -> np.ndarray:
-        return np.array([np.ravel(np.asarray(spec.call(p.reshape(x.shape)), dtype=float))
-                         for p in axis_points(flat, idx, val)])
-
-    d4 = along_axes(stencil("central", 1, 4), flat, steps, sample, np.ravel(f0))
-    rounding = 4 * EPS * np.max(np.abs(f0), initial=1.0) / steps
-    return np.abs(desired_mn - d4) + rounding[None, :]
-
-
-def _estimate_fd(spec: Function, x: np.ndarray, result: Any, desired_mn: np.ndarray,
-                 f0: np.ndarray) -> np.ndarray:
-    """:func:`_fd_error` at the reference's own steps (``eps^(1/3) max(1, |x|)`` if it has
-    none)."""
-    steps = getattr(result, "step", None)
-    if steps is None or np.size(steps) != x.size:
-        steps = EPS ** (1 / 3) * np.maximum(1.0, np.abs(x.ravel()))
-    return _fd_error(spec, x, np.ravel(np.asarray(steps, dtype=float)), desired_mn, f0)
-
-
-def _method_error(result: Any, shape: tuple[int, ...]) -> np.ndarray | None:
-    err = getattr(result, "error", None)
-    if err is None:
-        return None
-    arr = np.abs(np.asarray(err, dtype=float))
-    return arr.reshape(shape) if arr.size == int(np.prod(shape)) else \
-        np.broadcast_to(arr.max(initial=0.0), shape)
-
-
 def _exact_family(method: Any) -> bool:
     return getattr(method, "family", "") in ("symbolic", "reverse", "forward", "manual") or \
-        getattr(method, "name", "") in ("complex-step", "reverse-mode", "forward-mode",
-                                        "symbolic", "manual")
+        getattr(method, "name", "") in ("reverse-mode", "forward-mode", "symbolic", "manual",
+                                        "auto")
+
+
+def _in_check(exc: DiffkitError, op: str, name: str) -> DiffkitError:
+    """The reference's error, said in the checker's terms (``reference=``, not ``method=``)."""
+    text = str(exc).replace("method='", "reference='").replace('method="', 'reference="')
+    out = type(exc)(f"{_call_text(op)} with reference={name!r}: the reference could not "
+                    f"differentiate f: {text}")
+    return out
+
+
+def _exact_error(desired: np.ndarray, unit: float) -> np.ndarray:
+    """An exact reference's error: :data:`EXACT_ROUNDS` roundings of each entry, and of a
+    thousandth of the largest (terms that cancel to a small entry)."""
+    d = np.abs(desired)
+    return EXACT_ROUNDS * unit * (d + 1e-3 * float(np.max(d, initial=0.0)))
+
+
+def _unit_of(spec: Function, x: np.ndarray) -> tuple[float, str]:
+    """The rounding unit f is measured to compute in at ``x`` (one traced evaluation: a cast
+    to float32 inside f shows), and its name."""
+    from .methods.numerical import CentralDifference, Noise, _Sampler
+
+    try:
+        s = _Sampler(CentralDifference(), spec, x, "jacobian", "auto")
+        noise = Noise.measure(s)
+    except (DiffkitError, FloatingPointError, ArithmeticError):
+        return EPS, "float64"
+    return noise.unit, noise.precision
+
+
+def _reference_derivative(spec: Function, d: Any, x: np.ndarray, reference: Any, h: Any,
+                          kind: str, op: str, data: Data
+                          ) -> tuple[np.ndarray, np.ndarray, str, float, str]:
+    """``desired`` (gradient shape, (m, n) or (n, n)), its error estimate per entry, a label,
+    the rounding unit f computes in and its name."""
+    if not _is_method(reference):
+        if not callable(reference):
+            raise SpecError(f"reference={short_repr(reference)} must be a method name, a method "
+                            f"object or a callable returning the trusted derivative")
+        value = _call(spec, reference, x, data, "reference", op)
+        err = getattr(value, "error", None)
+        desired = np.asarray(value, dtype=float)
+        name = getattr(reference, "__name__", "callable")
+        est = np.zeros_like(desired) if err is None else np.broadcast_to(
+            np.abs(np.asarray(err, dtype=float)), desired.shape).copy()
+        unit, precision = _unit_of(spec, x)
+        return desired, est, f"callable {name}", unit, precision
+    method = _reference_method(reference, h)
+    try:
+        if kind == "hessian":
+            try:
+                result = method.hessian(spec, x)
+            except UnsupportedPrimitiveError:
+                from .methods import CentralDifference
+
+                result = CentralDifference().hessian(spec, x)
+                label = f"central second differences ({method.name} has no Hessian)"
+            else:
+                label = method.name
+            desired = np.asarray(result.value, dtype=float)
+        else:
+            result = method.jacobian(spec, x)
+            desired = np.asarray(result.value, dtype=float).reshape(-1, x.size)
+            label = method.name
+    except DiffkitError as exc:
+        raise _in_check(exc, op, method.name) from None
+    unit, precision = result.info.get("unit"), result.info.get("precision")
+    if unit is None:
+        unit, precision = _unit_of(spec, x)
+    err = getattr(result, "error", None)
+    if err is not None and np.size(err) == desired.size:
+        est = np.abs(np.asarray(err, dtype=float)).reshape(desired.shape)
+    else:
+        est = _exact_error(desired, unit)
+    if kind == "gradient":
+        if desired.size != x.size:  # f is vector-valued: its derivative is a Jacobian
+            raise OutputShapeError(
+                f"{_call_text(op)}: f returned {desired.size // max(x.size, 1)} values, not a "
+                f"scalar; check_grad checks the gradient of a scalar function -- use "
+                f"check_jacobian for a vector-valued f")
+        desired, est = desired.reshape(x.shape), est.reshape(x.shape)
+    return desired, est, label, float(unit), str(precision)
 
 
 # ============================================================================ checks
 
 
-def _finish(kind: str, actual: np.ndarray, desired: np.ndarray, rtol: float | None,
-            atol: float | None, reference: str, function: str, labels: Any, estimate: Any,
-            dtype: Any, ref_for_defaults: Any, f0: Any, directions: Any = None,
-            notes: list[str] | None = None) -> GradCheckReport:
-    default_rtol, _ = default_tolerances(ref_for_defaults, dtype,
-                                         "hessian" if kind == "hessian" else kind)
-    rtol = default_rtol if rtol is None else float(rtol)
-    atol_defaulted = atol is None
+def _finish(kind: str, actual: np.ndarray, desired: np.ndarray, est: np.ndarray,
+            rtol: float | None, atol: float | None, reference: str, function: str,
+            labels: Any, dtype: Any, ref_for_defaults: Any, f0: Any, unit: float,
+            precision: str, directions: Any = None, notes: list[str] | None = None
+            ) -> GradCheckReport:
+    """The verdict of every entry: pass, fail or inconclusive (see the module docstring)."""
+    default_rtol, _ = default_tolerances(ref_for_defaults, dtype, kind, unit)
+    rtol = default_rtol if rtol is None else _tolerance(rtol, "rtol")
+    # the scale of the check: the largest entry, or where every entry is zero the function's
+    # own size (a derivative of |f| per unit of x)
+    finite = desired[np.isfinite(desired)]
+    scale = float(np.max(np.abs(finite), initial=0.0))
+    if scale == 0.0:
+        fscale = float(np.max(np.abs(np.asarray(f0, dtype=float)), initial=0.0)) \
+            if f0 is not None else 0.0
+        scale = max(1.0, fscale if np.isfinite(fscale) else 1.0)
     if atol is None:
-        scale = float(np.max(np.abs(desired), initial=0.0)) if np.all(np.isfinite(desired)) \
-            else 0.0
-        if scale == 0.0:
-            fscale = float(np.max(np.abs(np.asarray(f0, dtype=float)), initial=0.0)) \
-                if f0 is not None else 0.0
-            scale = np.sqrt(EPS) * max(1.0, fscale)
-        atol = rtol * scale
-    atol = float(atol)
+        atol = ATOL_FRACTION * rtol * scale
+    atol = _tolerance(atol, "atol")
     if not (np.isfinite(rtol) and rtol >= 0 and np.isfinite(atol) and atol >= 0):
         raise NonFiniteError(f"rtol={rtol!r}, atol={atol!r}: tolerances must be finite and >= 0")
+    est = np.where(np.isfinite(est), est, np.inf)
+    notes = list(notes or [])
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         abs_err = np.abs(actual - desired)
         rel_err = np.where(abs_err == 0, 0.0, abs_err / np.abs(desired))
         allowed = atol + rtol * np.abs(desired)
-        failed = ~(abs_err <= allowed)  # NaN fails
+        failed = ~(abs_err - est <= allowed)  # NaN fails
+        # within the tolerance, by a reference that resolves it: its estimate is within the
+        # tolerance, or below its resolution floor (RESOLUTION times rtol max|desired|)
+        passed = (abs_err <= allowed) & (est <= np.maximum(allowed, RESOLUTION * rtol * scale))
+    if kind == "hessian" and actual.shape[0] > 1:
+        # a Hessian is symmetric: an asymmetry beyond the tolerance is a bug whatever the
+        # reference says (a transposed or mistyped off-diagonal entry)
+        asym = np.abs(actual - actual.T) > np.minimum(allowed, allowed.T)
+        if asym.any():
+            i, j = (int(v) for v in np.argwhere(asym)[0])
+            notes.append(f"note: the checked Hessian is not symmetric: entry ({i}, {j}) is "
+                         f"{actual[i, j]:.10g} but ({j}, {i}) is {actual[j, i]:.10g}; a Hessian "
+                         f"of a twice continuously differentiable f is symmetric")
+            failed |= asym
+            passed &= ~asym
+    unresolved = ~failed & ~passed
+    verdict = "fail" if failed.any() else ("inconclusive" if unresolved.any() else "pass")
+    why = ""
+    if verdict == "inconclusive":
+        why = (f"f computes in {precision} (its rounding limits any finite-difference "
+               f"reference)" if unit > EPS or precision != "float64" else
+               "its error at these entries (truncation and noise of its step) is as large as "
+               "the tolerance")
     report = GradCheckReport(
-        ok=not bool(failed.any()), kind=kind, actual=actual, desired=desired, abs_err=abs_err,
+        ok=verdict == "pass", kind=kind, actual=actual, desired=desired, abs_err=abs_err,
         rel_err=rel_err, allowed=allowed, failed=failed, worst=(), rtol=rtol, atol=atol,
-        reference=reference, function=function, directions=directions,
-        notes=list(notes or []), _labels=labels, _estimate=estimate)
+        reference=reference, function=function, directions=directions, notes=notes,
+        verdict=verdict, inconclusive=unresolved, precision=precision, _labels=labels,
+        _ref_error=est, _why=why)
     ratio = report._ratio()
     report.worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(ratio)), ratio.shape)) \
         if ratio.size else ()
-    if not report.ok and atol_defaulted and report.ref_error is not None:
-        # never report step noise as a bug: the default atol covers the reference's own error
-        est = report.ref_error
-        floor = NOISE_FACTOR * float(np.max(est[np.isfinite(est)], initial=0.0))
-        if floor > atol:
-            note = (f"note: atol raised from rtol*max|desired| = {atol:.3g} to {floor:.3g}, "
-                    f"{NOISE_FACTOR:g}x the reference's largest error estimate")
-            return _finish(kind, actual, desired, rtol, floor, reference, function, labels,
-                           lambda: est, dtype, ref_for_defaults, f0, directions,
-                           [*(notes or []), note])
     return report
 
 
 def check_grad(f: Any, grad: Any, x: Any, *, reference: Any = "central-difference",
                h: Any = None, rtol: float | None = None, atol: float | None = None,
                directions: int | None = None, seed: int = 0,
-               names: Sequence[str] | None = None) -> GradCheckReport | TaylorReport:
+               names: Sequence[str] | None = None, args: tuple[Any, ...] = (),
+               kwargs: Mapping[str, Any] | None = None) -> GradCheckReport | TaylorReport:
     """Check a gradient function against a reference, entry by entry.
 
     Parameters
@@ -658,8 +949,9 @@ def check_grad(f: Any, grad: Any, x: Any, *, reference: Any = "central-differenc
         The scalar function: plain numpy, ``diffkit.numpy`` or a :class:`diffkit.Function`.
         With ``k >= 2`` parameters it takes one scalar per parameter (``f(x1, x2)``).
     grad : callable
-        The gradient to check, called like ``f`` (``grad(x)`` or ``grad(x1, x2)``); returns
-        an array with the shape of ``x`` (a list of ``k`` values for ``k`` parameters).
+        The gradient to check, called like ``f`` (``grad(x)`` or ``grad(x1, x2)``, then the
+        data); returns an array with the shape of ``x`` (a list of ``k`` values for ``k``
+        parameters).
     x : array_like
         The point. float32 points are checked against a float64 reference, with a warning.
     reference : str, Method or callable
@@ -671,10 +963,11 @@ def check_grad(f: Any, grad: Any, x: Any, *, reference: Any = "central-differenc
     h : float, optional
         Step of a finite-difference reference (default: the method's own).
     rtol, atol : float, optional
-        The per-entry rule ``|actual - desired| <= atol + rtol*|desired|``. ``rtol``
-        defaults by reference (:data:`DEFAULT_RTOL`; at least 1e-3 for float32), ``atol`` to
-        ``rtol * max|desired|``, raised to 10x the reference's largest error estimate when a
-        check would otherwise fail inside the reference's own noise (a note says so).
+        The per-entry rule ``|actual - desired| <= atol + rtol*|desired|``, which must hold
+        whatever the reference's own error (its estimate per entry). ``rtol`` defaults by
+        reference and by the precision f is measured to compute in
+        (:func:`default_tolerances`: central differences 1e-5 in float64, 1e-3 in float32),
+        ``atol`` to ``ATOL_FRACTION * rtol * max|desired|``.
     directions : int, optional
         Check ``k`` seeded random directional derivatives ``grad(x).v`` against the
         reference's derivative of ``t -> f(x + t v)`` (about ``2k`` evaluations of ``f``
@@ -683,16 +976,23 @@ def check_grad(f: Any, grad: Any, x: Any, *, reference: Any = "central-differenc
         Seed of the random directions.
     names : sequence of str, optional
         A name per coordinate for messages (defaults to the parameter names of ``f``).
+    args : tuple, optional
+        Data passed to ``f``, ``grad`` and a callable reference after the point
+        (``f(x, *args, **kwargs)``), never differentiated: ``check_grad(loss, grad, w,
+        args=(X, y))``.
+    kwargs : dict, optional
+        Keyword data, likewise.
 
     Returns
     -------
     GradCheckReport
-        ``ok``, the arrays, the worst entry, ``table()``, ``message()``, ``ref_error``.
+        ``ok``, ``verdict`` (pass, fail, inconclusive), the arrays, the worst entry,
+        ``table()``, ``message()``, ``ref_error``.
 
     Raises
     ------
     SpecError
-        ``f`` or ``grad`` is not callable.
+        ``f`` or ``grad`` is not callable, or ``args``/``kwargs`` are not a tuple/dict.
     OutputShapeError
         ``grad(x)`` does not have the shape of ``x``.
 
@@ -704,90 +1004,68 @@ def check_grad(f: Any, grad: Any, x: Any, *, reference: Any = "central-differenc
     >>> r.ok, r.reference
     (True, 'central-difference')
     >>> r = check_grad(f, lambda x: -np.cos(x), np.linspace(0, 1, 5))
-    >>> r.ok, r.hint().startswith("every failing entry has the right size and the wrong sign")
-    (False, True)
+    >>> r.verdict, r.hint().startswith("every failing entry has the right size and the wrong")
+    ('fail', True)
+    >>> loss = lambda w, X, y: np.sum((X @ w - y) ** 2)
+    >>> X, y = np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([1.0, 0.0])
+    >>> check_grad(loss, lambda w, X, y: 2 * X.T @ (X @ w - y), np.ones(2), args=(X, y)).ok
+    True
     """
     op = "check_grad"
-    spec = _as_spec(f, op)
+    data = _data(args, kwargs, op)
+    spec = _bind(_as_spec(f, op), data, op)
     _check_callable(grad, "grad", op)
     x64, dtype = _as_x(spec, x, op)
     if isinstance(reference, str) and reference == "taylor":
-        return check_taylor(spec, grad, x64, directions=directions or 3, seed=seed)
+        return check_taylor(spec, lambda *p: grad(*p, *data[0], **data[1]), x64,
+                            directions=directions or 3, seed=seed)
     notes = _dtype_note(dtype, op)
-    actual = _as_derivative(_call(spec, grad, x64), x64.shape, "grad", "gradient", op)
+    actual = _as_derivative(_call(spec, grad, x64, data, "grad", op), x64.shape, "grad", "gradient", op)
     if actual.dtype == np.float32 and dtype != np.float32:
         dtype = actual.dtype
         notes += _dtype_note(dtype, op)
     actual = actual.astype(np.float64)
     if directions is not None:
         return _check_directional(spec, actual, x64, reference, h, rtol, atol, directions, seed,
-                                  dtype, notes, "gradient")
+                                  dtype, notes, "gradient", data)
     f0 = _value(spec, x64)
-    desired, estimate, ref_name = _reference_derivative(spec, grad, x64, reference, h,
-                                                        "gradient", f0)
+    desired, est, ref_name, unit, precision = _reference_derivative(
+        spec, grad, x64, reference, h, "gradient", op, data)
     labels = _labels_for(spec, x64.shape, names, "gradient", op)
-    return _finish("gradient", actual, desired.reshape(x64.shape), rtol, atol, ref_name,
-                   spec.name, labels, estimate, dtype, reference, f0, notes=notes)
+    return _finish("gradient", actual, desired.reshape(x64.shape), est.reshape(x64.shape),
+                   rtol, atol, ref_name, spec.name, labels, dtype, reference, f0, unit,
+                   precision, notes=notes + _precision_note(unit, precision, op))
 
 
 def _dtype_note(dtype: Any, op: str) -> list[str]:
     if np.dtype(dtype) in (np.dtype(np.float32), np.dtype(np.float16)):
         msg = (f"{op}: single precision ({np.dtype(dtype)}) input; the reference is computed "
-               f"in float64 and rtol defaults to {FLOAT32_RTOL:g}")
+               f"in float64 and rtol defaults to at least {FLOAT32_RTOL:g}")
         warnings.warn(msg, GradCheckWarning, stacklevel=4)
         return [f"note: {msg}"]
     return []
 
 
+def _precision_note(unit: float, precision: str, op: str) -> list[str]:
+    if unit <= EPS and precision == "float64":
+        return []
+    return [f"note: {op}: f was measured to compute in {precision}; the default tolerances "
+            f"are that precision's"]
+
+
 def _value(spec: Function, x: np.ndarray) -> np.ndarray:
+    """f(x) as a float array; f returning None, a bool, a string, an object array ... is
+    refused as every method refuses it (:func:`diffkit.validation.check_value`)."""
     with np.errstate(all="ignore"):
-        return np.asarray(spec.call(x), dtype=float)
-
-
-def _reference_derivative(spec: Function, d: Any, x: np.ndarray, reference: Any, h: Any,
-                          kind: str, f0: np.ndarray) -> tuple[np.ndarray, Any, str]:
-    """``desired`` (gradient shape, (m, n) or (n, n)), a lazy error estimate, a label."""
-    if not _is_method(reference):
-        if not callable(reference):
-            raise SpecError(f"reference={short_repr(reference)} must be a method name, a method "
-                            f"object or a callable returning the trusted derivative")
-        value = _call(spec, reference, x)
-        err = getattr(value, "error", None)
-        desired = np.asarray(value, dtype=float)
-        name = getattr(reference, "__name__", "callable")
-        ref = f"callable {name}"
-        est = (lambda: err) if err is not None else None
-        return desired, est, ref
-    method = _reference_method(reference, h)
-    if kind == "hessian":
-        try:
-            result = method.hessian(spec, x)
-        except UnsupportedPrimitiveError:
-            from .methods import CentralDifference
-
-            return (np.asarray(CentralDifference().hessian(spec, x).value, dtype=float), None,
-                    f"central second differences ({method.name} has no Hessian)")
-        desired = np.asarray(result.value, dtype=float)
-        err = _method_error(result, desired.shape)
-        return desired, (None if err is None else (lambda: err)), method.name
-    result = method.jacobian(spec, x)
-    desired_mn = np.asarray(result.value, dtype=float).reshape(-1, x.size)
-    shape = x.shape if kind == "gradient" else desired_mn.shape
-    err = _method_error(result, desired_mn.shape)
-    if err is not None:
-        estimate = lambda: err.reshape(shape)
-    elif _exact_family(method):
-        estimate = lambda: 4 * EPS * np.abs(desired_mn).reshape(shape)
-    else:
-        def estimate() -> np.ndarray:
-            return _estimate_fd(spec, x, result, desired_mn, f0).reshape(shape)
-    return desired_mn.reshape(shape), estimate, method.name
+        out = spec.call(x)
+    return np.asarray(check_value(out, spec.name, "jacobian"), dtype=float)
 
 
 def _directions(k: int, x: np.ndarray, seed: int) -> np.ndarray:
     """``k`` seeded Gaussian directions, scaled like the coordinates, unit 2-norm."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise OutputShapeError(f"directions={k!r} must be a positive integer, e.g. 8")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= 100_000:
+        raise OutputShapeError(f"directions={k!r} must be a positive integer up to 100000, "
+                               f"e.g. 8")
     rng = np.random.default_rng(seed)
     v = rng.standard_normal((int(k), x.size)) * np.maximum(1.0, np.abs(x.ravel()))
     v /= np.linalg.norm(v, axis=1, keepdims=True)
@@ -796,8 +1074,9 @@ def _directions(k: int, x: np.ndarray, seed: int) -> np.ndarray:
 
 def _check_directional(spec: Function, actual_full: np.ndarray, x: np.ndarray, reference: Any,
                        h: Any, rtol: Any, atol: Any, k: int, seed: int, dtype: Any,
-                       notes: list[str], kind: str) -> GradCheckReport:
+                       notes: list[str], kind: str, data: Data) -> GradCheckReport:
     """Directional derivatives ``D v`` of the checked derivative against the reference's."""
+    op = "check_grad" if kind == "gradient" else "check_jacobian"
     vs = _directions(k, x, seed)
     if kind == "gradient":
         actual = vs @ actual_full.ravel()
@@ -806,46 +1085,43 @@ def _check_directional(spec: Function, actual_full: np.ndarray, x: np.ndarray, r
         actual = actual.T
     desired = np.empty_like(actual)
     errors = np.zeros_like(actual)
-    have_err = False
-    ref_name = _reference_name(reference)
     f0 = _value(spec, x)
+    unit, precision = EPS, "float64"
     if _is_method(reference):
         method = _reference_method(reference, h)
         ref_name = method.name
-        exact = _exact_family(method)
         for j, v in enumerate(vs):
             line = Function(_line(spec, x, v), name=f"{spec.name} along v{j}", parameters=("t",))
-            r = method.derivative(line, 0.0)
+            try:
+                r = method.derivative(line, 0.0)
+            except DiffkitError as exc:
+                raise _in_check(exc, op, method.name) from None
             desired[j] = np.asarray(r.value, dtype=float).reshape(desired[j].shape)
+            unit = max(unit, float(r.info.get("unit", EPS)))
+            if r.info.get("precision", "float64") != "float64":
+                precision = r.info["precision"]
             if r.error is not None:
                 errors[j] = np.abs(np.asarray(r.error, dtype=float)).reshape(errors[j].shape)
-                have_err = True
-            elif exact:
-                errors[j] = 4 * EPS * np.abs(desired[j])
-                have_err = True
-        if not have_err:
-            def estimate() -> np.ndarray:
-                est = np.empty_like(actual)
-                for j, v in enumerate(vs):
-                    line = Function(_line(spec, x, v), parameters=("t",))
-                    est[j] = _fd_error(line, np.zeros(()), np.array([EPS ** (1 / 3)]),
-                                       desired[j].reshape(-1, 1), f0).reshape(est[j].shape)
-                return est
-        else:
-            estimate = lambda: errors
+            else:
+                errors[j] = _exact_error(np.asarray(desired[j]), unit)
     else:
         ref = reference if callable(reference) else None
         if ref is None:
             raise SpecError(f"reference={short_repr(reference)} must be a method name, a method "
                             f"object or a callable")
-        full = np.asarray(_call(spec, ref, x), dtype=float)
+        full = _call(spec, ref, x, data, "reference", "check_grad")
+        err = getattr(full, "error", None)
+        full = np.asarray(full, dtype=float)
         desired = vs @ full.ravel() if kind == "gradient" else (full.reshape(-1, x.size) @ vs.T).T
+        if err is not None:
+            e = np.abs(np.asarray(err, dtype=float)).reshape(full.shape)
+            errors = np.abs(vs) @ e.ravel() if kind == "gradient" else \
+                (e.reshape(-1, x.size) @ np.abs(vs).T).T
         ref_name = f"callable {getattr(ref, '__name__', 'callable')}"
-        estimate = None
-    labels = _labels_for(spec, x.shape, None, "directional", "check_grad")
-    return _finish("directional", actual, desired, rtol, atol, f"{ref_name} along {k} seeded "
-                   f"directions", spec.name, labels, estimate, dtype, reference, f0,
-                   directions=vs, notes=notes)
+    labels = _labels_for(spec, x.shape, None, "directional", op)
+    return _finish("directional", actual, desired, errors, rtol, atol,
+                   f"{ref_name} along {k} seeded directions", spec.name, labels, dtype,
+                   reference, f0, unit, precision, directions=vs, notes=notes)
 
 
 def _line(spec: Function, x: np.ndarray, v: np.ndarray) -> Callable[[Any], Any]:
@@ -899,7 +1175,7 @@ def check_taylor(f: Any, grad: Any, x: Any, *, directions: int = 3, seed: int = 
     spec = _as_spec(f, op)
     _check_callable(grad, "grad", op)
     x64, _ = _as_x(spec, x, op)
-    g = _as_derivative(_call(spec, grad, x64), x64.shape, "grad", "gradient", op).astype(float)
+    g = _as_derivative(_call(spec, grad, x64, name="grad", op=op), x64.shape, "grad", "gradient", op).astype(float)
     vs = _directions(directions, x64, seed)
     f0 = float(_value(spec, x64))
     es = 0.5 ** np.arange(steps) * 0.1
@@ -923,7 +1199,8 @@ def check_taylor(f: Any, grad: Any, x: Any, *, directions: int = 3, seed: int = 
 def check_jacobian(f: Any, jac: Any, x: Any, *, reference: Any = "central-difference",
                    h: Any = None, rtol: float | None = None, atol: float | None = None,
                    directions: int | None = None, seed: int = 0,
-                   names: Sequence[str] | None = None) -> GradCheckReport:
+                   names: Sequence[str] | None = None, args: tuple[Any, ...] = (),
+                   kwargs: Mapping[str, Any] | None = None) -> GradCheckReport:
     """Check a Jacobian function ``jac(x) -> (m, n)`` against a reference.
 
     Parameters are those of :func:`check_grad`; ``f`` may be vector-valued (``m`` outputs)
@@ -939,33 +1216,38 @@ def check_jacobian(f: Any, jac: Any, x: Any, *, reference: Any = "central-differ
     True
     """
     op = "check_jacobian"
-    spec = _as_spec(f, op)
+    data = _data(args, kwargs, op)
+    spec = _bind(_as_spec(f, op), data, op)
     _check_callable(jac, "jac", op)
     x64, dtype = _as_x(spec, x, op)
     notes = _dtype_note(dtype, op)
     f0 = _value(spec, x64)
     expected = (int(f0.size), int(x64.size))
-    actual = _as_derivative(_call(spec, jac, x64), expected, "jac", "Jacobian", op)
+    actual = _as_derivative(_call(spec, jac, x64, data, "jac", op), expected, "jac", "Jacobian", op)
     actual = actual.astype(np.float64)
     if directions is not None:
         return _check_directional(spec, actual, x64, reference, h, rtol, atol, directions, seed,
-                                  dtype, notes, "jacobian")
-    desired, estimate, ref_name = _reference_derivative(spec, jac, x64, reference, h,
-                                                        "jacobian", f0)
+                                  dtype, notes, "jacobian", data)
+    desired, est, ref_name, unit, precision = _reference_derivative(
+        spec, jac, x64, reference, h, "jacobian", op, data)
     labels = _labels_for(spec, x64.shape, names, "jacobian", op)
-    return _finish("jacobian", actual, desired.reshape(expected), rtol, atol, ref_name,
-                   spec.name, labels, estimate, dtype, reference, f0, notes=notes)
+    return _finish("jacobian", actual, desired.reshape(expected), est.reshape(expected), rtol,
+                   atol, ref_name, spec.name, labels, dtype, reference, f0, unit, precision,
+                   notes=notes + _precision_note(unit, precision, op))
 
 
 def check_hessian(f: Any, hess: Any, x: Any, *, reference: Any = "central-difference",
                   h: Any = None, rtol: float | None = None, atol: float | None = None,
-                  names: Sequence[str] | None = None) -> GradCheckReport:
+                  names: Sequence[str] | None = None, args: tuple[Any, ...] = (),
+                  kwargs: Mapping[str, Any] | None = None) -> GradCheckReport:
     """Check a Hessian function ``hess(x) -> (n, n)`` against a reference.
 
     The reference's own Hessian is used (every built-in method has one); a method object
     without Hessians is replaced by central second differences of ``f``
     (:class:`~diffkit.methods.CentralDifference`, error about ``eps^(1/2)``). The default
-    ``rtol`` is 100x the gradient's.
+    ``rtol`` is 100x the gradient's, ``atol`` ``ATOL_FRACTION * rtol * max|H|``: a 1 % error
+    in any entry at least 1e-3 of the largest fails. A checked Hessian that is not symmetric
+    fails at the asymmetric pair, and the message says so.
 
     Examples
     --------
@@ -976,19 +1258,21 @@ def check_hessian(f: Any, hess: Any, x: Any, *, reference: Any = "central-differ
     True
     """
     op = "check_hessian"
-    spec = _as_spec(f, op)
+    data = _data(args, kwargs, op)
+    spec = _bind(_as_spec(f, op), data, op)
     _check_callable(hess, "hess", op)
     x64, dtype = _as_x(spec, x, op)
     notes = _dtype_note(dtype, op)
     n = int(x64.size)
-    actual = _as_derivative(_call(spec, hess, x64), (n, n), "hess", "Hessian", op)
+    actual = _as_derivative(_call(spec, hess, x64, data, "hess", op), (n, n), "hess", "Hessian", op)
     actual = actual.astype(np.float64)
     f0 = _value(spec, x64)
-    desired, estimate, ref_name = _reference_derivative(spec, hess, x64, reference, h,
-                                                        "hessian", f0)
+    desired, est, ref_name, unit, precision = _reference_derivative(
+        spec, hess, x64, reference, h, "hessian", op, data)
     labels = _labels_for(spec, x64.shape, names, "hessian", op)
-    return _finish("hessian", actual, desired.reshape(n, n), rtol, atol, ref_name, spec.name,
-                   labels, estimate, dtype, reference, f0, notes=notes)
+    return _finish("hessian", actual, desired.reshape(n, n), est.reshape(n, n), rtol, atol,
+                   ref_name, spec.name, labels, dtype, reference, f0, unit, precision,
+                   notes=notes + _precision_note(unit, precision, op))
 
 
 # ============================================================================ assertions

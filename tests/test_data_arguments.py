@@ -321,7 +321,7 @@ def _assert_short(message):
     (lambda: dk.gradient(lstsq, W, method="central-difference", data=BIG),
      dk.UnknownMethodError,
      r"^method='central-difference' does not take setting data=array of shape \(1000, 2\) "
-     r"\(float64\); it takes h, order, chunk; data for f go in args="),
+     r"\(float64\); it takes h, order, accuracy, strict, chunk; data for f go in args="),
     (lambda: dk.Function(BIG), dk.SpecError,
      r"^Function\(fn\): fn must be callable, got an array of shape \(1000, 2\) \(float64\)"),
 ])

@@ -112,15 +112,73 @@ def test_default_header(pytester):
     result = _run(pytester)
     result.stdout.fnmatch_lines([
         "diffkit gradcheck: reference=central-difference, rtol=by reference, "
-        "atol=rtol*max|desired|"])
+        "atol=1e-4*rtol*max|desired|"])
 
 
 def test_bad_ini_value_is_a_usage_error(pytester):
     pytester.makeini("[pytest]\ndiffkit_rtol = tiny\n")
     pytester.makepyfile("def test_it(gradcheck):\n    pass\n")
     result = _run(pytester)
-    result.stdout.fnmatch_lines(["*diffkit_rtol = 'tiny' is not a number*"])
-    assert result.ret != 0
+    assert "diffkit_rtol = 'tiny' is not a number" in result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+@pytest.mark.parametrize(("args", "ini", "expected"), [
+    (["--diffkit-reference", "bogus"], "", "--diffkit-reference bogus: not a diffkit "
+                                           "reference; choose one of"),
+    (["--diffkit-reference", "richardsn"], "", "did you mean 'richardson'?"),
+    ([], "[pytest]\ndiffkit_reference = centrl-difference\n",
+     "ini option diffkit_reference = 'centrl-difference': not a diffkit reference; did you "
+     "mean 'central-difference'?"),
+    ([], "[pytest]\ndiffkit_atol = -1\n", "diffkit_atol = '-1' must be finite and >= 0"),
+])
+def test_a_bad_reference_or_ini_value_stops_pytest_at_startup(pytester, args, ini, expected):
+    """Issue #25: once, at startup, as a usage error -- not inside every test."""
+    if ini:
+        pytester.makeini(ini)
+    pytester.makepyfile("def test_a(gradcheck):\n    pass\n\ndef test_b():\n    pass\n")
+    result = _run(pytester, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    out = result.stdout.str() + result.stderr.str()
+    assert expected in out
+    assert "passed" not in out  # no test ran
+
+
+def test_data_arguments_through_the_fixture(pytester):
+    pytester.makepyfile("""
+import numpy as np
+
+X = np.array([[1.0, 2.0], [3.0, -1.0], [0.5, 0.5]])
+y = np.array([1.0, 0.0, 2.0])
+
+def loss(w, X, y):
+    return np.sum((X @ w - y) ** 2)
+
+def grad(w, X, y):
+    return 2 * X.T @ (X @ w - y)
+
+def test_args(gradcheck):
+    assert gradcheck(loss, grad, np.array([0.3, -0.2]), args=(X, y)).ok
+
+@pytest.mark.gradcheck(args=(X, y))
+def test_marker_args(gradcheck):
+    gradcheck(loss, grad, np.array([0.3, -0.2]))
+""".replace("import numpy as np", "import numpy as np\nimport pytest"))
+    _run(pytester, "--strict-markers").assert_outcomes(passed=2)
+
+
+def test_an_inconclusive_check_fails_the_test_saying_why(pytester):
+    pytester.makepyfile("""
+import numpy as np
+
+def test_float32(gradcheck):
+    f = lambda x: np.sum(np.sin(x.astype(np.float32)) ** 2)
+    gradcheck(f, lambda x: np.sin(2 * x), np.array([0.3, 0.7]), rtol=1e-9)
+""")
+    result = _run(pytester)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*gradient check of * inconclusive: the reference "
+                                 "(central-difference) could not resolve the tolerance*"])
 
 
 def test_marker_positional_and_unknown_settings(pytester):

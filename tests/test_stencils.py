@@ -201,9 +201,10 @@ def test_pilot_length_on_floats_and_on_arrays_agree(kind):
              (lambda t: 3 * t * t + t, 2.0, 2.0**-5)]  # f''' = 0: no truncation visible
     for fn, x, h in cases:
         v = [fn(x + s * h) for s in offsets]
-        got = pilot_length(kind, v, fn(x), h, FLOATS)
+        noise = 2 * EPS * max(abs(fn(x)), *map(abs, v))
+        got = pilot_length(kind, v, fn(x), h, noise, FLOATS)
         arr = pilot_length(kind, [np.array([[t]]) for t in v], np.array([[fn(x)]]),
-                           np.array([h]))
+                           np.array([h]), np.array([[noise]]))
         for a, b in zip(got, arr, strict=True):
             assert (math.isnan(a) and np.isnan(b[0])) or a == b[0], (fn, kind, got, arr)
 

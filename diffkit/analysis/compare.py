@@ -16,7 +16,7 @@ from ..display import comparison_text
 from ..errors import DiffkitError, PointError, UnknownMethodError
 from ..plotting import plot_comparison
 from ..reference import Reference, reference_jacobian
-from ..validation import as_function, as_point, with_data
+from ..validation import as_function, as_point, short_repr, with_data
 from .expressions import expression_metrics
 
 __all__ = ["Comparison", "ComparisonRow", "catalog_markdown", "compare", "compare_catalog"]
@@ -34,6 +34,9 @@ class ComparisonRow:
         method failed.
     abs_error, rel_error : float
         ``max |d - ref|`` and that divided by ``max |ref|`` (NaN when failed).
+    est_error : float
+        The method's own estimate of its error (the largest entry of ``error``), beside the
+        true error for the numerical methods; NaN where a method reports none.
     nfev : int or None
         Evaluations of the function (forward passes for AD, 0 for compiled symbolic).
     seconds : float
@@ -52,6 +55,7 @@ class ComparisonRow:
     seconds: float
     size: str
     status: str
+    est_error: float = float("nan")
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,8 +69,8 @@ class Comparison:
     rows: list[ComparisonRow]
     notes: list[str] = field(default_factory=list)
 
-    COLUMNS = ("method", "derivative", "abs error", "rel error", "evaluations", "seconds",
-               "size", "status")
+    COLUMNS = ("method", "derivative", "abs error", "estimated error", "rel error",
+               "evaluations", "seconds", "size", "status")
 
     def __getitem__(self, method: str) -> ComparisonRow:
         for r in self.rows:
@@ -87,6 +91,7 @@ class Comparison:
                 r.method,
                 _fmt_value(r.value),
                 _fmt(r.abs_error),
+                _fmt(r.est_error),
                 _fmt(r.rel_error),
                 "" if r.nfev is None else str(r.nfev),
                 "" if not np.isfinite(r.seconds) else f"{r.seconds:.2e}",
@@ -136,7 +141,8 @@ class Comparison:
             "reference": _ref_value(self).tolist(), "reference_exact": self.reference.exact,
             "rows": [{"method": r.method,
                       "value": None if r.value is None else np.asarray(r.value).tolist(),
-                      "abs_error": num(r.abs_error), "rel_error": num(r.rel_error),
+                      "abs_error": num(r.abs_error), "est_error": num(r.est_error),
+                      "rel_error": num(r.rel_error),
                       "nfev": r.nfev, "seconds": num(r.seconds), "size": r.size,
                       "status": r.status} for r in self.rows],
             "notes": list(self.notes),
@@ -250,7 +256,8 @@ def compare(f: Any, x: Any = None, methods: Any = "all", *, reference: Any = Non
     Returns
     -------
     Comparison
-        ``.rows`` (method, value, abs/rel error, evaluations, seconds, size, status),
+        ``.rows`` (method, value, abs/rel error, the method's estimated error, evaluations,
+        seconds, size, status),
         ``.to_markdown()``, ``_repr_html_()``, ``.plot(ax=)``. A method that fails records its
         error in ``status``; compare itself raises only on bad input.
 
@@ -296,8 +303,18 @@ def compare(f: Any, x: Any = None, methods: Any = "all", *, reference: Any = Non
     kind = "gradient" if fx.shape == () else "jacobian"
 
     if reference is not None:
-        ref_val = np.asarray(reference, dtype=float).reshape(-1 if kind == "jacobian" else 1,
-                                                             xa.size)
+        want_shape = xa.shape if kind == "gradient" else (int(fx.size), int(xa.size))
+        try:
+            ref_val = np.asarray(reference, dtype=float)
+        except (TypeError, ValueError):
+            ref_val = None
+        if ref_val is None or ref_val.size != int(np.prod(want_shape)) or \
+                not np.all(np.isfinite(ref_val)):
+            raise PointError(
+                f"compare(f, x, reference={short_repr(reference)}): reference must be the "
+                f"trusted {kind} at x, finite numbers of shape {want_shape}; omit it for the "
+                f"exact (symbolic) reference")
+        ref_val = ref_val.reshape(-1 if kind == "jacobian" else 1, xa.size)
         ref = Reference(ref_val, np.zeros_like(ref_val), True, "given")
     elif exact_rows is not None:
         ref_val = np.asarray(exact_rows, dtype=float).reshape(-1, xa.size)
@@ -305,9 +322,10 @@ def compare(f: Any, x: Any = None, methods: Any = "all", *, reference: Any = Non
     else:
         ref = reference_jacobian(spec, xa)
         if not ref.exact:
+            why = f" ({ref.note})" if "budget" in ref.note else ""
             notes.append(f"reference by Richardson extrapolation, approximate (estimated "
                          f"error {float(np.max(ref.error)):.1e}); errors below that are not "
-                         f"resolved")
+                         f"resolved{why}")
     want = ref.gradient(xa.shape) if kind == "gradient" else ref.value
     scale = float(np.max(np.abs(want))) if want.size else 0.0
 
@@ -334,8 +352,10 @@ def compare(f: Any, x: Any = None, methods: Any = "all", *, reference: Any = Non
                 else float("nan")
             rel_err = abs_err / scale if scale > 0 else (0.0 if abs_err == 0 else float("inf"))
         size = _size(r.info) or _expression_size(method, spec, xa)
+        est = float("nan") if r.error is None else float(np.max(np.abs(np.asarray(
+            r.error, dtype=float)), initial=0.0))
         rows.append(ComparisonRow(method.name, val, abs_err, rel_err, r.nfev, secs, size,
-                                  r.status))
+                                  r.status, est))
     return Comparison(spec.name, xa, kind, ref, rows, notes)
 
 

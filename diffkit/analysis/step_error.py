@@ -26,11 +26,17 @@ import numpy as np
 from .. import methods as _methods
 from ..core import checked_evaluation
 from ..display import step_error_text
-from ..errors import DiffkitError, PointError, StepError, UnknownMethodError
+from ..errors import (
+    DiffkitError,
+    OutputShapeError,
+    PointError,
+    StepError,
+    UnknownMethodError,
+)
 from ..plotting import plot_step_error
 from ..reference import exact_derivatives, reference_jacobian
 from ..spec import Function
-from ..validation import as_function, as_point, with_data
+from ..validation import as_function, as_point, short_repr, with_data
 
 __all__ = ["SCHEMES", "StepErrorResult", "step_error"]
 
@@ -338,7 +344,12 @@ def step_error(
     xa = as_point(spec, x, "derivative")
     if isinstance(schemes, str):
         schemes = (schemes,)
-    schemes = tuple(schemes)
+    try:
+        schemes = tuple(schemes)
+    except TypeError:
+        raise UnknownMethodError(
+            f"step_error(schemes={short_repr(schemes)}): schemes must be a scheme name or a "
+            f"sequence of them, e.g. ('central-difference', 'richardson')") from None
     if not schemes:
         raise UnknownMethodError("step_error(schemes=()): name at least one scheme, e.g. "
                                  "'central-difference'")
@@ -347,6 +358,10 @@ def step_error(
             raise UnknownMethodError(
                 f"step_error(schemes=...): {s!r} is not a step-size scheme; choose from "
                 f"{', '.join(repr(k) for k in SCHEMES)}")
+    if not isinstance(complex_step, (bool, np.bool_)):
+        raise UnknownMethodError(
+            f"step_error(complex_step={short_repr(complex_step)}): complex_step must be True "
+            f"or False (also sweep the complex step)")
     if complex_step and "complex-step" not in schemes:
         schemes = (*schemes, "complex-step")
     if h is None:
@@ -366,7 +381,12 @@ def step_error(
     notes: list[str] = []
     with checked_evaluation():
         try:
-            fx = float(spec.check(spec.call(dtype(x0)), "derivative", np.asarray(x0)))
+            fx = spec.check(spec.call(dtype(x0)), "derivative", np.asarray(x0))
+            if np.size(fx) != 1:
+                raise OutputShapeError(
+                    f"f returned shape {np.shape(fx)}; step_error sweeps a scalar function of "
+                    f"one scalar (for a vector f, sweep one output: lambda x: f(x)[0])")
+            fx = float(np.reshape(fx, ()))
         except (DiffkitError, FloatingPointError) as exc:
             raise PointError(f"step_error(f, x): {spec.name} cannot be evaluated at x = {x0} "
                              f"({exc}); choose a point inside its domain") from None

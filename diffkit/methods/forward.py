@@ -594,6 +594,12 @@ class ForwardMode(Method):
                 primal, tangent = _unbox(trace, self._seeded(spec, x, start, stop, trace))
             if value is None:  # check the output once, before the other passes
                 value = check_output(spec, primal, op, x)
+            elif np.shape(primal) != np.shape(value):  # f's output changed between calls
+                raise OutputShapeError(
+                    f"{op}(f, x): {spec.name} returned shape {np.shape(value)} on the first "
+                    f"pass and {np.shape(primal)} on pass {len(blocks) + 1} at the same x; f's "
+                    f"output shape must not change between calls (does it keep state between "
+                    f"calls?)")
             blocks.append(np.asarray(tangent, dtype=float).reshape(stop - start, -1))
         jac = np.concatenate(blocks, axis=0).T
         check_derivative(spec, jac, op, x, self.name)

@@ -5,22 +5,32 @@ around ``x``:
 
 * :class:`ForwardDifference`, :class:`BackwardDifference`, :class:`CentralDifference`: one
   stencil of accuracy order ``p`` (weights from :mod:`diffkit.stencils`, exact rationals).
-  ``h="auto"`` picks each coordinate's step from the function's own scale: a pilot stencil
-  measures ``|f|`` and a higher derivative (so the rounding noise and the truncation), and
-  the step that balances them is taken (:func:`diffkit.stencils.optimal_step`).
+  ``h="auto"`` picks each coordinate's step from the function's own behaviour: a pilot stencil
+  measures a higher derivative (the truncation), the noise model measures the noise of one
+  evaluation (rounding at the precision f computes in, a quantum, non-determinism), and the
+  step that balances them is taken (:func:`diffkit.stencils.balanced_step`).
   ``h=<float>`` is the textbook fixed step, applied as ``(x + h) - x``.
 * :class:`Richardson`: central differences at steps ``h0, h0/2, h0/4, ...`` extrapolated to
   ``h -> 0`` (Neville's tableau), stopping when the error estimate stops improving; the error
-  estimate adds the extrapolant's rounding bound to its truncation estimate. Near a domain
+  estimate adds the extrapolant's noise bound to its truncation estimate. Near a domain
   edge it continues with one-sided differences and says so in ``status``.
 * :class:`ComplexStep`: ``Im f(x + ih) / h`` with ``h = 1e-200``: no cancellation, so exact to
   rounding, one evaluation per direction. The function is first run under a small trace that
   refuses primitives the registry marks as not complex-analytic.
 
+Every result carries ``error``, an estimate per entry of ``|computed - exact|`` (truncation
+plus noise), and ``status``: ``"ok"`` when the estimate is within the method's promise
+(``accuracy=``, by default derived from the method and the precision f computes in), else
+``"inaccurate: <why>"``; ``strict=True`` raises
+:class:`~diffkit.errors.InaccurateDerivativeError` instead. A function that jumps at or next
+to ``x`` (floor, round, sign, a branch: a difference quotient that does not shrink with the
+step) raises :class:`~diffkit.errors.StencilError` saying where.
+
 Evaluations go through one sampler per call: it counts them (``nfev``), reuses repeated
 points, sends all the points of one phase through ``f`` in one call when the spec is
-``vectorized`` (in chunks, so memory is ``O(n * chunk)``), and turns a domain error or a
-non-finite value at a stencil point into :class:`~diffkit.errors.StencilError`.
+``vectorized`` (in chunks, so memory is ``O(n * chunk)``), turns a domain error or a
+non-finite value at a stencil point into :class:`~diffkit.errors.StencilError`, and refuses a
+function that modifies its argument in place (:class:`~diffkit.errors.ArgumentMutationError`).
 """
 
 from __future__ import annotations
@@ -44,7 +54,9 @@ from ..core import (
     located_domain_error,
 )
 from ..errors import (
+    ArgumentMutationError,
     DomainError,
+    InaccurateDerivativeError,
     NonAnalyticError,
     NotTraceableError,
     OrderError,
@@ -54,27 +66,35 @@ from ..errors import (
     UnsupportedPrimitiveError,
 )
 from ..results import DerivativeResult
-from ..spec import Function
+from ..spec import Function, check_value, normalize_output
 from ..stencils import (
     ALL_POWERS,
     ARRAYS,
     EVEN_POWERS,
+    FLAT,
     FLOATS,
     PILOT_OFFSETS,
+    PILOT_ORDER,
+    QUANTUM_RATIO,
     Extrapolation,
     Lanes,
     Stencil,
     _check_order,
     along_axes,
     axis_points,
+    balanced_step,
+    error_bound,
     exact_steps,
     fornberg_float,
+    grid_spacing,
     nodes,
-    optimal_step,
     pilot_length,
+    precision_name,
+    quantum,
     stencil,
+    unit_roundoff,
 )
-from ..validation import call_checked, scalar_point
+from ..validation import call_checked, not_scalar, scalar_point
 from .base import Method
 
 __all__ = [
@@ -82,22 +102,34 @@ __all__ = [
     "CentralDifference",
     "ComplexStep",
     "ForwardDifference",
+    "Noise",
     "Richardson",
+    "promised_accuracy",
 ]
 
 EPS = float(np.finfo(np.float64).eps)
 _f64 = np.float64
 
-NOISE = 1.0
-"""Assumed relative noise of an evaluation of ``f``, in units of eps (a rounding or two)."""
-
 PILOT_STEP = 1.0 / 64.0
 """The pilot step as a fraction of ``max(|x|, 0.1)`` (or of the length ``L`` once measured),
-rounded to a power of two so Richardson's step sequence can pass through the pilot's points."""
+for Richardson near a power of two (times :data:`DITHER`) so its step sequence can pass
+through the pilot's points."""
+
+DITHER = 0.6180339887498949
+"""Pilot steps carry this factor (the golden ratio's inverse: a full mantissa, and no
+multiple of pi, so sin at 1e6 is not sampled a whole number of periods apart): the points
+``x + s h_p`` are not dyadic, so a polynomial's exact values at a dyadic ``x`` never look
+quantized (see :func:`diffkit.stencils.quantum`); Richardson's halvings stay exact."""
 
 PILOT_ROUNDS = 8
-"""Most pilot rounds: each shrinks the pilot step to suit the length just measured (by 64x or
-more), so eight reach from ``x/64`` down to lengths of ~1e-13 ``x`` (sin(1e9 x), log near 0)."""
+"""Most pilot rounds that shrink the step: each suits the pilot to the length just measured (by
+64x or more), so eight reach from ``x/64`` down to lengths of ~1e-13 ``x`` (sin(1e9 x), log
+near 0)."""
+
+GROW_ROUNDS = 8
+"""Most pilot rounds that grow the step (4x to 64x each), where no truncation is visible and
+the noise would dominate (``1e12 + x**2``: its rounding is 1e-4, so the step grows until the
+noise over the step is small, or stops falling)."""
 
 RICHARDSON_START = 0.25
 """Richardson's first step, as a fraction of the length ``L`` measured by the pilot."""
@@ -105,6 +137,14 @@ RICHARDSON_START = 0.25
 MAX_START_LEVELS = 3
 """Richardson starts at most ``2^MAX_START_LEVELS`` pilot steps out: beyond the span the pilot
 looked at, a kink or a singularity could enter the first stencils unseen."""
+
+TRUNCATION_SAFETY = 2.0
+"""The truncation term of a finite difference's estimate is this many times the model's."""
+
+PROMISE_MARGIN = 30.0
+"""The accuracy a method promises, in multiples of what it reaches on a well-scaled function:
+``u^(p/(p+1))`` for a difference of order ``p`` in a precision of unit ``u`` (on random
+programs 95 % of central-difference gradients estimate their error within it)."""
 
 Key = tuple[tuple[int, float], ...]
 """A stencil point: the coordinates that differ from ``x`` and their values (``()`` is x)."""
@@ -123,6 +163,11 @@ def _check_h(h: Any, who: str, auto: bool = True) -> Any:
             from None
     if not (np.isfinite(hf) and hf > 0):
         raise StepError(f"{who}: h={h!r} must be positive and finite, {fix}")
+    if auto and hf < np.finfo(float).tiny:  # a difference over a subnormal h: 1/h overflows
+        # (the complex step divides Im f(x + ih), about h f', by h: any h > 0 works)
+        raise StepError(f"{who}: h={h!r} is below the smallest normal float "
+                        f"({np.finfo(float).tiny:.3g}): a difference over it cannot be "
+                        f"divided by it; {fix}")
     return hf
 
 
@@ -139,6 +184,25 @@ def _check_chunk(chunk: Any, who: str) -> Any:
     return _check_int(chunk, "chunk", who, 1, 10**7)
 
 
+def _check_accuracy(accuracy: Any, who: str) -> Any:
+    if isinstance(accuracy, str) and accuracy == "auto":
+        return "auto"
+    ok = not isinstance(accuracy, (bool, str)) and isinstance(accuracy, (int, float, np.number))
+    if not ok or not (0.0 < float(accuracy) < 1.0):
+        raise OrderError(
+            f"{who}: accuracy={accuracy!r} must be 'auto' (what the method promises for the "
+            f"precision f computes in) or a relative accuracy between 0 and 1, e.g. 1e-6"
+        )
+    return float(accuracy)
+
+
+def _check_strict(strict: Any, who: str) -> bool:
+    if not isinstance(strict, bool):
+        raise OrderError(f"{who}: strict={strict!r} must be True (raise "
+                         f"InaccurateDerivativeError) or False (report it in status)")
+    return strict
+
+
 def _chunk(chunk: Any, n: int) -> int:
     """Points per batched call: ``"auto"`` keeps a batch near 32k numbers (cache-sized)."""
     return max(4, min(1024, 32768 // max(n, 1))) if chunk == "auto" else int(chunk)
@@ -146,6 +210,33 @@ def _chunk(chunk: Any, n: int) -> int:
 
 def _fmt(v: float) -> str:
     return f"{v:.6g}"
+
+
+def promised_accuracy(method: str, unit: float = EPS, order: int = 2, deriv: int = 1,
+                      margin: float | None = None) -> float:
+    """The relative accuracy ``method`` promises for a function whose values carry rounding of
+    relative size ``unit`` (eps of the precision it computes in).
+
+    A difference of order ``p`` for derivative ``d`` reaches about ``u^(p/(p+d))`` at its
+    balanced step (the central difference ``u^(2/3)``: 3.7e-11 in float64, 2.4e-5 in float32;
+    its Hessian ``u^(1/2)``), Richardson (with its estimate) ``u^(3/4)`` (Hessians
+    ``u^(3/5)``), the complex step ``u`` (Hessians, from central differences of its gradient,
+    ``10 u^(2/3)``); the promise is :data:`PROMISE_MARGIN` times that.
+
+    Examples
+    --------
+    >>> f"{promised_accuracy('central-difference'):.2g}"
+    '1.1e-09'
+    >>> f"{promised_accuracy('central-difference', float(np.finfo(np.float32).eps)):.2g}"
+    '0.00073'
+    """
+    unit = max(float(unit), EPS)
+    margin = PROMISE_MARGIN if margin is None else margin
+    if method == "complex-step":
+        return 100.0 * unit if deriv == 1 else 10 * margin * unit ** (2 / 3)
+    if method == "richardson":
+        return min(0.5, margin * unit ** (0.75 if deriv == 1 else 0.6))
+    return min(0.5, margin * unit ** (order / (order + deriv)))
 
 
 # ============================================================================ sampling
@@ -160,15 +251,21 @@ class _Sampler:
         self.chunk = _chunk(chunk, x.size)
         self.shape = x.shape
         self.flat = x.ravel().astype(float)
-        f0 = call_checked(spec, self._arg(self.flat), op)  # the point itself: DomainError
+        arg = self._arg(self.flat.copy())  # f gets a copy: a change to it is detected below
+        f0 = call_checked(spec, arg, op)  # the point itself: DomainError
         self.nfev = 1
+        _check_unchanged(spec, method.name, self.flat, arg)
         self.out_shape = tuple(np.shape(f0))
+        # the precision f returns its values in: float32 and float16 results carry coarser
+        # rounding than the float64 the engine computes in (integers: a quantum of 1)
+        self.out_unit = unit_roundoff(np.asarray(f0).dtype)
         self.f0 = np.ravel(np.asarray(f0, dtype=float))
         self.m = self.f0.size
         self.values: dict[Key, np.ndarray | None] = {(): self.f0}
         self.pilot_hp: np.ndarray | None = None  # the pilot's steps and samples, for reuse
         self.pilot_vals: np.ndarray | None = None
         self.reasons: dict[Key, str] = {}
+        self.noise: Noise | None = None  # measured by the methods that need it
 
     def _arg(self, flat: np.ndarray) -> Any:
         return flat[0] if not self.shape else flat.reshape(self.shape)
@@ -351,67 +448,730 @@ class _Sampler:
         )
 
     def result(self, value: Any, method: Method, **fields: Any) -> DerivativeResult:
+        step, err = fields.get("step"), fields.get("error")
+        if step is not None and err is not None and self.flat.size:
+            fields["error"], why = _alias_guard(self.flat, step, err)
+            if why:
+                fields["info"] = {**fields.get("info", {}), "unresolved": why}
         return DerivativeResult(value, nfev=self.nfev, method=method.name,
                                 out_shape=self.out_shape, **fields)
 
 
+ALIAS_ULPS = 4.0
+"""A step within this many units in the last place of ``x`` samples f at a handful of
+neighbouring floats: nothing says f is smooth on that scale (sin at 1e20, where the floats are
+16384 apart), so no estimate made from those samples can vouch for the result. Below the
+automatic steps' own floor (16 eps |x|, 16 to 32 ulps), so only steps that rounded away (a
+Richardson tableau shrinking past it, a fixed h) meet it."""
+
+
+def _alias_guard(flat: np.ndarray, step: Any, err: Any) -> tuple[Any, str]:
+    """``err`` with the entries of coordinates whose step is within :data:`ALIAS_ULPS` of
+    ``x`` made infinite (the estimate cannot be trusted), and why (or "")."""
+    hs = np.abs(np.asarray(step, dtype=float)).ravel()
+    if hs.size not in (1, flat.size):
+        return err, ""
+    hs = np.broadcast_to(hs, flat.shape)
+    with np.errstate(all="ignore"):
+        ulps = hs / np.spacing(np.abs(flat))
+    close = np.isfinite(flat) & (ulps < ALIAS_ULPS)
+    if not close.any():
+        return err, ""
+    e = np.array(err, dtype=float)
+    n = flat.size
+    if e.size == n:
+        e = e.reshape(-1)
+        e[close] = np.inf
+        e = e.reshape(np.shape(err))
+    elif e.ndim >= 1 and e.shape[-1] == n:
+        e[..., close] = np.inf
+        if e.ndim == 2 and e.shape[0] == n:
+            e[close, :] = np.inf
+    i = int(np.argmax(close))
+    where = f"x[{i}]" if n > 1 else "x"
+    return e, (f"the step at {where} = {flat[i]:.6g} is {float(ulps[i]):.2g} units in the "
+               f"last place of {where}: f's values at neighbouring floats cannot show its "
+               f"slope (|x| is too large for this function's scale of variation)")
+
+
+
+
+def _check_unchanged(spec: Function, who: str, before: np.ndarray, arg: Any) -> None:
+    """Raise ArgumentMutationError if ``f`` changed its argument ``arg`` (a copy of the point
+    ``before``, flat) in place: every later evaluation would start from a moved point. ``who``
+    is the method's name, for the message."""
+    if not isinstance(arg, np.ndarray):
+        return  # a scalar: nothing to modify in place
+    after = arg.ravel()
+    same = (after == before) | (np.isnan(after) & np.isnan(before))
+    if bool(np.all(same)):
+        return
+    i = int(np.argmin(same))
+    where = f"x[{i}]" if before.size > 1 else "x"
+    raise ArgumentMutationError(
+        f"{who}: f modified its argument in place ({spec.name} changed {where} from "
+        f"{_fmt(before[i])} to {_fmt(after[i])}); copy it first (y = x.copy()) and change "
+        f"the copy"
+    )
+
+
+# ============================================================================ noise
+
+NOISE_FLOOR = 1.0
+"""Rounding units of ``max |f|`` over the values seen: the least noise one evaluation has."""
+
+TRACE_SAFETY = 1.0
+"""The traced rounding bound (running error analysis, every rounding at its worst and added
+up) is used with this margin."""
+
+NONDET_FACTOR = 4.0
+"""A non-deterministic f's noise bound, in multiples of the difference of two evaluations."""
+
+TRACED = "noise-trace"
+"""Key in ``Function.cache``: False once the noise trace failed on the spec (not retried)."""
+
+
+class _Noisy(Tracer):
+    """A value inside :class:`_NoiseTrace`, with a bound ``_e`` on its accumulated rounding."""
+
+    __slots__ = ("_e", "_trace", "_v")
+
+    def __init__(self, trace: _NoiseTrace, v: Any, e: Any) -> None:
+        self._trace = trace
+        self._v = v
+        self._e = e
+
+    @property
+    def _value(self) -> Any:
+        return self._v
+
+    def __repr__(self) -> str:
+        return f"Noisy({self._v!r} +- {self._e!r})"
+
+
+class _NoiseTrace(Trace):
+    """Runs ``f`` on plain values, each carrying a bound on its rounding error.
+
+    Running error analysis: a primitive's result ``z`` carries its own rounding ``eps/2 |z|``
+    (eps of the dtype it is computed in: float32 arithmetic inside f shows here) plus its
+    arguments' errors carried through its partial derivatives, ``|jvp_i(e_i)|``, from the
+    registry's JVP rules. So ``log(cos(s))`` with ``cos(s) = 1 - 5e-7`` carries ``eps * 1``,
+    not ``eps * 5e-7``: the noise of a small difference of larger intermediates. A linear
+    reduction (sum) rounds relative to the sum of its terms' sizes, and carries its terms'
+    errors in quadrature (independent roundings of a thousand terms do not all point one way).
+    """
+
+    __slots__ = ("unit",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unit = 0.0  # the coarsest rounding unit met
+
+    def process(self, prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
+        vals, errs = [], []
+        for a in args:
+            if type(a) is _Noisy and a._trace is self:
+                vals.append(a._v)
+                errs.append(a._e)
+            else:
+                vals.append(a)
+                errs.append(None)
+        z = prim.evaluate(tuple(vals), params)
+        if not prim.differentiable:  # comparisons, sign: plain values, branches follow them
+            return z
+        u = unit_roundoff(np.result_type(z))
+        self.unit = max(self.unit, u)
+        u *= 0.5  # one rounding: |fl(z) - z| <= (eps / 2) |z|
+        mag = np.abs(np.asarray(z, dtype=float))
+        if prim.linear and not prim.elementwise and u:  # a reduction rounds on its terms
+            terms = None
+            for i, v in enumerate(vals):
+                rule = prim.jvp_rule(i)
+                if rule is not None and errs[i] is not None:
+                    t = np.abs(np.asarray(rule(np.abs(np.asarray(v, dtype=float)), z, *vals,
+                                               **params), dtype=float))
+                    terms = t if terms is None else terms + t
+            if terms is not None:
+                mag = np.maximum(mag, terms)
+        e = u * mag
+        reduce = prim.linear and not prim.elementwise
+        for i, ei in enumerate(errs):
+            if ei is None or not np.any(ei):
+                continue
+            rule = prim.jvp_rule(i)
+            if rule is None:
+                continue
+            if reduce:  # independent roundings of many terms add in quadrature, not in line
+                e = e + np.sqrt(np.abs(np.asarray(rule(np.square(ei), z, *vals, **params),
+                                                  dtype=float)))
+            else:
+                e = e + np.abs(np.asarray(rule(ei, z, *vals, **params), dtype=float))
+        return _Noisy(self, z, e)
+
+    def to_bool(self, tracer: Tracer) -> bool:
+        return bool(tracer._value)
+
+    def to_float(self, tracer: Tracer, kind: str) -> Any:
+        raise NotTraceableError(f"{kind}() of a traced value")
+
+
+def _noise_probe(spec: Function, arg: Any) -> tuple[np.ndarray, np.ndarray, float]:
+    """``f(arg)`` under :class:`_NoiseTrace`: the value, its rounding bound, the coarsest unit.
+
+    Raises whatever the trace met (NotTraceableError for ``float(x)``, ``math.sin``; anything
+    else the user's code does with a traced value): the caller falls back to a plain
+    evaluation."""
+    trace = _NoiseTrace()
+    box = _Noisy(trace, arg, np.zeros(np.shape(arg)))
+    with library_routes():
+        out = spec.fn(box) if spec.nparams == 1 else \
+            spec.fn(*(box[i] for i in range(spec.nparams)))
+    items = out if isinstance(out, (list, tuple)) else [out]
+    vals, errs = [], []
+    for o in items:
+        if type(o) is _Noisy and o._trace is trace:
+            vals.append(np.ravel(np.asarray(o._v, dtype=float)))
+            errs.append(np.ravel(np.broadcast_to(o._e, np.shape(o._v))))
+        elif isinstance(o, Tracer):
+            raise NotTraceableError("an output of another trace")
+        else:  # a constant output: exact
+            arr = np.ravel(np.asarray(o, dtype=float))
+            vals.append(arr)
+            errs.append(np.zeros_like(arr))
+    return np.concatenate(vals), np.concatenate(errs).astype(float), trace.unit
+
+
+class Noise:
+    """The noise of one evaluation of ``f`` near ``x``: one model for every step, test and
+    error estimate of the numerical methods.
+
+    Measured once per call, at the cost of one extra evaluation at ``x``:
+
+    * the precision f returns its values in (float32, float16: their rounding unit);
+    * one evaluation under a running-error trace (:class:`_NoiseTrace`), which bounds the
+      rounding of every intermediate as it reaches the output -- the noise of a small
+      difference of larger values, and the precision f computes in (a cast to float32 inside
+      f shows here) -- and doubles as the determinism check: its value must agree with the
+      first evaluation to within that bound. Code the trace cannot follow (``math.sin``,
+      ``float(x)``) is evaluated plainly instead, and must agree exactly;
+    * per entry, from the samples the pilot takes: the magnitude of the values seen (noise is
+      at least ``2 u max|f|`` over them) and their grid (:func:`~diffkit.stencils.quantum`:
+      values that are all multiples of a spacing far above float64's are quantized, and the
+      input's rounding to that precision adds ``u |x_i f_i'|``).
+
+    Attributes
+    ----------
+    unit : float
+        The rounding unit assumed: the coarsest of float64, the output dtype, the trace's.
+    traced : ndarray or None
+        The trace's rounding bound at ``x`` per output (None: not traceable).
+    spread : ndarray
+        ``|f(x) - f(x)|`` of the repeated evaluation, per output, where it exceeds rounding
+        (non-determinism), else 0.
+    quantum : float
+        The largest grid spacing seen in the values (0: none).
+    """
+
+    __slots__ = (
+        "f0",
+        "quantum",
+        "quantum_unit",
+        "spread",
+        "trace_unit",
+        "traced",
+        "unit",
+        "value_unit",
+    )
+
+    def __init__(self, f0: np.ndarray, value_unit: float, traced: np.ndarray | None = None,
+                 trace_unit: float = 0.0, repeat: np.ndarray | None = None) -> None:
+        self.f0 = f0
+        self.value_unit = value_unit
+        self.traced = traced
+        self.trace_unit = trace_unit
+        self.unit = max(EPS, value_unit, trace_unit)
+        self.quantum = 0.0
+        self.quantum_unit = 0.0
+        self.spread = np.zeros_like(f0)
+        if repeat is not None:
+            diff = np.abs(np.asarray(repeat, dtype=float) - f0)
+            diff = np.where(np.isfinite(diff), diff, np.inf)
+            allowed = 2 * self.rounding(f0)
+            if traced is not None:
+                allowed = np.maximum(allowed, 2 * TRACE_SAFETY * traced)
+            self.spread = np.where(diff > allowed, diff, 0.0)
+
+    @classmethod
+    def measure(cls, sampler: _Sampler) -> Noise:
+        """Measure at ``sampler``'s point (one evaluation, counted)."""
+        spec, arg = sampler.spec, sampler._arg(sampler.flat.copy())
+        sampler.nfev += 1
+        if spec.cache.get(TRACED, True):
+            try:
+                with np.errstate(all="ignore"):
+                    value, err, unit = _noise_probe(spec, arg)
+                if value.size == sampler.m:
+                    return cls(sampler.f0, sampler.out_unit, err, unit, value)
+            except (DomainError, FloatingPointError):
+                raise
+            except Exception:
+                spec.cache[TRACED] = False
+        try:
+            again = np.ravel(np.asarray(spec.call(arg), dtype=float))
+        except (DomainError, FloatingPointError):
+            again = sampler.f0  # it was fine a moment ago: not deterministic, said below
+            again = np.full_like(again, np.nan)
+        return cls(sampler.f0, sampler.out_unit, None, 0.0,
+                   again if again.size == sampler.m else None)
+
+    def rounding(self, scale: Any) -> Any:
+        """The least noise of values of size ``scale``: :data:`NOISE_FLOOR` units."""
+        return NOISE_FLOOR * self.unit * np.abs(scale)
+
+    def bound(self, vals: np.ndarray, f0: np.ndarray, x: np.ndarray | None = None,
+              d1: np.ndarray | None = None, grid: bool = True,
+              offsets: Sequence[float] | None = None) -> np.ndarray:
+        """The noise bound of one evaluation for entries whose samples are ``vals``.
+
+        Parameters
+        ----------
+        vals : ndarray
+            ``(E, k, m)``: ``k`` samples of ``m`` outputs for each of ``E`` entries (the
+            pilot's, along one coordinate each); ``f0`` is ``f(x)``, ``(m,)``.
+        x : ndarray, optional
+            ``(E,)``: the coordinate each entry moves, for the input's rounding.
+        d1 : ndarray, optional
+            ``(E, m)``: a first-derivative estimate along it.
+        grid : bool
+            Look for a quantum in the values (not where the samples are at dyadic offsets
+            from a dyadic ``x``, where a polynomial's exact values have short mantissas).
+        offsets : sequence of float, optional
+            Where the ``k`` samples are, in units of a step: a grid of any spacing (six
+            decimals) is looked for only with them (:func:`~diffkit.stencils.grid_spacing`).
+
+        Returns
+        -------
+        ndarray
+            ``(E, m)``.
+        """
+        scale = np.maximum(np.abs(f0)[None, :], np.nanmax(np.abs(vals), axis=1))
+        noise = self.rounding(scale)
+        if self.traced is not None:
+            noise = np.maximum(noise, TRACE_SAFETY * self.traced[None, :])
+        if grid:
+            diffs = vals - f0[None, None, :]
+            q = quantum(diffs, axis=1)
+            coarse = np.isfinite(q) & (q > QUANTUM_RATIO * EPS * scale)
+            if offsets is not None and not coarse.all():  # any grid: six decimals
+                g = grid_spacing(diffs, 4 * EPS * scale, offsets, axis=1)
+                q = np.where(coarse, q, np.where(g > 0, g, q))
+                coarse |= g > 0
+        else:
+            q = np.full(noise.shape, np.inf)
+            coarse = np.zeros(noise.shape, dtype=bool)
+        # a grid seen once stays: at larger steps its spacing is too fine to see, not gone
+        if grid:
+            noise = np.maximum(noise, self.quantum)
+        if coarse.any():
+            self.quantum = max(self.quantum, float(q[coarse].max()))
+            unit = np.where(coarse, q / np.maximum(scale, np.finfo(float).tiny), 0.0)
+            self.quantum_unit = max(self.quantum_unit, float(unit.max()))
+            noise = np.where(coarse, np.maximum(noise, q), noise)  # the grid is the rounding
+        else:
+            unit = np.zeros_like(q)
+        if self.traced is None and x is not None and d1 is not None:
+            # f rounds its input to its own precision: moving x_i by less than that unit
+            # moves f by steps of |f_i'| u |x_i|
+            low = np.maximum(unit, self.unit if self.unit > EPS else 0.0)
+            noise = noise + low * np.abs(x)[:, None] * np.abs(np.nan_to_num(d1))
+        return noise + NONDET_FACTOR * self.spread[None, :]
+
+    @property
+    def effective_unit(self) -> float:
+        """The relative rounding unit measured: the precision's, or the grid's if coarser."""
+        return max(self.unit, self.quantum_unit)
+
+    @property
+    def deterministic(self) -> bool:
+        return not bool(np.any(self.spread))
+
+    @property
+    def precision(self) -> str:
+        """What f computes in, as measured: ``"float64"``, ``"float32"``, ... ."""
+        unit = max(self.unit, self.quantum_unit)
+        name = precision_name(self.unit)
+        if self.quantum_unit > 4 * self.unit:
+            name = f"values quantized to multiples of {self.quantum:.2g}"
+        return name if unit > EPS else "float64"
+
+    def causes(self, scale: Any = None, variation: Any = None) -> list[str]:
+        """Why the noise is larger than float64 rounding of ``|f|``, in words.
+
+        ``scale`` and ``variation``: ``max |f|`` over the values seen and their variation over
+        the step, per entry (for "|f| is 1e12 times its variation over the step")."""
+        why = []
+        if not self.deterministic:
+            why.append(f"f is not deterministic: two evaluations at x differ by "
+                       f"{float(np.max(self.spread)):.2g}")
+        if self.value_unit > EPS:
+            why.append(f"f returns {precision_name(self.value_unit)} values (rounding "
+                       f"{self.value_unit:.2g} relative)")
+        elif self.trace_unit > EPS:
+            why.append(f"f computes in {precision_name(self.trace_unit)} (rounding "
+                       f"{self.trace_unit:.2g} relative)")
+        elif self.quantum_unit > 4 * EPS:
+            why.append(f"f's values are quantized to multiples of {self.quantum:.2g} (float32 "
+                       f"arithmetic or rounding inside f, or a small difference of larger "
+                       f"values)")
+        if self.traced is not None:
+            plain = NOISE_FLOOR * self.unit * np.abs(self.f0)
+            ratio = np.where(plain > 0, self.traced / np.where(plain > 0, plain, 1.0), np.inf)
+            k = int(np.argmax(ratio))
+            if self.traced[k] > 0 and ratio[k] > 1e3:
+                why.append(f"f is a small difference of larger intermediate values (rounding "
+                           f"{float(self.traced[k]):.2g} on |f| = {abs(float(self.f0[k])):.2g})")
+        if scale is not None and variation is not None:
+            s, v = float(np.max(scale)), float(np.max(variation))
+            if v > 0 and s / v > 1e6:
+                why.append(f"|f| is {s / v:.0e} times its variation over the step")
+        return why
+
+
 # ============================================================================ steps
 
+GROW_ULPS = 4.0
+"""Where the pilot sees no curvature at all, its step grows until the noise over the step is
+this many rounding units of the derivative (a larger step costs nothing it can see); where it
+sees some but no truncation, until the noise over it is a quarter of the method's promise."""
 
-def _pilot(sampler: _Sampler, kind: str, pow2: bool = False
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Measure each coordinate's scale from a pilot stencil.
+UNSEEN = 0.01
+"""Two difference quotients (the pilot's and the result's) that differ by more than this
+fraction of the slope, beyond truncation and modelled noise, add the gap to the estimate."""
+
+DRIFT = 4.0
+"""A grown pilot step whose slope differs from the last one's by more than this many noise
+bounds over the last step is refused (the larger span met another regime)."""
+
+JUMP_NOISE = 100.0
+"""A variation that does not shrink with the step is a jump when it is this many noise bounds."""
+
+
+@dataclasses.dataclass
+class _Pilot:
+    """What the pilot measured along each coordinate (``(n,)`` arrays, ``(n, m)`` per output).
+
+    Attributes
+    ----------
+    kind : str
+        The pilot's stencil (a key of :data:`~diffkit.stencils.PILOT_OFFSETS`).
+    hp : ndarray
+        The step of the accepted round.
+    length : ndarray
+        ``L`` (NaN: no truncation visible).
+    mag : ndarray
+        ``|f^(k)|`` over the outputs (NaN: not visible).
+    fk, fk_floor : ndarray
+        ``(n, m)``: ``|f^(k)|`` per output (NaN: not visible), and a bound on it (the measured
+        difference plus what the noise can do to it): what the truncation estimate uses where
+        it is not visible.
+    noise : ndarray
+        ``(n, m)``: the noise bound of one evaluation (:meth:`Noise.bound`).
+    d1 : ndarray
+        ``(n, m)``: the pilot's own difference quotient at ``hp`` (central for the central
+        pilots, one-sided for the others): a second estimate for the truncation.
+    scale : ndarray
+        ``(n, m)``: ``max |f|`` over the samples.
+    spread : ndarray
+        ``max |v - f(x)|``: the variation the samples show.
+    flat : ndarray
+        The largest pilot step at which every sample equaled ``f(x)`` (0: none): f's values
+        do not resolve steps that small, so no step below it is taken.
+    drift : ndarray
+        ``(n, m)``: how much the pilot's slope moved in the last growth of its step that
+        stood (0: none): what a result at a step near the pilot's may carry.
+    """
+
+    kind: str
+    hp: np.ndarray
+    length: np.ndarray
+    mag: np.ndarray
+    fk: np.ndarray
+    fk_floor: np.ndarray
+    noise: np.ndarray
+    d1: np.ndarray
+    scale: np.ndarray
+    spread: np.ndarray
+    flat: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    linear: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=bool))
+    smooth_noise: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    drift: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0)))
+
+    @property
+    def k(self) -> int:
+        return PILOT_ORDER[self.kind]
+
+    def take(self, rows: np.ndarray, other: _Pilot, src: np.ndarray) -> None:
+        """Set ``rows`` of every field from ``other``'s entries ``src``."""
+        for f in dataclasses.fields(self):
+            if f.name not in ("kind", "flat", "drift", "linear", "smooth_noise"):
+                getattr(self, f.name)[rows] = getattr(other, f.name)[src]
+
+
+def _differences(kind: str, vals: np.ndarray, f0: np.ndarray, hp: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per output: the pilot's higher difference ``f^(k)`` and first difference quotient, and
+    the higher difference's ``sum |w|`` (its noise amplification), from samples ``(E, K, m)``.
+    """
+    v = vals.transpose(1, 0, 2)
+    h = hp[:, None]
+    if kind == "symmetric":  # -2, -1, 1, 2
+        return (v[3] - 2 * v[2] + 2 * v[1] - v[0]) / (2 * h**3), (v[2] - v[1]) / (2 * h), 3.0
+    if kind == "central":  # -1, 1, 2
+        return (v[2] - 3 * v[1] + 3 * f0 - v[0]) / h**3, (v[1] - v[0]) / (2 * h), 8.0
+    sign = 1.0 if kind == "forward" else -1.0  # 1, 2 or -1, -2
+    return (v[1] - 2 * v[0] + f0) / h**2, sign * (v[0] - f0) / h, 4.0
+
+
+def _analyse(noise: Noise, kind: str, vals: np.ndarray, f0: np.ndarray, x: np.ndarray,
+             hp: np.ndarray) -> tuple[_Pilot, np.ndarray]:
+    """One round's samples ``(E, K, m)`` at steps ``hp`` along coordinates at ``x``: the
+    measurements, and the shortest length they show (for the aliasing test)."""
+    high, d1, wsum = _differences(kind, vals, f0, hp)
+    nb = noise.bound(vals, f0, x, d1, offsets=PILOT_OFFSETS[kind])
+    length, short, _, mag, spread = pilot_length(kind, list(vals.transpose(1, 0, 2)), f0[None],
+                                                 hp, nb)
+    k = PILOT_ORDER[kind]
+    hidden = wsum * nb / hp[:, None] ** k  # what the noise can do to the higher difference
+    fk = np.where(np.isfinite(mag)[:, None] & (np.abs(high) > VISIBLE_NOISE * hidden),
+                  np.abs(high), np.nan)
+    bound = np.abs(high) + hidden  # where nothing shows: |f^(k)| is at most this
+    scale = np.maximum(np.abs(f0)[None, :], np.abs(vals).max(axis=1))
+    got = _Pilot(kind, hp.copy(), length, mag, fk, bound, nb, d1, scale, spread)
+    # the noise without a grid in the values: a step function's jumps are its grid, and a
+    # jump of one quantum is still a jump (sign at its zero)
+    got.smooth_noise = noise.bound(vals, f0, x, d1, grid=False).max(axis=1)
+    # linear to its noise: no curvature shows either (the second difference, through f(x))
+    v = vals.transpose(1, 0, 2)
+    if kind == "symmetric":
+        second = v[1] - 2 * f0 + v[2]
+    elif kind == "central":
+        second = v[0] - 2 * f0 + v[1]
+    else:
+        second = v[1] - 2 * v[0] + f0
+    got.linear = np.all(np.abs(second) <= VISIBLE_NOISE * 4 * nb, axis=1)
+    return got, short
+
+
+VISIBLE_NOISE = 10.0
+"""The per-output visibility threshold, in noise bounds (as :data:`stencils.VISIBLE`)."""
+
+
+def _pilot(sampler: _Sampler, kind: str, pow2: bool = False) -> _Pilot:
+    """Measure each coordinate's behaviour from a pilot stencil, in rounds.
 
     Central: samples at ``x - h_p, x + h_p, x + 2 h_p`` with ``h_p = eps^(1/5) max(|x|,
     0.1)`` give ``f'''`` from the third difference through ``f(x)`` (three evaluations, where
     a symmetric one takes four); with ``pow2``, for Richardson, the symmetric ``x +- h_p,
-    x +- 2 h_p`` at the power of two nearest ``max(|x|, 0.1) / 64``, whose samples its step
-    sequence reuses. One-sided: ``x + h_p, x + 2 h_p`` (``h_p = eps^(1/4) max(|x|, 0.1)``)
-    give ``f''``. The length on which ``f`` varies is
-    :func:`~diffkit.stencils.pilot_length`'s ``L = (|f| / |f^(k)|)^(1/k)`` (NaN where no
-    truncation is visible: any step up to ``h_p`` is fine). A pilot point outside the domain
-    shrinks that coordinate's pilot step eightfold (up to four times); a pilot step larger
-    than ``L/5`` (it may have aliased) is redone at ``eps^(1/5) L`` (``L/64`` with ``pow2``),
-    up to ``PILOT_ROUNDS`` rounds in all, and a length still unresolved then raises
-    :class:`StencilError`. Every evaluation is counted.
+    x +- 2 h_p`` at a power of two near ``max(|x|, 0.1) / 64`` (times :data:`DITHER`), whose
+    samples its step sequence reuses. One-sided: ``x + h_p, x + 2 h_p`` (``h_p = eps^(1/4)
+    max(|x|, 0.1)``) give ``f''``. The noise model gives each coordinate's noise bound from
+    the same samples (:meth:`Noise.bound`).
 
-    Returns ``(L, h_p, fscale)``, each of shape ``(n,)``.
+    A round ends in one of four ways per coordinate:
+
+    * the step may have aliased (longer than ``L/5``, ``L`` the shortest length the
+      differences show) and the higher difference disagrees with the previous round's: the
+      pilot is redone at ``eps^(1/5) L`` (``L/64`` with ``pow2``), up to
+      :data:`PILOT_ROUNDS`; still unresolved then, :class:`StencilError`;
+    * the variation does not shrink with the step, twice in a row, far above the noise: a
+      jump at or next to ``x``, :class:`StencilError` saying where;
+    * no truncation is visible and the noise over the step would break the method's promise
+      (or, where f is linear to its noise, exceeds :data:`GROW_ULPS` rounding units of the
+      derivative): the step grows 4x to 64x, up to :data:`GROW_ROUNDS` (back to the last
+      round if the larger step meets a domain edge, aliases, drifts, or the noise over the
+      step stops falling);
+    * otherwise the coordinate is measured.
+
+    A pilot point outside the domain shrinks that coordinate's pilot step eightfold (up to
+    four times). Every evaluation is counted.
     """
-    flat = sampler.flat
+    flat, f0, m = sampler.flat, sampler.f0, sampler.m
     n = flat.size
-    # the step at which the pilot's difference is most accurate (eps^(1/5) for a third
-    # difference, eps^(1/4) for a second), or for Richardson a power of two it can reuse
+    noise = sampler.noise
+    # the step grows where the noise over it would break the method's promise, and where f
+    # is linear to its noise (nothing to lose: the estimate tightens to a few roundings)
+    fine = GROW_ULPS * noise.unit
+    # (Richardson, whose purpose is accuracy, always grows towards the finer target)
+    promise = fine if pow2 else promised_accuracy(sampler.method.name, noise.unit) / 4
+    # values that are float32 numbers (low bits zero): a function flat at the first step may
+    # compute in float16 or float32, below whose resolution the step was
+    low = bool(np.all(np.float32(f0) == f0))
     power = 0.2 if kind == "central" else 0.25
+    pk = "symmetric" if kind == "central" and pow2 else kind
     hp = _pilot_step(np.maximum(np.abs(flat), 0.1), pow2, power, ARRAYS)
-    length, fscale = np.full(n, np.nan), np.zeros(n)
-    symmetric = kind == "central" and pow2
-    sampler.pilot_vals = np.full((n, 4, sampler.m), np.nan) if symmetric else None
+    out = _Pilot(pk, hp.copy(), *(np.full(n, np.nan) for _ in range(2)),
+                 *(np.full((n, m), np.nan) for _ in range(5)), np.full(n, np.nan),
+                 flat=np.zeros(n), drift=np.zeros((n, m)), linear=np.zeros(n, dtype=bool))
+    sampler.pilot_vals = np.full((n, 4, m), np.nan) if pk == "symmetric" else None
+    prev_mag = np.full(n, np.nan)
+    prev_d1 = np.full((n, m), np.nan)
+    prev_hp = np.full(n, np.nan)
+    prev_spread = np.full(n, np.nan)
+    prev_vals = np.full((n, len(PILOT_OFFSETS[pk]), m), np.nan)
+    prev_moved = np.full(n, np.nan)
+    stalls = np.zeros(n, dtype=int)
+    shrunk = np.zeros(n, dtype=bool)  # shrunk last round
+    ever_shrunk = np.zeros(n, dtype=bool)
+    grown = np.zeros(n, dtype=int)
+    factor = np.ones(n)  # the last growth
+    prev_over = np.full(n, np.inf)  # the noise over the step, last round
+    saved_vals: dict[int, np.ndarray] = {}
     todo = np.arange(n)
-    short = np.full(n, np.nan)
-    for _ in range(PILOT_ROUNDS):
-        length[todo], fscale[todo], short[todo] = _measure(
-            sampler, "symmetric" if symmetric else kind, todo, hp)
-        todo = todo[_aliased(short[todo], hp[todo], ARRAYS)]
+    shrinks = 0
+    while todo.size:
+        growing = grown[todo] > 0
+        vals, ok = _measure(sampler, pk, todo, hp, retry=~growing)
+        # a grown step that met a domain edge: back to the last round's measurement
+        back = todo[~ok]
+        for i in back:
+            hp[i] /= factor[i]
+            if sampler.pilot_vals is not None:
+                sampler.pilot_vals[i] = saved_vals[int(i)]
+        todo, vals, growing = todo[ok], vals[ok], growing[ok]
         if not todo.size:
             break
-        hp[todo] = _pilot_step(short[todo], pow2, power, ARRAYS)
-    else:  # the length shrank with every step: nothing a finite difference could resolve
-        i = int(todo[0])
-        raise StencilError(
-            f"{sampler.method.name}: at x[{i}] = {_fmt(flat[i])} f varies on a scale below "
-            f"{_fmt(short[i])} that {PILOT_ROUNDS} pilot rounds could not resolve (a "
-            f"singularity or domain edge that close, or oscillation that fast), so no "
-            f"finite-difference step is trustworthy there; use an AD method "
-            f"(method='reverse-mode') or a point farther from it"
-        )
-    sampler.pilot_hp = hp
-    return length, hp, fscale
+        got, short = _analyse(noise, pk, vals, f0, flat[todo], hp[todo])
+        still = got.spread == 0
+        out.flat[todo[still]] = np.maximum(out.flat[todo[still]], hp[todo[still]])
+        consistent = np.isfinite(got.mag) & np.isfinite(prev_mag[todo]) & \
+            (np.abs(np.log2(got.mag / np.where(prev_mag[todo] > 0, prev_mag[todo], 1.0)))
+             < 1.0)
+        aliased = _aliased(short, hp[todo], ARRAYS) & ~consistent
+        # the variation over the pilot's span shrinks with the step; a jump's does not, while
+        # the samples beyond it settle on the far side's limit (log near 0 does not settle:
+        # its samples move by log 64 every round)
+        big = got.spread > JUMP_NOISE * got.smooth_noise
+        far = np.argmax(np.abs(vals - f0[None, None, :]).max(axis=2), axis=1)
+        rows = np.arange(todo.size)
+        moved = np.abs(vals[rows, far] - prev_vals[todo, far]).max(axis=1)
+        stall = shrunk[todo] & big & (got.spread > 0.5 * prev_spread[todo])
+        settles = stall & (stalls[todo] >= 1) & (moved < 0.1 * prev_moved[todo])
+        stalls[todo] = np.where(stall, stalls[todo] + 1, 0)
+        if np.any(settles):
+            r = int(np.argmax(settles))
+            raise _jump_error(sampler, pk, int(todo[r]), vals[r], hp[todo[r]])
+        prev_vals[todo], prev_moved[todo] = vals, moved
+        # a grown step must agree with the last one about the slope, to within what noise and
+        # the truncation it could not see allow: a sawtooth (remainder) sampled near its period
+        # looks smooth with another slope
+        drift = growing & np.any(np.abs(got.d1 - prev_d1[todo]) > DRIFT * got.noise
+                                 / prev_hp[todo][:, None] + 2 * _d1_truncation(got), axis=1)
+        drift &= ~(low & (prev_spread[todo] == 0))  # below float32's resolution: no slope
+        revert = (aliased | drift) & growing
+        retry = np.zeros(todo.size, dtype=bool)
+        for r in np.flatnonzero(revert):  # a grown step that aliases: the last round stands,
+            i = int(todo[r])              # or a smaller growth from it is tried
+            hp[i] /= factor[i]
+            if sampler.pilot_vals is not None:
+                sampler.pilot_vals[i] = saved_vals[i]
+            if factor[i] >= 16:
+                factor[i] /= 8.0
+                hp[i] *= factor[i]
+                retry[r] = True
+        keep = ~revert
+        # growing: the noise over the step must keep falling (1e12 + x**2: past |x| ~ 1e6
+        # the values, and their rounding, grow like the step squared)
+        over = got.noise.max(axis=1) / hp[todo]
+        slope = np.nanmax(np.abs(got.d1), axis=1)
+        stale = growing & keep & (over > 0.5 * prev_over[todo]) & (prev_spread[todo] > 0)
+        # ... and the variation must grow with the step: a bounded, oscillating function
+        # (sin at 1e2 sampled 20 apart) shows none past its period, however noisy the slope
+        stale |= growing & keep & (prev_spread[todo] > 0) & \
+            (got.spread < 2 * prev_spread[todo])
+        for r in np.flatnonzero(stale):
+            i = int(todo[r])
+            hp[i] /= factor[i]
+            if sampler.pilot_vals is not None:
+                sampler.pilot_vals[i] = saved_vals[i]
+        keep &= ~stale
+        moved = np.where((growing & keep)[:, None], np.abs(got.d1 - prev_d1[todo]), 0.0)
+        out.drift[todo[keep]] = np.nan_to_num(moved[keep])  # the last growth that stands
+        out.take(todo[keep], got, np.flatnonzero(keep))
+        if sampler.pilot_vals is not None:
+            sampler.pilot_vals[todo[keep]] = vals[keep]
+        # (a function flat at this step may only be below its resolution: 1e15 + x**3, or
+        # float16 inside f, do not change between x and x + 1e-4 x; one round, 64x, shows the
+        # change. A locally constant function -- min, max, median away from their ties --
+        # that meets a far-off branch there drifts, and stays at its zero slope)
+        rounds = np.where(got.spread > 0, GROW_ROUNDS, 1)
+        grow = keep & ~aliased & np.isnan(got.mag) & \
+            (grown[todo] < rounds) & (over > np.where(got.linear, fine, promise) * slope)
+        prev_over[todo[keep]] = over[keep]  # a reverted round is no comparison
+        shrink = aliased & ~revert
+        prev_mag[todo[keep]], prev_spread[todo[keep]] = got.mag[keep], got.spread[keep]
+        prev_d1[todo[keep]], prev_hp[todo[keep]] = got.d1[keep], hp[todo[keep]]
+        shrunk[todo] = shrink
+        ever_shrunk[todo] |= shrink
+        if shrink.any():
+            shrinks += 1
+            if shrinks > PILOT_ROUNDS:  # the length shrank with every step
+                i = int(todo[int(np.argmax(shrink))])
+                raise StencilError(
+                    f"{sampler.method.name}: at x[{i}] = {_fmt(flat[i])} f varies on a scale "
+                    f"below {_fmt(short[int(np.argmax(shrink))])} that {PILOT_ROUNDS} pilot "
+                    f"rounds could not resolve (a singularity or domain edge that close, or "
+                    f"oscillation that fast), so no finite-difference step is trustworthy "
+                    f"there; use an AD method (method='reverse-mode') or a point farther from "
+                    f"it"
+                )
+            hp[todo[shrink]] = _pilot_step(short[shrink], pow2, power, ARRAYS)
+        for r in np.flatnonzero(grow):
+            i = int(todo[r])
+            if sampler.pilot_vals is not None:
+                saved_vals[i] = sampler.pilot_vals[i].copy()
+            grown[i] += 1
+            # to where the noise over the step meets the target, 4x to 64x at a time (powers
+            # of two: Richardson's steps stay multiples of each other)
+            # (8x at most while the noise blurs the slope itself: past a float16 input's
+            # quantum, sin at 1e2 aliases before the noise shows it)
+            want = over[r] / max((fine if got.linear[r] else promise) * slope[r], 1e-300)
+            most = 3 if over[r] > 0.1 * slope[r] else 6
+            factor[i] = 2.0 ** np.clip(np.round(np.log2(want)), 2, most)
+            hp[i] *= factor[i]
+        todo = todo[shrink | grow | retry]
+    out.hp = hp.copy()
+    sampler.pilot_hp = out.hp
+    return out
+
+
+def _jump_error(sampler: _Sampler, kind: str, i: int, vals: np.ndarray, hp: float
+                ) -> StencilError:
+    """The error for a variation that does not shrink with the step: where the jump is."""
+    offsets = np.array(PILOT_OFFSETS[kind])
+    dev = np.abs(vals - sampler.f0[None, :]).max(axis=1)
+    j = int(np.argmax(dev))
+    x0 = sampler.flat[i]
+    side = x0 + offsets[j] * hp
+    near = x0 + np.sign(offsets[j]) * min(abs(offsets)) * hp
+    lo, hi = sorted((x0, float(side)))
+    who = sampler.method.name
+    where = f"x[{i}]" if sampler.flat.size > 1 else "x"
+    return StencilError(
+        f"{who}: f jumps by {float(dev[j]):.3g} between {where} = {x0:.10g} and "
+        f"{float(side):.10g} however small the step (the difference quotient grows as the step "
+        f"shrinks): a discontinuity at or next to {where} (floor, round, sign, a comparison or "
+        f"branch), within [{lo:.10g}, {hi:.10g}] (closest sample {float(near):.10g}); f has "
+        f"no derivative there. Differentiate at a point away from the jump, or use a "
+        f"one-sided scheme (ForwardDifference/BackwardDifference) for the derivative from one "
+        f"side"
+    )
 
 
 def _pilot_step(length: Any, pow2: bool, power: float, lanes: Lanes) -> Any:
-    """The pilot step for a length: the power of two nearest ``PILOT_STEP * L`` (steps that
-    are exact multiples of each other), or ``eps^power * L``."""
-    return lanes.pow2(PILOT_STEP * length) if pow2 else EPS**power * length
+    """The pilot step for a length: a power of two near ``PILOT_STEP * L`` (steps that are
+    exact multiples of each other), or ``eps^power * L``; times :data:`DITHER`, so that the
+    points are not dyadic (``eps^(1/4)`` is ``2^-13``)."""
+    return (lanes.pow2(PILOT_STEP * length) if pow2 else EPS**power * length) * DITHER
 
 
 def _aliased(short: Any, hp: Any, lanes: Lanes) -> Any:
@@ -420,41 +1180,165 @@ def _aliased(short: Any, hp: Any, lanes: Lanes) -> Any:
     return lanes.isfinite(short) & (hp > 0.2 * short)
 
 
-def _measure(sampler: _Sampler, kind: str, todo: np.ndarray, hp: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One pilot round for coordinates ``todo`` (``hp`` shrinks in place at domain edges).
+def _measure(sampler: _Sampler, kind: str, todo: np.ndarray, hp: np.ndarray,
+             retry: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One pilot round's samples ``(len(todo), K, m)`` for coordinates ``todo``.
 
-    Returns the length ``L``, ``|f|`` and the shortest length any of the pilot's differences
-    shows (what the step must resolve), each of shape ``(todo.size,)``.
+    A row with a point outside the domain shrinks its step eightfold in place and retries (up
+    to four times, then StencilError) where ``retry``; elsewhere it is reported in ``ok``.
     """
     flat = sampler.flat
     offsets = np.array(PILOT_OFFSETS[kind], dtype=float)
-    vals = np.empty((todo.size, offsets.size, sampler.m))
+    vals = np.full((todo.size, offsets.size, sampler.m), np.nan)
+    ok = np.ones(todo.size, dtype=bool)
     rows = np.arange(todo.size)
     for attempt in range(5):
         pts = flat[todo[rows], None] + offsets[None, :] * hp[todo[rows], None]
         out, bad = sampler.axis(np.repeat(todo[rows], offsets.size), pts,
-                                strict=attempt == 4)
+                                strict=attempt == 4 and bool(retry[rows].any()))
+        if isinstance(sampler, _Sampler):  # remembered: Richardson's levels may land here
+            for i, row_pts, row in zip(np.repeat(todo[rows], offsets.size), pts.ravel(),
+                                       out, strict=True):
+                if np.all(np.isfinite(row)):
+                    sampler.values.setdefault(((int(i), float(row_pts)),), row)
         out = out.reshape(rows.size, offsets.size, sampler.m)
         bad = bad.reshape(rows.size, offsets.size).any(axis=1)
         vals[rows[~bad]] = out[~bad]
-        rows = rows[bad]
+        ok[rows[bad & ~retry[rows]]] = False
+        rows = rows[bad & retry[rows]]
         if not rows.size:
             break
         hp[todo[rows]] /= 8.0
-    if sampler.pilot_vals is not None:
-        sampler.pilot_vals[todo] = vals
-    length, short, fscale = pilot_length(kind, list(vals.transpose(1, 0, 2)), sampler.f0[None],
-                                         hp[todo])
-    return length, fscale, short
+    return vals, ok
 
 
-def _auto_steps(sampler: _Sampler, st: Stencil, kind: str) -> np.ndarray:
-    """Each coordinate's step for ``st``: rounding balanced against truncation."""
-    length, hp, _ = _pilot(sampler, kind)
-    h = optimal_step(st, np.nan_to_num(length, nan=np.inf))
-    h = np.minimum(h, 2.0 * hp)  # the pilot looked at the function out to 2 h_p
-    return np.maximum(h, 16 * EPS * np.maximum(np.abs(sampler.flat), np.finfo(float).tiny))
+def _d1_truncation(p: _Pilot, hp: np.ndarray | None = None) -> np.ndarray:
+    """A bound on the truncation of the pilot's own difference quotient ``d1`` ``(n, m)``:
+    hp^2 |third derivative| / 6 (central pilots) or hp |second| / 2 (one-sided), from the measured
+    higher derivative or the bound below which it hid."""
+    hp = (p.hp if hp is None else hp)[:, None]
+    fk = np.where(np.isfinite(p.fk), p.fk, p.fk_floor)
+    return hp**2 * fk / 6 if p.k == 3 else hp * fk / 2
+
+
+def _unresolved(s: _Sampler, vals: np.ndarray, pilot: _Pilot) -> np.ndarray:
+    """Coordinates where every stencil value ``(n, k, m)`` equals ``f(x)``, though the pilot
+    saw f change: a step below f's resolution."""
+    seen = pilot.spread > FLAT * pilot.noise.max(axis=1)  # more than noise, that is
+    return np.all(vals == s.f0[None, None, :], axis=(1, 2)) & seen
+
+
+def _check_resolved(s: _Sampler, vals: np.ndarray, h: np.ndarray, pilot: _Pilot) -> None:
+    """A step at which f does not change at all, where the pilot saw it change, is below f's
+    resolution: its zero difference is no derivative (StencilError, never a zero)."""
+    still = _unresolved(s, vals, pilot)
+    if not still.any():
+        return
+    i = int(np.argmax(still))
+    where = f"x[{i}]" if s.flat.size > 1 else "x"
+    raise StencilError(
+        f"{s.method.name}: f has the same value at every stencil point along {where} = "
+        f"{_fmt(s.flat[i])} (step h = {_fmt(h[i])}), though it changes over "
+        f"{_fmt(pilot.hp[i])}: the step is below the resolution of f's values "
+        f"({s.noise.precision}), so the zero difference is not a derivative; pass a larger "
+        f"h, or evaluate f in float64"
+    )
+
+
+def _fk(st: Stencil, pilot: _Pilot, floor: bool) -> np.ndarray:
+    """``|f^(d+p)|`` per coordinate and output ``(n, m)`` for ``st`` from the pilot's
+    ``|f^(k)|``: itself when ``d + p = k``, else scaled by the length (``|f^(k)| / L^(d+p-k)``).
+    With ``floor``, where nothing was visible, the bound below which it could hide."""
+    fk = pilot.fk
+    if floor:
+        fk = np.where(np.isfinite(fk), fk, pilot.fk_floor)
+    extra = st.deriv + st.order - pilot.k
+    if extra == 0:
+        return fk
+    length = np.where(np.isfinite(pilot.length), pilot.length, pilot.hp)
+    return fk / length[:, None] ** extra
+
+
+def _auto_steps(sampler: _Sampler, st: Stencil, kind: str) -> tuple[np.ndarray, _Pilot]:
+    """Each coordinate's step for ``st``: its noise balanced against its truncation, within
+    the span the pilot looked at; and the pilot."""
+    pilot = _pilot(sampler, kind)
+    fk = np.nanmax(np.where(np.isfinite(pilot.fk), _fk(st, pilot, False), -np.inf), axis=1)
+    fk = np.where(np.isfinite(fk) & (fk > 0), fk, np.nan)
+    h = balanced_step(st, pilot.noise.max(axis=1), fk)
+    # the pilot looked at the function over [x - h_p, x + 2 h_p] (central) or [x, x + 2 h_p]
+    span = (1.0 if kind == "central" else 2.0) * pilot.hp
+    # never below a step at which f's values did not change at all where a larger one saw
+    # them change (float16 inside f); within the span the pilot looked at
+    h = np.where(pilot.spread > 0, np.maximum(h, np.minimum(4 * pilot.flat, span)), h)
+    h = np.minimum(h, span)
+    h = np.maximum(h, 16 * EPS * np.maximum(np.abs(sampler.flat), np.finfo(float).tiny))
+    return h, pilot
+
+
+# ============================================================================ verdicts
+
+
+def _accuracy(method: Any, noise: Noise | None, order: int = 2, deriv: int = 1) -> float:
+    """The relative accuracy ``method`` is held to: its ``accuracy=`` setting, or what it
+    promises for the precision f was measured to compute in."""
+    acc = getattr(method, "accuracy", "auto")
+    if acc != "auto":
+        return float(acc)
+    unit = EPS if noise is None else noise.effective_unit
+    return promised_accuracy(method.name, unit, order, deriv)
+
+
+def _judged(method: Any, r: DerivativeResult, noise: Noise | None, order: int = 2,
+            trunc: Any = None, rounding: Any = None, note: str = "",
+            variation: Any = None, fscale: Any = None, deriv: int = 1) -> DerivativeResult:
+    """``r`` with its status: ``"ok"`` (or ``note``) when every entry's error estimate is
+    within the accuracy the method promises, relative to the largest entry of its row (the
+    whole matrix for a Hessian); else ``"inaccurate: <why>"``. With ``strict=True`` an
+    inaccurate result raises :class:`InaccurateDerivativeError` instead."""
+    acc = _accuracy(method, noise, order, deriv)
+    value = np.asarray(r.value, dtype=float)
+    err = np.asarray(r.error, dtype=float)
+    rows = value.reshape(-1, value.shape[-1]) if value.ndim >= 2 and r.out_shape != () \
+        else value.reshape(1, -1)
+    errs = err.reshape(rows.shape)
+    scale = np.abs(rows).max(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(errs == 0, 0.0, errs / scale)
+    rel = np.where(np.isnan(rel), np.inf, rel)
+    if bool(np.all(rel <= acc)):
+        return dataclasses.replace(r, status=note or "ok", info={**r.info, "accuracy": acc})
+    w = np.unravel_index(int(np.argmax(rel)), rel.shape)
+    why = [] if noise is None else noise.causes(fscale, variation)
+    if r.info.get("unresolved"):
+        why.insert(0, r.info["unresolved"])
+    if not why and trunc is not None and rounding is not None:
+        t = float(np.asarray(trunc, dtype=float).reshape(rel.shape)[w])
+        rd = float(np.asarray(rounding, dtype=float).reshape(rel.shape)[w])
+        why.append("f varies on a scale close to the step (truncation)" if t > rd else
+                   "the noise of f's values, divided by the step, dominates")
+    if not why:
+        why.append("the error estimate is large")
+    label = _entry_label(value, w, r.out_shape)
+    text = (f"inaccurate: {'; '.join(why)}: estimated error {float(errs[w]):.2g} at {label} "
+            f"({float(rel[w]):.2g} of the largest entry) above accuracy={acc:.2g}")
+    if note:
+        text += f" ({note})"
+    if getattr(method, "strict", False):
+        raise InaccurateDerivativeError(
+            f"{method.name}: {text[len('inaccurate: '):]}. Evaluate f in float64, make it "
+            f"deterministic, choose method='richardson', 'complex-step' or an AD method, or "
+            f"pass a looser accuracy= (strict=False reports it in status instead)"
+        )
+    return dataclasses.replace(r, status=text, info={**r.info, "accuracy": acc})
+
+
+def _entry_label(value: np.ndarray, w: tuple[int, ...], out_shape: Any) -> str:
+    if value.ndim == 0 or value.size == 1:
+        return "the derivative"
+    if value.ndim == 2 and out_shape not in (None, ()):
+        return f"d f[{w[0]}]/d x[{w[1]}]"
+    return f"entry {w[1] if len(w) > 1 else w[0]}"
 
 
 # ============================================================================ finite differences
@@ -464,39 +1348,134 @@ class _FiniteDifference(Method):
     family = "numerical"
     kind: ClassVar[str] = "central"
 
-    def __init__(self, *, h: Any = "auto", order: int = 2, chunk: Any = "auto") -> None:
+    def __init__(self, *, h: Any = "auto", order: int = 2, accuracy: Any = "auto",
+                 strict: bool = False, chunk: Any = "auto") -> None:
         who = type(self).__name__
         self.h = _check_h(h, who)
         self.order = _check_order(self.kind, 1, order, who)
+        self.accuracy = _check_accuracy(accuracy, who)
+        self.strict = _check_strict(strict, who)
         self.chunk = _check_chunk(chunk, who)
-
-    def _steps(self, sampler: _Sampler, st: Stencil) -> np.ndarray:
-        h = _auto_steps(sampler, st, self.kind) if self.h == "auto" else \
-            np.full(sampler.flat.size, self.h)
-        return exact_steps(sampler.flat, h)
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         s = _Sampler(self, spec, x, "jacobian", self.chunk)
+        s.noise = Noise.measure(s)
         st = stencil(self.kind, 1, self.order)
-        h = self._steps(s, st)
-        jac = along_axes(st, s.flat, h, lambda idx, val: s.axis(idx, val)[0], s.f0)
-        return s.result(jac, self, step=h.reshape(x.shape),
-                        info={"order": self.order, "stencil": st.offsets})
+        flat = s.flat
+        if self.h == "auto":
+            h, pilot = _auto_steps(s, st, self.kind)
+            h = exact_steps(flat, h)
+        else:
+            h, pilot = exact_steps(flat, np.full(flat.size, self.h)), None
+        seen: list[np.ndarray] = []
+
+        def sample(idx: np.ndarray, val: np.ndarray) -> np.ndarray:
+            seen.append(s.axis(idx, val)[0])
+            return seen[-1]
+
+        jac = along_axes(st, flat, h, sample, s.f0)
+        if pilot is not None:
+            still = _unresolved(s, seen[-1].reshape(flat.size, -1, s.m), pilot)
+            if still.any():  # below f's resolution: the step over which the pilot saw it change
+                h = np.where(still, exact_steps(flat, pilot.hp), h)
+                jac = along_axes(st, flat, h, sample, s.f0)
+                _check_resolved(s, seen[-1].reshape(flat.size, -1, s.m), h, pilot)
+            trunc, rounding, unseen = self._auto_error(st, h, pilot, jac)
+            # noise the model did not see (f rounds its input to float32, a grid in its
+            # values too fine to show in the pilot): the gap it left tells its size; take
+            # the step again for that noise
+            redo = np.any(unseen > pilot.noise, axis=1)
+            if redo.any():
+                pilot.noise[redo] = np.maximum(pilot.noise, unseen)[redo]
+                fk = np.nanmax(np.where(np.isfinite(pilot.fk), _fk(st, pilot, False),
+                                        -np.inf), axis=1)
+                fk = np.where(np.isfinite(fk) & (fk > 0), fk, np.nan)
+                span = (1.0 if self.kind == "central" else 2.0) * pilot.hp
+                again = np.minimum(balanced_step(st, pilot.noise.max(axis=1), fk), span)
+                h = np.where(redo, exact_steps(flat, np.maximum(again, h)), h)
+                jac = along_axes(st, flat, h, sample, s.f0)
+                trunc, rounding, _ = self._auto_error(st, h, pilot, jac)
+            fscale = pilot.scale.T
+        else:
+            vals = seen[0].reshape(flat.size, -1, s.m) if seen else \
+                np.broadcast_to(s.f0, (flat.size, 1, s.m))
+            trunc, rounding, fscale = self._fixed_error(s, st, h, jac, vals)
+        variation = np.abs(jac) * h[None, :]
+        error = trunc + rounding
+        r = s.result(jac, self, error=error, step=h.reshape(x.shape),
+                     info={"order": self.order, "stencil": st.offsets,
+                           "precision": s.noise.precision,
+                           "unit": s.noise.effective_unit})
+        return _judged(self, r, s.noise, self.order, trunc, rounding, variation=variation,
+                       fscale=fscale)
+
+    def _auto_error(self, st: Stencil, h: np.ndarray, pilot: _Pilot, jac: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(truncation, rounding)`` per entry ``(m, n)`` at the steps ``h``: the model's
+        (the pilot's higher derivative, or the bound below which it hid) and, for the
+        second-order central and first-order one-sided stencils, the a-posteriori comparison
+        with the pilot's own difference quotient at its step; and ``(n, m)``, the noise of one
+        evaluation that would explain a gap between the two the model did not (0: none)."""
+        trunc, rounding = error_bound(st, h[:, None], pilot.noise, _fk(st, pilot, True))
+        hp = pilot.hp[:, None]
+        hh = h[:, None]
+        p = st.order
+        gap = np.abs(pilot.d1 - jac.T)
+        if (self.kind == "central" and p == 2) or (self.kind != "central" and p == 1):
+            ratio = np.where(hp > 1.5 * hh, hh**p / np.maximum(hp**p - hh**p, 1e-300), 0.0)
+            trunc = np.maximum(trunc, np.nan_to_num(gap * ratio))
+        # the two difference quotients may differ by the pilot's truncation (8x its bound:
+        # the pilot's third difference is taken at x + h/2, not x) and both noises; where
+        # they differ by more than UNSEEN of the slope, what is left is noise the model did
+        # not see (values on a grid it missed): this result's error, not the pilot's
+        unseen = gap - 8 * _d1_truncation(pilot) - pilot.noise * (1 / hp + st.abs_weight_sum
+                                                                 / hh**st.deriv)
+        unseen = np.maximum(np.nan_to_num(np.where(gap > UNSEEN * np.abs(pilot.d1), unseen,
+                                                   0.0)), 0.0)
+        # a slope that moved when the pilot's step grew: at a step near the pilot's the
+        # result carries that much (truncation the third difference may have missed, sin
+        # sampled near its period), scaled down like truncation at smaller steps
+        rounding = rounding + unseen + pilot.drift * np.minimum(hh / hp, 1.0) ** p
+        return TRUNCATION_SAFETY * trunc.T, rounding.T, unseen * hh**st.deriv / \
+            st.abs_weight_sum
+
+    def _fixed_error(self, s: _Sampler, st: Stencil, h: np.ndarray, jac: np.ndarray,
+                     vals: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The estimate at a fixed step: truncation from the same stencil at ``2h`` (Richardson's
+        ``|D(2h) - D(h)| / (2^p - 1)``), noise from the values the stencil saw (``vals``,
+        ``(n, k, m)``; their grid only where the step is not a short dyadic number, which can
+        make a polynomial's values look quantized)."""
+        flat = s.flat
+        noise = s.noise.bound(vals, s.f0, flat, jac.T, grid=not _dyadic(self.h),
+                              offsets=[o for o in st.offsets if o])
+        _, rounding = error_bound(st, h[:, None], noise, 0.0)
+        h2 = exact_steps(flat, 2.0 * h)
+        with np.errstate(all="ignore"):
+            coarse = along_axes(st, flat, h2, lambda i, v: s.axis(i, v, strict=False)[0], s.f0)
+        trunc = np.abs(coarse - jac) / (2.0**st.order - 1.0)
+        trunc = np.where(np.isfinite(trunc), trunc, np.inf)
+        fscale = np.maximum(np.abs(s.f0)[:, None], np.nanmax(np.abs(vals), axis=1).T)
+        return TRUNCATION_SAFETY * trunc, rounding.T, fscale
 
     def _hessian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         s = _Sampler(self, spec, x, "hessian", self.chunk)
+        s.noise = Noise.measure(s)
         n = s.flat.size
         st2 = stencil(self.kind, 2, self.order)
         st1 = stencil(self.kind, 1, self.order)
-        h = self._steps(s, st2)
+        if self.h == "auto":
+            h, pilot = _auto_steps(s, st2, self.kind)
+            h = exact_steps(s.flat, h)
+        else:
+            h, pilot = exact_steps(s.flat, np.full(n, self.h)), None
         hess = np.zeros((n, n))
         # diagonal: the second-derivative stencil
         pts2, w2 = nodes(st2, s.flat, h)
         keys = [((i, float(p)),) if o else () for i, row in enumerate(pts2)
                 for o, p in zip(st2.offsets, row, strict=True)]
         vals, _ = s.get(keys)
-        hess[np.arange(n), np.arange(n)] = np.einsum(
-            "nk,nk->n", w2, vals.reshape(n, len(st2.offsets), s.m)[..., 0])
+        diag_vals = vals.reshape(n, len(st2.offsets), s.m)
+        hess[np.arange(n), np.arange(n)] = np.einsum("nk,nk->n", w2, diag_vals[..., 0])
         # mixed partials: the product of first-derivative stencils in x_i and x_j
         pts1, w1 = nodes(st1, s.flat, h)
         off = st1.offsets
@@ -512,7 +1491,47 @@ class _FiniteDifference(Method):
             vals = vals[:, 0].reshape(len(pairs), len(off), len(off))
             for r, (i, j) in enumerate(pairs):
                 hess[i, j] = hess[j, i] = w1[i] @ vals[r] @ w1[j]
-        return s.result(hess, self, step=h.reshape(x.shape), info={"order": self.order})
+        # the estimate: each coordinate's noise bound and its truncation model (the pilot's
+        # higher derivative scaled to the fourth), or at a fixed step the noise alone
+        if pilot is not None:
+            noise = pilot.noise[:, 0]
+            fk = _fk(st2, pilot, True)[:, 0]
+        else:
+            noise = s.noise.bound(diag_vals, s.f0)[:, 0]
+            fk = np.zeros(n)
+        if pilot is not None:  # the values the stencil saw, not only the pilot's
+            noise = np.maximum(noise, s.noise.bound(diag_vals, s.f0)[:, 0])
+        t2, r2 = error_bound(st2, h, noise, fk)
+        if pilot is not None:
+            # the truncation the pilot's model predicts can fall short (a one-sided second
+            # difference: h f''' from f'' over a length); the stencil at 2h measures it, as a
+            # fixed step's estimate does
+            pts2b, w2b = nodes(st2, s.flat, 2 * h)
+            keys = [((i, float(p)),) if o else () for i, row in enumerate(pts2b)
+                    for o, p in zip(st2.offsets, row, strict=True)]
+            try:
+                vals2, _ = s.get(keys, strict=False)
+            except (DomainError, FloatingPointError):  # 2h crosses a domain edge: the model
+                vals2 = None                            # alone, as before
+            if vals2 is not None:
+                coarse = np.einsum("nk,nk->n", w2b,
+                                   vals2.reshape(n, len(st2.offsets), s.m)[..., 0])
+                seen = np.abs(coarse - hess[np.arange(n), np.arange(n)]) / \
+                    (2.0**self.order - 1.0)
+                t2 = np.maximum(t2, np.where(np.isfinite(seen), seen, t2))
+        hi, hj = np.meshgrid(h, h, indexing="ij")
+        nij = np.maximum(noise[:, None], noise[None, :])
+        rounding = nij * st1.abs_weight_sum**2 / (hi * hj)
+        trunc = abs(float(st1.error_coef)) * np.maximum(hi, hj) ** self.order * \
+            np.sqrt(np.outer(fk, fk)) * 2.0
+        rounding[np.arange(n), np.arange(n)] = r2
+        trunc[np.arange(n), np.arange(n)] = t2
+        trunc = TRUNCATION_SAFETY * trunc
+        error = trunc + rounding
+        r = s.result(hess, self, error=error, step=h.reshape(x.shape),
+                     info={"order": self.order, "precision": s.noise.precision,
+                           "unit": s.noise.effective_unit})
+        return _judged(self, r, s.noise, self.order, trunc, rounding, deriv=2)
 
 
 class ForwardDifference(_FiniteDifference):
@@ -521,13 +1540,21 @@ class ForwardDifference(_FiniteDifference):
     Parameters
     ----------
     h : "auto" or float
-        ``"auto"`` (default) chooses each coordinate's step from the function's own scale:
-        a pilot second difference (2 extra evaluations per coordinate, counted) measures
-        ``|f''|`` and the step balancing rounding against truncation is taken (for ``p = 1``,
-        ``h = 2 sqrt(eps |f| / |f''|)``). A float is the textbook fixed step, applied as
-        ``(x + h) - x``.
+        ``"auto"`` (default) chooses each coordinate's step from the function itself: a pilot
+        second difference (2 evaluations per coordinate, counted) measures ``|f''|``, the
+        noise model (one evaluation in all) the noise ``N`` of one evaluation, and the step
+        balancing them is taken (for ``p = 1``, ``h = 2 sqrt(N / |f''|)``). A float is the
+        textbook fixed step, applied as ``(x + h) - x`` (its estimate then costs the stencil
+        at ``2h`` too).
     order : int
         Accuracy order ``p`` from 1 to 16; weights from Fornberg's recursion, exact rationals.
+    accuracy : "auto" or float
+        The relative accuracy ``status`` holds the result to (error estimate over the
+        largest entry): ``"auto"`` is what the scheme promises for the precision f computes
+        in (:func:`promised_accuracy`: 4.5e-7 in float64, 1e-2 in float32 for ``p = 1``).
+    strict : bool
+        Raise :class:`~diffkit.errors.InaccurateDerivativeError` instead of returning a
+        result whose status is ``"inaccurate: ..."``.
     chunk : int or "auto"
         For ``vectorized`` specs: stencil points sent to ``f`` per call (memory is
         ``O(n * chunk)``); ``"auto"`` keeps each batch near 32k numbers.
@@ -536,15 +1563,16 @@ class ForwardDifference(_FiniteDifference):
     --------
     >>> import diffkit as dk, diffkit.numpy as dnp
     >>> r = dk.methods.ForwardDifference().derivative(dnp.exp, 1.0)
-    >>> abs(float(r) - 2.718281828459045) < 1e-7, r.nfev
-    (True, 4)
+    >>> abs(float(r) - 2.718281828459045) < r.error < 1e-6, r.nfev, r.status
+    (True, 5, 'ok')
     """
 
     name = "forward-difference"
     kind = "forward"
 
-    def __init__(self, *, h: Any = "auto", order: int = 1, chunk: Any = "auto") -> None:
-        super().__init__(h=h, order=order, chunk=chunk)
+    def __init__(self, *, h: Any = "auto", order: int = 1, accuracy: Any = "auto",
+                 strict: bool = False, chunk: Any = "auto") -> None:
+        super().__init__(h=h, order=order, accuracy=accuracy, strict=strict, chunk=chunk)
 
 
 class BackwardDifference(_FiniteDifference):
@@ -565,8 +1593,9 @@ class BackwardDifference(_FiniteDifference):
     name = "backward-difference"
     kind = "backward"
 
-    def __init__(self, *, h: Any = "auto", order: int = 1, chunk: Any = "auto") -> None:
-        super().__init__(h=h, order=order, chunk=chunk)
+    def __init__(self, *, h: Any = "auto", order: int = 1, accuracy: Any = "auto",
+                 strict: bool = False, chunk: Any = "auto") -> None:
+        super().__init__(h=h, order=order, accuracy=accuracy, strict=strict, chunk=chunk)
 
 
 class CentralDifference(_FiniteDifference):
@@ -577,22 +1606,35 @@ class CentralDifference(_FiniteDifference):
     h : "auto" or float
         ``"auto"`` (default): a pilot stencil at ``x - h_p, x + h_p, x + 2 h_p`` (3
         evaluations per coordinate, counted; with ``f(x)`` they make a third difference)
-        measures ``|f|`` and ``|f'''|``, and the step balancing rounding
-        against truncation is taken (``h = (3 eps |f| / |f'''|)^(1/3)`` for ``p = 2``, the
-        analogue from :func:`diffkit.stencils.optimal_step` for higher orders). A float is the
-        textbook fixed step, applied as ``(x + h) - x``.
+        measures ``|f'''|``, the noise model (one evaluation in all) the noise ``N`` of one
+        evaluation, and the step balancing them is taken (``h = (3 N / |f'''|)^(1/3)`` for
+        ``p = 2``, the analogue from :func:`diffkit.stencils.balanced_step` for higher
+        orders). A float is the textbook fixed step, applied as ``(x + h) - x``.
     order : int
         Even accuracy order ``p`` from 2 to 16.
+    accuracy : "auto" or float
+        The relative accuracy ``status`` holds the result to: ``"auto"`` is what central
+        differences promise for the precision f computes in (1.1e-9 in float64, 7.3e-4 in
+        float32 for ``p = 2``; :func:`promised_accuracy`).
+    strict : bool
+        Raise :class:`~diffkit.errors.InaccurateDerivativeError` instead of returning a
+        result whose status is ``"inaccurate: ..."``.
     chunk : int or "auto"
         For ``vectorized`` specs: stencil points sent to ``f`` per call (memory is
         ``O(n * chunk)``); ``"auto"`` keeps each batch near 32k numbers.
+
+    Returns
+    -------
+    DerivativeResult
+        ``value``, ``error`` (the estimate of ``|value - exact|`` per entry: truncation plus
+        noise), ``nfev``, ``step``, ``status``.
 
     Examples
     --------
     >>> import diffkit as dk, diffkit.numpy as dnp
     >>> r = dk.methods.CentralDifference().derivative(dnp.exp, 1.0)
-    >>> abs(float(r) - 2.718281828459045) < 1e-10, r.nfev
-    (True, 6)
+    >>> abs(float(r) - 2.718281828459045) < r.error < 1e-9, r.nfev, r.status
+    (True, 7, 'ok')
     >>> float(dk.methods.CentralDifference(order=6).derivative(dnp.sin, 0.0))
     1.0
     """
@@ -619,27 +1661,85 @@ def _start_step(length: Any, hp: Any, lanes: Lanes) -> Any:
     return hp * 2.0 ** lanes.levels(RICHARDSON_START * length / hp, MAX_START_LEVELS)
 
 
-def _central_level(fa: Any, fb: Any, width: Any, fscale: Any) -> tuple[Any, Any]:
+def _central_level(fa: Any, fb: Any, width: Any, noise: Any) -> tuple[Any, Any]:
     """One level's central difference over ``width = (x + h) - (x - h)`` and the bound on its
-    rounding noise (``sum |w| = 2 / width`` times ``NOISE`` eps ``|f|``). Floats, or arrays
-    with ``width`` and ``fscale`` as columns ``(E, 1)``."""
-    return (fb - fa) / width, 2 * NOISE * EPS * fscale / width
+    noise (``sum |w| = 2 / width`` times the noise bound of one evaluation). Floats, or arrays
+    with ``width`` a column ``(E, 1)`` and ``noise`` ``(E, m)``."""
+    return (fb - fa) / width, 2 * noise / width
+
+
+class _ScalarSampler:
+    """The sampler's interface (:class:`_Sampler`) for one scalar coordinate and output,
+    evaluated on Python floats for Richardson's scalar path. Anything it does not handle (a
+    domain edge, a non-finite or non-scalar value) raises :class:`_Fallback`, and the batched
+    path starts over (its evaluations counted too)."""
+
+    shape = ()
+    m = 1
+    chunk = 1
+
+    def __init__(self, method: Method, spec: Function, xf: float) -> None:
+        self.method, self.spec = method, spec
+        self.fn = spec.fn if spec.nparams == 1 else spec.call  # one parameter: fn(x) is call(x)
+        self.seen: dict[float, float] = {}
+        self.nfev = 0
+        self.out_unit = EPS
+        self.flat = np.array([xf])
+        self.f0 = np.array([self.f(xf)])
+        self.pilot_vals: np.ndarray | None = None
+        self.pilot_hp: np.ndarray | None = None
+        self.noise: Noise | None = None
+
+    def f(self, t: float) -> float:
+        seen = self.seen
+        if t in seen:  # the pilot's points recur in the step sequence
+            return seen[t]
+        self.nfev += 1
+        try:
+            v = self.fn(_f64(t))
+        except (DomainError, FloatingPointError):
+            raise _Fallback(self.nfev) from None
+        if v.__class__ is not _f64:
+            if not isinstance(v, (float, np.floating)):
+                try:
+                    v = np.asarray(v)
+                except ValueError:  # a ragged list: the general path refuses it by name
+                    raise _Fallback(self.nfev) from None
+                if v.shape != () or v.dtype.kind not in "iuf":
+                    raise _Fallback(self.nfev)
+            if not seen:  # the first value: the precision f returns
+                self.out_unit = unit_roundoff(np.result_type(v)) if not isinstance(v, float) \
+                    else EPS
+        v = float(v)
+        if v - v != 0.0:  # inf or nan
+            raise _Fallback(self.nfev)
+        seen[t] = v
+        return v
+
+    def _arg(self, flat: np.ndarray) -> Any:
+        return flat[0]
+
+    def axis(self, idx: np.ndarray, val: np.ndarray, strict: bool = True
+             ) -> tuple[np.ndarray, np.ndarray]:
+        f = self.f
+        out = np.array([[f(float(v))] for v in np.ravel(val)])
+        return out, np.zeros(out.shape[0], dtype=bool)
 
 
 class Richardson(Method):
     """Central differences at a shrinking step sequence, extrapolated to ``h -> 0``.
 
     For each coordinate: a pilot stencil (4 evaluations) measures the length ``L`` on which
-    the function varies; central differences at ``h0 = L/2, h0/2, h0/4, ...`` (2 evaluations
-    each) fill Neville's tableau, each extrapolation removing the next even power of ``h``;
-    the tableau entry with the smallest error estimate is returned, and the sequence stops as
-    soon as the estimate has not improved for two levels (or reached rounding level). The
-    error estimate is the entry's distance to the same extrapolation one step coarser plus a
-    bound on the rounding noise its coefficients amplify, so it bounds the true error without
-    being wildly pessimistic. The rounding bound assumes each evaluation of ``f`` is good to
-    about ``eps |f|``; when ``f`` is a small difference of large intermediates (catastrophic
-    cancellation inside ``f``), the noise is larger and the estimate can fall short by that
-    factor.
+    the function varies and the noise model (one evaluation in all) the noise of one
+    evaluation; central differences at ``h0 = L/4, h0/2, h0/4, ...`` (2 evaluations each)
+    fill Neville's tableau, each extrapolation removing the next even power of ``h``; the
+    tableau entry with the smallest error estimate is returned, and the sequence stops as
+    soon as the estimate has not improved for two levels (or reached the noise). The error
+    estimate is the entry's distance to the same extrapolation one step coarser plus the
+    bound on the noise its coefficients amplify -- the noise measured, not assumed: f's own
+    precision (float32 inside f), a quantum, non-determinism, and the rounding of larger
+    intermediates than ``|f|`` (:class:`Noise`) -- so it bounds the true error without being
+    wildly pessimistic.
 
     If a central stencil leaves the function's domain (``sqrt`` near 0 with a big step), the
     sequence continues with one-sided second-order differences pointing away from the edge
@@ -651,6 +1751,13 @@ class Richardson(Method):
         The first (largest) step; ``"auto"`` takes it from the pilot.
     max_levels : int
         Most steps in the sequence (2 to 30).
+    accuracy : "auto" or float
+        The relative accuracy ``status`` holds the result to (error estimate over the
+        largest entry): ``"auto"`` is what Richardson promises for the precision f computes
+        in (:func:`promised_accuracy`: 5.5e-11 in float64, 1.9e-4 in float32).
+    strict : bool
+        Raise :class:`~diffkit.errors.InaccurateDerivativeError` instead of returning a
+        result whose status is ``"inaccurate: ..."``.
     chunk : int or "auto"
         For ``vectorized`` specs: stencil points sent to ``f`` per call (memory is
         ``O(n * chunk)``); ``"auto"`` keeps each batch near 32k numbers.
@@ -675,9 +1782,12 @@ class Richardson(Method):
     name = "richardson"
     family = "numerical"
 
-    def __init__(self, *, h: Any = "auto", max_levels: int = 14, chunk: Any = "auto") -> None:
+    def __init__(self, *, h: Any = "auto", max_levels: int = 14, accuracy: Any = "auto",
+                 strict: bool = False, chunk: Any = "auto") -> None:
         self.h = _check_h(h, "Richardson")
         self.max_levels = _check_int(max_levels, "max_levels", "Richardson", 2, 30)
+        self.accuracy = _check_accuracy(accuracy, "Richardson")
+        self.strict = _check_strict(strict, "Richardson")
         self.chunk = _check_chunk(chunk, "Richardson")
 
     # ---------------------------------------------------------------- first derivatives
@@ -708,89 +1818,82 @@ class Richardson(Method):
     def _scalar(self, spec: Function, xf: float) -> DerivativeResult:
         """One coordinate, one output: the algorithm of :meth:`_jacobian` run on Python floats.
 
-        The pilot's formula and the extrapolation are the same functions the batched path
-        calls (:func:`~diffkit.stencils.pilot_length`,
-        :class:`~diffkit.stencils.Extrapolation`), given ``FLOATS``: small numpy arrays cost
-        microseconds per operation, and a derivative of a cheap scalar function would spend
-        most of its time there instead of in ``f``. Anything this path does not handle (a
-        domain edge, a non-finite or non-scalar value, an unresolved pilot) raises
-        :class:`_Fallback`, and the batched path starts over (its evaluations counted too).
+        The pilot, the noise model and the extrapolation are the same functions the batched
+        path calls (:func:`_pilot`, :class:`Noise`, :class:`~diffkit.stencils.Extrapolation`,
+        the last given ``FLOATS``): small numpy arrays cost microseconds per operation, and the
+        step sequence of a cheap scalar function would spend most of its time there instead of
+        in ``f``. Anything this path does not handle (a domain edge, a non-finite or
+        non-scalar value) raises :class:`_Fallback`, and the batched path starts over (its
+        evaluations counted too).
         """
-        nfev = 0
-        call = spec.fn if spec.nparams == 1 else spec.call  # one parameter: fn(x) is call(x)
-        seen: dict[float, float] = {}
-
-        def f(t: float) -> float:
-            nonlocal nfev
-            if t in seen:  # the pilot's points recur in the step sequence
-                return seen[t]
-            nfev += 1
-            try:
-                v = call(_f64(t))
-            except (DomainError, FloatingPointError):
-                raise _Fallback(nfev) from None
-            if v.__class__ is not _f64 and not isinstance(v, (float, np.floating)):
-                v = np.asarray(v)
-                if v.shape != () or v.dtype.kind not in "iuf":
-                    raise _Fallback(nfev)
-            v = float(v)
-            if v - v != 0.0:  # inf or nan
-                raise _Fallback(nfev)
-            seen[t] = v
-            return v
-
-        f0 = f(xf)
+        s = _ScalarSampler(self, spec, xf)
+        f = s.f
+        s.noise = Noise.measure(s)
+        f0 = float(s.f0[0])
         if self.h == "auto":  # the symmetric pilot of _pilot(pow2=True), rounds and all
-            hp = _pilot_step(max(abs(xf), 0.1), True, 0.0, FLOATS)
-            for _ in range(PILOT_ROUNDS):
-                v = [f(xf + s * hp) for s in PILOT_OFFSETS["symmetric"]]
-                length, short, _ = pilot_length("symmetric", v, f0, hp, FLOATS)
-                if not _aliased(short, hp, FLOATS):
-                    break
-                hp = _pilot_step(short, True, 0.0, FLOATS)
-            else:  # unresolved: the batched path raises the explanation
-                raise _Fallback(nfev)
-            h0 = _start_step(length, hp, FLOATS)
+            pilot = _pilot(s, "central", True)
+            h0 = float(_start_step(pilot.length, pilot.hp, ARRAYS)[0])
+            noise = float(pilot.noise[0, 0])
         else:
-            h0 = self.h
-        ext = Extrapolation(EVEN_POWERS, lanes=FLOATS)
-        add, fscale = ext.add, abs(f0)
-        for k in range(self.max_levels):
-            h = h0 / 2.0**k
-            a, b = xf - h, xf + h
-            fa, fb = f(a), f(b)
-            fscale = max(fscale, abs(fa), abs(fb))
-            if not add(*_central_level(fa, fb, (b - xf) - (a - xf), fscale), h):
+            h0, noise = self.h, float(_fixed_noise(s)[0, 0])
+        rf = NOISE_FLOOR * s.noise.unit
+        for _ in range(2):  # again if the finest levels' samples show more noise (a grid)
+            ext = Extrapolation(EVEN_POWERS, lanes=FLOATS)
+            add, fscale = ext.add, abs(f0)
+            taken = []
+            for k in range(self.max_levels):
+                h = h0 / 2.0**k
+                a, b = xf - h, xf + h
+                fa, fb = f(a), f(b)
+                taken += (fa, fb)
+                fscale = max(fscale, abs(fa), abs(fb))
+                if not add(*_central_level(fa, fb, (b - xf) - (a - xf),
+                                           max(noise, rf * fscale)), h):
+                    break
+            last = taken[-8:]  # the finest levels: offsets -1, 1, -2, 2, ... (x the finest)
+            seen = float(s.noise.bound(np.array(last).reshape(1, -1, 1), s.f0,
+                                       offsets=_level_offsets(len(last) // 2))[0, 0])
+            if not seen > 2 * noise:
                 break
+            noise = seen
         if math.isnan(ext.step):
-            raise _Fallback(nfev)
-        return DerivativeResult(ext.value, nfev=nfev, method=self.name, error=ext.error,
-                                step=ext.step, out_shape=())
+            raise _Fallback(s.nfev)
+        error, why = _alias_guard(np.array([xf]), ext.step, ext.error)
+        info = {"precision": s.noise.precision, "unit": s.noise.effective_unit}
+        r = DerivativeResult(ext.value, nfev=s.nfev, method=self.name,
+                             error=float(np.asarray(error).reshape(())), step=ext.step,
+                             out_shape=(), info={**info, "unresolved": why} if why else info)
+        return _judged(self, r, s.noise)
 
-    def _h0(self, s: _Sampler) -> np.ndarray:
+    def _h0(self, s: _Sampler) -> tuple[np.ndarray, np.ndarray]:
+        """The first step and the noise bound of one evaluation, ``(n, m)``."""
         if self.h != "auto":
-            return np.full(s.flat.size, self.h)
+            return np.full(s.flat.size, self.h), _fixed_noise(s)
         try:
-            length, hp, _ = _pilot(s, "central", pow2=True)
-        except StencilError:
+            pilot = _pilot(s, "central", True)
+        except StencilError as exc:
+            if "jumps" in str(exc):
+                raise
             # even the smallest central pilot leaves the domain (log at 1e-9): measure on the
             # side where f is defined; the sequence then goes one-sided by itself
             errors = []
             for side in ("forward", "backward"):
                 try:
-                    length, hp, _ = _pilot(s, side, pow2=True)
+                    pilot = _pilot(s, side, True)
                     break
-                except StencilError as exc:
-                    errors.append(exc)
+                except StencilError as exc2:
+                    errors.append(exc2)
             else:  # the side where f is defined says why it failed (unresolved), if any
-                raise next((e for e in errors if "pilot rounds" in str(e)), errors[0])
+                raise next((e for e in errors if "pilot rounds" in str(e)), errors[0]) \
+                    from None
             s.pilot_hp = s.pilot_vals = None  # one-sided samples: not for the central reuse
-        return _start_step(length, hp, ARRAYS)
+        return _start_step(pilot.length, pilot.hp, ARRAYS), pilot.noise
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         s = _Sampler(self, spec, x, "jacobian", self.chunk)
+        s.noise = Noise.measure(s)
         n = s.flat.size
-        h0 = self._h0(s)
+        h0, noise = self._h0(s)
         value = np.full((s.m, n), np.nan)
         error = np.full((s.m, n), np.nan)
         step = np.full(n, np.nan)
@@ -801,7 +1904,8 @@ class Richardson(Method):
         while todo:
             nxt: dict[str, list[int]] = {}
             for kind, idx in todo.items():
-                fails = self._run_sequence(s, np.array(idx), h0, kind, value, error, step)
+                fails = self._run_sequence(s, np.array(idx), h0, noise, kind, value, error,
+                                           step)
                 for i, key, side in fails:
                     if kind == "central" and side:  # the other side works: go one-sided
                         statuses[i] = (f"one-sided ({side}) near a domain edge: f is not "
@@ -814,11 +1918,14 @@ class Richardson(Method):
                     else:
                         raise s.error(key)
             todo = nxt
-        status = "; ".join(dict.fromkeys(statuses.values())) or "ok"
-        return s.result(value, self, error=error, step=step.reshape(x.shape), status=status)
+        note = "; ".join(dict.fromkeys(statuses.values()))
+        r = s.result(value, self, error=error, step=step.reshape(x.shape),
+                     info={"precision": s.noise.precision,
+                           "unit": s.noise.effective_unit})
+        return _judged(self, r, s.noise, note=note)
 
-    def _run_sequence(self, s: _Sampler, idx: np.ndarray, h0: np.ndarray, kind: str,
-                      value: np.ndarray, error: np.ndarray, step: np.ndarray
+    def _run_sequence(self, s: _Sampler, idx: np.ndarray, h0: np.ndarray, noise: np.ndarray,
+                      kind: str, value: np.ndarray, error: np.ndarray, step: np.ndarray
                       ) -> list[tuple[int, Key, str]]:
         """Run the step sequence for coordinates ``idx``; fill value/error/step in place.
 
@@ -830,27 +1937,18 @@ class Richardson(Method):
         sign = -1.0 if kind == "backward" else 1.0
         ext = Extrapolation(EVEN_POWERS if central else ALL_POWERS, (idx.size, s.m))
         fails: list[tuple[int, Key, str]] = []
-        fscale = np.full(idx.size, np.abs(s.f0).max())
         offs = np.array((-1.0, 1.0) if central else (sign, 2 * sign))
+        levels: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (vals, actual, h)
         for k in range(self.max_levels):
             h = h0[idx] / 2.0**k
             pts = flat[idx, None] + offs[None, :] * h[:, None]
             active = ext.active
             act = np.flatnonzero(active)
             vals = np.full((idx.size, 2, s.m), np.nan)
-            if central:
-                # levels at the pilot's steps reuse its samples (offsets -2, +2 or -1, +1)
-                reuse = np.zeros(idx.size, dtype=bool)
-                if s.pilot_hp is not None and s.pilot_vals is not None and self.h == "auto":
-                    for mult, cols in ((2.0, [0, 3]), (1.0, [1, 2])):
-                        hit = active & (h == mult * s.pilot_hp[idx])
-                        vals[hit] = s.pilot_vals[idx[hit]][:, cols]
-                        reuse |= hit
-                act = np.flatnonzero(active & ~reuse)
-                out, bad = s.axis(np.repeat(idx[act], 2), pts[act], strict=False)
-            else:  # x + 2h_k is x + h_(k-1): remembered points are reused
-                keys: list[Key] = [((int(idx[r]), float(p)),) for r in act for p in pts[r]]
-                out, bad = s.get(keys, strict=False)
+            # remembered points are reused: the pilot's (every round's), and for one-sided
+            # levels x + 2h_k, which is x + h_(k-1)
+            keys: list[Key] = [((int(idx[r]), float(p)),) for r in act for p in pts[r]]
+            out, bad = s.get(keys, strict=False)
             vals[act] = out.reshape(act.size, 2, s.m)
             bad = bad.reshape(act.size, 2)
             for r, b in zip(act[bad.any(axis=1)], bad[bad.any(axis=1)], strict=True):
@@ -861,20 +1959,26 @@ class Richardson(Method):
                         else ""
                     fails.append((int(idx[r]), key, side))
                 # a later level failing keeps the best entry found so far
-            actual = pts - flat[idx, None]
-            fscale = np.maximum(fscale, np.nan_to_num(np.abs(vals)).max(axis=(1, 2)))
-            if central:
-                d, noise = _central_level(vals[:, 0], vals[:, 1],
-                                          (actual[:, 1] - actual[:, 0])[:, None], fscale[:, None])
-            else:
-                a1, a2 = actual[:, 0], actual[:, 1]
-                # second-order one-sided weights for the offsets actually sampled
-                w = fornberg_float(np.stack([np.zeros_like(a1), a1, a2], axis=1) / a1[:, None],
-                                   1) / a1[:, None]
-                d = w[:, :1] * s.f0[None, :] + w[:, 1:2] * vals[:, 0] + w[:, 2:3] * vals[:, 1]
-                noise = (NOISE * EPS * fscale * np.abs(w).sum(axis=1))[:, None]
-            if not ext.add(d, noise, h).any():
+            levels.append((vals, pts - flat[idx, None], h))
+            if not ext.add(*self._level(s, central, levels, noise[idx]), h).any():
                 break
+        # the finest levels' own samples may show more noise than the pilot's did (values on
+        # a grid of 1e-6 differ by thousands of spacings at the pilot's step, by a few at the
+        # finest levels): run the tableau again over the same samples with it
+        last = np.concatenate([np.where(np.isnan(v), s.f0, v) for v, _, _ in levels[-4:]],
+                              axis=1)
+        seen = s.noise.bound(last, s.f0, offsets=_level_offsets(
+            min(len(levels), 4), central, sign))
+        again = np.flatnonzero(np.any(seen > 2 * noise[idx], axis=1))
+        if again.size:
+            redo = Extrapolation(EVEN_POWERS if central else ALL_POWERS, (again.size, s.m))
+            sub = [(v[again], a[again], h[again]) for v, a, h in levels]
+            for k in range(len(sub)):
+                d, lnoise = self._level(s, central, sub[:k + 1], seen[again])
+                if not redo.add(d, lnoise, sub[k][2]).any():
+                    break
+            for name in ("value", "error", "step"):
+                getattr(ext, name)[again] = getattr(redo, name)
         ok = np.isfinite(ext.step)
         failed = {i for i, _, _ in fails}
         for r in np.flatnonzero(~ok):  # no two levels succeeded: retry with a smaller step
@@ -886,11 +1990,36 @@ class Richardson(Method):
         step[idx[ok]] = ext.step[ok]
         return fails
 
+    @staticmethod
+    def _level(s: _Sampler, central: bool, levels: list[tuple[np.ndarray, np.ndarray,
+                                                                 np.ndarray]],
+               noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The last level's differences ``(E, m)`` and their noise bound, from its samples
+        ``vals`` ``(E, 2, m)`` at the offsets actually taken; the noise of one evaluation is
+        ``noise`` or the rounding of the largest value any level saw so far."""
+        vals, actual, _ = levels[-1]
+        fscale = np.abs(s.f0).max()
+        for v, _, _ in levels:
+            fscale = np.maximum(fscale, np.nan_to_num(np.abs(v)).max(axis=(1, 2)))
+        level = np.maximum(noise, NOISE_FLOOR * s.noise.unit * np.asarray(fscale)[..., None]
+                           if np.ndim(fscale) else NOISE_FLOOR * s.noise.unit * fscale)
+        if central:
+            return _central_level(vals[:, 0], vals[:, 1],
+                                  (actual[:, 1] - actual[:, 0])[:, None], level)
+        a1, a2 = actual[:, 0], actual[:, 1]
+        # second-order one-sided weights for the offsets actually sampled
+        w = fornberg_float(np.stack([np.zeros_like(a1), a1, a2], axis=1) / a1[:, None],
+                           1) / a1[:, None]
+        d = w[:, :1] * s.f0[None, :] + w[:, 1:2] * vals[:, 0] + w[:, 2:3] * vals[:, 1]
+        return d, level * np.abs(w).sum(axis=1)[:, None]
+
     # ---------------------------------------------------------------- Hessian
     def _hessian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         s = _Sampler(self, spec, x, "hessian", self.chunk)
+        s.noise = Noise.measure(s)
         n = s.flat.size
-        h0 = self._h0(s)
+        h0, noise = self._h0(s)
+        noise = noise[:, 0]
         flat = s.flat
         pairs = [(i, i) for i in range(n)] + [(i, j) for i in range(n) for j in range(i + 1, n)]
         first = np.array([i for i, _ in pairs])
@@ -898,6 +2027,7 @@ class Richardson(Method):
         # noise is larger than eps |f| assumes, it jumps from 2e-13 to a noise-made 4e-6
         ext = Extrapolation(EVEN_POWERS, (len(pairs), 1), discredit=False)
         fscale = np.abs(s.f0).max()
+        rf = NOISE_FLOOR * s.noise.unit
         for k in range(self.max_levels):
             h = exact_steps(flat, h0 / 2.0**k)
             keys: list[Key] = []
@@ -911,26 +2041,55 @@ class Richardson(Method):
             vals = vals[:, 0]
             fscale = max(fscale, float(np.abs(vals).max()))
             d = np.empty(len(pairs))
-            noise = np.empty(len(pairs))
+            lnoise = np.empty(len(pairs))
             pos = 0
             for r, (i, j) in enumerate(pairs):
+                level = max(noise[i], noise[j], rf * fscale)
                 if i == j:
                     d[r] = (vals[pos] - 2 * s.f0[0] + vals[pos + 1]) / h[i] ** 2
-                    noise[r] = 4 * NOISE * EPS * fscale / h[i] ** 2
+                    lnoise[r] = 4 * level / h[i] ** 2
                     pos += 2
                 else:
                     v = vals[pos:pos + 4]
                     d[r] = (v[0] - v[1] - v[2] + v[3]) / (4 * h[i] * h[j])
-                    noise[r] = NOISE * EPS * fscale / (h[i] * h[j])
+                    lnoise[r] = level / (h[i] * h[j])
                     pos += 4
-            if not ext.add(d[:, None], noise[:, None], h[first]).any():
+            if not ext.add(d[:, None], lnoise[:, None], h[first]).any():
                 break
         hess = np.empty((n, n))
         err = np.empty((n, n))
         for r, (i, j) in enumerate(pairs):
             hess[i, j] = hess[j, i] = ext.value[r, 0]
             err[i, j] = err[j, i] = ext.error[r, 0]
-        return s.result(hess, self, error=err, step=h0.reshape(x.shape))
+        r = s.result(hess, self, error=err, step=h0.reshape(x.shape),
+                     info={"precision": s.noise.precision,
+                           "unit": s.noise.effective_unit})
+        return _judged(self, r, s.noise, deriv=2)
+
+
+def _level_offsets(levels: int, central: bool = True, sign: float = 1.0) -> list[float]:
+    """Where the samples of Richardson's last ``levels`` levels are, in units of the finest
+    step, in the order the levels took them (coarsest first): ``-2^k, 2^k`` for central
+    levels, ``s 2^k, 2 s 2^k`` for one-sided ones."""
+    out: list[float] = []
+    for k in range(levels - 1, -1, -1):
+        out += [-(2.0**k), 2.0**k] if central else [sign * 2.0**k, 2 * sign * 2.0**k]
+    return out
+
+
+def _dyadic(h: Any) -> bool:
+    """Whether ``h`` is a number with a short binary mantissa (``2^-10``, ``0.5``, ``0.375``)."""
+    if not isinstance(h, float) or h <= 0:
+        return False
+    mant = math.frexp(h)[0] * 2.0**53
+    return mant % 2.0**40 == 0
+
+
+def _fixed_noise(s: Any) -> np.ndarray:
+    """The noise bound ``(n, m)`` where no pilot measured it (a fixed first step): from the
+    value at ``x`` and the trace."""
+    vals = np.broadcast_to(s.f0, (s.flat.size, 1, s.m))
+    return s.noise.bound(vals, s.f0)
 
 
 # ============================================================================ complex step
@@ -986,7 +2145,7 @@ class _AnalyticTrace(Trace):
     domain (sqrt: defined at 0, its derivative is not).
     """
 
-    __slots__ = ("continued", "deferred", "domains", "edges", "point", "spec")
+    __slots__ = ("continued", "deferred", "domains", "edges", "ops", "point", "spec")
 
     def __init__(self, spec: Function, point: Any) -> None:
         super().__init__()
@@ -994,9 +2153,11 @@ class _AnalyticTrace(Trace):
         self.point = point  # x + ih, for messages
         self.domains = self.edges = False
         self.continued = False  # a stanza's continuation ran (numpy's norm is not analytic)
+        self.ops = 0  # primitives run: each rounds Im f once more (the error estimate)
         self.deferred: list[DomainError] = []  # domain errors of entries made NaN (see _check)
 
     def process(self, prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
+        self.ops += 1
         if not prim.differentiable:
             # a comparison: a condition decided by the real point (x + ih and x are on the
             # same side of it), evaluated on the real parts to a plain boolean, as every
@@ -1129,7 +2290,12 @@ def _unbox(out: Any, trace: _AnalyticTrace) -> Any:
     if isinstance(out, _ComplexTracer) and out._trace is trace:
         return out._z
     if isinstance(out, (list, tuple)):
-        return np.asarray([_unbox(o, trace) for o in out])
+        items = [_unbox(o, trace) for o in out]
+        try:
+            return np.asarray(items)
+        except ValueError:  # a ragged list: refused as every method refuses it
+            check_value(out, trace.spec.name, "jacobian")
+            raise
     return out
 
 
@@ -1159,18 +2325,23 @@ class _Verdict:
         For ``derivative`` at a float (a scalar, non-vectorized spec of one parameter checked
         at a scalar point): True to evaluate ``f(x + ih)`` untraced, False to trace it (it has
         edges or continuations); None: no such shortcut, the general path.
+    ops : int
+        The most primitives one traced evaluation ran: each rounds the imaginary part once
+        more, so the error estimate grows with it.
     """
 
-    __slots__ = ("continued", "domains", "edges", "plain", "shapes")
+    __slots__ = ("continued", "domains", "edges", "ops", "plain", "shapes")
 
     def __init__(self) -> None:
         self.shapes: set[tuple[int, ...]] = set()
         self.domains = self.edges = self.continued = False
         self.plain: bool | None = None
+        self.ops = 0
 
     def add(self, spec: Function, shape: tuple[int, ...], trace: _AnalyticTrace) -> None:
         """Record that ``spec`` is complex-analytic at points of ``shape``."""
         self.shapes.add(shape)
+        self.ops = max(self.ops, trace.ops)
         self.domains = self.domains or trace.domains
         self.edges = self.edges or trace.edges
         self.continued = self.continued or trace.continued
@@ -1189,6 +2360,20 @@ def _verdict(spec: Function) -> _Verdict:
         verdict = spec.cache[VERDICT] = _Verdict()
     return verdict
 
+
+_CS_ROUNDING = 4.0
+"""The complex step's error estimate, per primitive run, in rounding units."""
+
+_CS_UNKNOWN_OPS = 8
+"""Primitives assumed where the complex step never traced the spec (``check=False``)."""
+
+
+def _cs_rounds(spec: Any) -> float:
+    """The complex step's error in rounding units of ``|entry|``: :data:`_CS_ROUNDING` per
+    primitive the spec runs (:attr:`_Verdict.ops`), plus one."""
+    verdict = getattr(spec, "cache", {}).get(VERDICT)
+    ops = verdict.ops if verdict is not None and verdict.ops else _CS_UNKNOWN_OPS
+    return _CS_ROUNDING * (1 + ops)
 
 # (re, im) as Python floats in one call, for complex and np.complex128 (a subclass); a
 # TypeError for anything else
@@ -1265,11 +2450,14 @@ class ComplexStep(Method):
     name = "complex-step"
     family = "numerical"
 
-    def __init__(self, *, h: float = 1e-200, check: bool = True, chunk: Any = "auto") -> None:
+    def __init__(self, *, h: float = 1e-200, check: bool = True, accuracy: Any = "auto",
+                 strict: bool = False, chunk: Any = "auto") -> None:
         self.h = _check_h(h, "ComplexStep", auto=False)
         if not isinstance(check, bool):
             raise OrderError(f"ComplexStep: check={check!r} must be True or False")
         self.check = check
+        self.accuracy = _check_accuracy(accuracy, "ComplexStep")
+        self.strict = _check_strict(strict, "ComplexStep")
         self.chunk = _check_chunk(chunk, "ComplexStep")
         # the lean path's constants, in one attribute: ih (np.complex128, so x + ih is exact),
         # sqrt(h), the cap on |Im f| (below it Im f / h is finite) and h itself
@@ -1304,12 +2492,15 @@ class ComplexStep(Method):
                 # Im f(x + ih) = h f'(x) + O(h^3): |h f'| <= sqrt(h) (1 + |f|) unless f is not
                 # real at x; the cap fails for an infinite or NaN re and keeps im / h finite (x
                 # is finite: atan(inf + ih) = pi/2 + 0i would pass these)
-                if re is not None and abs(im) <= sqrt_h * (1.0 + abs(re)) < cap:
+                if re is not None and abs(im) <= sqrt_h * (1.0 + abs(re)) < cap and \
+                        self.accuracy == "auto":
                     r = _new(_ScalarResult)  # the fixed fields live on the class: one store
+                    d = im / h
+                    e = 1.01 * EPS * abs(d) * _cs_rounds(f)
                     if h == 1e-200:  # _ScalarResult.step
-                        r.__dict__["value"] = im / h
+                        r.__dict__.update(value=d, error=e)
                     else:
-                        r.__dict__.update(value=im / h, step=h)
+                        r.__dict__.update(value=d, error=e, step=h)
                     return r
         return super().derivative(f, x)  # validates, checks analyticity, explains failures
 
@@ -1349,7 +2540,18 @@ class ComplexStep(Method):
         while i < start or (every and i < n):
             z = flat.astype(complex)
             z[i] += 1j * self.h
-            out = np.asarray(self._call(spec, z, x.shape, (trace and i == 0) or every))
+            before = z.copy() if i == 0 else None
+            raw = self._call(spec, z, x.shape, (trace and i == 0) or every)
+            try:
+                out = np.asarray(raw)
+            except ValueError:  # a ragged list
+                check_value(raw, spec.name, "jacobian")
+                raise
+            if out.dtype.kind not in "fciu":  # None, a bool, a str, a dict: refused as such
+                normalize_output(raw)  # None ("did it forget `return`?"), str, bool
+                check_value(raw, spec.name, "jacobian")
+            if before is not None and x.shape:  # f(z) must not change z: f(2z) would follow
+                _check_unchanged(spec, self.name, before.real, z.real.reshape(x.shape))
             outs.append(out)
             cols.append(np.ravel(np.imag(out)) / self.h)
             i += 1
@@ -1377,37 +2579,66 @@ class ComplexStep(Method):
                 f"complex-step: {spec.name}(x + ih) is not finite at x = {flat.tolist()} "
                 f"(h = {self.h:g}); the point is at a singularity; choose another point"
             )
-        return np.stack(cols, axis=1), n, tuple(np.shape(outs[0]))
+        unit = max(EPS, unit_roundoff(np.result_type(outs[0]).char.lower() if
+                                      np.iscomplexobj(outs[0]) else np.result_type(outs[0])))
+        sizes = {np.size(c) for c in cols}
+        if len(sizes) > 1:  # f's output changed shape between the directions
+            raise OutputShapeError(
+                f"complex-step: {spec.name} returned {sorted(sizes)[0]} and "
+                f"{sorted(sizes)[-1]} values at the same x in two directions; f's output "
+                f"shape must not change between calls (does it keep state between calls?)")
+        return np.stack(cols, axis=1), n, tuple(np.shape(outs[0])), unit
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
-        jac, nfev, out_shape = self._columns(spec, x)
+        jac, nfev, out_shape, unit = self._columns(spec, x)
         if not np.all(np.isfinite(jac)):
             raise StencilError(
                 f"complex-step: the derivative of {spec.name} at x = {x.ravel().tolist()} is "
                 f"not finite; the point is at a singularity or a domain edge"
             )
-        return DerivativeResult(jac, nfev=nfev, method=self.name, step=self.h,
-                                out_shape=out_shape)
+        # no subtraction, so no cancellation: the error is the rounding of Im f, once per
+        # primitive on the way, relative to the entry and, for an entry whose terms cancel
+        # to (nearly) 0, to a hundredth of the largest of its row
+        error = _cs_rounds(spec) * unit * (np.abs(jac) + 0.01 * np.abs(jac).max(
+            axis=1, keepdims=True))
+        r = DerivativeResult(jac, nfev=nfev, method=self.name, error=error, step=self.h,
+                             out_shape=out_shape)
+        return _judged(self, r, None) if self.accuracy != "auto" or self.strict else r
 
     def _hessian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
-        """Central differences of the complex-step gradient (error ~ eps^(2/3))."""
+        """Central differences of the complex-step gradient (error ~ eps^(2/3)); the estimate
+        compares them with the same differences at twice the step."""
         flat = x.ravel().astype(float)
         n = flat.size
         g0 = self._jacobian(spec, x)
+        if g0.out_shape not in ((), None) and int(np.prod(g0.out_shape)) != 1:
+            raise not_scalar(spec.name, g0.out_shape, "hessian")
         nfev = g0.nfev
         delta = exact_steps(flat, EPS ** (1 / 3) * np.maximum(np.abs(flat), 1.0))
         hess = np.empty((n, n))
+        coarse = np.empty((n, n))
+        gmax = float(np.abs(np.asarray(g0.value)).max())
         for j in range(n):
-            cols = []
-            for sgn in (1.0, -1.0):
-                xp = flat.copy()
-                xp[j] += sgn * delta[j]
-                r = self._jacobian(spec, xp.reshape(x.shape))
-                nfev += r.nfev
-                cols.append(np.ravel(r.value))
-            hess[:, j] = (cols[0] - cols[1]) / (2 * delta[j])
+            for out, mult in ((hess, 1.0), (coarse, 2.0)):
+                cols, where = [], []
+                for sgn in (1.0, -1.0):
+                    xp = flat.copy()
+                    xp[j] = flat[j] + sgn * mult * delta[j]
+                    r = self._jacobian(spec, xp.reshape(x.shape))
+                    nfev += r.nfev
+                    cols.append(np.ravel(r.value))
+                    where.append(xp[j])
+                    gmax = max(gmax, float(np.abs(cols[-1]).max()))
+                out[:, j] = (cols[0] - cols[1]) / (where[0] - where[1])
+        asym = np.abs(hess - hess.T)
         hess = 0.5 * (hess + hess.T)
-        return DerivativeResult(hess, nfev=nfev, method=self.name, step=delta.reshape(x.shape),
-                                out_shape=(), status="ok",
-                                info={"scheme": "central differences of the complex-step "
-                                                "gradient"})
+        coarse = 0.5 * (coarse + coarse.T)
+        # truncation: the 2-delta differences have 4x the error of the delta ones; noise: the
+        # gradient's rounding over the step
+        error = TRUNCATION_SAFETY * np.abs(coarse - hess) / 3.0 + asym + \
+            _cs_rounds(spec) * EPS * gmax / np.minimum.outer(delta, delta)
+        r = DerivativeResult(hess, nfev=nfev, method=self.name, error=error,
+                             step=delta.reshape(x.shape), out_shape=(),
+                             info={"scheme": "central differences of the complex-step "
+                                             "gradient"})
+        return _judged(self, r, None, deriv=2)

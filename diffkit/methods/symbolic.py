@@ -310,8 +310,15 @@ class _Traced:
         with _evaluation(evaluated), library_routes():
             out = spec.output(spec.fn(*self.inputs))
         if isinstance(out, (bool, np.bool_, str)) or (isinstance(out, np.ndarray)
-                                                      and out.dtype.kind not in "iuf"):
+                                                      and out.dtype.kind not in "iuf") or \
+                not isinstance(out, (SymbolicTracer, int, float, np.number, np.ndarray)):
             check_value(out, spec.name, "symbolic")
+        if isinstance(out, SymbolicTracer):  # a comparison on the symbols: f returned a bool
+            vals = out.value.ravel() if isinstance(out.value, np.ndarray) else [out.value]
+            logical = (sympy.core.relational.Relational, sympy.logic.boolalg.BooleanAtom,
+                       sympy.logic.boolalg.BooleanFunction)  # not Boolean: a Symbol is one
+            if any(isinstance(v, logical) for v in vals):
+                check_value(np.True_, spec.name, "symbolic")
         if not isinstance(out, SymbolicTracer):
             out = trace.new(_exact(out if not isinstance(out, (int, float)) else float(out)))
         self.output = out

@@ -1,0 +1,198 @@
+"""The messages the fuzz suite (tests/test_fuzz.py) made necessary, pinned (issue #24 items 1,
+5, 9; #20's huge x): each was a raw exception from inside diffkit or an unvouched number."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import diffkit as dk
+from diffkit.analysis import step_error
+from diffkit.methods import (
+    BackwardDifference,
+    CentralDifference,
+    ComplexStep,
+    ForwardDifference,
+    ForwardMode,
+    Richardson,
+)
+from diffkit.reference import reference_jacobian
+from diffkit.testing import check_grad, check_hessian, check_jacobian
+
+X = np.array([0.4, 1.3])
+
+
+def _changes_shape():
+    calls = [0]
+
+    def f(x):
+        calls[0] += 1
+        return np.sum(x**2) if calls[0] % 2 else np.array([1.0, 2.0])
+
+    return f
+
+
+# ============================================================================ huge x
+
+
+@pytest.mark.parametrize("method", [CentralDifference, ForwardDifference, Richardson])
+def test_a_step_within_a_few_ulps_of_x_cannot_vouch(method):
+    """sin at 1e20: the floats are 16384 apart, the slope between neighbours is noise."""
+    r = method().derivative(np.sin, 1e20)
+    assert not r.ok
+    if method is not Richardson:
+        return  # their steps stay > 4 ulps: the noise model already says inaccurate
+    assert r.status.startswith("inaccurate: the step at x = 1e+20 is ")
+    assert "units in the last place of x: f's values at neighbouring floats cannot show " \
+           "its slope" in r.status
+    assert float(r.error) == np.inf
+
+
+def test_strict_raises_where_the_status_cannot_vouch():
+    with pytest.raises(dk.InaccurateDerivativeError, match=r"^richardson: the step at "
+                       r"x = 1e\+20 is "):
+        Richardson(strict=True).derivative(np.sin, 1e20)
+    assert Richardson(strict=True).derivative(np.sin, 3.0) == pytest.approx(np.cos(3.0))
+
+
+# ============================================================================ Hessians
+
+
+@pytest.mark.parametrize("method", [BackwardDifference, ForwardDifference, CentralDifference,
+                                    Richardson, ComplexStep])
+def test_an_ok_hessian_bounds_its_error(method):
+    rng = np.random.default_rng(7)
+    fs = [(lambda x: np.sum(np.sin(x)), lambda x: np.diag(-np.sin(x))),
+          (lambda x: np.sum(np.log1p(x**2)), lambda x: np.diag(2 * (1 - x**2) / (1 + x**2) ** 2))]
+    for _ in range(6):
+        x = rng.uniform(-8, 8, 3)
+        for f, hess in fs:
+            r = method().hessian(f, x)
+            if r.ok:
+                assert np.all(np.abs(r.value - hess(x)) <= r.error), (x, r.value, r.error)
+
+
+# ============================================================================ outputs
+
+
+def test_an_output_whose_shape_changes_between_calls_is_refused():
+    with pytest.raises(dk.OutputShapeError, match=r"^jacobian\(f, x\): f returned shape \(\) on "
+                       r"the first pass and \(2,\) on pass 2 at the same x; f's output shape "
+                       r"must not change between calls"):
+        ForwardMode(chunk=1).jacobian(_changes_shape(), X)
+    with pytest.raises(dk.OutputShapeError, match=r"^complex-step: f returned 1 and 2 values at "
+                       r"the same x in two directions"):
+        ComplexStep().gradient(_changes_shape(), X)
+
+
+def test_symbolic_and_complex_step_refuse_a_bool_or_a_dict():
+    with pytest.raises(dk.DiffkitError, match=r"^symbolic\(f, x\): f returned a boolean"):
+        dk.methods.get("symbolic").gradient(lambda x: np.sum(x) > 0, X)
+    with pytest.raises(dk.DiffkitError, match=r"f returned dict \{'a': 1.0\} \(dtype object\), "
+                       r"which is not a number"):
+        ComplexStep().derivative(lambda x: {"a": 1.0}, 0.7)
+
+
+# ============================================================================ checkers
+
+
+def test_a_derivative_that_cannot_take_fs_arguments_is_named():
+    with pytest.raises(dk.SpecError, match=r"^check_jacobian\(f, jac, x\): jac cannot be called "
+                       r"the way f is \(too many positional arguments\); it must take the point"):
+        check_jacobian(lambda x: x**2, lambda: 1.0, X)
+    with pytest.raises(dk.SpecError, match=r"^check_grad\(f, grad, x\): f cannot take the data "
+                       r"passed with args=/kwargs= \(got an unexpected keyword argument 'bogus'\)"):
+        check_grad(lambda x: np.sum(x**2), lambda x: 2 * x, X, kwargs={"bogus": 1})
+
+
+@pytest.mark.parametrize("bad", [1j, "1e-3", np.array([1e-3, 1e-4]), True])
+def test_a_tolerance_of_the_wrong_type_is_named(bad):
+    with pytest.raises(dk.NonFiniteError, match=r"^rtol=.*: a tolerance must be a real number "
+                       r">= 0"):
+        check_grad(lambda x: np.sum(x**2), lambda x: 2 * x, X, rtol=bad)
+
+
+def test_a_bad_reference_name_is_said_as_reference():
+    with pytest.raises(dk.UnknownMethodError, match=r"^reference='' is not a diffkit method"):
+        check_hessian(lambda x: np.sum(x**2), lambda x: 2 * np.eye(2), X, reference="")
+
+
+def test_check_grad_of_a_vector_function_points_to_check_jacobian():
+    with pytest.raises(dk.OutputShapeError, match=r"^check_grad\(f, grad, x\): f returned 2 "
+                       r"values, not a scalar; .* use check_jacobian"):
+        check_grad(lambda x: np.stack([np.sum(x), np.sum(x)]), lambda x: 2 * x, X)
+
+
+def test_check_hessian_refuses_f_returning_a_bool():
+    with pytest.raises(dk.DiffkitError, match=r"f returned a boolean"):
+        check_hessian(lambda x: np.sum(x) > 0, lambda x: 2 * np.eye(2), X)
+
+
+# ============================================================================ analyses
+
+
+def test_compare_refuses_a_reference_that_is_not_the_derivative():
+    with pytest.raises(dk.PointError, match=r"^compare\(f, x, reference=-1.0\): reference must "
+                       r"be the trusted gradient at x, finite numbers of shape \(2,\)"):
+        dk.compare(lambda x: np.sum(np.sin(x)), X, repeat=0, reference=-1.0)
+
+
+def test_step_error_names_its_bad_settings():
+    with pytest.raises(dk.UnknownMethodError, match=r"^step_error\(complex_step=.*\): "
+                       r"complex_step must be True or False"):
+        step_error(np.sin, 0.7, complex_step=np.array([1.0, 2.0]))
+    with pytest.raises(dk.UnknownMethodError, match=r"^step_error\(schemes=.*\): schemes must "
+                       r"be a scheme name or a sequence of them"):
+        step_error(np.sin, 0.7, schemes=3)
+    with pytest.raises(dk.PointError, match=r"f returned shape \(2,\); step_error sweeps a "
+                       r"scalar function of one scalar"):
+        step_error(lambda x: np.stack([x, x]), 0.7)
+
+
+def test_the_exact_reference_falls_back_labelled_when_its_budget_runs_out():
+    def f(p):
+        x, y = p[0], p[1]
+        for _ in range(40):
+            x, y = x + 0.01 * y, y - 0.01 * dk.numpy.sin(x)
+        return x * x + y
+
+    r = reference_jacobian(dk.Function(f), np.array([0.7, 0.2]), seconds=0.05)
+    assert not r.exact
+    assert r.source == "richardson"
+    assert r.note.startswith("the exact reference of 'f' ran out of its time budget of 0.05 s; "
+                             "a high-precision numerical reference (Richardson) is used instead")
+    assert np.all(np.abs(r.value - dk.gradient(f, np.array([0.7, 0.2]),
+                                               method="reverse-mode")) <= r.error + 1e-14)
+
+
+def test_the_second_round_of_fuzz_findings_is_named():
+    with pytest.raises(dk.StepError, match=r"^Richardson: h=5e-324 is below the smallest normal "
+                       r"float"):
+        Richardson(h=5e-324)
+    with pytest.raises(dk.DiffkitError, match=r"f returned dict"):
+        dk.methods.get("symbolic").gradient(lambda x: {"a": 1.0}, X)
+    with pytest.raises(dk.DiffkitError, match=r"f returned list \[1.0, \[2.0, 3.0\]\], which "
+                       r"is not a number"):
+        ComplexStep().gradient(lambda x: [1.0, [2.0, 3.0]], X)
+    with pytest.raises(dk.OutputShapeError, match=r"hessian"):
+        ComplexStep().hessian(lambda x: np.stack([np.sum(x), np.sum(x)]), X)
+    r = dk.methods.get("symbolic").derivative(lambda x: np.stack([x, 2 * x]), 0.7)
+    np.testing.assert_allclose(np.ravel(r.value), [1.0, 2.0])  # a Symbol is not a bool
+    with pytest.raises(dk.OutputShapeError, match=r"names=3 must be a list of strings"):
+        check_grad(lambda x: np.sum(x**2), lambda x: 2 * x, X, names=3)
+    with pytest.raises(dk.OutputShapeError, match=r"directions=.* must be a positive integer "
+                       r"up to 100000"):
+        check_grad(lambda x: np.sum(x**2), lambda x: 2 * x, X, directions=2**70)
+
+
+def test_the_complex_step_says_f_forgot_return():
+    def f(x):
+        y = x[0] ** 2
+
+    with pytest.raises(dk.DiffkitError, match=r"^f returned None - did it forget `return`\?"):
+        ComplexStep().gradient(f, X)
+
+
+def test_richardson_refuses_a_ragged_output_by_name():
+    with pytest.raises(dk.DiffkitError, match=r"f returned a ragged list \[1.0, \[2.0, 3.0\]\]"):
+        Richardson().derivative(lambda x: [1.0, [2.0, 3.0]], 0.7)
