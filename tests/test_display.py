@@ -110,7 +110,7 @@ def test_cost_prints_a_summary():
                         "(function evaluations)")
     assert lines[1].split() == ["method", "n=4", "n=8"]
     assert lines[2].split()[0] == "central-difference"
-    assert "(21 ev)" in lines[2]
+    assert "(22 ev)" in lines[2]
     assert "(1 ev)" in lines[3]
 
 
