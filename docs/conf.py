@@ -99,6 +99,19 @@ nitpick_ignore = [
     ("py:class", "diffkit.trace.EvaluationTrace"),
     ("py:class", "diffkit.catalog.CatalogEntry"),
     ("py:class", "diffkit.budget.BudgetError"),
+    # internals named by docstrings of the trust, speed, ui, compiled and forward branches
+    ("py:class", "Fallback"),
+    ("py:class", "Noise"),
+    ("py:data", "FLOAT32_RTOL"),
+    ("py:data", "PRECISION_MARGIN"),
+    ("py:func", "default_chunk"),
+    ("py:func", "diffkit.budget.limited"),
+    ("py:func", "diffkit.stencils.balanced_step"),
+    ("py:func", "figure"),
+    ("py:func", "fold"),
+    ("py:func", "layout"),
+    ("py:func", "promised_accuracy"),
+    ("py:mod", "diffkit.codegen"),
 ]
 
 # ------------------------------------------------------------------ pages
