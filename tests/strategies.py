@@ -331,17 +331,7 @@ def programs(draw: st.DrawFn, max_vars: int = 3, max_depth: int = 4,
     if n == 1:  # a one-parameter function receives the whole point: make it a scalar
         point = point.reshape(())
     root = _node(draw, variables, values, max_depth, unary, binary)
-    # every variable takes part, so the gradient has no structurally missing entry
-    for v in variables:
-        if v not in _names(root.text):
-            leaf = _var(v, values[v], variables.index(v))
-            root = _binary("+", root, _binary("*", _const(0.5), leaf))
-
-    def python(*args: Any) -> Any:
-        return root.fn(dict(zip(variables, args, strict=True)))
-
-    python.__name__ = "program"
-    return RandomProgram(root.text, variables, point, python, root.prims, root.mp)
+    return _finished(root, variables, values, point, "program")
 
 
 # ---------------------------------------------------------------- where-guarded programs
@@ -410,16 +400,7 @@ def guarded_programs(draw: st.DrawFn, max_vars: int = 3, max_depth: int = 3) -> 
     if draw(st.booleans()):  # a second guard, nested in arithmetic
         root = _binary("*", root, _guarded(draw, _node(draw, variables, values, 2, unary,
                                                        binary), _const(0.5)))
-    for v in variables:
-        if v not in _names(root.text):
-            leaf = _var(v, values[v], variables.index(v))
-            root = _binary("+", root, _binary("*", _const(0.5), leaf))
-
-    def python(*args: Any) -> Any:
-        return root.fn(dict(zip(variables, args, strict=True)))
-
-    python.__name__ = "guarded"
-    return RandomProgram(root.text, variables, point, python, root.prims, root.mp)
+    return _finished(root, variables, values, point, "guarded")
 
 
 def _names(text: str) -> set[str]:
@@ -430,3 +411,19 @@ def _names(text: str) -> set[str]:
 
 __all__ = ["BINARY", "GUARDED", "NON_ANALYTIC", "UNARY", "RandomProgram", "dnp",
            "guarded_programs", "programs"]
+
+
+def _finished(root: Any, variables: tuple[str, ...], values: dict[str, float], point: np.ndarray,
+              name: str) -> RandomProgram:
+    """``root`` as a :class:`RandomProgram`; every variable takes part, so the gradient has no
+    structurally missing entry."""
+    for v in variables:
+        if v not in _names(root.text):
+            leaf = _var(v, values[v], variables.index(v))
+            root = _binary("+", root, _binary("*", _const(0.5), leaf))
+
+    def python(*args: Any) -> Any:
+        return root.fn(dict(zip(variables, args, strict=True)))
+
+    python.__name__ = name
+    return RandomProgram(root.text, variables, point, python, root.prims, root.mp)

@@ -157,6 +157,12 @@ _SUBNORMAL = 2.0 ** -1074
 keeps a digit or two: 2.0 for 2.6)."""
 
 
+def _subnormal_floor(h: float) -> float:
+    """The complex step's error floor at step ``h``: ``Im f(x + ih)`` rounded among the
+    subnormals, over ``h`` (see :data:`_SUBNORMAL`)."""
+    return 0.5 * (_SUBNORMAL / h)
+
+
 def _check_h(h: Any, who: str, auto: bool = True) -> Any:
     if auto and isinstance(h, str) and h == "auto":
         return "auto"
@@ -2503,7 +2509,7 @@ class ComplexStep(Method):
                         self.accuracy == "auto":
                     r = _new(_ScalarResult)  # the fixed fields live on the class: one store
                     d = im / h
-                    floor = 0.5 * (_SUBNORMAL / h)
+                    floor = _subnormal_floor(h)
                     if floor > EPS * abs(d):  # Im f was subnormal: the general path judges
                         return super().derivative(f, x)
                     e = 1.01 * EPS * abs(d) * _cs_rounds(f) + floor
@@ -2611,7 +2617,7 @@ class ComplexStep(Method):
         # to (nearly) 0, to a hundredth of the largest of its row
         error = _cs_rounds(spec) * unit * (np.abs(jac) + 0.01 * np.abs(jac).max(
             axis=1, keepdims=True))
-        floor = 0.5 * (_SUBNORMAL / self.h)  # Im f subnormal (h below ~1e-300): few digits
+        floor = _subnormal_floor(self.h)  # Im f subnormal (h below ~1e-300): few digits
         r = DerivativeResult(jac, nfev=nfev, method=self.name, error=error + floor,
                              step=self.h, out_shape=out_shape)
         judge = self.accuracy != "auto" or self.strict or floor > EPS * np.abs(jac).max()
