@@ -488,6 +488,31 @@ def _describe(value: Any) -> str:
     return f"array of shape {arr.shape}"
 
 
+def _overflows(prim: Primitive, args: tuple[Any, ...]) -> bool:
+    """Whether ``prim`` at ``args`` -- finite, inside its domain -- gives an infinity: an
+    overflow (``power(1e300, 2)``, ``exp(710)``), not a point outside the domain."""
+    if not prim.elementwise:  # logabsdet of a singular matrix: its domain, not a float range
+        return False
+    vals = tuple(np.asarray(a._value if isinstance(a, Tracer) else a) for a in args)
+    if not vals or any(v.dtype.kind not in "biuf" or not np.all(np.isfinite(v)) or
+                       np.any(v == 0) for v in vals):  # 1 / 0, 0 ** -1: a pole
+        return False
+    dom = prim.domain
+    if dom is not None and (getattr(dom, "poles", None) or (dom.lo is None and dom.hi is None)):
+        return False  # gammaln at -1: a pole its interval test does not see
+    if dom is not None and not (dom.integer_exponent_only and len(vals) == 2
+                                and np.all(vals[1] % 1 == 0)) and \
+            not np.all(dom.contains(vals[0])):
+        return False
+    try:
+        with np.errstate(all="ignore"):
+            out = np.asarray(prim.evaluate(vals, {}))
+    except Exception:  # a primitive with parameters: no verdict
+        return False
+    return out.dtype.kind in "fc" and bool(np.any(np.isinf(out))) and \
+        not bool(np.any(np.isnan(out)))
+
+
 def domain_error(prim: Primitive, args: tuple[Any, ...]) -> DomainError:
     """The DomainError for ``prim`` evaluated at ``args`` outside its domain."""
     where = ", ".join(_describe(a) for a in args)
@@ -500,6 +525,12 @@ def domain_error(prim: Primitive, args: tuple[Any, ...]) -> DomainError:
                 idx = tuple(int(i) for i in np.argwhere(outside)[0])
                 bad = f"; first offending element x{list(idx)} = {arr[idx].item()!r}"
     rule = f" requires {prim.domain.text}" if prim.domain is not None else " is not finite there"
+    if not bad and _overflows(prim, args):
+        return DomainError(
+            f"{prim.name}({where}) overflows: its arguments are finite and inside its domain, "
+            f"but the result is beyond the largest float (1.8e308); evaluate the function at "
+            f"a smaller |x|, or rescale it (work with logarithms)"
+        )
     return DomainError(
         f"{prim.name}({where}): outside its domain, {prim.name}{rule}{bad}; "
         f"evaluate the function at a point inside the domain"

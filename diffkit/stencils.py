@@ -629,8 +629,18 @@ def error_bound(st: Stencil, h: Any, noise: Any, fk: Any) -> tuple[Any, Any]:
     '1.667e-11, 2.22e-11'
     """
     h = np.asarray(h, dtype=float)
-    trunc = abs(float(st.error_coef)) * h**st.order * np.asarray(fk, dtype=float)
-    rounding = np.asarray(noise, dtype=float) * st.abs_weight_sum / h**st.deriv
+    fk = np.asarray(fk, dtype=float)
+    noise = np.asarray(noise, dtype=float)
+    with np.errstate(all="ignore"):
+        trunc = abs(float(st.error_coef)) * h**st.order * fk
+        rounding = noise * st.abs_weight_sum / h**st.deriv
+        if not (np.all(np.isfinite(trunc)) and np.all(np.isfinite(rounding))):
+            # steps of 1e300 (|x| that large): h^p overflows where h^p fk does not, and
+            # inf * 0 would be NaN; the products in logarithms (0 stays 0)
+            trunc = np.where(fk == 0, 0.0, abs(float(st.error_coef)) * np.exp(
+                st.order * np.log(h) + np.log(fk)))
+            rounding = np.where(noise == 0, 0.0, st.abs_weight_sum * np.exp(
+                np.log(noise) - st.deriv * np.log(h)))
     return trunc, rounding
 
 

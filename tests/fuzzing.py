@@ -267,7 +267,12 @@ def api_cases(draw: Any) -> Case:
         f, x = GOOD["sumsq"][0], np.array([0.3, 0.9])
         call = lambda: getattr(dk, kind)(f, x, method=name)
         ok_name = isinstance(name, str) and name in METHODS
-        return Case(f"{kind} method={name!r}", call, ("method",) if not ok_name else ())
+        if ok_name:  # hypothesis's text can spell a real method: then a right value is due
+            return Case(f"{kind} method={name!r}", call, (),
+                        exact=_exact_for(kind, name, False, GOOD["sumsq"][1],
+                                         GOOD["sumsq"][2], x),
+                        vouched=_vouched(kind, name, f, x, {}))
+        return Case(f"{kind} method={name!r}", call, ("method",))
     if what == "bad f":
         label, f, words, user = draw(bad_functions())
         x = 0.7 if kind == "derivative" else np.array([0.3, 0.9])
@@ -529,16 +534,10 @@ def cases(cheap: bool = False) -> st.SearchStrategy[Case]:
 
 # ============================================================================ the property
 
-KNOWN = (
-    # Hessians by differences at |x| ~ 1e308 of a function varying on a scale of 1 (sin):
-    # every step is 1e300 wide, the differences are random and ~1e-300, and so is their own
-    # estimate; the entry comes back ~0 with status ok. Not fixed yet (issue #20): listed,
-    # counted apart, never silently dropped
-    # (and a gradient's entry at 1e308 beside a well-resolved one: judged relative to the
-    # largest entry, its ~1e-304 estimate looks fine)
-    re.compile(r"^(hessian|gradient|jacobian) (forward|backward|central)-difference|"
-               r"^(hessian|gradient|jacobian) (complex-step|richardson|auto)"),
-)
+KNOWN: tuple[re.Pattern[str], ...] = ()
+"""Violations of a known, explained kind, counted apart (none now: a Hessian by differences at
+|x| ~ 1e308, whose 1 / h^2 underflowed to an "ok" 0, says it cannot resolve it; a gradient
+entry there is judged with f's rounding at that |x|)."""
 
 
 def known(problem: str) -> bool:

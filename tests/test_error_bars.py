@@ -4,6 +4,9 @@ jumps are named; a function that modifies its argument is refused."""
 
 from __future__ import annotations
 
+import functools
+
+import mpmath
 import numpy as np
 import pytest
 
@@ -26,6 +29,143 @@ STEPPED = NUMERICAL[:4]
 def _noisy(level: float, seed: int):
     rng = np.random.default_rng(seed)
     return lambda x: x**2 + level * rng.standard_normal()
+
+
+# ============================================================================ the complex step
+
+
+@pytest.mark.parametrize(("f", "x", "exact"), [
+    (lambda x: 1 / (x**2 - 2), np.sqrt(2) + 1e-6, lambda t: -2 * t / (t**2 - 2) ** 2),
+    (lambda x: 1 / (dnp.exp(x) - 3), np.log(3) + 1e-7,
+     lambda t: -mpmath.exp(t) / (mpmath.exp(t) - 3) ** 2),
+    (lambda x: dnp.tan(x * x / x), np.pi / 2 - 1e-8, lambda t: 1 / mpmath.cos(t) ** 2),
+])
+def test_the_complex_step_near_a_pole_of_a_composite_says_its_rounding_is_amplified(f, x, exact):
+    """``x**2`` is off by an ulp next to sqrt(2): the derivative of ``1 / (x**2 - 2)`` moves
+    far more than the entry's own ulps. The estimate (measured a shift of x away) bounds it and
+    the status says why."""
+    with mpmath.workdps(50):
+        want = float(exact(mpmath.mpf(float(x))))
+    spec = dk.Function(f, name="g")
+    r = ComplexStep().derivative(spec, x)  # first call, traced
+    again = ComplexStep().derivative(spec, x)  # the lean path: the same judgement
+    for res in (r, again):
+        assert abs(float(res) - want) <= res.error
+        assert res.status.startswith("inaccurate: rounding inside f is amplified at x")
+        assert res.nfev == 2
+    with pytest.raises(dk.InaccurateDerivativeError, match="rounding inside f is amplified"):
+        ComplexStep(strict=True).derivative(spec, x)
+
+
+def test_the_complex_step_far_from_a_pole_keeps_its_ulps():
+    r = ComplexStep().derivative(lambda x: 1 / (x**2 - 2), 3.0)
+    assert r.ok
+    assert r.error < 30 * 1e-15 * abs(float(r))
+
+
+@pytest.mark.parametrize(("f", "x", "cmp"), [
+    (lambda x: x if x < 1 else x + 1, 1.0, "less(1.0, 1.0)"),
+    (lambda x: dnp.sum(dnp.where(x > 0.5, x, 2 * x)), np.array([0.5, 2.0]),
+     "greater(0.5, 0.5)"),
+])
+def test_the_complex_step_on_a_branch_boundary_is_not_ok(f, x, cmp):
+    """At ``x = 1`` the branch ``x < 1`` is decided by the real part alone: the complex step
+    follows one side and cannot vouch for a derivative that may not exist."""
+    m = ComplexStep()
+    r = m.derivative(f, x) if np.ndim(x) == 0 else m.gradient(f, x)
+    assert not r.ok
+    assert f"x is on the boundary of the comparison {cmp}, where f may jump or kink" in r.status
+    assert np.all(np.isinf(r.error))
+    x2 = 1.5 if np.ndim(x) == 0 else np.array([0.7, 2.0])
+    r2 = m.derivative(f, x2) if np.ndim(x) == 0 else m.gradient(f, x2)
+    assert r2.ok  # off the boundary: one branch, exact
+    with pytest.raises(dk.InaccurateDerivativeError, match="on the boundary of the comparison"):
+        ComplexStep(strict=True).derivative(lambda x: x if x < 1 else x + 1, 1.0)
+
+
+def test_a_zero_derivative_by_the_complex_step_is_ok():
+    r = ComplexStep().derivative(dk.Function(lambda x: 3.0 + 0 * x, name="const"), 1.0)
+    assert (float(r), r.status) == (0.0, "ok")
+
+
+# ============================================================================ huge x
+
+
+def _status_or_refusal(call) -> tuple[str, np.ndarray | None]:
+    """The result's status and error, or the StencilError's message (a refusal)."""
+    try:
+        r = call()
+    except dk.StencilError as exc:
+        return str(exc), None
+    return r.status, np.asarray(r.error)
+
+
+GRID_WHY = ("varies on a scale finer than the float grid", "units in the last place of x",
+            "neighbouring floats are")
+
+
+@pytest.mark.parametrize("name", STEPPED)
+def test_differences_at_1e308_never_say_ok(name):
+    """sin at 1e308: neighbouring floats are 2e292 apart, so f varies below the float grid:
+    every entry along that coordinate is infinite or the call refused, never an "ok" 0 (the
+    Hessian's 1 / h^2 would have underflowed to exactly that)."""
+    m = dk.methods.get(name)
+    f = dk.Function(lambda x: dnp.sum(dnp.sin(x)), name="sinsum")
+    calls = [functools.partial(m.gradient, f, np.array([1e308, 1.0]))]
+    calls += [functools.partial(m.hessian, f, x) for x in
+              (np.array([1e308]), np.array([-1e308, 1.0]), np.array([3e250, 1e200]))]
+    for call in calls:
+        status, error = _status_or_refusal(call)
+        assert status != "ok"
+        assert any(w in status for w in GRID_WHY), status
+        if error is not None:
+            assert np.all(np.isinf(error.reshape(-1, error.shape[-1])[..., 0]))
+
+
+def test_the_complex_step_hessian_at_1e308_says_its_step_overflows():
+    h = ComplexStep().hessian(lambda x: dnp.sum(dnp.sin(x)), np.array([1e308]))
+    assert not h.ok
+    assert np.isinf(h.error).all()
+    assert "its square overflows" in h.status
+
+
+@pytest.mark.parametrize("name", STEPPED)
+def test_huge_coordinates_are_sampled_in_units_of_a_power_of_two(name):
+    """At 1e300 the pilot's f'' ~ 1/x^2 would underflow to 0 and the truncation estimate with
+    it (a forward difference was 7.5e-5 off, estimate 4e-9, "ok"); scaled, the estimate bounds
+    the error and Hessians come out right."""
+    m = dk.methods.get(name)
+    def f(x):
+        return dnp.sum(dnp.sqrt(x))
+
+    for x in (np.array([1e300]), np.array([4e250, 9e200]), np.array([1e30])):
+        g = m.gradient(f, x)
+        assert np.all(np.abs(g.value - 0.5 / np.sqrt(x)) <= g.error)
+        h = m.hessian(f, x)
+        exact = np.diag(-0.25 * x**-1.5)
+        assert np.all(np.abs(h.value - exact) <= h.error)
+    r = m.derivative(dnp.log, 1e300)
+    assert abs(float(r) - 1e-300) <= r.error
+
+
+@pytest.mark.parametrize("name", STEPPED)
+def test_a_smooth_function_at_huge_x_keeps_finite_estimates(name):
+    """log at 1e300 varies on the scale of x: the float-grid probe passes it, and its
+    estimates are finite numbers (no inf - inf from h^2 overflowing) that bound the error."""
+    m = dk.methods.get(name)
+    r = m.gradient(lambda x: dnp.sum(dnp.log(x)), np.array([1e300, 2.0]))
+    assert "float grid" not in r.status
+    assert np.all(np.isfinite(r.error))
+    r = m.gradient(lambda x: dnp.sum(dnp.log(x)), np.array([1e300, 1e290]))
+    assert "float grid" not in r.status
+    assert np.all(np.isfinite(r.error))
+    assert np.all(np.abs(r.value - [1e-300, 1e-290]) <= r.error)
+
+
+def test_an_overflow_is_named_as_an_overflow():
+    with pytest.raises(dk.DomainError, match=r"power\(1e\+300, 2\) overflows: its arguments "
+                       r"are finite and inside its domain"):
+        dk.gradient(lambda x: x[0] ** 2 * 1e-300, np.array([1e300, 2.0]))
 
 
 # ============================================================================ every result

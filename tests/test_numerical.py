@@ -278,7 +278,8 @@ def test_complex_step_exact_to_one_ulp(entry):
     exact = _exact(entry.name)
     ulps = 1 if "suite" in entry.tags else 4  # sums of many terms round a little more
     assert np.all(np.abs(np.asarray(r.value) - exact) <= ulps * np.spacing(np.abs(exact)))
-    assert r.nfev == np.size(entry.point)
+    # one evaluation per direction at x, one a shift of x away (the conditioning estimate)
+    assert r.nfev == 2 * np.size(entry.point)
 
 
 @pytest.mark.parametrize("entry", catalog.entries("non-analytic"), ids=lambda e: e.name)
@@ -327,7 +328,7 @@ def test_complex_step_later_calls_match_the_first():
     for x in (2.0, np.float64(2.0), 2):  # an int point takes the general path
         later = ComplexStep().derivative(spec, x)
         assert (later.value, later.nfev, later.method, later.step, later.status,
-                later.out_shape, later.error) == (first.value, 1, "complex-step", 1e-200, "ok",
+                later.out_shape, later.error) == (first.value, 2, "complex-step", 1e-200, "ok",
                                                   (), first.error)
         assert isinstance(later, dk.DerivativeResult)
         assert type(later.value) is float
@@ -358,12 +359,14 @@ def test_complex_step_lean_path_hands_odd_outputs_to_the_general_path():
     for _ in range(2):  # the second call is the lean one
         r = ComplexStep().derivative(const, 1.0)
         assert float(r) == 0.0
-        assert r.nfev == 1
+        # x, x shifted (the conditioning), and Im f = 0 again at h = 1e-20 (an underflow
+        # would have hidden a derivative below 5e-124): 0 to 2.5e-304, exact
+        assert (r.nfev, r.status) == (3, "ok")
     calls = []
 
     def g(x):
         calls.append(x)
-        if len(calls) > 1:
+        if len(calls) > 2:  # the first derivative's two evaluations are fine
             raise TypeError("a bug in f")
         return dnp.sin(x)
 
@@ -383,7 +386,7 @@ def test_complex_step_lean_path_hands_odd_outputs_to_the_general_path():
     for x in (470.0, 700.0):  # |f| beyond the lean path's cap (1e200): the general path
         r = ComplexStep().derivative(big, x)
         assert float(r) == pytest.approx(np.exp(x), rel=1e-15)
-        assert (r.nfev, r.step) == (1, 1e-200)
+        assert (r.nfev, r.step) == (2, 1e-200)
 
 
 @pytest.mark.parametrize(("fn", "edge", "rule"), [

@@ -55,6 +55,7 @@ from ..core import (
 )
 from ..errors import (
     ArgumentMutationError,
+    DiffkitError,
     DomainError,
     InaccurateDerivativeError,
     NonAnalyticError,
@@ -234,7 +235,9 @@ def promised_accuracy(method: str, unit: float = EPS, order: int = 2, deriv: int
     balanced step (the central difference ``u^(2/3)``: 3.7e-11 in float64, 2.4e-5 in float32;
     its Hessian ``u^(1/2)``), Richardson (with its estimate) ``u^(3/4)`` (Hessians
     ``u^(3/5)``), the complex step ``u`` (Hessians, from central differences of its gradient,
-    ``10 u^(2/3)``); the promise is :data:`PROMISE_MARGIN` times that.
+    ``10 u^(2/3)``); the promise is :data:`PROMISE_MARGIN` times that. The complex step's
+    first derivative promises ``1000 u``: its estimate carries the rounding of the real parts
+    (``f'' u |x|``, :func:`_cs_conditioning`), a few hundred ``u`` at ``sin`` of 100.
 
     Examples
     --------
@@ -246,7 +249,7 @@ def promised_accuracy(method: str, unit: float = EPS, order: int = 2, deriv: int
     unit = max(float(unit), EPS)
     margin = PROMISE_MARGIN if margin is None else margin
     if method == "complex-step":
-        return 100.0 * unit if deriv == 1 else 10 * margin * unit ** (2 / 3)
+        return 1000.0 * unit if deriv == 1 else 10 * margin * unit ** (2 / 3)
     if method == "richardson":
         return min(0.5, margin * unit ** (0.75 if deriv == 1 else 0.6))
     return min(0.5, margin * unit ** (order / (order + deriv)))
@@ -263,11 +266,16 @@ class _Sampler:
         self.method, self.spec, self.op = method, spec, op
         self.chunk = _chunk(chunk, x.size)
         self.shape = x.shape
-        self.flat = x.ravel().astype(float)
+        flat = x.ravel().astype(float)
+        # huge coordinates are sampled in units of a power of two near them (exact): every
+        # step, pilot and estimate then works on numbers near 1, where f'' ~ 1/x^2 at 1e300
+        # would have underflowed to 0 and h^2 overflowed (see coordinate_scales)
+        self.scale = coordinate_scales(flat)
+        self.flat = flat if self.scale is None else flat / self.scale
         arg = self._arg(self.flat.copy())  # f gets a copy: a change to it is detected below
         f0 = call_checked(spec, arg, op)  # the point itself: DomainError
         self.nfev = 1
-        _check_unchanged(spec, method.name, self.flat, arg)
+        _check_unchanged(spec, method.name, flat, arg)
         self.out_shape = tuple(np.shape(f0))
         # the precision f returns its values in: float32 and float16 results carry coarser
         # rounding than the float64 the engine computes in (integers: a quantum of 1)
@@ -281,7 +289,53 @@ class _Sampler:
         self.noise: Noise | None = None  # measured by the methods that need it
 
     def _arg(self, flat: np.ndarray) -> Any:
+        if self.scale is not None:
+            flat = flat * self.scale
         return flat[0] if not self.shape else flat.reshape(self.shape)
+
+    def _points(self, pts: np.ndarray) -> np.ndarray:
+        """Stencil points ``(k, n)`` in f's own coordinates, shaped as a batch for f."""
+        if self.scale is not None:
+            pts = pts * self.scale
+        return pts.reshape((len(pts), *self.shape))
+
+    def real(self, i: int, v: float) -> float:
+        """Coordinate ``i``'s sampled value ``v`` in f's own units (for messages)."""
+        return float(v) if self.scale is None else float(v) * float(self.scale[i])
+
+    def _subgrid(self, value: Any, err: Any) -> tuple[Any, str]:
+        """``err`` with the entries of each huge coordinate (:data:`SUBGRID_X`) along which f
+        changes, over one float of ``x_j``, by more than a smooth f could (its slope there
+        times the spacing, plus :data:`SUBGRID_ROUNDINGS` roundings of ``|f|``) made
+        infinite, and why (or ""). ``value``: the Jacobian (its slopes), or None (a Hessian:
+        rounding alone)."""
+        n = self.flat.size
+        big = np.flatnonzero(np.abs(self._arg(self.flat.copy())).ravel() >= SUBGRID_X)
+        up = np.nextafter(self.flat[big], np.inf)
+        vals, bad = self.get([((int(j), float(u)),) for j, u in zip(big, up, strict=True)],
+                             strict=False)
+        v = np.zeros(n) if value is None else np.asarray(value, dtype=float)
+        cols = v.reshape(-1, n) if v.size % n == 0 and v.size else np.zeros((1, n))
+        unit = max(float(self.out_unit), EPS)  # the precision of f's values
+        fmax = float(np.max(np.abs(self.f0), initial=0.0))
+        lost = []
+        for r, j in enumerate(big):
+            if bad[r]:
+                continue
+            jump = float(np.max(np.abs(vals[r] - self.f0)))
+            slope = float(np.max(np.abs(cols[:, j])))
+            if jump > 2.0 * slope * (up[r] - self.flat[j]) + SUBGRID_ROUNDINGS * unit * \
+                    max(fmax, float(np.max(np.abs(vals[r])))):
+                lost.append((int(j), jump))
+        if not lost:
+            return err, ""
+        j, jump = lost[0]
+        where = f"x[{j}]" if n > 1 else "x"
+        xj = self.real(j, self.flat[j])
+        return _entries_of(err, n, np.array([k for k, _ in lost])), (
+            f"f changes by {jump:.2g} between {where} = {xj:.6g} and the next float "
+            f"({np.spacing(abs(xj)):.2g} away): it varies on a scale finer than the float grid "
+            f"there, so no difference can resolve its slope (use an AD method)")
 
     def point(self, key: Key) -> np.ndarray:
         p = self.flat.copy()
@@ -334,7 +388,7 @@ class _Sampler:
             self.nfev += hi - lo
             try:
                 if self.spec.vectorized:
-                    vals = np.asarray(self.spec.call_batch(pts.reshape((hi - lo, *self.shape))))
+                    vals = np.asarray(self.spec.call_batch(self._points(pts)))
                     if vals.shape[:1] != (hi - lo,) or vals[0].size != self.m:
                         raise OutputShapeError(
                             f"{self.op}(f, x): {self.spec.name} is vectorized=True but returned "
@@ -402,7 +456,7 @@ class _Sampler:
                     pts[r, i] = v
         self.nfev += len(keys)
         try:
-            vals = np.asarray(self.spec.call_batch(pts.reshape((len(keys), *self.shape))))
+            vals = np.asarray(self.spec.call_batch(self._points(pts)))
         except (DomainError, FloatingPointError):
             self.nfev -= len(keys)  # find the offending points one by one (counted there)
             for k in keys:
@@ -423,7 +477,7 @@ class _Sampler:
 
     def _one_batched(self, key: Key) -> None:
         self.nfev += 1
-        pts = self.point(key).reshape((1, *self.shape))
+        pts = self._points(self.point(key)[None, :])
         try:
             value = np.asarray(self.spec.call_batch(pts))[0]
         except (DomainError, FloatingPointError) as exc:
@@ -435,9 +489,10 @@ class _Sampler:
     def error(self, key: Key) -> StencilError:
         """The StencilError for the failed point ``key``: where, which step, what to do."""
         name = self.method.name
-        where = ", ".join(f"x[{i}] = {_fmt(v)}" for i, v in key)
-        steps = ", ".join(_fmt(v - self.flat[i]) for i, v in key)
-        edge = ", ".join(f"between {_fmt(self.flat[i])} and {_fmt(v)}" for i, v in key)
+        where = ", ".join(f"x[{i}] = {_fmt(self.real(i, v))}" for i, v in key)
+        steps = ", ".join(_fmt(self.real(i, v - self.flat[i])) for i, v in key)
+        edge = ", ".join(f"between {_fmt(self.real(i, self.flat[i]))} and "
+                         f"{_fmt(self.real(i, v))}" for i, v in key)
         reason = self.reasons.get(key, "")
         if reason == "nonfinite":  # which primitive left its domain there, if one did
             try:
@@ -460,14 +515,81 @@ class _Sampler:
             f"(ForwardDifference/BackwardDifference{also}) or a smaller h"
         )
 
-    def result(self, value: Any, method: Method, **fields: Any) -> DerivativeResult:
+    def result(self, value: Any, method: Method, deriv: int = 1, **fields: Any
+               ) -> DerivativeResult:
+        """The result of ``value`` (a Jacobian ``(m, n)``, or with ``deriv=2`` a Hessian)
+        computed on the sampled coordinates, in f's own units, with the guards applied."""
         step, err = fields.get("step"), fields.get("error")
         if step is not None and err is not None and self.flat.size:
-            fields["error"], why = _alias_guard(self.flat, step, err)
+            fields["error"], why = _alias_guard(self.flat, step, err,
+                                                self._arg(self.flat.copy()))
+            if not why and np.any(np.abs(self._arg(self.flat.copy())) >= SUBGRID_X):
+                fields["error"], why = self._subgrid(value if deriv == 1 else None,
+                                                     fields["error"])
             if why:
                 fields["info"] = {**fields.get("info", {}), "unresolved": why}
+        if self.scale is not None:  # back from units of the power of two to f's own
+            def back(a: Any) -> np.ndarray:  # one factor at a time: s_i s_j may overflow
+                a = np.asarray(a) / self.scale
+                return a if deriv == 1 else a / self.scale[:, None]
+
+            value = back(value)
+            if fields.get("error") is not None:
+                fields["error"] = back(fields["error"])
+            if step is not None:
+                fields["step"] = np.asarray(step) * self.scale.reshape(np.shape(step))
         return DerivativeResult(value, nfev=self.nfev, method=method.name,
                                 out_shape=self.out_shape, **fields)
+
+
+SCALE_FROM = 2.0 ** 64
+"""From this ``|x_j|`` on (1.8e19) the difference methods sample coordinate ``j`` in units of a
+power of two near it (:func:`coordinate_scales`)."""
+
+
+def coordinate_scales(flat: np.ndarray) -> np.ndarray | None:
+    """Per coordinate, the power of two the difference methods sample it in units of:
+    ``2^(e-1)`` with ``|x_j| = m 2^e`` (``0.5 <= m < 1``; so ``1 <= |u_j| < 2``) where ``|x_j| >= SCALE_FROM``, else 1; None when
+    no coordinate is that large. Scaling by a power of two is exact, and so is the way back:
+    the samples are the same floats, while the steps, the pilot's higher derivatives and the
+    estimates are numbers near 1 instead of ``h^2 = inf`` and ``f'' = 1e-600 = 0``.
+
+    Examples
+    --------
+    >>> coordinate_scales(np.array([1e300, 2.0]))[1], coordinate_scales(np.array([3.0])) is None
+    (np.float64(1.0), True)
+    """
+    big = np.abs(flat) >= SCALE_FROM
+    if not np.any(big & np.isfinite(flat)):
+        return None
+    _, e = np.frexp(np.where(big & np.isfinite(flat), flat, 1.0))
+    return np.where(big & np.isfinite(flat), np.ldexp(1.0, e - 1), 1.0)  # 2^1023 at most
+
+
+SUBGRID_X = 1e14
+"""From this ``|x_j|`` on (float spacing 1/64 and up) the difference methods evaluate f once
+more, one float above ``x_j``, to see whether f varies on a scale finer than the float grid
+there (sin at 1e308, where neighbouring floats are 2e292 apart): then no stencil can resolve
+the derivative along ``x_j`` and its entries' estimates are made infinite."""
+
+SUBGRID_ROUNDINGS = 64.0
+"""How many roundings of ``|f|`` (at its precision) a change over one ulp of ``x_j`` may take
+before f counts as varying below the float grid (``x**10`` at 1e20 takes about 10)."""
+
+
+def _entries_of(e: np.ndarray, n: int, cols: np.ndarray) -> np.ndarray:
+    """``e`` (an error array over the ``n`` coordinates: gradient, Jacobian or Hessian
+    layout) with the entries of the coordinates ``cols`` made infinite."""
+    e = np.array(e, dtype=float)
+    if e.size == n:
+        flat = e.reshape(-1)
+        flat[cols] = np.inf
+        return flat.reshape(e.shape)
+    if e.ndim >= 1 and e.shape[-1] == n:
+        e[..., cols] = np.inf
+        if e.ndim == 2 and e.shape[0] == n:
+            e[cols, :] = np.inf
+    return e
 
 
 ALIAS_ULPS = 4.0
@@ -478,9 +600,11 @@ automatic steps' own floor (16 eps |x|, 16 to 32 ulps), so only steps that round
 Richardson tableau shrinking past it, a fixed h) meet it."""
 
 
-def _alias_guard(flat: np.ndarray, step: Any, err: Any) -> tuple[Any, str]:
+def _alias_guard(flat: np.ndarray, step: Any, err: Any, shown: Any = None
+                 ) -> tuple[Any, str]:
     """``err`` with the entries of coordinates whose step is within :data:`ALIAS_ULPS` of
-    ``x`` made infinite (the estimate cannot be trusted), and why (or "")."""
+    ``x`` made infinite (the estimate cannot be trusted), and why (or ""); ``shown``: x in
+    f's own units for the message, where ``flat`` is scaled (:func:`coordinate_scales`)."""
     hs = np.abs(np.asarray(step, dtype=float)).ravel()
     if hs.size not in (1, flat.size):
         return err, ""
@@ -490,19 +614,12 @@ def _alias_guard(flat: np.ndarray, step: Any, err: Any) -> tuple[Any, str]:
     close = np.isfinite(flat) & (ulps < ALIAS_ULPS)
     if not close.any():
         return err, ""
-    e = np.array(err, dtype=float)
     n = flat.size
-    if e.size == n:
-        e = e.reshape(-1)
-        e[close] = np.inf
-        e = e.reshape(np.shape(err))
-    elif e.ndim >= 1 and e.shape[-1] == n:
-        e[..., close] = np.inf
-        if e.ndim == 2 and e.shape[0] == n:
-            e[close, :] = np.inf
+    e = _entries_of(err, n, close)
     i = int(np.argmax(close))
     where = f"x[{i}]" if n > 1 else "x"
-    return e, (f"the step at {where} = {flat[i]:.6g} is {float(ulps[i]):.2g} units in the "
+    xi = float(np.ravel(shown)[i]) if shown is not None else flat[i]
+    return e, (f"the step at {where} = {xi:.6g} is {float(ulps[i]):.2g} units in the "
                f"last place of {where}: f's values at neighbouring floats cannot show its "
                f"slope (|x| is too large for this function's scale of variation)")
 
@@ -1130,8 +1247,9 @@ def _pilot(sampler: _Sampler, kind: str, pow2: bool = False) -> _Pilot:
             if shrinks > PILOT_ROUNDS:  # the length shrank with every step
                 i = int(todo[int(np.argmax(shrink))])
                 raise StencilError(
-                    f"{sampler.method.name}: at x[{i}] = {_fmt(flat[i])} f varies on a scale "
-                    f"below {_fmt(short[int(np.argmax(shrink))])} that {PILOT_ROUNDS} pilot "
+                    f"{sampler.method.name}: at x[{i}] = {_fmt(sampler.real(i, flat[i]))} f "
+                    f"varies on a scale below "
+                    f"{_fmt(sampler.real(i, short[int(np.argmax(shrink))]))} that {PILOT_ROUNDS} pilot "
                     f"rounds could not resolve (a singularity or domain edge that close, or "
                     f"oscillation that fast), so no finite-difference step is trustworthy "
                     f"there; use an AD method (method='reverse-mode') or a point farther from "
@@ -1163,15 +1281,19 @@ def _jump_error(sampler: _Sampler, kind: str, i: int, vals: np.ndarray, hp: floa
     offsets = np.array(PILOT_OFFSETS[kind])
     dev = np.abs(vals - sampler.f0[None, :]).max(axis=1)
     j = int(np.argmax(dev))
-    x0 = sampler.flat[i]
-    side = x0 + offsets[j] * hp
-    near = x0 + np.sign(offsets[j]) * min(abs(offsets)) * hp
+    x0 = sampler.real(i, sampler.flat[i])
+    side = sampler.real(i, sampler.flat[i] + offsets[j] * hp)
+    near = sampler.real(i, sampler.flat[i] + np.sign(offsets[j]) * min(abs(offsets)) * hp)
     lo, hi = sorted((x0, float(side)))
     who = sampler.method.name
     where = f"x[{i}]" if sampler.flat.size > 1 else "x"
+    grid = ""
+    if abs(x0) >= SUBGRID_X:  # e.g. sin at 1e308: the floats there are 2e292 apart
+        grid = (f" (at |{where}| = {abs(x0):.3g} neighbouring floats are "
+                f"{np.spacing(abs(x0)):.2g} apart: f may vary on a scale finer than that)")
     return StencilError(
         f"{who}: f jumps by {float(dev[j]):.3g} between {where} = {x0:.10g} and "
-        f"{float(side):.10g} however small the step (the difference quotient grows as the step "
+        f"{float(side):.10g}{grid} however small the step (the difference quotient grows as the step "
         f"shrinks): a discontinuity at or next to {where} (floor, round, sign, a comparison or "
         f"branch), within [{lo:.10g}, {hi:.10g}] (closest sample {float(near):.10g}); f has "
         f"no derivative there. Differentiate at a point away from the jump, or use a "
@@ -1251,8 +1373,8 @@ def _check_resolved(s: _Sampler, vals: np.ndarray, h: np.ndarray, pilot: _Pilot)
     where = f"x[{i}]" if s.flat.size > 1 else "x"
     raise StencilError(
         f"{s.method.name}: f has the same value at every stencil point along {where} = "
-        f"{_fmt(s.flat[i])} (step h = {_fmt(h[i])}), though it changes over "
-        f"{_fmt(pilot.hp[i])}: the step is below the resolution of f's values "
+        f"{_fmt(s.real(i, s.flat[i]))} (step h = {_fmt(s.real(i, h[i]))}), though it changes "
+        f"over {_fmt(s.real(i, pilot.hp[i]))}: the step is below the resolution of f's values "
         f"({s.noise.precision}), so the zero difference is not a derivative; pass a larger "
         f"h, or evaluate f in float64"
     )
@@ -1302,6 +1424,11 @@ def _accuracy(method: Any, noise: Noise | None, order: int = 2, deriv: int = 1) 
     return promised_accuracy(method.name, unit, order, deriv)
 
 
+ZERO_TO = 1e-300
+"""An all-zero row (a derivative that is 0) whose absolute error estimate is at most this is
+judged exact: 0 relative to itself would be no verdict."""
+
+
 def _judged(method: Any, r: DerivativeResult, noise: Noise | None, order: int = 2,
             trunc: Any = None, rounding: Any = None, note: str = "",
             variation: Any = None, fscale: Any = None, deriv: int = 1) -> DerivativeResult:
@@ -1312,6 +1439,9 @@ def _judged(method: Any, r: DerivativeResult, noise: Noise | None, order: int = 
     acc = _accuracy(method, noise, order, deriv)
     value = np.asarray(r.value, dtype=float)
     err = np.asarray(r.error, dtype=float)
+    if np.any(np.isnan(err)):  # an estimate that could not be made (inf - inf at |x| ~ 1e300)
+        err = np.where(np.isnan(err), np.inf, err)  # is no bound: infinite, never NaN
+        r = dataclasses.replace(r, error=err if err.ndim else float(err))
     rows = value.reshape(-1, value.shape[-1]) if value.ndim >= 2 and r.out_shape != () \
         else value.reshape(1, -1)
     errs = err.reshape(rows.shape)
@@ -1319,6 +1449,8 @@ def _judged(method: Any, r: DerivativeResult, noise: Noise | None, order: int = 
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(errs == 0, 0.0, errs / scale)
     rel = np.where(np.isnan(rel), np.inf, rel)
+    # a row that is exactly 0 to an absolute 1e-300 (the complex step's floor): 0 is its value
+    rel = np.where((scale == 0) & (errs <= ZERO_TO), 0.0, rel)
     if bool(np.all(rel <= acc)):
         return dataclasses.replace(r, status=note or "ok", info={**r.info, "accuracy": acc})
     w = np.unravel_index(int(np.argmax(rel)), rel.shape)
@@ -1541,7 +1673,7 @@ class _FiniteDifference(Method):
         trunc[np.arange(n), np.arange(n)] = t2
         trunc = TRUNCATION_SAFETY * trunc
         error = trunc + rounding
-        r = s.result(hess, self, error=error, step=h.reshape(x.shape),
+        r = s.result(hess, self, 2, error=error, step=h.reshape(x.shape),
                      info={"order": self.order, "precision": s.noise.precision,
                            "unit": s.noise.effective_unit})
         return _judged(self, r, s.noise, self.order, trunc, rounding, deriv=2)
@@ -1690,6 +1822,7 @@ class _ScalarSampler:
     shape = ()
     m = 1
     chunk = 1
+    scale = None  # |x| below SCALE_FROM: sampled in f's own units
 
     def __init__(self, method: Method, spec: Function, xf: float) -> None:
         self.method, self.spec = method, spec
@@ -1702,6 +1835,9 @@ class _ScalarSampler:
         self.pilot_vals: np.ndarray | None = None
         self.pilot_hp: np.ndarray | None = None
         self.noise: Noise | None = None
+
+    def real(self, i: int, v: float) -> float:
+        return float(v)
 
     def f(self, t: float) -> float:
         seen = self.seen
@@ -1839,6 +1975,8 @@ class Richardson(Method):
         non-scalar value) raises :class:`_Fallback`, and the batched path starts over (its
         evaluations counted too).
         """
+        if not abs(xf) < SCALE_FROM:  # sampled in units of a power of two: the batched path
+            raise _Fallback(0)
         s = _ScalarSampler(self, spec, xf)
         f = s.f
         s.noise = Noise.measure(s)
@@ -2074,7 +2212,7 @@ class Richardson(Method):
         for r, (i, j) in enumerate(pairs):
             hess[i, j] = hess[j, i] = ext.value[r, 0]
             err[i, j] = err[j, i] = ext.error[r, 0]
-        r = s.result(hess, self, error=err, step=h0.reshape(x.shape),
+        r = s.result(hess, self, 2, error=err, step=h0.reshape(x.shape),
                      info={"precision": s.noise.precision,
                            "unit": s.noise.effective_unit})
         return _judged(self, r, s.noise, deriv=2)
@@ -2158,7 +2296,7 @@ class _AnalyticTrace(Trace):
     domain (sqrt: defined at 0, its derivative is not).
     """
 
-    __slots__ = ("continued", "deferred", "domains", "edges", "ops", "point", "spec")
+    __slots__ = ("continued", "deferred", "domains", "edges", "ops", "point", "spec", "tie")
 
     def __init__(self, spec: Function, point: Any) -> None:
         super().__init__()
@@ -2167,6 +2305,7 @@ class _AnalyticTrace(Trace):
         self.domains = self.edges = False
         self.continued = False  # a stanza's continuation ran (numpy's norm is not analytic)
         self.ops = 0  # primitives run: each rounds Im f once more (the error estimate)
+        self.tie: str | None = None  # a comparison x sits on the boundary of (see _look)
         self.deferred: list[DomainError] = []  # domain errors of entries made NaN (see _check)
 
     def process(self, prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
@@ -2182,6 +2321,8 @@ class _AnalyticTrace(Trace):
             out = prim.evaluate(real, params)
             if np.asarray(out).dtype == bool:
                 self.continued = True
+                if self.tie is None and len(args) == 2:
+                    self._look(prim, args, real)
                 return out
         if not prim.analytic:
             raise NonAnalyticError(
@@ -2215,6 +2356,18 @@ class _AnalyticTrace(Trace):
             out = np.where(mask, complex(np.nan, np.nan), out)
             out = out[()] if out.ndim == 0 else out
         return _ComplexTracer(self, out)
+
+    def _look(self, prim: Any, args: tuple[Any, ...], real: tuple[Any, ...]) -> None:
+        """Record in :attr:`tie` a comparison whose two sides are equal at x but move apart
+        along the step (``x < 1`` at ``x = 1``): x is on the boundary between two branches,
+        where f may jump or kink, and the complex step follows only one of them."""
+        im = [np.imag(a._z) if isinstance(a, _ComplexTracer) and a._trace is self else 0.0
+              for a in args]
+        tie = np.logical_and(np.equal(real[0], real[1]), np.not_equal(im[0], im[1]))
+        if np.any(tie):
+            at = tuple(int(i) for i in np.argwhere(tie)[0]) if np.ndim(tie) else ()
+            sides = [float(np.broadcast_to(r, np.shape(tie))[at]) for r in real]
+            self.tie = f"{prim.name}({sides[0]!r}, {sides[1]!r})"
 
     def _check(self, prim: Any, vals: tuple[Any, ...], domain: Any, deriv: Any) -> Any:
         """The entries of ``prim``'s argument whose real part is outside its domain or its
@@ -2295,8 +2448,16 @@ def _traced(spec: Function, arg: Any) -> tuple[Any, _AnalyticTrace]:
     return value, trace
 
 
+class _Tie(Exception):
+    """The lean complex step met a comparison tie (:meth:`_AnalyticTrace._look`): the general
+    path says so in the result's status."""
+
+
 def _traced_value(spec: Function, arg: Any) -> Any:
-    return _traced(spec, arg)[0]
+    value, trace = _traced(spec, arg)
+    if trace.tie is not None:
+        raise _Tie(trace.tie)
+    return value
 
 
 def _unbox(out: Any, trace: _AnalyticTrace) -> Any:
@@ -2380,6 +2541,35 @@ _CS_ROUNDING = 4.0
 _CS_UNKNOWN_OPS = 8
 """Primitives assumed where the complex step never traced the spec (``check=False``)."""
 
+_CS_SHIFT = 2.0 ** -40
+"""The relative shift of ``x`` (of ``max(|x|, 1)``) at which the complex step evaluates ``f``
+a second time to measure how rounding inside ``f`` moves its derivative (see
+:func:`_cs_conditioning`)."""
+
+_CS_PROMISE = 500.0 * EPS
+"""Half the complex step's promise (:func:`promised_accuracy`): a lean result whose estimate is
+above it, relative, is judged on the general path."""
+
+_CS_RETRY_H = 1e-20
+"""The complex step's second step for a direction whose ``Im f(x + ih)`` was exactly 0: at
+``h = 1e-200`` a derivative below ``5e-124`` underflows (``Im f`` is below the smallest
+float); at ``1e-20`` only one below ``5e-304`` does, and the truncation ``h^2 f''' / 6`` is
+still ``1e-40`` of the scale f varies on."""
+
+_CS_CONDITION = 4.0
+"""Rounding inside ``f`` acts on the derivative about like a shift of ``x`` by this many
+units of ``eps * max(|x|, 1)``."""
+
+
+def _cs_conditioning(d0: Any, d1: Any, shift: Any, scale: Any) -> Any:
+    """The complex step's conditioning term: ``Im f / h`` carries no cancellation of its own,
+    but the real parts it is computed from are rounded, and near a pole of a composite
+    (``1 / (x**2 - 2)`` next to ``sqrt(2)``) that rounding -- ``x**2`` off by an ulp -- moves
+    the derivative by ``f''(x) * eps * |x|``, far more than the ulps of the entry. ``d0`` and
+    ``d1`` are the derivatives at ``x`` and at ``x + shift``; the term is
+    :data:`_CS_CONDITION` ``* eps * scale * |f''|``, with ``scale = max(|x|, 1)``."""
+    return _CS_CONDITION * EPS * scale * np.abs(d1 - d0) / shift
+
 
 def _cs_rounds(spec: Any) -> float:
     """The complex step's error in rounding units of ``|entry|``: :data:`_CS_ROUNDING` per
@@ -2400,7 +2590,7 @@ class _ScalarResult(DerivativeResult):
     cost more than f). It keeps DerivativeResult's constructor, which ``dataclasses.replace``
     calls with every field."""
 
-    nfev = 1
+    nfev = 2
     method = "complex-step"
     step = 1e-200
     out_shape = ()
@@ -2500,7 +2690,7 @@ class ComplexStep(Method):
                 ihc, sqrt_h, cap, h = self._lean_consts
                 try:  # x + ih as np.complex128: exact, x + 0 and 0 + h
                     re, im = _parts(call(x + ihc))
-                except (DomainError, FloatingPointError, RuntimeWarning, TypeError):
+                except (DomainError, FloatingPointError, RuntimeWarning, TypeError, _Tie):
                     re = None  # TypeError: not complex; DomainError: the general path explains
                 # Im f(x + ih) = h f'(x) + O(h^3): |h f'| <= sqrt(h) (1 + |f|) unless f is not
                 # real at x; the cap fails for an infinite or NaN re and keeps im / h finite (x
@@ -2512,7 +2702,21 @@ class ComplexStep(Method):
                     floor = _subnormal_floor(h)
                     if floor > EPS * abs(d):  # Im f was subnormal: the general path judges
                         return super().derivative(f, x)
-                    e = 1.01 * EPS * abs(d) * _cs_rounds(f) + floor
+                    e = 1.01 * EPS * abs(d) * _cs_rounds(f)
+                    # the second evaluation, a shift of x away: how rounding inside f moves
+                    # the derivative (_cs_conditioning); trouble there -> the general path
+                    scale = abs(x) if abs(x) > 1.0 else 1.0
+                    x1 = x + _CS_SHIFT * scale
+                    try:
+                        im1 = _parts(call(x1 + ihc))[1]
+                    except (DomainError, FloatingPointError, RuntimeWarning, TypeError, _Tie):
+                        return super().derivative(f, x)
+                    d1 = im1 / h
+                    if not abs(d1) < math.inf:
+                        return super().derivative(f, x)
+                    e = e + _cs_conditioning(d, d1, (x1 - x) / scale, 1.0) + floor
+                    if e > _CS_PROMISE * abs(d):  # beyond the promise: judged, with a reason
+                        return super().derivative(f, x)
                     if h == 1e-200:  # _ScalarResult.step
                         r.__dict__.update(value=d, error=e)
                     else:
@@ -2532,16 +2736,21 @@ class ComplexStep(Method):
 
     def _call(self, spec: Function, z: np.ndarray, shape: tuple[int, ...], trace: bool
               ) -> Any:
-        """``f(z)`` at one complex point; traced when ``trace`` (its verdict is remembered)."""
+        """``f(z)`` at one complex point, and the comparison tie it met (or None); traced
+        when ``trace`` (its verdict is remembered)."""
         arg = z[0] if not shape else z.reshape(shape)
         if not trace:
-            return spec.call(arg)
+            return spec.call(arg), None
         out, trace = _traced(spec, arg)
         _verdict(spec).add(spec, shape, trace)
-        return out
+        return out, trace.tie
 
-    def _columns(self, spec: Function, x: np.ndarray) -> tuple[np.ndarray, int, tuple]:
+    def _columns(self, spec: Function, x: np.ndarray
+                 ) -> tuple[np.ndarray, int, tuple, float, str | None]:
+        """The complex-step Jacobian's columns at ``x``, the evaluations, f's output shape,
+        the rounding unit of its values, and a comparison tie met on the way (or None)."""
         flat = x.ravel().astype(float)
+        tie = None
         n = flat.size
         cols: list[np.ndarray] = []
         outs: list[Any] = []
@@ -2557,7 +2766,8 @@ class ComplexStep(Method):
             z = flat.astype(complex)
             z[i] += 1j * self.h
             before = z.copy() if i == 0 else None
-            raw = self._call(spec, z, x.shape, (trace and i == 0) or every)
+            raw, met = self._call(spec, z, x.shape, (trace and i == 0) or every)
+            tie = tie or met
             try:
                 out = np.asarray(raw)
             except ValueError:  # a ragged list
@@ -2603,10 +2813,11 @@ class ComplexStep(Method):
                 f"complex-step: {spec.name} returned {sorted(sizes)[0]} and "
                 f"{sorted(sizes)[-1]} values at the same x in two directions; f's output "
                 f"shape must not change between calls (does it keep state between calls?)")
-        return np.stack(cols, axis=1), n, tuple(np.shape(outs[0])), unit
+        return np.stack(cols, axis=1), n, tuple(np.shape(outs[0])), unit, tie
 
-    def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
-        jac, nfev, out_shape, unit = self._columns(spec, x)
+    def _jacobian(self, spec: Function, x: np.ndarray, condition: bool = True
+                  ) -> DerivativeResult:
+        jac, nfev, out_shape, unit, tie = self._columns(spec, x)
         if not np.all(np.isfinite(jac)):
             raise StencilError(
                 f"complex-step: the derivative of {spec.name} at x = {x.ravel().tolist()} is "
@@ -2617,18 +2828,69 @@ class ComplexStep(Method):
         # to (nearly) 0, to a hundredth of the largest of its row
         error = _cs_rounds(spec) * unit * (np.abs(jac) + 0.01 * np.abs(jac).max(
             axis=1, keepdims=True))
-        floor = _subnormal_floor(self.h)  # Im f subnormal (h below ~1e-300): few digits
+        info: dict[str, Any] = {}
+        if condition:  # plus the rounding of the real parts, measured a shift of x away
+            cond, more = self._conditioning(spec, x, jac, unit)
+            error = error + cond
+            nfev += more
+            big = cond > 0.5 * promised_accuracy(self.name, unit) * np.abs(jac).max(
+                axis=1, keepdims=True)
+            if np.any(big):
+                info["unresolved"] = (
+                    "rounding inside f is amplified at x (its derivative moves by "
+                    f"{float(np.max(cond)):.2g} under rounding of x's real parts: a pole or a "
+                    "cancellation nearby)" if np.all(np.isfinite(cond)) else
+                    "f is singular within a relative 1e-12 of x on both sides")
+        if tie is not None:  # no derivative to vouch for: f may jump or kink at x
+            error = np.full(jac.shape, np.inf)
+            info["unresolved"] = (
+                f"x is on the boundary of the comparison {tie}, where f may jump or kink, "
+                f"and the complex step follows one branch (central differences detect a jump)")
+        floor = np.full(jac.shape, _subnormal_floor(self.h))  # Im f subnormal: few digits
+        zero = ~np.any(jac, axis=0)
+        if np.any(zero) and self.h < _CS_RETRY_H:  # Im f = h f' may have underflowed to 0
+            # (sqrt at 1e300: h f' = 5e-351): those columns again at a larger h, where
+            # truncation h^2 f''' / 6 is still far below rounding
+            again = ComplexStep(h=_CS_RETRY_H, check=self.check, chunk=self.chunk)
+            jac2, more, *_ = again._columns(spec, x)
+            nfev += more
+            jac[:, zero] = jac2[:, zero]
+            error[:, zero] = _cs_rounds(spec) * unit * np.abs(jac2[:, zero])
+            floor[:, zero] = _subnormal_floor(_CS_RETRY_H)
         r = DerivativeResult(jac, nfev=nfev, method=self.name, error=error + floor,
-                             step=self.h, out_shape=out_shape)
-        judge = self.accuracy != "auto" or self.strict or floor > EPS * np.abs(jac).max()
+                             step=self.h, out_shape=out_shape, info=info)
+        top = float(np.abs(jac).max(initial=0.0))
+        floor = float(floor.max(initial=0.0))
+        # Im f subnormal with a nonzero answer: few digits (an exact 0 is 0 to the floor)
+        judge = self.accuracy != "auto" or self.strict or floor > EPS * top > 0.0 or bool(info)
         return _judged(self, r, None) if judge else r
+
+    def _conditioning(self, spec: Function, x: np.ndarray, jac: np.ndarray, unit: float
+                      ) -> tuple[np.ndarray, int]:
+        """:func:`_cs_conditioning` per entry of ``jac``, from the complex-step Jacobian at
+        ``x`` shifted (every coordinate, by :data:`_CS_SHIFT` of ``max(|x|, 1)``) up, or down
+        where up leaves f's domain; and the evaluations it took. Rounding at ``f``'s own
+        precision (``unit``) shifts its real parts the same way."""
+        flat = x.ravel().astype(float)
+        scale = np.maximum(np.abs(flat), 1.0)
+        for sign in (1.0, -1.0):
+            moved = flat + sign * _CS_SHIFT * scale
+            try:
+                jac1, nfev, *_ = self._columns(spec, moved.reshape(x.shape))
+            except DiffkitError:
+                continue
+            if jac1.shape == jac.shape and np.all(np.isfinite(jac1)):
+                shift = float(np.min(np.abs(moved - flat) / scale))
+                # the Jacobian moves by the sum over coordinates of H_jk * shift * scale_k
+                return (unit / EPS) * _cs_conditioning(jac, jac1, shift, 1.0), nfev
+        return np.full(jac.shape, np.inf), 0  # singular next to x, both ways: no vouching
 
     def _hessian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         """Central differences of the complex-step gradient (error ~ eps^(2/3)); the estimate
         compares them with the same differences at twice the step."""
         flat = x.ravel().astype(float)
         n = flat.size
-        g0 = self._jacobian(spec, x)
+        g0 = self._jacobian(spec, x)  # with its conditioning: the gradient's own error
         if g0.out_shape not in ((), None) and int(np.prod(g0.out_shape)) != 1:
             raise not_scalar(spec.name, g0.out_shape, "hessian")
         nfev = g0.nfev
@@ -2642,7 +2904,7 @@ class ComplexStep(Method):
                 for sgn in (1.0, -1.0):
                     xp = flat.copy()
                     xp[j] = flat[j] + sgn * mult * delta[j]
-                    r = self._jacobian(spec, xp.reshape(x.shape))
+                    r = self._jacobian(spec, xp.reshape(x.shape), condition=False)
                     nfev += r.nfev
                     cols.append(np.ravel(r.value))
                     where.append(xp[j])
@@ -2653,10 +2915,19 @@ class ComplexStep(Method):
         coarse = 0.5 * (coarse + coarse.T)
         # truncation: the 2-delta differences have 4x the error of the delta ones; noise: the
         # gradient's rounding over the step
+        gerr = max(float(np.max(g0.error)), _cs_rounds(spec) * EPS * gmax)
+        with np.errstate(over="ignore"):
+            square = np.minimum.outer(delta, delta) ** 2
         error = TRUNCATION_SAFETY * np.abs(coarse - hess) / 3.0 + asym + \
-            _cs_rounds(spec) * EPS * gmax / np.minimum.outer(delta, delta)
+            gerr / np.sqrt(square)
+        info = {"scheme": "central differences of the complex-step gradient"}
+        if not np.all(np.isfinite(square)):  # |x| ~ 1e300: a gradient's rounding over a
+            # step of 1e296 vanishes below the smallest float, and so would the estimate
+            error = np.full((n, n), np.inf)
+            info["unresolved"] = (
+                f"the step {float(delta.max()):.3g} (relative to |x|) is so large that its "
+                f"square overflows: differences of the gradient cannot resolve the Hessian at "
+                f"such a |x| (use an AD method)")
         r = DerivativeResult(hess, nfev=nfev, method=self.name, error=error,
-                             step=delta.reshape(x.shape), out_shape=(),
-                             info={"scheme": "central differences of the complex-step "
-                                             "gradient"})
+                             step=delta.reshape(x.shape), out_shape=(), info=info)
         return _judged(self, r, None, deriv=2)
