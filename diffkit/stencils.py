@@ -875,24 +875,46 @@ class Extrapolation:
                 e = t + norm(crow[j], noise)
                 value, err, trunc = lanes.where(lanes.top(e) < lanes.top(err), (row[j], e, t),
                                                 (value, err, trunc))
+        if k == 2:  # two levels that agreed by accident (see _unconfirmed): forget them
+            self.error = _unconfirmed(self, row[0], prev[0], norm(crow[0], noise))
+        # the finest difference itself far outside the best entry's bound: that bound was an
+        # accident of steps too large for f (a kink crossed, then not): go on from here
+        off = abs(row[0] - self.value) > 2.0 * self.error + 2.0 * norm(crow[0], noise)
         if scalar:
-            if err < self.error or (self.discredit and _discredits(value, err, trunc, self)):
+            if err < self.error or off or \
+                    (self.discredit and _discredits(value, err, trunc, self)):
                 self.value, self.error, self.step, self.stale = value, err, h, 0
-                self.active = not trunc <= 0.5 * err  # converged: see below
+                # converged: see below (two levels alone are no verdict: _unconfirmed)
+                self.active = k < 2 or not trunc <= 0.5 * err
             else:
                 self.stale += 1
                 self.active = self.stale < 2
             return self.active
-        better = lanes.top(err) < lanes.top(self.error)
+        better = (lanes.top(err) < lanes.top(self.error)) | lanes.any(off)
         if self.discredit:
             better = better | lanes.any(_discredits(value, err, trunc, self))
         better = self.active & better
         self.value, self.error, self.step, self.stale = lanes.where(
             better, (value, err, h, 0), (self.value, self.error, self.step, self.stale + 1))
-        # converged: rounding dominates, smaller steps only add noise
-        converged = better & lanes.all(trunc <= 0.5 * err)
+        # converged: rounding dominates, smaller steps only add noise (not on two levels
+        # alone: a third one confirms them, see _unconfirmed)
+        converged = better & lanes.all(trunc <= 0.5 * err) & (k >= 2)
         self.active = self.active & (self.stale < 2) & ~converged
         return self.active
+
+
+def _unconfirmed(ext: Extrapolation, d2: Any, d1: Any, noise: Any) -> Any:
+    """``ext.error``, made infinite where the third level's difference ``d2`` contradicts the
+    agreement of the first two: ``D(h) = f' + c h^2`` moves by a quarter as much from the
+    second level to the third as from the first to the second, so a step four times larger
+    than the agreement of the first two (and the noise) says that agreement was an accident --
+    ``arctan(tan(x))`` sampled across its jumps at the same offset twice gives two equal
+    quotients far from f' -- and the sequence goes on without it."""
+    accident = abs(d2 - d1) > 4.0 * ext.error + 2.0 * noise
+    if ext.lanes is FLOATS:
+        return math.inf if accident else ext.error
+    return np.where(np.any(accident, axis=-1, keepdims=True) if np.ndim(accident) > 1
+                    else accident, np.inf, ext.error)
 
 
 def _discredits(value: Any, err: Any, trunc: Any, ext: Extrapolation) -> Any:

@@ -2847,10 +2847,11 @@ class ComplexStep(Method):
                 f"x is on the boundary of the comparison {tie}, where f may jump or kink, "
                 f"and the complex step follows one branch (central differences detect a jump)")
         floor = np.full(jac.shape, _subnormal_floor(self.h))  # Im f subnormal: few digits
-        zero = ~np.any(jac, axis=0)
-        if np.any(zero) and self.h < _CS_RETRY_H:  # Im f = h f' may have underflowed to 0
-            # (sqrt at 1e300: h f' = 5e-351): those columns again at a larger h, where
-            # truncation h^2 f''' / 6 is still far below rounding
+        # Im f = h f' may have underflowed to 0 (sqrt at 1e300: h f' = 5e-351): those columns
+        # again at a larger h, where x_j is at least 1 (f varies on a scale of 1 or more:
+        # truncation h^2 f''' / 6 far below rounding; x**3 at 1e-100 would get 1e-40 from it)
+        zero = ~np.any(jac, axis=0) & (np.abs(x.ravel()) >= 1.0)
+        if np.any(zero) and self.h < _CS_RETRY_H:
             again = ComplexStep(h=_CS_RETRY_H, check=self.check, chunk=self.chunk)
             jac2, more, *_ = again._columns(spec, x)
             nfev += more
