@@ -2542,7 +2542,7 @@ _CS_UNKNOWN_OPS = 8
 """Primitives assumed where the complex step never traced the spec (``check=False``)."""
 
 _CS_SHIFT = 2.0 ** -40
-"""The relative shift of ``x`` (of ``max(|x|, 1)``) at which the complex step evaluates ``f``
+"""The relative shift of ``x`` (of ``|x|``, :func:`_cs_scale`) at which the complex step evaluates ``f``
 a second time to measure how rounding inside ``f`` moves its derivative (see
 :func:`_cs_conditioning`)."""
 
@@ -2558,7 +2558,17 @@ still ``1e-40`` of the scale f varies on."""
 
 _CS_CONDITION = 4.0
 """Rounding inside ``f`` acts on the derivative about like a shift of ``x`` by this many
-units of ``eps * max(|x|, 1)``."""
+units of ``eps * |x|`` (:func:`_cs_scale`)."""
+
+
+def _cs_scale(ax: Any) -> Any:
+    """What the conditioning shift is relative to: ``|x|`` (the rounding of the real parts
+    scales with it: ``x**2`` next to ``sqrt(2)``), 1 at ``x = 0``, never below ``1e-250``
+    (a shift of ``2^-40`` of it stays a normal float). Relative to ``max(|x|, 1)`` the shift
+    would move ``log`` at ``1e-9`` by 0.1 %, a false alarm of a million ulps."""
+    if np.ndim(ax) == 0:
+        return 1.0 if ax == 0.0 else max(float(ax), 1e-250)
+    return np.where(ax == 0.0, 1.0, np.maximum(ax, 1e-250))
 
 
 def _cs_conditioning(d0: Any, d1: Any, shift: Any, scale: Any) -> Any:
@@ -2567,7 +2577,7 @@ def _cs_conditioning(d0: Any, d1: Any, shift: Any, scale: Any) -> Any:
     (``1 / (x**2 - 2)`` next to ``sqrt(2)``) that rounding -- ``x**2`` off by an ulp -- moves
     the derivative by ``f''(x) * eps * |x|``, far more than the ulps of the entry. ``d0`` and
     ``d1`` are the derivatives at ``x`` and at ``x + shift``; the term is
-    :data:`_CS_CONDITION` ``* eps * scale * |f''|``, with ``scale = max(|x|, 1)``."""
+    :data:`_CS_CONDITION` ``* eps * scale * |f''|``, with ``scale = |x|`` (:func:`_cs_scale`)."""
     return _CS_CONDITION * EPS * scale * np.abs(d1 - d0) / shift
 
 
@@ -2621,9 +2631,10 @@ class ComplexStep(Method):
     the trace checks each primitive's argument against the registry's domain and derivative
     domain and raises :class:`~diffkit.errors.DomainError`, as the other methods do.
 
-    After the first call a scalar derivative at a float costs one complex evaluation of
-    ``f`` and little else (about 1.8-2x a bare real call of a cheap ``f``;
-    ``benchmarks/numerical.py``); a result that is not finite and real to O(h) reruns on the
+    After the first call a scalar derivative at a float costs two complex evaluations of
+    ``f`` -- at ``x``, and a shift of ``x`` away for the estimate (:func:`_cs_conditioning`:
+    rounding inside ``f`` amplified next to a pole) -- and little else (about 4-5x a bare real
+    call of a cheap ``f``; ``benchmarks/numerical.py``); a result that is not finite and real to O(h) reruns on the
     general path, which traces and names the primitive. A spec with a primitive whose
     derivative domain is narrower than its domain (sqrt, arcsin, arccos) is traced on every
     call instead, since ``f(x + ih)`` at such an edge looks like any other result (about 5-8x
@@ -2646,8 +2657,8 @@ class ComplexStep(Method):
     --------
     >>> import diffkit as dk, diffkit.numpy as dnp
     >>> r = dk.methods.ComplexStep().derivative(dnp.exp, 1.0)
-    >>> float(r) == 2.718281828459045, r.nfev
-    (True, 1)
+    >>> float(r) == 2.718281828459045, r.nfev  # at x, and a shift of x away (its estimate)
+    (True, 2)
     """
 
     name = "complex-step"
@@ -2705,7 +2716,7 @@ class ComplexStep(Method):
                     e = 1.01 * EPS * abs(d) * _cs_rounds(f)
                     # the second evaluation, a shift of x away: how rounding inside f moves
                     # the derivative (_cs_conditioning); trouble there -> the general path
-                    scale = abs(x) if abs(x) > 1.0 else 1.0
+                    scale = _cs_scale(abs(x))
                     x1 = x + _CS_SHIFT * scale
                     try:
                         im1 = _parts(call(x1 + ihc))[1]
@@ -2869,11 +2880,11 @@ class ComplexStep(Method):
     def _conditioning(self, spec: Function, x: np.ndarray, jac: np.ndarray, unit: float
                       ) -> tuple[np.ndarray, int]:
         """:func:`_cs_conditioning` per entry of ``jac``, from the complex-step Jacobian at
-        ``x`` shifted (every coordinate, by :data:`_CS_SHIFT` of ``max(|x|, 1)``) up, or down
+        ``x`` shifted (every coordinate, by :data:`_CS_SHIFT` of ``|x|``, :func:`_cs_scale`) up, or down
         where up leaves f's domain; and the evaluations it took. Rounding at ``f``'s own
         precision (``unit``) shifts its real parts the same way."""
         flat = x.ravel().astype(float)
-        scale = np.maximum(np.abs(flat), 1.0)
+        scale = _cs_scale(np.abs(flat))
         for sign in (1.0, -1.0):
             moved = flat + sign * _CS_SHIFT * scale
             try:
