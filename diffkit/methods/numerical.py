@@ -237,7 +237,7 @@ def promised_accuracy(method: str, unit: float = EPS, order: int = 2, deriv: int
     ``u^(3/5)``), the complex step ``u`` (Hessians, from central differences of its gradient,
     ``10 u^(2/3)``); the promise is :data:`PROMISE_MARGIN` times that. The complex step's
     first derivative promises ``1000 u``: its estimate carries the rounding of the real parts
-    (``f'' u |x|``, :func:`_cs_conditioning`), a few hundred ``u`` at ``sin`` of 100.
+    (``f'' u |x|``, ``_cs_conditioning``), a few hundred ``u`` at ``sin`` of 100.
 
     Examples
     --------
@@ -549,7 +549,8 @@ power of two near it (:func:`coordinate_scales`)."""
 
 def coordinate_scales(flat: np.ndarray) -> np.ndarray | None:
     """Per coordinate, the power of two the difference methods sample it in units of:
-    ``2^(e-1)`` with ``|x_j| = m 2^e`` (``0.5 <= m < 1``; so ``1 <= |u_j| < 2``) where ``|x_j| >= SCALE_FROM``, else 1; None when
+    ``2^(e-1)`` with ``|x_j| = m 2^e`` (``0.5 <= m < 1``; so ``1 <= |u_j| < 2``) where
+    ``|x_j| >= SCALE_FROM``, else 1; None when
     no coordinate is that large. Scaling by a power of two is exact, and so is the way back:
     the samples are the same floats, while the steps, the pilot's higher derivatives and the
     estimates are numbers near 1 instead of ``h^2 = inf`` and ``f'' = 1e-600 = 0``.
@@ -1249,7 +1250,8 @@ def _pilot(sampler: _Sampler, kind: str, pow2: bool = False) -> _Pilot:
                 raise StencilError(
                     f"{sampler.method.name}: at x[{i}] = {_fmt(sampler.real(i, flat[i]))} f "
                     f"varies on a scale below "
-                    f"{_fmt(sampler.real(i, short[int(np.argmax(shrink))]))} that {PILOT_ROUNDS} pilot "
+                    f"{_fmt(sampler.real(i, short[int(np.argmax(shrink))]))} that "
+                    f"{PILOT_ROUNDS} pilot "
                     f"rounds could not resolve (a singularity or domain edge that close, or "
                     f"oscillation that fast), so no finite-difference step is trustworthy "
                     f"there; use an AD method (method='reverse-mode') or a point farther from "
@@ -1293,7 +1295,8 @@ def _jump_error(sampler: _Sampler, kind: str, i: int, vals: np.ndarray, hp: floa
                 f"{np.spacing(abs(x0)):.2g} apart: f may vary on a scale finer than that)")
     return StencilError(
         f"{who}: f jumps by {float(dev[j]):.3g} between {where} = {x0:.10g} and "
-        f"{float(side):.10g}{grid} however small the step (the difference quotient grows as the step "
+        f"{float(side):.10g}{grid} however small the step (the difference quotient grows as "
+        f"the step "
         f"shrinks): a discontinuity at or next to {where} (floor, round, sign, a comparison or "
         f"branch), within [{lo:.10g}, {hi:.10g}] (closest sample {float(near):.10g}); f has "
         f"no derivative there. Differentiate at a point away from the jump, or use a "
@@ -2542,8 +2545,8 @@ _CS_UNKNOWN_OPS = 8
 """Primitives assumed where the complex step never traced the spec (``check=False``)."""
 
 _CS_SHIFT = 2.0 ** -40
-"""The relative shift of ``x`` (of ``|x|``, :func:`_cs_scale`) at which the complex step evaluates ``f``
-a second time to measure how rounding inside ``f`` moves its derivative (see
+"""The relative shift of ``x`` (of ``|x|``, :func:`_cs_scale`) at which the complex step
+evaluates ``f`` a second time to measure how rounding inside ``f`` moves its derivative (see
 :func:`_cs_conditioning`)."""
 
 _CS_PROMISE = 500.0 * EPS
@@ -2632,17 +2635,17 @@ class ComplexStep(Method):
     domain and raises :class:`~diffkit.errors.DomainError`, as the other methods do.
 
     After the first call a scalar derivative at a float costs two complex evaluations of
-    ``f`` -- at ``x``, and a shift of ``x`` away for the estimate (:func:`_cs_conditioning`:
+    ``f`` -- at ``x``, and a shift of ``x`` away for the estimate (``_cs_conditioning``:
     rounding inside ``f`` amplified next to a pole) -- and little else (about 4-5x a bare real
-    call of a cheap ``f``; ``benchmarks/numerical.py``); a result that is not finite and real to O(h) reruns on the
-    general path, which traces and names the primitive. A spec with a primitive whose
-    derivative domain is narrower than its domain (sqrt, arcsin, arccos) is traced on every
-    call instead, since ``f(x + ih)`` at such an edge looks like any other result (about 5-8x
-    a bare call); so is one whose continuation through such a primitive can be real again
-    (``cos(sqrt(x))`` at ``x < 0``). Outside a plain domain (``log`` at ``x < 0``) the result
-    is not real to O(h) (``log(-1 + ih) = i pi``, and even ``exp(2 log x)`` keeps
-    ``sin(2 pi) = -2.4e-16`` in its imaginary part), so the call reruns traced and raises as
-    the first one did.
+    call of a cheap ``f``; ``benchmarks/numerical.py``); a result that is not finite and real
+    to O(h) reruns on the general path, which traces and names the primitive. A spec with a
+    primitive whose derivative domain is narrower than its domain (sqrt, arcsin, arccos) is
+    traced on every call instead, since ``f(x + ih)`` at such an edge looks like any other
+    result (about 5-8x a bare call); so is one whose continuation through such a primitive can
+    be real again (``cos(sqrt(x))`` at ``x < 0``). Outside a plain domain (``log`` at
+    ``x < 0``) the result is not real to O(h) (``log(-1 + ih) = i pi``, and even
+    ``exp(2 log x)`` keeps ``sin(2 pi) = -2.4e-16`` in its imaginary part), so the call reruns
+    traced and raises as the first one did.
 
     Parameters
     ----------
@@ -2880,7 +2883,8 @@ class ComplexStep(Method):
     def _conditioning(self, spec: Function, x: np.ndarray, jac: np.ndarray, unit: float
                       ) -> tuple[np.ndarray, int]:
         """:func:`_cs_conditioning` per entry of ``jac``, from the complex-step Jacobian at
-        ``x`` shifted (every coordinate, by :data:`_CS_SHIFT` of ``|x|``, :func:`_cs_scale`) up, or down
+        ``x`` shifted (every coordinate, by :data:`_CS_SHIFT` of ``|x|``, :func:`_cs_scale`) up,
+        or down
         where up leaves f's domain; and the evaluations it took. Rounding at ``f``'s own
         precision (``unit``) shifts its real parts the same way."""
         flat = x.ravel().astype(float)
