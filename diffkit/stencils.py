@@ -560,6 +560,11 @@ def grid_spacing(diffs: np.ndarray, tol: Any, offsets: Sequence[float], axis: in
     0.0
     """
     d = np.moveaxis(np.asarray(diffs, dtype=float), axis, -1)
+    if d.size == d.shape[-1]:  # one entry (Richardson's scalar path): Euclid on floats
+        g = _grid_spacing_one([abs(float(v)) for v in d.ravel()],
+                              float(np.asarray(tol, dtype=float).ravel()[0]))
+        if g == 0.0:
+            return np.zeros(d.shape[:-1])
     mag = np.abs(d)
     tol = np.broadcast_to(np.asarray(tol, dtype=float), d.shape[:-1])
     q = mag[..., 0]
@@ -591,6 +596,31 @@ def grid_spacing(diffs: np.ndarray, tol: Any, offsets: Sequence[float], axis: in
     resid = np.abs(rhs - basis @ coef).max(axis=0).reshape(ok.shape)
     ok &= resid >= 0.25 * q
     return np.where(ok, q, 0.0)
+
+
+def _grid_spacing_one(mag: list[float], tol: float) -> float:
+    """:func:`grid_spacing`'s first test for one entry, on Python floats: the spacing its
+    differences' magnitudes ``mag`` lie on to within ``tol`` with at most
+    :data:`GRID_MULTIPLES` and at least 16 spacings, or 0 (then there is no grid; otherwise the
+    array code decides, with its polynomial test)."""
+    q, stop = mag[0], 64.0 * tol
+    for m in mag[1:]:
+        a, b = (q, m) if q >= m else (m, q)
+        for _ in range(80):
+            if not b > stop:
+                break
+            a, b = b, math.fmod(a, b)
+        q = a
+    if not (q > 0.0 and math.isfinite(q)):
+        return 0.0
+    k = [round(v / q) for v in mag]
+    kk = sum(j * j for j in k)
+    if kk == 0:
+        return 0.0
+    q = sum(j * v for j, v in zip(k, mag, strict=True)) / kk
+    fits = all(abs(v - j * q) <= 2 * tol and j <= GRID_MULTIPLES
+               for j, v in zip(k, mag, strict=True))
+    return q if fits and q >= 256 * tol and math.isfinite(q) and max(k) >= 16 else 0.0
 
 
 def balanced_step(st: Stencil, noise: Any, fk: Any) -> Any:
