@@ -498,7 +498,7 @@ def _overflows(prim: Primitive, args: tuple[Any, ...]) -> bool:
                        np.any(v == 0) for v in vals):  # 1 / 0, 0 ** -1: a pole
         return False
     dom = prim.domain
-    if dom is not None and (getattr(dom, "poles", None) or (dom.lo is None and dom.hi is None)):
+    if dom is not None and (dom.poles or (dom.lo is None and dom.hi is None)):
         return False  # gammaln at -1: a pole its interval test does not see
     if dom is not None and not (dom.integer_exponent_only and len(vals) == 2
                                 and np.all(vals[1] % 1 == 0)) and \

@@ -271,6 +271,7 @@ class _Sampler:
         # step, pilot and estimate then works on numbers near 1, where f'' ~ 1/x^2 at 1e300
         # would have underflowed to 0 and h^2 overflowed (see coordinate_scales)
         self.scale = coordinate_scales(flat)
+        self.x = flat  # the point in f's own units (``flat`` is what is sampled)
         self.flat = flat if self.scale is None else flat / self.scale
         arg = self._arg(self.flat.copy())  # f gets a copy: a change to it is detected below
         f0 = call_checked(spec, arg, op)  # the point itself: DomainError
@@ -310,7 +311,7 @@ class _Sampler:
         infinite, and why (or ""). ``value``: the Jacobian (its slopes), or None (a Hessian:
         rounding alone)."""
         n = self.flat.size
-        big = np.flatnonzero(np.abs(self._arg(self.flat.copy())).ravel() >= SUBGRID_X)
+        big = np.flatnonzero(np.abs(self.x) >= SUBGRID_X)
         up = np.nextafter(self.flat[big], np.inf)
         vals, bad = self.get([((int(j), float(u)),) for j, u in zip(big, up, strict=True)],
                              strict=False)
@@ -331,7 +332,7 @@ class _Sampler:
             return err, ""
         j, jump = lost[0]
         where = f"x[{j}]" if n > 1 else "x"
-        xj = self.real(j, self.flat[j])
+        xj = float(self.x[j])
         return _entries_of(err, n, np.array([k for k, _ in lost])), (
             f"f changes by {jump:.2g} between {where} = {xj:.6g} and the next float "
             f"({np.spacing(abs(xj)):.2g} away): it varies on a scale finer than the float grid "
@@ -521,9 +522,8 @@ class _Sampler:
         computed on the sampled coordinates, in f's own units, with the guards applied."""
         step, err = fields.get("step"), fields.get("error")
         if step is not None and err is not None and self.flat.size:
-            fields["error"], why = _alias_guard(self.flat, step, err,
-                                                self._arg(self.flat.copy()))
-            if not why and np.any(np.abs(self._arg(self.flat.copy())) >= SUBGRID_X):
+            fields["error"], why = _alias_guard(self.flat, step, err, self.x)
+            if not why and np.any(np.abs(self.x) >= SUBGRID_X):
                 fields["error"], why = self._subgrid(value if deriv == 1 else None,
                                                      fields["error"])
             if why:
@@ -2932,12 +2932,12 @@ class ComplexStep(Method):
         # truncation: the 2-delta differences have 4x the error of the delta ones; noise: the
         # gradient's rounding over the step
         gerr = max(float(np.max(g0.error)), _cs_rounds(spec) * EPS * gmax)
-        with np.errstate(over="ignore"):
-            square = np.minimum.outer(delta, delta) ** 2
-        error = TRUNCATION_SAFETY * np.abs(coarse - hess) / 3.0 + asym + \
-            gerr / np.sqrt(square)
+        step = np.minimum.outer(delta, delta)
+        error = TRUNCATION_SAFETY * np.abs(coarse - hess) / 3.0 + asym + gerr / step
         info = {"scheme": "central differences of the complex-step gradient"}
-        if not np.all(np.isfinite(square)):  # |x| ~ 1e300: a gradient's rounding over a
+        with np.errstate(over="ignore"):
+            huge = not np.all(np.isfinite(step * step))
+        if huge:  # |x| ~ 1e300: a gradient's rounding over a
             # step of 1e296 vanishes below the smallest float, and so would the estimate
             error = np.full((n, n), np.inf)
             info["unresolved"] = (
