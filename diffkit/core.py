@@ -216,6 +216,12 @@ class Primitive:
     _reads: dict[tuple[int, ...], tuple[frozenset[int] | None, bool]] = field(
         default_factory=dict, repr=False)
 
+    fast_vjp: Callable[..., Any] | None = field(default=None, repr=False)
+    """``vjp_numpy`` while it stands for ``vjp`` (see :attr:`fast_rules`), else None: what the
+    tape's sweep reads, one attribute instead of three (kept by ``__setattr__``)."""
+    fast_into: Callable[..., Any] | None = field(default=None, repr=False)
+    """``vjp_into`` likewise."""
+
     def __post_init__(self) -> None:
         self.fast_for = self.vjp
         self.batched_for = self.jvp
@@ -229,6 +235,12 @@ class Primitive:
         object.__setattr__(self, name, value)
         if name in _RULE_FIELDS:
             Primitive.revision += 1
+        if name in _FAST_FIELDS:
+            fast = getattr(self, "vjp", None) is getattr(self, "fast_for", None)
+            object.__setattr__(self, "fast_vjp",
+                               getattr(self, "vjp_numpy", None) if fast else None)
+            object.__setattr__(self, "fast_into",
+                               getattr(self, "vjp_into", None) if fast else None)
 
     def reads(self, positions: tuple[int, ...]) -> tuple[frozenset[int] | None, bool]:
         """``(arguments, ans)`` the VJPs of the arguments at ``positions`` read, from
@@ -294,6 +306,7 @@ class Primitive:
 
 
 _RULE_FIELDS = frozenset({"vjp", "jvp", "numeric", "vjp_into", "vjp_numpy"})
+_FAST_FIELDS = frozenset({"vjp", "vjp_into", "vjp_numpy", "fast_for"})
 
 
 def _rule(prim: Primitive, rules: Any, i: int, kind: str) -> Callable[..., Any] | None:

@@ -144,10 +144,13 @@ class Record:
         numpy counted a floating-point event while computing it (a NaN or an infinity, say
         ``sqrt`` of an entry ``np.where`` then discards): its VJP lets a zero cotangent
         annihilate an infinite partial (see :func:`_guarded_vjps`).
+    fast : callable or None
+        The stanza's plain-numpy rule (:attr:`Primitive.fast_vjp`) when the record is plain
+        and not poisoned, else None: the one test the sweep's fast lanes make.
     """
 
-    __slots__ = ("ans", "args", "mask", "params", "parents", "plain", "poisoned", "positions",
-                 "prim", "shape")
+    __slots__ = ("ans", "args", "fast", "mask", "params", "parents", "plain", "poisoned",
+                 "positions", "prim", "shape")
 
     def __init__(self, prim: Primitive, parents: tuple[int, ...], positions: tuple[int, ...],
                  mask: tuple[bool, ...], args: tuple, params: dict[str, Any], ans: Any,
@@ -162,6 +165,7 @@ class Record:
         self.shape = shape
         self.plain = plain
         self.poisoned = poisoned
+        self.fast = prim.fast_vjp if plain and not poisoned else None
 
     def __repr__(self) -> str:
         return f"Record({self.prim.name}, parents={self.parents})"
@@ -185,6 +189,7 @@ def _record(prim: Primitive, parents: tuple[int, ...], positions: tuple[int, ...
     r.shape = shape
     r.plain = plain
     r.poisoned = poisoned
+    r.fast = prim.fast_vjp if plain and not poisoned else None
     return r
 
 
@@ -264,9 +269,20 @@ class ReverseTrace(Trace):
                     node.id = len(tape)
                     poisoned = self.poison((a.id,), ans) if self.poisoned \
                         or FP_EVENTS.count != self.fp_seen else False
-                    tape.append(_record(prim, (a.id,), _FIRST, _ONE, (kept,), params,
-                                        ans if keep_ans else None, shape,
-                                        not isinstance(ans, Tracer), poisoned))
+                    plain = acls is _ndarray or not isinstance(ans, Tracer)
+                    r = _new(Record)  # _record inline
+                    r.prim = prim
+                    r.parents = (a.id,)
+                    r.positions = _FIRST
+                    r.mask = _ONE
+                    r.args = (kept,)
+                    r.params = params
+                    r.ans = ans if keep_ans else None
+                    r.shape = shape
+                    r.plain = plain
+                    r.poisoned = poisoned
+                    r.fast = prim.fast_vjp if plain and not poisoned else None
+                    tape.append(r)
                     if self.log is not None:
                         self.note(prim.name, args, ans, params)
                     return node
@@ -449,15 +465,10 @@ def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, An
     layouts = {}
     for positions in (_FIRST, _SECOND, _BOTH):
         need, keep_ans = prim.reads(positions)
-        layouts[positions] = (frozenset((0, 1)) if need is None else need, keep_ans,
-                              _mask(positions, 2))
+        need = frozenset((0, 1)) if need is None else need
+        layouts[positions] = (positions, keep_ans, _mask(positions, 2), 0 in need, 1 in need)
     # the three layouts as locals of the closure: no dict lookup per operation
-    need_1, keep_1, mask_1 = layouts[_FIRST]
-    need_2, keep_2, mask_2 = layouts[_SECOND]
-    need_b, keep_b, mask_b = layouts[_BOTH]
-    x_read_1, y_read_1 = 0 in need_1, 1 in need_1
-    x_read_2, y_read_2 = 0 in need_2, 1 in need_2
-    x_read_b, y_read_b = 0 in need_b, 1 in need_b
+    lay_1, lay_2, lay_b = layouts[_FIRST], layouts[_SECOND], layouts[_BOTH]
     events = FP_EVENTS
 
     def method(self: Node, other: Any) -> Any:
@@ -465,7 +476,7 @@ def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, An
         ocls = other.__class__
         if ocls is Node and other._trace is tr:
             y, b = other.value, other.id
-        elif ocls is _f64 or ocls is float or ocls is _ndarray or ocls is int:
+        elif ocls is float or ocls is _f64 or ocls is _ndarray or ocls is int:
             y, b = other, -1
         elif isinstance(other, Tracer):
             return bind(prim, (other, self) if swap else (self, other), {})
@@ -479,36 +490,40 @@ def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, An
         except (FloatingPointError, ZeroDivisionError):
             raise domain_error(prim, (x, y)) from None
         if a < 0:
-            parents, positions, keep_ans, mask = (b,), _SECOND, keep_2, mask_2
-            x_read, y_read = x_read_2, y_read_2
+            parents = (b,)
+            positions, keep_ans, mask, x_read, y_read = lay_2
         elif b < 0:
-            parents, positions, keep_ans, mask = (a,), _FIRST, keep_1, mask_1
-            x_read, y_read = x_read_1, y_read_1
+            parents = (a,)
+            positions, keep_ans, mask, x_read, y_read = lay_1
         else:
-            parents, positions, keep_ans, mask = (a, b), _BOTH, keep_b, mask_b
-            x_read, y_read = x_read_b, y_read_b
-        plain = True
-        cx = x.__class__
-        if cx is _ndarray:
-            if not x_read and x.nbytes >= tr.stand_in_bytes:
-                x = _stand_in(x)
-        elif cx is not _f64 and cx is not float and cx is not int and isinstance(x, Tracer):
-            plain = False
-        cy = y.__class__
-        if cy is _ndarray:
-            if not y_read and y.nbytes >= tr.stand_in_bytes:
-                y = _stand_in(y)
-        elif cy is not _f64 and cy is not float and cy is not int and isinstance(y, Tracer):
-            plain = False
+            parents = (a, b)
+            positions, keep_ans, mask, x_read, y_read = lay_b
         acls = ans.__class__
-        if acls is _ndarray:
-            shape = ans.shape
-        elif acls is _f64 or acls is float:
+        if acls is float:  # Python numbers in, a Python number out: nothing to replace
             shape = ()
+            plain = True
         else:
-            shape = _shape_of(ans)
-            if isinstance(ans, Tracer):
+            plain = True
+            cx = x.__class__
+            if cx is _ndarray:
+                if not x_read and x.nbytes >= tr.stand_in_bytes:
+                    x = _stand_in(x)
+            elif cx is not _f64 and cx is not float and cx is not int and isinstance(x, Tracer):
                 plain = False
+            cy = y.__class__
+            if cy is _ndarray:
+                if not y_read and y.nbytes >= tr.stand_in_bytes:
+                    y = _stand_in(y)
+            elif cy is not _f64 and cy is not float and cy is not int and isinstance(y, Tracer):
+                plain = False
+            if acls is _ndarray:
+                shape = ans.shape
+            elif acls is _f64:
+                shape = ()
+            else:
+                shape = _shape_of(ans)
+                if isinstance(ans, Tracer):
+                    plain = False
         tape = tr.tape
         node = _new(Node)  # Node(tr, ans, len(tape)) inline (a class call costs twice this)
         node._trace = tr
@@ -525,8 +540,12 @@ def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, An
         r.shape = shape
         r.plain = plain
         # (tr.poison inline: nothing to check until numpy counts an event or a record is)
-        r.poisoned = tr.poison(parents, ans) if tr.poisoned or events.count != tr.fp_seen \
-            else False
+        if tr.poisoned or events.count != tr.fp_seen:
+            r.poisoned = poisoned = tr.poison(parents, ans)
+            r.fast = prim.fast_vjp if plain and not poisoned else None
+        else:
+            r.poisoned = False
+            r.fast = prim.fast_vjp if plain else None
         tape.append(r)
         if tr.log is not None:
             tr.note(name, (other, self) if swap else (self, other), ans, {})
@@ -558,12 +577,51 @@ def _getitem_operator(prim: Primitive) -> Callable[[Node, Any], Any]:
     :meth:`ReverseTrace.process`); any other index goes through the stanza's function, which
     parses it (arrays, lists, traced indices)."""
     function = prim.function
+    numeric = prim.numeric
+    need, keep_ans = prim.reads(_FIRST)
+    x_read = need is None or 0 in need
+    events = FP_EVENTS
 
     def method(self: Node, index: Any) -> Any:
         icls = index.__class__
-        if icls is slice or icls is int:
-            return self._trace.process(prim, (self,), {"index": index})
-        return function(self, index)
+        if icls is not slice and icls is not int:
+            return function(self, index)
+        tr = self._trace
+        v = self.value
+        if v.__class__ is not _ndarray:
+            return tr.process(prim, (self,), {"index": index})
+        ans = numeric(v, index)  # (process's one-argument path, written out for an array)
+        if not x_read and v.nbytes >= tr.stand_in_bytes:
+            v = _stand_in(v)
+        tape = tr.tape
+        node = _new(Node)
+        node._trace = tr
+        node.value = ans
+        node.id = len(tape)
+        params = {"index": index}
+        poisoned = tr.poison((self.id,), ans) if tr.poisoned or events.count != tr.fp_seen \
+            else False
+        r = _new(Record)
+        r.prim = prim
+        r.parents = (self.id,)
+        r.positions = _FIRST
+        r.mask = _ONE
+        r.args = (v,)
+        r.params = params
+        r.ans = ans if keep_ans else None
+        if ans.__class__ is _ndarray:
+            r.shape = ans.shape
+            plain = True
+        else:  # an entry: a number, or what an object array holds
+            r.shape = _shape_of(ans)
+            plain = not isinstance(ans, Tracer)
+        r.plain = plain
+        r.poisoned = poisoned
+        r.fast = prim.fast_vjp if plain and not poisoned else None
+        tape.append(r)
+        if tr.log is not None:
+            tr.note(prim.name, (self,), ans, params)
+        return node
 
     return method
 
@@ -603,12 +661,12 @@ def _materialize(g: Any, rec: Record) -> Any:
             g.__class__ is _ndarray and g.ndim == 0)):
         return g
     if rec.prim.elementwise:
-        positions = rec.positions
-        for k, a in enumerate(rec.args):
+        for a, traced in zip(rec.args, rec.mask, strict=False):
             cls = a.__class__
-            s = a.shape if cls is _ndarray else (
-                () if cls is _f64 or cls is float or cls is int else _shape_of(a))
-            if s != shape and (s or k in positions):
+            if cls is _ndarray:
+                if a.shape != shape:
+                    break
+            elif traced or not (cls is _f64 or cls is float or cls is int) and _shape_of(a):
                 break
         else:
             return g
@@ -664,9 +722,8 @@ def record_vjps(rec: Record, g: Any) -> list[tuple[int, Any]]:
                     c = ops.where(ops.equal(g, 0.0), 0.0, c)
                 out.append((p, c))
         return out
-    if rec.plain and prim.vjp_numpy is not None and prim.vjp is prim.fast_for \
-            and not isinstance(g, Tracer):
-        cts = prim.vjp_numpy(g, rec.ans, rec.args, rec.params, rec.mask)
+    if rec.fast is not None and not isinstance(g, Tracer):
+        cts = rec.fast(g, rec.ans, rec.args, rec.params, rec.mask)
         return [(p, cts[k]) for p, k in zip(rec.parents, rec.positions, strict=True)]
     out = []
     for p, k in zip(rec.parents, rec.positions, strict=True):
@@ -714,6 +771,7 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
         state.__enter__()
     try:
         pop = ct.pop
+        get = ct.get
         for i in range(out, -1, -1):
             gi = pop(i, None)
             if gi is None:
@@ -724,49 +782,80 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
                 continue
             if consume:
                 tape[i] = _SWEPT
-            prim = rec.prim
-            gcls = gi.__class__
-            if rec.plain and not rec.poisoned and (gcls is _ndarray or gcls in _FILLS) \
-                    and prim.vjp is prim.fast_for:
-                parents, args = rec.parents, rec.args
-                shape = rec.shape
-                if shape and (gcls is not _ndarray or not gi.ndim):
-                    gi = _materialize(gi, rec)
-                if prim.vjp_into is not None:
-                    p = parents[0]
-                    acc = ct.get(p)
-                    if acc is None or (p in owned and acc.__class__ is _ndarray):
-                        if acc is None:
-                            x = args[0]
-                            acc = np.zeros(x.shape) if x.dtype is _F64 and (
-                                gcls is _f64 or gcls is float or (
-                                    gcls is _ndarray and gi.dtype is _F64)) else \
-                                np.zeros(x.shape, dtype=np.result_type(x.dtype, gi, float))
-                        try:
-                            prim.vjp_into(acc, gi, args, rec.params)
-                        except (TypeError, ValueError):  # the dtype would change
-                            pass
-                        else:
-                            ct[p] = acc
-                            owned.add(p)
-                            continue
-                fast = prim.vjp_numpy
-                if fast is not None:
-                    cts = fast(gi, rec.ans, args, rec.params, rec.mask)
-                    del gi
-                    positions = rec.positions
-                    if len(parents) == 1:  # one traced argument (x * 2.0, sum(x)): inline
+            fast = rec.fast
+            if fast is not None:
+                gcls = gi.__class__
+                if (gcls is float or gcls is _f64) and not rec.shape \
+                        and rec.prim.fast_into is None:
+                    # the scalar lane: a number in, numbers (or fills) out
+                    cts = fast(gi, rec.ans, rec.args, rec.params, rec.mask)
+                    parents = rec.parents
+                    if len(parents) == 1:
                         p = parents[0]
-                        c = cts[positions[0]]
-                        old = ct.get(p)
+                        c = cts[rec.positions[0]]
+                        old = get(p)
                         if old is None:
                             ct[p] = c
                             continue
                         cts = (c,)
                         positions = _FIRST
+                    else:
+                        positions = rec.positions
                     for p, k in zip(parents, positions, strict=False):
                         c = cts[k]
-                        old = ct.get(p)
+                        old = get(p)
+                        if old is None:
+                            ct[p] = c
+                        elif p in owned:
+                            try:
+                                np.add(old, c, out=old)
+                            except (TypeError, ValueError):  # dtype or shape would change
+                                ct[p] = old + c
+                        else:
+                            s = ct[p] = old + c
+                            if s.__class__ is _ndarray:
+                                owned.add(p)
+                    continue
+                if gcls is _ndarray or gcls in _FILLS:
+                    args = rec.args
+                    if rec.shape and (gcls is not _ndarray or not gi.ndim):
+                        gi = _materialize(gi, rec)
+                    into = rec.prim.fast_into
+                    if into is not None:
+                        p = rec.parents[0]
+                        acc = get(p)
+                        if acc is None or (p in owned and acc.__class__ is _ndarray):
+                            if acc is None:
+                                x = args[0]
+                                acc = np.zeros(x.shape) if x.dtype is _F64 and (
+                                    gcls is _f64 or gcls is float or (
+                                        gcls is _ndarray and gi.dtype is _F64)) else \
+                                    np.zeros(x.shape, dtype=np.result_type(x.dtype, gi, float))
+                            try:
+                                into(acc, gi, args, rec.params)
+                            except (TypeError, ValueError):  # the dtype would change
+                                pass
+                            else:
+                                ct[p] = acc
+                                owned.add(p)
+                                continue
+                    cts = fast(gi, rec.ans, args, rec.params, rec.mask)
+                    del gi
+                    parents = rec.parents
+                    if len(parents) == 1:  # one traced argument (x * 2.0, sum(x)): inline
+                        p = parents[0]
+                        c = cts[rec.positions[0]]
+                        old = get(p)
+                        if old is None:
+                            ct[p] = c
+                            continue
+                        cts = (c,)
+                        positions = _FIRST
+                    else:
+                        positions = rec.positions
+                    for p, k in zip(parents, positions, strict=False):
+                        c = cts[k]
+                        old = get(p)
                         if old is None:
                             ct[p] = c
                         elif p in owned:

@@ -60,8 +60,17 @@ def _fit(c: Any, x: Any) -> Any:
     return c
 
 
+def _fit2(a: Any, x: Any, b: Any, y: Any) -> tuple[Any, Any]:
+    """``(_fit(a, x), _fit(b, y))``; numbers (the tape's scalar lane) return at once."""
+    if a.__class__ is _nd or b.__class__ is _nd:
+        return _fit(a, x), _fit(b, y)
+    return a, b
+
+
 def _add_np(g: Any, ans: Any, args: Any, params: Any, w: Any) -> Any:
     x, y = args
+    if g.__class__ is not _nd:  # a number: nothing to sum down
+        return (g if w[0] else None, g if w[1] else None)
     return (_fit(g, x) if w[0] else None, _fit(g, y) if w[1] else None)
 
 
@@ -84,6 +93,8 @@ add = primitive(
 
 def _subtract_np(g: Any, ans: Any, args: Any, params: Any, w: Any) -> Any:
     x, y = args
+    if g.__class__ is not _nd:  # a number: nothing to sum down
+        return (g if w[0] else None, -g if w[1] else None)
     return (_fit(g, x) if w[0] else None, _fit(-g, y) if w[1] else None)
 
 
@@ -100,7 +111,7 @@ subtract = primitive(
 
 def _multiply_np(g: Any, ans: Any, args: Any, params: Any, w: Any) -> Any:
     x, y = args
-    return (_fit(g * y, x) if w[0] else None, _fit(g * x, y) if w[1] else None)
+    return _fit2(g * y if w[0] else None, x, g * x if w[1] else None, y)
 
 
 multiply = primitive(
@@ -116,7 +127,7 @@ multiply = primitive(
 def _divide_np(g: Any, ans: Any, args: Any, params: Any, w: Any) -> Any:
     x, y = args
     gy = g / y
-    return (_fit(gy, x) if w[0] else None, _fit(-gy * ans, y) if w[1] else None)
+    return _fit2(gy if w[0] else None, x, -gy * ans if w[1] else None, y)
 
 
 divide = primitive(
@@ -184,13 +195,13 @@ def _power_np(g: Any, ans: Any, args: Any, params: Any, w: Any) -> Any:
     x, y = args
     ca = cb = None
     if w[0]:
-        if y.__class__ in (float, int) and y == 2:
-            ca = _fit(g * 2.0 * x, x)
+        if (y.__class__ is float or y.__class__ is int) and y == 2:
+            ca = g * 2.0 * x
         else:
-            ca = _fit(g * y * x ** (y - 1), x)
+            ca = g * y * x ** (y - 1)
     if w[1]:
-        cb = _fit(g * ans * np.log(x), y)
-    return ca, cb
+        cb = g * ans * np.log(x)
+    return _fit2(ca, x, cb, y)
 
 
 def _power_text(names: list[str], args: tuple[Any, ...]) -> str:

@@ -216,6 +216,10 @@ def _sum_like(numeric: Callable[..., Any], fill: Any, combine: Callable[[Any, An
                 return numeric(a, axis=axis, dtype=dtype, out=out,
                                **_given(keepdims=keepdims, initial=initial, where=where))
             a = _stacked(a)
+        elif axis is None and dtype is None and out is None and keepdims is _UNSET \
+                and initial is _UNSET and where is _UNSET:  # the whole array: straight on
+            return a._trace.process(fn.primitive, (a,),  # type: ignore[attr-defined]
+                                    {"axis": None, "keepdims": False})
         prim = fn.primitive  # type: ignore[attr-defined]
         result = _reduce_traced(prim, a, axis, out, keepdims, initial, where, fill, combine)
         return _cast(result, dtype, prim.qualname)
@@ -292,7 +296,8 @@ def sum_vjp(g: Any, ans: Any, x: Any, axis: Any = None, keepdims: bool = False) 
 
 def _sum_np(g: Any, ans: Any, args: Any, params: Any, w: Any) -> Any:
     x = args[0]
-    if np.ndim(g) == 0 and not params["keepdims"] and params["axis"] is None:
+    if (g.__class__ is not np.ndarray or not g.ndim) and not params["keepdims"] \
+            and params["axis"] is None:
         return (g,)  # a number standing for every entry (the engine materializes it)
     if not params["keepdims"]:
         reduced = norm_axes(params["axis"], x.ndim)
