@@ -666,7 +666,7 @@ def _materialize(g: Any, rec: Record) -> Any:
             if cls is _ndarray:
                 if a.shape != shape:
                     break
-            elif traced or not (cls is _f64 or cls is float or cls is int) and _shape_of(a):
+            elif traced or (not (cls is _f64 or cls is float or cls is int) and _shape_of(a)):
                 break
         else:
             return g
