@@ -577,7 +577,7 @@ def _getitem_operator(prim: Primitive) -> Callable[[Node, Any], Any]:
     :meth:`ReverseTrace.process`); any other index goes through the stanza's function, which
     parses it (arrays, lists, traced indices)."""
     function = prim.function
-    numeric = prim.numeric
+    numeric = operator.getitem  # the Python operator, as the binary operators take theirs
     need, keep_ans = prim.reads(_FIRST)
     x_read = need is None or 0 in need
     events = FP_EVENTS
@@ -818,8 +818,23 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
                     continue
                 if gcls is _ndarray or gcls in _FILLS:
                     args = rec.args
-                    if rec.shape and (gcls is not _ndarray or not gi.ndim):
-                        gi = _materialize(gi, rec)
+                    shape = rec.shape
+                    if shape and (gcls is not _ndarray or not gi.ndim):
+                        # a number standing for the whole output (a fill): kept where every
+                        # argument has the output's shape or is an untraced number
+                        if rec.prim.elementwise:
+                            for a, traced in zip(args, rec.mask, strict=False):
+                                cls = a.__class__
+                                if cls is _ndarray:
+                                    if a.shape != shape:
+                                        gi = _materialize(gi, rec)
+                                        break
+                                elif traced or not (cls is float or cls is _f64 or cls is int):
+                                    gi = _materialize(gi, rec)
+                                    break
+                        else:
+                            gi = _materialize(gi, rec)
+                        gcls = gi.__class__
                     into = rec.prim.fast_into
                     if into is not None:
                         p = rec.parents[0]
@@ -934,7 +949,10 @@ def record(fun: Callable[..., Any], args: Sequence[Any], *, log: bool = False,
            stand_in_bytes: int | None = None) -> tuple[ReverseTrace, list[Node], Any]:
     """Run ``fun(*nodes)`` on fresh input nodes holding ``args``; return (trace, nodes, out)."""
     trace = ReverseTrace(log=log, stand_in_bytes=stand_in_bytes)
-    nodes = [trace.new_input(_as_leaf(a), f"x{k + 1}") for k, a in enumerate(args)]
+    if log:
+        nodes = [trace.new_input(_as_leaf(a), f"x{k + 1}") for k, a in enumerate(args)]
+    else:
+        nodes = [trace.new_input(_as_leaf(a)) for a in args]
     # the user's code runs with the garbage collector as the user left it, even when a sweep
     # (re-running a checkpoint) paused it for its own bookkeeping
     resume = _GC_PAUSES and not gc.isenabled()
@@ -1057,6 +1075,9 @@ def value_and_gradient(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
     >>> float(v), g
     (5.0, array([2., 4.]))
     """
+    if not evaluating():  # called directly: one context for the recording and the sweep
+        with checked_evaluation():
+            return value_and_gradient(fun, x)
     several = x.__class__ is tuple
     xs = x if several else (x,)
     trace, nodes, out = record(lambda *a: fun(a), xs) if several else record(fun, xs)
@@ -1236,13 +1257,21 @@ class ReverseMode(Method):
 
     def _gradient(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         # measured while a meter is active (a user's, or info's second run); else no meter
-        with nullcontext() if current() is None else meter() as usage:
-            trace, nodes, out = self._record(spec, x)
-            value = spec.check(_value_of(out, trace), "gradient", x)
-            info = self._info(trace, usage, consumed=True)  # before the sweep consumes it
-            g = self._cotangents(trace, nodes, out, 1.0, x, True)  # (value is a scalar)
+        if current() is None:
+            usage = None
+            value, info, g = self._taped_gradient(spec, x, usage)
+        else:
+            with meter() as usage:
+                value, info, g = self._taped_gradient(spec, x, usage)
         check_derivative(spec, g, "gradient", x, self.name)
         return self._result(g, 1, value.shape, info, usage, self._gradient, spec, x)
+
+    def _taped_gradient(self, spec: Function, x: np.ndarray, usage: Meter | None
+                        ) -> tuple[np.ndarray, dict[str, Any], np.ndarray]:
+        trace, nodes, out = self._record(spec, x)
+        value = spec.check(_value_of(out, trace), "gradient", x)
+        info = self._info(trace, usage, consumed=True)  # before the sweep consumes it
+        return value, info, self._cotangents(trace, nodes, out, 1.0, x, True)  # (a scalar)
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         with nullcontext() if current() is None else meter() as usage:

@@ -54,24 +54,25 @@ def unary_samples(values: np.ndarray) -> tuple[Any, ...]:
 def _fit(c: Any, x: Any) -> Any:
     """``c`` summed down to the shape of the operand ``x`` where they differ (see sum_to)."""
     if c.__class__ is _nd:
-        shape = getattr(x, "shape", ())
+        shape = x.shape if x.__class__ is _nd else getattr(x, "shape", ())
         if c.shape != shape:
             return sum_to(c, shape)
     return c
 
 
 def _fit2(a: Any, x: Any, b: Any, y: Any) -> tuple[Any, Any]:
-    """``(_fit(a, x), _fit(b, y))``; numbers (the tape's scalar lane) return at once."""
-    if a.__class__ is _nd or b.__class__ is _nd:
-        return _fit(a, x), _fit(b, y)
+    """``(_fit(a, x), _fit(b, y))`` without a call where nothing is to be summed down: a
+    number (the tape's scalar lane, a fill) or an array of its operand's shape."""
+    if a.__class__ is _nd and (x.__class__ is not _nd or a.shape != x.shape):
+        a = _fit(a, x)
+    if b.__class__ is _nd and (y.__class__ is not _nd or b.shape != y.shape):
+        b = _fit(b, y)
     return a, b
 
 
 def _add_np(g: Any, ans: Any, args: Any, params: Any, w: Any) -> Any:
     x, y = args
-    if g.__class__ is not _nd:  # a number: nothing to sum down
-        return (g if w[0] else None, g if w[1] else None)
-    return (_fit(g, x) if w[0] else None, _fit(g, y) if w[1] else None)
+    return _fit2(g if w[0] else None, x, g if w[1] else None, y)
 
 
 def _add_sympy(x: Any, y: Any) -> Any:
@@ -93,9 +94,7 @@ add = primitive(
 
 def _subtract_np(g: Any, ans: Any, args: Any, params: Any, w: Any) -> Any:
     x, y = args
-    if g.__class__ is not _nd:  # a number: nothing to sum down
-        return (g if w[0] else None, -g if w[1] else None)
-    return (_fit(g, x) if w[0] else None, _fit(-g, y) if w[1] else None)
+    return _fit2(g if w[0] else None, x, -g if w[1] else None, y)
 
 
 subtract = primitive(

@@ -89,11 +89,8 @@ def _matmul_vjp_b(g: Any, ans: Any, a: Any, b: Any) -> Any:
     if nb == 1:  # (..., m, n) @ (n,) -> (..., m): db = sum g[..., None] * a
         return unbroadcast(ops.sum(ops.reshape(g, (*shape_of(g), 1)) * a,
                                    axis=tuple(range(na - 1))), b)
-    if na == 2 and nb == 2 and shape_of(a)[1] > shape_of(g)[1]:
-        # the same product, transposed: numpy's OpenBLAS takes 0.6-0.85 of the time of a.T @ g
-        # when the result has more rows than columns (a (128, 784), g (128, 256): 1.65 ms for
-        # 2.10; benchmarks/reverse.py's MLP), and about the same time otherwise
-        return ops.transpose(matmul(ops.transpose(g), a))
+    # (not (g.T @ a).T: a little faster in OpenBLAS for a tall result, but a transposed view,
+    # which the gradient handed to the user must copy - 1.0 ms more on the MLP's 784 x 256)
     return unbroadcast(matmul(_swap_last(a), g), b)
 
 

@@ -83,10 +83,23 @@ sqrt = primitive(
     partials=("1 / (2 * {y})",), formula=("sqrt",), generate=True,
     samples=unary_samples(POS), derivative="1/(2 sqrt(x))",
 )
+
+
+def _tanh_np(g: Any, ans: Any, args: Any, params: Any, w: Any) -> Any:
+    # g (1 - ans**2) with one new array instead of three (an MLP's hidden layer: 128 x 256)
+    d = ans * ans
+    if d.__class__ is not np.ndarray or not (g.__class__ is float or (
+            g.__class__ is np.ndarray and g.dtype == d.dtype and g.shape == d.shape)):
+        return (g * (1.0 - d),)
+    np.subtract(1.0, d, out=d)
+    np.multiply(d, g, out=d)
+    return (d,)
+
+
 tanh = primitive(
     "tanh", np.tanh, symbolic=elementwise_sympy("tanh"), sympy_name="tanh",
     vjp=(lambda g, ans, x: g * (1.0 - ans * ans),), jvp=(lambda t, ans, x: t * (1.0 - ans * ans),),
-    saves=(-1,), partials=("1 - {y}**2",), formula=("tanh",), generate=(_MODERATE,),
+    vjp_numpy=_tanh_np, saves=(-1,), partials=("1 - {y}**2",), formula=("tanh",), generate=(_MODERATE,),
     samples=unary_samples(SPREAD), derivative="1 - tanh(x)**2",
 )
 sinh = primitive(
