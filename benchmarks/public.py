@@ -15,7 +15,9 @@ Rows (issue 23: "the public path costs no more than the engine"):
 * ``dk.gradient`` of an MLP's flat parameter vector (784-256-10, batch 128, data passed as
   ``args=``) against the engine, and as grad / forward;
 * ``dk.jacobian`` (reverse mode, R^100 -> R^100) and ``dk.hessian`` (forward mode and auto,
-  Rosenbrock n = 100) against their engines.
+  Rosenbrock n = 100) against their engines;
+* Rosenbrock n = 1e3 through the public call once scipy is imported (its Python-level functions
+  are routed to their stanzas around every recording).
 """
 
 from __future__ import annotations
@@ -188,6 +190,21 @@ def bench_jacobian_hessian(repeats: int) -> list[Row]:
     return rows
 
 
+def bench_scipy_imported(repeats: int) -> list[Row]:
+    """Rosenbrock n = 1e3 once scipy is imported (as pandas, scikit-learn or jax import it):
+    every recording then routes scipy's Python-level functions to their stanzas
+    (``diffkit.core.library_routes``). Run last: the import stays for the process."""
+    import scipy.special
+    import scipy.stats  # (the routes cover scipy.stats.norm too)
+
+    x = np.random.default_rng(0).uniform(-1.0, 1.0, 10**3)
+    F = dk.Function(rosen)
+    ratio, tf, tc = paired(lambda: rosen(x), lambda: dk.gradient(F, x, method="reverse-mode"),
+                           repeats)
+    return [("Rosenbrock n = 1e3, (value+grad)/f, scipy imported",
+             'dk.gradient(F, x, method="reverse-mode")', tf, tc, ratio)]
+
+
 # ============================================================================ report
 
 
@@ -206,7 +223,8 @@ def markdown(rows: list[Row]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, n = 1e3 only")
-    parser.add_argument("--only", choices=["rosen", "data", "mlp", "jh"], default=None)
+    parser.add_argument("--only", choices=["rosen", "data", "mlp", "jh", "scipy"],
+                        default=None)
     parser.add_argument("--markdown", metavar="PATH", help="also write the table here")
     args = parser.parse_args(argv)
     repeats = 7 if args.quick else 21
@@ -222,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += bench_mlp(max(5, repeats // 2))
     if args.only in (None, "jh"):
         rows += bench_jacobian_hessian(max(5, repeats // 2))
+    if args.only in (None, "scipy"):
+        rows += bench_scipy_imported(repeats)
     table = markdown(rows)
     print(f"numpy {np.__version__}; ratio = median over paired repeats of call / baseline "
           f"(baseline: the engine, or f for the /f rows)")

@@ -438,12 +438,12 @@ class library_routes:
         with _ROUTE_LOCK:
             _route_depth -= 1
             if _route_depth == 0:
-                for owner, attr, original, module in reversed(_installed):
+                for owner, attr, original, _, module in reversed(_installed):
                     if module:
                         setattr(owner, attr, original)
                     else:  # an instance attribute shadowing the class's method: remove it
                         owner.__dict__.pop(attr, None)
-                _installed.clear()
+                _installed[:] = ()
 
 
 ROUTED: set[Primitive] = set()
@@ -451,7 +451,7 @@ ROUTED: set[Primitive] = set()
 step traces every call of a spec using one: plain calls would run scipy's own function)."""
 _ROUTE_LOCK = threading.Lock()
 _route_depth = 0
-_installed: list[tuple[Any, str, Any, bool]] = []  # owner, attr, original, owner a module
+_installed: list[tuple[Any, str, Any, Any, bool]] = []  # the plan entries now installed
 
 
 def _routed(prim: Primitive, original: Any) -> Any:
@@ -477,8 +477,10 @@ def _route_plan() -> list[tuple[Any, str, Any, Any, bool]]:
     (resolving and wrapping on every recording cost 39 us with scipy imported)."""
     global _plan_key
     if _plan_key == len(sys.modules) and all(
-            getattr(owner, attr, None) == original  # (a bound method: a new one per getattr)
-            for owner, attr, original, _, _ in _PLAN):
+            owner.__dict__.get(attr) is original if module else (  # an instance's bound method:
+                attr not in owner.__dict__ and  # its class still holds the function
+                getattr(owner.__class__, attr, None) is getattr(original, "__func__", None))
+            for owner, attr, original, _, module in _PLAN):
         return _PLAN
     plan = []
     for path, prim in _LAZY_ALIASES.items():
@@ -498,9 +500,10 @@ def _route_plan() -> list[tuple[Any, str, Any, Any, bool]]:
 
 
 def _install_routes() -> None:
-    for owner, attr, original, route, module in _route_plan():
-        _installed.append((owner, attr, original, module))
+    plan = _route_plan()
+    for owner, attr, _, route, _ in plan:
         setattr(owner, attr, route)
+    _installed[:] = plan
 
 
 def lookup(func: Any) -> Primitive | None:
