@@ -169,6 +169,11 @@ class Primitive:
         (``var`` as a mean of squares); ``numeric`` is numpy's own function.
     namespace : str
         ``""``, ``"linalg"`` or ``"special"``: where the ``dnp`` function lives.
+    staircase : float, callable or None
+        For step functions whose steps repeat (floor, ceil, trunc, rint, round): the height
+        of one step in output units (a number, or a function of the params: round's
+        ``10**-decimals``). Where the steps are finer than the difference methods' steps, the
+        noise model counts them as noise of one step height (see ``_NoiseTrace``).
     continuation : callable or None
         The real function's analytic continuation, where numpy's own function on complex input
         is not it (``linalg.norm`` takes ``|x|``, ``vdot`` conjugates): the complex step runs
@@ -206,6 +211,7 @@ class Primitive:
     generate: bool | tuple[Domain, ...] = False
     composite: Callable[..., Any] | None = None
     continuation: Callable[..., Any] | None = None
+    staircase: Any = None
     namespace: str = ""
     doc: str = ""
     derivative_text: str = ""

@@ -663,14 +663,16 @@ TRACED = "noise-trace"
 
 
 class _Noisy(Tracer):
-    """A value inside :class:`_NoiseTrace`, with a bound ``_e`` on its accumulated rounding."""
+    """A value inside :class:`_NoiseTrace`, with a bound ``_e`` on its accumulated rounding
+    and its derivative ``_t`` along the probe's direction (how fast it moves with ``x``)."""
 
-    __slots__ = ("_e", "_trace", "_v")
+    __slots__ = ("_e", "_t", "_trace", "_v")
 
-    def __init__(self, trace: _NoiseTrace, v: Any, e: Any) -> None:
+    def __init__(self, trace: _NoiseTrace, v: Any, e: Any, t: Any = None) -> None:
         self._trace = trace
         self._v = v
         self._e = e
+        self._t = t
 
     @property
     def _value(self) -> Any:
@@ -690,26 +692,37 @@ class _NoiseTrace(Trace):
     not ``eps * 5e-7``: the noise of a small difference of larger intermediates. A linear
     reduction (sum) rounds relative to the sum of its terms' sizes, and carries its terms'
     errors in quadrature (independent roundings of a thousand terms do not all point one way).
+
+    Values also carry their derivative along one direction (``x`` moving by its own scale,
+    :func:`_noise_probe`), for the step functions that repeat (a stanza's ``staircase``:
+    floor, round, ...): where their argument crosses a step within :data:`STAIRCASE_FINE` of
+    that scale -- ``round(exp(x) / 1e-3)`` at 1.7 steps every 1.8e-4 -- every difference the
+    methods take crosses steps, and one step's height is noise on the value (carried on like
+    any rounding, times ``1e-3`` here). A coarse staircase (``floor(x)`` steps every 1) is
+    left to the jump checks: between its steps the function is smooth.
     """
 
-    __slots__ = ("unit",)
+    __slots__ = ("stairs", "unit")
 
     def __init__(self) -> None:
         super().__init__()
         self.unit = 0.0  # the coarsest rounding unit met
+        self.stairs: dict[str, float] = {}  # fine staircases met: name -> step height
 
     def process(self, prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
-        vals, errs = [], []
+        vals, errs, tans = [], [], []
         for a in args:
             if type(a) is _Noisy and a._trace is self:
                 vals.append(a._v)
                 errs.append(a._e)
+                tans.append(a._t)
             else:
                 vals.append(a)
                 errs.append(None)
+                tans.append(None)
         z = prim.evaluate(tuple(vals), params)
         if not prim.differentiable:  # comparisons, sign: plain values, branches follow them
-            return z
+            return self._staircase(prim, z, errs, tans, params)
         u = unit_roundoff(np.result_type(z))
         self.unit = max(self.unit, u)
         u *= 0.5  # one rounding: |fl(z) - z| <= (eps / 2) |z|
@@ -726,18 +739,42 @@ class _NoiseTrace(Trace):
                 mag = np.maximum(mag, terms)
         e = u * mag
         reduce = prim.linear and not prim.elementwise
-        for i, ei in enumerate(errs):
-            if ei is None or not np.any(ei):
+        t = None
+        for i, (ei, ti) in enumerate(zip(errs, tans, strict=True)):
+            if (ei is None or not np.any(ei)) and ti is None:
                 continue
             rule = prim.jvp_rule(i)
             if rule is None:
+                continue
+            if ti is not None:
+                ct = np.asarray(rule(ti, z, *vals, **params), dtype=float)
+                t = ct if t is None else t + ct
+            if ei is None or not np.any(ei):
                 continue
             if reduce:  # independent roundings of many terms add in quadrature, not in line
                 e = e + np.sqrt(np.abs(np.asarray(rule(np.square(ei), z, *vals, **params),
                                                   dtype=float)))
             else:
                 e = e + np.abs(np.asarray(rule(ei, z, *vals, **params), dtype=float))
-        return _Noisy(self, z, e)
+        return _Noisy(self, z, e, t)
+
+    def _staircase(self, prim: Any, z: Any, errs: list[Any], tans: list[Any],
+                   params: dict[str, Any]) -> Any:
+        """A step function's value: plain, or noisy by one step height where its steps are
+        fine (see the class doc) -- moving on with its argument's trend, as the values do."""
+        height = prim.staircase
+        t = tans[0] if tans else None
+        if height is None or t is None:
+            return z
+        height = float(height(params) if callable(height) else height)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fine = height < STAIRCASE_FINE * np.abs(t)  # a step every height / |t| of a scale
+        if not np.any(fine):
+            return z
+        self.stairs[prim.name] = max(self.stairs.get(prim.name, 0.0), height)
+        e = np.where(fine, height, 0.0) + (0.0 if errs[0] is None else errs[0])
+        return _Noisy(self, z, np.broadcast_to(e, np.shape(z)).astype(float),
+                      np.where(fine, t, 0.0))
 
     def to_bool(self, tracer: Tracer) -> bool:
         return bool(tracer._value)
@@ -746,14 +783,20 @@ class _NoiseTrace(Trace):
         raise NotTraceableError(f"{kind}() of a traced value")
 
 
-def _noise_probe(spec: Function, arg: Any) -> tuple[np.ndarray, np.ndarray, float]:
-    """``f(arg)`` under :class:`_NoiseTrace`: the value, its rounding bound, the coarsest unit.
+def _noise_probe(spec: Function, arg: Any
+                 ) -> tuple[np.ndarray, np.ndarray, float, dict[str, float]]:
+    """``f(arg)`` under :class:`_NoiseTrace`: the value, its rounding bound, the coarsest unit,
+    and the fine staircases met (step function name: step height).
 
     Raises whatever the trace met (NotTraceableError for ``float(x)``, ``math.sin``; anything
     else the user's code does with a traced value): the caller falls back to a plain
     evaluation."""
     trace = _NoiseTrace()
-    box = _Noisy(trace, arg, np.zeros(np.shape(arg)))
+    x = np.asarray(arg, dtype=float)  # the direction: every coordinate by its own scale, with
+    # weights that do not cancel in a difference of two coordinates
+    weights = 1.0 + (0.618034 * np.arange(x.size)) % 1.0
+    box = _Noisy(trace, arg, np.zeros(np.shape(arg)),
+                 (np.maximum(np.abs(x.ravel()), 1.0) * weights).reshape(np.shape(arg)))
     with library_routes():
         out = spec.fn(box) if spec.nparams == 1 else \
             spec.fn(*(box[i] for i in range(spec.nparams)))
@@ -769,7 +812,8 @@ def _noise_probe(spec: Function, arg: Any) -> tuple[np.ndarray, np.ndarray, floa
             arr = np.ravel(np.asarray(o, dtype=float))
             vals.append(arr)
             errs.append(np.zeros_like(arr))
-    return np.concatenate(vals), np.concatenate(errs).astype(float), trace.unit
+    return (np.concatenate(vals), np.concatenate(errs).astype(float), trace.unit,
+            trace.stairs)
 
 
 class Noise:
@@ -808,6 +852,7 @@ class Noise:
         "quantum",
         "quantum_unit",
         "spread",
+        "stairs",
         "trace_unit",
         "traced",
         "unit",
@@ -815,7 +860,8 @@ class Noise:
     )
 
     def __init__(self, f0: np.ndarray, value_unit: float, traced: np.ndarray | None = None,
-                 trace_unit: float = 0.0, repeat: np.ndarray | None = None) -> None:
+                 trace_unit: float = 0.0, repeat: np.ndarray | None = None,
+                 stairs: dict[str, float] | None = None) -> None:
         self.f0 = f0
         self.value_unit = value_unit
         self.traced = traced
@@ -823,6 +869,12 @@ class Noise:
         self.unit = max(EPS, value_unit, trace_unit)
         self.quantum = 0.0
         self.quantum_unit = 0.0
+        self.stairs = stairs or {}
+        if self.stairs and traced is not None and traced.size:
+            # a fine staircase inside f: its values move in steps of about the traced bound
+            self.quantum = float(np.max(traced))
+            top = max(float(np.max(np.abs(f0))), np.finfo(float).tiny)
+            self.quantum_unit = self.quantum / top
         self.spread = np.zeros_like(f0)
         if repeat is not None:
             diff = np.abs(np.asarray(repeat, dtype=float) - f0)
@@ -840,9 +892,9 @@ class Noise:
         if spec.cache.get(TRACED, True):
             try:
                 with np.errstate(all="ignore"):
-                    value, err, unit = _noise_probe(spec, arg)
+                    value, err, unit, stairs = _noise_probe(spec, arg)
                 if value.size == sampler.m:
-                    return cls(sampler.f0, sampler.out_unit, err, unit, value)
+                    return cls(sampler.f0, sampler.out_unit, err, unit, value, stairs)
             except (DomainError, FloatingPointError):
                 raise
             except Exception:
@@ -950,11 +1002,17 @@ class Noise:
         elif self.trace_unit > EPS:
             why.append(f"f computes in {precision_name(self.trace_unit)} (rounding "
                        f"{self.trace_unit:.2g} relative)")
+        elif self.stairs:
+            names = ", ".join(f"{name} (steps of {height:g})" for name, height
+                              in sorted(self.stairs.items()))
+            why.append(f"f rounds inside: {names} steps faster than the differences' step, so "
+                       f"f's values move in steps of about {self.quantum:.2g}, noise on any "
+                       f"difference quotient")
         elif self.quantum_unit > 4 * EPS:
             why.append(f"f's values are quantized to multiples of {self.quantum:.2g} (float32 "
                        f"arithmetic or rounding inside f, or a small difference of larger "
                        f"values)")
-        if self.traced is not None:
+        if self.traced is not None and not self.stairs:
             plain = NOISE_FLOOR * self.unit * np.abs(self.f0)
             ratio = np.where(plain > 0, self.traced / np.where(plain > 0, plain, 1.0), np.inf)
             k = int(np.argmax(ratio))
@@ -1092,6 +1150,10 @@ def _analyse(noise: Noise, kind: str, vals: np.ndarray, f0: np.ndarray, x: np.nd
     got.linear = np.all(np.abs(second) <= VISIBLE_NOISE * 4 * nb, axis=1)
     return got, short
 
+
+STAIRCASE_FINE = 1e-3
+"""A repeating step function is noise where its steps come within this fraction of the
+scale ``x`` moves on (see :class:`_NoiseTrace`); coarser steps are jumps."""
 
 VISIBLE_NOISE = 10.0
 """The per-output visibility threshold, in noise bounds (as :data:`stencils.VISIBLE`)."""
@@ -2563,6 +2625,20 @@ _CS_CONDITION = 4.0
 """Rounding inside ``f`` acts on the derivative about like a shift of ``x`` by this many
 units of ``eps * |x|`` (:func:`_cs_scale`)."""
 
+_CS_NOISE_STEP = 1.37
+"""The complex step evaluates ``f`` once more at ``x + i (1.37 h)``: for an analytic ``f``,
+``Im f(x + ih) / h`` does not depend on ``h`` (the ``h^2`` term is 1e-400 of the derivative),
+so any change is rounding in the complex arithmetic itself -- ``(x + ih) / (1 + x + ih)`` at
+``x = 1e10`` cancels ``h - x h / (1 + x)`` to 7 digits of 16, and a factor that is not a power
+of two rounds those terms differently (see :func:`_cs_noise`)."""
+
+_CS_NOISE = 4.0
+
+_CS_FLAT = 2.0 ** -10
+"""The relative step (of ``|x_j|``) at which a complex-step column that is exactly 0 checks
+whether ``f`` itself is flat to float64 precision (see ``ComplexStep._flat_columns``)."""
+"""The noise term is this many times the change of the derivative between the two steps."""
+
 
 def _cs_scale(ax: Any) -> Any:
     """What the conditioning shift is relative to: ``|x|`` (the rounding of the real parts
@@ -2584,6 +2660,13 @@ def _cs_conditioning(d0: Any, d1: Any, shift: Any, scale: Any) -> Any:
     return _CS_CONDITION * EPS * scale * np.abs(d1 - d0) / shift
 
 
+def _cs_noise(d0: Any, d2: Any) -> Any:
+    """The complex step's noise term: :data:`_CS_NOISE` times the change of the derivative
+    from step ``h`` (``d0``) to step ``1.37 h`` (``d2``, :data:`_CS_NOISE_STEP`) -- an
+    ulp or two for most ``f``, the lost digits where ``f``'s complex arithmetic cancels."""
+    return _CS_NOISE * np.abs(d2 - d0)
+
+
 def _cs_rounds(spec: Any) -> float:
     """The complex step's error in rounding units of ``|entry|``: :data:`_CS_ROUNDING` per
     primitive the spec runs (:attr:`_Verdict.ops`), plus one."""
@@ -2603,7 +2686,7 @@ class _ScalarResult(DerivativeResult):
     cost more than f). It keeps DerivativeResult's constructor, which ``dataclasses.replace``
     calls with every field."""
 
-    nfev = 2
+    nfev = 3
     method = "complex-step"
     step = 1e-200
     out_shape = ()
@@ -2614,7 +2697,7 @@ class _ScalarResult(DerivativeResult):
 
 
 class ComplexStep(Method):
-    """The complex step: ``f'(x) = Im f(x + ih) / h`` to rounding, one evaluation per direction.
+    """The complex step: ``f'(x) = Im f(x + ih) / h`` to rounding, with no subtraction.
 
     With no subtraction there is no cancellation, so ``h`` can be tiny (``1e-200``) and the
     truncation error ``h^2 f'''/6`` vanishes below rounding. It needs ``f`` complex-analytic:
@@ -2634,16 +2717,18 @@ class ComplexStep(Method):
     the trace checks each primitive's argument against the registry's domain and derivative
     domain and raises :class:`~diffkit.errors.DomainError`, as the other methods do.
 
-    After the first call a scalar derivative at a float costs two complex evaluations of
-    ``f`` -- at ``x``, and a shift of ``x`` away for the estimate (``_cs_conditioning``:
-    rounding inside ``f`` amplified next to a pole) -- and little else (about 4-5x a bare real
-    call of a cheap ``f``; ``benchmarks/numerical.py``); a result that is not finite and real
-    to O(h) reruns on the general path, which traces and names the primitive. A spec with a
-    primitive whose derivative domain is narrower than its domain (sqrt, arcsin, arccos) is
-    traced on every call instead, since ``f(x + ih)`` at such an edge looks like any other
-    result (about 5-8x a bare call); so is one whose continuation through such a primitive can
-    be real again (``cos(sqrt(x))`` at ``x < 0``). Outside a plain domain (``log`` at
-    ``x < 0``) the result is not real to O(h) (``log(-1 + ih) = i pi``, and even
+    After the first call a scalar derivative at a float costs three complex evaluations of
+    ``f`` -- at ``x``, and for the estimate a shift of ``x`` away (``_cs_conditioning``:
+    rounding inside ``f`` amplified next to a pole) and ``x`` at the step ``1.37 h``
+    (``_cs_noise``: rounding of the complex arithmetic itself) -- and little else (about 9x
+    a bare real call of a cheap ``f``; ``benchmarks/numerical.py``); a result that is not
+    finite and real to O(h) reruns on the general path, which traces and names the
+    primitive. A spec with a primitive whose derivative domain is narrower than its domain
+    (sqrt, arcsin, arccos) is traced on every call instead, since ``f(x + ih)`` at such an
+    edge looks like any other result (a few times the lean path's cost); so is one whose
+    continuation through such a primitive can be real again (``cos(sqrt(x))`` at ``x < 0``).
+    Outside a plain domain (``log`` at ``x < 0``) the result is not real to O(h)
+    (``log(-1 + ih) = i pi``, and even
     ``exp(2 log x)`` keeps ``sin(2 pi) = -2.4e-16`` in its imaginary part), so the call reruns
     traced and raises as the first one did.
 
@@ -2660,8 +2745,8 @@ class ComplexStep(Method):
     --------
     >>> import diffkit as dk, diffkit.numpy as dnp
     >>> r = dk.methods.ComplexStep().derivative(dnp.exp, 1.0)
-    >>> float(r) == 2.718281828459045, r.nfev  # at x, and a shift of x away (its estimate)
-    (True, 2)
+    >>> float(r) == 2.718281828459045, r.nfev  # at x; a shift away and another h (its estimate)
+    (True, 3)
     """
 
     name = "complex-step"
@@ -2679,11 +2764,12 @@ class ComplexStep(Method):
         # the lean path's constants, in one attribute: ih (np.complex128, so x + ih is exact),
         # sqrt(h), the cap on |Im f| (below it Im f / h is finite) and h itself
         self._lean_consts = (np.complex128(complex(0.0, self.h)), math.sqrt(self.h),
-                             self.h * 1e300, self.h)
+                             self.h * 1e300, self.h,
+                             np.complex128(complex(0.0, _CS_NOISE_STEP * self.h)))
 
     def derivative(self, f: Any, x: Any, *, args: tuple[Any, ...] = (),
                    kwargs: dict[str, Any] | None = None) -> DerivativeResult:
-        """d f / d x at a scalar ``x`` from one evaluation of ``f(x + ih)``."""
+        """d f / d x at a scalar ``x`` from ``f(x + ih)`` (and two more for the estimate)."""
         if args.__class__ is not tuple or args or kwargs is not None:  # data: bound first
             return super().derivative(f, x, args=args, kwargs=kwargs)
         # The common case -- a scalar Function already checked at a float -- skips the general
@@ -2701,7 +2787,7 @@ class ComplexStep(Method):
                 plain = None
             call = f.fn if plain else self._lean_call(f, x, plain)
             if call is not None:
-                ihc, sqrt_h, cap, h = self._lean_consts
+                ihc, sqrt_h, cap, h, ihc2 = self._lean_consts
                 try:  # x + ih as np.complex128: exact, x + 0 and 0 + h
                     re, im = _parts(call(x + ihc))
                 except (DomainError, FloatingPointError, RuntimeWarning, TypeError, _Tie):
@@ -2721,14 +2807,19 @@ class ComplexStep(Method):
                     # the derivative (_cs_conditioning); trouble there -> the general path
                     scale = _cs_scale(abs(x))
                     x1 = x + _CS_SHIFT * scale
+                    # and the third, a different step at x: rounding in f's complex
+                    # arithmetic (_cs_noise)
                     try:
                         im1 = _parts(call(x1 + ihc))[1]
+                        im2 = _parts(call(x + ihc2))[1]
                     except (DomainError, FloatingPointError, RuntimeWarning, TypeError, _Tie):
                         return super().derivative(f, x)
                     d1 = im1 / h
-                    if not abs(d1) < math.inf:
+                    d2 = im2 / ihc2.imag
+                    if not abs(d1) < math.inf or not abs(d2) < math.inf:
                         return super().derivative(f, x)
-                    e = e + _cs_conditioning(d, d1, (x1 - x) / scale, 1.0) + floor
+                    e = e + _cs_conditioning(d, d1, (x1 - x) / scale, 1.0) + floor + \
+                        _CS_NOISE * abs(d2 - d)
                     if e > _CS_PROMISE * abs(d):  # beyond the promise: judged, with a reason
                         return super().derivative(f, x)
                     if h == 1e-200:  # _ScalarResult.step
@@ -2760,9 +2851,10 @@ class ComplexStep(Method):
         return out, trace.tie
 
     def _columns(self, spec: Function, x: np.ndarray
-                 ) -> tuple[np.ndarray, int, tuple, float, str | None]:
+                 ) -> tuple[np.ndarray, int, tuple, float, str | None, Any]:
         """The complex-step Jacobian's columns at ``x``, the evaluations, f's output shape,
-        the rounding unit of its values, and a comparison tie met on the way (or None)."""
+        the rounding unit of its values, a comparison tie met on the way (or None), and f's
+        first output (at ``x + ih e_0``)."""
         flat = x.ravel().astype(float)
         tie = None
         n = flat.size
@@ -2827,11 +2919,11 @@ class ComplexStep(Method):
                 f"complex-step: {spec.name} returned {sorted(sizes)[0]} and "
                 f"{sorted(sizes)[-1]} values at the same x in two directions; f's output "
                 f"shape must not change between calls (does it keep state between calls?)")
-        return np.stack(cols, axis=1), n, tuple(np.shape(outs[0])), unit, tie
+        return np.stack(cols, axis=1), n, tuple(np.shape(outs[0])), unit, tie, outs[0]
 
     def _jacobian(self, spec: Function, x: np.ndarray, condition: bool = True
                   ) -> DerivativeResult:
-        jac, nfev, out_shape, unit, tie = self._columns(spec, x)
+        jac, nfev, out_shape, unit, tie, first = self._columns(spec, x)
         if not np.all(np.isfinite(jac)):
             raise StencilError(
                 f"complex-step: the derivative of {spec.name} at x = {x.ravel().tolist()} is "
@@ -2843,18 +2935,27 @@ class ComplexStep(Method):
         error = _cs_rounds(spec) * unit * (np.abs(jac) + 0.01 * np.abs(jac).max(
             axis=1, keepdims=True))
         info: dict[str, Any] = {}
-        if condition:  # plus the rounding of the real parts, measured a shift of x away
+        if condition:  # plus the rounding of the real parts, measured a shift of x away,
+            # and the rounding of the complex arithmetic, measured at another step
             cond, more = self._conditioning(spec, x, jac, unit)
-            error = error + cond
-            nfev += more
-            big = cond > 0.5 * promised_accuracy(self.name, unit) * np.abs(jac).max(
+            noise, more2 = self._noise(spec, x, jac)
+            error = error + cond + noise
+            nfev += more + more2
+            half = 0.5 * promised_accuracy(self.name, unit) * np.abs(jac).max(
                 axis=1, keepdims=True)
-            if np.any(big):
+            if np.any(cond > half):
                 info["unresolved"] = (
                     "rounding inside f is amplified at x (its derivative moves by "
                     f"{float(np.max(cond)):.2g} under rounding of x's real parts: a pole or a "
                     "cancellation nearby)" if np.all(np.isfinite(cond)) else
                     "f is singular within a relative 1e-12 of x on both sides")
+            elif np.any(noise > half):
+                info["unresolved"] = (
+                    f"f's complex arithmetic loses digits at x: Im f(x + ih) / h moves by "
+                    f"{float(np.max(noise)) / _CS_NOISE:.2g} when h changes, which it cannot "
+                    f"for an analytic f (a cancellation inside a complex division or product, "
+                    f"as in x / (1 + x) at large x); a difference method or AD does not "
+                    f"depend on it")
         if tie is not None:  # no derivative to vouch for: f may jump or kink at x
             error = np.full(jac.shape, np.inf)
             info["unresolved"] = (
@@ -2872,6 +2973,10 @@ class ComplexStep(Method):
             jac[:, zero] = jac2[:, zero]
             error[:, zero] = _cs_rounds(spec) * unit * np.abs(jac2[:, zero])
             floor[:, zero] = _subnormal_floor(_CS_RETRY_H)
+            flat = zero & ~np.any(jac, axis=0)
+            if np.any(flat) and np.iscomplexobj(first):  # f used x + ih, and Im f is 0 twice
+                more = self._flat_columns(spec, x, np.real(first), flat, error, info)
+                nfev += more
         r = DerivativeResult(jac, nfev=nfev, method=self.name, error=error + floor,
                              step=self.h, out_shape=out_shape, info=info)
         top = float(np.abs(jac).max(initial=0.0))
@@ -2900,6 +3005,84 @@ class ComplexStep(Method):
                 # the Jacobian moves by the sum over coordinates of H_jk * shift * scale_k
                 return (unit / EPS) * _cs_conditioning(jac, jac1, shift, 1.0), nfev
         return np.full(jac.shape, np.inf), 0  # singular next to x, both ways: no vouching
+
+    def _flat_columns(self, spec: Function, x: np.ndarray, fx: np.ndarray, cols: np.ndarray,
+                      error: np.ndarray, info: dict[str, Any]) -> int:
+        """Columns whose ``Im f`` is exactly 0 at both steps while ``f`` computes with
+        ``x + ih``: a zero derivative, or one the complex arithmetic cancelled away entirely
+        (``x / (1 + x)`` at ``1e50``: ``h - x h / (1 + x)`` is 0 to the last bit). Where ``f``'s
+        values are the same at ``x`` and a relative :data:`_CS_FLAT` of ``x_j`` either side,
+        ``f`` is flat to float64 precision there; unless it also has that value with ``x_j`` at
+        0 and at 1 (an input ``f`` does not use: the zero is exact), its derivative can be
+        anything below ``2 ulp(f) / step``: that is the estimate (in ``error``, in place), and
+        ``info`` says why. Returns the evaluations taken."""
+        flat = x.ravel().astype(float)
+        nfev = 0
+        for j in np.flatnonzero(cols):
+            step = _CS_FLAT * abs(flat[j])
+            same = True
+            for sign in (1.0, -1.0):
+                moved = flat.copy()
+                moved[j] += sign * step
+                try:
+                    v = np.asarray(spec.call(moved.reshape(x.shape)), dtype=float)
+                except (DiffkitError, ValueError, TypeError):
+                    same = False
+                    break
+                nfev += 1
+                if v.shape != np.shape(fx) or not np.array_equal(v, fx):
+                    same = False
+                    break
+            if same:  # flat here: and elsewhere along x_j (an unused or constant input)?
+                same, more = self._constant_along(spec, x, fx, j)
+                nfev += more
+            if same is None:
+                bound = 2.0 * np.spacing(np.abs(np.ravel(fx))) / step
+                error[:, j] = np.maximum(error[:, j], bound)
+                info["unresolved"] = (
+                    f"f is flat to float64 precision around x along x[{j}] (its value is the "
+                    f"same {_CS_FLAT:g} of |x[{j}]| either side) while Im f(x + ih) is exactly 0: "
+                    f"the complex arithmetic may have cancelled a derivative below "
+                    f"{float(bound.max()):.2g}")
+        return nfev
+
+    @staticmethod
+    def _constant_along(spec: Function, x: np.ndarray, fx: np.ndarray, j: int
+                        ) -> tuple[bool | None, int]:
+        """Whether ``f`` has the same value with ``x_j`` at 0 and at 1 as at ``x`` (an input it
+        does not use, ``3 + 0 * x``: its zero derivative is exact, True) or not (it does use
+        ``x_j``, and its flatness at ``x`` is a resolution limit: None); and the evaluations."""
+        flat = x.ravel().astype(float)
+        nfev = 0
+        for far in (0.0, 1.0):
+            if flat[j] == far:
+                continue
+            moved = flat.copy()
+            moved[j] = far
+            try:
+                with np.errstate(all="ignore"):
+                    v = np.asarray(spec.call(moved.reshape(x.shape)), dtype=float)
+            except Exception:  # f fails there: it does depend on x_j
+                return None, nfev
+            nfev += 1
+            if v.shape != np.shape(fx) or not np.array_equal(v, fx):
+                return None, nfev
+        return True, nfev
+
+    def _noise(self, spec: Function, x: np.ndarray, jac: np.ndarray) -> tuple[np.ndarray, int]:
+        """:func:`_cs_noise` per entry of ``jac``, from the complex-step Jacobian at the same
+        ``x`` with the step ``1.37 h`` (:data:`_CS_NOISE_STEP`); and the evaluations it took
+        (an infinite term where that step fails: nothing to vouch with)."""
+        again = ComplexStep(h=self.h * _CS_NOISE_STEP, check=self.check, chunk=self.chunk)
+        try:
+            jac2, nfev, *_ = again._columns(spec, x)
+        except DiffkitError:
+            return np.full(jac.shape, np.inf), 0
+        if jac2.shape != jac.shape:
+            return np.full(jac.shape, np.inf), nfev
+        with np.errstate(invalid="ignore", over="ignore"):
+            noise = _cs_noise(jac, jac2)
+        return np.where(np.isnan(noise), np.inf, noise), nfev
 
     def _hessian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         """Central differences of the complex-step gradient (error ~ eps^(2/3)); the estimate

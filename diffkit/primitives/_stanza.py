@@ -121,6 +121,7 @@ def primitive(
     function: Callable[..., Any] | None = None,
     composite: Callable[..., Any] | None = None,
     continuation: Callable[..., Any] | None = None,
+    staircase: Any = None,
     symbolic: Callable[..., Any] | None = None,
     vjp: tuple[Any, ...] | None = None,
     jvp: tuple[Any, ...] | None = None,
@@ -183,7 +184,7 @@ def primitive(
         methods={}, operators=(), formula=tuple(formula if formula is not None else ()),
         sympy_name=sympy_name, printer=printer, infix=infix, partials=tuple(partials),
         samples=tuple(samples), generate=generate, composite=composite, namespace=namespace,
-        continuation=continuation,
+        continuation=continuation, staircase=staircase,
         derivative_text=derivative,
         doc=(f"diffkit primitive ``{name}``: {where} on plain values, recorded on traced "
              f"ones.{doc_derivative}{doc_domain}"),

@@ -536,23 +536,25 @@ def _steps(name: str) -> Callable[..., Any]:
 
 floor = primitive(
     "floor", np.floor, symbolic=_steps("floor"), sympy_name="floor", analytic=False,
-    differentiable=False, derivative_domain=_STEPS_AT_INTEGERS, formula=("floor",),
+    differentiable=False, staircase=1.0, derivative_domain=_STEPS_AT_INTEGERS, formula=("floor",),
     samples=unary_samples(SPREAD * 3.0), derivative="0 (a step function)",
 )
 ceil = primitive(
     "ceil", np.ceil, symbolic=_steps("ceiling"), sympy_name="ceiling", analytic=False,
-    differentiable=False, derivative_domain=_STEPS_AT_INTEGERS,
+    differentiable=False, staircase=1.0, derivative_domain=_STEPS_AT_INTEGERS,
     formula=("ceil", "ceiling"), samples=unary_samples(SPREAD * 3.0),
     derivative="0 (a step function)",
 )
 trunc = primitive(
     "trunc", np.trunc, symbolic=_steps("trunc"), analytic=False, differentiable=False,
+    staircase=1.0,
     numpy=("trunc", "fix"),  # numpy.fix rounds towards zero too
     printer=STEP_PRINTERS, derivative_domain=Domain("x not a nonzero integer (a jump)"),
     formula=("trunc",), samples=unary_samples(SPREAD * 3.0), derivative="0 (a step function)",
 )
 rint = primitive(
     "rint", np.rint, symbolic=_steps("rint"), analytic=False, differentiable=False,
+    staircase=1.0,
     printer=STEP_PRINTERS, derivative_domain=Domain("x not a half-integer (a jump)"),
     formula=("rint",), samples=unary_samples(SPREAD * 3.0), derivative="0 (a step function)",
 )
@@ -582,6 +584,7 @@ round_ = primitive(
     symbolic=elementwise_fn(lambda x, decimals=0: _round_one(x, decimals)),
     numpy=("round", "around"), methods=("round",), operators=("round",), analytic=False,
     differentiable=False, elementwise=True, printer=STEP_PRINTERS, nargs=1,
+    staircase=lambda params: 10.0 ** -params.get("decimals", 0),
     derivative_domain=Domain("x not halfway between two rounded values (a jump)"),
     samples=(((2.37,), {"decimals": 0}), ((SPREAD * 3.0,), {"decimals": 1}),
              ((M * 7.3,), {"decimals": 0}), ((M * 73.0,), {"decimals": -1})),
