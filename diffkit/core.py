@@ -49,9 +49,10 @@ class Domain:
     say whether the bound itself is excluded. ``text`` is the human form, e.g. ``"x > 0"``.
     ``integer_exponent_only`` (``power``): the bounds hold only when the second argument is
     not an integer (``x**0.5`` needs ``x >= 0``, ``x**2`` does not). The rest guides
-    random-program generators, which keep away from trouble: ``kinks`` are
-    points where the function is continuous but not differentiable (abs at 0; for a binary
-    primitive, differences ``x - y``), ``poles`` points where it is infinite, repeated every
+    random-program generators, which keep away from trouble, and the numerical methods, which
+    check that no difference crosses one: ``kinks`` are points where the function is
+    continuous but not differentiable (abs at 0; for a binary primitive, differences
+    ``x - y``, or argument ``kink_arg`` alone where set: copysign's ``x``), ``poles`` points where it is infinite, repeated every
     ``period`` if given (tan), and ``moderate`` the largest ``|x|`` worth feeding a function
     that grows fast (exp).
     """
@@ -62,6 +63,7 @@ class Domain:
     lo_open: bool = True
     hi_open: bool = True
     kinks: tuple[float, ...] = ()
+    kink_arg: int | None = None
     integer_exponent_only: bool = False
     poles: tuple[float, ...] = ()
     period: float | None = None

@@ -856,7 +856,7 @@ class Extrapolation:
     """
 
     __slots__ = ("active", "discredit", "error", "expansion", "lanes", "noise", "rows", "stale",
-                 "step", "value")
+                 "step", "steps", "value")
 
     def __init__(self, expansion: Expansion, shape: tuple[int, int] | None = None,
                  lanes: Lanes = ARRAYS, discredit: bool = True) -> None:
@@ -865,6 +865,7 @@ class Extrapolation:
         self.expansion = expansion
         self.rows: list[list[Any]] = []
         self.noise: list[Any] = []
+        self.steps: list[Any] = []
         if lanes is FLOATS:
             self.value, self.error, self.step, self.stale, self.active = \
                 math.nan, math.inf, math.nan, 0, True
@@ -883,11 +884,15 @@ class Extrapolation:
         row = [d]
         self.rows.append(row)
         noise.append(level_noise)
+        self.steps.append(h)
         if k == 0:
             return self.active
         prev, factors, shrink = self.rows[k - 1], ex.factors, ex.shrink
+        even = ex is EVEN_POWERS
         for j in range(1, k + 1):
-            row.append(row[j - 1] + (row[j - 1] - prev[j - 1]) / factors[j - 1])
+            fac = _even_factor(self.steps[k - j], h, factors[j - 1], scalar) if even \
+                else factors[j - 1]
+            row.append(row[j - 1] + (row[j - 1] - prev[j - 1]) / fac)
         crow = ex.coefs[k] if k < len(ex.coefs) else ex.row(k)
         lanes = self.lanes
         norm = lanes.norm
@@ -931,6 +936,21 @@ class Extrapolation:
         converged = better & lanes.all(trunc <= 0.5 * err) & (k >= 2)
         self.active = self.active & (self.stale < 2) & ~converged
         return self.active
+
+
+def _even_factor(coarse: Any, fine: Any, nominal: float, scalar: bool) -> Any:
+    """Neville's factor ``(h_coarse / h_fine)^2 - 1`` for an expansion in even powers, from
+    the steps actually taken: ``x +- h`` rounds to the float grid, so at ``x = 3`` a step of
+    ``2.3e-9`` is off by ``2e-7`` of itself, and the nominal factor (``4^j - 1``) then
+    mis-extrapolates by ``2 c h^2`` times that -- next to a branch point (``sqrt(x - 3)`` at
+    ``3 + 1e-7``) 100x the estimate. ``nominal`` where a step is not positive and finite."""
+    if scalar:
+        r = coarse / fine if fine > 0 and math.isfinite(coarse / fine) else math.nan
+        return r * r - 1.0 if r == r and r > 1.0 else nominal
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.asarray(coarse, dtype=float) / np.asarray(fine, dtype=float)
+    fac = np.where(np.isfinite(r) & (r > 1.0), r * r - 1.0, nominal)
+    return fac[..., None] if fac.ndim else fac
 
 
 def _unconfirmed(ext: Extrapolation, d2: Any, d1: Any, noise: Any) -> Any:

@@ -702,12 +702,14 @@ class _NoiseTrace(Trace):
     left to the jump checks: between its steps the function is smooth.
     """
 
-    __slots__ = ("stairs", "unit")
+    __slots__ = ("kink", "signs", "stairs", "unit")
 
     def __init__(self) -> None:
         super().__init__()
         self.unit = 0.0  # the coarsest rounding unit met
         self.stairs: dict[str, float] = {}  # fine staircases met: name -> step height
+        self.kink: tuple[float, str] = (math.inf, "")  # the nearest kink: distance, primitive
+        self.signs: list[np.ndarray] = []  # the side of every kink met, in program order
 
     def process(self, prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
         vals, errs, tans = [], [], []
@@ -737,6 +739,9 @@ class _NoiseTrace(Trace):
                     terms = t if terms is None else terms + t
             if terms is not None:
                 mag = np.maximum(mag, terms)
+        dom = prim.domain
+        if dom is not None and dom.kinks and prim.elementwise and len(vals) <= 2:
+            self._near_kink(prim, vals, tans, dom.kinks, dom.kink_arg)
         e = u * mag
         reduce = prim.linear and not prim.elementwise
         t = None
@@ -757,6 +762,28 @@ class _NoiseTrace(Trace):
             else:
                 e = e + np.abs(np.asarray(rule(ei, z, *vals, **params), dtype=float))
         return _Noisy(self, z, e, t)
+
+    def _near_kink(self, prim: Any, vals: list[Any], tans: list[Any],
+                   kinks: tuple[float, ...], arg: int | None) -> None:
+        """Keep the distance, along the probe's direction, to the nearest kink of ``prim``
+        (its domain's ``kinks``: abs at 0, maximum where ``x - y = 0``, copysign where its
+        ``kink_arg`` is 0): how far ``x`` may move (in units of its own scale) before a
+        difference crosses it, and the side of each kink ``x`` is on."""
+        k0 = 0 if arg is None else arg
+        s = np.asarray(vals[k0], dtype=float)
+        rate = 0.0 if tans[k0] is None else np.asarray(tans[k0], dtype=float)
+        if len(vals) == 2 and arg is None:
+            s = s - np.asarray(vals[1], dtype=float)
+            if tans[1] is not None:
+                rate = rate - np.asarray(tans[1], dtype=float)
+        rate = np.abs(rate)
+        for k in kinks:
+            self.signs.append(np.sign(s - k))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                radius = np.where(rate > 0, np.abs(s - k) / rate, np.inf)
+            near = float(np.min(radius)) if np.size(radius) else math.inf
+            if near < self.kink[0]:
+                self.kink = (near, prim.name)
 
     def _staircase(self, prim: Any, z: Any, errs: list[Any], tans: list[Any],
                    params: dict[str, Any]) -> Any:
@@ -783,10 +810,16 @@ class _NoiseTrace(Trace):
         raise NotTraceableError(f"{kind}() of a traced value")
 
 
-def _noise_probe(spec: Function, arg: Any
-                 ) -> tuple[np.ndarray, np.ndarray, float, dict[str, float]]:
+def probe_direction(x: np.ndarray) -> np.ndarray:
+    """The direction the noise trace differentiates along (flat): every coordinate by its own
+    scale ``max(|x_j|, 1)``, with weights that do not cancel in a difference of two."""
+    x = np.ravel(np.asarray(x, dtype=float))
+    return np.maximum(np.abs(x), 1.0) * (1.0 + (0.618034 * np.arange(x.size)) % 1.0)
+
+
+def _noise_probe(spec: Function, arg: Any) -> tuple[np.ndarray, np.ndarray, float, _NoiseTrace]:
     """``f(arg)`` under :class:`_NoiseTrace`: the value, its rounding bound, the coarsest unit,
-    and the fine staircases met (step function name: step height).
+    and the trace (the fine staircases and the nearest kink it met).
 
     Raises whatever the trace met (NotTraceableError for ``float(x)``, ``math.sin``; anything
     else the user's code does with a traced value): the caller falls back to a plain
@@ -794,9 +827,7 @@ def _noise_probe(spec: Function, arg: Any
     trace = _NoiseTrace()
     x = np.asarray(arg, dtype=float)  # the direction: every coordinate by its own scale, with
     # weights that do not cancel in a difference of two coordinates
-    weights = 1.0 + (0.618034 * np.arange(x.size)) % 1.0
-    box = _Noisy(trace, arg, np.zeros(np.shape(arg)),
-                 (np.maximum(np.abs(x.ravel()), 1.0) * weights).reshape(np.shape(arg)))
+    box = _Noisy(trace, arg, np.zeros(np.shape(arg)), probe_direction(x).reshape(np.shape(arg)))
     with library_routes():
         out = spec.fn(box) if spec.nparams == 1 else \
             spec.fn(*(box[i] for i in range(spec.nparams)))
@@ -812,8 +843,7 @@ def _noise_probe(spec: Function, arg: Any
             arr = np.ravel(np.asarray(o, dtype=float))
             vals.append(arr)
             errs.append(np.zeros_like(arr))
-    return (np.concatenate(vals), np.concatenate(errs).astype(float), trace.unit,
-            trace.stairs)
+    return np.concatenate(vals), np.concatenate(errs).astype(float), trace.unit, trace
 
 
 class Noise:
@@ -848,7 +878,10 @@ class Noise:
     """
 
     __slots__ = (
+        "direction",
         "f0",
+        "kink",
+        "probe",
         "quantum",
         "quantum_unit",
         "spread",
@@ -861,8 +894,12 @@ class Noise:
 
     def __init__(self, f0: np.ndarray, value_unit: float, traced: np.ndarray | None = None,
                  trace_unit: float = 0.0, repeat: np.ndarray | None = None,
-                 stairs: dict[str, float] | None = None) -> None:
+                 stairs: dict[str, float] | None = None, kink: tuple[float, str] | None = None,
+                 direction: np.ndarray | None = None) -> None:
         self.f0 = f0
+        self.kink = kink or (math.inf, "")  # the nearest kink along direction (trace units)
+        self.direction = direction
+        self.probe: tuple[Any, Any, list[np.ndarray]] | None = None  # spec, arg, kink sides
         self.value_unit = value_unit
         self.traced = traced
         self.trace_unit = trace_unit
@@ -892,9 +929,13 @@ class Noise:
         if spec.cache.get(TRACED, True):
             try:
                 with np.errstate(all="ignore"):
-                    value, err, unit, stairs = _noise_probe(spec, arg)
+                    value, err, unit, trace = _noise_probe(spec, arg)
                 if value.size == sampler.m:
-                    return cls(sampler.f0, sampler.out_unit, err, unit, value, stairs)
+                    noise = cls(sampler.f0, sampler.out_unit, err, unit, value, trace.stairs,
+                                trace.kink, probe_direction(arg))
+                    if trace.signs:
+                        noise.probe = (spec, arg, trace.signs)
+                    return noise
             except (DomainError, FloatingPointError):
                 raise
             except Exception:
@@ -968,6 +1009,28 @@ class Noise:
             low = np.maximum(unit, self.unit if self.unit > EPS else 0.0)
             noise = noise + low * np.abs(x)[:, None] * np.abs(np.nan_to_num(d1))
         return noise + NONDET_FACTOR * self.spread[None, :]
+
+    def crosses_kink(self, j: int, reach: Sequence[float]) -> bool:
+        """Whether moving coordinate ``j`` of the point by each of ``reach`` puts any kink the
+        trace met at ``x`` on its other side (the trace run again there; a different program
+        path, or a failure, counts as crossing)."""
+        if self.probe is None:
+            return False
+        spec, arg, signs = self.probe
+        for delta in reach:
+            moved = np.array(arg, dtype=float)
+            moved.flat[j] += delta
+            try:
+                with np.errstate(all="ignore"):
+                    *_, trace = _noise_probe(spec, moved.reshape(np.shape(arg)))
+            except Exception:  # the trace cannot run there: no vouching across
+                return True
+            there = trace.signs
+            if len(there) != len(signs) or any(
+                    np.shape(a) != np.shape(b) or np.any(a * b < 0) for a, b in
+                    zip(signs, there, strict=True)):
+                return True
+        return False
 
     @property
     def effective_unit(self) -> float:
@@ -1507,6 +1570,8 @@ def _judged(method: Any, r: DerivativeResult, noise: Noise | None, order: int = 
     if np.any(np.isnan(err)):  # an estimate that could not be made (inf - inf at |x| ~ 1e300)
         err = np.where(np.isnan(err), np.inf, err)  # is no bound: infinite, never NaN
         r = dataclasses.replace(r, error=err if err.ndim else float(err))
+    if deriv == 1 and noise is not None and noise.kink[0] < math.inf:
+        r, err = _across_a_kink(method, r, noise, err)
     rows = value.reshape(-1, value.shape[-1]) if value.ndim >= 2 and r.out_shape != () \
         else value.reshape(1, -1)
     errs = err.reshape(rows.shape)
@@ -1541,6 +1606,60 @@ def _judged(method: Any, r: DerivativeResult, noise: Noise | None, order: int = 
             f"pass a looser accuracy= (strict=False reports it in status instead)"
         )
     return dataclasses.replace(r, status=text, info={**r.info, "accuracy": acc})
+
+
+def _kink_reach(method: Any) -> float:
+    """How many steps from ``x`` a method's final stencil reaches: ``order`` one-sided, half
+    of it central, two for Richardson (its entry and the level one coarser); 0 for the complex
+    step (no real stencil: it refuses kinks as non-analytic)."""
+    name = getattr(method, "name", "")
+    if name in ("forward-difference", "backward-difference"):
+        return float(getattr(method, "order", 1))
+    if name == "central-difference":
+        return getattr(method, "order", 2) / 2.0
+    if name == "richardson":
+        return 2.0
+    return 0.0
+
+
+def _across_a_kink(method: Any, r: DerivativeResult, noise: Noise, err: np.ndarray
+                   ) -> tuple[DerivativeResult, np.ndarray]:
+    """``r`` (and its error array) with an infinite estimate for the coordinates whose final
+    stencil reaches a kink the noise trace found within it (:meth:`_NoiseTrace._near_kink`):
+    the difference across ``maximum(x, 0)`` at ``1e-7`` mixes two slopes and no estimate made
+    from one side's samples bounds it (``sum(maximum(x, 0)**2)`` at ``(1e-7, -1e-7, 1)``
+    gave 6.7e-10 for 2e-7 with an estimate of 3e-9)."""
+    reach = _kink_reach(method)
+    step = r.step
+    if not reach or step is None or noise.direction is None:
+        return r, err
+    steps = np.ravel(np.asarray(step, dtype=float))
+    room = noise.kink[0] * noise.direction
+    if steps.size == 1 and room.size > 1:
+        steps = np.full(room.size, float(steps[0]))
+    if steps.size != room.size:
+        return r, err
+    across = reach * steps > room  # candidates: the trace's distance is along one direction
+    if not np.any(across):
+        return r, err
+    sides = {"forward-difference": (1.0,), "backward-difference": (-1.0,)}.get(
+        method.name, (-1.0, 1.0))
+    for j in np.flatnonzero(across):
+        across[j] = noise.crosses_kink(int(j), [s * reach * steps[j] for s in sides])
+    if not np.any(across):
+        return r, err
+    cols = err.reshape(-1, room.size) if err.size % room.size == 0 and err.size else None
+    if cols is None:
+        return r, err
+    cols = cols.copy()
+    cols[:, across] = np.inf
+    err = cols.reshape(err.shape)
+    j = int(np.flatnonzero(across)[0])
+    where = "x" if room.size == 1 else f"x[{j}]"
+    why = (f"{noise.kink[1]} has a kink {float(room[j]):.2g} from x along {where}, within the "
+           f"step {float(reach * steps[j]):.2g}: a difference across it mixes two slopes")
+    info = {**r.info, "unresolved": r.info.get("unresolved") or why}
+    return dataclasses.replace(r, error=err if err.ndim else float(err), info=info), err
 
 
 def _entry_label(value: np.ndarray, w: tuple[int, ...], out_shape: Any) -> str:
@@ -1871,6 +1990,13 @@ def _start_step(length: Any, hp: Any, lanes: Lanes) -> Any:
     return hp * 2.0 ** lanes.levels(RICHARDSON_START * length / hp, MAX_START_LEVELS)
 
 
+def _taken(actual: np.ndarray, central: bool, h: np.ndarray) -> np.ndarray:
+    """The steps a level actually took (half its width, or its first offset one-sided), ``h``
+    where that is not a positive finite number (Neville's factors come from them)."""
+    t = 0.5 * (actual[:, 1] - actual[:, 0]) if central else np.abs(actual[:, 0])
+    return np.where(np.isfinite(t) & (t > 0), t, h)
+
+
 def _central_level(fa: Any, fb: Any, width: Any, noise: Any) -> tuple[Any, Any]:
     """One level's central difference over ``width = (x + h) - (x - h)`` and the bound on its
     noise (``sum |w| = 2 / width`` times the noise bound of one evaluation). Floats, or arrays
@@ -2063,8 +2189,9 @@ class Richardson(Method):
                 fa, fb = f(a), f(b)
                 taken += (fa, fb)
                 fscale = max(fscale, abs(fa), abs(fb))
-                if not add(*_central_level(fa, fb, (b - xf) - (a - xf),
-                                           max(noise, rf * fscale)), h):
+                width = (b - xf) - (a - xf)  # the step actually taken (x +- h rounds)
+                if not add(*_central_level(fa, fb, width, max(noise, rf * fscale)),
+                           0.5 * width):
                     break
             last = taken[-8:]  # the finest levels: offsets -1, 1, -2, 2, ... (x the finest)
             seen = float(s.noise.bound(np.array(last).reshape(1, -1, 1), s.f0,
@@ -2175,8 +2302,9 @@ class Richardson(Method):
                         else ""
                     fails.append((int(idx[r]), key, side))
                 # a later level failing keeps the best entry found so far
-            levels.append((vals, pts - flat[idx, None], h))
-            if not ext.add(*self._level(s, central, levels, noise[idx]), h).any():
+            actual = pts - flat[idx, None]
+            levels.append((vals, actual, _taken(actual, central, h)))
+            if not ext.add(*self._level(s, central, levels, noise[idx]), levels[-1][2]).any():
                 break
         # the finest levels' own samples may show more noise than the pilot's did (values on
         # a grid of 1e-6 differ by thousands of spacings at the pilot's step, by a few at the

@@ -380,7 +380,7 @@ def _copysign_sympy(x: Any, y: Any) -> Any:
 
 copysign = primitive(
     "copysign", np.copysign, kind="binary", symbolic=elementwise_fn(_copysign_sympy),
-    analytic=False, domain=Domain("all x, y; kink at x = 0", kinks=(0.0,)),
+    analytic=False, domain=Domain("all x, y; kink at x = 0", kinks=(0.0,), kink_arg=0),
     derivative_domain=Domain("x != 0 and y != 0 (a jump)"),
     # |x| with the sign of y: slope sign(x) sign(y), which is sign(x) sign(ans) (both 0 at
     # x = 0, like abs); the sign of y is a step, slope 0
