@@ -52,7 +52,9 @@ class Domain:
     random-program generators, which keep away from trouble, and the numerical methods, which
     check that no difference crosses one: ``kinks`` are points where the function is
     continuous but not differentiable (abs at 0; for a binary primitive, differences
-    ``x - y``, or argument ``kink_arg`` alone where set: copysign's ``x``), ``poles`` points where it is infinite, repeated every
+    ``x - y``), and ``kink_vars`` where else they are, as argument positions -- ``(i,)`` for
+    argument ``i`` itself, ``(i, j)`` for ``x_i - x_j`` (copysign ``((0,),)``, clip
+    ``((0, 1), (0, 2))``), ``poles`` points where it is infinite, repeated every
     ``period`` if given (tan), and ``moderate`` the largest ``|x|`` worth feeding a function
     that grows fast (exp).
     """
@@ -63,7 +65,7 @@ class Domain:
     lo_open: bool = True
     hi_open: bool = True
     kinks: tuple[float, ...] = ()
-    kink_arg: int | None = None
+    kink_vars: tuple[tuple[int, ...], ...] | None = None
     integer_exponent_only: bool = False
     poles: tuple[float, ...] = ()
     period: float | None = None
@@ -176,6 +178,10 @@ class Primitive:
         of one step in output units (a number, or a function of the params: round's
         ``10**-decimals``). Where the steps are finer than the difference methods' steps, the
         noise model counts them as noise of one step height (see ``_NoiseTrace``).
+    staircase_edge : float
+        Where a staircase's jumps are, as a fraction of one step: 0 for floor, ceil and trunc
+        (at the multiples), 0.5 for rint and round (halfway). The numerical methods keep their
+        stencils from straddling a jump of a coarse staircase.
     continuation : callable or None
         The real function's analytic continuation, where numpy's own function on complex input
         is not it (``linalg.norm`` takes ``|x|``, ``vdot`` conjugates): the complex step runs
@@ -214,6 +220,7 @@ class Primitive:
     composite: Callable[..., Any] | None = None
     continuation: Callable[..., Any] | None = None
     staircase: Any = None
+    staircase_edge: float = 0.0
     namespace: str = ""
     doc: str = ""
     derivative_text: str = ""

@@ -839,6 +839,9 @@ class Extrapolation:
         The best candidate per entry and its estimate (NaN and inf before two levels).
     step : float or ndarray
         The step ``h`` of the level that gave it.
+    span : float or ndarray
+        The largest step its entry combines (``T[k][j]`` reaches back to level ``k - j``; the
+        candidate of row ``k`` compares with row ``k - 1``): how far from ``x`` it sampled.
     active : bool or ndarray
         Entries still improving; the caller clears those whose samples failed.
 
@@ -855,8 +858,8 @@ class Extrapolation:
     True
     """
 
-    __slots__ = ("active", "discredit", "error", "expansion", "lanes", "noise", "rows", "stale",
-                 "step", "steps", "value")
+    __slots__ = ("active", "discredit", "error", "expansion", "lanes", "noise", "rows", "span",
+                 "stale", "step", "steps", "value")
 
     def __init__(self, expansion: Expansion, shape: tuple[int, int] | None = None,
                  lanes: Lanes = ARRAYS, discredit: bool = True) -> None:
@@ -869,11 +872,13 @@ class Extrapolation:
         if lanes is FLOATS:
             self.value, self.error, self.step, self.stale, self.active = \
                 math.nan, math.inf, math.nan, 0, True
+            self.span = math.nan
         else:
             if shape is None:
                 raise ValueError("Extrapolation(lanes=ARRAYS) needs shape=(entries, outputs)")
             self.value, self.error = np.full(shape, np.nan), np.full(shape, np.inf)
             self.step, self.stale = np.full(shape[0], np.nan), np.zeros(shape[0], dtype=int)
+            self.span = np.full(shape[0], np.nan)
             self.active = np.ones(shape[0], dtype=bool)
 
     def add(self, d: Any, level_noise: Any, h: Any) -> Any:
@@ -898,18 +903,20 @@ class Extrapolation:
         norm = lanes.norm
         # the candidate of this row: the entry whose estimate is smallest. On floats the rules
         # read as Python's if (a call per comparison would cost more than the rules)
-        value, err, trunc = math.nan, math.inf, math.inf
+        value, err, trunc, span = math.nan, math.inf, math.inf, math.nan
+        steps = self.steps
         for j in range(k):  # T[k][j] with T[k-1][j] present
             t = abs(row[j] - prev[j]) * shrink[j]
             if scalar:
                 if t < err:  # else it cannot win, whatever its rounding bound
                     e = t + norm(crow[j], noise)
                     if e < err:
-                        value, err, trunc = row[j], e, t
+                        value, err, trunc, span = row[j], e, t, steps[k - 1 - j]
             else:
                 e = t + norm(crow[j], noise)
-                value, err, trunc = lanes.where(lanes.top(e) < lanes.top(err), (row[j], e, t),
-                                                (value, err, trunc))
+                value, err, trunc, span = lanes.where(
+                    lanes.top(e) < lanes.top(err), (row[j], e, t, steps[k - 1 - j]),
+                    (value, err, trunc, span))
         if k == 2:  # two levels that agreed by accident (see _unconfirmed): forget them
             self.error = _unconfirmed(self, row[0], prev[0], norm(crow[0], noise))
         # the finest difference itself far outside the best entry's bound: that bound was an
@@ -919,6 +926,7 @@ class Extrapolation:
             if err < self.error or off or \
                     (self.discredit and _discredits(value, err, trunc, self)):
                 self.value, self.error, self.step, self.stale = value, err, h, 0
+                self.span = span
                 # converged: see below (two levels alone are no verdict: _unconfirmed)
                 self.active = k < 2 or not trunc <= 0.5 * err
             else:
@@ -929,8 +937,9 @@ class Extrapolation:
         if self.discredit:
             better = better | lanes.any(_discredits(value, err, trunc, self))
         better = self.active & better
-        self.value, self.error, self.step, self.stale = lanes.where(
-            better, (value, err, h, 0), (self.value, self.error, self.step, self.stale + 1))
+        self.value, self.error, self.step, self.stale, self.span = lanes.where(
+            better, (value, err, h, 0, span),
+            (self.value, self.error, self.step, self.stale + 1, self.span))
         # converged: rounding dominates, smaller steps only add noise (not on two levels
         # alone: a third one confirms them, see _unconfirmed)
         converged = better & lanes.all(trunc <= 0.5 * err) & (k >= 2)

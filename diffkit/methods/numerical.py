@@ -44,6 +44,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..core import (
+    REGISTRY,
     ROUTED,
     Domain,
     Trace,
@@ -702,7 +703,7 @@ class _NoiseTrace(Trace):
     left to the jump checks: between its steps the function is smooth.
     """
 
-    __slots__ = ("kink", "signs", "stairs", "unit")
+    __slots__ = ("kink", "levels", "signs", "stairs", "unit")
 
     def __init__(self) -> None:
         super().__init__()
@@ -710,6 +711,7 @@ class _NoiseTrace(Trace):
         self.stairs: dict[str, float] = {}  # fine staircases met: name -> step height
         self.kink: tuple[float, str] = (math.inf, "")  # the nearest kink: distance, primitive
         self.signs: list[np.ndarray] = []  # the side of every kink met, in program order
+        self.levels: list[np.ndarray] = []  # the step of every coarse staircase met
 
     def process(self, prim: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
         vals, errs, tans = [], [], []
@@ -724,7 +726,7 @@ class _NoiseTrace(Trace):
                 tans.append(None)
         z = prim.evaluate(tuple(vals), params)
         if not prim.differentiable:  # comparisons, sign: plain values, branches follow them
-            return self._staircase(prim, z, errs, tans, params)
+            return self._staircase(prim, z, vals, errs, tans, params)
         u = unit_roundoff(np.result_type(z))
         self.unit = max(self.unit, u)
         u *= 0.5  # one rounding: |fl(z) - z| <= (eps / 2) |z|
@@ -740,8 +742,9 @@ class _NoiseTrace(Trace):
             if terms is not None:
                 mag = np.maximum(mag, terms)
         dom = prim.domain
-        if dom is not None and dom.kinks and prim.elementwise and len(vals) <= 2:
-            self._near_kink(prim, vals, tans, dom.kinks, dom.kink_arg)
+        if dom is not None and dom.kinks and prim.elementwise:
+            kvars = dom.kink_vars or (((0,),) if len(vals) == 1 else ((0, 1),))
+            self._near_kink(prim, vals, tans, dom.kinks, kvars)
         e = u * mag
         reduce = prim.linear and not prim.elementwise
         t = None
@@ -764,29 +767,46 @@ class _NoiseTrace(Trace):
         return _Noisy(self, z, e, t)
 
     def _near_kink(self, prim: Any, vals: list[Any], tans: list[Any],
-                   kinks: tuple[float, ...], arg: int | None) -> None:
+                   kinks: tuple[float, ...], kvars: tuple[tuple[int, ...], ...]) -> None:
         """Keep the distance, along the probe's direction, to the nearest kink of ``prim``
-        (its domain's ``kinks``: abs at 0, maximum where ``x - y = 0``, copysign where its
-        ``kink_arg`` is 0): how far ``x`` may move (in units of its own scale) before a
-        difference crosses it, and the side of each kink ``x`` is on."""
-        k0 = 0 if arg is None else arg
-        s = np.asarray(vals[k0], dtype=float)
-        rate = 0.0 if tans[k0] is None else np.asarray(tans[k0], dtype=float)
-        if len(vals) == 2 and arg is None:
-            s = s - np.asarray(vals[1], dtype=float)
-            if tans[1] is not None:
-                rate = rate - np.asarray(tans[1], dtype=float)
-        rate = np.abs(rate)
-        for k in kinks:
-            self.signs.append(np.sign(s - k))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                radius = np.where(rate > 0, np.abs(s - k) / rate, np.inf)
-            near = float(np.min(radius)) if np.size(radius) else math.inf
-            if near < self.kink[0]:
-                self.kink = (near, prim.name)
+        (its domain's ``kinks`` in its ``kink_vars``: abs at 0, maximum where ``x - y = 0``,
+        clip where ``x`` meets a bound): how far ``x`` may move (in units of its own scale)
+        before a difference crosses it, and the side of each kink ``x`` is on."""
+        for var in kvars:
+            if max(var) >= len(vals) or any(vals[i] is None for i in var):
+                continue  # (clip without that bound)
+            s = np.asarray(vals[var[0]], dtype=float)
+            rate = 0.0 if tans[var[0]] is None else np.asarray(tans[var[0]], dtype=float)
+            if len(var) == 2:
+                s = s - np.asarray(vals[var[1]], dtype=float)
+                if tans[var[1]] is not None:
+                    rate = rate - np.asarray(tans[var[1]], dtype=float)
+            rate = np.abs(rate)
+            for k in kinks:
+                self.signs.append(np.sign(s - k))
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    radius = np.where(rate > 0, np.abs(s - k) / rate, np.inf)
+                near = float(np.min(radius)) if np.size(radius) else math.inf
+                if near < self.kink[0]:
+                    self.kink = (near, prim.name)
 
-    def _staircase(self, prim: Any, z: Any, errs: list[Any], tans: list[Any],
-                   params: dict[str, Any]) -> Any:
+    def _near_jump(self, prim: Any, v: Any, t: Any, height: float, coarse: Any, z: Any
+                   ) -> None:
+        """A coarse staircase's jumps, kept as kinks are (:meth:`_near_kink`): the distance
+        along the probe's direction to the nearest one (its stanza's ``staircase_edge``), and
+        the step ``x`` is on (its value: a stencil whose ends differ straddles a jump)."""
+        u = np.asarray(v, dtype=float) / height - prim.staircase_edge
+        dist = np.abs(u - np.round(u)) * height
+        rate = np.abs(np.asarray(t, dtype=float))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            radius = np.where(coarse & (rate > 0), dist / rate, np.inf)
+        near = float(np.min(radius)) if np.size(radius) else math.inf
+        if near < self.kink[0]:
+            self.kink = (near, prim.name)
+        self.levels.append(np.where(coarse, np.asarray(z, dtype=float), 0.0))
+
+    def _staircase(self, prim: Any, z: Any, vals: list[Any], errs: list[Any],
+                   tans: list[Any], params: dict[str, Any]) -> Any:
         """A step function's value: plain, or noisy by one step height where its steps are
         fine (see the class doc) -- moving on with its argument's trend, as the values do."""
         height = prim.staircase
@@ -796,6 +816,8 @@ class _NoiseTrace(Trace):
         height = float(height(params) if callable(height) else height)
         with np.errstate(divide="ignore", invalid="ignore"):
             fine = height < STAIRCASE_FINE * np.abs(t)  # a step every height / |t| of a scale
+        if not np.all(fine):  # coarse steps: jumps a stencil must not straddle, like kinks
+            self._near_jump(prim, vals[0], t, height, ~fine, z)
         if not np.any(fine):
             return z
         self.stairs[prim.name] = max(self.stairs.get(prim.name, 0.0), height)
@@ -899,7 +921,7 @@ class Noise:
         self.f0 = f0
         self.kink = kink or (math.inf, "")  # the nearest kink along direction (trace units)
         self.direction = direction
-        self.probe: tuple[Any, Any, list[np.ndarray]] | None = None  # spec, arg, kink sides
+        self.probe: tuple[Any, ...] | None = None  # spec, arg, kink sides, staircase steps
         self.value_unit = value_unit
         self.traced = traced
         self.trace_unit = trace_unit
@@ -933,8 +955,8 @@ class Noise:
                 if value.size == sampler.m:
                     noise = cls(sampler.f0, sampler.out_unit, err, unit, value, trace.stairs,
                                 trace.kink, probe_direction(arg))
-                    if trace.signs:
-                        noise.probe = (spec, arg, trace.signs)
+                    if trace.signs or trace.levels:
+                        noise.probe = (spec, arg, trace.signs, trace.levels)
                     return noise
             except (DomainError, FloatingPointError):
                 raise
@@ -1016,7 +1038,7 @@ class Noise:
         path, or a failure, counts as crossing)."""
         if self.probe is None:
             return False
-        spec, arg, signs = self.probe
+        spec, arg, signs, levels = self.probe
         for delta in reach:
             moved = np.array(arg, dtype=float)
             moved.flat[j] += delta
@@ -1025,10 +1047,12 @@ class Noise:
                     *_, trace = _noise_probe(spec, moved.reshape(np.shape(arg)))
             except Exception:  # the trace cannot run there: no vouching across
                 return True
-            there = trace.signs
-            if len(there) != len(signs) or any(
+            there, steps = trace.signs, trace.levels
+            if len(there) != len(signs) or len(steps) != len(levels) or any(
                     np.shape(a) != np.shape(b) or np.any(a * b < 0) for a, b in
-                    zip(signs, there, strict=True)):
+                    zip(signs, there, strict=True)) or any(
+                    np.shape(a) != np.shape(b) or np.any(a != b) for a, b in
+                    zip(levels, steps, strict=True)):
                 return True
         return False
 
@@ -1610,15 +1634,16 @@ def _judged(method: Any, r: DerivativeResult, noise: Noise | None, order: int = 
 
 def _kink_reach(method: Any) -> float:
     """How many steps from ``x`` a method's final stencil reaches: ``order`` one-sided, half
-    of it central, two for Richardson (its entry and the level one coarser); 0 for the complex
-    step (no real stencil: it refuses kinks as non-analytic)."""
+    of it central, the largest step Richardson's entry combines (its central levels; a
+    one-sided continuation at a domain edge reaches twice that); 0 for the complex step (no
+    real stencil: it refuses kinks as non-analytic)."""
     name = getattr(method, "name", "")
     if name in ("forward-difference", "backward-difference"):
         return float(getattr(method, "order", 1))
     if name == "central-difference":
         return getattr(method, "order", 2) / 2.0
     if name == "richardson":
-        return 2.0
+        return 1.0  # of the largest step its entry used (info["span"]), either side
     return 0.0
 
 
@@ -1631,6 +1656,8 @@ def _across_a_kink(method: Any, r: DerivativeResult, noise: Noise, err: np.ndarr
     gave 6.7e-10 for 2e-7 with an estimate of 3e-9)."""
     reach = _kink_reach(method)
     step = r.step
+    if method.name == "richardson" and r.info.get("span") is not None:
+        step = r.info["span"]  # its entry reaches back to coarser levels
     if not reach or step is None or noise.direction is None:
         return r, err
     steps = np.ravel(np.asarray(step, dtype=float))
@@ -1656,8 +1683,10 @@ def _across_a_kink(method: Any, r: DerivativeResult, noise: Noise, err: np.ndarr
     err = cols.reshape(err.shape)
     j = int(np.flatnonzero(across)[0])
     where = "x" if room.size == 1 else f"x[{j}]"
-    why = (f"{noise.kink[1]} has a kink {float(room[j]):.2g} from x along {where}, within the "
-           f"step {float(reach * steps[j]):.2g}: a difference across it mixes two slopes")
+    what = "jump" if REGISTRY[noise.kink[1]].staircase is not None else "kink"
+    why = (f"{noise.kink[1]} has a {what} {float(room[j]):.2g} from x along {where}, within "
+           f"the step {float(reach * steps[j]):.2g}: a difference across it mixes two pieces "
+           f"of f")
     info = {**r.info, "unresolved": r.info.get("unresolved") or why}
     return dataclasses.replace(r, error=err if err.ndim else float(err), info=info), err
 
@@ -2202,7 +2231,8 @@ class Richardson(Method):
         if math.isnan(ext.step):
             raise _Fallback(s.nfev)
         error, why = _alias_guard(np.array([xf]), ext.step, ext.error)
-        info = {"precision": s.noise.precision, "unit": s.noise.effective_unit}
+        info = {"precision": s.noise.precision, "unit": s.noise.effective_unit,
+                "span": ext.span}
         r = DerivativeResult(ext.value, nfev=s.nfev, method=self.name,
                              error=float(np.asarray(error).reshape(())), step=ext.step,
                              out_shape=(), info={**info, "unresolved": why} if why else info)
@@ -2240,6 +2270,7 @@ class Richardson(Method):
         value = np.full((s.m, n), np.nan)
         error = np.full((s.m, n), np.nan)
         step = np.full(n, np.nan)
+        s.span = np.full(n, np.nan)  # the largest step each entry's extrapolation used
         statuses: dict[int, str] = {}
         todo: dict[str, list[int]] = {"central": list(range(n))}
         floor = 16 * EPS * np.maximum(np.abs(s.flat), np.finfo(float).tiny)
@@ -2264,7 +2295,7 @@ class Richardson(Method):
         note = "; ".join(dict.fromkeys(statuses.values()))
         r = s.result(value, self, error=error, step=step.reshape(x.shape),
                      info={"precision": s.noise.precision,
-                           "unit": s.noise.effective_unit})
+                           "unit": s.noise.effective_unit, "span": s.span.reshape(x.shape)})
         return _judged(self, r, s.noise, note=note)
 
     def _run_sequence(self, s: _Sampler, idx: np.ndarray, h0: np.ndarray, noise: np.ndarray,
@@ -2321,7 +2352,7 @@ class Richardson(Method):
                 d, lnoise = self._level(s, central, sub[:k + 1], seen[again])
                 if not redo.add(d, lnoise, sub[k][2]).any():
                     break
-            for name in ("value", "error", "step"):
+            for name in ("value", "error", "step", "span"):
                 getattr(ext, name)[again] = getattr(redo, name)
         ok = np.isfinite(ext.step)
         failed = {i for i, _, _ in fails}
@@ -2332,6 +2363,7 @@ class Richardson(Method):
         value[:, idx[ok]] = ext.value[ok].T
         error[:, idx[ok]] = ext.error[ok].T
         step[idx[ok]] = ext.step[ok]
+        s.span[idx[ok]] = ext.span[ok]
         return fails
 
     @staticmethod
@@ -2795,6 +2827,18 @@ def _cs_noise(d0: Any, d2: Any) -> Any:
     return _CS_NOISE * np.abs(d2 - d0)
 
 
+def _cs_value_rounding(re: Any, fr: Any, d: Any) -> Any:
+    """The complex step's value-rounding term: ``Re f(x + ih)`` is ``f(x)`` to ``h^2``, so its
+    distance to ``f(x)`` evaluated in reals is the complex path's own rounding -- ``z**1.5``
+    as ``exp(1.5 log z)`` is off by ``|1.5 log z| eps`` relative at ``z = 1e-8`` (27 eps),
+    and ``Im f / h`` comes out of the same arithmetic: :data:`_CS_NOISE` times that relative
+    distance, times ``|d|`` (entries of a row share their output's)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.abs(re - fr) / np.abs(fr)
+    rel = np.where(np.isfinite(rel), rel, 0.0)  # f(x) = 0: no relative scale to carry
+    return _CS_NOISE * rel * np.abs(d)
+
+
 def _cs_rounds(spec: Any) -> float:
     """The complex step's error in rounding units of ``|entry|``: :data:`_CS_ROUNDING` per
     primitive the spec runs (:attr:`_Verdict.ops`), plus one."""
@@ -2814,7 +2858,7 @@ class _ScalarResult(DerivativeResult):
     cost more than f). It keeps DerivativeResult's constructor, which ``dataclasses.replace``
     calls with every field."""
 
-    nfev = 3
+    nfev = 4
     method = "complex-step"
     step = 1e-200
     out_shape = ()
@@ -2946,8 +2990,15 @@ class ComplexStep(Method):
                     d2 = im2 / ihc2.imag
                     if not abs(d1) < math.inf or not abs(d2) < math.inf:
                         return super().derivative(f, x)
+                    # and f at x itself, real: how far the complex path's value is off
+                    # (_cs_value_rounding: exp(1.5 log z) for z**1.5 rounds |1.5 log z| eps)
+                    try:
+                        fr = float(call(x))
+                    except (DomainError, FloatingPointError, RuntimeWarning, TypeError,
+                            ValueError, _Tie):
+                        return super().derivative(f, x)
                     e = e + _cs_conditioning(d, d1, (x1 - x) / scale, 1.0) + floor + \
-                        _CS_NOISE * abs(d2 - d)
+                        _CS_NOISE * abs(d2 - d) + _cs_value_rounding(re, fr, d)
                     if e > _CS_PROMISE * abs(d):  # beyond the promise: judged, with a reason
                         return super().derivative(f, x)
                     if h == 1e-200:  # _ScalarResult.step
@@ -3067,8 +3118,9 @@ class ComplexStep(Method):
             # and the rounding of the complex arithmetic, measured at another step
             cond, more = self._conditioning(spec, x, jac, unit)
             noise, more2 = self._noise(spec, x, jac)
+            noise = noise + self._value_rounding(spec, x, first, jac)
             error = error + cond + noise
-            nfev += more + more2
+            nfev += more + more2 + 1
             half = 0.5 * promised_accuracy(self.name, unit) * np.abs(jac).max(
                 axis=1, keepdims=True)
             if np.any(cond > half):
@@ -3196,6 +3248,22 @@ class ComplexStep(Method):
             if v.shape != np.shape(fx) or not np.array_equal(v, fx):
                 return None, nfev
         return True, nfev
+
+    @staticmethod
+    def _value_rounding(spec: Function, x: np.ndarray, first: Any, jac: np.ndarray
+                        ) -> np.ndarray:
+        """:func:`_cs_value_rounding` per entry: f at ``x`` in reals (one evaluation) against
+        the real part of the first complex one, per output row (inf where f fails in reals:
+        nothing to compare with)."""
+        try:
+            with np.errstate(all="ignore"):
+                fr = np.ravel(np.asarray(spec.call(x), dtype=float))
+        except Exception:  # f needs the complex path (an error would have shown already)
+            return np.zeros(jac.shape)
+        re = np.ravel(np.real(np.asarray(first)))
+        if fr.shape != re.shape:
+            return np.zeros(jac.shape)
+        return _cs_value_rounding(re, fr, 1.0)[:, None] * np.abs(jac)
 
     def _noise(self, spec: Function, x: np.ndarray, jac: np.ndarray) -> tuple[np.ndarray, int]:
         """:func:`_cs_noise` per entry of ``jac``, from the complex-step Jacobian at the same

@@ -122,6 +122,7 @@ def primitive(
     composite: Callable[..., Any] | None = None,
     continuation: Callable[..., Any] | None = None,
     staircase: Any = None,
+    staircase_edge: float = 0.0,
     symbolic: Callable[..., Any] | None = None,
     vjp: tuple[Any, ...] | None = None,
     jvp: tuple[Any, ...] | None = None,
@@ -184,7 +185,7 @@ def primitive(
         methods={}, operators=(), formula=tuple(formula if formula is not None else ()),
         sympy_name=sympy_name, printer=printer, infix=infix, partials=tuple(partials),
         samples=tuple(samples), generate=generate, composite=composite, namespace=namespace,
-        continuation=continuation, staircase=staircase,
+        continuation=continuation, staircase=staircase, staircase_edge=staircase_edge,
         derivative_text=derivative,
         doc=(f"diffkit primitive ``{name}``: {where} on plain values, recorded on traced "
              f"ones.{doc_derivative}{doc_domain}"),

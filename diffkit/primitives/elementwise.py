@@ -380,7 +380,8 @@ def _copysign_sympy(x: Any, y: Any) -> Any:
 
 copysign = primitive(
     "copysign", np.copysign, kind="binary", symbolic=elementwise_fn(_copysign_sympy),
-    analytic=False, domain=Domain("all x, y; kink at x = 0", kinks=(0.0,), kink_arg=0),
+    analytic=False, domain=Domain("all x, y; kink at x = 0", kinks=(0.0,),
+                                  kink_vars=((0,),)),
     derivative_domain=Domain("x != 0 and y != 0 (a jump)"),
     # |x| with the sign of y: slope sign(x) sign(y), which is sign(x) sign(ans) (both 0 at
     # x = 0, like abs); the sign of y is a step, slope 0
@@ -515,7 +516,8 @@ def _clip_one(x: Any, lo: Any, hi: Any) -> Any:
 clip = primitive(
     "clip", np.clip, signature=_clip_signature, symbolic=elementwise_fn(_clip_one),
     methods=("clip",), analytic=False, elementwise=True,
-    domain=Domain("all x; kinks where x meets a bound"),
+    domain=Domain("all x; kinks where x meets a bound", kinks=(0.0,),
+                  kink_vars=((0, 1), (0, 2))),
     vjp=tuple(_clip_vjp(i) for i in range(3)), jvp=tuple(_clip_jvp(i) for i in range(3)),
     # a bound None (absent) is never traced, so no rule sees it as the argument it differentiates
     samples=(((SPREAD, -0.5, 1.0), {}), ((0.35, 0.2, 1.0), {}),
@@ -554,7 +556,7 @@ trunc = primitive(
 )
 rint = primitive(
     "rint", np.rint, symbolic=_steps("rint"), analytic=False, differentiable=False,
-    staircase=1.0,
+    staircase=1.0, staircase_edge=0.5,
     printer=STEP_PRINTERS, derivative_domain=Domain("x not a half-integer (a jump)"),
     formula=("rint",), samples=unary_samples(SPREAD * 3.0), derivative="0 (a step function)",
 )
@@ -584,7 +586,7 @@ round_ = primitive(
     symbolic=elementwise_fn(lambda x, decimals=0: _round_one(x, decimals)),
     numpy=("round", "around"), methods=("round",), operators=("round",), analytic=False,
     differentiable=False, elementwise=True, printer=STEP_PRINTERS, nargs=1,
-    staircase=lambda params: 10.0 ** -params.get("decimals", 0),
+    staircase=lambda params: 10.0 ** -params.get("decimals", 0), staircase_edge=0.5,
     derivative_domain=Domain("x not halfway between two rounded values (a jump)"),
     samples=(((2.37,), {"decimals": 0}), ((SPREAD * 3.0,), {"decimals": 1}),
              ((M * 7.3,), {"decimals": 0}), ((M * 73.0,), {"decimals": -1})),

@@ -464,7 +464,8 @@ ive = _bessel(
     "ive", "besseli",
     lambda v, x, ans: (ive(v - 1, x) + ive(v + 1, x)) / 2.0 - ops.sign(x) * ans,
     # ive(v, x) = iv(v, x) exp(-|x|): a kink at 0, and scipy's complex form uses |Re z|
-    analytic=False, domain=Domain("x > 0 unless v is an integer", kinks=(0.0,), kink_arg=1),
+    analytic=False, domain=Domain("x > 0 unless v is an integer", kinks=(0.0,),
+                                         kink_vars=((1,),)),
     text="(ive({v} - 1, {x}) + ive({v} + 1, {x})) / 2 - sign({x}) ive({v}, {x})",
     symbolic=elementwise_fn(
         lambda v, x: sympy_module().besseli(v, x) * sympy_module().exp(-sympy_module().Abs(x))),
