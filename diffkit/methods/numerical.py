@@ -2917,8 +2917,8 @@ class ComplexStep(Method):
     --------
     >>> import diffkit as dk, diffkit.numpy as dnp
     >>> r = dk.methods.ComplexStep().derivative(dnp.exp, 1.0)
-    >>> float(r) == 2.718281828459045, r.nfev  # at x; a shift away and another h (its estimate)
-    (True, 3)
+    >>> float(r) == 2.718281828459045, r.nfev  # at x; a shift, another h, f(x): its estimate
+    (True, 4)
     """
 
     name = "complex-step"
