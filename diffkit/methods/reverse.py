@@ -785,39 +785,11 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
             fast = rec.fast
             if fast is not None:
                 gcls = gi.__class__
+                args = rec.args
                 if (gcls is float or gcls is _f64) and not rec.shape \
                         and rec.prim.fast_into is None:
-                    # the scalar lane: a number in, numbers (or fills) out
-                    cts = fast(gi, rec.ans, rec.args, rec.params, rec.mask)
-                    parents = rec.parents
-                    if len(parents) == 1:
-                        p = parents[0]
-                        c = cts[rec.positions[0]]
-                        old = get(p)
-                        if old is None:
-                            ct[p] = c
-                            continue
-                        cts = (c,)
-                        positions = _FIRST
-                    else:
-                        positions = rec.positions
-                    for p, k in zip(parents, positions, strict=False):
-                        c = cts[k]
-                        old = get(p)
-                        if old is None:
-                            ct[p] = c
-                        elif p in owned:
-                            try:
-                                np.add(old, c, out=old)
-                            except (TypeError, ValueError):  # dtype or shape would change
-                                ct[p] = old + c
-                        else:
-                            s = ct[p] = old + c
-                            if s.__class__ is _ndarray:
-                                owned.add(p)
-                    continue
-                if gcls is _ndarray or gcls in _FILLS:
-                    args = rec.args
+                    pass  # the scalar lane: a number in, numbers (or fills) out
+                elif gcls is _ndarray or gcls in _FILLS:
                     shape = rec.shape
                     if shape and (gcls is not _ndarray or not gi.ndim):
                         # a number standing for the whole output (a fill): kept where every
@@ -854,6 +826,9 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
                                 ct[p] = acc
                                 owned.add(p)
                                 continue
+                else:
+                    fast = None  # a cotangent the plain rule does not take
+                if fast is not None:
                     cts = fast(gi, rec.ans, args, rec.params, rec.mask)
                     del gi
                     parents = rec.parents
