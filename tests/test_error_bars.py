@@ -426,6 +426,62 @@ def test_richardson_next_to_a_singularity_extrapolates_the_steps_it_took(label, 
     assert r.status != "ok" or abs(float(r) - want) <= r.error, (float(r) - want, r.error)
 
 
+def _jacobian_mp(F, x):
+    with mpmath.workdps(40):
+        return np.array(mpmath.jacobian(lambda *a: F(list(a)), [mpmath.mpf(float(v))
+                                                               for v in x]).tolist(), dtype=float)
+
+
+JACOBIANS = [
+    # np.array([...]) of traced numbers: the noise trace follows it (it fell back to plain
+    # evaluations, blind to t1 / (t0**2 - 4) cancelling next to its pole)
+    ("pole, built with np.array", lambda t: np.array([1 / (t[0] - 2.0), t[1] / (t[0] * t[0] - 4)]),
+     np.array([2.0 + 1e-6, 0.5]), lambda a: [1 / (a[0] - 2), a[1] / (a[0] ** 2 - 4)]),
+    # a grid one coordinate's samples show holds for its output along the other coordinate
+    ("rounded to 1e-4", lambda t: np.round(np.array([np.exp(t[0]), t[0] * t[1] ** 2]) / 1e-4)
+     * 1e-4, np.array([0.7, 1.3]), lambda a: [mpmath.exp(a[0]), a[0] * a[1] ** 2]),
+    # np.round over an object array of traced numbers: numpy calls each element's rint()
+    ("rounded array", lambda t: np.round(np.array([t[0] * t[1], np.exp(t[1])]) / 1e-4) * 1e-4,
+     np.array([0.9, 0.4]), lambda a: [a[0] * a[1], mpmath.exp(a[1])]),
+    # float32 values: their spacing scales with |f| (0.03 at 4e5, where a long step lands)
+    ("float32 inside", lambda t: np.array([np.sin(np.float32(t[0])), np.float32(t[1]) ** 2],
+                                          dtype=float),
+     np.array([0.7, 1.3]), lambda a: [mpmath.sin(a[0]), a[1] ** 2]),
+]
+
+
+@pytest.mark.parametrize(("label", "f", "x", "F"), JACOBIANS, ids=[j[0] for j in JACOBIANS])
+@pytest.mark.parametrize("name", STEPPED)
+def test_a_jacobians_entries_are_bounded_or_not_ok(name, label, f, x, F):
+    r = dk.methods.get(name).jacobian(f, x)
+    err = np.abs(np.asarray(r.value) - _jacobian_mp(F, x))
+    assert r.status != "ok" or np.all(err <= r.error), (err, r.error)
+
+
+@pytest.mark.parametrize("name", STEPPED)
+def test_a_hessian_across_a_kink_is_not_ok(name):
+    """maximum(x0, 0)**3 at x0 = 1e-6: the Hessian's steps along x0 reach the kink; its row
+    and column get no bound (backward said "ok" with 4.4e-9 for 6e-6)."""
+    f = lambda t: np.maximum(t[0], 0.0) ** 3 + t[0] * t[1]
+    try:
+        r = dk.methods.get(name).hessian(f, np.array([1e-6, 0.4]))
+    except dk.StencilError:
+        return
+    err = np.abs(np.asarray(r.value) - [[6e-6, 1.0], [1.0, 0.0]])
+    assert r.status != "ok" or np.all(err <= r.error), (r.value, r.error)
+
+
+@pytest.mark.parametrize("name", STEPPED)
+def test_a_hessian_of_float32_values_is_bounded_or_not_ok(name):
+    """float(float32(x0)**2 * float32(x1)): Richardson's Hessian took f's rounding as eps |f|
+    (the estimate was half the error); a binary grid's spacing, relative to |f|, holds at
+    the size of the values its steps see."""
+    f = lambda t: float(np.float32(t[0]) ** 2 * np.float32(t[1]))
+    r = dk.methods.get(name).hessian(f, np.array([0.5, 1.5]))
+    err = np.abs(np.asarray(r.value) - [[3.0, 1.0], [1.0, 0.0]])
+    assert r.status != "ok" or np.all(err <= r.error), (r.value, r.error)
+
+
 def test_auto_never_returns_a_jump_with_status_ok():
     f = lambda x: np.floor(x) + x
     try:

@@ -49,10 +49,12 @@ from ..core import (
     Domain,
     Trace,
     Tracer,
+    bind,
     checked_evaluation,
     domain_error,
     library_routes,
     located_domain_error,
+    lookup,
 )
 from ..errors import (
     ArgumentMutationError,
@@ -679,6 +681,24 @@ class _Noisy(Tracer):
     def _value(self) -> Any:
         return self._v
 
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """A number inside ``np.array([a, b])``: an object array holding this value, so the
+        noise trace follows code that builds its output that way (a cast to float still
+        refuses, through ``float()``)."""
+        if (dtype is not None and np.dtype(dtype) != object) or np.ndim(self._v):
+            return super().__array__(dtype, copy)
+        out = np.empty((), dtype=object)
+        out[()] = self
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        """numpy's loops over an object array (``np.round(np.array([a, b]))``) call each
+        element's method of the ufunc's name (``a.rint()``): the primitive of that ufunc."""
+        prim = lookup(getattr(np, name, None)) if not name.startswith("_") else None
+        if prim is None:
+            raise AttributeError(name)
+        return lambda *args: bind(prim, (self, *args), {})
+
     def __repr__(self) -> str:
         return f"Noisy({self._v!r} +- {self._e!r})"
 
@@ -854,6 +874,8 @@ def _noise_probe(spec: Function, arg: Any) -> tuple[np.ndarray, np.ndarray, floa
         out = spec.fn(box) if spec.nparams == 1 else \
             spec.fn(*(box[i] for i in range(spec.nparams)))
     items = out if isinstance(out, (list, tuple)) else [out]
+    if len(items) == 1 and isinstance(items[0], np.ndarray) and items[0].dtype == object:
+        items = list(items[0].ravel())  # np.array([a, b]) of traced numbers (see __array__)
     vals, errs = [], []
     for o in items:
         if type(o) is _Noisy and o._trace is trace:
@@ -904,8 +926,10 @@ class Noise:
         "f0",
         "kink",
         "probe",
+        "quanta",
         "quantum",
         "quantum_unit",
+        "rel_quanta",
         "spread",
         "stairs",
         "trace_unit",
@@ -927,6 +951,8 @@ class Noise:
         self.trace_unit = trace_unit
         self.unit = max(EPS, value_unit, trace_unit)
         self.quantum = 0.0
+        self.quanta = np.zeros(np.shape(f0))  # the grid seen per output (0: none)
+        self.rel_quanta = np.zeros(np.shape(f0))  # a binary grid's spacing relative to |f|
         self.quantum_unit = 0.0
         self.stairs = stairs or {}
         if self.stairs and traced is not None and traced.size:
@@ -1008,6 +1034,9 @@ class Noise:
             diffs = vals - f0[None, None, :]
             q = quantum(diffs, axis=1)
             coarse = np.isfinite(q) & (q > QUANTUM_RATIO * EPS * scale)
+            if coarse.any():  # a binary grid (float32 values): its spacing scales with |f|
+                rel = np.where(coarse, q / np.maximum(scale, np.finfo(float).tiny), 0.0)
+                self.rel_quanta = np.maximum(self.rel_quanta, rel.max(axis=0))
             if offsets is not None and not coarse.all():  # any grid: six decimals
                 g = grid_spacing(diffs, 4 * EPS * scale, offsets, axis=1)
                 q = np.where(coarse, q, np.where(g > 0, g, q))
@@ -1015,11 +1044,16 @@ class Noise:
         else:
             q = np.full(noise.shape, np.inf)
             coarse = np.zeros(noise.shape, dtype=bool)
-        # a grid seen once stays: at larger steps its spacing is too fine to see, not gone
-        if grid:
-            noise = np.maximum(noise, self.quantum)
+        # a grid seen once stays, for its output: at larger steps (or along another
+        # coordinate, in this call too) its spacing is too fine to see, not gone
         if coarse.any():
             self.quantum = max(self.quantum, float(q[coarse].max()))
+            self.quanta = np.maximum(self.quanta, np.where(coarse, q, 0.0).max(axis=0))
+        if grid:
+            # (a binary grid's spacing at the size of the values seen here: float32 values
+            # at 4e5, a large step's, are 0.03 apart, not 2.4e-7 as at 1.69)
+            noise = np.maximum(noise, np.maximum(self.quanta[None, :],
+                                                 self.rel_quanta[None, :] * scale))
             unit = np.where(coarse, q / np.maximum(scale, np.finfo(float).tiny), 0.0)
             self.quantum_unit = max(self.quantum_unit, float(unit.max()))
             noise = np.where(coarse, np.maximum(noise, q), noise)  # the grid is the rounding
@@ -1594,8 +1628,8 @@ def _judged(method: Any, r: DerivativeResult, noise: Noise | None, order: int = 
     if np.any(np.isnan(err)):  # an estimate that could not be made (inf - inf at |x| ~ 1e300)
         err = np.where(np.isnan(err), np.inf, err)  # is no bound: infinite, never NaN
         r = dataclasses.replace(r, error=err if err.ndim else float(err))
-    if deriv == 1 and noise is not None and noise.kink[0] < math.inf:
-        r, err = _across_a_kink(method, r, noise, err)
+    if noise is not None and noise.kink[0] < math.inf:
+        r, err = _across_a_kink(method, r, noise, err, deriv)
     rows = value.reshape(-1, value.shape[-1]) if value.ndim >= 2 and r.out_shape != () \
         else value.reshape(1, -1)
     errs = err.reshape(rows.shape)
@@ -1647,14 +1681,14 @@ def _kink_reach(method: Any) -> float:
     return 0.0
 
 
-def _across_a_kink(method: Any, r: DerivativeResult, noise: Noise, err: np.ndarray
-                   ) -> tuple[DerivativeResult, np.ndarray]:
+def _across_a_kink(method: Any, r: DerivativeResult, noise: Noise, err: np.ndarray,
+                   deriv: int = 1) -> tuple[DerivativeResult, np.ndarray]:
     """``r`` (and its error array) with an infinite estimate for the coordinates whose final
     stencil reaches a kink the noise trace found within it (:meth:`_NoiseTrace._near_kink`):
     the difference across ``maximum(x, 0)`` at ``1e-7`` mixes two slopes and no estimate made
     from one side's samples bounds it (``sum(maximum(x, 0)**2)`` at ``(1e-7, -1e-7, 1)``
     gave 6.7e-10 for 2e-7 with an estimate of 3e-9)."""
-    reach = _kink_reach(method)
+    reach = _kink_reach(method) * deriv  # a Hessian's stencils are a difference of them
     step = r.step
     if method.name == "richardson" and r.info.get("span") is not None:
         step = r.info["span"]  # its entry reaches back to coarser levels
@@ -1680,6 +1714,8 @@ def _across_a_kink(method: Any, r: DerivativeResult, noise: Noise, err: np.ndarr
         return r, err
     cols = cols.copy()
     cols[:, across] = np.inf
+    if deriv == 2 and cols.shape[0] == room.size:  # H[i, j] steps along both i and j
+        cols[across, :] = np.inf
     err = cols.reshape(err.shape)
     j = int(np.flatnonzero(across)[0])
     where = "x" if room.size == 1 else f"x[{j}]"
@@ -1738,11 +1774,15 @@ class _FiniteDifference(Method):
                 h = np.where(still, exact_steps(flat, pilot.hp), h)
                 jac = along_axes(st, flat, h, sample, s.f0)
                 _check_resolved(s, seen[-1].reshape(flat.size, -1, s.m), h, pilot)
+            # a grid one coordinate's samples showed holds for its output along every
+            # coordinate (round(x0 x1**2 / 1e-4) read linear along x1 at the pilot's steps)
+            grid = np.any(s.noise.quanta[None, :] > pilot.noise, axis=1)
+            pilot.noise = np.maximum(pilot.noise, s.noise.quanta[None, :])
             trunc, rounding, unseen = self._auto_error(st, h, pilot, jac)
             # noise the model did not see (f rounds its input to float32, a grid in its
             # values too fine to show in the pilot): the gap it left tells its size; take
             # the step again for that noise
-            redo = np.any(unseen > pilot.noise, axis=1)
+            redo = np.any(unseen > pilot.noise, axis=1) | grid
             if redo.any():
                 pilot.noise[redo] = np.maximum(pilot.noise, unseen)[redo]
                 fk = np.nanmax(np.where(np.isfinite(pilot.fk), _fk(st, pilot, False),
@@ -2267,6 +2307,7 @@ class Richardson(Method):
         s.noise = Noise.measure(s)
         n = s.flat.size
         h0, noise = self._h0(s)
+        noise = np.maximum(noise, s.noise.quanta[None, :])  # a grid seen holds for its output
         value = np.full((s.m, n), np.nan)
         error = np.full((s.m, n), np.nan)
         step = np.full(n, np.nan)
@@ -2403,7 +2444,10 @@ class Richardson(Method):
         # noise is larger than eps |f| assumes, it jumps from 2e-13 to a noise-made 4e-6
         ext = Extrapolation(EVEN_POWERS, (len(pairs), 1), discredit=False)
         fscale = np.abs(s.f0).max()
-        rf = NOISE_FLOOR * s.noise.unit
+        # rounding relative to the values seen (a binary grid's too: float32 values), and a
+        # grid seen anywhere for this output
+        rf = NOISE_FLOOR * max(s.noise.unit, float(s.noise.rel_quanta.max(initial=0.0)))
+        noise = np.maximum(noise, float(s.noise.quanta.max(initial=0.0)))
         for k in range(self.max_levels):
             h = exact_steps(flat, h0 / 2.0**k)
             keys: list[Key] = []
