@@ -377,7 +377,7 @@ class Function:
         self.expr_text: str | None = None  # set by from_expr
         self.program: Any = None  # the parsed formula (diffkit.parse.Program) of from_expr
         # per-method caches, each entry owned and typed by one method, keyed by that method's
-        # own key object (the complex step's verdict: diffkit.methods.numerical.VERDICT)
+        # own key object (the complex step's verdict: diffkit.methods.complex_step.VERDICT)
         self.cache: dict[Any, Any] = {}
         self.__doc__ = getattr(fn, "__doc__", None)
         self.__wrapped__ = fn

@@ -475,7 +475,7 @@ def test_complex_step_keeps_no_state_per_instance_and_verdicts_live_with_their_s
     import gc
     import weakref
 
-    from diffkit.methods.numerical import VERDICT
+    from diffkit.methods.complex_step import VERDICT
 
     m = ComplexStep()
     before = dict(vars(m))

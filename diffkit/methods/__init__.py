@@ -26,7 +26,7 @@ _METHODS: dict[str, tuple[str, str]] = {
     "backward-difference": ("numerical", "BackwardDifference"),
     "central-difference": ("numerical", "CentralDifference"),
     "richardson": ("numerical", "Richardson"),
-    "complex-step": ("numerical", "ComplexStep"),
+    "complex-step": ("complex_step", "ComplexStep"),
     "symbolic": ("symbolic", "Symbolic"),
     "reverse-mode": ("reverse", "ReverseMode"),
     "forward-mode": ("forward", "ForwardMode"),
