@@ -892,10 +892,10 @@ class Extrapolation:
         self.steps.append(h)
         if k == 0:
             return self.active
-        prev, factors, shrink = self.rows[k - 1], ex.factors, ex.shrink
+        prev, factors, shrink, steps = self.rows[k - 1], ex.factors, ex.shrink, self.steps
         even = ex is EVEN_POWERS
         for j in range(1, k + 1):
-            fac = _even_factor(self.steps[k - j], h, factors[j - 1], scalar) if even \
+            fac = _even_factor(steps[k - j], h, factors[j - 1], scalar) if even \
                 else factors[j - 1]
             row.append(row[j - 1] + (row[j - 1] - prev[j - 1]) / fac)
         crow = ex.coefs[k] if k < len(ex.coefs) else ex.row(k)
@@ -904,7 +904,6 @@ class Extrapolation:
         # the candidate of this row: the entry whose estimate is smallest. On floats the rules
         # read as Python's if (a call per comparison would cost more than the rules)
         value, err, trunc, span = math.nan, math.inf, math.inf, math.nan
-        steps = self.steps
         for j in range(k):  # T[k][j] with T[k-1][j] present
             t = abs(row[j] - prev[j]) * shrink[j]
             if scalar:
@@ -954,8 +953,8 @@ def _even_factor(coarse: Any, fine: Any, nominal: float, scalar: bool) -> Any:
     mis-extrapolates by ``2 c h^2`` times that -- next to a branch point (``sqrt(x - 3)`` at
     ``3 + 1e-7``) 100x the estimate. ``nominal`` where a step is not positive and finite."""
     if scalar:
-        r = coarse / fine if fine > 0 and math.isfinite(coarse / fine) else math.nan
-        return r * r - 1.0 if r == r and r > 1.0 else nominal
+        r = coarse / fine if fine > 0 else math.nan
+        return r * r - 1.0 if r > 1.0 and r < math.inf else nominal
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.asarray(coarse, dtype=float) / np.asarray(fine, dtype=float)
     fac = np.where(np.isfinite(r) & (r > 1.0), r * r - 1.0, nominal)

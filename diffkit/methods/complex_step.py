@@ -418,7 +418,7 @@ def _cs_noise(d0: Any, d2: Any) -> Any:
     """The complex step's noise term: :data:`_CS_NOISE` times the change of the derivative
     from step ``h`` (``d0``) to step ``1.37 h`` (``d2``, :data:`_CS_NOISE_STEP`) -- an
     ulp or two for most ``f``, the lost digits where ``f``'s complex arithmetic cancels."""
-    return _CS_NOISE * np.abs(d2 - d0)
+    return _CS_NOISE * abs(d2 - d0)  # (abs: floats on the lean path, arrays on the general)
 
 
 def _cs_value_rounding(re: Any, fr: Any, d: Any) -> Any:
@@ -426,7 +426,11 @@ def _cs_value_rounding(re: Any, fr: Any, d: Any) -> Any:
     distance to ``f(x)`` evaluated in reals is the complex path's own rounding -- ``z**1.5``
     as ``exp(1.5 log z)`` is off by ``|1.5 log z| eps`` relative at ``z = 1e-8`` (27 eps),
     and ``Im f / h`` comes out of the same arithmetic: :data:`_CS_NOISE` times that relative
-    distance, times ``|d|`` (entries of a row share their output's)."""
+    distance, times ``|d|`` (entries of a row share their output's). Floats (the lean path)
+    take Python arithmetic: numpy's scalar calls cost 7 us there."""
+    if fr.__class__ is float:
+        gap = abs(re - fr)
+        return _CS_NOISE * gap / abs(fr) * abs(d) if fr != 0.0 and gap < math.inf else 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.abs(re - fr) / np.abs(fr)
     rel = np.where(np.isfinite(rel), rel, 0.0)  # f(x) = 0: no relative scale to carry
@@ -591,11 +595,8 @@ class ComplexStep(Method):
                     except (DomainError, FloatingPointError, RuntimeWarning, TypeError,
                             ValueError, _Tie):
                         return super().derivative(f, x)
-                    # (_cs_value_rounding on floats: numpy's scalar calls cost 7 us here)
-                    value_rounding = _CS_NOISE * abs(re - fr) / abs(fr) * abs(d) \
-                        if fr != 0.0 and abs(re - fr) < math.inf else 0.0
                     e = e + _cs_conditioning(d, d1, (x1 - x) / scale, 1.0) + floor + \
-                        _CS_NOISE * abs(d2 - d) + value_rounding
+                        _cs_noise(d, d2) + _cs_value_rounding(re, fr, d)
                     if e > _CS_PROMISE * abs(d):  # beyond the promise: judged, with a reason
                         return super().derivative(f, x)
                     if h == 1e-200:  # _ScalarResult.step

@@ -85,7 +85,8 @@ class _Noisy(Tracer):
     def __getattr__(self, name: str) -> Any:
         """numpy's loops over an object array (``np.round(np.array([a, b]))``) call each
         element's method of the ufunc's name (``a.rint()``): the primitive of that ufunc."""
-        prim = lookup(getattr(np, name, None)) if not name.startswith("_") else None
+        func = getattr(np, name, None) if not name.startswith("_") else None
+        prim = lookup(func) if isinstance(func, np.ufunc) else None
         if prim is None:
             raise AttributeError(name)
         return lambda *args: bind(prim, (self, *args), {})

@@ -790,22 +790,8 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
                         and rec.prim.fast_into is None:
                     pass  # the scalar lane: a number in, numbers (or fills) out
                 elif gcls is _ndarray or gcls in _FILLS:
-                    shape = rec.shape
-                    if shape and (gcls is not _ndarray or not gi.ndim):
-                        # a number standing for the whole output (a fill): kept where every
-                        # argument has the output's shape or is an untraced number
-                        if rec.prim.elementwise:
-                            for a, traced in zip(args, rec.mask, strict=False):
-                                cls = a.__class__
-                                if cls is _ndarray:
-                                    if a.shape != shape:
-                                        gi = _materialize(gi, rec)
-                                        break
-                                elif traced or not (cls is float or cls is _f64 or cls is int):
-                                    gi = _materialize(gi, rec)
-                                    break
-                        else:
-                            gi = _materialize(gi, rec)
+                    if rec.shape and (gcls is not _ndarray or not gi.ndim):
+                        gi = _materialize(gi, rec)  # a fill: kept where the record can take it
                         gcls = gi.__class__
                     into = rec.prim.fast_into
                     if into is not None:

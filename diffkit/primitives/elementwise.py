@@ -99,7 +99,8 @@ def _tanh_np(g: Any, ans: Any, args: Any, params: Any, w: Any) -> Any:
 tanh = primitive(
     "tanh", np.tanh, symbolic=elementwise_sympy("tanh"), sympy_name="tanh",
     vjp=(lambda g, ans, x: g * (1.0 - ans * ans),), jvp=(lambda t, ans, x: t * (1.0 - ans * ans),),
-    vjp_numpy=_tanh_np, saves=(-1,), partials=("1 - {y}**2",), formula=("tanh",), generate=(_MODERATE,),
+    vjp_numpy=_tanh_np, saves=(-1,), partials=("1 - {y}**2",), formula=("tanh",),
+    generate=(_MODERATE,),
     samples=unary_samples(SPREAD), derivative="1 - tanh(x)**2",
 )
 sinh = primitive(
