@@ -296,6 +296,86 @@ _install_operators()
 
 _EVALUATE = {op: getattr(operator, op) for op in (*_TAPE_BINARY, *_TAPE_UNARY)}
 
+_OPERATOR_PRIMS: dict[str, Primitive] = {
+    op: prim for prim in REGISTRY.values() if prim.differentiable and prim.composite is None
+    for op in prim.operators if op in ("add", "sub", "mul", "neg")}
+
+
+def _number(a: Any) -> bool:
+    """A float64 number known without the point (a literal of the program)."""
+    cls = a.__class__
+    if cls is Var:
+        return a.kind == STATIC and not a.shape and a.dtype == _FLOAT64
+    return cls is float or cls is np.float64
+
+
+def _minus(c: Any) -> Any:
+    return c._trace.static(-c.concrete) if c.__class__ is Var else -c
+
+
+def fold_signs(program: Program, outputs: Sequence[Any]) -> None:
+    """Merge the sweeps' negations (``-g`` in subtract's rule) into their one reader, the same
+    numbers with one operation less: ``-(c * a)`` is ``(-c) * a``, ``(-a) * c`` is
+    ``a * (-c)``, ``a + (-b)`` is ``a - b``, ``a - (-b)`` is ``a + b``, ``-(-a)`` is ``a``.
+    Negation is exact in IEEE 754, so each is an identity of floats; the primal is left as
+    the function wrote it. Operations are rewritten in place (their values do not change);
+    the ones no longer read are dead code for the writer."""
+    uses: dict[int, int] = {}
+    for v in program.vars:
+        for a in v.args:
+            if a.__class__ is Var:
+                uses[a.id] = uses.get(a.id, 0) + 1
+    for o in outputs:
+        if o.__class__ is Var:
+            uses[o.id] = uses.get(o.id, 0) + 2  # (an output is read whatever else does)
+    for g in program.guards:
+        uses[g.var.id] = uses.get(g.var.id, 0) + 2
+
+    def single(a: Any, form: str) -> bool:  # an operation `form` only this reader reads
+        return a.__class__ is Var and a.kind == OP and a.form == form and a.phase != PRIMAL \
+            and uses.get(a.id, 0) == 1
+
+    def rewrite(v: Var, form: str, args: tuple[Any, ...]) -> None:
+        for a in v.args:
+            if a.__class__ is Var:
+                uses[a.id] -= 1
+        for a in args:
+            if a.__class__ is Var:
+                uses[a.id] = uses.get(a.id, 0) + 1
+        v.form, v.args, v.prim = form, args, _OPERATOR_PRIMS[form]
+
+    for v in program.vars:
+        if v.kind != OP or v.phase == PRIMAL or v.form not in _OPERATOR_PRIMS:
+            continue
+        if v.form == "neg":
+            a = v.args[0]
+            if single(a, "mul"):
+                x, y = a.args
+                if _number(x):
+                    rewrite(v, "mul", (_minus(x), y))
+                elif _number(y):
+                    rewrite(v, "mul", (x, _minus(y)))
+            continue
+        if len(v.args) != 2:
+            continue
+        x, y = v.args
+        if v.form == "mul":
+            if _number(y) and single(x, "neg"):
+                rewrite(v, "mul", (x.args[0], _minus(y)))
+            elif _number(x) and single(y, "neg"):
+                rewrite(v, "mul", (_minus(x), y.args[0]))
+        elif single(y, "neg") and _same_layout(x, y.args[0], v):
+            rewrite(v, "sub" if v.form == "add" else "add", (x, y.args[0]))
+        elif v.form == "add" and single(x, "neg") and _same_layout(y, x.args[0], v):
+            rewrite(v, "sub", (y, x.args[0]))
+
+
+def _same_layout(a: Any, b: Any, v: Var) -> bool:
+    """Whether ``a`` and ``b`` are vars of ``v``'s shape and dtype (nothing broadcast anew, no
+    other type promoted)."""
+    return a.__class__ is Var and b.__class__ is Var and a.shape == b.shape == v.shape \
+        and a.dtype == b.dtype == v.dtype
+
 
 # ============================================================================ constants as keys
 
@@ -811,6 +891,7 @@ class _Writer:
     # ------------------------------------------------------------------ analysis
     def analyse(self) -> None:
         p = self.p
+        fold_signs(p, self.outputs)
         n = len(p.vars)
         roots = [o for o in self.outputs if o.__class__ is Var] + [g.var for g in p.guards]
         live = [False] * n

@@ -206,6 +206,35 @@ def test_most_programs_are_the_tapes_numbers_bit_for_bit():
     assert same >= 0.9 * total
 
 
+def test_the_sweeps_negations_are_folded_into_their_one_reader():
+    """subtract's rule writes ``-g``: the writer merges a negation into the operation that
+    reads it (negation is exact: the same numbers, one operation less) and leaves the primal
+    as the function wrote it."""
+    x = np.linspace(-1.0, 1.0, 7)
+
+    def f(x):
+        return dnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+    primal, adjoint = METHOD.source(f, x).split("# the adjoints")
+    assert "v4 = 1.0 - v2" in primal  # as written
+    assert "v2_bar = -2.0 * v4" in adjoint  # -(2.0 * v4): one product
+    assert "* -2.0 * v2" in adjoint  # (-v5_bar) * 2.0: one product
+    assert not re.search(r"= -v\w+$", adjoint, re.M)  # no negation left on its own
+    np.testing.assert_array_equal(METHOD.gradient(f, x).value, TAPE.gradient(f, x).value)
+    jvp = METHOD.compile(lambda x1, x2: x1 - dnp.sin(x2), [2.0, 5.0], "jvp").source
+    assert "v2_dot = x1_dot - v1_dot" in jvp  # (was x1_dot + -v1_dot)
+
+
+def test_a_negation_read_twice_is_kept():
+    p = Program()
+    x = p.input(np.array([1.0, 2.0]), "x")
+    y = dnp.sum(dnp.sin(x) - x * x)
+    (g,) = p.vjp(y, p.static(np.float64(1.0)), [x])
+    built = build(p, [x], [y, g], "gradient")
+    np.testing.assert_allclose(built.function(np.array([1.0, 2.0]))[1],
+                               np.cos([1.0, 2.0]) - 2 * np.array([1.0, 2.0]), rtol=1e-15)
+
+
 # ============================================================================ guards
 
 
@@ -542,7 +571,7 @@ def test_the_command_line_prints_the_program(capsys):
     assert capsys.readouterr().out == BAYDIN_TABLE_3
     assert main(["trace", "--python", "log(x1) + x1*x2 - sin(x2)", "--at", "2,5",
                  "--mode", "forward"]) == 0
-    assert "v5_dot = v4_dot + -v3_dot" in capsys.readouterr().out
+    assert "v5_dot = v4_dot - v3_dot" in capsys.readouterr().out
     assert main(["trace", "--python", "x1/x2", "--at", "2,5", "--json"]) == 2
     assert "--python prints the program as text" in capsys.readouterr().err
 
