@@ -135,11 +135,9 @@ def gradient(f: Any, x: Any, method: Any = DEFAULT_METHOD, *, args: tuple[Any, .
     >>> dk.gradient(loss, [0.0, 0.0], args=(X, y))
     array([-8., -6.])
     """
-    m = _method(method, settings)
-    r = m.gradient(f, x, args=args, kwargs=kwargs)
-    if m.__class__ is Auto and r.method == "richardson":
-        announce(f, r, "gradient(f, x)")
-    return np.asarray(r.value)
+    # (the result object is not built where the method can skip it; auto announces its own
+    # fallback there)
+    return _method(method, settings).gradient_array(f, x, args=args, kwargs=kwargs)
 
 
 def jacobian(f: Any, x: Any, method: Any = DEFAULT_METHOD, *, args: tuple[Any, ...] = (),

@@ -233,6 +233,83 @@ def test_a_remembered_choice_still_falls_back_when_the_code_takes_another_path()
     np.testing.assert_allclose(r.value, [-2.0, 4.0], rtol=1e-10)
 
 
+def test_the_plain_array_gradient_takes_the_remembered_path_and_its_fallback():
+    """dk.gradient skips the result object once auto has chosen AD; a point that leaves the
+    traceable path still falls back, and the fallback is announced once."""
+    def f(x):
+        if x[0] > 0:
+            return dnp.sum(x * x)
+        return float(np.sum(np.asarray(x) ** 2))  # only for x[0] <= 0
+
+    F = dk.Function(f)
+    for _ in range(2):  # the first call decides, the second takes the remembered path
+        g = dk.gradient(F, [1.0, 2.0])
+        assert g.__class__ is np.ndarray
+        assert g.base is None
+        np.testing.assert_array_equal(g, [2.0, 4.0])
+    with pytest.warns(dk.DiffkitFallbackWarning, match="Richardson"):
+        g = dk.gradient(F, [-1.0, 2.0])
+    np.testing.assert_allclose(g, [-2.0, 4.0], rtol=1e-10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dk.gradient(F, [-3.0, 2.0])  # announced once per function
+
+
+@pytest.mark.parametrize("method", ["auto", "reverse-mode", "reverse-compiled", "forward-mode",
+                                   "central-difference"])
+def test_the_plain_array_gradient_is_the_results_value(method):
+    F = dk.Function(_rosen)
+    x = np.array([0.3, -0.7, 1.1, 0.2])
+    for _ in range(2):  # cold, then warm (remembered choices, cached programs)
+        want = dk.methods.get(method).gradient(F, x).value
+        got = dk.gradient(F, x, method=method)
+        np.testing.assert_array_equal(got, want)
+        assert got.__class__ is np.ndarray
+        assert got.shape == x.shape
+
+
+@pytest.mark.parametrize("method", ["auto", "reverse-mode", "reverse-compiled"])
+def test_the_plain_array_gradient_checks_the_point_and_the_derivative(method):
+    F = dk.Function(lambda x: dnp.sum(x[1:] ** 2) + dnp.sqrt(x[1]))
+    x = np.array([1.0, 2.0, 3.0])
+    dk.gradient(F, x, method=method)  # warm
+    x[0] = np.nan  # an entry f never reads: the point is still refused
+    with pytest.raises(dk.NonFiniteError, match=r"x\[0\] = nan"):
+        dk.gradient(F, x, method=method)
+    with pytest.raises(dk.DomainError, match="sqrt"):  # sqrt'(0): the derivative's domain
+        dk.gradient(F, [1.0, 0.0, 3.0], method=method)
+
+
+@pytest.mark.parametrize("method", ["auto", "reverse-mode", "forward-mode", "richardson"])
+def test_dk_gradient_never_writes_to_the_callers_point(method):
+    """The AD paths hand f only traced values and use the caller's array as it is (the
+    gradient is an array of its own); where f receives the point itself (Richardson, auto's
+    fallback) and writes to it, the copy it got is changed, and the mutation is named."""
+    def f(x):
+        if isinstance(x, np.ndarray):  # plain numpy code that writes to its argument
+            x *= 2.0
+            return float(np.sum(x ** 2)) / 4.0
+        if x[0] > 5.0:  # a point auto's AD cannot follow
+            return float(np.sum(np.asarray(x) ** 2))
+        return dnp.sum(x ** 2)
+
+    F = dk.Function(f)
+    x = np.array([1.0, 2.0, 3.0])
+    if method != "richardson":
+        for _ in range(2):
+            g = dk.gradient(F, x, method=method)
+            np.testing.assert_array_equal(x, [1.0, 2.0, 3.0])
+            assert not np.shares_memory(g, x)
+            np.testing.assert_allclose(g, [2.0, 4.0, 6.0], rtol=1e-12)
+    x[0] = 6.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dk.DiffkitFallbackWarning)
+        if method in ("auto", "richardson"):
+            with pytest.raises(dk.ArgumentMutationError, match="modified its argument"):
+                dk.gradient(F, x, method=method)
+    np.testing.assert_array_equal(x, [6.0, 2.0, 3.0])
+
+
 # ----------------------------------------------------------------------------- lazy info
 
 

@@ -286,6 +286,22 @@ class Auto(Method):
                               "reverse-mode: the code is traceable, and one reverse sweep "
                               "gives the whole gradient")
 
+    def _gradient_array(self, spec: Function, x: np.ndarray, shared: bool = False
+                        ) -> np.ndarray:
+        # dk.gradient's path: once AD is the remembered choice, its array alone (no result
+        # object, no info to merge); else the result, and the fallback announced
+        choice = _choices(spec).get(("_gradient", x.shape) if spec.data is None else
+                                    ("_gradient", x.shape, spec.parameters, _data_key(spec)))
+        if choice is not None and choice.fallback is None:
+            try:
+                return self._method(choice.method)._gradient_array(spec, x, shared)
+            except (NotTraceableError, UnsupportedPrimitiveError):
+                pass  # this point leaves the traceable path: _dispatch records the fallback
+        r = self._gradient(spec, x.copy() if shared else x)  # (Richardson hands f the point)
+        if r.method == "richardson":
+            announce(spec, r, "gradient(f, x)")
+        return np.asarray(r.value)
+
     def _derivative(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         return self._dispatch("_derivative", spec, x, "forward-mode",
                               "forward-mode: the code is traceable, and one forward pass "

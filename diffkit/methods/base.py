@@ -46,6 +46,16 @@ class Method:
             spec, xa = prepare(f, x, "gradient", args, kwargs)
             return self._gradient(spec, xa)
 
+    def gradient_array(self, f: Any, x: Any, *, args: tuple[Any, ...] = (),
+                       kwargs: dict[str, Any] | None = None) -> np.ndarray:
+        """The gradient alone, as :func:`diffkit.gradient` returns it: a method that can skip
+        building its :class:`~diffkit.results.DerivativeResult` (and diagnostics nobody will
+        read) overrides :meth:`_gradient_array`; validation and checks are those of
+        :meth:`gradient`."""
+        with checked_evaluation():
+            spec, xa = prepare(f, x, "gradient", args, kwargs, copy=False)
+            return self._gradient_array(spec, xa, xa is x)
+
     def jacobian(self, f: Any, x: Any, *, args: tuple[Any, ...] = (),
                  kwargs: dict[str, Any] | None = None) -> DerivativeResult:
         """Jacobian of ``f`` at ``x`` as an ``(m, n)`` array (m = f(x).size, n = x.size)."""
@@ -74,6 +84,12 @@ class Method:
             raise not_scalar(spec.name, r.out_shape, "gradient")
         return _replace(r, value=np.asarray(r.value).reshape(x.shape),
                         error=_reshaped(r.error, x.shape))
+
+    def _gradient_array(self, spec: Function, x: np.ndarray, shared: bool = False
+                        ) -> np.ndarray:
+        """``shared``: ``x`` is the caller's own array, not a copy; a method whose ``f`` may see
+        the point itself (plain numpy code could write to it) works on a copy."""
+        return np.asarray(self._gradient(spec, x.copy() if shared else x).value)
 
     def _derivative(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         r = self._jacobian(spec, x)

@@ -81,6 +81,7 @@ PROGRAMS = "reverse-compiled"
 
 WHATS = ("gradient", "jacobian", "jvp", "hvp")
 
+_sum = np.add.reduce
 _F64 = np.dtype(np.float64)
 _RULES = operator.attrgetter("vjp", "jvp", "numeric", "vjp_into")
 
@@ -508,34 +509,66 @@ class ReverseCompiled(Method):
         """
         if args.__class__ is not tuple or args or kwargs is not None:
             return super().gradient(f, x, args=args, kwargs=kwargs)
-        if f.__class__ is Function and x.__class__ is np.ndarray and x.dtype is _F64 \
-                and x.ndim and len(f.parameters) == 1 and math.isfinite(np.add.reduce(x, None)):
-            store = f.cache.get(PROGRAMS)
-            entry = None if store is None else store.get(("gradient", x.shape, "d",
-                                                          f.parameters))
-            if entry is not None and entry.variants:
-                hot = self._hot(entry.variants[0], x)  # the program that ran last, as it is
-                if hot is not None:
-                    return DerivativeResult(hot, 1, self.name, out_shape=(), info={
-                        "compiled": "cached", "variants": len(entry.variants),
-                        "ops": entry.variants[0].primal, "program ops": entry.variants[0].ops})
+        variant = self._warm(f, x)
+        if variant is not None:
+            hot = self._hot(variant, x)  # the program that ran last, as it is
+            if hot is not None:
+                entry = f.cache[PROGRAMS][("gradient", x.shape, "d", f.parameters)]
+                return DerivativeResult(hot, 1, self.name, out_shape=(), info={
+                    "compiled": "cached", "variants": len(entry.variants),
+                    "ops": variant.primal, "program ops": variant.ops})
+        if self._direct(f, x) and math.isfinite(np.add.reduce(x, None)):
             return self._run(self._gradient, f, x)
         return super().gradient(f, x)
+
+    def gradient_array(self, f: Any, x: Any, *, args: tuple[Any, ...] = (),
+                       kwargs: dict[str, Any] | None = None) -> np.ndarray:
+        """:meth:`gradient`'s value alone (what :func:`diffkit.gradient` returns): from a warm
+        program, no result object is built."""
+        if args.__class__ is tuple and not args and kwargs is None:
+            variant = self._warm(f, x)
+            if variant is not None:
+                hot = self._hot(variant, x)
+                if hot is not None:
+                    return hot
+        return np.asarray(self.gradient(f, x, args=args, kwargs=kwargs).value)
+
+    @staticmethod
+    def _direct(f: Any, x: Any) -> bool:
+        """A float64 array point of a Function of one parameter: used as it is (the program
+        never writes to it), its finiteness checked where the program's output is."""
+        return f.__class__ is Function and x.__class__ is np.ndarray and x.dtype is _F64 \
+            and x.ndim > 0 and x.size > 0 and len(f.parameters) == 1
+
+    @classmethod
+    def _warm(cls, f: Any, x: Any) -> CompiledProgram | None:
+        """The gradient program that ran last for ``f`` at ``x``'s shape, when ``x`` is a
+        :meth:`_direct` point and there is one."""
+        if f.__class__ is not Function or x.__class__ is not np.ndarray or x.dtype is not _F64 \
+                or not x.ndim or not x.size or len(f.parameters) != 1:  # (_direct, inline)
+            return None
+        store = f.cache.get(PROGRAMS)
+        entry = None if store is None else store.get(("gradient", x.shape, "d", f.parameters))
+        return entry.variants[0] if entry is not None and entry.variants else None
 
     @staticmethod
     def _hot(variant: CompiledProgram, x: np.ndarray) -> np.ndarray | None:
         """The gradient by ``variant`` at ``x`` when nothing needs a second look (no guard
-        failed, numpy raised nothing, the value is finite, the rules are the ones it was
-        written from), else None: the general path then says what happened."""
+        failed, numpy raised nothing, the point, the value and the gradient are finite, the
+        rules are the ones it was written from), else None: the general path then says what
+        happened (a point that is not finite gets the error every method gives it)."""
         try:
-            with checked_evaluation():
+            # numpy's floating-point errors silenced, not counted: an event counts only where
+            # it leaves an output not finite, and then the general path runs it again
+            with np.errstate(all="ignore"):
                 value, g = variant.function(x)
         except Exception:
             return None
-        if value.__class__ is np.float64 and math.isfinite(value) \
-                and g.__class__ is np.ndarray and g.base is None and g is not x \
-                and g.dtype is _F64 and g.shape == x.shape \
-                and math.isfinite(np.add.reduce(g, None)) and variant.current():
+        # one test for x, g and the value: a NaN or an infinity in any makes the sum NaN or
+        # infinite (an overflow of finite numbers only sends the call down the general path)
+        if value.__class__ is np.float64 and g.__class__ is np.ndarray and g.base is None \
+                and g is not x and g.dtype is _F64 and g.shape == x.shape \
+                and math.isfinite(value + _sum(x, None) + _sum(g, None)) and variant.current():
             return g
         return None
 

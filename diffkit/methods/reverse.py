@@ -1227,6 +1227,17 @@ class ReverseMode(Method):
         check_derivative(spec, g, "gradient", x, self.name)
         return self._result(g, 1, value.shape, info, usage, self._gradient, spec, x)
 
+    def _gradient_array(self, spec: Function, x: np.ndarray, shared: bool = False
+                        ) -> np.ndarray:
+        # dk.gradient's path: the same recording, sweep and checks, no result object; f sees
+        # only nodes, so a shared point needs no copy (no result keeps it for later, either)
+        if current() is not None:
+            return np.asarray(self._gradient(spec, x).value)
+        trace, nodes, out = self._record(spec, x)
+        spec.check(_value_of(out, trace), "gradient", x)
+        g = self._cotangents(trace, nodes, out, 1.0, x, True)
+        return check_derivative(spec, g, "gradient", x, self.name)
+
     def _taped_gradient(self, spec: Function, x: np.ndarray, usage: Meter | None
                         ) -> tuple[np.ndarray, dict[str, Any], np.ndarray]:
         trace, nodes, out = self._record(spec, x)
