@@ -297,7 +297,6 @@ def _fmt(v: float | None, digits: int = 2) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
-    parser.add_argument("--markdown", help="also write the tables to this file")
     parser.add_argument("--only", choices=["rosen", "logistic", "mlp", "first"], default=None)
     args = parser.parse_args(argv)
     repeats = 5 if args.quick else 11
@@ -329,13 +328,13 @@ def main(argv: list[str] | None = None) -> int:
                   "operations | written program's operations |", "|---|---|---|---|"]
         for label, (ms, ops, program) in res1.items():
             lines.append(f"| {label} | {ms:.1f} | {ops} | {program} |")
-    text = "\n".join(lines)
-    print(text)
-    if args.markdown:
-        with open(args.markdown, "w") as fh:
-            fh.write(text + "\n")
+    print("\n".join(lines))
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # (--markdown PATH: benchmarks/_markdown.py)
+    from _markdown import run as run_with_markdown
+
+    raise SystemExit(run_with_markdown(
+        main, "Source transformation (reverse-compiled) against the tape, jax.jit and "
+        "hand-written gradients"))

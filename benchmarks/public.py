@@ -225,7 +225,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repeats, n = 1e3 only")
     parser.add_argument("--only", choices=["rosen", "data", "mlp", "jh", "scipy"],
                         default=None)
-    parser.add_argument("--markdown", metavar="PATH", help="also write the table here")
     args = parser.parse_args(argv)
     repeats = 7 if args.quick else 21
     if hasattr(dk, "DiffkitFallbackWarning"):  # (absent from versions before issue 25)
@@ -246,11 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"numpy {np.__version__}; ratio = median over paired repeats of call / baseline "
           f"(baseline: the engine, or f for the /f rows)")
     print(table, end="")
-    if args.markdown:
-        with open(args.markdown, "w", encoding="utf-8") as fh:
-            fh.write(table)
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # (--markdown PATH: benchmarks/_markdown.py)
+    from _markdown import run as run_with_markdown
+
+    raise SystemExit(run_with_markdown(main, "The public calls against their engines"))

@@ -133,10 +133,11 @@ divide = primitive(
     "divide", np.divide, kind="binary", symbolic=operator.truediv, operators=("truediv",),
     numpy=("divide", "true_divide"),
     domain=Domain("y != 0"),
-    # d(x/y) = dx/y - x dy/y**2 = dx/y - ans dy/y
+    # d(x/y) = dx/y - x dy/y**2 = dx/y - ans dy/y; the y partial as -(g/y) ans, the product
+    # vjp_numpy computes (written programs then share g/y, and give the tape's numbers)
     vjp=(
         lambda g, ans, x, y: unbroadcast(g / y, x),
-        lambda g, ans, x, y: unbroadcast(-g * ans / y, y),
+        lambda g, ans, x, y: unbroadcast(-(g / y) * ans, y),
     ),
     jvp=(lambda t, ans, x, y: like(t / y, ans), lambda t, ans, x, y: like(t * (-ans / y), ans)),
     vjp_numpy=_divide_np, saves=((1,), (1, -1)),
