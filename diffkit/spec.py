@@ -126,11 +126,12 @@ class _Layout:
     """A callable's signature, and which data bindings it accepts (binding reads only counts
     and names, so the answer holds for any values)."""
 
-    __slots__ = ("fits", "sig")
+    __slots__ = ("fits", "parameters", "sig")
 
     def __init__(self, sig: inspect.Signature | None) -> None:
         self.sig = sig
         self.fits: dict[tuple[Any, ...], bool] = {}
+        self.parameters: tuple[str, ...] | None = None  # _parameters' answer, once read
 
     def binds(self, k: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
         """Whether ``k`` coordinates, then ``args`` and ``kwargs``, bind to the signature."""
@@ -362,9 +363,13 @@ class Function:
         # or fn has none to read)
         self._layout = _layout(fn) if parameters is None else None
         self._sig = self._layout.sig if self._layout is not None else None
-        self.parameters: tuple[str, ...] = (
-            tuple(parameters) if parameters is not None else _parameters(fn, self._sig)
-        )
+        if parameters is not None:
+            self.parameters: tuple[str, ...] = tuple(parameters)
+        else:  # read from the signature once per callable (a plain function is wrapped anew
+            layout = self._layout  # on every dk.gradient call)
+            if layout.parameters is None:
+                layout.parameters = _parameters(fn, self._sig)
+            self.parameters = layout.parameters
         self.data: tuple[tuple[Any, ...], dict[str, Any]] | None = None
         """The data arguments bound by :meth:`with_data` (``(args, kwargs)``), else None."""
         self._unbound: Function | None = None  # (not self: no reference cycle)

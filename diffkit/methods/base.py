@@ -50,7 +50,7 @@ class Method:
                        kwargs: dict[str, Any] | None = None) -> np.ndarray:
         """The gradient alone, as :func:`diffkit.gradient` returns it: a method that can skip
         building its :class:`~diffkit.results.DerivativeResult` (and diagnostics nobody will
-        read) overrides :meth:`_gradient_array`; validation and checks are those of
+        read) overrides ``_gradient_array``; validation and checks are those of
         :meth:`gradient`."""
         with checked_evaluation():
             spec, xa = prepare(f, x, "gradient", args, kwargs, copy=False)
