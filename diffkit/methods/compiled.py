@@ -544,8 +544,7 @@ class ReverseCompiled(Method):
     def _warm(cls, f: Any, x: Any) -> CompiledProgram | None:
         """The gradient program that ran last for ``f`` at ``x``'s shape, when ``x`` is a
         ``_direct`` point and there is one."""
-        if f.__class__ is not Function or x.__class__ is not np.ndarray or x.dtype is not _F64 \
-                or not x.ndim or not x.size or len(f.parameters) != 1:  # (_direct, inline)
+        if not cls._direct(f, x):
             return None
         store = f.cache.get(PROGRAMS)
         entry = None if store is None else store.get(("gradient", x.shape, "d", f.parameters))
