@@ -255,17 +255,30 @@ def test_the_plain_array_gradient_takes_the_remembered_path_and_its_fallback():
         dk.gradient(F, [-3.0, 2.0])  # announced once per function
 
 
-@pytest.mark.parametrize("method", ["auto", "reverse-mode", "reverse-compiled", "forward-mode",
-                                   "central-difference"])
-def test_the_plain_array_gradient_is_the_results_value(method):
-    F = dk.Function(_rosen)
+@pytest.mark.parametrize("method", [m for m in dk.methods.available() if m != "manual"]
+                         + ["manual"])
+@pytest.mark.parametrize("data", [False, True])
+def test_the_plain_array_gradient_is_the_results_value(method, data):
+    """dk.gradient's array path (no result object) gives the result's value, for every
+    method, with and without data arguments, cold and warm."""
+    def loss(x, c=1.0):
+        return c * dnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+    F = dk.Function(loss)
+    F.manual(lambda x, c=1.0: c * np.concatenate([
+        -400.0 * x[:-1] * (x[1:] - x[:-1] ** 2) - 2.0 * (1.0 - x[:-1]), [0.0]])
+        + c * np.concatenate([[0.0], 200.0 * (x[1:] - x[:-1] ** 2)]))
     x = np.array([0.3, -0.7, 1.1, 0.2])
+    args = (2.0,) if data else ()
     for _ in range(2):  # cold, then warm (remembered choices, cached programs)
-        want = dk.methods.get(method).gradient(F, x).value
-        got = dk.gradient(F, x, method=method)
+        want = dk.methods.get(method).gradient(F, x, args=args).value
+        got = dk.gradient(F, x, method=method, args=args)
         np.testing.assert_array_equal(got, want)
         assert got.__class__ is np.ndarray
         assert got.shape == x.shape
+        assert not np.shares_memory(got, x)
+    exact = dk.gradient(F, x, method="symbolic", args=args)
+    np.testing.assert_allclose(got, exact, rtol=1e-5)
 
 
 @pytest.mark.parametrize("method", ["auto", "reverse-mode", "reverse-compiled"])
