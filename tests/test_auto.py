@@ -293,6 +293,16 @@ def test_the_plain_array_gradient_checks_the_point_and_the_derivative(method):
         dk.gradient(F, [1.0, 0.0, 3.0], method=method)
 
 
+def test_a_methods_own_public_gradient_is_what_dk_gradient_calls():
+    class Halved(type(dk.methods.get("reverse-mode"))):
+        def gradient(self, f, x, **kw):
+            r = super().gradient(f, x, **kw)
+            return r.replace(value=r.value / 2.0)
+
+    np.testing.assert_array_equal(dk.gradient(_rosen, [1.0, 2.0], method=Halved()),
+                                  dk.gradient(_rosen, [1.0, 2.0]) / 2.0)
+
+
 @pytest.mark.parametrize("method", ["auto", "reverse-mode", "forward-mode", "richardson"])
 def test_dk_gradient_never_writes_to_the_callers_point(method):
     """The AD paths hand f only traced values and use the caller's array as it is (the
