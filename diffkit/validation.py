@@ -61,8 +61,8 @@ def scalar_point(f: Any, x: Any) -> float | None:
     return None
 
 
-def as_point(spec: Function, x: Any, op: str = "gradient", *, call: str | None = None,
-             copy: bool = True) -> np.ndarray:
+def as_point(spec: Function, x: Any, op: str = "gradient", *, call: str | None = None
+             ) -> np.ndarray:
     """``x`` as a finite float array that fits ``spec``'s parameters.
 
     Every public entry point takes its point through here, so a bad point gets the same
@@ -86,9 +86,6 @@ def as_point(spec: Function, x: Any, op: str = "gradient", *, call: str | None =
         The operation ("derivative", "gradient", "jacobian", "hessian", ...).
     call : str, optional
         How the call appears in messages; default ``f"{op}(f, x)"``.
-    copy : bool
-        False: a finite float64 array ``x`` that fits is returned as it is, not copied (for a
-        caller that hands ``f`` only traced values, which cannot write to it).
 
     Returns
     -------
@@ -111,7 +108,7 @@ def as_point(spec: Function, x: Any, op: str = "gradient", *, call: str | None =
         return np.array(x, dtype=np.float64)  # the common scalar case, without the checks below
     if x.__class__ is np.ndarray and x.dtype is _F64 and op != "derivative" and x.size \
             and (len(spec.parameters) == 1 or x.shape == (len(spec.parameters),)):
-        arr = x.copy() if copy else x  # the common array case: finiteness is left to check
+        arr = x.copy()  # the common array case: only finiteness is left to check
         if (evaluating() and math.isfinite(_sum(arr, axis=None))) or np.isfinite(arr).all():
             return arr  # (a silent sum where numpy's errors are counted: see all_finite)
     call = call or f"{op}(f, x)"
@@ -178,15 +175,14 @@ def with_data(spec: Function, args: Any, kwargs: Any, op: str = "gradient", *,
     return spec.with_data(args, kwargs, call=call or f"{op}(f, x)")
 
 
-def prepare(f: Any, x: Any, op: str, args: Any = (), kwargs: Any = None, *, copy: bool = True
+def prepare(f: Any, x: Any, op: str, args: Any = (), kwargs: Any = None
             ) -> tuple[Function, np.ndarray]:
     """Validate ``(f, x)`` for operation ``op`` ("derivative", "gradient", ...), with the data
-    arguments ``args``/``kwargs`` bound to ``f`` (see :meth:`Function.with_data`); ``copy``
-    as for :func:`as_point`."""
+    arguments ``args``/``kwargs`` bound to ``f`` (see :meth:`Function.with_data`)."""
     spec = f if f.__class__ is Function else as_function(f, op)
     if args.__class__ is not tuple or args or kwargs is not None:
         spec = spec.with_data(args, kwargs, call=f"{op}(f, x)")
-    return spec, as_point(spec, x, op, copy=copy)
+    return spec, as_point(spec, x, op)
 
 
 def call_checked(spec: Function, x: np.ndarray, op: str) -> np.ndarray:

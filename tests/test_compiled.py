@@ -225,6 +225,20 @@ def test_the_sweeps_negations_are_folded_into_their_one_reader():
     assert "v2_dot = x1_dot - v1_dot" in jvp  # (was x1_dot + -v1_dot)
 
 
+def test_a_warm_program_whose_check_overflows_is_silent_and_right():
+    """The warm path's finiteness test of point, value and gradient may overflow for finite
+    numbers: silenced, and the general path answers (no warning, no FloatingPointError)."""
+    c = np.array([1e308, 0.5e308])
+    f = dk.Function(lambda x: dnp.sum(c * x))
+    x = np.array([1.0, 0.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(2):
+            np.testing.assert_array_equal(dk.gradient(f, x, method="reverse-compiled"), c)
+        with np.errstate(all="raise"):
+            np.testing.assert_array_equal(dk.gradient(f, x, method="reverse-compiled"), c)
+
+
 def test_a_negation_read_twice_is_kept():
     p = Program()
     x = p.input(np.array([1.0, 2.0]), "x")

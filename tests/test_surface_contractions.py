@@ -594,3 +594,22 @@ def test_unsupported_call_forms_raise_clear_errors(f, message):
         with pytest.raises(dk.UnsupportedPrimitiveError) as info:
             dk.jacobian(f, X23, method=method)
         assert message in str(info.value), method
+
+
+@pytest.mark.parametrize("a_shape", [(4, 3), (2, 4, 3), (2, 1, 4, 3), (4, 0), (0, 3)])
+def test_matrix_times_vector_cotangent_of_the_vector(a_shape):
+    """The vector's cotangent of ``a @ v`` is one product (g flattened against a's rows),
+    for stacked ``a``, an empty inner dimension and an empty stack alike."""
+    a = R(*a_shape)
+    n = a_shape[-1]
+
+    def f(x):
+        return dnp.sum(dnp.sin(a @ x[:n])) + dnp.sum(x ** 2)
+
+    x = np.linspace(0.2, 0.9, n + 1)
+    want = dk.gradient(f, x, method="richardson")
+    for method in ("reverse-mode", "forward-mode", "reverse-compiled"):
+        np.testing.assert_allclose(dk.gradient(f, x, method=method), want, rtol=1e-8,
+                                   atol=1e-10)
+    np.testing.assert_allclose(dk.hessian(f, x, method="reverse-mode"),
+                               dk.hessian(f, x, method="forward-mode"), rtol=1e-10, atol=1e-12)

@@ -286,18 +286,19 @@ class Auto(Method):
                               "reverse-mode: the code is traceable, and one reverse sweep "
                               "gives the whole gradient")
 
-    def _gradient_array(self, spec: Function, x: np.ndarray, shared: bool = False
-                        ) -> np.ndarray:
+    def _gradient_array(self, spec: Function, x: np.ndarray) -> np.ndarray:
         # dk.gradient's path: once AD is the remembered choice, its array alone (no result
         # object, no info to merge); else the result, and the fallback announced
-        choice = _choices(spec).get(("_gradient", x.shape) if spec.data is None else
-                                    ("_gradient", x.shape, spec.parameters, _data_key(spec)))
-        if choice is not None and choice.fallback is None:
-            try:
-                return self._method(choice.method)._gradient_array(spec, x, shared)
-            except (NotTraceableError, UnsupportedPrimitiveError):
-                pass  # this point leaves the traceable path: _dispatch records the fallback
-        r = self._gradient(spec, x.copy() if shared else x)  # (Richardson hands f the point)
+        if type(self)._gradient is Auto._gradient:  # (not a subclass's own _gradient)
+            choice = _choices(spec).get(
+                ("_gradient", x.shape) if spec.data is None else
+                ("_gradient", x.shape, spec.parameters, _data_key(spec)))
+            if choice is not None and choice.fallback is None:
+                try:
+                    return self._method(choice.method)._gradient_array(spec, x)
+                except (NotTraceableError, UnsupportedPrimitiveError):
+                    pass  # this point leaves the traceable path: _dispatch records it
+        r = self._gradient(spec, x)
         if r.method == "richardson":
             announce(spec, r, "gradient(f, x)")
         return np.asarray(r.value)
@@ -320,7 +321,7 @@ class Auto(Method):
         if choice is not None:  # decided before: no evaluation to count the outputs
             ad = choice.fallback.tried if choice.fallback is not None else choice.method
             return self._dispatch("_jacobian", spec, x, ad, choice.why, choices, key)
-        m, n = int(np.size(spec.call(x))), x.size
+        m, n = int(np.size(spec.call(x.copy()))), x.size  # (f may write to its argument)
         if m > n:
             ad, why = "forward-mode", (f"forward-mode: the code is traceable, and with more "
                                        f"outputs than inputs (m = {m} > n = {n}) one forward "

@@ -55,8 +55,8 @@ class Method:
         if type(self).gradient is not Method.gradient:  # a method's own public gradient
             return np.asarray(self.gradient(f, x, args=args, kwargs=kwargs).value)
         with checked_evaluation():
-            spec, xa = prepare(f, x, "gradient", args, kwargs, copy=False)
-            return self._gradient_array(spec, xa, xa is x)
+            spec, xa = prepare(f, x, "gradient", args, kwargs)
+            return self._gradient_array(spec, xa)
 
     def jacobian(self, f: Any, x: Any, *, args: tuple[Any, ...] = (),
                  kwargs: dict[str, Any] | None = None) -> DerivativeResult:
@@ -87,11 +87,8 @@ class Method:
         return _replace(r, value=np.asarray(r.value).reshape(x.shape),
                         error=_reshaped(r.error, x.shape))
 
-    def _gradient_array(self, spec: Function, x: np.ndarray, shared: bool = False
-                        ) -> np.ndarray:
-        """``shared``: ``x`` is the caller's own array, not a copy; a method whose ``f`` may see
-        the point itself (plain numpy code could write to it) works on a copy."""
-        return np.asarray(self._gradient(spec, x.copy() if shared else x).value)
+    def _gradient_array(self, spec: Function, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self._gradient(spec, x).value)
 
     def _derivative(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         r = self._jacobian(spec, x)

@@ -561,15 +561,17 @@ class ReverseCompiled(Method):
             # it leaves an output not finite, and then the general path runs it again
             with np.errstate(all="ignore"):
                 value, g = variant.function(x)
+                if value.__class__ is not np.float64 or g.__class__ is not np.ndarray \
+                        or g.base is not None or g is x or g.dtype is not _F64 \
+                        or g.shape != x.shape:
+                    return None
+                # one test for x, g and the value: a NaN or an infinity in any makes the sum
+                # NaN or infinite (an overflow of finite numbers, silenced here, only sends
+                # the call down the general path)
+                finite = math.isfinite(value + _sum(x, None) + _sum(g, None))
         except Exception:
             return None
-        # one test for x, g and the value: a NaN or an infinity in any makes the sum NaN or
-        # infinite (an overflow of finite numbers only sends the call down the general path)
-        if value.__class__ is np.float64 and g.__class__ is np.ndarray and g.base is None \
-                and g is not x and g.dtype is _F64 and g.shape == x.shape \
-                and math.isfinite(value + _sum(x, None) + _sum(g, None)) and variant.current():
-            return g
-        return None
+        return g if finite and variant.current() else None
 
     # ------------------------------------------------------------------ internals
     def _prepare(self, f: Any, x: Any, what: str) -> tuple[Function, np.ndarray]:
@@ -775,7 +777,7 @@ class ReverseCompiled(Method):
             info = r.info
         h = np.array(rows, dtype=float).reshape(n, n)
         if not rows:
-            spec.check(spec.call(x), "hessian", x)
+            spec.check(spec.call(x.copy()), "hessian", x)  # (f may write to its argument)
         return DerivativeResult(h, nfev=n, method=self.name, out_shape=(),
                                 status="; ".join(statuses) or "ok",
                                 info={**info, "passes": n})

@@ -1227,11 +1227,10 @@ class ReverseMode(Method):
         check_derivative(spec, g, "gradient", x, self.name)
         return self._result(g, 1, value.shape, info, usage, self._gradient, spec, x)
 
-    def _gradient_array(self, spec: Function, x: np.ndarray, shared: bool = False
-                        ) -> np.ndarray:
-        # dk.gradient's path: the same recording, sweep and checks, no result object; f sees
-        # only nodes, so a shared point needs no copy (no result keeps it for later, either)
-        if current() is not None:
+    def _gradient_array(self, spec: Function, x: np.ndarray) -> np.ndarray:
+        # dk.gradient's path: the same recording, sweep and checks, no result object (unless a
+        # meter counts, or a subclass has a _gradient of its own)
+        if current() is not None or type(self)._gradient is not ReverseMode._gradient:
             return np.asarray(self._gradient(spec, x).value)
         trace, nodes, out = self._record(spec, x)
         spec.check(_value_of(out, trace), "gradient", x)
@@ -1268,7 +1267,7 @@ class ReverseMode(Method):
         return r.replace(value=float(value) if shape == () else value)
 
     def _hessian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
-        value = spec.check(spec.call(x), "hessian", x)
+        value = spec.check(spec.call(x.copy()), "hessian", x)  # (f may write to its argument)
         with nullcontext() if current() is None else meter() as usage:
             # record the gradient computation itself on an outer tape, then sweep it n times
             outer, nodes, gout = record(lambda y: gradient(spec.call, y), (x,))

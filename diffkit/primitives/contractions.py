@@ -88,8 +88,8 @@ def _matmul_vjp_b(g: Any, ans: Any, a: Any, b: Any) -> Any:
                            * ops.reshape(g, (*shape_of(g)[:-1], 1, shape_of(g)[-1])), b)
     if nb == 1:  # (..., m, n) @ (n,) -> (..., m): db = sum over (..., m) of g a, one product
         # (g flattened against a's rows: a gemv, not an (..., m, n) temporary and its sum)
-        rows = shape_of(a)[-1]
-        return matmul(ops.reshape(g, (-1,)), ops.reshape(a, (-1, rows)))
+        lead = int(np.prod(shape_of(a)[:-1], dtype=np.int64))  # (not -1: n may be 0)
+        return matmul(ops.reshape(g, (lead,)), ops.reshape(a, (lead, shape_of(a)[-1])))
     # (not (g.T @ a).T: a little faster in OpenBLAS for a tall result, but a transposed view,
     # which the gradient handed to the user must copy - 1.0 ms more on the MLP's 784 x 256)
     return unbroadcast(matmul(_swap_last(a), g), b)
