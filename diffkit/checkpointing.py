@@ -181,8 +181,10 @@ class Checkpoint:
         return _pack(self.fn(*args, **params))[0]
 
     def _numeric(self, *args: Any, **params: Any) -> Any:
-        """Run ``fn`` on the tape's raw values; one output (tuples packed)."""
-        flat, shapes = _pack(self.fn(*args, **params))
+        """Run ``fn`` on copies of the tape's raw values; one output (tuples packed). (The tape
+        keeps the inputs to re-run ``fn`` in the sweep: code that writes to its argument,
+        ``s += 1.0``, would change them, and the re-run would differentiate another point.)"""
+        flat, shapes = _pack(self.fn(*_fresh(args), **params))
         inner = max((_level(a) for a in args), default=0)
         if _level(flat) > inner:
             raise NotTraceableError(self._closure_message())
@@ -313,7 +315,7 @@ class _LoopPieces(Checkpoint):
         return state
 
     def _advance(self, parts: tuple[Any, ...], n: int) -> tuple[Any, ...]:
-        state = self._steps(*parts, steps=n)
+        state = self._steps(*_fresh(parts), steps=n)  # (parts may be a snapshot kept for later)
         return tuple(state) if self.several else (state,)
 
     def _pullback(self, g: Any, args: tuple[Any, ...], params: dict[str, Any]) -> list[Any]:
@@ -404,6 +406,12 @@ class _Held:
 def _nbytes(v: Any) -> int:
     v = v._value if isinstance(v, Tracer) else v
     return int(getattr(v, "nbytes", 8))
+
+
+def _fresh(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Plain arrays copied: what user code runs on where it sees raw values (it may write to
+    its argument in place; the tape's values must stay as recorded)."""
+    return tuple(v.copy() if v.__class__ is np.ndarray else v for v in values)
 
 
 def _run(pieces: _LoopPieces, state: Any, p: revolve.Plan) -> Any:

@@ -293,21 +293,85 @@ def test_the_plain_array_gradient_checks_the_point_and_the_derivative(method):
         dk.gradient(F, [1.0, 0.0, 3.0], method=method)
 
 
-def test_a_methods_own_public_gradient_is_what_dk_gradient_calls():
-    class Halved(type(dk.methods.get("reverse-mode"))):
-        def gradient(self, f, x, **kw):
-            r = super().gradient(f, x, **kw)
-            return r.replace(value=r.value / 2.0)
+@pytest.mark.parametrize("hook", ["gradient", "_gradient"])
+@pytest.mark.parametrize("base", ["reverse-mode", "auto"])
+def test_a_methods_own_gradient_is_what_dk_gradient_calls(hook, base):
+    """A subclass's own public gradient() or private _gradient() is called through, never
+    around, by dk.gradient's array path (cold and warm)."""
+    if hook == "gradient":
+        class Halved(type(dk.methods.get(base))):
+            def gradient(self, f, x, **kw):
+                r = super().gradient(f, x, **kw)
+                return r.replace(value=r.value / 2.0)
+    else:
+        class Halved(type(dk.methods.get(base))):  # type: ignore[no-redef]
+            def _gradient(self, spec, x):
+                r = super()._gradient(spec, x)
+                return r.replace(value=r.value / 2.0)
 
-    np.testing.assert_array_equal(dk.gradient(_rosen, [1.0, 2.0], method=Halved()),
-                                  dk.gradient(_rosen, [1.0, 2.0]) / 2.0)
+    F = dk.Function(_rosen)
+    for _ in range(2):
+        np.testing.assert_array_equal(dk.gradient(F, [1.0, 2.0], method=Halved()),
+                                      dk.gradient(F, [1.0, 2.0]) / 2.0)
+
+
+@pytest.mark.parametrize("op", ["hessian", "jacobian", "gradient"])
+@pytest.mark.parametrize("method", ["reverse-mode", "forward-mode", "auto", "reverse-compiled",
+                                    "manual", "complex-step"])
+def test_a_function_writing_to_its_argument_is_differentiated_at_the_point(op, method):
+    """An AD method evaluates f once on plain values too (the value, the output count): f
+    writing to that argument (``x += 1.0``) must not move the point the derivative is taken
+    at (it did for Hessians: -sin(x + 2) for -sin(x + 1))."""
+    def f(x):
+        x += 1.0
+        return dnp.sum(dnp.sin(x))
+
+    F = dk.Function(f, manual=lambda x: np.cos(x + 1.0))
+    x = np.array([1.0, 2.0, 3.0])
+    if op == "hessian":
+        if method in ("manual", "complex-step"):
+            return
+        want = np.diag(-np.sin(x + 1.0))
+    elif op == "jacobian":
+        want = np.cos(x + 1.0)[None, :]
+    else:
+        want = np.cos(x + 1.0)
+    got = getattr(dk, op)(F, x, method=method)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(x, [1.0, 2.0, 3.0])
+
+
+def test_checkpointed_code_that_writes_to_its_input_leaves_the_point_alone():
+    """A checkpointed block or a loop step runs the user's code on raw values: the point it
+    gets is a copy, never the caller's array."""
+    def step(s):
+        s *= 0.5
+        return s
+
+    @dk.checkpoint
+    def block(s):
+        s += 1.0
+        return dnp.sin(s)
+
+    x0 = np.array([1.0, 2.0, 3.0])
+    cases = ((lambda x: dnp.sum(block(x)), np.cos(x0 + 1.0), np.diag(-np.sin(x0 + 1.0))),
+             (lambda x: dnp.sum(dk.loop(step, x, 7, checkpoints=3)), np.full(3, 0.5 ** 7),
+              np.zeros((3, 3))))
+    for fn, gradient, hessian in cases:
+        for method in ("reverse-mode", "auto", "auto", "forward-mode"):
+            x = x0.copy()
+            np.testing.assert_allclose(dk.gradient(fn, x, method=method), gradient,
+                                       rtol=1e-12)
+            np.testing.assert_allclose(dk.hessian(fn, x, method=method), hessian,
+                                       rtol=1e-12, atol=1e-14)
+            np.testing.assert_array_equal(x, x0)
 
 
 @pytest.mark.parametrize("method", ["auto", "reverse-mode", "forward-mode", "richardson"])
 def test_dk_gradient_never_writes_to_the_callers_point(method):
-    """The AD paths hand f only traced values and use the caller's array as it is (the
-    gradient is an array of its own); where f receives the point itself (Richardson, auto's
-    fallback) and writes to it, the copy it got is changed, and the mutation is named."""
+    """The caller's array is never written and never aliased by the gradient; where f
+    receives the point itself (Richardson, auto's fallback) and writes to it, the copy it got
+    is changed, and the mutation is named."""
     def f(x):
         if isinstance(x, np.ndarray):  # plain numpy code that writes to its argument
             x *= 2.0

@@ -855,7 +855,7 @@ class ComplexStep(Method):
         nothing to compare with)."""
         try:
             with np.errstate(all="ignore"):
-                fr = np.ravel(np.asarray(spec.call(x), dtype=float))
+                fr = np.ravel(np.asarray(spec.call(x.copy()), dtype=float))  # (f may write to x)
         except Exception:  # f needs the complex path (an error would have shown already)
             return np.zeros(jac.shape)
         re = np.ravel(np.real(np.asarray(first)))

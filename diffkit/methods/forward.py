@@ -621,7 +621,7 @@ class ForwardMode(Method):
         return default_chunk(x.size) if self.chunk is None else min(self.chunk, x.size)
 
     def _hessian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
-        check_output(spec, spec.call(x), "hessian", x)
+        check_output(spec, spec.call(x.copy()), "hessian", x)  # (f may write to its argument)
         scheme = "forward-over-reverse" if self.hessian_scheme == "auto" else self.hessian_scheme
         h = np.asarray(hessian(spec, x, hessian_scheme=scheme, chunk=self.chunk),
                        dtype=float).reshape(x.size, x.size)

@@ -39,7 +39,7 @@ class Manual(Method):
         return check_output(spec, arr, "manual derivative", x)
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
-        fx = call_checked(spec, x, "jacobian")
+        fx = call_checked(spec, x.copy(), "jacobian")  # (f may write to its argument)
         raw = self._raw(spec, x)
         m, n = fx.size, x.size
         if raw.size != m * n:
@@ -51,7 +51,7 @@ class Manual(Method):
                                 out_shape=fx.shape, info={"manual_calls": 1})
 
     def _gradient(self, spec: Function, x: np.ndarray) -> DerivativeResult:
-        call_checked(spec, x, "gradient")  # a point outside f's domain is an error here too
+        call_checked(spec, x.copy(), "gradient")  # a point outside f's domain is an error here too
         raw = self._raw(spec, x)
         if raw.size != x.size:
             raise OutputShapeError(
