@@ -1201,7 +1201,10 @@ class ReverseMode(Method):
         cts = sweep(trace.tape, out.id, g, [n.id for n in nodes], consume)
         if len(nodes) == 1:
             c = cts[0]
-            return np.zeros(x.shape) if c is None else np.asarray(_own(c, x), dtype=float)
+            if c is None:
+                return np.zeros(x.shape)
+            c = _own(c, x)
+            return c if c.__class__ is _ndarray and c.dtype is _F64 else np.asarray(c, dtype=float)
         return np.array([0.0 if c is None else float(c) for c in cts])
 
     def _result(self, value: Any, nfev: int, out_shape: tuple[int, ...], info: dict[str, Any],
