@@ -272,6 +272,8 @@ def _read_all(tree: Any) -> Any:
 
 def _operator_method(prim: Primitive, op: str, swap: bool) -> Callable[..., Any]:
     def method(self: Var, *other: Any) -> Any:
+        if other and other[0].__class__ in (list, tuple):  # numbers: the array numpy makes
+            return prim.function(other[0], self) if swap else prim.function(self, *other)
         args = (other[0], self) if swap else (self, *other)
         return self._trace.apply(prim, args, {}, op)
 

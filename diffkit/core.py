@@ -24,7 +24,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .errors import DiffkitError, DomainError, NotTraceableError, UnsupportedPrimitiveError
+from .errors import (
+    DiffkitError,
+    DomainError,
+    NotTraceableError,
+    UnsupportedAttributeError,
+    UnsupportedPrimitiveError,
+)
 
 __all__ = [
     "NUMPY_TO_PRIMITIVE",
@@ -726,6 +732,13 @@ class Trace:
         )
 
 
+def holds_tracer(a: Any) -> bool:
+    """A list or tuple with traced values inside (``np.mean([x, x + 2])``), at any depth."""
+    if a.__class__ not in (list, tuple):
+        return False
+    return any(isinstance(e, Tracer) or holds_tracer(e) for e in a)
+
+
 def bind(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
     """Apply ``prim`` to ``args``: numeric on plain values, else the innermost trace's rule."""
     top = None
@@ -788,6 +801,18 @@ class Tracer:
     def __pos__(self) -> Any:
         return self
 
+    def __getattr__(self, name: str) -> Any:
+        # reached only where the normal lookup failed: an ndarray attribute or method no
+        # stanza stands for (x.tolist(), x.flags) gets a DiffkitError that is an
+        # AttributeError too (hasattr keeps working; auto falls back to Richardson)
+        if name.startswith("_") or not hasattr(np.ndarray, name):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        raise UnsupportedAttributeError(
+            f"x.{name} on a traced value: diffkit does not follow ndarray.{name} (no "
+            f"derivative passes through it); write that line with numpy functions on the "
+            f"value (np.any(x > 0) for x.any(), np.sum for x.sum()), or choose a method "
+            f"that only evaluates f (method='richardson'; method='auto' falls back to it)")
+
     __hash__ = object.__hash__
 
     def __setitem__(self, index: Any, value: Any) -> None:
@@ -834,6 +859,10 @@ class Tracer:
                 f"{prim.qualname} was called on a traced value with "
                 f"{', '.join(f'{k}=' for k in kwargs)}, which diffkit does not record; "
                 f"compute it without {next(iter(kwargs))}= (for a mask use np.where)")
+        # a list or tuple of numbers is an array to a ufunc (``w @ [1.0, 2.0]``): as one here,
+        # so every rule sees the array numpy would have made of it
+        inputs = tuple(np.asarray(a) if a.__class__ in (list, tuple) and not holds_tracer(a)
+                       else a for a in inputs)
         result = call(prim, inputs, {})
         if dtype is not None:
             result = result.astype(dtype)

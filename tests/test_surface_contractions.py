@@ -613,3 +613,23 @@ def test_matrix_times_vector_cotangent_of_the_vector(a_shape):
                                    atol=1e-10)
     np.testing.assert_allclose(dk.hessian(f, x, method="reverse-mode"),
                                dk.hessian(f, x, method="forward-mode"), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["auto", "reverse-mode", "forward-mode", "reverse-compiled",
+                                    "symbolic"])
+def test_lists_of_numbers_are_the_arrays_numpy_makes_of_them(method):
+    """``w @ [1.0, 2.0]``, ``np.dot(c, w)`` with a list c, a nested list on the left, a list in
+    an elementwise operator: the rules see arrays (they raised a raw TypeError, or symbolic
+    took the list for a vector output)."""
+    w = np.array([0.5, -1.0])
+    cases = [
+        (lambda v: v @ [1.0, 2.0], [1.0, 2.0], ()),
+        (lambda v, c: np.dot(c, v), [1.0, 2.0], ([1.0, 2.0],)),
+        (lambda v: np.sum([[1.0, 2.0], [3.0, 4.0]] @ v), [4.0, 6.0], ()),
+        (lambda v: np.sum(np.multiply(v, [3.0, 4.0])), [3.0, 4.0], ()),
+        (lambda v: np.sum(v - [1.0, 1.0]) ** 2, [-5.0, -5.0], ()),
+        (lambda v: np.sum((1.0, 2.0) * v), [1.0, 2.0], ()),
+    ]
+    for f, want, args in cases:
+        np.testing.assert_allclose(dk.gradient(f, w, method=method, args=args), want,
+                                   rtol=1e-12)

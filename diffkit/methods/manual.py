@@ -30,7 +30,9 @@ class Manual(Method):
     def _raw(self, spec: Function, x: np.ndarray) -> np.ndarray:
         value = spec.manual_call(x)
         try:
-            arr = np.asarray(value, dtype=float)
+            # a copy: the hand-written derivative may return an array of its own (a data
+            # argument, a captured constant) that the caller would otherwise get to write to
+            arr = np.array(value, dtype=float)
         except (TypeError, ValueError):
             raise OutputShapeError(
                 f"manual derivative of {spec.name} returned {value!r}, which is not an array "

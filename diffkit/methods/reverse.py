@@ -478,8 +478,8 @@ def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, An
             y, b = other.value, other.id
         elif ocls is float or ocls is _f64 or ocls is _ndarray or ocls is int:
             y, b = other, -1
-        elif isinstance(other, Tracer):
-            return bind(prim, (other, self) if swap else (self, other), {})
+        elif isinstance(other, Tracer) or ocls is list or ocls is tuple:  # (the stanza's
+            return prim.function(other, self) if swap else prim.function(self, other)  # call)
         else:
             y, b = other, -1
         x, a = self.value, self.id

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core import Tracer, bind
+from ..core import Tracer, bind, holds_tracer
 from ..errors import UnsupportedPrimitiveError
 from ._stanza import (
     POS,
@@ -77,11 +77,7 @@ def _given(**kwargs: Any) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if v is not _UNSET}
 
 
-def _holds_tracer(a: Any) -> bool:
-    """A list or tuple with traced values inside (``np.mean([x, x + 2])``)."""
-    if a.__class__ not in (list, tuple):
-        return False
-    return any(isinstance(e, Tracer) or _holds_tracer(e) for e in a)
+_holds_tracer = holds_tracer
 
 
 def _stacked(a: Any) -> Any:
