@@ -37,6 +37,7 @@ from .errors import (
     StepError,
     SymbolicBranchError,
     UnknownMethodError,
+    UnsupportedAttributeError,
     UnsupportedPrimitiveError,
 )
 from .results import DerivativeResult
@@ -69,6 +70,7 @@ __all__ = [
     "StepError",
     "SymbolicBranchError",
     "UnknownMethodError",
+    "UnsupportedAttributeError",
     "UnsupportedPrimitiveError",
     "__version__",
     "checkpoint",

@@ -29,6 +29,7 @@ __all__ = [
     "StepError",
     "SymbolicBranchError",
     "UnknownMethodError",
+    "UnsupportedAttributeError",
     "UnsupportedPrimitiveError",
 ]
 
@@ -91,6 +92,12 @@ class NonAnalyticError(DiffkitError, ValueError):
 
 class NotTraceableError(DiffkitError, TypeError):
     """A traced value reached code that diffkit cannot follow (``float(x)``, ``math.sin``)."""
+
+
+class UnsupportedAttributeError(NotTraceableError, AttributeError):
+    """An ndarray attribute or method a traced value does not have (``x.tolist()``,
+    ``x.flags``): AD cannot follow it. Also an ``AttributeError``, so ``hasattr`` keeps working;
+    ``method="auto"`` falls back to Richardson extrapolation."""
 
 
 class CheckpointError(DiffkitError, ValueError):

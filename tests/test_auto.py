@@ -341,6 +341,47 @@ def test_a_function_writing_to_its_argument_is_differentiated_at_the_point(op, m
     np.testing.assert_array_equal(x, [1.0, 2.0, 3.0])
 
 
+@pytest.mark.parametrize("method", ["reverse-mode", "forward-mode", "symbolic",
+                                    "reverse-compiled"])
+@pytest.mark.parametrize("attr", ["tolist", "any", "all", "fill", "flags", "nbytes", "view"])
+def test_an_ndarray_attribute_no_stanza_stands_for_is_a_diffkit_error(method, attr):
+    """x.tolist(), x.any(), x.flags on a traced value: a DiffkitError naming the attribute
+    and what to write instead, and an AttributeError (hasattr keeps working); auto falls back
+    to Richardson."""
+    def f(x):
+        getattr(x, attr)
+        return dnp.sum(x ** 2)
+
+    x = np.array([1.0, 2.0])
+    with pytest.raises(dk.UnsupportedAttributeError, match=rf"x\.{attr} on a traced value"):
+        dk.gradient(f, x, method=method)
+    with pytest.raises(AttributeError):
+        dk.gradient(f, x, method=method)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dk.DiffkitFallbackWarning)
+        np.testing.assert_allclose(dk.gradient(f, x), [2.0, 4.0], rtol=1e-10)
+    assert not hasattr(dk.Function(f), "no_such_attribute")
+
+
+def test_hasattr_on_a_tracer_is_false_for_what_it_lacks():
+    seen = []
+
+    def f(x):
+        seen.append((hasattr(x, "tolist"), hasattr(x, "sum"), hasattr(x, "no_such_thing")))
+        return dnp.sum(x ** 2)
+
+    dk.gradient(f, np.array([1.0, 2.0]), method="reverse-mode")
+    assert seen == [(False, True, False)]
+
+
+def test_a_manual_derivative_returning_its_data_hands_out_a_copy():
+    c = np.array([1.0, 2.0, 3.0])
+    G = dk.Function(lambda x, c: dnp.sum(c * x), manual=lambda x, c: c)
+    g = dk.gradient(G, np.ones(3), method="manual", args=(c,))
+    g *= 5.0
+    np.testing.assert_array_equal(c, [1.0, 2.0, 3.0])
+
+
 def test_checkpointed_code_that_writes_to_its_input_leaves_the_point_alone():
     """A checkpointed block or a loop step runs the user's code on raw values: the point it
     gets is a copy, never the caller's array."""
