@@ -801,6 +801,18 @@ class Tracer:
     def __pos__(self) -> Any:
         return self
 
+    def __format__(self, spec: str) -> str:
+        # an f-string inside f (logging a value, f"{x[0]:.3f}"): the value, as numpy formats
+        # it (no derivative passes through text)
+        value = self._value
+        try:
+            return format(value, spec)
+        except (TypeError, ValueError):
+            raise NotTraceableError(
+                f"format(x, {spec!r}) of a traced value {self!r}: its value does not take that "
+                f"format here; log it without a format spec (print(x)) or after the "
+                f"derivative is taken") from None
+
     def __getattr__(self, name: str) -> Any:
         # reached only where the normal lookup failed: an ndarray attribute or method no
         # stanza stands for (x.tolist(), x.flags) gets a DiffkitError that is an

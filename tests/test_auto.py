@@ -363,6 +363,20 @@ def test_an_ndarray_attribute_no_stanza_stands_for_is_a_diffkit_error(method, at
     assert not hasattr(dk.Function(f), "no_such_attribute")
 
 
+@pytest.mark.parametrize("method", ["reverse-mode", "forward-mode", "reverse-compiled", "auto"])
+def test_an_f_string_inside_f_formats_the_value(method):
+    """Logging inside f (f"{x[0]:.3f}") prints the value; it was a raw TypeError."""
+    seen = []
+
+    def f(x):
+        seen.append(f"{x[0]:.3f} {x[1]}")
+        return dnp.sum(x ** 2)
+
+    np.testing.assert_array_equal(dk.gradient(f, np.array([1.5, 2.0]), method=method),
+                                  [3.0, 4.0])
+    assert seen[-1] == "1.500 2.0"
+
+
 def test_hasattr_on_a_tracer_is_false_for_what_it_lacks():
     seen = []
 
