@@ -28,7 +28,8 @@ from .parse import parse, program_from_sympy
 from .primitives import ops
 
 __all__ = ["Function", "OutputError", "SpecError", "check_derivative", "check_output",
-           "check_value", "function", "normalize_output", "not_scalar"]
+           "check_value", "free_values", "free_values_unchanged", "function",
+           "normalize_output", "not_scalar"]
 
 
 class SpecError(DiffkitError, TypeError):
@@ -309,6 +310,101 @@ def check_derivative(spec: Function, value: Any, op: str, x: Any, method: str) -
         f"{op}(f, x): the {method} derivative of {spec.name} is {arr[idx]} at entry "
         f"{list(idx)} at x = {_short_array(x)}; the function is not differentiable there (a "
         f"kink, a vertical tangent or an overflow); choose another point")
+
+
+# ============================================================================ what f reads
+
+_SCALARS = (float, int, bool, complex, str, bytes, type(None), np.generic)
+_COPY_LIMIT = 1 << 20  # array entries copied to compare (beyond: identity, shape and a sum)
+
+
+def free_values(fn: Any, depth: int = 3) -> tuple[tuple[Any, str, Any], ...]:
+    """What ``fn`` reads from outside its arguments, as it is now: the contents of its
+    closure cells and the globals its code names, and the same of the Python functions among
+    them (``depth`` levels: helpers ``fn`` calls). A written program holds these values as
+    constants (``lam`` in ``lambda w: lam * sum(w**2)``), so it is written again when one
+    changes (another number, another object, an array or a list changed in place).
+    Attributes of objects and values read through other objects are not followed."""
+    out: list[tuple[Any, str, Any]] = []
+    _visit(fn, depth, out, set())
+    return tuple(out)
+
+
+def _visit(f: Any, depth: int, out: list[tuple[Any, str, Any]], seen: set[int]) -> None:
+    """:func:`free_values` of one function (a module-level recursion: a nested one would be a
+    reference cycle of its own, made on every compile)."""
+    code = getattr(f, "__code__", None)
+    if code is None or id(f) in seen or depth < 0:
+        return
+    seen.add(id(f))
+    for cell in getattr(f, "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:  # an empty cell (a name assigned later)
+            continue
+        out.append((cell, "", _snapshot(value)))
+        _visit(value, depth - 1, out, seen)
+    g = getattr(f, "__globals__", None)
+    if g is None:
+        return
+    for name in code.co_names:
+        if name in g:
+            value = g[name]
+            out.append((g, name, _snapshot(value)))
+            _visit(value, depth - 1, out, seen)
+
+
+def _snapshot(value: Any) -> Any:
+    if isinstance(value, _SCALARS):
+        return ("=", value)
+    if value.__class__ is np.ndarray:
+        if value.size <= _COPY_LIMIT:
+            return ("a", value, value.copy())
+        return ("A", value, value.shape, value.dtype, _checksum(value))
+    if value.__class__ in (list, tuple, dict):
+        items = value.items() if value.__class__ is dict else enumerate(value)
+        if all(isinstance(v, _SCALARS) for _, v in items):
+            return ("c", value, value.copy() if value.__class__ is not tuple else value)
+    return ("o", value)
+
+
+def _checksum(a: np.ndarray) -> Any:
+    try:
+        with np.errstate(all="ignore"):
+            return np.add.reduce(a.ravel().astype(np.complex128 if a.dtype.kind == "c"
+                                                  else np.float64), None)
+    except (TypeError, ValueError):  # object arrays and the like: identity only
+        return None
+
+
+def free_values_unchanged(entries: tuple[tuple[Any, str, Any], ...]) -> bool:
+    """Whether every value :func:`free_values` recorded is as it was."""
+    return all(_unchanged_free(holder, name, seen) for holder, name, seen in entries)
+
+
+def _unchanged_free(holder: Any, name: str, seen: Any) -> bool:
+    try:
+        value = holder[name] if name else holder.cell_contents
+    except (KeyError, ValueError):
+        return False
+    kind = seen[0]
+    if kind == "=":
+        old = seen[1]
+        return value.__class__ is old.__class__ and (value == old or (value != value
+                                                                      and old != old))
+    if value is not seen[1]:
+        return False
+    if kind == "a":
+        copy = seen[2]
+        return value.shape == copy.shape and value.dtype == copy.dtype and bool(
+            np.array_equal(value, copy, equal_nan=value.dtype.kind in "fc"))
+    if kind == "A":
+        total = _checksum(value)
+        return value.shape == seen[2] and value.dtype == seen[3] and (
+            total == seen[4] or (total != total and seen[4] != seen[4]))
+    if kind == "c":
+        return value == seen[2]
+    return True
 
 
 class Function:

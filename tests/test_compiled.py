@@ -239,6 +239,49 @@ def test_a_warm_program_whose_check_overflows_is_silent_and_right():
             np.testing.assert_array_equal(dk.gradient(f, x, method="reverse-compiled"), c)
 
 
+LAM = 1.0
+
+
+def _scaled(w):
+    return w * LAM
+
+
+def test_what_f_reads_from_outside_its_arguments_is_not_kept_stale():
+    """A written program holds the values f read from its closure and globals (and those of
+    the functions it calls) as constants: when one changes, the program is written again."""
+    global LAM
+    w = np.array([1.0, 2.0])
+    scale = 1.0
+    F = dk.Function(lambda v: dnp.sum(v ** 2) * scale)
+    np.testing.assert_array_equal(dk.gradient(F, w, method="reverse-compiled"), [2.0, 4.0])
+    scale = 10.0
+    np.testing.assert_array_equal(dk.gradient(F, w, method="reverse-compiled"), [20.0, 40.0])
+    A = np.array([1.0, 2.0])
+    G = dk.Function(lambda v: dnp.sum(A * v ** 2))
+    np.testing.assert_array_equal(dk.gradient(G, w, method="reverse-compiled"), [2.0, 8.0])
+    A[:] = [3.0, 3.0]  # changed in place
+    np.testing.assert_array_equal(dk.gradient(G, w, method="reverse-compiled"), [6.0, 12.0])
+    H = dk.Function(lambda v: dnp.sum(_scaled(v) ** 2))  # a global read by a helper
+    try:
+        np.testing.assert_array_equal(dk.gradient(H, w, method="reverse-compiled"), 2 * w)
+        LAM = 2.0
+        np.testing.assert_array_equal(dk.gradient(H, w, method="reverse-compiled"), 8 * w)
+        r = METHOD.hessian(H, w)
+        np.testing.assert_array_equal(r.value, 8 * np.eye(2))
+    finally:
+        LAM = 1.0
+
+
+def test_symbolic_runs_f_again_when_what_it_reads_has_changed():
+    w = np.array([1.0, 2.0])
+    scale = 1.0
+    F = dk.Function(lambda v: dnp.sum(v ** 2) * scale)
+    np.testing.assert_array_equal(dk.gradient(F, w, method="symbolic"), [2.0, 4.0])
+    scale = 3.0
+    np.testing.assert_array_equal(dk.gradient(F, w, method="symbolic"), [6.0, 12.0])
+    np.testing.assert_array_equal(dk.hessian(F, w, method="symbolic"), 6.0 * np.eye(2))
+
+
 def test_a_negation_read_twice_is_kept():
     p = Program()
     x = p.input(np.array([1.0, 2.0]), "x")

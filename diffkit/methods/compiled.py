@@ -61,7 +61,7 @@ from ..codegen import RESERVED, NotCompilable, Program, Var, _identical, build, 
 from ..core import FP_EVENTS, REGISTRY, Primitive, checked_evaluation, library_routes
 from ..errors import GuardError, OutputShapeError, UnknownMethodError
 from ..results import DerivativeResult
-from ..spec import Function
+from ..spec import Function, free_values, free_values_unchanged
 from ..validation import as_function, as_point
 from .base import Method
 from .reverse import ReverseMode
@@ -127,6 +127,7 @@ class CompiledProgram:
     prims: tuple[Primitive, ...] = ()
     rules: tuple[tuple[Any, ...], ...] = ()
     revision: int = -1
+    free: tuple[tuple[Any, str, Any], ...] = ()
 
     @property
     def namespace(self) -> dict[str, Any]:
@@ -162,7 +163,11 @@ class CompiledProgram:
 
     def current(self) -> bool:
         """Whether every stanza it was written from still has the rules it had (a stanza
-        refined, or a rule planted by a test, since: the program is written again)."""
+        refined, or a rule planted by a test, since), and what the function read from outside
+        its arguments is what it was (see :func:`~diffkit.spec.free_values`): else the program is written
+        again."""
+        if self.free and not free_values_unchanged(self.free):
+            return False
         if self.revision == Primitive.revision:  # no rule of any primitive was assigned
             return True
         if tuple(map(_RULES, self.prims)) != self.rules:
@@ -345,7 +350,8 @@ def _compile(spec: Function, x: np.ndarray, what: str, direction: np.ndarray | N
     rules = tuple(map(_RULES, prims))
     compiled = CompiledProgram(
         fn, source, what, descriptions, specializing,
-        ops, primal, time.perf_counter() - start, prims, rules, Primitive.revision)
+        ops, primal, time.perf_counter() - start, prims, rules, Primitive.revision,
+        free_values(spec.fn))
     return compiled, values
 
 

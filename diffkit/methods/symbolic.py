@@ -50,7 +50,7 @@ from ..errors import (
 from ..parse import check_name
 from ..primitives import ops
 from ..results import DerivativeResult
-from ..spec import Function, check_derivative, check_value
+from ..spec import Function, check_derivative, check_value, free_values, free_values_unchanged
 from ..validation import as_function, not_scalar
 from .base import Method
 from .cse import cse
@@ -291,6 +291,7 @@ class _Traced:
     def __init__(self, spec: Function, shape: tuple[int, ...] | None, evaluated: bool = True
                  ) -> None:
         names = [check_name(p, "parameter") for p in spec.parameters]
+        self.free: tuple[Any, ...] = ()  # what f read from outside its arguments (_traced)
         self.store: dict[Any, Any] = {}  # derivative expressions, compiled functions
         # evaluated: sympy simplifies as it builds (readable forms, swell metrics); not
         # evaluated: expressions kept as built, which keeps long programs linear in size
@@ -466,9 +467,13 @@ def _traced(spec: Function, shape: tuple[int, ...] | None, evaluated: bool = Tru
     shape_key = None if spec.nparams > 1 else (tuple(shape) if shape else ())
     key = (shape_key, evaluated)
     by_shape = _TRACES.setdefault(spec, {})
-    if key not in by_shape:
-        by_shape[key] = _Traced(spec, shape_key, evaluated)
-    return by_shape[key]
+    got = by_shape.get(key)
+    # (an expression holds the values f read from its closure and globals: when one has
+    # changed, f is run on symbols again)
+    if got is None or (got.free and not free_values_unchanged(got.free)):
+        got = by_shape[key] = _Traced(spec, shape_key, evaluated)
+        got.free = free_values(spec.fn)
+    return got
 
 
 def sympy_form(spec: Any, shape: tuple[int, ...] | None = None) -> tuple[Any, tuple[Any, ...]]:
