@@ -739,6 +739,14 @@ def holds_tracer(a: Any) -> bool:
     return any(isinstance(e, Tracer) or holds_tracer(e) for e in a)
 
 
+def as_operand(a: Any) -> Any:
+    """A list or tuple of numbers as the array numpy makes of it (``w @ [1.0, 2.0]``), so a
+    rule sees an array; anything else (a tracer, a list holding tracers) as it is."""
+    if a.__class__ in (list, tuple) and not holds_tracer(a):
+        return np.asarray(a)
+    return a
+
+
 def bind(prim: Primitive, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
     """Apply ``prim`` to ``args``: numeric on plain values, else the innermost trace's rule."""
     top = None
@@ -873,8 +881,7 @@ class Tracer:
                 f"compute it without {next(iter(kwargs))}= (for a mask use np.where)")
         # a list or tuple of numbers is an array to a ufunc (``w @ [1.0, 2.0]``): as one here,
         # so every rule sees the array numpy would have made of it
-        inputs = tuple(np.asarray(a) if a.__class__ in (list, tuple) and not holds_tracer(a)
-                       else a for a in inputs)
+        inputs = tuple(map(as_operand, inputs))
         result = call(prim, inputs, {})
         if dtype is not None:
             result = result.astype(dtype)

@@ -133,6 +133,13 @@ def _choices(spec: Function) -> dict[tuple[Any, ...], Choice]:
     return table
 
 
+def _key(op: str, spec: Function, x: np.ndarray) -> tuple[Any, ...]:
+    """What a decision is remembered by: the operation and the point's shape (and, with data
+    arguments, the parameters and the data's shapes)."""
+    return (op, x.shape) if spec.data is None else \
+        (op, x.shape, spec.parameters, _data_key(spec))
+
+
 def _data_key(spec: Function) -> tuple[Any, ...]:
     """The data's shapes (decisions depend on the code's path, which shapes may steer)."""
     if spec.data is None:
@@ -259,8 +266,7 @@ class Auto(Method):
                   key: tuple[Any, ...] | None = None) -> DerivativeResult:
         if choices is None:
             choices = _choices(spec)
-            key = (op, x.shape) if spec.data is None else \
-                (op, x.shape, spec.parameters, _data_key(spec))
+            key = _key(op, spec, x)
         choice = choices.get(key)
         if choice is None or choice.fallback is None:
             run = choice.run if choice is not None else getattr(self._method(ad), op)
@@ -290,9 +296,7 @@ class Auto(Method):
         # dk.gradient's path: once AD is the remembered choice, its array alone (no result
         # object, no info to merge); else the result, and the fallback announced
         if type(self)._gradient is Auto._gradient:  # (not a subclass's own _gradient)
-            choice = _choices(spec).get(
-                ("_gradient", x.shape) if spec.data is None else
-                ("_gradient", x.shape, spec.parameters, _data_key(spec)))
+            choice = _choices(spec).get(_key("_gradient", spec, x))
             if choice is not None and choice.fallback is None:
                 try:
                     return self._method(choice.method)._gradient_array(spec, x)
@@ -315,8 +319,7 @@ class Auto(Method):
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         choices = _choices(spec)
-        key = ("_jacobian", x.shape) if spec.data is None else \
-            ("_jacobian", x.shape, spec.parameters, _data_key(spec))
+        key = _key("_jacobian", spec, x)
         choice = choices.get(key)
         if choice is not None:  # decided before: no evaluation to count the outputs
             ad = choice.fallback.tried if choice.fallback is not None else choice.method

@@ -515,15 +515,15 @@ class ReverseCompiled(Method):
         """
         if args.__class__ is not tuple or args or kwargs is not None:
             return super().gradient(f, x, args=args, kwargs=kwargs)
-        variant = self._warm(f, x)
-        if variant is not None:
+        entry = self._warm(f, x)
+        if entry is not None:
+            variant = entry.variants[0]
             hot = self._hot(variant, x)  # the program that ran last, as it is
             if hot is not None:
-                entry = f.cache[PROGRAMS][("gradient", x.shape, "d", f.parameters)]
                 return DerivativeResult(hot, 1, self.name, out_shape=(), info={
                     "compiled": "cached", "variants": len(entry.variants),
                     "ops": variant.primal, "program ops": variant.ops})
-        if self._direct(f, x) and math.isfinite(np.add.reduce(x, None)):
+        if self._direct(f, x) and math.isfinite(_sum(x, None)):
             return self._run(self._gradient, f, x)
         return super().gradient(f, x)
 
@@ -532,9 +532,9 @@ class ReverseCompiled(Method):
         """:meth:`gradient`'s value alone (what :func:`diffkit.gradient` returns): from a warm
         program, no result object is built."""
         if args.__class__ is tuple and not args and kwargs is None:
-            variant = self._warm(f, x)
-            if variant is not None:
-                hot = self._hot(variant, x)
+            entry = self._warm(f, x)
+            if entry is not None:
+                hot = self._hot(entry.variants[0], x)
                 if hot is not None:
                     return hot
         return np.asarray(self.gradient(f, x, args=args, kwargs=kwargs).value)
@@ -547,14 +547,14 @@ class ReverseCompiled(Method):
             and x.ndim > 0 and x.size > 0 and len(f.parameters) == 1
 
     @classmethod
-    def _warm(cls, f: Any, x: Any) -> CompiledProgram | None:
-        """The gradient program that ran last for ``f`` at ``x``'s shape, when ``x`` is a
-        ``_direct`` point and there is one."""
+    def _warm(cls, f: Any, x: Any) -> _Entry | None:
+        """The gradient programs of ``f`` at ``x``'s shape, the one that ran last first, when
+        ``x`` is a ``_direct`` point and there is one."""
         if not cls._direct(f, x):
             return None
         store = f.cache.get(PROGRAMS)
         entry = None if store is None else store.get(("gradient", x.shape, "d", f.parameters))
-        return entry.variants[0] if entry is not None and entry.variants else None
+        return entry if entry is not None and entry.variants else None
 
     @staticmethod
     def _hot(variant: CompiledProgram, x: np.ndarray) -> np.ndarray | None:

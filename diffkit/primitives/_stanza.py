@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core import Domain, Primitive, Tracer, bind, domain_error, holds_tracer, register
+from ..core import Domain, Primitive, Tracer, as_operand, bind, domain_error, register
 from ..errors import UnsupportedPrimitiveError
 
 __all__ = ["POS", "UNIT", "Domain", "M", "V", "ops", "primitive", "unbroadcast"]
@@ -53,12 +53,7 @@ def _make_function(prim: Primitive, kind: str) -> Callable[..., Any]:
 
         def fn(x: Any, y: Any) -> Any:  # type: ignore[misc]
             if isinstance(x, Tracer) or isinstance(y, Tracer):
-                # a list or tuple of numbers is the array numpy makes of it (w @ [1.0, 2.0])
-                if x.__class__ in (list, tuple) and not holds_tracer(x):
-                    x = np.asarray(x)
-                if y.__class__ in (list, tuple) and not holds_tracer(y):
-                    y = np.asarray(y)
-                return bind(prim, (x, y), {})
+                return bind(prim, (as_operand(x), as_operand(y)), {})  # (w @ [1.0, 2.0])
             try:
                 return numeric(x, y)
             except FloatingPointError:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core import REGISTRY, Tracer, bind, holds_tracer
+from ..core import REGISTRY, Tracer, as_operand, bind
 from ..errors import UnsupportedPrimitiveError
 from ._stanza import M, V, like, ops, primitive, shape_of, unbroadcast
 
@@ -120,9 +120,7 @@ def _dot(a: Any, b: Any, out: Any = None) -> Any:
         raise UnsupportedPrimitiveError("numpy.dot(a, b, out=...) on traced values is not "
                                         "recorded; assign the result instead")
     if _traced(a, b):
-        # a list or tuple of numbers is the array numpy makes of it (np.dot([1.0, 2.0], w))
-        a, b = (np.asarray(v) if v.__class__ in (list, tuple) and not holds_tracer(v) else v
-                for v in (a, b))
+        a, b = as_operand(a), as_operand(b)  # (np.dot([1.0, 2.0], w))
         na, nb = len(shape_of(a)), len(shape_of(b))
         if na > 2 or nb > 2:
             if na == 0 or nb == 0:  # dot with a scalar is multiplication
