@@ -37,7 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--arrays", action="store_true", help="random array programs")
+    parser.add_argument("--in-place-bytes", type=int, default=None,
+                        help="lend memory from arrays this large on (0: every array, so the "
+                             "small programs exercise the written in-place lines)")
     args = parser.parse_args(argv)
+    if args.in_place_bytes is not None:
+        import diffkit.codegen
+
+        diffkit.codegen.IN_PLACE_BYTES = args.in_place_bytes
     if args.arrays:
         return soak_arrays(args.examples, args.seed)
 

@@ -114,6 +114,16 @@ frees intermediates as the tape does instead of holding them until it returns; a
 is read once is written inline where it is read, named or not, so numpy can reuse its memory
 for the result (its temporary elision works on arrays no name holds)."""
 
+IN_PLACE_BYTES = 2048
+"""Arrays at least this large that no later line reads lend their memory to the elementwise
+operation that reads them last (``v5 = subtract(v1, v3, out=v3)``): no allocation, and the
+memory already in cache (at n = 1e6 the allocations cost more than the arithmetic). Smaller
+ones keep the operator form, which reads best."""
+
+# the elementwise operators as the numpy ufuncs an in-place line calls
+_OPERATOR_UFUNCS = {"add": np.add, "sub": np.subtract, "mul": np.multiply,
+                    "truediv": np.true_divide, "neg": np.negative, "abs": np.absolute}
+
 
 class NotCompilable(DiffkitError, TypeError):
     """A spec, or a rule, does something the code writer cannot follow (the tape still can);
@@ -979,6 +989,100 @@ class _Writer:
                 dying.setdefault(last[i], []).append(i)
         self.dying = dying
         self.prefer = prefer
+        self.lending(order)
+
+    def lending(self, order: list[int]) -> None:
+        """Which vars are arrays this program allocated (an elementwise ufunc's result,
+        :meth:`ufunc_of`) and which later vars may share their memory (views, and anything
+        not known to allocate, such as ``x[1:]`` or ``reshape``): a fresh array whose sharers
+        are all dead may lend its memory to the operation that reads it last."""
+        p, live = self.p, self.live
+        n = len(p.vars)
+        fresh = [False] * n
+        roots: list[frozenset[int]] = [frozenset()] * n  # the fresh arrays a var may view
+        sharers: dict[int, list[int]] = {}
+        pinned: set[int] = set()  # shared too widely to follow: never lent
+        for i in order:
+            v = p.vars[i]
+            if not live[i] or v.kind != OP:
+                continue
+            if self.ufunc_of(v) is not None:
+                fresh[i] = True
+                continue
+            shared = frozenset().union(*(roots[a.id] | ({a.id} if fresh[a.id] else set())
+                                         for a in v.args if a.__class__ is Var))
+            if len(shared) > 32:
+                pinned.update(shared)
+                shared = frozenset()
+            roots[i] = shared
+            for a in shared:
+                sharers.setdefault(a, []).append(i)
+        self.fresh, self.sharers, self.pinned = fresh, sharers, pinned
+
+    def ufunc_of(self, v: Var) -> tuple[Any, tuple[Any, ...]] | None:
+        """``(ufunc, arguments)`` when ``v``'s line is one elementwise numpy ufunc whose result
+        is a new array of ``v``'s shape (``x - y``, ``tanh(z)``, ``x**2`` as ``square``)."""
+        value = v.concrete
+        if value.__class__ is not np.ndarray or not v.shape or value.dtype.kind not in "fc" \
+                or v.runtime != NP or v.params:
+            return None
+        op = v.form
+        if op is None:
+            op = _syntax(v.prim, len(v.args), v.params)  # type: ignore[arg-type]
+            if op is not None and op not in _EXACT and op != "pow":
+                op = None
+        if op is None:
+            fn = v.prim.numeric  # type: ignore[union-attr]
+            ok = isinstance(fn, np.ufunc) and fn.nout == 1 and fn.nin == len(v.args) \
+                and v.prim.elementwise  # type: ignore[union-attr]
+            return (fn, v.args) if ok else None
+        if op == "pow":
+            y = v.args[1]
+            y = y.concrete if y.__class__ is Var and y.kind == STATIC else y
+            return (np.square, v.args[:1]) if y.__class__ in (int, float, np.float64) \
+                and y == 2 else None
+        uf = _OPERATOR_UFUNCS.get(op)
+        return None if uf is None else (uf, v.args)
+
+    def lender(self, v: Var, pos: int) -> Var | None:
+        """The argument of ``v`` (statement ``pos``) whose memory ``v`` may be written into:
+        an array this program allocated, of ``v``'s shape and dtype, named, read for the last
+        time here, not an output, and no var that may share its memory read later."""
+        if not self.fresh[v.id] or v.concrete.nbytes < IN_PLACE_BYTES:
+            return None
+        last, live = self.last, self.live
+        for a in v.args:
+            if a.__class__ is Var and a.kind == OP and self.fresh[a.id] and self.named[a.id] \
+                    and last[a.id] == pos and a.id not in self.output_ids \
+                    and a.id not in self.pinned and a.shape == v.shape and a.dtype == v.dtype \
+                    and a.concrete.dtype == v.concrete.dtype \
+                    and all(not live[u] or last[u] <= pos for u in self.sharers.get(a.id, ())):
+                return a
+        return None
+
+    def in_place(self, v: Var, pos: int, into: Var) -> str | None:
+        """The right-hand side of ``v``'s line written into ``into``'s memory."""
+        name = self.ref(into.id, self.context_of(v.context))
+        found = self.ufunc_of(v)
+        if name is None or found is None:
+            return None
+        uf, args = found
+        context = self.context_of(v.context)
+        texts = [self.operand(a, pos, context)[0] for a in args]
+        return f"{self.ufunc_name(uf)}({', '.join(texts)}, out={name})"
+
+    def ufunc_name(self, uf: Any) -> str:
+        name = self.fn_names.get(uf)  # type: ignore[call-overload]
+        if name is None:
+            base = name = uf.__name__
+            k = 1
+            while name in self.reserved or (name in self.namespace
+                                           and self.namespace[name] is not uf):
+                k += 1
+                name = f"{base}_{k}"
+            self.fn_names[uf] = name  # type: ignore[index]
+            self.namespace[name] = uf
+        return name
 
     # ------------------------------------------------------------------ names
     def choose(self, base: str, pos: int) -> str:
@@ -1245,6 +1349,7 @@ class _Writer:
         lines: list[str] = []
         phase = None
         counter = 0
+        lent = False
         for pos in [*self.order, n]:
             r = self.rank[pos] if pos < n else n  # where this statement is written
             for _, node, suffix, value, _, context in events.get(pos, ()):
@@ -1267,7 +1372,12 @@ class _Writer:
                 node, suffix = self.prefer.get(pos, (None, ""))
                 node_name = None if node is None else self.given.get(node.id)
                 base = f"{node_name}{suffix}" if node_name else "t"
-            rhs, _ = self.expression(v, r)
+            into = self.lender(v, r)
+            rhs = None if into is None else self.in_place(v, r, into)
+            if rhs is None:
+                rhs, _ = self.expression(v, r)
+            else:
+                lent = True
             name = self.choose(base, r)
             self.bind(name, pos)
             if v.phase != phase:
@@ -1284,6 +1394,8 @@ class _Writer:
                 returned.append(f"array({self.constant(o.concrete)})")  # a copy of its own
             else:
                 returned.append(self.operand(o, n + 1, None)[0])
+        if lent:
+            lines.insert(0, "# out=: into the memory of an array no later line reads")
         body = "".join(f"    {line}\n" for line in lines)
         out = ", ".join(returned) + ("," if len(returned) == 1 else "")
         return f"def {self.name}({', '.join(params)}):\n{body}    return {out}\n"

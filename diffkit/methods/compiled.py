@@ -52,7 +52,7 @@ import operator
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -82,6 +82,7 @@ PROGRAMS = "reverse-compiled"
 WHATS = ("gradient", "jacobian", "jvp", "hvp")
 
 _sum = np.add.reduce
+_vdot = np.vdot
 _F64 = np.dtype(np.float64)
 _RULES = operator.attrgetter("vjp", "jvp", "numeric", "vjp_into")
 
@@ -128,6 +129,26 @@ class CompiledProgram:
     rules: tuple[tuple[Any, ...], ...] = ()
     revision: int = -1
     free: tuple[tuple[Any, str, Any], ...] = ()
+    _hot: Callable[..., Any] | None = field(default=None, init=False, repr=False,
+                                            compare=False)
+
+    def hot(self, x: np.ndarray) -> tuple[Any, Any, Any]:
+        """A gradient program's ``(value, gradient, x . gradient)`` at the array point ``x``
+        with numpy's floating-point errors silenced (not counted): the warm path of
+        :func:`diffkit.gradient`, which decides from the three whether to trust them (a NaN or
+        an infinity in ``x`` or the gradient makes the dot product one; an overflow of finite
+        numbers only sends the call down the general path). ``np.errstate`` as a decorator,
+        made once, costs half of a ``with`` block per call."""
+        run = self._hot
+        if run is None:
+            function = self.function
+
+            def checked(x: np.ndarray) -> tuple[Any, Any, Any]:
+                value, g = function(x)
+                return value, g, x.dot(g) if x.ndim == 1 else _vdot(x, g)
+
+            run = self._hot = np.errstate(all="ignore")(checked)
+        return run(x)
 
     @property
     def namespace(self) -> dict[str, Any]:
@@ -565,19 +586,15 @@ class ReverseCompiled(Method):
         try:
             # numpy's floating-point errors silenced, not counted: an event counts only where
             # it leaves an output not finite, and then the general path runs it again
-            with np.errstate(all="ignore"):
-                value, g = variant.function(x)
-                if value.__class__ is not np.float64 or g.__class__ is not np.ndarray \
-                        or g.base is not None or g is x or g.dtype is not _F64 \
-                        or g.shape != x.shape:
-                    return None
-                # one test for x, g and the value: a NaN or an infinity in any makes the sum
-                # NaN or infinite (an overflow of finite numbers, silenced here, only sends
-                # the call down the general path)
-                finite = math.isfinite(value + _sum(x, None) + _sum(g, None))
+            value, g, check = variant.hot(x)
         except Exception:
             return None
-        return g if finite and variant.current() else None
+        if value.__class__ is not np.float64 or g.__class__ is not np.ndarray \
+                or g.base is not None or g is x or g.dtype is not _F64 or g.shape != x.shape:
+            return None
+        # x . g is not finite when x or g holds a NaN or an infinity (inf * 0 is NaN)
+        return g if math.isfinite(value) and math.isfinite(check) and variant.current() \
+            else None
 
     # ------------------------------------------------------------------ internals
     def _prepare(self, f: Any, x: Any, what: str) -> tuple[Function, np.ndarray]:
