@@ -86,7 +86,9 @@ from .core import (
     Trace,
     Tracer,
     _conversion_message,
+    complex_intermediate,
     domain_error,
+    is_complex,
     lookup,
 )
 from .errors import DiffkitError, GuardError, NotTraceableError
@@ -528,6 +530,8 @@ class Program(Trace):
         value = self._evaluate(prim, form, values, params)
         if not dynamic:
             return self.static(value, (prim, args, params, form))
+        if active and prim.differentiable and is_complex(value):
+            raise complex_intermediate(prim)
         cls = value.__class__
         if cls is np.float64:
             shape, dtype = (), _FLOAT64

@@ -452,7 +452,13 @@ class library_routes:
                 _install_routes()
             _route_depth += 1
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self._unroute()
+        if exc_type is ValueError and isinstance(exc.__cause__, NotTraceableError):
+            raise _written_into_array(exc) from None
+
+    @staticmethod
+    def _unroute() -> None:
         global _route_depth
         if "scipy" not in sys.modules or _route_depth == 0:
             return
@@ -465,6 +471,18 @@ class library_routes:
                     else:  # an instance attribute shadowing the class's method: remove it
                         owner.__dict__.pop(attr, None)
                 _installed[:] = ()
+
+
+def _written_into_array(exc: ValueError) -> NotTraceableError:
+    """A traced value's refusal that numpy wrapped: ``out[i] = value`` on a plain float array
+    converts ``value`` with ``float()``, and numpy reports the refusal as ``ValueError:
+    setting an array element with a sequence`` (a tracer looks like a sequence to it)."""
+    return NotTraceableError(
+        f"a traced value was written into a plain numpy array (out[i] = value, or np.array / "
+        f"np.asarray of a list holding traced values; numpy said {str(exc)!r}): numpy "
+        f"converts it to a float, and no derivative passes through that. Build the array from "
+        f"the traced values instead: dnp.stack([...]) of the entries, or "
+        f"x = dnp.index_update(x, i, value) for one entry ({exc.__cause__})")
 
 
 ROUTED: set[Primitive] = set()
@@ -570,6 +588,29 @@ def _overflows(prim: Primitive, args: tuple[Any, ...]) -> bool:
         return False
     return out.dtype.kind in "fc" and bool(np.any(np.isinf(out))) and \
         not bool(np.any(np.isnan(out)))
+
+
+def is_complex(value: Any) -> bool:
+    """Whether ``value`` is a complex array or number (the result of a primitive)."""
+    if value.__class__ is np.ndarray:
+        return value.dtype.kind == "c"
+    return value.__class__ is complex or isinstance(value, np.complexfloating)
+
+
+def complex_intermediate(prim: Primitive) -> NotTraceableError:
+    """The refusal of a complex value computed from a traced one, by an AD interpreter.
+
+    The registry's rules are those of real arguments (``abs``' derivative is ``sign(x)``,
+    ``imag`` has none): followed through complex intermediates they would return a wrong
+    derivative without a word (d|x e^{ix}|/dx came out -0.52 for 1). ``method="auto"``
+    falls back to Richardson extrapolation, which only evaluates f.
+    """
+    return NotTraceableError(
+        f"{prim.name} made a complex value from the traced point: diffkit's AD methods "
+        f"differentiate real functions through real values (the rules of abs, imag, conj, "
+        f"angle are those of real arguments), so following it would give a wrong derivative; "
+        f"write the complex arithmetic with real numbers (|z| as np.hypot(re, im)), or use "
+        f"method='central-difference' or 'richardson' (method='auto' falls back to it)")
 
 
 def domain_error(prim: Primitive, args: tuple[Any, ...]) -> DomainError:
@@ -809,6 +850,12 @@ class Tracer:
     def __pos__(self) -> Any:
         return self
 
+    def __divmod__(self, other: Any) -> tuple[Any, Any]:
+        return self // other, self % other  # (numpy's divmod: floor_divide and remainder)
+
+    def __rdivmod__(self, other: Any) -> tuple[Any, Any]:
+        return other // self, other % self
+
     def __format__(self, spec: str) -> str:
         # an f-string inside f (logging a value, f"{x[0]:.3f}"): the value, as numpy formats
         # it (no derivative passes through text)
@@ -864,6 +911,8 @@ class Tracer:
 
     # --- numpy interop: np.sin(tracer), ndarray * tracer, np.sum(tracer)
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if ufunc is np.divmod and method == "__call__" and not kwargs and len(inputs) == 2:
+            return np.floor_divide(*inputs), np.remainder(*inputs)  # its two outputs' stanzas
         prim = lookup(ufunc)
         if prim is None or method != "__call__":
             raise UnsupportedPrimitiveError(_unsupported_numpy(ufunc, method))

@@ -315,6 +315,8 @@ def check_derivative(spec: Function, value: Any, op: str, x: Any, method: str) -
 # ============================================================================ what f reads
 
 _SCALARS = (float, int, bool, complex, str, bytes, type(None), np.generic)
+_CONTAINERS = (list, tuple, dict, set, np.ndarray)
+_MODULE = type(math)
 _COPY_LIMIT = 1 << 20  # array entries copied to compare (beyond: identity, shape and a sum)
 
 
@@ -324,7 +326,9 @@ def free_values(fn: Any, depth: int = 3) -> tuple[tuple[Any, str, Any], ...]:
     them (``depth`` levels: helpers ``fn`` calls). A written program holds these values as
     constants (``lam`` in ``lambda w: lam * sum(w**2)``), so it is written again when one
     changes (another number, another object, an array or a list changed in place).
-    Attributes of objects and values read through other objects are not followed."""
+    The attributes the code names of the objects it reads (``model.w``, ``self.w`` of a bound
+    method, ``cfg.layer.scale``) are recorded the same way (objects with a ``__dict__``, not
+    modules or classes); values reached by indexing an object are not."""
     out: list[tuple[Any, str, Any]] = []
     _visit(fn, depth, out, set())
     return tuple(out)
@@ -334,9 +338,18 @@ def _visit(f: Any, depth: int, out: list[tuple[Any, str, Any]], seen: set[int]) 
     """:func:`free_values` of one function (a module-level recursion: a nested one would be a
     reference cycle of its own, made on every compile)."""
     code = getattr(f, "__code__", None)
+    call = None if code is not None or isinstance(f, (type, _MODULE)) else next(
+        (k.__dict__["__call__"] for k in type(f).__mro__ if "__call__" in k.__dict__), None)
+    if getattr(call, "__code__", None) is not None:  # an object with __call__: a model
+        f = f.__call__  # (its bound method: the code, and the instance's attributes)
+        code = f.__code__
     if code is None or id(f) in seen or depth < 0:
         return
     seen.add(id(f))
+    names = code.co_names  # (attribute names are among them: LOAD_ATTR reads co_names)
+    owner = getattr(f, "__self__", None)  # a bound method's instance: self.w
+    if owner is not None:
+        _attributes(owner, names, depth, out, seen)
     for cell in getattr(f, "__closure__", None) or ():
         try:
             value = cell.cell_contents
@@ -344,14 +357,34 @@ def _visit(f: Any, depth: int, out: list[tuple[Any, str, Any]], seen: set[int]) 
             continue
         out.append((cell, "", _snapshot(value)))
         _visit(value, depth - 1, out, seen)
+        _attributes(value, names, depth - 1, out, seen)
     g = getattr(f, "__globals__", None)
     if g is None:
         return
-    for name in code.co_names:
+    for name in names:
         if name in g:
             value = g[name]
             out.append((g, name, _snapshot(value)))
             _visit(value, depth - 1, out, seen)
+            _attributes(value, names, depth - 1, out, seen)
+
+
+def _attributes(obj: Any, names: tuple[str, ...], depth: int,
+                out: list[tuple[Any, str, Any]], seen: set[int]) -> None:
+    """The attributes among ``names`` of an object ``f`` reads (its ``__dict__``: a changed,
+    added or deleted one is seen), and theirs, ``depth`` levels."""
+    if depth < 0 or isinstance(obj, _SCALARS) or obj.__class__ in _CONTAINERS \
+            or isinstance(obj, (type, _MODULE)) or id(obj) in seen:
+        return
+    attrs = getattr(obj, "__dict__", None)
+    if attrs.__class__ is not dict:
+        return
+    seen.add(id(obj))
+    for name in names:
+        if name in attrs:
+            value = attrs[name]
+            out.append((attrs, name, _snapshot(value)))
+            _attributes(value, names, depth - 1, out, seen)
 
 
 def _snapshot(value: Any) -> Any:

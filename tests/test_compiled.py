@@ -282,6 +282,52 @@ def test_symbolic_runs_f_again_when_what_it_reads_has_changed():
     np.testing.assert_array_equal(dk.hessian(F, w, method="symbolic"), 6.0 * np.eye(2))
 
 
+class _Layer:
+    def __init__(self):
+        self.k = 1.0
+
+
+class _Model:
+    def __init__(self):
+        self.w = 1.0
+        self.v = np.ones(2)
+        self.layer = _Layer()
+
+    def loss(self, x):
+        return dnp.sum(x ** 2) * self.w + dnp.sum(x * self.v) * self.layer.k
+
+    def __call__(self, x):
+        return dnp.sum(dnp.tanh(x)) * self.w
+
+
+@pytest.mark.parametrize("method", ["reverse-compiled", "symbolic"])
+def test_attributes_of_the_objects_f_reads_are_not_kept_stale(method):
+    """model.w read through a closure, self.w of a bound method, self.layer.k, an array
+    attribute changed in place, a callable model object: each change is seen (the written
+    program or the symbolic trace kept model.w = 1.0 and gave 2x after model.w = 10.0)."""
+    w = np.array([1.0, 2.0])
+    m = _Model()
+    F = dk.Function(lambda v: dnp.sum(v ** 2) * m.w)
+    np.testing.assert_array_equal(dk.gradient(F, w, method=method), 2 * w)
+    m.w = 10.0
+    np.testing.assert_array_equal(dk.gradient(F, w, method=method), 20 * w)
+    m = _Model()
+    B = dk.Function(m.loss)
+    np.testing.assert_array_equal(dk.gradient(B, w, method=method), 2 * w + 1)
+    m.w = 3.0
+    np.testing.assert_array_equal(dk.gradient(B, w, method=method), 6 * w + 1)
+    m.v[1] = 5.0  # in place
+    np.testing.assert_array_equal(dk.gradient(B, w, method=method), 6 * w + [1.0, 5.0])
+    m.layer.k = 2.0  # two attributes down
+    np.testing.assert_array_equal(dk.gradient(B, w, method=method), 6 * w + [2.0, 10.0])
+    C = dk.Function(m)
+    np.testing.assert_allclose(dk.gradient(C, w, method=method), 3 / np.cosh(w) ** 2,
+                               rtol=1e-14)
+    m.w = 0.5
+    np.testing.assert_allclose(dk.gradient(C, w, method=method), 0.5 / np.cosh(w) ** 2,
+                               rtol=1e-14)
+
+
 def test_a_negation_read_twice_is_kept():
     p = Program()
     x = p.input(np.array([1.0, 2.0]), "x")

@@ -370,10 +370,11 @@ _CS_PROMISE = 500.0 * EPS
 above it, relative, is judged on the general path."""
 
 _CS_RETRY_H = 1e-20
-"""The complex step's second step for a direction whose ``Im f(x + ih)`` was exactly 0: at
-``h = 1e-200`` a derivative below ``5e-124`` underflows (``Im f`` is below the smallest
-float); at ``1e-20`` only one below ``5e-304`` does, and the truncation ``h^2 f''' / 6`` is
-still ``1e-40`` of the scale f varies on."""
+"""The complex step's second step, relative to ``min(|x_j|, 1)``, for a direction whose
+``Im f(x + ih)`` was exactly 0 (``ComplexStep._retry``): at ``h = 1e-200`` a derivative below
+``5e-124`` underflows (``Im f`` is below the smallest float), and so may an intermediate's
+imaginary part; at ``1e-20`` only one below ``5e-304`` does, and the truncation
+``(h / |x_j|)^2`` is 1e-40."""
 
 _CS_CONDITION = 4.0
 """Rounding inside ``f`` acts on the derivative about like a shift of ``x`` by this many
@@ -740,18 +741,11 @@ class ComplexStep(Method):
                 f"x is on the boundary of the comparison {tie}, where f may jump or kink, "
                 f"and the complex step follows one branch (central differences detect a jump)")
         floor = np.full(jac.shape, _subnormal_floor(self.h))  # Im f subnormal: few digits
-        # Im f = h f' may have underflowed to 0 (sqrt at 1e300: h f' = 5e-351): those columns
-        # again at a larger h, where x_j is at least 1 (f varies on a scale of 1 or more:
-        # truncation h^2 f''' / 6 far below rounding; x**3 at 1e-100 would get 1e-40 from it)
-        zero = ~np.any(jac, axis=0) & (np.abs(x.ravel()) >= 1.0)
+        zero = ~np.any(jac, axis=0) & (x.ravel() != 0.0)
         if np.any(zero) and self.h < _CS_RETRY_H:
-            again = ComplexStep(h=_CS_RETRY_H, check=self.check, chunk=self.chunk)
-            jac2, more, *_ = again._columns(spec, x)
+            more, tried = self._retry(spec, x, zero, jac, error, floor, unit, info)
             nfev += more
-            jac[:, zero] = jac2[:, zero]
-            error[:, zero] = _cs_rounds(spec) * unit * np.abs(jac2[:, zero])
-            floor[:, zero] = _subnormal_floor(_CS_RETRY_H)
-            flat = zero & ~np.any(jac, axis=0)
+            flat = tried & ~np.any(jac, axis=0)
             if np.any(flat) and np.iscomplexobj(first):  # f used x + ih, and Im f is 0 twice
                 more = self._flat_columns(spec, x, np.real(first), flat, error, info)
                 nfev += more
@@ -762,6 +756,49 @@ class ComplexStep(Method):
         # Im f subnormal with a nonzero answer: few digits (an exact 0 is 0 to the floor)
         judge = self.accuracy != "auto" or self.strict or floor > EPS * top > 0.0 or bool(info)
         return _judged(self, r, None) if judge else r
+
+    def _retry(self, spec: Function, x: np.ndarray, zero: np.ndarray, jac: np.ndarray,
+               error: np.ndarray, floor: np.ndarray, unit: float, info: dict[str, Any]
+               ) -> tuple[int, np.ndarray]:
+        """Columns whose ``Im f`` came out exactly 0, again at a step relative to ``|x_j|``:
+        ``Im f = h f'`` underflows (sqrt at 1e300: ``h f' = 5e-351``), and so does the
+        imaginary part of an intermediate (``x**3 / x**2`` at 1e-80: ``Im x**3 = 3 x^2 h =
+        3e-360``, a derivative of 1 came out 0). The step is :data:`_CS_RETRY_H` of
+        ``min(|x_j|, 1)`` -- relative, so the truncation ``(h / |x_j|)^2`` stays near 1e-40 --
+        taken from the smallest ``|x_j|`` first; the columns within ten decades of it take that
+        step's values, the rest the next round's. Fills ``jac``, ``error`` (with the noise term
+        at that step), ``floor`` and ``info`` in place; returns the evaluations and the columns
+        taken again (below ``|x_j| = 1e-180`` no relative step is larger: 0 to the floor)."""
+        steps = _CS_RETRY_H * np.minimum(np.abs(x.ravel()), 1.0)
+        remaining = zero.copy()
+        tried = np.zeros_like(zero)
+        nfev = 0
+        while np.any(remaining):
+            h = float(steps[remaining].min())
+            if not h > self.h:  # |x_j| below 1e-180: no relative step is larger than h
+                break
+            again = ComplexStep(h=h, check=self.check, chunk=self.chunk)
+            jac2, more, *_ = again._columns(spec, x)
+            # and at 1.37 h: an intermediate's imaginary part may be subnormal at this step
+            # too (x**3 / x**2 at 1e-100: 3e-320), its digits lost -- the noise term shows it
+            noise, more2 = again._noise(spec, x, jac2)
+            nfev += more + more2
+            take = remaining & (steps <= 1e10 * h)
+            jac[:, take] = jac2[:, take]
+            error[:, take] = _cs_rounds(spec) * unit * np.abs(jac2[:, take]) + noise[:, take]
+            floor[:, take] = _subnormal_floor(h)
+            half = 0.5 * promised_accuracy(self.name, unit) * np.abs(jac2[:, take]).max(
+                axis=0, initial=0.0)
+            if np.any(noise[:, take] > half):
+                info["unresolved"] = (
+                    f"an imaginary part inside f underflows at x (Im f(x + ih) was 0 at "
+                    f"h = {self.h:g}; at h = {h:g} it moves by "
+                    f"{float(np.max(noise[:, take])) / _CS_NOISE:.2g} when h changes): the "
+                    f"complex step loses digits this close to 0; a difference method or AD "
+                    f"does not depend on it")
+            remaining &= ~take
+            tried |= take
+        return nfev, tried
 
     def _conditioning(self, spec: Function, x: np.ndarray, jac: np.ndarray, unit: float
                       ) -> tuple[np.ndarray, int]:

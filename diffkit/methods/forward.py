@@ -46,7 +46,16 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .. import numpy as dnp
-from ..core import Primitive, Trace, Tracer, bind, checked_evaluation, library_routes
+from ..core import (
+    Primitive,
+    Trace,
+    Tracer,
+    bind,
+    checked_evaluation,
+    complex_intermediate,
+    is_complex,
+    library_routes,
+)
 from ..display import DIGITS, expression_text, format_value, tangent_text
 from ..errors import (
     DomainError,
@@ -137,6 +146,8 @@ class ForwardTrace(Trace):
         ans = bind(prim, tuple(primals), params)
         if not prim.differentiable:  # comparisons, sign: plain values, so branches work
             return ans
+        if is_complex(ans) and any(t is not None for t in tangents):
+            raise complex_intermediate(prim)
         out = None
         for i, t in enumerate(tangents):
             if t is None:  # a constant: its tangent is zero, no work

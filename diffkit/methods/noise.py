@@ -18,6 +18,8 @@ from ..core import (
     Trace,
     Tracer,
     bind,
+    complex_intermediate,
+    is_complex,
     library_routes,
     lookup,
 )
@@ -139,6 +141,8 @@ class _NoiseTrace(Trace):
         z = prim.evaluate(tuple(vals), params)
         if not prim.differentiable:  # comparisons, sign: plain values, branches follow them
             return self._staircase(prim, z, vals, errs, tans, params)
+        if is_complex(z):  # real rounding bounds only: the plain evaluation instead
+            raise complex_intermediate(prim)
         u = unit_roundoff(np.result_type(z))
         self.unit = max(self.unit, u)
         u *= 0.5  # one rounding: |fl(z) - z| <= (eps / 2) |z|

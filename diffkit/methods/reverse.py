@@ -46,8 +46,10 @@ from ..core import (
     Tracer,
     bind,
     checked_evaluation,
+    complex_intermediate,
     domain_error,
     evaluating,
+    is_complex,
     library_routes,
 )
 from ..memory import Meter, current, meter
@@ -250,6 +252,10 @@ class ReverseTrace(Trace):
                         raise domain_error(prim, (v,)) from None
                     if not prim.differentiable:
                         return ans
+                    acls = ans.__class__
+                    if (acls is _ndarray and ans.dtype is not _F64 and ans.dtype.kind == "c") \
+                            or (acls is not _ndarray and acls is not _f64 and is_complex(ans)):
+                        raise complex_intermediate(prim)
                     reads = prim._reads.get(_FIRST)
                     need, keep_ans = reads if reads is not None else prim.reads(_FIRST)
                     kept = v
@@ -259,7 +265,6 @@ class ReverseTrace(Trace):
                             kept = _stand_in(v)
                     elif need is not None and 0 not in need and not self.stand_in_bytes:
                         kept = _UNREAD
-                    acls = ans.__class__
                     shape = ans.shape if acls is _ndarray else (() if acls is _f64 or acls is float
                                                                 else _shape_of(ans))
                     tape = self.tape
@@ -329,12 +334,16 @@ class ReverseTrace(Trace):
         acls = ans.__class__
         if acls is _ndarray:
             shape = ans.shape
+            if ans.dtype is not _F64 and ans.dtype.kind == "c":
+                raise complex_intermediate(prim)
         elif acls is _f64 or acls is float:
             shape = ()
         else:
             shape = _shape_of(ans)
             if isinstance(ans, Tracer):
                 plain = False
+            elif is_complex(ans):
+                raise complex_intermediate(prim)
         tape = self.tape
         node = Node(self, ans, len(tape))
         poisoned = self.poison(parents, ans)
@@ -503,6 +512,11 @@ def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, An
             shape = ()
             plain = True
         else:
+            if acls is _ndarray:
+                if ans.dtype is not _F64 and ans.dtype.kind == "c":
+                    raise complex_intermediate(prim)
+            elif acls is not _f64 and is_complex(ans):
+                raise complex_intermediate(prim)
             plain = True
             cx = x.__class__
             if cx is _ndarray:

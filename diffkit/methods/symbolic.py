@@ -118,8 +118,17 @@ class SymbolicTracer(Tracer):
     def _value(self) -> Any:
         return self.value
 
+    @property
+    def dtype(self) -> Any:
+        # a sympy expression stands for a real float64 value (np.finfo(x.dtype).eps, or
+        # x.dtype.kind == "f", see what the other methods see), not numpy's object dtype
+        return _FLOAT64
+
     def __repr__(self) -> str:
         return f"<symbolic {_brief(self.value)}>"
+
+
+_FLOAT64 = np.dtype(np.float64)
 
 
 def _brief(value: Any, limit: int = 200) -> str:
