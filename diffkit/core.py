@@ -980,7 +980,8 @@ def _brief(value: Any) -> str:
 _SHAPE_QUERIES = frozenset({np.shape, np.ndim, np.size, np.iscomplexobj, np.isrealobj,
                             np.result_type})
 
-_REFLECTED = {"add", "sub", "mul", "truediv", "pow", "matmul", "mod", "floordiv"}
+_REFLECTED = {"add", "sub", "mul", "truediv", "pow", "matmul", "mod", "floordiv", "and", "or",
+              "xor"}
 _COMPARISON_SWAP = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le", "eq": "eq", "ne": "ne"}
 
 

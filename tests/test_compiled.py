@@ -328,6 +328,65 @@ def test_attributes_of_the_objects_f_reads_are_not_kept_stale(method):
                                rtol=1e-14)
 
 
+PARAMS = {"w": np.array([1.0, 2.0])}
+LAYERS = [np.array([1.0, 1.0])]
+
+
+class _Cfg:
+    scale = 1.0
+
+
+def _defaulted(x, c=[1.0]):  # noqa: B006 (a mutable default is the point)
+    return dnp.sum(c[0] * x ** 2)
+
+
+@pytest.mark.parametrize("method", ["reverse-compiled", "symbolic"])
+def test_entries_defaults_classes_modules_and_partials_are_not_kept_stale(method):
+    """Found by a hunt for silent wrong numbers: params["w"] changed in place, an array in a
+    list, a mutable default and a replaced __defaults__, a class attribute, a module
+    attribute, a partial's keyword list, and an array beyond the copy limit with two entries
+    swapped (its sum unchanged) -- each gave the old gradient, 'ok'."""
+    import functools
+    import types
+
+    x = np.array([0.3, 1.2])
+    mod = types.ModuleType("cfgmod")
+    mod.k = 1.0
+    big = np.zeros((1 << 20) + 8)
+    big[0] = 1.0
+    partial = functools.partial(lambda v, a: dnp.sum(a[0] * v ** 2), a=[1.0])
+    cases = [
+        (lambda v: dnp.sum(PARAMS["w"] * v ** 2), lambda: 2 * PARAMS["w"] * x,
+         lambda: PARAMS["w"].__setitem__(slice(None), [10.0, 20.0])),
+        (lambda v: dnp.sum(LAYERS[0] * dnp.sin(v)), lambda: LAYERS[0] * np.cos(x),
+         lambda: LAYERS[0].__setitem__(0, 5.0)),
+        (_defaulted, lambda: 2 * _defaulted.__defaults__[0][0] * x,
+         lambda: _defaulted.__defaults__[0].__setitem__(0, 7.0)),
+        (_defaulted, lambda: 2 * _defaulted.__defaults__[0][0] * x,
+         lambda: setattr(_defaulted, "__defaults__", ([4.0],))),
+        (lambda v: dnp.sum(_Cfg.scale * v ** 2), lambda: 2 * _Cfg.scale * x,
+         lambda: setattr(_Cfg, "scale", 3.0)),
+        (lambda v: dnp.sum(mod.k * v ** 2), lambda: 2 * mod.k * x,
+         lambda: setattr(mod, "k", 9.0)),
+        (partial, lambda: 2 * partial.keywords["a"][0] * x,
+         lambda: partial.keywords["a"].__setitem__(0, 6.0)),
+        (lambda v: dnp.sum(big[:2] * v ** 2), lambda: 2 * big[:2] * x,
+         lambda: big.__setitem__(slice(0, 2), [0.0, 1.0])),
+    ]
+    saved = (PARAMS["w"].copy(), LAYERS[0].copy(), _defaulted.__defaults__, _Cfg.scale)
+    try:
+        for fn, want, change in cases:
+            f = dk.Function(fn)
+            np.testing.assert_allclose(dk.gradient(f, x, method=method), want(), rtol=1e-14)
+            change()
+            np.testing.assert_allclose(dk.gradient(f, x, method=method), want(), rtol=1e-14)
+    finally:
+        PARAMS["w"][:] = saved[0]
+        LAYERS[0][:] = saved[1]
+        _defaulted.__defaults__ = ([1.0],)
+        _Cfg.scale = saved[3]
+
+
 def test_a_negation_read_twice_is_kept():
     p = Program()
     x = p.input(np.array([1.0, 2.0]), "x")
@@ -808,3 +867,20 @@ def test_where_guarded_gradients_are_the_tapes_without_nan(name):
     with pytest.raises(GuardError, match=r"floating-point event .* not finite; the tape"):
         program(guarded)
     assert "computed by the tape" in method.gradient(spec, guarded).status
+
+
+def test_a_stanza_that_refuses_a_written_value_hands_the_point_to_the_tape():
+    """np.sort is argsort then take_along_axis: the tape's indices are plain integers, the
+    written program's are its own values, which take_along_axis refuses. The tape computes
+    it (it was an UnsupportedPrimitiveError about a function the user never called); a
+    primitive nobody supports still gets the tape's refusal."""
+    x = np.array([0.3, -1.2, 2.5, 0.7])
+    f = dk.Function(lambda v: np.sort(v)[0] * 2 + np.sort(v)[-1] ** 2)
+    r = METHOD.gradient(f, x)
+    np.testing.assert_array_equal(r.value, [0.0, 2.0, 5.0, 0.0])
+    assert r.status.startswith("computed by the tape (reverse-mode): the program could not be "
+                               "written: numpy.take_along_axis")
+    np.testing.assert_array_equal(METHOD.jacobian(lambda v: np.sort(v), x).value,
+                                  TAPE.jacobian(lambda v: np.sort(v), x).value)
+    with pytest.raises(dk.UnsupportedPrimitiveError, match=r"numpy\.frexp was called"):
+        METHOD.gradient(lambda v: np.sum(np.frexp(v)[0]), x)

@@ -267,3 +267,39 @@ def test_a_subnormal_imaginary_part_inside_f_is_said(x):
     assert abs(r.value - 1.0) <= r.error
     assert r.status.startswith("inaccurate: ")
     assert "underflow" in r.status or "loses digits" in r.status
+
+
+@pytest.mark.parametrize("method", ["forward-difference", "backward-difference"])
+@pytest.mark.parametrize(("f", "x"), [
+    (lambda x: np.sum(np.maximum(x, 0.0)), [0.0, 2.0, 3.0]),
+    (lambda x: np.sum(np.maximum(x, 0.0)), [0.0, -1.0]),
+    (lambda x: np.sum(np.abs(x)), [0.0, -1.0]),
+    (lambda x: np.sum(np.abs(x)), [0.0, 2.0, 3.0]),
+], ids=["relu-3", "relu-2", "abs-2", "abs-3"])
+def test_a_one_sided_difference_exactly_on_a_kink_is_never_ok(method, f, x):
+    """relu at 0 by forward differences: 1, 'ok' -- one piece's slope. The noise trace saw
+    the kink at distance 0, but x on the kink has sign 0, and 'crossing' asked for a sign
+    change. (A symmetric stencil there gives the average of the two slopes, the rules' tie
+    convention: relu'(0) = 0.5, abs'(0) = 0.)"""
+    r = dk.methods.get(method).gradient(f, np.array(x))
+    assert not r.ok
+    assert "kink 0 from x along x[0]" in r.status
+    assert np.isinf(np.ravel(r.error)[0])
+
+
+@pytest.mark.parametrize("x", [[0.0], [0.0, -1.0], [0.0, 2.0, 3.0]])
+def test_richardson_on_a_kink_gives_the_tie_convention_or_refuses(x):
+    """Richardson's derivative refuses relu at 0 (its pilot cannot resolve the scale); its
+    gradient went one-sided after that pilot failed and returned 0.5 'ok' with an error of
+    4e-16 from one side's samples. Now it refuses too where the pilot fails, and elsewhere
+    gives the symmetric value the rules' tie convention gives (0.5), never another."""
+    def f(v):
+        return np.sum(np.maximum(v, 0.0))
+
+    if len(x) < 3:  # (one or two coordinates: the pilot's rounds see the kink)
+        with pytest.raises(dk.StencilError, match="pilot rounds could not resolve"):
+            Richardson().gradient(f, np.array(x))
+        return
+    r = Richardson().gradient(f, np.array(x))
+    assert r.value[0] == pytest.approx(0.5, abs=1e-12)
+    assert abs(r.value[0] - 0.5) <= np.ravel(r.error)[0]

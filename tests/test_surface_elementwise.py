@@ -486,3 +486,27 @@ def test_symbolic_sums_hold_with_sympy_evaluation_off():
     with evaluate(False):
         total = REGISTRY["add"].symbolic(sympy.Integer(1), arr)
     assert [sympy.simplify(t - (s + 1)) for t, s in zip(total, arr, strict=True)] == [0, 0]
+
+
+_MASKED = [
+    (lambda x: dnp.sum(x**2 * (x > 0)), lambda x: 2 * x * (x > 0)),
+    (lambda x: dnp.sum(x**2 * (x > 0).astype(float)), lambda x: 2 * x * (x > 0)),
+    (lambda x: dnp.sum(x**2 + (x > 0)), lambda x: 2 * x),
+    (lambda x: np.mean(x > 0) * x[0], lambda x: np.array([np.mean(x > 0), 0.0, 0.0])),
+    (lambda x: dnp.sum(x**2 * ((x > 0) & (x < 1))), lambda x: 2 * x * ((x > 0) & (x < 1))),
+    (lambda x: dnp.sum(np.where(~(x > 0), x**2, 0.0)), lambda x: 2 * x * ~(x > 0)),
+    (lambda x: dnp.sum(np.where((x > 0) | (x < -0.5), x**2, 0.0)),
+     lambda x: 2 * x * ((x > 0) | (x < -0.5))),
+    (lambda x: dnp.sum(x * np.logical_xor(x > 0, x > 1)), lambda x: 1.0 * ((x > 0) ^ (x > 1))),
+]
+
+
+@pytest.mark.parametrize("method", ["reverse-mode", "forward-mode", "reverse-compiled",
+                                    "symbolic"])
+@pytest.mark.parametrize(("f", "exact"), _MASKED, ids=[f"mask{k}" for k in range(len(_MASKED))])
+def test_comparison_masks_in_arithmetic_and_logic(method, f, exact):
+    """x**2 * (x > 0), np.mean(x > 0), (x > 0) & (x < 1), ~mask: numpy's masks as numbers and
+    logic. Symbolic raised a raw sympy TypeError ('Pow' * 'StrictGreaterThan'), and the code
+    writer and symbolic a raw TypeError for & and ~ of their traced masks."""
+    x = np.array([-1.0, 2.0, 0.5])
+    np.testing.assert_allclose(dk.gradient(f, x, method=method), exact(x), rtol=1e-14)

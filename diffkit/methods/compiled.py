@@ -59,9 +59,10 @@ import numpy as np
 
 from ..codegen import RESERVED, NotCompilable, Program, Var, _identical, build, valid_name
 from ..core import FP_EVENTS, REGISTRY, Primitive, checked_evaluation, library_routes
-from ..errors import GuardError, OutputShapeError, UnknownMethodError
+from ..errors import GuardError, OutputShapeError, UnknownMethodError, UnsupportedPrimitiveError
+from ..freevalues import free_values, free_values_unchanged
 from ..results import DerivativeResult
-from ..spec import Function, free_values, free_values_unchanged
+from ..spec import Function
 from ..validation import as_function, as_point
 from .base import Method
 from .reverse import ReverseMode
@@ -185,7 +186,7 @@ class CompiledProgram:
     def current(self) -> bool:
         """Whether every stanza it was written from still has the rules it had (a stanza
         refined, or a rule planted by a test, since), and what the function read from outside
-        its arguments is what it was (see :func:`~diffkit.spec.free_values`): else the program is written
+        its arguments is what it was (see :func:`~diffkit.freevalues.free_values`): else the program is written
         again."""
         if self.free and not free_values_unchanged(self.free):
             return False
@@ -673,6 +674,11 @@ class ReverseCompiled(Method):
         try:
             compiled, values = _compile(spec, x, what, direction)
         except (NotCompilable, RecursionError, SyntaxError, MemoryError) as exc:
+            entry.tape = _tape_status(f"the program could not be written: {exc}")
+            return None, {"compiled": "tape"}, entry.tape
+        except UnsupportedPrimitiveError as exc:  # a stanza refused a written value (sort's
+            # argsort indices are values of the program, the tape's are plain integers): the
+            # tape follows it, or refuses with its own message
             entry.tape = _tape_status(f"the program could not be written: {exc}")
             return None, {"compiled": "tape"}, entry.tape
         try:

@@ -470,6 +470,7 @@ class Noise:
         if self.probe is None:
             return False
         spec, arg, signs, levels = self.probe
+        one_sided = len(reach) == 1
         for delta in reach:
             moved = np.array(arg, dtype=float)
             moved.flat[j] += delta
@@ -479,9 +480,13 @@ class Noise:
             except Exception:  # the trace cannot run there: no vouching across
                 return True
             there, steps = trace.signs, trace.levels
+            # x on the kink itself (a side of 0): a one-sided stencil takes one piece's
+            # slope for the derivative (forward differences give relu'(0) = 1); a symmetric
+            # one gives the average of the two, the tie convention of the rules (0.5)
             if len(there) != len(signs) or len(steps) != len(levels) or any(
-                    np.shape(a) != np.shape(b) or np.any(a * b < 0) for a, b in
-                    zip(signs, there, strict=True)) or any(
+                    np.shape(a) != np.shape(b) or np.any((a * b < 0) | (
+                        one_sided & (a == 0) & (b != 0)))
+                    for a, b in zip(signs, there, strict=True)) or any(
                     np.shape(a) != np.shape(b) or np.any(a != b) for a, b in
                     zip(levels, steps, strict=True)):
                 return True

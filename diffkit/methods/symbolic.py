@@ -47,10 +47,11 @@ from ..errors import (
     UnknownMethodError,
     UnsupportedPrimitiveError,
 )
+from ..freevalues import free_values, free_values_unchanged
 from ..parse import check_name
 from ..primitives import ops
 from ..results import DerivativeResult
-from ..spec import Function, check_derivative, check_value, free_values, free_values_unchanged
+from ..spec import Function, check_derivative, check_value
 from ..validation import as_function, not_scalar
 from .base import Method
 from .cse import cse
@@ -224,6 +225,12 @@ class SymbolicTrace(Trace):
         values = []
         for i, a in enumerate(args):
             if isinstance(a, SymbolicTracer) and a._trace is self:
+                if _has_relation(a.value) and prim.vjp is not None and not (
+                        i < len(prim.vjp) and prim.vjp[i] is None and not prim.variadic):
+                    # a comparison in arithmetic (x**2 * (x > 0), np.mean(x > 0)): the number
+                    # numpy makes of it, where(x > 0, 1, 0), recorded as such for the sweep
+                    a = ops.where(a, 1.0, 0.0)
+                    args = (*args[:i], a, *args[i + 1:])
                 values.append(a.value)
             elif isinstance(a, Tracer):
                 raise NotTraceableError(
@@ -260,6 +267,18 @@ class SymbolicTrace(Trace):
             f"at the point: use method='reverse-mode', or write the branch as "
             f"dnp.where(condition, a, b)"
         )
+
+
+_TRUTH = (sympy.core.relational.Relational, sympy.logic.boolalg.BooleanAtom,
+          sympy.logic.boolalg.BooleanFunction)  # (not Boolean: a Symbol is one too)
+
+
+def _has_relation(v: Any) -> bool:
+    """A sympy truth value (a relation between symbols, true, false, And/Or/Not of them), or
+    an array holding one."""
+    if isinstance(v, np.ndarray):
+        return v.dtype == object and any(isinstance(e, _TRUTH) for e in v.flat)
+    return isinstance(v, _TRUTH)
 
 
 def _short(tracer: Tracer) -> str:

@@ -680,6 +680,30 @@ greater_equal = _comparison("greater_equal", np.greater_equal, "Ge", "ge")
 equal = _comparison("equal", np.equal, "Eq", "eq")
 not_equal = _comparison("not_equal", np.not_equal, "Ne", "ne")
 
+# ------------------------------------------------------------ logic on masks (no derivative)
+
+
+def _logic(name: str) -> Callable[..., Any]:
+    return elementwise_fn(lambda *a: getattr(sympy_module(), name)(*a))
+
+
+_MASKS = (((np.array([True, False, True]), np.array([True, True, False])), {}),
+          ((np.array([[True, False], [False, True]]), True), {}))
+
+# (x > 0) & (x < 1), ~(x > 0): numpy's & | ^ ~ on boolean masks are these (the AD traces'
+# comparisons are plain arrays already; the code writer's and symbolic's are traced values)
+logical_and = primitive("logical_and", np.logical_and, kind="binary", symbolic=_logic("And"),
+                        analytic=False, differentiable=False, operators=("and",),
+                        samples=_MASKS)
+logical_or = primitive("logical_or", np.logical_or, kind="binary", symbolic=_logic("Or"),
+                       analytic=False, differentiable=False, operators=("or",), samples=_MASKS)
+logical_xor = primitive("logical_xor", np.logical_xor, kind="binary", symbolic=_logic("Xor"),
+                        analytic=False, differentiable=False, operators=("xor",),
+                        samples=_MASKS)
+logical_not = primitive("logical_not", np.logical_not, symbolic=_logic("Not"), analytic=False,
+                        differentiable=False, operators=("invert",),
+                        samples=(((np.array([True, False, True]),), {}),))
+
 # ------------------------------------------------------------ selection
 
 
@@ -743,6 +767,7 @@ __all__ = ["absolute", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arct
            "ceil", "clip", "conj", "copysign", "cos", "cosh", "deg2rad",
            "equal", "exp", "exp2", "expm1", "fabs", "floor", "fmax", "fmin", "greater",
            "greater_equal", "heaviside", "hypot", "imag", "less", "less_equal", "log", "log1p",
-           "log2", "log10", "logaddexp", "logaddexp2", "maximum", "minimum", "nan_to_num",
+           "log2", "log10", "logaddexp", "logaddexp2", "logical_and", "logical_not",
+           "logical_or", "logical_xor", "maximum", "minimum", "nan_to_num",
            "not_equal", "ops", "rad2deg", "real", "rint", "round_", "sign", "sin", "sinc", "sinh",
            "sqrt", "tan", "tanh", "tie_weight", "trunc", "where"]
