@@ -1351,6 +1351,11 @@ class _Writer:
         for k, g in enumerate(p.guards):
             guards_at.setdefault(g.var.id, []).append(k)
         lines: list[str] = []
+        for k, g in enumerate(p.guards):  # a rule that read a parameter's value (max's
+            if g.var.kind == INPUT:  # one-hot weights in a Hessian's first sweep): at the top
+                name = p.names[g.var.id]
+                lines.append(self.guard_line(k, name, name))
+                self.guard_texts[k] = name
         phase = None
         counter = 0
         lent = False

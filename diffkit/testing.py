@@ -817,6 +817,16 @@ def _unit_of(spec: Function, x: np.ndarray) -> tuple[float, str]:
     return noise.unit, noise.precision
 
 
+def _fits(desired: np.ndarray, shape: tuple[int, ...], kind: str, op: str) -> None:
+    """The reference's derivative has the checked one's entries: as many, and a matrix in
+    the same layout (a transposed Jacobian is not silently reshaped into place)."""
+    if desired.size != int(np.prod(shape)) or (
+            desired.ndim == 2 and len(shape) == 2 and desired.shape != tuple(shape)):
+        raise OutputShapeError(
+            f"{op}: the reference returned shape {desired.shape}; the {kind} it is compared "
+            f"with has shape {tuple(shape)}")
+
+
 def _reference_derivative(spec: Function, d: Any, x: np.ndarray, reference: Any, h: Any,
                           kind: str, op: str, data: Data
                           ) -> tuple[np.ndarray, np.ndarray, str, float, str]:
@@ -829,6 +839,7 @@ def _reference_derivative(spec: Function, d: Any, x: np.ndarray, reference: Any,
         value = _call(spec, reference, x, data, "reference", op)
         err = getattr(value, "error", None)
         desired = np.asarray(value, dtype=float)
+
         name = getattr(reference, "__name__", "callable")
         est = np.zeros_like(desired) if err is None else np.broadcast_to(
             np.abs(np.asarray(err, dtype=float)), desired.shape).copy()
@@ -1031,6 +1042,7 @@ def check_grad(f: Any, grad: Any, x: Any, *, reference: Any = "central-differenc
     f0 = _value(spec, x64)
     desired, est, ref_name, unit, precision = _reference_derivative(
         spec, grad, x64, reference, h, "gradient", op, data)
+    _fits(desired, x64.shape, "gradient", op)
     labels = _labels_for(spec, x64.shape, names, "gradient", op)
     return _finish("gradient", actual, desired.reshape(x64.shape), est.reshape(x64.shape),
                    rtol, atol, ref_name, spec.name, labels, dtype, reference, f0, unit,
@@ -1066,6 +1078,9 @@ def _directions(k: int, x: np.ndarray, seed: int) -> np.ndarray:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= 100_000:
         raise OutputShapeError(f"directions={k!r} must be a positive integer up to 100000, "
                                f"e.g. 8")
+    if isinstance(seed, bool) or not (seed is None or isinstance(seed, (int, np.integer))):
+        raise OutputShapeError(f"seed={seed!r} must be an integer (the directions' random "
+                               f"seed), e.g. seed=0")
     rng = np.random.default_rng(seed)
     v = rng.standard_normal((int(k), x.size)) * np.maximum(1.0, np.abs(x.ravel()))
     v /= np.linalg.norm(v, axis=1, keepdims=True)
@@ -1230,6 +1245,7 @@ def check_jacobian(f: Any, jac: Any, x: Any, *, reference: Any = "central-differ
                                   dtype, notes, "jacobian", data)
     desired, est, ref_name, unit, precision = _reference_derivative(
         spec, jac, x64, reference, h, "jacobian", op, data)
+    _fits(desired, actual.shape, "jacobian", op)
     labels = _labels_for(spec, x64.shape, names, "jacobian", op)
     return _finish("jacobian", actual, desired.reshape(expected), est.reshape(expected), rtol,
                    atol, ref_name, spec.name, labels, dtype, reference, f0, unit, precision,
@@ -1269,6 +1285,7 @@ def check_hessian(f: Any, hess: Any, x: Any, *, reference: Any = "central-differ
     f0 = _value(spec, x64)
     desired, est, ref_name, unit, precision = _reference_derivative(
         spec, hess, x64, reference, h, "hessian", op, data)
+    _fits(desired, (x64.size, x64.size), "hessian", op)
     labels = _labels_for(spec, x64.shape, names, "hessian", op)
     return _finish("hessian", actual, desired.reshape(n, n), est.reshape(n, n), rtol, atol,
                    ref_name, spec.name, labels, dtype, reference, f0, unit, precision,

@@ -884,3 +884,78 @@ def test_a_stanza_that_refuses_a_written_value_hands_the_point_to_the_tape():
                                   TAPE.jacobian(lambda v: np.sort(v), x).value)
     with pytest.raises(dk.UnsupportedPrimitiveError, match=r"numpy\.frexp was called"):
         METHOD.gradient(lambda v: np.sum(np.frexp(v)[0]), x)
+
+
+def test_a_hessian_program_whose_rule_read_the_point_is_not_reused_elsewhere():
+    """max(x)**3: the Hessian's first sweep reads the point (max's one-hot weights); the guard
+    on a parameter was dropped by the writer (only operations' guards were written), so the
+    program traced at [1, 2, 3] gave diag [0, 0, 30] at [1, 5, 3], 'ok' (exact [0, 30, 0])."""
+    f = dk.Function(lambda x: dnp.max(x) ** 3)
+    a, b = np.array([1.0, 2.0, 3.0]), np.array([1.0, 5.0, 3.0])
+    np.testing.assert_array_equal(METHOD.hessian(f, a).value, TAPE.hessian(f, a).value)
+    r = METHOD.hessian(f, b)
+    np.testing.assert_array_equal(r.value, TAPE.hessian(f, b).value)
+    assert "holds at the traced point only" in r.status
+    assert "if not unchanged(x, " in METHOD.source(f, a, what="hvp")
+
+
+class _Net:
+    scale = 1.0  # a class attribute, read through the instance
+
+    def __init__(self):
+        self.w = 1.0
+
+    def forward(self, x):
+        return dnp.sum(x ** 2) * self.w * self.scale
+
+    @classmethod
+    def factor(cls):
+        return cls.scale
+
+
+@pytest.mark.parametrize("method", ["reverse-compiled", "symbolic"])
+def test_methods_containers_and_signed_zeros_read_through_objects_are_not_kept_stale(method):
+    """A second review: model.forward(x) reading self.w, a class attribute through the
+    instance, a classmethod reading cls.scale, an OrderedDict / namedtuple / UserDict of
+    parameters, a dict of 300 arrays, and a zero that changes sign (0.0 == -0.0) -- each
+    gave the old gradient, 'ok'."""
+    import collections
+
+    x = np.array([1.0, 2.0])
+    net = _Net()
+    od = collections.OrderedDict(w=np.array([1.0, 1.0]))
+    Pair = collections.namedtuple("Pair", "w b")
+    nt = Pair(np.array([1.0, 1.0]), 0.0)
+    ud = collections.UserDict(w=np.array([1.0, 1.0]))
+    many = {f"w{k}": np.full(2, 1.0) for k in range(300)}
+    zero = [0.0]
+    cases = [
+        (lambda v: net.forward(v), lambda: 2 * x * net.w * net.scale,
+         lambda: setattr(net, "w", 10.0)),
+        (lambda v: net.forward(v), lambda: 2 * x * net.w * net.scale,
+         lambda: setattr(_Net, "scale", 3.0)),
+        (lambda v: dnp.sum(v ** 2) * _Net.factor(), lambda: 2 * x * _Net.scale,
+         lambda: setattr(_Net, "scale", 5.0)),
+        (lambda v: dnp.sum(od["w"] * v ** 2), lambda: 2 * od["w"] * x,
+         lambda: od["w"].__setitem__(0, 4.0)),
+        (lambda v: dnp.sum(nt.w * v ** 2), lambda: 2 * nt.w * x,
+         lambda: nt.w.__setitem__(1, 6.0)),
+        (lambda v: dnp.sum(ud["w"] * v ** 2), lambda: 2 * ud["w"] * x,
+         lambda: ud["w"].__setitem__(0, 7.0)),
+        (lambda v: dnp.sum(many["w7"] * v ** 2), lambda: 2 * many["w7"] * x,
+         lambda: many["w7"].__setitem__(0, 5.0)),
+    ]
+    try:
+        for k, (fn, want, change) in enumerate(cases):
+            f = dk.Function(fn)
+            np.testing.assert_allclose(dk.gradient(f, x, method=method), want(), rtol=1e-14,
+                                       err_msg=f"case {k} before")
+            change()
+            np.testing.assert_allclose(dk.gradient(f, x, method=method), want(), rtol=1e-14,
+                                       err_msg=f"case {k} after")
+    finally:
+        _Net.scale = 1.0
+    signed = dk.Function(lambda v: dnp.sum(v * np.copysign(1.0, zero[0])))
+    np.testing.assert_array_equal(dk.gradient(signed, x, method=method), [1.0, 1.0])
+    zero[0] = -0.0
+    np.testing.assert_array_equal(dk.gradient(signed, x, method=method), [-1.0, -1.0])

@@ -303,3 +303,59 @@ def test_richardson_on_a_kink_gives_the_tie_convention_or_refuses(x):
     r = Richardson().gradient(f, np.array(x))
     assert r.value[0] == pytest.approx(0.5, abs=1e-12)
     assert abs(r.value[0] - 0.5) <= np.ravel(r.error)[0]
+
+
+def test_a_transposed_or_unchecked_manual_derivative_is_named():
+    """A hand-written Jacobian returned (n, m) was reshaped into (m, n) silently (wrong
+    numbers); a hand-written Hessian was returned unchecked (None as [[nan]], NaN entries, a
+    point outside f's domain, ragged lists as a raw ValueError)."""
+    v = dk.Function(lambda x: [x[0] * x[1], x[0], x[1] ** 2])
+    v.manual(lambda x: np.array([[x[1], x[0]], [1, 0], [0, 2 * x[1]]]).T)
+    with pytest.raises(dk.OutputShapeError, match=r"returned shape \(2, 3\); expected \(3, 2\)"
+                                                  r".*looks transposed"):
+        dk.jacobian(v, [1.0, 2.0], method="manual")
+    f = dk.Function(lambda x: np.sum(np.log(x) * x))
+    f.manual(lambda x: np.log(x) + 1.0)
+    for bad, error, message in [
+            (lambda x: None, dk.OutputShapeError, r"returned None \(a missing return"),
+            (lambda x: np.diag([np.nan, 1.0]), dk.NonFiniteError,
+             r"hand-written derivative of .* returned nan at entry \[0, 0\]"),
+            (lambda x: [[1.0, 0.0], [0.0]], dk.OutputShapeError, "not an array of numbers"),
+            (lambda x: np.eye(3), dk.OutputShapeError, r"returned shape \(3, 3\); expected")]:
+        f.manual_hessian(bad)
+        with pytest.raises(error, match=message):
+            dk.hessian(f, [1.0, 2.0], method="manual")
+    f.manual_hessian(lambda x: np.diag(1.0 / x))
+    with pytest.raises(dk.DomainError, match="log"):
+        dk.hessian(f, [-1.0, 2.0], method="manual")
+    np.testing.assert_allclose(dk.hessian(f, [1.0, 2.0], method="manual"), np.diag([1, 0.5]))
+
+
+@pytest.mark.parametrize("method", ["central-difference", "richardson", "forward-difference"])
+def test_an_empty_output_has_an_empty_jacobian(method):
+    """f returning x[:0]: numerical methods raised numpy's raw 'zero-size array to reduction
+    operation maximum'; the AD methods return zeros((0, n))."""
+    j = dk.jacobian(lambda x: x[:0], np.ones(3), method=method)
+    assert j.shape == (0, 3)
+
+
+def test_settings_of_the_checks_and_compare_are_named():
+    f, g, x = (lambda x: np.sum(x**3)), (lambda x: 3 * x**2), np.array([1.0, 2.0, 3.0])
+    with pytest.raises(dk.DiffkitError, match=r"seed='a' must be an integer"):
+        check_grad(f, g, x, directions=2, seed="a")
+    with pytest.raises(dk.OutputShapeError, match=r"the reference returned shape \(2,\); the "
+                                                  r"gradient it is compared with has shape"):
+        check_grad(f, g, x, reference=lambda x: g(x)[:2])
+    with pytest.raises(dk.DiffkitError, match=r"compare\(budget='a'\)"):
+        dk.compare(f, x, methods=["reverse-mode"], budget="a")
+    with pytest.raises(dk.UnknownMethodError, match=r"what='hessian' is not one program"):
+        dk.methods.ReverseCompiled().compile(f, x, "hessian")
+
+
+def test_symbolic_adds_masks_as_numpy_does():
+    """numpy's mask + mask is their logical or: symbolic's first version of masks in
+    arithmetic counted 1 + 1 = 2 (0, 1, 6 for 0, 1, 3)."""
+    x = np.array([-0.5, 0.5, 1.5])
+    f = lambda v: np.sum(v**2 * ((v > 0) + (v > 1)))
+    np.testing.assert_allclose(dk.gradient(f, x, method="symbolic"),
+                               dk.gradient(f, x, method="reverse-mode"), rtol=1e-15)

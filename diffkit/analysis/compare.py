@@ -287,6 +287,10 @@ def compare(f: Any, x: Any = None, methods: Any = "all", *, reference: Any = Non
         raise PointError("compare(f, x): x is required (the point), e.g. compare(f, [2.0, 5.0])")
     if not isinstance(repeat, (int, np.integer)) or repeat < 0:
         raise PointError(f"compare(repeat={repeat!r}): must be a non-negative integer")
+    if isinstance(budget, bool) or not isinstance(budget, (int, float, np.integer,
+                                                           np.floating)) or not budget >= 0:
+        raise PointError(f"compare(budget={budget!r}): the seconds to time each method, a "
+                         f"non-negative number (e.g. budget=1.0)")
     xa = as_point(spec, x, "jacobian")
     chosen = _resolve_methods(methods)
     notes: list[str] = []

@@ -446,6 +446,11 @@ class ReverseCompiled(Method):
         -------
         CompiledProgram
         """
+        if what == "hessian":  # (the method's Hessian runs the "hvp" program n times)
+            raise UnknownMethodError(
+                "ReverseCompiled.compile: what='hessian' is not one program; the Hessian is "
+                "the 'hvp' program (forward over reverse) run once per direction: compile "
+                "what='hvp', or call .hessian(f, x)")
         spec, xa = self._prepare(f, x, what)
         with checked_evaluation():
             entry = self._entry(spec, xa, what)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from ..errors import MissingManualError, OutputShapeError
+from ..errors import MissingManualError, NonFiniteError, OutputShapeError
 from ..results import DerivativeResult
 from ..spec import Function
 from ..validation import call_checked, check_output
 from .base import Method
 
 __all__ = ["Manual"]
+
+_CALL = object()  # (_raw's default: call the registered derivative)
 
 
 class Manual(Method):
@@ -27,8 +31,13 @@ class Manual(Method):
     def __init__(self) -> None:
         pass
 
-    def _raw(self, spec: Function, x: np.ndarray) -> np.ndarray:
-        value = spec.manual_call(x)
+    def _raw(self, spec: Function, x: np.ndarray, value: Any = _CALL) -> np.ndarray:
+        if value is _CALL:
+            value = spec.manual_call(x)
+        if value is None:
+            raise OutputShapeError(
+                f"the hand-written derivative of {spec.name} returned None (a missing return "
+                f"statement?); return a list or array with one entry per coordinate")
         try:
             # a copy: the hand-written derivative may return an array of its own (a data
             # argument, a captured constant) that the caller would otherwise get to write to
@@ -38,16 +47,29 @@ class Manual(Method):
                 f"manual derivative of {spec.name} returned {value!r}, which is not an array "
                 f"of numbers; return a list or array with one entry per coordinate"
             ) from None
+        if not np.all(np.isfinite(arr)):
+            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0]) if arr.ndim else ()
+            entry = f" at entry {list(bad)}" if bad else ""
+            raise NonFiniteError(
+                f"the hand-written derivative of {spec.name} returned {arr[bad]}{entry} at "
+                f"x = {np.asarray(x).tolist()}: not finite (f itself is finite "
+                f"there); check the derivative registered with @{spec.name}.manual (or "
+                f".manual_hessian) at this point")
         return check_output(spec, arr, "manual derivative", x)
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         fx = call_checked(spec, x.copy(), "jacobian")  # (f may write to its argument)
         raw = self._raw(spec, x)
         m, n = fx.size, x.size
-        if raw.size != m * n:
+        # (m, n) or f's shape then x's; a vector where one side is a single entry
+        fits = raw.shape in ((m, n), fx.shape + x.shape) or (
+            raw.ndim <= 1 and raw.size == m * n and (m == 1 or n == 1))
+        if not fits:
+            turned = " (it looks transposed: rows are f's outputs, columns x's coordinates)" \
+                if raw.shape in ((n, m), x.shape + fx.shape) and m != n else ""
             raise OutputShapeError(
-                f"manual derivative of {spec.name} returned shape {raw.shape}; expected {m * n} "
-                f"entries (f has {m} output(s) and x has {n} coordinate(s))"
+                f"manual derivative of {spec.name} returned shape {raw.shape}; expected "
+                f"({m}, {n}): f has {m} output(s) and x has {n} coordinate(s){turned}"
             )
         return DerivativeResult(raw.reshape(m, n), nfev=1, method=self.name,
                                 out_shape=fx.shape, info={"manual_calls": 1})
@@ -69,9 +91,10 @@ class Manual(Method):
                 f"hessian(method='manual') on {spec.name!r}: no hand-written Hessian is "
                 f"registered; add one with @{spec.name}.manual_hessian, or choose another method"
             )
-        h = np.asarray(spec.manual_hessian_fn(*spec.unpack(x)), dtype=float)
+        call_checked(spec, x.copy(), "hessian")  # a point outside f's domain: an error here too
+        h = self._raw(spec, x, spec.manual_hessian_fn(*spec.unpack(x)))  # numbers, finite
         n = x.size
-        if h.size != n * n:
+        if h.shape not in ((n, n), x.shape + x.shape) and not (n == 1 and h.size == 1):
             raise OutputShapeError(
                 f"manual Hessian of {spec.name} returned shape {h.shape}; expected ({n}, {n})"
             )

@@ -249,6 +249,12 @@ def promised_accuracy(method: str, unit: float = EPS, order: int = 2, deriv: int
 # ============================================================================ sampling
 
 
+def _empty_jacobian(method: Method, s: _Sampler) -> DerivativeResult:
+    n = s.flat.size
+    return DerivativeResult(np.zeros((0, n)), nfev=s.nfev, method=method.name,
+                            error=np.zeros((0, n)), out_shape=s.f0.shape, status="ok")
+
+
 class _Sampler:
     """Evaluates ``f`` at stencil points around ``x``: counting, reuse, batching, errors."""
 
@@ -1239,6 +1245,8 @@ class _FiniteDifference(Method):
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         s = _Sampler(self, spec, x, "jacobian", self.chunk)
+        if s.m == 0:  # f returns an empty array: an empty Jacobian, exactly (nothing to sample)
+            return _empty_jacobian(self, s)
         s.noise = Noise.measure(s)
         st = stencil(self.kind, 1, self.order)
         flat = s.flat
@@ -1791,6 +1799,8 @@ class Richardson(Method):
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         s = _Sampler(self, spec, x, "jacobian", self.chunk)
+        if s.m == 0:  # f returns an empty array: an empty Jacobian, exactly (nothing to sample)
+            return _empty_jacobian(self, s)
         s.noise = Noise.measure(s)
         n = s.flat.size
         h0, noise = self._h0(s)

@@ -222,6 +222,8 @@ class SymbolicTrace(Trace):
                 f"primitive {prim.name!r} has no symbolic rule, so method='symbolic' cannot "
                 f"interpret it; use method='reverse-mode' or a numerical method"
             )
+        if prim.numeric is np.add and len(args) == 2 and all(_truth(a, self) for a in args):
+            return ops.logical_or(*args)  # numpy's mask + mask is their logical or
         values = []
         for i, a in enumerate(args):
             if isinstance(a, SymbolicTracer) and a._trace is self:
@@ -271,6 +273,13 @@ class SymbolicTrace(Trace):
 
 _TRUTH = (sympy.core.relational.Relational, sympy.logic.boolalg.BooleanAtom,
           sympy.logic.boolalg.BooleanFunction)  # (not Boolean: a Symbol is one too)
+
+
+def _truth(a: Any, trace: SymbolicTrace) -> bool:
+    """A boolean mask: a traced truth value of ``trace``, or a plain bool or bool array."""
+    if isinstance(a, SymbolicTracer) and a._trace is trace:
+        return _has_relation(a.value)
+    return isinstance(a, (bool, np.bool_)) or (isinstance(a, np.ndarray) and a.dtype == bool)
 
 
 def _has_relation(v: Any) -> bool:
