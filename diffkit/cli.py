@@ -424,6 +424,13 @@ def _compare(args: argparse.Namespace) -> int:
         print(c.to_markdown(), end="")
     else:
         print(comparison_text(c, _width(), detail=_cli_terms))
+    # --manual is there to check it: a hand-written derivative off the reference fails the
+    # command (exit 1), as a failing test would
+    if args.manual is not None and any(
+            r.method == "manual" and r.status.startswith("disagrees") for r in c.rows):
+        print("diffkit compare: the --manual derivative disagrees with the reference",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -664,7 +671,8 @@ def _parser() -> _Parser:
     p.add_argument("--manual", metavar="FORMULAS",
                    help="your hand-written derivative, to check it: one formula per variable, "
                    "comma-separated, e.g. --manual '1/x1 + x2, x1 - cos(x2)' (adds the manual "
-                   "row; without it a formula has none)")
+                   "row; without it a formula has none; exit status 1 where it disagrees with "
+                   "the reference)")
     p.add_argument("--repeat", type=int, default=3, help="timed calls per method")
     p.add_argument("--markdown", action="store_true", help="a markdown table")
     p.add_argument("--json", action="store_true", help="JSON on stdout")

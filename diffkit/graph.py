@@ -713,6 +713,27 @@ def _scaled_text_class() -> type:
     return ScaledText
 
 
+def check_axes(ax: Any, who: str) -> None:
+    """``ax`` is one cartesian matplotlib Axes, or a :class:`SpecError` naming what it is
+    (a Figure, an array of Axes from ``plt.subplots(2)``, a polar Axes)."""
+    from matplotlib.axes import Axes
+
+    from .spec import SpecError
+
+    if isinstance(ax, Axes) and getattr(ax, "name", "rectilinear") == "rectilinear":
+        return
+    what = type(ax).__name__
+    if isinstance(ax, Axes):
+        hint = f"a {ax.name} Axes; pass a cartesian one (plt.subplots())"
+    elif what == "Figure" or hasattr(ax, "add_subplot"):
+        hint = "a Figure; pass one of its Axes (fig.add_subplot(), or ax of fig, ax = plt.subplots())"
+    elif hasattr(ax, "__len__") and not isinstance(ax, str):
+        hint = f"{what} of {len(ax)}; pass one Axes of it (axs[0], from fig, axs = plt.subplots(n))"
+    else:
+        hint = f"a {what} ({ax!r:.40}); pass a matplotlib Axes (fig, ax = plt.subplots())"
+    raise SpecError(f"{who}(ax=...): ax is {hint}, or leave ax=None for a new figure")
+
+
 def draw(nodes: Sequence[Node], edges: Sequence[Edge], ax: Any = None, *,
          title: str | None = None, fontsize: float = 8.0,
          highlight: Sequence[Hashable] = (), max_nodes: int | None = MAX_NODES,
@@ -784,6 +805,7 @@ def draw(nodes: Sequence[Node], edges: Sequence[Edge], ax: Any = None, *,
         ax = fig.add_axes((0.0, 0.0, 1.0, lay.height / (lay.height + head)))
         box = (width, lay.height)
     else:
+        check_axes(ax, "draw")
         bb = ax.get_window_extent()
         dpi = ax.figure.dpi
         box = (bb.width * 72.0 / dpi, bb.height * 72.0 / dpi)

@@ -164,6 +164,8 @@ def parse(text: str, variables: Sequence[str] | None = None) -> Program:
 
     names: set[str] = set()
     fixed = tuple(check_name(v) for v in variables) if variables is not None else None
+    if fixed is not None:
+        _no_repeats(fixed, f"formula {text!r}")
     checker = _Checker(text, names, fixed)
     checker.visit_top(tree.body)
     if fixed is None:
@@ -389,6 +391,16 @@ _SYMPY_FUNCTIONS = {prim.sympy_name: prim.name for prim in P.REGISTRY.values()
 """sympy function class name -> registry name (derived from the stanzas' ``sympy_name``)."""
 
 
+def _no_repeats(names: tuple[str, ...], what: str) -> None:
+    """Each variable once: a name listed twice is two coordinates of which the formula reads
+    one, the other's derivative silently 0."""
+    seen: set[str] = set()
+    twice = [n for n in names if n in seen or seen.add(n)]  # type: ignore[func-returns-value]
+    if twice:
+        raise ParseError(f"{what}: variables={list(names)} lists {twice[0]!r} twice; list each "
+                         f"variable once (one per coordinate of the point)")
+
+
 def program_from_sympy(expr: Any, variables: Sequence[Any]) -> Program:
     """A :class:`Program` that evaluates the sympy ``expr`` with ``dnp`` primitives.
 
@@ -399,12 +411,20 @@ def program_from_sympy(expr: Any, variables: Sequence[Any]) -> Program:
     if not isinstance(expr, sympy.Basic):
         raise ParseError(f"from_sympy(expr): expr must be a sympy expression, got "
                          f"{type(expr).__name__}; for text use Function.from_expr")
-    symbols = tuple(variables)
+    if isinstance(variables, (str, sympy.Basic)):  # one name or symbol: the one variable
+        variables = [variables]
+    by_name = {str(sym): sym for sym in expr.free_symbols}  # a name: the expression's symbol
+    symbols = tuple(by_name.get(v, sympy.Symbol(v)) if isinstance(v, str) else v
+                    for v in variables)
     names = tuple(check_name(str(s)) for s in symbols)
+    _no_repeats(names, f"expression {expr}")
     free = expr.free_symbols - set(symbols)
     if free:
+        same = sorted(str(f) for f in free if str(f) in names)
+        clash = (f" (a symbol named {same[0]!r} is listed, with other assumptions: pass the "
+                 f"expression's own symbol, or its name as a string)") if same else ""
         raise ParseError(f"expression {expr} has symbols {sorted(map(str, free))} that are "
-                         f"not in variables={list(names)}; add them")
+                         f"not in variables={list(names)}; add them{clash}")
     index = {s: i for i, s in enumerate(symbols)}
     memo: dict[Any, Callable[[list[Any]], Any]] = {}
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .errors import UnknownMethodError
+from .graph import check_axes
 from .methods import METHOD_NAMES
 
 __all__ = ["plot_comparison", "plot_cost", "plot_memory", "plot_schedule", "plot_step_error",
@@ -20,11 +21,13 @@ __all__ = ["plot_comparison", "plot_cost", "plot_memory", "plot_schedule", "plot
 _SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
-def _axes(ax: Any) -> Any:
+def _axes(ax: Any, who: str = "plot") -> Any:
     if ax is None:
         import matplotlib.pyplot as plt
 
         _, ax = plt.subplots(figsize=(9, 4.5), layout="constrained")
+        return ax
+    check_axes(ax, who)
     return ax
 
 

@@ -636,9 +636,10 @@ class Function:
     def manual_call(self, x: Any) -> Any:
         """Evaluate the hand-written derivative at point ``x``."""
         if self.manual_fn is None:
+            ident = self.name if self.name.isidentifier() else "f"  # (a formula's name)
             raise MissingManualError(
                 f"method='manual' on {self.name!r}: no hand-written derivative is registered; "
-                f"add one with @{self.name}.manual (def d{self.name}("
+                f"add one with @{ident}.manual (def d{ident}("
                 f"{', '.join(self.unbound.parameters)}): return [...]) or Function(fn, "
                 f"manual=...), or choose another method"
             )

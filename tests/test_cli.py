@@ -316,13 +316,15 @@ def test_manual_formula_is_checked(capsys):
     assert row["method"] == "manual"
     assert row["status"] == "ok"
     assert row["rel_error"] == 0
-    # a bug in the hand-written derivative shows as its error, the others stay exact
+    # a bug in the hand-written derivative shows as its error and fails the command (exit
+    # 1: the flag is there to check it), the others stay exact
     code, out, _ = run(capsys, "compare", "log(x1) + x1*x2 - sin(x2)", "--at", "2,5",
                        "--manual", "[1/x1 + x2, x1 + cos(x2)]", "--methods",
                        "manual,reverse", "--repeat", "1", "--json")
-    assert code == 0
+    assert code == 1
     rows = {r["method"]: r for r in json.loads(out)["rows"]}
     assert rows["manual"]["abs_error"] == pytest.approx(2 * abs(np.cos(5.0)), rel=1e-12)
+    assert rows["manual"]["status"].startswith("disagrees with the reference")
     assert rows["reverse-mode"]["abs_error"] == 0
     code, out, _ = run(capsys, "compare", "atan2(y, x)", "--at", "1,2", "--manual",
                        "-y/(x**2 + y**2), x/(x**2 + y**2)", "--methods", "manual",

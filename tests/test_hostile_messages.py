@@ -359,3 +359,60 @@ def test_symbolic_adds_masks_as_numpy_does():
     f = lambda v: np.sum(v**2 * ((v > 0) + (v > 1)))
     np.testing.assert_allclose(dk.gradient(f, x, method="symbolic"),
                                dk.gradient(f, x, method="reverse-mode"), rtol=1e-15)
+
+
+def test_a_variable_listed_twice_is_refused():
+    """variables=['x', 'x', 'y'] made x*y read the second x: the first coordinate's
+    derivative came out 0 from every method (symbolic: a raw SyntaxError from lambdify)."""
+    import sympy
+
+    with pytest.raises(dk.ParseError, match=r"lists 'x' twice; list each variable once"):
+        dk.Function.from_expr("x*y", variables=["x", "x", "y"])
+    x = sympy.Symbol("x")
+    with pytest.raises(dk.ParseError, match=r"lists 'x' twice"):
+        dk.Function.from_sympy(x**2, [x, x])
+    assert dk.derivative(dk.Function.from_sympy(x**2, "x"), 3.0) == pytest.approx(6.0)
+    with pytest.raises(dk.ParseError, match=r"with other assumptions"):
+        dk.Function.from_sympy(x**2, [sympy.Symbol("x", real=True)])
+
+
+def test_a_wrong_kind_of_ax_is_named():
+    """A Figure, an array of Axes, a string, a polar Axes: raw AttributeError,
+    NotImplementedError or ValueError from inside matplotlib calls."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axs = plt.subplots(1, 2)
+    polar = plt.figure().add_subplot(projection="polar")
+    r = step_error(lambda t: np.exp(t), 1.0, schemes=["central-difference"])
+    c = dk.compare(lambda v: np.sum(v**2), [1.0, 2.0], methods=["reverse-mode"], repeat=0)
+    t = dk.trace(lambda v: np.sum(v**2), [1.0, 2.0])
+    for bad, what in [(fig, "a Figure"), (axs, "ndarray of 2"), ("ax", "a str"),
+                      (polar, "a polar Axes")]:
+        for plot in (r.plot, c.plot, t.draw):
+            with pytest.raises(dk.SpecError, match=rf"\(ax=\.\.\.\): ax is {what}"):
+                plot(ax=bad)
+    plt.close("all")
+
+
+def test_compare_does_not_call_a_wrong_hand_written_derivative_ok(capsys):
+    """compare 'x*y' --manual 'y, 2*x': the manual row said 'ok' with a relative error of
+    0.5 and the command exited 0, on the flag that is there to check it."""
+    from diffkit.cli import main
+
+    f = dk.Function.from_expr("x*y")
+    f.manual(lambda x, y: [y, 2 * x])
+    c = dk.compare(f, [1.0, 2.0], methods=["manual", "reverse-mode"], repeat=0)
+    assert c["manual"].status.startswith("disagrees with the reference: relative error 0.5")
+    assert c["reverse-mode"].status == "ok"
+    assert main(["compare", "x*y", "--at", "1,2", "--manual", "y, 2*x",
+                 "--methods", "manual,reverse"]) == 1
+    assert "disagrees with the reference" in capsys.readouterr().err
+    assert main(["compare", "x*y", "--at", "1,2", "--manual", "y, x",
+                 "--methods", "manual,reverse"]) == 0
+    with pytest.raises(dk.PointError, match="reference must be the trusted jacobian"):
+        dk.compare(lambda v: np.stack([v[0] * v[1], v[0], v[1] ** 2]), [1.0, 2.0],
+                   methods=["reverse-mode"], reference=np.array([[2.0, 1.0, 0.0],
+                                                                 [1.0, 0.0, 4.0]]))

@@ -313,7 +313,8 @@ def compare(f: Any, x: Any = None, methods: Any = "all", *, reference: Any = Non
         except (TypeError, ValueError):
             ref_val = None
         if ref_val is None or ref_val.size != int(np.prod(want_shape)) or \
-                not np.all(np.isfinite(ref_val)):
+                not np.all(np.isfinite(ref_val)) or (ref_val.ndim == 2 and len(want_shape) == 2
+                                                     and ref_val.shape != want_shape):
             raise PointError(
                 f"compare(f, x, reference={short_repr(reference)}): reference must be the "
                 f"trusted {kind} at x, finite numbers of shape {want_shape}; omit it for the "
@@ -358,8 +359,15 @@ def compare(f: Any, x: Any = None, methods: Any = "all", *, reference: Any = Non
         size = _size(r.info) or _expression_size(method, spec, xa)
         est = float("nan") if r.error is None else float(np.max(np.abs(np.asarray(
             r.error, dtype=float)), initial=0.0))
+        status = r.status
+        ref_err = float(np.max(ref.error, initial=0.0))
+        if r.ok and r.error is None and rel_err > 1e-8 and abs_err > 10 * ref_err:
+            # a method that promises no estimate (a hand-written derivative, AD) off the
+            # reference: its own 'ok' says nothing about that
+            status = (f"disagrees with the reference: relative error {rel_err:.2g} (the "
+                      f"method reports no error estimate of its own)")
         rows.append(ComparisonRow(method.name, val, abs_err, rel_err, r.nfev, secs, size,
-                                  r.status, est))
+                                  status, est))
     return Comparison(spec.name, xa, kind, ref, rows, notes)
 
 

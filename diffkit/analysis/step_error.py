@@ -91,7 +91,9 @@ class StepErrorResult:
     status : dict of str -> ndarray of str
         ``"ok"`` or why the scheme broke down at that ``h`` (never raised mid-sweep).
     optimal_h, min_error : dict of str -> float
-        The measured best step and the error there (NaN if every step broke down).
+        The measured best step (where the error, averaged over three neighbouring steps in
+        log scale, is least: one lucky cancellation is not an optimum) and the smallest error
+        measured at any step (at or near ``optimal_h``; NaN if every step broke down).
     predicted_h : dict of str -> float
         The step that minimises the model.
     model, truncation, roundoff : dict of str -> ndarray

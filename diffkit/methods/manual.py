@@ -89,7 +89,9 @@ class Manual(Method):
         if spec.manual_hessian_fn is None:
             raise MissingManualError(
                 f"hessian(method='manual') on {spec.name!r}: no hand-written Hessian is "
-                f"registered; add one with @{spec.name}.manual_hessian, or choose another method"
+                f"registered; add one with "
+                f"@{spec.name if spec.name.isidentifier() else 'f'}.manual_hessian, or choose "
+                f"another method"
             )
         call_checked(spec, x.copy(), "hessian")  # a point outside f's domain: an error here too
         h = self._raw(spec, x, spec.manual_hessian_fn(*spec.unpack(x)))  # numbers, finite
