@@ -530,9 +530,11 @@ class Program(Trace):
         value = self._evaluate(prim, form, values, params)
         if not dynamic:
             return self.static(value, (prim, args, params, form))
-        if active and prim.differentiable and is_complex(value):
-            raise complex_intermediate(prim)
         cls = value.__class__
+        if active and cls is not np.float64 and (
+                value.dtype.kind == "c" if cls is np.ndarray else is_complex(value)) \
+                and prim.differentiable:
+            raise complex_intermediate(prim)
         if cls is np.float64:
             shape, dtype = (), _FLOAT64
         elif cls is np.ndarray:
@@ -1006,15 +1008,26 @@ class _Writer:
         roots: list[frozenset[int]] = [frozenset()] * n  # the fresh arrays a var may view
         sharers: dict[int, list[int]] = {}
         pinned: set[int] = set()  # shared too widely to follow: never lent
+        self.fresh, self.sharers, self.pinned = fresh, sharers, pinned
+        for v in p.vars:  # the arrays that could lend: large results of elementwise ufuncs
+            value = v.concrete
+            if v.kind == OP and value.__class__ is np.ndarray and live[v.id] \
+                    and value.nbytes >= IN_PLACE_BYTES and self.ufunc_of(v) is not None:
+                fresh[v.id] = True  # (a small one can never lend: not followed)
+        if not any(fresh):
+            return  # nothing could lend: no analysis (a scalar chain's first call)
         for i in order:
             v = p.vars[i]
-            if not live[i] or v.kind != OP:
+            if fresh[i] or not live[i] or v.kind != OP:
                 continue
-            if self.ufunc_of(v) is not None:
-                fresh[i] = True
-                continue
-            shared = frozenset().union(*(roots[a.id] | ({a.id} if fresh[a.id] else set())
-                                         for a in v.args if a.__class__ is Var))
+            value = v.concrete
+            large = value.__class__ is np.ndarray and value.nbytes >= IN_PLACE_BYTES
+            inherited = [a.id for a in v.args
+                         if a.__class__ is Var and (fresh[a.id] or roots[a.id])]
+            if not inherited or (not large and self.ufunc_of(v) is not None):
+                continue  # views nothing that can lend, or a new array of its own
+            shared = frozenset().union(*(roots[k] | ({k} if fresh[k] else set())
+                                         for k in inherited))
             if len(shared) > 32:
                 pinned.update(shared)
                 shared = frozenset()
@@ -1381,7 +1394,7 @@ class _Writer:
                 node, suffix = self.prefer.get(pos, (None, ""))
                 node_name = None if node is None else self.given.get(node.id)
                 base = f"{node_name}{suffix}" if node_name else "t"
-            into = self.lender(v, r)
+            into = self.lender(v, r) if self.fresh[pos] else None
             rhs = None if into is None else self.in_place(v, r, into)
             if rhs is None:
                 rhs, _ = self.expression(v, r)
