@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .core import Primitive
+from .errors import OutputShapeError
 
 __all__ = ["comparison_text", "cost_text", "expression_text", "format_number", "format_value",
            "index_text", "status_code", "step_error_text", "swell_text", "tangent_text"]
@@ -34,6 +35,9 @@ def format_number(v: Any, digits: int = DIGITS) -> str:
     ...                             -123456.0, -0.0, float("inf"))]
     ['0.6931', '10', '11.65', '0.00036', '3.6e-5', '-1.235e+5', '0', 'inf']
     """
+    if isinstance(digits, bool) or not isinstance(digits, (int, np.integer)):
+        raise OutputShapeError(f"digits={digits!r}: the significant digits shown, a positive "
+                               f"integer (e.g. digits=4)")
     v = float(v)
     if v != v or v in (float("inf"), float("-inf")):
         return str(v)

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import primitives as P
 from .core import domain_error
-from .errors import ParseError
+from .errors import ArityError, ParseError
 
 __all__ = ["FORMULA_FUNCTIONS", "LIMITS", "Program", "parse", "program_from_sympy"]
 
@@ -94,8 +94,9 @@ class Program:
     def evaluate(self, *args: Any) -> Any:
         """The formula at the given values, one per variable (dnp: any interpretation)."""
         if len(args) != len(self.variables):
-            raise TypeError(f"formula {self.text!r} takes {len(self.variables)} arguments "
-                            f"({', '.join(self.variables)}), got {len(args)}")
+            raise ArityError(f"formula {self.text!r} takes {len(self.variables)} arguments "
+                             f"({', '.join(self.variables)}), got {len(args)}; call it with "
+                             f"one value per variable, or pass the point to dk.gradient")
         return self._compiled(args)  # closures read their variable by position
 
     def sympy(self) -> tuple[Any, tuple[Any, ...]]:

@@ -31,6 +31,20 @@ def _axes(ax: Any, who: str = "plot") -> Any:
     return ax
 
 
+def _subset(chosen: Any, known: Any, call: str, what: str) -> list[str]:
+    """``chosen`` as a non-empty list of names among ``known`` (one name alone is a list of
+    one), or an UnknownMethodError naming the first that is not."""
+    items = [chosen] if isinstance(chosen, str) else list(chosen)
+    known = list(known)
+    if not items:
+        raise UnknownMethodError(f"{call}: name at least one {what}; choose from {known}")
+    for item in items:
+        if item not in known:
+            raise UnknownMethodError(f"{call}: {item!r} is not a {what} of this result; "
+                                     f"choose from {known}")
+    return items
+
+
 _MARKERS = "osD^v<>ph*"
 
 
@@ -90,7 +104,8 @@ def plot_step_error(result: Any, ax: Any = None, *, model: bool = True,
     ('log', 'log')
     """
     ax = _axes(ax)
-    schemes = list(result.schemes if schemes is None else schemes)
+    schemes = _subset(result.schemes if schemes is None else schemes, result.schemes,
+                      "plot_step_error(schemes=...)", "scheme")
     eps = float(np.finfo(result.dtype).eps)
     floor = eps * max(abs(result.exact), 1e-300) / 2
     colors = _colors(len(schemes))
@@ -211,7 +226,8 @@ def plot_swell(result: Any, ax: Any = None, *, columns: Any = None) -> Any:
     matplotlib Axes
     """
     ax = _axes(ax)
-    cols = list(result.available() if columns is None else columns)
+    cols = _subset(result.available() if columns is None else columns, result.available(),
+                   "plot_swell(columns=...)", "column")
     styles = {"tree": "-", "DAG": "--", "expanded": "-.", "CSE": ":", "tape": "-"}
     for col in cols:
         y = np.asarray(result.metrics[col], dtype=float)

@@ -28,8 +28,7 @@ from .parse import parse, program_from_sympy
 from .primitives import ops
 
 __all__ = ["Function", "OutputError", "SpecError", "check_derivative", "check_output",
-           "check_value", "free_values", "free_values_unchanged", "function",
-           "normalize_output", "not_scalar"]
+           "check_value", "function", "normalize_output", "not_scalar"]
 
 
 class SpecError(DiffkitError, TypeError):

@@ -416,3 +416,43 @@ def test_compare_does_not_call_a_wrong_hand_written_derivative_ok(capsys):
         dk.compare(lambda v: np.stack([v[0] * v[1], v[0], v[1] ** 2]), [1.0, 2.0],
                    methods=["reverse-mode"], reference=np.array([[2.0, 1.0, 0.0],
                                                                  [1.0, 0.0, 4.0]]))
+
+
+def test_analysis_and_plot_settings_of_the_wrong_kind_are_named():
+    """Found by a hunt: each raised a raw TypeError / KeyError / ValueError from inside
+    diffkit (unhashable lists, str > int comparisons, missing keys)."""
+    from diffkit.analysis import cost, expression_metrics, swell
+
+    f = dk.Function(lambda v: np.sum(np.sin(v)))
+    r = step_error(lambda t: np.exp(t), 1.0, schemes=["central-difference"])
+    s = swell("logistic", [1, 2])
+    t = dk.trace(lambda x1, x2: x1 * x2, [1.0, 2.0], mode="forward")
+    formula = dk.Function.from_expr("x*y")
+    cases = [
+        (lambda: step_error(lambda t: np.exp(t), 1.0, schemes=[["a"]]), "not a step-size"),
+        (lambda: swell(ns=[[1, 2]]), r"depths must be integers"),
+        (lambda: swell(family=[]), "unknown family"),
+        (lambda: swell(ns=[1], max_expanded="a"), r"max_expanded='a'"),
+        (lambda: swell(ns=[1], progress=5), r"progress=5"),
+        (lambda: cost(methods=5), r"cost\(methods=5\)"),
+        (lambda: cost(dims=[4], budget="a"), r"cost\(budget='a'\)"),
+        (lambda: cost(family=[]), "unknown family"),
+        (lambda: cost(dims=[4], progress=5), r"cost\(progress=5\)"),
+        (lambda: expression_metrics(f, time_limit="a", shape=(2,)), r"time_limit='a'"),
+        (lambda: expression_metrics(f, shape=5), r"shape=5"),
+        (lambda: expression_metrics(f, shape=(-1,)), r"shape=\(-1,\)"),
+        (lambda: dk.trace(lambda x1, x2: x1 * x2, [1.0, 2.0], mode="forward",
+                          direction="ab"), "not an array of numbers"),
+        (lambda: t.forward_table(digits=None), r"digits=None"),
+        (lambda: formula(1.0), r"takes 2 arguments \(x, y\), got 1"),
+        (lambda: r.plot(schemes=["foo"]), r"'foo' is not a scheme"),
+        (lambda: r.plot(schemes=[]), "name at least one scheme"),
+        (lambda: s.plot(columns=["foo"]), r"'foo' is not a column"),
+    ]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    for call, message in cases:
+        with pytest.raises(dk.DiffkitError, match=message):
+            call()
+    r.plot(schemes="central-difference")  # one name alone is a list of one

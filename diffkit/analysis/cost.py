@@ -198,7 +198,7 @@ def cost(family: str = "rosenbrock", dims: Sequence[int] = (10, 100, 1000),
     >>> c.nfev["central-difference"].tolist()
     [42.0, 82.0]
     """
-    if family not in FAMILIES:
+    if not isinstance(family, str) or family not in FAMILIES:
         raise UnknownMethodError(f"cost(family={family!r}): unknown family; choose from "
                                  f"{', '.join(repr(k) for k in FAMILIES)}")
     try:
@@ -206,11 +206,22 @@ def cost(family: str = "rosenbrock", dims: Sequence[int] = (10, 100, 1000),
     except TypeError:
         raise PointError(f"cost(dims={dims!r}): pass a sequence of integers, e.g. [10, 100]") \
             from None
-    if dims_arr.size == 0 or dims_arr.dtype.kind not in "iu" or np.any(dims_arr < 2):
+    if dims_arr.ndim != 1 or dims_arr.size == 0 or dims_arr.dtype.kind not in "iu" \
+            or np.any(dims_arr < 2):
         raise PointError(f"cost(dims={dims!r}): dimensions must be integers >= 2, "
                          f"e.g. [10, 100, 1000]")
     if not isinstance(repeat, (int, np.integer)) or repeat < 1:
         raise PointError(f"cost(repeat={repeat!r}): must be a positive integer")
+    if isinstance(budget, bool) or not isinstance(budget, (int, float, np.integer,
+                                                           np.floating)) or not budget > 0:
+        raise PointError(f"cost(budget={budget!r}): the seconds one method may take per "
+                         f"dimension, a positive number (e.g. budget=5.0)")
+    if progress is not None and not callable(progress):
+        raise PointError(f"cost(progress={progress!r}): a function called as each "
+                         f"(method, dimension) is done (e.g. progress=print), or None")
+    if not isinstance(methods, (str, _methods.Method, list, tuple)):
+        raise UnknownMethodError(f"cost(methods={methods!r}): 'all', a method name, or a list "
+                                 f"of names or method objects")
     chosen = _methods.concrete() if (isinstance(methods, str) and methods == "all") \
         else ([methods] if isinstance(methods, (str, _methods.Method)) else list(methods))
     resolved = {}

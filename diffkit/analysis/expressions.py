@@ -367,9 +367,15 @@ def expression_metrics(
     if engine not in ENGINES:
         raise ExpressionError(f"expression_metrics(engine={engine!r}): choose one of "
                               f"{ENGINES}")
-    if time_limit is not None and not (time_limit > 0):
+    if time_limit is not None and (isinstance(time_limit, (bool, str)) or not isinstance(
+            time_limit, (int, float, np.integer, np.floating)) or not time_limit > 0):
         raise ExpressionError(f"expression_metrics(time_limit={time_limit!r}): must be a "
                               f"positive number of seconds, or None")
+    if shape is not None and (not isinstance(shape, tuple) or not all(
+            isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k >= 1
+            for k in shape)):
+        raise ExpressionError(f"expression_metrics(shape={shape!r}): the point's shape, a tuple "
+                              f"of positive integers (e.g. shape=(3,)), or None for k scalars")
     from ..methods import symbolic
 
     t0 = time.perf_counter()

@@ -356,7 +356,7 @@ def step_error(
         raise UnknownMethodError("step_error(schemes=()): name at least one scheme, e.g. "
                                  "'central-difference'")
     for s in schemes:
-        if s not in SCHEMES:
+        if not isinstance(s, str) or s not in SCHEMES:
             raise UnknownMethodError(
                 f"step_error(schemes=...): {s!r} is not a step-size scheme; choose from "
                 f"{', '.join(repr(k) for k in SCHEMES)}")

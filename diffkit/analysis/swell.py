@@ -144,7 +144,7 @@ def swell(family: str = "logistic", ns: Sequence[int] = range(1, 13), *,
     >>> s.ns.tolist()
     [1, 2, 3]
     """
-    if family not in FAMILIES:
+    if not isinstance(family, str) or family not in FAMILIES:
         raise UnknownMethodError(f"swell(family={family!r}): unknown family; choose from "
                                  f"{', '.join(repr(k) for k in FAMILIES)}")
     try:
@@ -152,8 +152,16 @@ def swell(family: str = "logistic", ns: Sequence[int] = range(1, 13), *,
     except TypeError:
         raise PointError(f"swell(ns={ns!r}): pass a sequence of depths, e.g. range(1, 13)") \
             from None
-    if ns_arr.size == 0 or ns_arr.dtype.kind not in "iu" or np.any(ns_arr < 1):
+    if ns_arr.ndim != 1 or ns_arr.size == 0 or ns_arr.dtype.kind not in "iu" \
+            or np.any(ns_arr < 1):
         raise PointError(f"swell(ns={ns!r}): depths must be integers >= 1, e.g. range(1, 13)")
+    for name, limit in (("max_expanded", max_expanded), ("max_tree", max_tree)):
+        if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)):
+            raise PointError(f"swell({name}={limit!r}): the largest depth to build that form "
+                             f"for, an integer (e.g. {name}=6)")
+    if progress is not None and not callable(progress):
+        raise PointError(f"swell(progress={progress!r}): a function called with each depth "
+                         f"as it is done (e.g. progress=print), or None")
     notes: list[str] = []
     metrics = {k: np.full(ns_arr.shape, np.nan) for k in [*METRICS, TAPE]}
     seconds = {"symbolic": np.full(ns_arr.shape, np.nan), "tape": np.full(ns_arr.shape, np.nan)}

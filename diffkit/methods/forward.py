@@ -836,7 +836,12 @@ def tangent_trace(spec: Any, x: Any, direction: Any = None) -> TangentTrace:
     if direction is None:
         v = _basis(xa, 0)
     else:
-        v = np.asarray(direction, dtype=float)
+        try:
+            v = np.asarray(direction, dtype=float)
+        except (TypeError, ValueError):
+            raise OutputShapeError(
+                f"trace(f, x, direction): direction = {direction!r} is not an array of numbers; "
+                f"pass one number per coordinate of x (shape {xa.shape})") from None
         if v.shape != xa.shape or not np.all(np.isfinite(v)):
             raise OutputShapeError(
                 f"trace(f, x, direction): direction = {_short(v)} must be finite with the shape "
