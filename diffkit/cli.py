@@ -808,6 +808,13 @@ def _main(argv: list[str], where: str) -> int:
         code = EXIT_INTERRUPTED
     except BrokenPipeError:
         raise
+    except OSError as exc:  # a file it cannot write or read (--out to a missing directory)
+        if "--traceback" in argv:
+            raise
+        name = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        _log(f"{where}: cannot use{name}: {exc.strerror or exc}; check the path and its "
+             f"permissions")
+        code = EXIT_FAILED
     except Exception as exc:  # a bug: one line, unless --traceback asks for the trace
         if "--traceback" in argv:
             raise

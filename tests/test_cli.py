@@ -461,3 +461,12 @@ def test_a_warning_is_one_line(capsys, monkeypatch):
     assert code == 0
     assert out == "result\n"
     assert err == "diffkit swell: warning: RuntimeWarning: overflow encountered\n"
+
+
+def test_a_path_it_cannot_write_is_named_not_an_internal_error(capsys, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code, _, err = run(capsys, "report", "--quick", "--out", str(blocker / "report"))
+    assert code != 0
+    assert "cannot use" in err
+    assert "internal error" not in err

@@ -456,3 +456,16 @@ def test_analysis_and_plot_settings_of_the_wrong_kind_are_named():
         with pytest.raises(dk.DiffkitError, match=message):
             call()
     r.plot(schemes="central-difference")  # one name alone is a list of one
+
+
+def test_a_one_sided_scheme_meeting_a_jump_is_told_the_other_side():
+    """Forward differences across a jump were advised to 'use a one-sided scheme
+    (ForwardDifference/BackwardDifference)' -- which they are."""
+    f = lambda t: np.where(t > 1.0, 1.0, 0.0) + t
+    with pytest.raises(dk.StencilError, match=r"take the derivative from the other side "
+                                              r"\(BackwardDifference\)$"):
+        ForwardDifference().derivative(f, 1.0)
+    with pytest.raises(dk.StencilError, match=r"use a one-sided scheme \(ForwardDifference/"
+                                              r"BackwardDifference\)"):
+        CentralDifference().derivative(f, 1.0)
+    assert BackwardDifference().derivative(f, 1.0).value == pytest.approx(1.0)

@@ -964,6 +964,11 @@ def _jump_error(sampler: _Sampler, kind: str, i: int, vals: np.ndarray, hp: floa
     lo, hi = sorted((x0, float(side)))
     who = sampler.method.name
     where = f"x[{i}]" if sampler.flat.size > 1 else "x"
+    other = {"forward-difference": "take the derivative from the other side "
+             "(BackwardDifference)", "backward-difference": "take the derivative from the other "
+             "side (ForwardDifference)"}.get(who, "use a one-sided scheme (ForwardDifference/"
+                                                  "BackwardDifference) for the derivative from "
+                                                  "one side")
     grid = ""
     if abs(x0) >= SUBGRID_X:  # e.g. sin at 1e308: the floats there are 2e292 apart
         grid = (f" (at |{where}| = {abs(x0):.3g} neighbouring floats are "
@@ -974,9 +979,7 @@ def _jump_error(sampler: _Sampler, kind: str, i: int, vals: np.ndarray, hp: floa
         f"the step "
         f"shrinks): a discontinuity at or next to {where} (floor, round, sign, a comparison or "
         f"branch), within [{lo:.10g}, {hi:.10g}] (closest sample {float(near):.10g}); f has "
-        f"no derivative there. Differentiate at a point away from the jump, or use a "
-        f"one-sided scheme (ForwardDifference/BackwardDifference) for the derivative from one "
-        f"side"
+        f"no derivative there. Differentiate at a point away from the jump, or {other}"
     )
 
 
