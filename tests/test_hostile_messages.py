@@ -469,3 +469,12 @@ def test_a_one_sided_scheme_meeting_a_jump_is_told_the_other_side():
                                               r"BackwardDifference\)"):
         CentralDifference().derivative(f, 1.0)
     assert BackwardDifference().derivative(f, 1.0).value == pytest.approx(1.0)
+
+
+def test_step_error_at_a_zero_of_f_still_predicts_a_step():
+    """exp(x) - 1 at 0: f(x) = 0 made the round-off term eps |f(x)| / h vanish and every
+    predicted h 0, though the measured optima are 1e-8 (forward) and 3e-6 (central)."""
+    r = step_error(dk.Function.from_expr("exp(x) - 1"), 0.0)
+    assert 1e-9 < r.predicted_h["forward-difference"] < 1e-7
+    assert 1e-7 < r.predicted_h["central-difference"] < 1e-4
+    assert any("f(x) = 0" in n for n in r.notes)

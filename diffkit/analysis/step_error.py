@@ -392,6 +392,11 @@ def step_error(
         except (DiffkitError, FloatingPointError) as exc:
             raise PointError(f"step_error(f, x): {spec.name} cannot be evaluated at x = {x0} "
                              f"({exc}); choose a point inside its domain") from None
+    fscale = abs(fx)  # what the round-off term eps |f| / h scales with
+    if fscale == 0.0:  # f(x) = 0 does not mean f rounds to nothing near x (exp(h) - 1):
+        fscale = _rounding_scale(spec, x0, eps_of(dtype))  # the rounding inside f instead
+        notes.append(f"f(x) = 0: the round-off term uses the rounding inside f near x "
+                     f"({fscale:.2g} in units of eps), not |f(x)|")
     ref = reference_jacobian(spec, np.asarray(x0))
     exact = float(ref.value[0, 0])
     if not ref.exact:
@@ -434,14 +439,14 @@ def step_error(
         c = sch.factor * abs(derivs.get(sch.derivative, np.nan))
         tr = c * hs**sch.order
         ro = (np.full(hs.shape, eps * abs(exact)) if sch.roundoff == 0
-              else sch.roundoff * eps * abs(fx) / hs)
+              else sch.roundoff * eps * fscale / hs)
         trunc[s], round_[s], model[s] = tr, ro, tr + ro
         orders[s] = sch.order
         if sch.roundoff == 0:
             # any h at which the truncation term is below one ulp of f' is optimal
             predicted[s] = float(np.sqrt(eps * abs(exact) / c)) if c > 0 else float("inf")
         else:
-            predicted[s] = float((sch.roundoff * eps * abs(fx) / (sch.order * c))
+            predicted[s] = float((sch.roundoff * eps * fscale / (sch.order * c))
                                  ** (1 / (sch.order + 1))) if c > 0 else float("nan")
 
         finite = np.isfinite(err)
@@ -469,3 +474,22 @@ def step_error(
         optimal_h=optimal, min_error=min_err, predicted_h=predicted, model=model,
         truncation=trunc, roundoff=round_, orders=orders, slopes=slopes,
         fit_range=fit_range, notes=notes)
+
+
+def eps_of(dtype: Any) -> float:
+    return float(np.finfo(dtype).eps)
+
+
+def _rounding_scale(spec: Function, x0: float, eps: float) -> float:
+    """Where f(x) = 0: the size of the rounding of f near x in units of eps (the noise
+    trace's running bound on f's intermediates, :mod:`diffkit.methods.noise`), 1 if f cannot be
+    traced."""
+    from ..methods.noise import _noise_probe
+
+    try:
+        with np.errstate(all="ignore"):
+            _, bound, _, _ = _noise_probe(spec, np.float64(x0))
+        scale = float(np.max(bound)) / eps
+    except Exception:  # code the trace cannot follow: the unit scale
+        return 1.0
+    return scale if scale > 0 and np.isfinite(scale) else 1.0
