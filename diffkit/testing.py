@@ -112,6 +112,12 @@ tolerance too, or below this times ``rtol * max|desired|`` (an entry that is zer
 finite-difference estimate exceeds a tolerance of ``atol``): a reference that cannot resolve
 even that is inconclusive."""
 
+MAX_DEFAULT_RTOL = 0.05
+"""The loosest default ``rtol``: in float16, or with a forward-difference reference of a
+float32 Hessian, the reference's own accuracy would set it to 0.5 .. 5, where ``-grad`` and
+``1.4 * grad`` pass; capped, such a check is inconclusive instead (a reference that cannot
+resolve the tolerance) and names what would resolve it."""
+
 FLOAT32_RTOL = 1e-3
 """``rtol`` floor for an exact reference (AD, symbolic) of a function computing in float32, or
 a check of a float32 point or derivative."""
@@ -199,7 +205,9 @@ def default_tolerances(reference: Any = "central-difference", dtype: Any = np.fl
                 name, low, order, 2 if hessian else 1, margin=10.0)))
         else:
             rtol = max(rtol, FLOAT32_RTOL, _nice_up(20 * low))
-    return rtol, "ATOL_FRACTION * rtol * max|desired|"
+    # never so loose that a 10 % error, a zero or a sign flip passes: where the reference
+    # cannot resolve this, the check is inconclusive (and says what would resolve it)
+    return min(rtol, MAX_DEFAULT_RTOL), "ATOL_FRACTION * rtol * max|desired|"
 
 
 def _reference_name(reference: Any) -> str:
@@ -555,6 +563,13 @@ class TaylorReport:
             return (f"Taylor test of {self.function} passed: the remainder decays with order "
                     f">= {self.min_order} in {len(self.orders)} directions")
         bad = [j for j, o in enumerate(self.orders) if not np.isnan(o) and o < self.min_order]
+        if not bad:  # every direction's remainder stayed at rounding level
+            return (f"Taylor test of {self.function} inconclusive: in direction(s) "
+                    f"{', '.join(f'v{j}' for j, o in enumerate(self.orders) if np.isnan(o))} "
+                    f"|f(x+e v) - f(x) - e grad.v| never rose above the rounding of f (|f| is "
+                    f"large against its change over the steps), so nothing was tested\n"
+                    f"{self.table()}\nhint: check against a reference instead "
+                    f"(check_grad(f, grad, x)), or subtract f's constant part")
         return (f"Taylor test of {self.function} failed: |f(x+e v) - f(x) - e grad.v| decays "
                 f"with order {', '.join(f'{self.orders[j]:.2f}' for j in bad)} in direction(s) "
                 f"{', '.join(f'v{j}' for j in bad)} (a correct gradient gives 2, a wrong one "
@@ -838,7 +853,12 @@ def _reference_derivative(spec: Function, d: Any, x: np.ndarray, reference: Any,
                             f"object or a callable returning the trusted derivative")
         value = _call(spec, reference, x, data, "reference", op)
         err = getattr(value, "error", None)
-        desired = np.asarray(value, dtype=float)
+        try:
+            desired = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            raise OutputShapeError(f"{op}: the reference callable returned "
+                                   f"{short_repr(value)}, which is not an array of numbers; "
+                                   f"return the trusted {kind}") from None
 
         name = getattr(reference, "__name__", "callable")
         est = np.zeros_like(desired) if err is None else np.broadcast_to(
@@ -1124,9 +1144,16 @@ def _check_directional(spec: Function, actual_full: np.ndarray, x: np.ndarray, r
         if ref is None:
             raise SpecError(f"reference={short_repr(reference)} must be a method name, a method "
                             f"object or a callable")
-        full = _call(spec, ref, x, data, "reference", "check_grad")
-        err = getattr(full, "error", None)
-        full = np.asarray(full, dtype=float)
+        value = _call(spec, ref, x, data, "reference", "check_grad")
+        err = getattr(value, "error", None)
+        try:
+            full = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            raise OutputShapeError(f"the reference callable returned {short_repr(value)}, "
+                                   f"which is not an array of numbers; return the trusted "
+                                   f"{kind}") from None
+        _fits(full, actual_full.shape if kind != "gradient" else (x.size,) if full.ndim <= 1
+              else x.shape, kind, "check_grad" if kind == "gradient" else "check_jacobian")
         desired = vs @ full.ravel() if kind == "gradient" else (full.reshape(-1, x.size) @ vs.T).T
         if err is not None:
             e = np.abs(np.asarray(err, dtype=float)).reshape(full.shape)
@@ -1187,6 +1214,14 @@ def check_taylor(f: Any, grad: Any, x: Any, *, directions: int = 3, seed: int = 
     False
     """
     op = "check_taylor"
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 3 <= steps <= 60:
+        raise OutputShapeError(f"{op}(steps={steps!r}): the number of halvings of the step, an "
+                               f"integer from 3 to 60 (e.g. steps=24)")
+    if isinstance(min_order, bool) or not isinstance(min_order, (int, float, np.integer,
+                                                                 np.floating)) \
+            or not 1.0 < min_order <= 2.0:
+        raise OutputShapeError(f"{op}(min_order={min_order!r}): the smallest observed order "
+                               f"that passes, a number in (1, 2] (e.g. min_order=1.6)")
     spec = _as_spec(f, op)
     _check_callable(grad, "grad", op)
     x64, _ = _as_x(spec, x, op)
@@ -1196,6 +1231,7 @@ def check_taylor(f: Any, grad: Any, x: Any, *, directions: int = 3, seed: int = 
     es = 0.5 ** np.arange(steps) * 0.1
     rem = np.empty((len(vs), steps))
     orders = np.full(len(vs), np.nan)
+    seen = np.zeros(len(vs), dtype=bool)  # a rounding-level remainder that still tests g
     for j, v in enumerate(vs):
         line = _line(spec, x64, v)
         slope = float(g.ravel() @ v)
@@ -1207,7 +1243,12 @@ def check_taylor(f: Any, grad: Any, x: Any, *, directions: int = 3, seed: int = 
         if valid:
             tail = valid[-4:]
             orders[j] = float(np.median([np.log2(rem[j, k] / rem[j, k + 1]) for k in tail]))
-    ok = bool(np.all(np.isnan(orders) | (orders >= min_order)))
+        else:  # the remainder stayed at rounding level: exact along v (a linear f), if a
+            # slope off by 0.1 % would have shown above rounding at the first step; not tested
+            # where it would not (|f| of 1e14 against a change of 1)
+            seen[j] = es[0] * 1e-3 * max(abs(slope), float(np.abs(g.ravel()) @ np.abs(v)),
+                                         1e-300) > floor
+    ok = bool(np.all((orders >= min_order) | (np.isnan(orders) & seen)))
     return TaylorReport(ok, orders, es, rem, vs, min_order, spec.name)
 
 

@@ -478,3 +478,56 @@ def test_step_error_at_a_zero_of_f_still_predicts_a_step():
     assert 1e-9 < r.predicted_h["forward-difference"] < 1e-7
     assert 1e-7 < r.predicted_h["central-difference"] < 1e-4
     assert any("f(x) = 0" in n for n in r.notes)
+
+
+@pytest.mark.parametrize("reference", ["complex-step", "forward-difference",
+                                       "central-difference", "richardson"])
+def test_a_low_precision_point_never_loosens_the_check_past_a_sign_flip(reference):
+    """A float16 point set the default rtol from the reference's accuracy in float16: 0.5 to 5,
+    where -grad, 0 and 3 * grad passed. The default is capped at 5 %: a wrong gradient fails,
+    or the check is inconclusive where the reference cannot resolve that."""
+    from diffkit.testing import MAX_DEFAULT_RTOL, default_tolerances
+
+    def f(x):
+        return np.sum(np.sin(x) * 2.0)
+
+    def g(x):
+        return 2.0 * np.cos(x)
+
+    x = np.array([0.5, -1.2, 1.7], dtype=np.float16)
+    assert default_tolerances(reference, np.float16)[0] <= MAX_DEFAULT_RTOL
+    for wrong in (lambda x: -g(x), lambda x: 0.0 * g(x), lambda x: 3.0 * g(x),
+                  lambda x: 1.4 * g(x)):
+        with pytest.warns(dk.testing.GradCheckWarning, match="float16"):
+            assert not check_grad(f, wrong, x, reference=reference).ok
+
+
+def test_the_taylor_test_does_not_pass_what_it_could_not_test():
+    """f = 1e14 + sum(x**2): every remainder stays below the rounding of |f|, the order is
+    unknown, and -grad passed; a linear f's rounding-level remainder still passes (a 0.1 %
+    slip would have shown)."""
+    from diffkit.testing import check_taylor
+
+    x = np.array([0.3, -0.2, 0.9])
+    big = check_taylor(lambda x: 1e14 + np.sum(x**2), lambda x: -2 * x, x)
+    assert not big.ok
+    assert "inconclusive" in big.message()
+    assert not check_grad(lambda x: 1e12 + np.sum(x**2), lambda x: 2.02 * x, x,
+                          reference="taylor").ok
+    assert check_taylor(lambda x: np.sum(3 * x), lambda x: np.full(3, 3.0), x).ok
+    with pytest.raises(dk.DiffkitError, match=r"steps=1"):
+        check_taylor(lambda x: np.sum(x**2), lambda x: 5 * x, x, steps=1)
+    with pytest.raises(dk.DiffkitError, match=r"min_order='a'"):
+        check_taylor(lambda x: np.sum(x**2), lambda x: 2 * x, x, min_order="a")
+
+
+def test_a_reference_callable_that_returns_no_derivative_is_named():
+    f, g, x = (lambda x: np.sum(x**2)), (lambda x: 2 * x), np.array([1.0, 2.0])
+    with pytest.raises(dk.OutputShapeError, match="returned 'ab', which is not an array"):
+        check_grad(f, g, x, reference=lambda x: "ab")
+    with pytest.raises(dk.OutputShapeError, match=r"reference returned shape \(3,\)"):
+        check_grad(f, g, x, reference=lambda x: np.ones(3), directions=2)
+    F = lambda x: np.array([x[0] * x[1], x[0]])
+    J = lambda x: np.array([[x[1], x[0]], [1.0, 0.0]])
+    with pytest.raises(dk.OutputShapeError, match=r"reference returned shape \(1, 2\)"):
+        dk.testing.check_jacobian(F, J, x, reference=lambda x: J(x)[:1], directions=2)
