@@ -531,3 +531,21 @@ def test_a_reference_callable_that_returns_no_derivative_is_named():
     J = lambda x: np.array([[x[1], x[0]], [1.0, 0.0]])
     with pytest.raises(dk.OutputShapeError, match=r"reference returned shape \(1, 2\)"):
         dk.testing.check_jacobian(F, J, x, reference=lambda x: J(x)[:1], directions=2)
+
+
+@pytest.mark.parametrize("method", ["reverse-mode", "reverse-compiled", "auto"])
+def test_nan_in_data_that_f_discards_has_a_gradient(method):
+    """np.where(np.isnan(y), 0, y * w) and np.nansum(y * w) with y = [1, nan, 2]: f = 2.3 and
+    the gradient is [1, 0, 2], but the sweep multiplied the zero cotangent of the discarded
+    entry by its NaN (NaN data raises no floating-point event, so the guard was not used): a
+    DomainError 'choose another point' at every point. A gradient that is not finite is
+    swept again with every record guarded."""
+    import diffkit.numpy as dnp
+
+    y, w = np.array([1.0, np.nan, 2.0]), np.array([0.5, 0.7, 0.9])
+    for f in (lambda w, y: dnp.sum(dnp.where(dnp.isnan(y), 0.0, y * w)),
+              lambda w, y: dnp.nansum(y * w)):
+        np.testing.assert_array_equal(dk.gradient(f, w, method=method, args=(y,)),
+                                      [1.0, 0.0, 2.0])
+    with pytest.raises(dk.DomainError, match="sqrt"):  # a derivative that truly is not finite
+        dk.gradient(lambda x: np.sum(np.sqrt(x)), np.array([0.0, 1.0]), method=method)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import math
 import operator
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -1257,7 +1258,25 @@ class ReverseMode(Method):
         trace, nodes, out = self._record(spec, x)
         value = spec.check(_value_of(out, trace), "gradient", x)
         info = self._info(trace, usage, consumed=True)  # before the sweep consumes it
-        return value, info, self._cotangents(trace, nodes, out, 1.0, x, True)  # (a scalar)
+        g = self._cotangents(trace, nodes, out, 1.0, x, True)  # (a scalar output)
+        if g.dtype.kind == "f" and not math.isfinite(np.add.reduce(g, None)):
+            g = self._guarded(spec, x, g)
+        return value, info, g
+
+    def _guarded(self, spec: Function, x: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """A gradient that is not finite, swept again with every record guarded: a zero
+        cotangent annihilates a NaN or infinite partial. The guard is used where numpy counted
+        a floating-point event while recording; NaN in data raises none, and
+        ``np.where(np.isnan(y), 0, y * w)`` or ``np.nansum(y * w)`` multiplied the zero
+        cotangent of a discarded entry by its NaN (a DomainError at every point). Where the
+        guarded sweep is not finite either, the first gradient stands (and is refused)."""
+        trace, nodes, out = self._record(spec, x)
+        for rec in trace.tape:
+            if rec.__class__ is Record:
+                rec.poisoned = True
+                rec.fast = None
+        again = self._cotangents(trace, nodes, out, 1.0, x, True)
+        return again if math.isfinite(np.add.reduce(again, None)) else g
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         with nullcontext() if current() is None else meter() as usage:
