@@ -122,10 +122,6 @@ operation that reads them last (``v5 = subtract(v1, v3, out=v3)``): no allocatio
 memory already in cache (at n = 1e6 the allocations cost more than the arithmetic). Smaller
 ones keep the operator form, which reads best."""
 
-# the elementwise operators as the numpy ufuncs an in-place line calls
-_OPERATOR_UFUNCS = {"add": np.add, "sub": np.subtract, "mul": np.multiply,
-                    "truediv": np.true_divide, "neg": np.negative, "abs": np.absolute}
-
 
 class NotCompilable(DiffkitError, TypeError):
     """A spec, or a rule, does something the code writer cannot follow (the tape still can);
@@ -1008,12 +1004,16 @@ class _Writer:
         roots: list[frozenset[int]] = [frozenset()] * n  # the fresh arrays a var may view
         sharers: dict[int, list[int]] = {}
         pinned: set[int] = set()  # shared too widely to follow: never lent
-        self.fresh, self.sharers, self.pinned = fresh, sharers, pinned
+        ufuncs: dict[int, tuple[Any, tuple[Any, ...]]] = {}  # fresh var -> its ufunc call
+        self.fresh, self.sharers, self.pinned, self.ufuncs = fresh, sharers, pinned, ufuncs
         for v in p.vars:  # the arrays that could lend: large results of elementwise ufuncs
             value = v.concrete
             if v.kind == OP and value.__class__ is np.ndarray and live[v.id] \
-                    and value.nbytes >= IN_PLACE_BYTES and self.ufunc_of(v) is not None:
-                fresh[v.id] = True  # (a small one can never lend: not followed)
+                    and value.nbytes >= IN_PLACE_BYTES:
+                found = self.ufunc_of(v)
+                if found is not None:  # (a small one can never lend: not followed)
+                    fresh[v.id] = True
+                    ufuncs[v.id] = found
         if not any(fresh):
             return  # nothing could lend: no analysis (a scalar chain's first call)
         for i in order:
@@ -1043,30 +1043,24 @@ class _Writer:
         if value.__class__ is not np.ndarray or not v.shape or value.dtype.kind not in "fc" \
                 or v.runtime != NP or v.params:
             return None
-        op = v.form
-        if op is None:
-            op = _syntax(v.prim, len(v.args), v.params)  # type: ignore[arg-type]
-            if op is not None and op not in _EXACT and op != "pow":
-                op = None
-        if op is None:
-            fn = v.prim.numeric  # type: ignore[union-attr]
-            ok = isinstance(fn, np.ufunc) and fn.nout == 1 and fn.nin == len(v.args) \
-                and v.prim.elementwise  # type: ignore[union-attr]
-            return (fn, v.args) if ok else None
-        if op == "pow":
+        op = v.form or _syntax(v.prim, len(v.args), v.params)  # type: ignore[arg-type]
+        if op == "pow":  # (x ** 0.5 is numpy's sqrt, not its power: only ** 2, as square)
             y = v.args[1]
             y = y.concrete if y.__class__ is Var and y.kind == STATIC else y
             return (np.square, v.args[:1]) if y.__class__ in (int, float, np.float64) \
                 and y == 2 else None
-        uf = _OPERATOR_UFUNCS.get(op)
-        return None if uf is None else (uf, v.args)
+        # an operator's line is its stanza's ufunc on arrays (fold_signs keeps form and prim
+        # together), a function's line the stanza's numeric function
+        fn = v.prim.numeric  # type: ignore[union-attr]
+        ok = isinstance(fn, np.ufunc) and fn.nout == 1 and fn.nin == len(v.args) \
+            and v.prim.elementwise  # type: ignore[union-attr]
+        return (fn, v.args) if ok else None
 
     def lender(self, v: Var, pos: int) -> Var | None:
-        """The argument of ``v`` (statement ``pos``) whose memory ``v`` may be written into:
-        an array this program allocated, of ``v``'s shape and dtype, named, read for the last
-        time here, not an output, and no var that may share its memory read later."""
-        if not self.fresh[v.id] or v.concrete.nbytes < IN_PLACE_BYTES:
-            return None
+        """The argument of ``v`` (a fresh var, statement ``pos``) whose memory ``v`` may be
+        written into: an array this program allocated, of ``v``'s shape and dtype, named, read
+        for the last time here, not an output, and no var that may share its memory read
+        later."""
         last, live = self.last, self.live
         for a in v.args:
             if a.__class__ is Var and a.kind == OP and self.fresh[a.id] and self.named[a.id] \
@@ -1078,13 +1072,13 @@ class _Writer:
         return None
 
     def in_place(self, v: Var, pos: int, into: Var) -> str | None:
-        """The right-hand side of ``v``'s line written into ``into``'s memory."""
-        name = self.ref(into.id, self.context_of(v.context))
-        found = self.ufunc_of(v)
-        if name is None or found is None:
-            return None
-        uf, args = found
+        """The right-hand side of ``v`` (a fresh var: :meth:`lending` found its ufunc call)
+        written into ``into``'s memory."""
         context = self.context_of(v.context)
+        name = self.ref(into.id, context)
+        if name is None:
+            return None
+        uf, args = self.ufuncs[v.id]
         texts = [self.operand(a, pos, context)[0] for a in args]
         return f"{self.ufunc_name(uf)}({', '.join(texts)}, out={name})"
 

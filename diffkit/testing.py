@@ -842,6 +842,19 @@ def _fits(desired: np.ndarray, shape: tuple[int, ...], kind: str, op: str) -> No
             f"with has shape {tuple(shape)}")
 
 
+def _called_reference(spec: Function, reference: Any, x: np.ndarray, data: Data, kind: str,
+                      op: str) -> tuple[np.ndarray, Any]:
+    """A callable reference's derivative at ``x`` as float numbers, and its ``.error`` (if
+    the value carries one)."""
+    value = _call(spec, reference, x, data, "reference", op)
+    try:
+        return np.asarray(value, dtype=float), getattr(value, "error", None)
+    except (TypeError, ValueError):
+        raise OutputShapeError(f"{op}: the reference callable returned {short_repr(value)}, "
+                               f"which is not an array of numbers; return the trusted "
+                               f"{kind}") from None
+
+
 def _reference_derivative(spec: Function, d: Any, x: np.ndarray, reference: Any, h: Any,
                           kind: str, op: str, data: Data
                           ) -> tuple[np.ndarray, np.ndarray, str, float, str]:
@@ -851,14 +864,7 @@ def _reference_derivative(spec: Function, d: Any, x: np.ndarray, reference: Any,
         if not callable(reference):
             raise SpecError(f"reference={short_repr(reference)} must be a method name, a method "
                             f"object or a callable returning the trusted derivative")
-        value = _call(spec, reference, x, data, "reference", op)
-        err = getattr(value, "error", None)
-        try:
-            desired = np.asarray(value, dtype=float)
-        except (TypeError, ValueError):
-            raise OutputShapeError(f"{op}: the reference callable returned "
-                                   f"{short_repr(value)}, which is not an array of numbers; "
-                                   f"return the trusted {kind}") from None
+        desired, err = _called_reference(spec, reference, x, data, kind, op)
 
         name = getattr(reference, "__name__", "callable")
         est = np.zeros_like(desired) if err is None else np.broadcast_to(
@@ -1144,16 +1150,9 @@ def _check_directional(spec: Function, actual_full: np.ndarray, x: np.ndarray, r
         if ref is None:
             raise SpecError(f"reference={short_repr(reference)} must be a method name, a method "
                             f"object or a callable")
-        value = _call(spec, ref, x, data, "reference", "check_grad")
-        err = getattr(value, "error", None)
-        try:
-            full = np.asarray(value, dtype=float)
-        except (TypeError, ValueError):
-            raise OutputShapeError(f"the reference callable returned {short_repr(value)}, "
-                                   f"which is not an array of numbers; return the trusted "
-                                   f"{kind}") from None
-        _fits(full, actual_full.shape if kind != "gradient" else (x.size,) if full.ndim <= 1
-              else x.shape, kind, "check_grad" if kind == "gradient" else "check_jacobian")
+        op = "check_grad" if kind == "gradient" else "check_jacobian"
+        full, err = _called_reference(spec, ref, x, data, kind, op)
+        _fits(full, x.shape if kind == "gradient" else actual_full.shape, kind, op)
         desired = vs @ full.ravel() if kind == "gradient" else (full.reshape(-1, x.size) @ vs.T).T
         if err is not None:
             e = np.abs(np.asarray(err, dtype=float)).reshape(full.shape)

@@ -392,9 +392,10 @@ def step_error(
         except (DiffkitError, FloatingPointError) as exc:
             raise PointError(f"step_error(f, x): {spec.name} cannot be evaluated at x = {x0} "
                              f"({exc}); choose a point inside its domain") from None
+    eps = float(np.finfo(dtype).eps)
     fscale = abs(fx)  # what the round-off term eps |f| / h scales with
     if fscale == 0.0:  # f(x) = 0 does not mean f rounds to nothing near x (exp(h) - 1):
-        fscale = _rounding_scale(spec, x0, eps_of(dtype))  # the rounding inside f instead
+        fscale = _rounding_scale(spec, x0, eps)  # the rounding inside f instead
         notes.append(f"f(x) = 0: the round-off term uses the rounding inside f near x "
                      f"({fscale:.2g} in units of eps), not |f(x)|")
     ref = reference_jacobian(spec, np.asarray(x0))
@@ -406,7 +407,6 @@ def step_error(
     derivs, exact_model = _higher_derivatives(spec, x0, need)
     if not exact_model:
         notes.append("model constants from finite-difference higher derivatives (approximate)")
-    eps = float(np.finfo(dtype).eps)
 
     values, errors, status = {}, {}, {}
     optimal, min_err, predicted = {}, {}, {}
@@ -474,10 +474,6 @@ def step_error(
         optimal_h=optimal, min_error=min_err, predicted_h=predicted, model=model,
         truncation=trunc, roundoff=round_, orders=orders, slopes=slopes,
         fit_range=fit_range, notes=notes)
-
-
-def eps_of(dtype: Any) -> float:
-    return float(np.finfo(dtype).eps)
 
 
 def _rounding_scale(spec: Function, x0: float, eps: float) -> float:

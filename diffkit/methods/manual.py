@@ -14,8 +14,6 @@ from .base import Method
 
 __all__ = ["Manual"]
 
-_CALL = object()  # (_raw's default: call the registered derivative)
-
 
 class Manual(Method):
     """Evaluate the derivative the user wrote by hand (``@f.manual``).
@@ -31,9 +29,13 @@ class Manual(Method):
     def __init__(self) -> None:
         pass
 
-    def _raw(self, spec: Function, x: np.ndarray, value: Any = _CALL) -> np.ndarray:
-        if value is _CALL:
-            value = spec.manual_call(x)
+    def _raw(self, spec: Function, x: np.ndarray) -> np.ndarray:
+        return self._numbers(spec, x, spec.manual_call(x))
+
+    @staticmethod
+    def _numbers(spec: Function, x: np.ndarray, value: Any) -> np.ndarray:
+        """What a hand-written derivative returned, as finite float numbers (a copy), or the
+        error saying what it returned instead."""
         if value is None:
             raise OutputShapeError(
                 f"the hand-written derivative of {spec.name} returned None (a missing return "
@@ -94,7 +96,7 @@ class Manual(Method):
                 f"another method"
             )
         call_checked(spec, x.copy(), "hessian")  # a point outside f's domain: an error here too
-        h = self._raw(spec, x, spec.manual_hessian_fn(*spec.unpack(x)))  # numbers, finite
+        h = self._numbers(spec, x, spec.manual_hessian_fn(*spec.unpack(x)))  # finite numbers
         n = x.size
         if h.shape not in ((n, n), x.shape + x.shape) and not (n == 1 and h.size == 1):
             raise OutputShapeError(
