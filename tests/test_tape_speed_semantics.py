@@ -72,3 +72,62 @@ def test_indexing_a_node_matches_the_stanza_function(index):
     np.add.at(expected, np.arange(4)[index], 3.0 * np.cos(x[index]))
     np.testing.assert_array_equal(g1, g2)
     np.testing.assert_allclose(g1, expected, rtol=1e-15)
+
+
+# ---------------------------------------------------------------- a number for a whole cotangent
+
+_W = np.array([1.5, -0.5, 2.0])
+_ROW = np.array([[0.5, 1.0, -2.0]])
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: x * 3.0, lambda x: 2.0 - x, lambda x: x / _W, lambda x: x ** 2,
+    lambda x: x - x[0],  # a traced scalar: its cotangent sums over the fill
+    lambda x: x[0] * _W,  # a traced scalar times a constant array
+    lambda x: x * _ROW,  # the constant broadcasts x to (1, 3)
+    lambda x: x + x, lambda x: x * x[::-1], lambda x: x @ np.eye(3),
+    lambda x: np.float64(2.0) * x, lambda x: x * 2, lambda x: np.sin(x), lambda x: -x,
+])
+def test_the_recorded_whole_flag_agrees_with_materialize(f):
+    """Record.whole (worked out while recording, read by the sweep) says what _materialize
+    would decide: a number may stand for the whole cotangent exactly where no rule needs its
+    shape."""
+    tr, _, _ = reverse.record(f, (np.array([0.3, -1.2, 2.5]),))
+    for rec in tr.tape:
+        if rec is None or rec.whole is None or not rec.shape:
+            continue
+        kept = reverse._materialize(1.0, rec) is not None and not isinstance(
+            reverse._materialize(1.0, rec), np.ndarray)
+        assert rec.whole == kept, rec
+    # and the gradient of sum(f) through the sweep (fills included) matches the tape's
+    # generic rules
+    x = np.array([0.3, -1.2, 2.5])
+    g = reverse.gradient(lambda x: dnp.sum(f(x)), x)
+    ref = dk.gradient(lambda x: np.sum(f(x)), x, method="richardson")
+    np.testing.assert_allclose(g, ref, rtol=1e-9, atol=1e-12)
+
+
+def test_stand_ins_are_shared_read_only_and_the_cache_is_bounded():
+    a = np.ones((7, 3))
+    s1, s2 = reverse._stand_in(a), reverse._stand_in(np.zeros((7, 3)))
+    assert s1 is s2
+    assert s1.shape == (7, 3)
+    assert s1.strides == (0, 0)
+    assert not s1.flags.writeable
+    assert reverse._stand_in(a.astype(np.float32)).dtype == np.float32
+    for k in range(reverse._STAND_IN_CACHE + 5):
+        reverse._stand_in(np.empty(k + 1))
+    assert len(reverse._STAND_INS) <= reverse._STAND_IN_CACHE
+
+
+def test_checked_call_counts_events_and_unwinds_on_errors():
+    from diffkit.core import FP_EVENTS, checked_call, evaluating
+
+    before = FP_EVENTS.count
+    assert not evaluating()
+    assert checked_call(lambda: (evaluating(), float(np.log(np.float64(0.0))))) == (True, -np.inf)
+    assert FP_EVENTS.count > before  # counted, neither raised nor printed
+    with pytest.raises(ZeroDivisionError):
+        checked_call(lambda: 1 / 0)
+    assert not evaluating()
+    assert np.geterr()["divide"] != "call"

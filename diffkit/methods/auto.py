@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core import checked_call
 from ..errors import DiffkitFallbackWarning, NotTraceableError, UnsupportedPrimitiveError
 from ..results import DerivativeResult
 from ..spec import Function
@@ -210,13 +211,16 @@ def announce(f: Any, r: DerivativeResult, call: str) -> None:
     warnings.warn(DiffkitFallbackWarning(message), stacklevel=_outside_diffkit())
 
 
+_CHECKED_CALL = checked_call.__code__  # numpy's errstate wrapper around it: not user code
+
+
 def _outside_diffkit() -> int:
     """The ``stacklevel`` of the first frame outside diffkit, for the caller of
     :func:`announce`'s ``warnings.warn``: the warning points at the user's call."""
     level = 1
     frame = sys._getframe(1)
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
-            _DIR + os.sep):
+    while frame is not None and (frame.f_code is _CHECKED_CALL or os.path.abspath(
+            frame.f_code.co_filename).startswith(_DIR + os.sep)):
         frame = frame.f_back
         level += 1
     return level

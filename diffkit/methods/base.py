@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..core import checked_evaluation
+from ..core import checked_call, checked_evaluation
 from ..errors import DomainError, UnsupportedPrimitiveError
 from ..results import DerivativeResult
 from ..spec import Function
@@ -54,9 +54,12 @@ class Method:
         :meth:`gradient`."""
         if type(self).gradient is not Method.gradient:  # a method's own public gradient
             return np.asarray(self.gradient(f, x, args=args, kwargs=kwargs).value)
-        with checked_evaluation():
-            spec, xa = prepare(f, x, "gradient", args, kwargs)
-            return self._gradient_array(spec, xa)
+        return checked_call(self._checked_gradient_array, f, x, args, kwargs)
+
+    def _checked_gradient_array(self, f: Any, x: Any, args: tuple[Any, ...],
+                                kwargs: dict[str, Any] | None) -> np.ndarray:
+        spec, xa = prepare(f, x, "gradient", args, kwargs)
+        return self._gradient_array(spec, xa)
 
     def jacobian(self, f: Any, x: Any, *, args: tuple[Any, ...] = (),
                  kwargs: dict[str, Any] | None = None) -> DerivativeResult:

@@ -46,6 +46,7 @@ from ..core import (
     Trace,
     Tracer,
     bind,
+    checked_call,
     checked_evaluation,
     complex_intermediate,
     domain_error,
@@ -102,16 +103,27 @@ _UNREAD = float(0)  # stands for a number argument a rule reads only the shape o
 
 
 def _stand_in(v: np.ndarray) -> np.ndarray:
-    """A zero-stride, read-only array of ``v``'s shape and dtype (built directly: a tenth of
-    ``np.broadcast_to``'s cost): all that a rule reading only the shape needs."""
-    dtype = v.dtype
-    buf = _ZERO_BUFFERS.get(dtype)
-    if buf is None:
-        buf = _ZERO_BUFFERS[dtype] = np.zeros(1, dtype=dtype)
-        buf.flags.writeable = False
-    out = np.ndarray(v.shape, dtype, buf, 0, (0,) * v.ndim)
-    out.flags.writeable = False
+    """A zero-stride, read-only array of ``v``'s shape and dtype: all that a rule reading only
+    the shape needs. Shared (read-only, so safe): one per shape and dtype, kept in a bounded
+    cache (building one costs a microsecond; finding it, a dict lookup)."""
+    key = (v.shape, v.dtype)
+    out = _STAND_INS.get(key)
+    if out is None:
+        dtype = v.dtype
+        buf = _ZERO_BUFFERS.get(dtype)
+        if buf is None:
+            buf = _ZERO_BUFFERS[dtype] = np.zeros(1, dtype=dtype)
+            buf.flags.writeable = False
+        out = np.ndarray(v.shape, dtype, buf, 0, (0,) * v.ndim)
+        out.flags.writeable = False
+        if len(_STAND_INS) >= _STAND_IN_CACHE:
+            _STAND_INS.clear()
+        _STAND_INS[key] = out
     return out
+
+
+_STAND_INS: dict[tuple[tuple[int, ...], np.dtype], np.ndarray] = {}
+_STAND_IN_CACHE = 256  # shapes remembered (a program has few; a sweep over sizes, many)
 
 
 # ============================================================================ the tape
@@ -150,10 +162,15 @@ class Record:
     fast : callable or None
         The stanza's plain-numpy rule (:attr:`Primitive.fast_vjp`) when the record is plain
         and not poisoned, else None: the one test the sweep's fast lanes make.
+    whole : bool or None
+        Whether a number may stand for the whole output cotangent (an elementwise primitive
+        whose arrays all have the output's shape and whose numbers are constants: no rule
+        needs the cotangent's shape); None: not worked out while recording (the sweep does,
+        when a number arrives).
     """
 
     __slots__ = ("ans", "args", "fast", "mask", "params", "parents", "plain", "poisoned",
-                 "positions", "prim", "shape")
+                 "positions", "prim", "shape", "whole")
 
     def __init__(self, prim: Primitive, parents: tuple[int, ...], positions: tuple[int, ...],
                  mask: tuple[bool, ...], args: tuple, params: dict[str, Any], ans: Any,
@@ -169,6 +186,7 @@ class Record:
         self.plain = plain
         self.poisoned = poisoned
         self.fast = prim.fast_vjp if plain and not poisoned else None
+        self.whole = None
 
     def __repr__(self) -> str:
         return f"Record({self.prim.name}, parents={self.parents})"
@@ -193,6 +211,7 @@ def _record(prim: Primitive, parents: tuple[int, ...], positions: tuple[int, ...
     r.plain = plain
     r.poisoned = poisoned
     r.fast = prim.fast_vjp if plain and not poisoned else None
+    r.whole = None
     return r
 
 
@@ -288,6 +307,7 @@ class ReverseTrace(Trace):
                     r.plain = plain
                     r.poisoned = poisoned
                     r.fast = prim.fast_vjp if plain and not poisoned else None
+                    r.whole = shape == v.shape if cls is _ndarray and prim.elementwise else None
                     tape.append(r)
                     if self.log is not None:
                         self.note(prim.name, args, ans, params)
@@ -480,6 +500,7 @@ def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, An
     # the three layouts as locals of the closure: no dict lookup per operation
     lay_1, lay_2, lay_b = layouts[_FIRST], layouts[_SECOND], layouts[_BOTH]
     events = FP_EVENTS
+    elementwise = prim.elementwise
 
     def method(self: Node, other: Any) -> Any:
         tr = self._trace
@@ -509,6 +530,7 @@ def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, An
             parents = (a, b)
             positions, keep_ans, mask, x_read, y_read = lay_b
         acls = ans.__class__
+        whole = None
         if acls is float:  # Python numbers in, a Python number out: nothing to replace
             shape = ()
             plain = True
@@ -533,6 +555,13 @@ def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, An
                 plain = False
             if acls is _ndarray:
                 shape = ans.shape
+                if elementwise:  # (see Record.whole)
+                    whole = (x.shape == shape if cx is _ndarray else a < 0 and (
+                        cx is float or cx is _f64 or cx is int)) and (
+                        y.shape == shape if cy is _ndarray else b < 0 and (
+                            cy is float or cy is _f64 or cy is int))
+                else:
+                    whole = False
             elif acls is _f64:
                 shape = ()
             else:
@@ -554,6 +583,7 @@ def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, An
         r.ans = ans if keep_ans else None
         r.shape = shape
         r.plain = plain
+        r.whole = whole
         # (tr.poison inline: nothing to check until numpy counts an event or a record is)
         if tr.poisoned or events.count != tr.fp_seen:
             r.poisoned = poisoned = tr.poison(parents, ans)
@@ -633,6 +663,7 @@ def _getitem_operator(prim: Primitive) -> Callable[[Node, Any], Any]:
         r.plain = plain
         r.poisoned = poisoned
         r.fast = prim.fast_vjp if plain and not poisoned else None
+        r.whole = False
         tape.append(r)
         if tr.log is not None:
             tr.note(prim.name, (self,), ans, params)
@@ -800,19 +831,27 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
             fast = rec.fast
             if fast is not None:
                 gcls = gi.__class__
-                args = rec.args
-                if (gcls is float or gcls is _f64) and not rec.shape \
-                        and rec.prim.fast_into is None:
-                    pass  # the scalar lane: a number in, numbers (or fills) out
-                elif gcls is _ndarray or gcls in _FILLS:
-                    if rec.shape and (gcls is not _ndarray or not gi.ndim):
-                        gi = _materialize(gi, rec)  # a fill: kept where the record can take it
-                        gcls = gi.__class__
+                if gcls is _ndarray:
+                    if not gi.ndim and rec.shape:  # a 0-d array standing for the whole
+                        gi = _materialize(gi, rec)
+                elif gcls in _FILLS:  # a number: the scalar lane, or a fill of rec.shape
+                    if rec.shape:
+                        whole = rec.whole
+                        if whole is None:
+                            gi = _materialize(gi, rec)  # kept where the record can take it
+                            gcls = gi.__class__
+                        elif not whole:
+                            gi = np.full(rec.shape, gi)
+                            gcls = _ndarray
+                else:
+                    fast = None  # a cotangent the plain rule does not take
+                if fast is not None:
                     into = rec.prim.fast_into
                     if into is not None:
                         p = rec.parents[0]
                         acc = get(p)
                         if acc is None or (p in owned and acc.__class__ is _ndarray):
+                            args = rec.args
                             if acc is None:
                                 x = args[0]
                                 acc = np.zeros(x.shape) if x.dtype is _F64 and (
@@ -827,10 +866,7 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
                                 ct[p] = acc
                                 owned.add(p)
                                 continue
-                else:
-                    fast = None  # a cotangent the plain rule does not take
-                if fast is not None:
-                    cts = fast(gi, rec.ans, args, rec.params, rec.mask)
+                    cts = fast(gi, rec.ans, rec.args, rec.params, rec.mask)
                     del gi
                     parents = rec.parents
                     if len(parents) == 1:  # one traced argument (x * 2.0, sum(x)): inline
@@ -894,6 +930,8 @@ _SWEPT = None  # a record already swept by a consuming sweep (never read again)
 
 def _own(c: Any, like: Any) -> Any:
     """A cotangent handed to the caller: shaped like ``like`` and an array of its own."""
+    if c.__class__ is _ndarray and like.__class__ is _ndarray and c.shape == like.shape:
+        return c if c.base is None and c.flags.writeable else np.array(c)  # (the commonest)
     if isinstance(c, Tracer):
         shape = _shape_of(like)
         if c.shape != shape:
@@ -1052,8 +1090,11 @@ def value_and_gradient(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
     (5.0, array([2., 4.]))
     """
     if not evaluating():  # called directly: one context for the recording and the sweep
-        with checked_evaluation():
-            return value_and_gradient(fun, x)
+        return checked_call(_value_and_gradient, fun, x)
+    return _value_and_gradient(fun, x)
+
+
+def _value_and_gradient(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
     several = x.__class__ is tuple
     xs = x if several else (x,)
     trace, nodes, out = record(lambda *a: fun(a), xs) if several else record(fun, xs)
@@ -1067,10 +1108,15 @@ def value_and_gradient(fun: Callable[[Any], Any], x: Any) -> tuple[Any, Any]:
     usage = current()
     if usage is not None:  # a diffkit.memory.meter is counting
         usage.tape(trace, consumed=True)
+    if not several:  # one argument (its node is tape entry 0)
+        (c,) = sweep(trace.tape, out.id, 1.0, _ENTRY_0, consume=True)
+        return v, _zeros_like(x) if c is None else _own(c, x)
     cts = sweep(trace.tape, out.id, 1.0, [n.id for n in nodes], consume=True)
-    res = tuple(_zeros_like(xi) if c is None else _own(c, xi) for c, xi in zip(cts, xs,
-                                                                               strict=True))
-    return v, res if several else res[0]
+    return v, tuple(_zeros_like(xi) if c is None else _own(c, xi)
+                    for c, xi in zip(cts, xs, strict=True))
+
+
+_ENTRY_0 = (0,)
 
 
 def gradient(fun: Callable[[Any], Any], x: Any) -> Any:
@@ -1250,7 +1296,14 @@ class ReverseMode(Method):
         # meter counts, or a subclass has a _gradient of its own)
         if current() is not None or type(self)._gradient is not ReverseMode._gradient:
             return np.asarray(self._gradient(spec, x).value)
-        g = self._taped_gradient(spec, x, None)[2]
+        trace, nodes, out = self._record(spec, x)  # (_taped_gradient without the info)
+        spec.check(_value_of(out, trace), "gradient", x)
+        g = self._cotangents(trace, nodes, out, 1.0, x, True)
+        del trace, nodes, out  # (the tape's memory back before any second sweep)
+        if g.dtype is _F64 and math.isfinite(np.add.reduce(g, None)):
+            return g  # finite: what check_derivative would return
+        if g.dtype.kind == "f" and not math.isfinite(np.add.reduce(g, None)):
+            g = self._guarded(spec, x, g)
         return check_derivative(spec, g, "gradient", x, self.name)
 
     def _taped_gradient(self, spec: Function, x: np.ndarray, usage: Meter | None
