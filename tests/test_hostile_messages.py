@@ -549,3 +549,48 @@ def test_nan_in_data_that_f_discards_has_a_gradient(method):
                                       [1.0, 0.0, 2.0])
     with pytest.raises(dk.DomainError, match="sqrt"):  # a derivative that truly is not finite
         dk.gradient(lambda x: np.sum(np.sqrt(x)), np.array([0.0, 1.0]), method=method)
+
+
+_NAN_Y = np.array([1.0, np.nan, 3.0, 2.0])
+_NAN_W = np.array([0.5, 2.0, -1.0, 0.7])
+_KEEP = np.array([0, 2, 3])  # the numbers of y: the gradient is the plain reduction's there
+
+
+@pytest.mark.parametrize(("name", "exact"), [
+    ("nansum", lambda y, w: y),
+    ("nanmean", lambda y, w: y / 3),
+    ("nanprod", lambda y, w: y * np.prod(y * w) / (y * w)),
+    ("nanmax", lambda y, w: y * (y * w == np.max(y * w))),
+    ("nanmin", lambda y, w: y * (y * w == np.min(y * w))),
+    ("nanmedian", lambda y, w: y * (y * w == np.median(y * w))),
+    ("nanvar", lambda y, w: y * 2 * (y * w - np.mean(y * w)) / 3),
+    ("nanstd", lambda y, w: y * (y * w - np.mean(y * w)) / (3 * np.std(y * w))),
+])
+@pytest.mark.parametrize("method", ["forward-mode", "reverse-mode", "auto", "richardson"])
+def test_nan_reductions_of_data_times_parameters_have_exact_gradients(name, exact, method):
+    """np.nansum(y * w) with NaN in the data y: forward mode's tangent of y * w is NaN at the
+    NaN entry, and the reduction's JVP weighed it by 0 (0 * NaN): a DomainError at every
+    point -- and Richardson, whose noise model runs the same JVPs, refused with 'crosses a
+    domain edge'. The NaN-ignoring JVPs select (where) instead; every mode gives the exact
+    gradient, 0 at the NaN entry."""
+    fn = getattr(np, name)
+    g = dk.gradient(lambda w: fn(_NAN_Y * w), _NAN_W, method=method)
+    want = np.zeros(4)
+    want[_KEEP] = exact(_NAN_Y[_KEEP], _NAN_W[_KEEP])
+    tol = 1e-8 if method == "richardson" else 1e-13
+    np.testing.assert_allclose(g, want, rtol=tol, atol=tol * 1e-2)
+
+
+@pytest.mark.parametrize("method", ["forward-mode", "reverse-mode"])
+def test_nan_cumulative_reductions_of_data_times_parameters(method):
+    y, w = _NAN_Y, _NAN_W
+    z = np.where(np.isnan(y), 0.0, y * w)  # nancumsum reads NaN as 0, nancumprod as 1
+    g = dk.gradient(lambda w: np.sum(np.nancumsum(y * w) ** 2), w, method=method)
+    c = np.cumsum(z)
+    want = np.where(np.isnan(y), 0.0, y * np.cumsum((2 * c)[::-1])[::-1])
+    np.testing.assert_allclose(g, want, rtol=1e-13)
+    g = dk.gradient(lambda w: np.sum(np.nancumprod(y * w)), w, method=method)
+    p = np.where(np.isnan(y), 1.0, y * w)
+    want = [0.0 if np.isnan(y[i]) else sum(np.prod(p[:k + 1]) / p[i] * y[i]
+                                           for k in range(i, 4)) for i in range(4)]
+    np.testing.assert_allclose(g, want, rtol=1e-13)

@@ -690,3 +690,18 @@ def test_vectorized_output_shape_is_checked():
     with pytest.raises(dk.OutputShapeError, match=r"bad is vectorized=True but returned shape "
                        r"\(\) for a batch of \d+ points"):
         CentralDifference().gradient(bad, [1.0, 2.0])
+
+
+def test_a_failure_with_every_sample_finite_is_not_called_a_domain_edge():
+    """Richardson gives up when no two step levels agree although every sample was finite
+    (that happened on np.nansum(y * w) with NaN data, whose noise model was NaN): the
+    message said 'crosses a domain edge between 0.5 and 0.5 ()'. It now says what happened."""
+    from diffkit.methods.numerical import _Sampler
+
+    m = dk.methods.get("richardson")
+    s = _Sampler(m, dk.Function(lambda x: np.sum(x**2)), np.array([0.5, 2.0]), "jacobian",
+                 m.chunk)
+    msg = str(s.error(((0, 0.5 + 1e-9),)))
+    assert "domain edge" not in msg
+    assert "no two step levels agreed at x[0] = 0.5" in msg
+    assert "f was finite at every sample" in msg

@@ -505,6 +505,12 @@ class _Sampler:
                 f"function has a singularity or domain edge {edge}; use a one-sided scheme "
                 f"pointing away from it or a smaller h"
             )
+        if not reason:  # every point was finite: the levels never agreed, down to this step
+            return StencilError(
+                f"{name}: no two step levels agreed at {where} down to h = {steps}, though f "
+                f"was finite at every sample: f is not smooth there (a kink or a jump), or "
+                f"its rounding noise swamps the differences; try a point nearby, or an AD "
+                f"method (method='auto')")
         also = "" if name == "richardson" else \
             ", or method='richardson', which does it by itself"
         return StencilError(

@@ -434,6 +434,14 @@ def _not_nan(x: Any) -> Any:
     return (~np.isnan(v)).astype(float)
 
 
+def _nan_dropped(t: Any, x: Any) -> Any:
+    """The tangent ``t`` with the entries at x's NaN entries set to 0 by selection (``where``),
+    not by a 0 weight: a NaN of data times a direction is a NaN tangent there (the JVP of
+    ``y * w`` at NaN y), and 0 * NaN would keep it. NaN entries are constants."""
+    keep = _not_nan(x)
+    return t if np.all(keep) else ops.where(keep > 0, t, 0.0)
+
+
 # (their symbolic rules are the plain ones: the symbolic trace refuses NaN constants, so
 # no entry of a symbolic value is NaN)
 nansum = primitive(
@@ -442,7 +450,7 @@ nansum = primitive(
     vjp=(lambda g, ans, x, axis=None, keepdims=False:
          sum_vjp(g, ans, x, axis, keepdims) * _not_nan(x),),
     jvp=(lambda t, ans, x, axis=None, keepdims=False:
-         sum(t * _not_nan(x), axis=axis, keepdims=keepdims),),
+         sum(_nan_dropped(t, x), axis=axis, keepdims=keepdims),),
     samples=_REDUCE_SAMPLES,
     derivative="1 at every number, 0 at NaN entries (constants)",
 )
@@ -460,7 +468,7 @@ nanmean = primitive(
     vjp=(lambda g, ans, x, axis=None, keepdims=False:
          sum_vjp(g, ans, x, axis, keepdims) * _nanmean_share(x, axis),),
     jvp=(lambda t, ans, x, axis=None, keepdims=False:
-         sum(t * _nanmean_share(x, axis), axis=axis, keepdims=keepdims),),
+         sum(_nan_dropped(t, x) * _nanmean_share(x, axis), axis=axis, keepdims=keepdims),),
     samples=_REDUCE_SAMPLES,
     derivative="1/(number of non-NaN entries), 0 at NaN entries (constants)",
 )
@@ -688,7 +696,7 @@ nanprod = primitive(
     vjp=(lambda g, ans, x, axis=None, keepdims=False:
          _prod_vjp(g, ans, _nan_to(x, 1.0), axis, keepdims) * _not_nan(x),),
     jvp=(lambda t, ans, x, axis=None, keepdims=False:
-         _prod_jvp(t * _not_nan(x), ans, _nan_to(x, 1.0), axis, keepdims),),
+         _prod_jvp(_nan_dropped(t, x), ans, _nan_to(x, 1.0), axis, keepdims),),
     samples=prod.primitive.samples,
     derivative="prod(x_j for j != i, NaN entries left out); 0 at NaN entries",
 )
@@ -696,7 +704,7 @@ nancumsum = primitive(
     "nancumsum", np.nancumsum, function=_cumulative("nancumsum"),
     symbolic=cumsum.primitive.symbolic, linear=True,
     vjp=(lambda g, ans, x, axis=None: _cumsum_vjp(g, ans, x, axis) * _not_nan(x),),
-    jvp=(lambda t, ans, x, axis=None: cumsum(t * _not_nan(x), axis=axis),),
+    jvp=(lambda t, ans, x, axis=None: cumsum(_nan_dropped(t, x), axis=axis),),
     samples=cumsum.primitive.samples,
     derivative="d y_k / d x_i = 1 for i <= k; 0 at NaN entries",
 )
@@ -705,7 +713,8 @@ nancumprod = primitive(
     symbolic=cumprod.primitive.symbolic,
     vjp=(lambda g, ans, x, axis=None:
          _cumprod_vjp(g, ans, _nan_to(x, 1.0), axis) * _not_nan(x),),
-    jvp=(lambda t, ans, x, axis=None: _cumprod_jvp(t * _not_nan(x), ans, _nan_to(x, 1.0), axis),),
+    jvp=(lambda t, ans, x, axis=None:
+         _cumprod_jvp(_nan_dropped(t, x), ans, _nan_to(x, 1.0), axis),),
     samples=cumprod.primitive.samples,
     derivative="as cumprod with NaN entries read as 1; 0 at NaN entries",
 )
@@ -782,6 +791,8 @@ def _var_rules(nan: bool) -> tuple[Any, Any]:
     def jvp(t: Any, ans: Any, x: Any, axis: Any = None, ddof: Any = 0,
             keepdims: bool = False) -> Any:
         dev, n = _spread_parts(x, axis, ddof, nan)
+        if nan:
+            t = _nan_dropped(t, x)
         return sum(t * dev * 2 / n, axis=axis, keepdims=keepdims)
 
     return (vjp,), (jvp,)
@@ -811,6 +822,8 @@ def _std_rules(nan: bool) -> tuple[Any, Any]:
     def jvp(t: Any, ans: Any, x: Any, axis: Any = None, ddof: Any = 0,
             keepdims: bool = False) -> Any:
         dev, n = _spread_parts(x, axis, ddof, nan)
+        if nan:
+            t = _nan_dropped(t, x)
         return sum(t * dev * _std_factor(ans, n, x, axis, keepdims), axis=axis,
                    keepdims=keepdims)
 
@@ -907,6 +920,8 @@ def _extremum_rules(largest: bool, nan: bool = False) -> tuple[Any, Any]:
         return sum_vjp(g, ans, x, axis, keepdims) * _extremum_weights(x, axis, largest, nan)
 
     def jvp(t: Any, ans: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        if nan:
+            t = _nan_dropped(t, x)
         return sum(t * _extremum_weights(x, axis, largest, nan), axis=axis, keepdims=keepdims)
 
     return (vjp,), (jvp,)
@@ -1073,8 +1088,8 @@ def _dirac(x: float, *order: Any) -> float:
 _MEDIAN_RULES = (
     (lambda g, ans, x, axis=None, keepdims=False:
      sum_vjp(g, ans, x, axis, keepdims) * _median_weights(x, axis),),
-    (lambda t, ans, x, axis=None, keepdims=False:
-     sum(t * _median_weights(x, axis), axis=axis, keepdims=keepdims),),
+    (lambda t, ans, x, axis=None, keepdims=False:  # (nanmedian's too: NaN entries weigh 0)
+     sum(_nan_dropped(t, x) * _median_weights(x, axis), axis=axis, keepdims=keepdims),),
 )
 _MEDIAN_SAMPLES = (((np.array([0.3, 1.4, -0.2, 0.9, 0.5]),), {"axis": None, "keepdims": False}),
                    ((M,), {"axis": 1, "keepdims": False}),
