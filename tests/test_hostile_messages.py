@@ -594,3 +594,16 @@ def test_nan_cumulative_reductions_of_data_times_parameters(method):
     want = [0.0 if np.isnan(y[i]) else sum(np.prod(p[:k + 1]) / p[i] * y[i]
                                            for k in range(i, 4)) for i in range(4)]
     np.testing.assert_allclose(g, want, rtol=1e-13)
+
+
+def test_a_compiled_hessian_the_tape_cannot_give_is_refused_not_nan():
+    """reverse-compiled's Hessian of np.nansum(y * w**3) with NaN data returned a column of
+    NaN, quietly: the tape's fallback rows were not checked. They are now checked as every
+    method's derivatives are (a DomainError naming the entry)."""
+    y = np.array([1.0, np.nan, 3.0])
+    m = dk.methods.get("reverse-compiled")
+    with pytest.raises(dk.DomainError, match="derivative of f is nan"):
+        dk.hessian(lambda w: np.nansum(y * w**3), np.array([0.5, 2.0, -1.0]),
+                   method="reverse-compiled")
+    with pytest.raises(dk.DomainError, match="derivative of f is nan"):
+        m.hvp(lambda w: np.nansum(y * w**3), np.array([0.5, 2.0, -1.0]), np.ones(3))

@@ -62,7 +62,7 @@ from ..core import FP_EVENTS, REGISTRY, Primitive, checked_evaluation, library_r
 from ..errors import GuardError, OutputShapeError, UnknownMethodError, UnsupportedPrimitiveError
 from ..freevalues import free_values, free_values_unchanged
 from ..results import DerivativeResult
-from ..spec import Function
+from ..spec import Function, check_derivative
 from ..validation import as_function, as_point
 from .base import Method
 from .reverse import ReverseMode
@@ -766,10 +766,10 @@ class ReverseCompiled(Method):
         if out is None:
             from .forward import hvp as forward_hvp
 
-            def tape() -> DerivativeResult:
-                h = forward_hvp(spec.call, x, v)
-                return DerivativeResult(np.asarray(h, dtype=float).reshape(x.shape), nfev=2,
-                                        method="reverse-mode", out_shape=())
+            def tape() -> DerivativeResult:  # (checked: the tape's own refusal, never NaN)
+                h = np.asarray(forward_hvp(spec.call, x, v), dtype=float).reshape(x.shape)
+                return DerivativeResult(check_derivative(spec, h, "hessian", x, "reverse-mode"),
+                                        nfev=2, method="reverse-mode", out_shape=())
             return self._tape(tape, info, status)
         spec.check(out[0], "hessian", x)
         k = spec.nparams
@@ -786,10 +786,11 @@ class ReverseCompiled(Method):
         if out is None:
             from .forward import jvp as forward_jvp
 
-            def tape() -> DerivativeResult:
+            def tape() -> DerivativeResult:  # (checked: the tape's own refusal, never NaN)
                 _, t = forward_jvp(spec.call, x, v)
-                return DerivativeResult(np.asarray(t, dtype=float), nfev=1,
-                                        method="forward-mode", out_shape=np.shape(t))
+                t = check_derivative(spec, np.asarray(t, dtype=float), "jacobian", x,
+                                     "forward-mode")
+                return DerivativeResult(t, nfev=1, method="forward-mode", out_shape=np.shape(t))
             return self._tape(tape, info, status)
         value = spec.check(out[0], "jacobian", x)
         t = np.array(np.broadcast_to(out[1], value.shape), dtype=float)
