@@ -705,3 +705,29 @@ def test_a_failure_with_every_sample_finite_is_not_called_a_domain_edge():
     assert "domain edge" not in msg
     assert "no two step levels agreed at x[0] = 0.5" in msg
     assert "f was finite at every sample" in msg
+
+
+@pytest.mark.parametrize(("f", "x"), [(np.sin, 1e14), (np.cos, 1e16), (lambda x: 1 / x, 1e-300)])
+def test_richardson_where_the_step_reaches_the_float_spacing_says_so(f, x):
+    """The scalar lane divided by a level's width, 0 once x +- h rounds to x: a raw
+    ZeroDivisionError escaped (sin at 1e14, cos at 1e16, 1/x at 1e-300)."""
+    try:
+        r = dk.methods.get("richardson").derivative(f, x)
+    except dk.StencilError as exc:
+        assert "spacing of floats" in str(exc)
+    else:
+        assert not r.ok  # (sin at 1e14: one ulp steps, flagged inaccurate)
+
+
+@pytest.mark.parametrize("method", ["forward-difference", "central-difference"])
+@pytest.mark.parametrize(("f", "x", "exact"), [
+    (np.exp, 700.0, "exp(700)"), (lambda x: x**2, 1e153, "2e153"),
+])
+def test_differences_of_values_near_the_float_range_do_not_overflow(method, f, x, exact):
+    """Stencil weights ~ 1/h times values ~ 1e304 overflowed (inf - inf) although the
+    difference itself does not: dk.derivative returned NaN."""
+    want = float(mpmath.mpf(mpmath.exp(700)) if exact == "exp(700)" else mpmath.mpf(exact))
+    r = dk.methods.get(method).derivative(f, x)
+    assert np.isfinite(r.value)
+    assert abs(r.value - want) <= 3 * r.error
+    assert abs(r.value - want) <= 1e-7 * abs(want)

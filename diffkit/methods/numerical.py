@@ -506,11 +506,15 @@ class _Sampler:
                 f"pointing away from it or a smaller h"
             )
         if not reason:  # every point was finite: the levels never agreed, down to this step
+            floor = all(abs(v - self.flat[i]) <= 4 * np.spacing(abs(self.flat[i])) for i, v in key)
+            why = ("the step reached the spacing of floats at x, so |x| is too large (or "
+                   "too small) for f's scale of variation" if floor else
+                   "f is not smooth there (a kink or a jump), or its rounding noise swamps the "
+                   "differences")
             return StencilError(
                 f"{name}: no two step levels agreed at {where} down to h = {steps}, though f "
-                f"was finite at every sample: f is not smooth there (a kink or a jump), or "
-                f"its rounding noise swamps the differences; try a point nearby, or an AD "
-                f"method (method='auto')")
+                f"was finite at every sample: {why}; try a point nearby, or an AD method "
+                f"(method='auto')")
         also = "" if name == "richardson" else \
             ", or method='richardson', which does it by itself"
         return StencilError(
@@ -894,7 +898,7 @@ def _pilot(sampler: _Sampler, kind: str, pow2: bool = False) -> _Pilot:
         # growing: the noise over the step must keep falling (1e12 + x**2: past |x| ~ 1e6
         # the values, and their rounding, grow like the step squared)
         over = got.noise.max(axis=1) / hp[todo]
-        slope = np.nanmax(np.abs(got.d1), axis=1)
+        slope = np.fmax.reduce(np.abs(got.d1), axis=1)  # (nanmax, no warning if all NaN)
         stale = growing & keep & (over > 0.5 * prev_over[todo]) & (prev_spread[todo] > 0)
         # ... and the variation must grow with the step: a bounded, oscillating function
         # (sin at 1e2 sampled 20 apart) shows none past its period, however noisy the slope
@@ -1355,7 +1359,7 @@ class _FiniteDifference(Method):
             coarse = along_axes(st, flat, h2, lambda i, v: s.axis(i, v, strict=False)[0], s.f0)
         trunc = np.abs(coarse - jac) / (2.0**st.order - 1.0)
         trunc = np.where(np.isfinite(trunc), trunc, np.inf)
-        fscale = np.maximum(np.abs(s.f0)[:, None], np.nanmax(np.abs(vals), axis=1).T)
+        fscale = np.maximum(np.abs(s.f0)[:, None], np.fmax.reduce(np.abs(vals), axis=1).T)
         return TRUNCATION_SAFETY * trunc, rounding.T, fscale
 
     def _hessian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
@@ -1762,6 +1766,8 @@ class Richardson(Method):
                 taken += (fa, fb)
                 fscale = max(fscale, abs(fa), abs(fb))
                 width = (b - xf) - (a - xf)  # the step actually taken (x +- h rounds)
+                if not width > 0:  # h below the spacing of floats at x: no finer level
+                    break
                 if not add(*_central_level(fa, fb, width, max(noise, rf * fscale)),
                            0.5 * width):
                     break
