@@ -139,7 +139,11 @@ class _NoiseTrace(Trace):
                 errs.append(None)
                 tans.append(None)
         z = prim.evaluate(tuple(vals), params)
+        dom = prim.domain
         if not prim.differentiable:  # comparisons, sign: plain values, branches follow them
+            if dom is not None and dom.kinks and prim.elementwise:  # where a branch switches
+                self._near_kink(prim, vals, tans, dom.kinks, dom.kink_vars or (
+                    ((0,),) if len(vals) == 1 else ((0, 1),)))
             return self._staircase(prim, z, vals, errs, tans, params)
         if is_complex(z):  # real rounding bounds only: the plain evaluation instead
             raise complex_intermediate(prim)
@@ -157,7 +161,6 @@ class _NoiseTrace(Trace):
                     terms = t if terms is None else terms + t
             if terms is not None:
                 mag = np.maximum(mag, terms)
-        dom = prim.domain
         if dom is not None and dom.kinks and prim.elementwise:
             kvars = dom.kink_vars or (((0,),) if len(vals) == 1 else ((0, 1),))
             self._near_kink(prim, vals, tans, dom.kinks, kvars)

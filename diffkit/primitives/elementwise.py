@@ -314,6 +314,7 @@ def _dirac_delta(x: float, k: int = 0) -> float:
 sign = primitive(
     "sign", np.sign, symbolic=elementwise_sympy("sign"), sympy_name="sign", analytic=False,
     differentiable=False, formula=("sign",), samples=unary_samples(SPREAD),
+    domain=Domain("all x; jumps at 0", kinks=(0.0,)),
     printer={"DiracDelta": _dirac_delta},
 )
 absolute = primitive(
@@ -666,9 +667,16 @@ def _relation(name: str) -> Callable[..., Any]:
     return elementwise_fn(lambda a, b: getattr(sympy_module(), name)(a, b, evaluate=False))
 
 
+_SWITCH = Domain("all x, y; the answer switches where x = y", kinks=(0.0,))
+"""A comparison's switch: where x = y a branch on it (``np.where(x > 1, a, b)``, ``if x > 1:``)
+may be a kink or a jump of f, which a finite difference must not straddle (the noise trace
+keeps its distance as it keeps maximum's)."""
+
+
 def _comparison(name: str, ufunc: Any, sympy_rel: str, op: str) -> Callable[..., Any]:
     return primitive(name, ufunc, kind="binary", symbolic=_relation(sympy_rel), analytic=False,
-                     differentiable=False, operators=(op,), samples=_TIE_SAMPLES)
+                     differentiable=False, operators=(op,), samples=_TIE_SAMPLES,
+                     domain=_SWITCH)
 
 
 less = _comparison("less", np.less, "Lt", "lt")
