@@ -77,6 +77,12 @@ class Domain:
     period: float | None = None
     moderate: float | None = None
 
+    @property
+    def everywhere(self) -> bool:
+        """Defined for every real argument, with kinks or jumps at most (``text`` says "all
+        x ..."): no argument is outside it, no partial derivative infinite."""
+        return self.text.startswith("all ")
+
     def contains(self, x: Any) -> np.ndarray:
         """Elementwise membership of ``x`` (a real array or scalar)."""
         x = np.asarray(x, dtype=float)

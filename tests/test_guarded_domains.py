@@ -173,3 +173,96 @@ def test_a_branch_discarded_at_every_point(method):
         return np.where(-np.cos(x - x) > 1.0, np.arccosh(-np.cos(x - x)), x * x)
 
     assert dk.derivative(f, -0.261, method=method) == pytest.approx(-0.522, rel=1e-15)
+
+
+# ------------------------------------------------------------ a zero cotangent is not a discard
+
+AD = ["reverse-mode", "forward-mode", "symbolic", "auto", "reverse-compiled"]
+_XW = np.array([[1.0, 0.5], [0.3, 2.0], [-1.0, -1.0]])
+_W = np.ones(2)
+
+
+def _matern52(x, y):
+    r = np.sqrt(np.sum((x - y) ** 2))
+    s = np.sqrt(5.0) * r
+    return (1 + s + s**2 / 3) * np.exp(-s)
+
+
+def _nll(w, X, y):  # a log-link least squares, with the documented np.where guard
+    eta = X @ w
+    return 0.5 * np.sum((np.where(eta > 0, np.log(eta), -1.0) - y) ** 2)
+
+
+def _huber(w, X, y, d=1.0):
+    r = X @ w - y
+    return np.sum(np.where(np.abs(r) <= d, 0.5 * r**2, d * (np.abs(r) - 0.5 * d)))
+
+
+def _relu_fit(w, X, y):
+    return np.sum((np.where(X @ w > 0, X @ w, 0.0) - y) ** 2)
+
+
+def _exact_fit_cases():
+    eta = _XW @ _W
+    y_nll = np.where(eta > 0, np.log(np.abs(eta)), -1.0)  # every residual 0
+    jac = np.where(eta > 0, 1 / np.abs(eta), 0.0)[:, None] * _XW
+    relu = (_XW @ _W > 0)[:, None] * _XW
+    return {
+        "log link": (_nll, (_XW, y_nll), jac.T @ jac),
+        "huber": (_huber, (_XW, _XW @ _W), _XW.T @ _XW),
+        "relu": (_relu_fit, (_XW, np.maximum(_XW @ _W, 0.0)), 2 * relu.T @ relu),
+        "sqrt guard": (lambda x: np.sum((np.where(x > 0, np.sqrt(x), 0.0) - 1) ** 2), (),
+                       np.diag([0.0, 0.5])),
+    }
+
+
+@pytest.mark.parametrize("case", ["log link", "huber", "relu", "sqrt guard"])
+@pytest.mark.parametrize("method", AD)
+def test_a_hessian_at_an_exact_fit_keeps_the_zero_residuals_curvature(case, method):
+    """At an exact fit every residual's cotangent is 0, but not because np.where discarded
+    it: the guard that lets a zero cotangent annihilate a discarded entry's infinite partial
+    also annihilated the derivative of finite contributions -- Hessians came back zero (the
+    reverse engine's guarded records, forward-over-reverse, and the symbolic method's
+    Piecewise guard, which now applies only where a primitive upstream is undefined)."""
+    f, data, want = _exact_fit_cases()[case]
+    x = np.array([-1.0, 1.0]) if case == "sqrt guard" else _W
+    h = dk.hessian(f, x, method=method, args=data)
+    np.testing.assert_allclose(h, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", AD)
+@pytest.mark.parametrize(("f", "x", "exact"), [
+    (lambda x: np.sum(np.cos(np.sqrt(x))), np.array([0.0, 1.0]), [-0.5, -np.sin(1) / 2]),
+    (lambda k, t: np.cos(np.sqrt(k) * t), [0.0, 2.0], [-2.0, 0.0]),
+    (lambda x: np.arccos(x[0]) ** 2 + x[1], np.array([1.0, 0.5]), [-2.0, 1.0]),
+])
+def test_zero_times_an_infinite_partial_inside_the_domain_is_not_zero(method, f, x, exact):
+    """cos(sqrt(k)) is entire in k, but AD meets sqrt'(0) = inf times a zero cotangent
+    (sin(0)): the retry that guards every record (for NaN data np.where discards) returned 0,
+    silently. A value inside its primitive's domain is not a discarded entry: 0 * inf stays
+    NaN there and the method refuses (or gets the limit right)."""
+    g = _refused_or(lambda: dk.gradient(f, x, method=method))
+    if isinstance(g, dk.DomainError):
+        assert "derivative is not finite" in str(g)
+    else:
+        np.testing.assert_allclose(g, exact, rtol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["forward-mode", "auto", "reverse-compiled", "reverse-mode"])
+def test_the_matern_hessian_where_the_points_meet_is_not_zero(method):
+    """Matern 5/2 at x = y has Hessian -5/3 I (k = 1 - 5/6 |x - y|^2 + ...); sqrt of the
+    zero distance met a zero cotangent and the guard made the Hessian zero, 'ok'."""
+    y = np.array([0.3, -0.2])
+    h = _refused_or(lambda: dk.hessian(_matern52, y.copy(), method=method, args=(y,)))
+    if isinstance(h, dk.DomainError):
+        assert "sqrt" in str(h)
+    else:
+        np.testing.assert_allclose(h, -5 / 3 * np.eye(2), rtol=1e-8)
+
+
+def _refused_or(call):
+    """The call's result, or the DomainError it raised (a refusal is an honest answer)."""
+    try:
+        return call()
+    except dk.DomainError as exc:
+        return exc

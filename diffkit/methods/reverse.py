@@ -155,10 +155,11 @@ class Record:
         The output's shape.
     plain : bool
         No traced value among ``args`` and ``ans`` (the fast rules may be used).
-    poisoned : bool
+    poisoned : bool or int
         numpy counted a floating-point event while computing it (a NaN or an infinity, say
         ``sqrt`` of an entry ``np.where`` then discards): its VJP lets a zero cotangent
-        annihilate an infinite partial (see :func:`_guarded_vjps`).
+        annihilate an infinite partial (see :func:`_guarded_vjps`); :data:`_AGAIN` on a second
+        sweep with every record guarded.
     fast : callable or None
         The stanza's plain-numpy rule (:attr:`Primitive.fast_vjp`) when the record is plain
         and not poisoned, else None: the one test the sweep's fast lanes make.
@@ -736,19 +737,80 @@ def _guarded_vjps(rec: Record, g: Any) -> list[tuple[int, Any]]:
     prim = rec.prim
     shape = rec.shape
     gf = np.broadcast_to(g, shape) if shape else g
-    zero = np.asarray(gf) == 0
     full = tuple(np.broadcast_to(a, shape) if shape and _shape_of(a) != shape else a
                  for a in rec.args)
     out = []
-    for p, k in zip(rec.parents, rec.positions, strict=True):
+    for p, k in _pairs(rec.parents, rec.positions):
         rule = prim.vjp_rule(k)
         if rule is None:
             continue
         c = np.asarray(rule(gf, rec.ans, *full, **rec.params))
-        if c.shape == zero.shape and not np.all(np.isfinite(c)):
-            c = np.where(zero, 0.0, c)
+        drop = _discarded(rec, gf, c, strict=rec.poisoned is _AGAIN)
+        if drop is not None:
+            c = np.where(drop, 0.0, c)
         out.append((p, sum_to(c, _shape_of(rec.args[k]))))
     return out
+
+
+def _discarded(rec: Record, g: Any, c: Any, strict: bool = True) -> np.ndarray | None:
+    """Where a zero cotangent annihilates a contribution ``c`` that is not a number (a mask of
+    the output's shape, or None): ``g`` is 0 there and ``c`` NaN or infinite -- never where
+    ``c`` is a number (a zero cotangent at an exact fit keeps the derivative of its
+    contribution, which a Hessian needs).
+
+    ``strict``: also only where the record's own value is not a number -- an argument or the
+    output NaN or infinite, or the first argument outside the primitive's domain (``sqrt`` of
+    a negative entry ``np.where`` discards; NaN in data ``np.nansum`` skips). A number whose
+    partial is infinite (``sqrt`` at 0, ``arccos`` at 1) is then the derivative's own
+    singularity: 0 * inf stays NaN and is refused (``cos(sqrt(k))`` at 0 has a derivative, but
+    not the one 0 * inf = 0 gives; the Matern kernel's Hessian where its points meet). Strict
+    are second sweeps of a gradient that was not finite, and traced contributions (Hessians);
+    a record numpy flagged while recording keeps the zero cotangent's rule on the first
+    sweep, so the branch ``np.where`` does not take at its switch (``sqrt`` at 0 below
+    ``where(x > 0, ...)``) contributes nothing, as forward mode's selection gives.
+    ``g`` and ``c`` may be traced: the mask is read from their values, a constant."""
+    gv, cv = np.asarray(_plain_value(g)), np.asarray(_plain_value(c))
+    if gv.dtype.kind not in "fc" or cv.dtype.kind not in "fc" or cv.shape != rec.shape:
+        return None
+    with np.errstate(invalid="ignore"):
+        drop = (gv == 0) & ~np.isfinite(cv)
+    if not drop.any():
+        return None
+    if not strict:
+        return drop
+    shape = rec.shape
+    bad = np.zeros(shape, dtype=bool)
+    held = [a for a in rec.args if not _is_stand_in(a)]  # (what the VJP reads)
+    if rec.ans is not None:
+        held.append(rec.ans)
+    for v in held:
+        v = np.asarray(_plain_value(v))
+        if v.dtype.kind in "fc":
+            bad |= ~np.isfinite(np.broadcast_to(v, shape))
+    dom = rec.prim.domain
+    if dom is not None and (dom.lo is not None or dom.hi is not None) and rec.args \
+            and not _is_stand_in(rec.args[0]):
+        first = np.asarray(_plain_value(rec.args[0]))
+        if first.dtype.kind == "f":
+            bad |= ~dom.contains(np.broadcast_to(first, shape))
+    drop &= bad
+    return drop if drop.any() else None
+
+
+_AGAIN = 2
+"""``Record.poisoned`` on the second sweep of a gradient that was not finite: every record
+guarded, strictly (see :func:`_discarded`)."""
+
+
+def _is_stand_in(a: Any) -> bool:
+    return a.__class__ is _ndarray and a is _STAND_INS.get((a.shape, a.dtype))
+
+
+def _plain_value(v: Any) -> Any:
+    """The numbers under a (possibly nested) traced value."""
+    while isinstance(v, Tracer):
+        v = v._value
+    return v
 
 
 def record_vjps(rec: Record, g: Any) -> list[tuple[int, Any]]:
@@ -764,12 +826,14 @@ def record_vjps(rec: Record, g: Any) -> list[tuple[int, Any]]:
         # traced values (a Hessian): the same guard, written with primitives so the outer
         # trace differentiates through it
         out = []
-        for p, k in zip(rec.parents, rec.positions, strict=True):
+        for p, k in _pairs(rec.parents, rec.positions):
             rule = prim.vjp_rule(k)
             if rule is not None:
                 c = rule(g, rec.ans, *rec.args, **rec.params)
                 if _shape_of(c) == _shape_of(g):
-                    c = ops.where(ops.equal(g, 0.0), 0.0, c)
+                    drop = _discarded(rec, g, c)  # (a constant mask: the tangent of c
+                    if drop is not None:  # stays where it is a number)
+                        c = ops.where(drop, 0.0, c)
                 out.append((p, c))
         return out
     if rec.fast is not None and not isinstance(g, Tracer):
@@ -1354,7 +1418,7 @@ class ReverseMode(Method):
         trace, nodes, out = self._record(spec, x)
         for rec in trace.tape:
             if rec.__class__ is Record:
-                rec.poisoned = True
+                rec.poisoned = _AGAIN  # (guarded strictly: see _discarded)
                 rec.fast = None
         again = self._cotangents(trace, nodes, out, 1.0, x, True)
         return again if math.isfinite(np.add.reduce(again, None)) else g

@@ -392,7 +392,11 @@ class _Traced:
             seed = sympy.Integer(1)
         adjoint: dict[int, Any] = {id(out): trace.new(seed)}
         memo: dict[Any, bool] = {}
-        for t in _ancestors(out):
+        order = _ancestors(out)
+        # an infinite partial (0 * inf below a where) needs a primitive defined on part of the
+        # line only, upstream of the contribution: where each is undefined (see _annihilated)
+        undefined = _undefined_where(order)
+        for t in order:
             g = adjoint.pop(id(t), None)
             if g is None or t.node is None:
                 if g is not None:
@@ -406,8 +410,8 @@ class _Traced:
                 if rule is None:
                     continue
                 contribution = rule(g, t, *node.args, **node.params)
-                if node.prim.elementwise:
-                    contribution = _annihilated(contribution, g, memo)
+                if node.prim.elementwise and undefined.get(id(t)):
+                    contribution = _annihilated(contribution, g, memo, undefined[id(t)])
                 prev = adjoint.get(id(a))
                 adjoint[id(a)] = contribution if prev is None else prev + contribution
         grads: list[Any] = []
@@ -458,21 +462,91 @@ def _zero(v: Any) -> bool:
     return isinstance(v, sympy.Number) and v.is_zero is True
 
 
-def _annihilated(c: Any, g: Any, memo: dict[Any, bool]) -> Any:
-    """An elementwise VJP's contribution ``c`` with zero where its cotangent ``g`` is zero.
+_UNKNOWN: Any = object()  # a condition this code cannot write: the zero cotangent alone decides
+_MAX_CONDITIONS = 8
+
+
+def _defined_everywhere(node: Any) -> bool:
+    """Whether the node's primitive is defined, with finite partials, for every argument:
+    a domain of "all x" (kinks at most), or a power with a constant integer exponent."""
+    dom = node.prim.domain
+    if dom is None or dom.everywhere:
+        return True
+    args = node.args
+    return bool(dom.integer_exponent_only and len(args) > 1
+                and not isinstance(args[1], SymbolicTracer)
+                and np.all(np.mod(np.asarray(args[1], dtype=float), 1) == 0))
+
+
+def _outside(node: Any) -> Any:
+    """Where the node's primitive is undefined, as a traced relation on its first argument
+    (``x < 0`` for sqrt), or :data:`_UNKNOWN` where its domain has no bounds to write."""
+    dom = node.prim.domain
+    x = node.args[0] if node.args else None
+    if (dom.lo is None and dom.hi is None) or not isinstance(x, SymbolicTracer):
+        return _UNKNOWN
+    out = None
+    if dom.lo is not None:
+        out = (ops.less_equal if dom.lo_open else ops.less)(x, dom.lo)
+    if dom.hi is not None:
+        above = (ops.greater_equal if dom.hi_open else ops.greater)(x, dom.hi)
+        out = above if out is None else ops.logical_or(out, above)
+    return out
+
+
+def _undefined_where(order: list[SymbolicTracer]) -> dict[int, Any]:
+    """For each traced value: the conditions under which a primitive it is computed from is
+    undefined (a dict of tracer id -> {node id: relation}), :data:`_UNKNOWN` where one cannot
+    be written (or too many), absent where every primitive upstream is defined everywhere."""
+    found: dict[int, Any] = {}
+    for t in reversed(order):  # inputs first
+        node = t.node
+        if node is None:
+            continue
+        conds: Any = {}
+        for a in node.args:
+            up = found.get(id(a)) if isinstance(a, SymbolicTracer) else None
+            if up is _UNKNOWN:
+                conds = _UNKNOWN
+                break
+            if up:
+                conds.update(up)
+        if conds is not _UNKNOWN and node.prim.elementwise and not _defined_everywhere(node):
+            own = _outside(node)
+            conds = _UNKNOWN if own is _UNKNOWN else {**conds, id(node): own}
+        if conds is not _UNKNOWN and len(conds) > _MAX_CONDITIONS:
+            conds = _UNKNOWN
+        if conds is _UNKNOWN or conds:
+            found[id(t)] = conds
+    return found
+
+
+def _annihilated(c: Any, g: Any, memo: dict[Any, bool], undefined: Any) -> Any:
+    """An elementwise VJP's contribution ``c`` with zero where its cotangent ``g`` is zero and
+    a primitive upstream is undefined (``undefined``: their relations, or :data:`_UNKNOWN`).
 
     Below an ``np.where`` the cotangent is a ``Piecewise`` that is zero for the discarded
     branch, and the discarded branch's partial derivative may be infinite there (``sqrt`` of a
     negative): 0 * inf must be 0, as in the reverse engine. The guard is itself a ``where`` on
     traced values, so a second sweep (the Hessian) differentiates through it; only cotangents
-    that hold a ``Piecewise`` are guarded, so programs without ``where`` are unchanged.
+    that hold a ``Piecewise`` are guarded, so programs without ``where`` are unchanged. A
+    cotangent that is zero where everything upstream is defined -- an exact fit, a stationary
+    point -- keeps its contribution, whose derivative the Hessian needs (guarded on the zero
+    alone, the Hessian of a least-squares fit through np.where was zero at an exact fit).
     """
     gv = g.value if isinstance(g, SymbolicTracer) else g
     entries = gv.ravel() if isinstance(gv, np.ndarray) else (gv,)
     if not any(_zero(e) or _selected(e, memo) for e in entries) or np.shape(gv) != np.shape(
             c.value if isinstance(c, SymbolicTracer) else c):
         return c
-    return ops.where(ops.equal(g, 0.0), 0.0, c)
+    cond = ops.equal(g, 0.0)
+    if undefined is not _UNKNOWN:
+        rels = list(undefined.values())
+        out = rels[0]
+        for r in rels[1:]:
+            out = ops.logical_or(out, r)
+        cond = ops.logical_and(cond, out)
+    return ops.where(cond, 0.0, c)
 
 
 def _ancestors(out: SymbolicTracer) -> list[SymbolicTracer]:
