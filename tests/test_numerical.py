@@ -753,3 +753,15 @@ def test_a_branch_on_a_comparison_is_a_kink_a_difference_must_not_straddle(f, dx
     r = dk.methods.get(method).gradient(f, np.array([0.5, 0.7]))  # far from it: no effect
     assert r.ok
     np.testing.assert_allclose(r.value, [1.0, 1.0], rtol=1e-8)
+
+
+def test_a_row_of_a_jacobian_that_does_not_move_is_judged_against_the_matrix():
+    """An output that does not depend on x has a zero Jacobian row; its absolute error
+    estimate (1e-13) was divided by the row's own largest entry, 0: 'inaccurate' for the
+    Cholesky factor's upper triangle under Richardson. It is judged against the whole
+    matrix's largest entry."""
+    f = lambda x: np.array([x[0] ** 2 + x[1], 3.0 + 0.0 * x[0], np.sin(x[1])])
+    r = dk.methods.get("richardson").jacobian(f, np.array([0.7, 1.3]))
+    assert r.ok, r.status
+    np.testing.assert_allclose(r.value, [[1.4, 1.0], [0.0, 0.0], [0.0, np.cos(1.3)]],
+                               rtol=1e-10, atol=1e-12)

@@ -1139,6 +1139,9 @@ def _judged(method: Any, r: DerivativeResult, noise: Noise | None, order: int = 
         else value.reshape(1, -1)
     errs = err.reshape(rows.shape)
     scale = np.abs(rows).max(axis=1, keepdims=True)
+    # a row that is 0 (an output that does not move: a Cholesky factor's upper triangle) is
+    # judged against the whole matrix's largest entry, not against itself
+    scale = np.where(scale == 0, np.abs(rows).max(), scale)
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(errs == 0, 0.0, errs / scale)
     rel = np.where(np.isnan(rel), np.inf, rel)
