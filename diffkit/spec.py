@@ -289,6 +289,18 @@ def check_output(spec: Function, value: Any, op: str, x: Any) -> np.ndarray:
     return arr
 
 
+def math_domain_error(exc: Exception, name: str, x: Any) -> Exception:
+    """``exc`` as a :class:`~diffkit.errors.DomainError` when it is the ``math`` module's
+    refusal (``math.sqrt(-1e-9)``: "math domain error", ``math.exp(1000)``: "math range
+    error") -- a point outside f's domain, as NaN from numpy is, so a finite difference steps
+    away from it; any other exception unchanged (the user's own error)."""
+    text = str(exc)
+    if text not in ("math domain error", "math range error"):
+        return exc
+    return DomainError(f"{name} at x = {_short_array(x)}: {text} (a math-module function "
+                       f"outside its domain or range); choose a point inside f's domain")
+
+
 def check_derivative(spec: Function, value: Any, op: str, x: Any, method: str) -> Any:
     """``value`` (a derivative computed by ``method``) when finite; else the
     :class:`~diffkit.errors.DomainError` naming the primitive applied outside its derivative's
@@ -608,7 +620,11 @@ class Function:
         The output is normalized (:func:`normalize_output`): a list of values becomes one
         array, and ``None``, strings and ragged lists raise :class:`OutputError`.
         """
-        return normalize_output(self.fn(*self.unpack(x)))
+        try:
+            out = self.fn(*self.unpack(x))
+        except (ValueError, OverflowError) as exc:
+            raise math_domain_error(exc, self.name, x) from None
+        return normalize_output(out)
 
     @staticmethod
     def output(out: Any) -> Any:

@@ -765,3 +765,21 @@ def test_a_row_of_a_jacobian_that_does_not_move_is_judged_against_the_matrix():
     assert r.ok, r.status
     np.testing.assert_allclose(r.value, [[1.4, 1.0], [0.0, 0.0], [0.0, np.cos(1.3)]],
                                rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["auto", "richardson", "central-difference"])
+def test_the_math_modules_domain_error_at_a_stencil_point_is_a_domain_edge(method):
+    """math.sqrt near 0: a stencil point below 0 raised ValueError('math domain error'),
+    which escaped raw (np.sqrt gives NaN there, which a finite difference steps away from).
+    It is the same domain edge now; at a point outside the domain, a DomainError."""
+    import math
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dk.DiffkitFallbackWarning)
+        d = dk.derivative(lambda x: math.sqrt(x), 1e-6, method=method)
+    assert abs(d - 500.0) <= 1e-6 * 500
+    with pytest.raises(dk.DomainError, match="math domain error"):
+        dk.derivative(lambda x: math.sqrt(x), -1.0, method="central-difference")
+    with pytest.raises(ValueError, match="invalid literal"):  # the user's own error: as it is
+        dk.derivative(lambda x: int("a") + x, 1.0, method="central-difference")

@@ -1616,8 +1616,8 @@ class _ScalarSampler:
         self.nfev += 1
         try:
             v = self.fn(_f64(t))
-        except (DomainError, FloatingPointError):
-            raise _Fallback(self.nfev) from None
+        except (DomainError, FloatingPointError, ValueError, OverflowError):
+            raise _Fallback(self.nfev) from None  # (the general path says what it was)
         if v.__class__ is not _f64:
             if not isinstance(v, (float, np.floating)):
                 try:
