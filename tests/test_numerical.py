@@ -783,3 +783,29 @@ def test_the_math_modules_domain_error_at_a_stencil_point_is_a_domain_edge(metho
         dk.derivative(lambda x: math.sqrt(x), -1.0, method="central-difference")
     with pytest.raises(ValueError, match="invalid literal"):  # the user's own error: as it is
         dk.derivative(lambda x: int("a") + x, 1.0, method="central-difference")
+
+
+def _bump(x):
+    return np.exp(-((1e4 * (x - 1.0)) ** 2)) + x
+
+
+_BUMP_SLOPE = float(mpmath.diff(lambda t: mpmath.exp(-((10**4 * (t - 1)) ** 2)) + t,
+                                mpmath.mpf(1.0003)))
+
+
+def test_richardson_sees_a_feature_narrower_than_its_first_step():
+    """A bump 1e-4 wide next to x: every level from the first step 1.24 down agreed on the
+    linear term's slope, 1, error 6e-16, 'ok' (exact -6.4) -- central differences never
+    evaluate f(x). The even part (f(x+h) + f(x-h))/2 - f(x) that does not shrink with h
+    says the levels saw past something; the sequence starts again below it."""
+    r = dk.methods.get("richardson").derivative(_bump, 1.0003)
+    assert abs(r.value - _BUMP_SLOPE) <= 3 * r.error
+    assert abs(r.value - _BUMP_SLOPE) <= 1e-8 * abs(_BUMP_SLOPE)
+    g = dk.methods.get("richardson").gradient(lambda v: _bump(v[0]) + v[1] ** 2,
+                                              np.array([1.0003, 2.0]))
+    np.testing.assert_allclose(g.value, [_BUMP_SLOPE, 4.0], rtol=1e-8)
+    assert np.all(np.abs(g.value - [_BUMP_SLOPE, 4.0]) <= 3 * g.error)
+    wrong = dk.testing.check_grad(lambda v: _bump(v[0]) + v[1] ** 2,
+                                  lambda v: np.array([0.0, 2 * v[1]]), np.array([1.0003, 2.0]),
+                                  reference="richardson")
+    assert not wrong.ok
