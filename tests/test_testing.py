@@ -723,3 +723,23 @@ def test_errors_inside_a_check_name_the_checker_option():
                           "reference could not differentiate f:")
     assert "reference='richardson'" in msg
     assert "method='" not in msg
+
+
+@pytest.mark.parametrize(("f", "grad", "x"), [
+    (lambda x: np.sum(np.exp(x.astype(np.float32))), np.exp, np.array([0.1, 0.2, 0.3])),
+    (lambda x: np.sum((x + 1e6) ** 2 - 1e12 - 2e6 * x), lambda x: 2 * x, np.array([0.3, 0.7])),
+])
+def test_the_taylor_test_measures_the_remainder_above_fs_own_rounding(f, grad, x):
+    """A float32 f: below a float32 ulp x + e v rounds back to x and the remainder is exactly
+    e * slope (order 1), read against float64's rounding floor -- the exact gradient failed.
+    A float64 f with cancellation: the finest remainders are f's noise (order 0). The floor is
+    f's own rounding unit and the noise the finest steps show; where a 0.1 % slip could not
+    show above it, the test is inconclusive (a 1 % slip passed a first fix)."""
+    exact = check_taylor(f, grad, x)
+    assert exact.verdict == "inconclusive"
+    assert "0.1 % error in grad.v would not show" in exact.message()
+    for wrong in (1.01, 1.001, -1.0):
+        assert not check_taylor(f, lambda x, c=wrong: c * np.asarray(grad(x)), x).ok
+    clean = (lambda x: np.sum(np.exp(x)), np.exp, x)  # in float64, without cancellation:
+    assert check_taylor(*clean).verdict == "pass"  # the same test sees a 0.1 % slip
+    assert check_taylor(clean[0], lambda x: 1.001 * np.exp(x), x).verdict == "fail"
