@@ -62,7 +62,8 @@ class Domain:
     argument ``i`` itself, ``(i, j)`` for ``x_i - x_j`` (copysign ``((0,),)``, clip
     ``((0, 1), (0, 2))``), ``poles`` points where it is infinite, repeated every
     ``period`` if given (tan), and ``moderate`` the largest ``|x|`` worth feeding a function
-    that grows fast (exp).
+    that grows fast (exp). ``nonzero``: argument positions that must not be 0 (the divisor
+    of ``divide``, ``remainder``: ``(1,)``).
     """
 
     text: str
@@ -76,6 +77,7 @@ class Domain:
     poles: tuple[float, ...] = ()
     period: float | None = None
     moderate: float | None = None
+    nonzero: tuple[int, ...] = ()
 
     @property
     def everywhere(self) -> bool:

@@ -266,3 +266,24 @@ def _refused_or(call):
         return call()
     except dk.DomainError as exc:
         return exc
+
+
+def _ratio_huber(x, y):
+    r = y / x - 2.0
+    return np.where(np.abs(r) < 1, 0.5 * r**2, np.abs(r) - 0.5)
+
+
+@pytest.mark.parametrize(("f", "x", "want"), [
+    (lambda x, y: np.where(x > 0, (y / x - 2.0) ** 2, 0.0), [1.0, 2.0],
+     [[8.0, -4.0], [-4.0, 2.0]]),
+    (_ratio_huber, [1.0, 2.0], [[4.0, -2.0], [-2.0, 1.0]]),
+    (lambda x: np.where(x > 0, (x / 2 - 1) ** 2, x), 2.0, [[0.5]]),  # a constant divisor
+])
+@pytest.mark.parametrize("method", ["symbolic", "reverse-mode", "forward-mode"])
+def test_a_division_below_a_where_keeps_the_exact_fits_curvature(f, x, want, method):
+    """A ratio residual y / x - 2 through np.where, at its zero: the symbolic guard for the
+    division (its domain, y != 0, had no bounds to write) fell back to 'g == 0', and the
+    Hessian was zero. The divisor's zero is written now (Domain.nonzero), a constant divisor
+    needs no guard."""
+    np.testing.assert_allclose(np.atleast_2d(dk.hessian(f, x, method=method)), want,
+                               rtol=1e-12, atol=1e-12)

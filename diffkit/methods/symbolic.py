@@ -478,20 +478,39 @@ def _defined_everywhere(node: Any) -> bool:
                 and np.all(np.mod(np.asarray(args[1], dtype=float), 1) == 0))
 
 
-def _outside(node: Any) -> Any:
-    """Where the node's primitive is undefined, as a traced relation on its first argument
-    (``x < 0`` for sqrt), or :data:`_UNKNOWN` where its domain has no bounds to write."""
+def _outside(node: Any, shape: tuple[int, ...]) -> Any:
+    """Where the node's primitive is undefined, as a traced relation on its arguments
+    (``x < 0`` for sqrt, ``y == 0`` for a divisor), None where it is defined for every value
+    they take (a constant divisor), or :data:`_UNKNOWN` where its domain has nothing to
+    write."""
     dom = node.prim.domain
-    x = node.args[0] if node.args else None
-    if (dom.lo is None and dom.hi is None) or not isinstance(x, SymbolicTracer):
+    args = node.args
+    x = args[0] if args else None
+    bounded = dom.lo is not None or dom.hi is not None
+    if not (bounded or dom.nonzero) or (bounded and not isinstance(x, SymbolicTracer)):
         return _UNKNOWN
+    if any(isinstance(a, SymbolicTracer) and _shape(a) != shape for a in args):
+        return _UNKNOWN  # (a relation on a broadcast argument is not one per output entry)
     out = None
     if dom.lo is not None:
         out = (ops.less_equal if dom.lo_open else ops.less)(x, dom.lo)
     if dom.hi is not None:
         above = (ops.greater_equal if dom.hi_open else ops.greater)(x, dom.hi)
         out = above if out is None else ops.logical_or(out, above)
-    return out
+    for k in dom.nonzero:  # a divisor: undefined where it is 0
+        if k >= len(args):
+            continue
+        if not isinstance(args[k], SymbolicTracer):
+            if np.any(np.asarray(args[k], dtype=float) == 0):
+                return _UNKNOWN
+            continue  # a constant divisor that is not 0: defined
+        zero = ops.equal(args[k], 0.0)
+        out = zero if out is None else ops.logical_or(out, zero)
+    return out  # (None: defined for every value of the traced arguments)
+
+
+def _shape(t: Any) -> tuple[int, ...]:
+    return np.shape(t.value if isinstance(t, SymbolicTracer) else t)
 
 
 def _undefined_where(order: list[SymbolicTracer]) -> dict[int, Any]:
@@ -504,16 +523,20 @@ def _undefined_where(order: list[SymbolicTracer]) -> dict[int, Any]:
         if node is None:
             continue
         conds: Any = {}
+        shape = _shape(t)
         for a in node.args:
             up = found.get(id(a)) if isinstance(a, SymbolicTracer) else None
-            if up is _UNKNOWN:
-                conds = _UNKNOWN
-                break
+            if up is _UNKNOWN or (up and (not node.prim.elementwise or _shape(a) != shape)):
+                conds = _UNKNOWN  # (conditions hold entry by entry only along elementwise
+                break  # primitives that keep the shape)
             if up:
                 conds.update(up)
         if conds is not _UNKNOWN and node.prim.elementwise and not _defined_everywhere(node):
-            own = _outside(node)
-            conds = _UNKNOWN if own is _UNKNOWN else {**conds, id(node): own}
+            own = _outside(node, shape)
+            if own is _UNKNOWN:
+                conds = _UNKNOWN
+            elif own is not None:
+                conds = {**conds, id(node): own}
         if conds is not _UNKNOWN and len(conds) > _MAX_CONDITIONS:
             conds = _UNKNOWN
         if conds is _UNKNOWN or conds:

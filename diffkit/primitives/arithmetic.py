@@ -132,7 +132,7 @@ def _divide_np(g: Any, ans: Any, args: Any, params: Any, w: Any) -> Any:
 divide = primitive(
     "divide", np.divide, kind="binary", symbolic=operator.truediv, operators=("truediv",),
     numpy=("divide", "true_divide"),
-    domain=Domain("y != 0"),
+    domain=Domain("y != 0", nonzero=(1,)),
     # d(x/y) = dx/y - x dy/y**2 = dx/y - ans dy/y; the y partial as -(g/y) ans, the product
     # vjp_numpy computes (written programs then share g/y, and give the tape's numbers)
     vjp=(
@@ -344,7 +344,7 @@ _MOD_SAMPLES = (  # x / y kept away from integers, where the remainder jumps
 remainder = primitive(
     "remainder", np.remainder, kind="binary", symbolic=_quotient_sympy("floor", remainder=True),
     numpy=("remainder", "mod"), sympy_name="Mod", analytic=False, operators=("mod",),
-    domain=Domain("y != 0"), derivative_domain=Domain("x/y not an integer (a jump)"),
+    domain=Domain("y != 0", nonzero=(1,)), derivative_domain=Domain("x/y not an integer (a jump)"),
     # x mod y = x - y floor(x/y), floor's slope is 0: d = dx - floor(x/y) dy
     vjp=(lambda g, ans, x, y: unbroadcast(g, x),
          lambda g, ans, x, y: unbroadcast(-g * ops.floor(x / y), y)),
@@ -355,7 +355,7 @@ remainder = primitive(
 fmod = primitive(
     "fmod", np.fmod, kind="binary", symbolic=_quotient_sympy("trunc", remainder=True),
     analytic=False, printer=STEP_PRINTERS,
-    domain=Domain("y != 0"), derivative_domain=Domain("x/y not a nonzero integer (a jump)"),
+    domain=Domain("y != 0", nonzero=(1,)), derivative_domain=Domain("x/y not a nonzero integer (a jump)"),
     # fmod(x, y) = x - y trunc(x/y) (the sign of x, as C's fmod)
     vjp=(lambda g, ans, x, y: unbroadcast(g, x),
          lambda g, ans, x, y: unbroadcast(-g * ops.trunc(x / y), y)),
@@ -367,7 +367,7 @@ floor_divide = primitive(
     "floor_divide", np.floor_divide, kind="binary",
     symbolic=_quotient_sympy("floor", remainder=False),
     analytic=False, differentiable=False, operators=("floordiv",),
-    domain=Domain("y != 0"), samples=_MOD_SAMPLES,
+    domain=Domain("y != 0", nonzero=(1,)), samples=_MOD_SAMPLES,
     derivative="0 (a step function of x/y)",
 )
 positive = primitive(
