@@ -210,3 +210,14 @@ def test_bool_constants_in_arithmetic_are_zero_and_one():
                                       + x * np.array([True, False, True])
                                       + dnp.where(x > 1.5, x**2, x)), x, method="symbolic")
     np.testing.assert_array_equal(g, [3.0, 5.0, 8.0])
+
+
+@pytest.mark.parametrize(("text", "x"), [("x/x", 0.0), ("x**2/x", 0.0), ("sqrt(x)**2", -2.0),
+                                         ("log(x) - log(x) + x", -1.0), ("exp(log(x))", -2.0)])
+def test_a_point_where_f_is_not_defined_is_refused_though_sympy_simplified_it_away(text, x):
+    """sympy simplifies as it builds (x/x is 1, sqrt(x)**2 is x): the compiled value was
+    finite at points where f is NaN, and the symbolic derivative came back (1.0 for x**2/x
+    at 0). f is evaluated as numpy computes it first, as every method does."""
+    f = dk.Function.from_expr(text)
+    with pytest.raises(dk.DiffkitError):
+        dk.derivative(f, x, method="symbolic")

@@ -51,7 +51,7 @@ from ..freevalues import free_values, free_values_unchanged
 from ..parse import check_name
 from ..primitives import ops
 from ..results import DerivativeResult
-from ..spec import Function, check_derivative, check_value
+from ..spec import Function, check_derivative, check_output, check_value
 from ..validation import as_function, not_scalar
 from .base import Method
 from .cse import cse
@@ -924,7 +924,17 @@ class Symbolic(Method):
 
     def _evaluate(self, spec: Function, t: _Traced, what: str, x: np.ndarray) -> np.ndarray:
         coords = x.ravel().tolist()
-        # f itself first: a point outside f's domain is refused, as by every method
+        # f itself first: a point outside f's domain is refused, as by every method -- as
+        # numpy computes it too: sympy simplifies as it builds (x/x is 1, sqrt(x)**2 is x), so
+        # the compiled value can be finite where f is not
+        try:
+            plain = spec.call(x.copy())
+        except DiffkitError:
+            raise
+        except Exception:  # code only a tracer runs (round(x, 1) of an array): the compiled
+            plain = None  # value decides alone
+        if plain is not None:
+            check_output(spec, plain, "jacobian", x)
         value, _ = self._run_compiled(t, "value", coords)
         if value is None or not np.all(np.isfinite(value)):
             located = located_domain_error(spec.fn, spec.unpack(x))
