@@ -221,3 +221,18 @@ def test_a_point_where_f_is_not_defined_is_refused_though_sympy_simplified_it_aw
     f = dk.Function.from_expr(text)
     with pytest.raises(dk.DiffkitError):
         dk.derivative(f, x, method="symbolic")
+
+
+def test_compiled_symbolic_code_keeps_every_digit_of_a_float_constant():
+    """sympy prints floats to 15 digits in generated code (x - 3.14159265358979): the
+    derivative of x**2/2 - pi x at pi was 3.1e-15, and np.where(x > np.pi, ...) took the
+    wrong branch two ulps below pi."""
+    import math
+
+    assert dk.derivative(dk.Function(lambda x: x**2 / 2 - np.pi * x), math.pi,
+                         method="symbolic") == 0.0
+    below = np.nextafter(np.nextafter(np.pi, 0), 0)
+    k = dk.Function(lambda x: np.where(x > np.pi, x**2, -x))
+    assert dk.derivative(k, below, method="symbolic") == -1.0
+    h = dk.Function(lambda x: (x - np.sqrt(2.0)) ** 2)
+    assert dk.derivative(h, 1.41421356, method="symbolic") == 2 * (1.41421356 - np.sqrt(2.0))

@@ -466,6 +466,24 @@ _UNKNOWN: Any = object()  # a condition this code cannot write: the zero cotange
 _MAX_CONDITIONS = 8
 
 
+def _full_precision_printer(lenient: bool, namespace: dict[str, Any]) -> Any:
+    """lambdify's own printer for its modules (with the settings lambdify gives the printer it
+    picks), writing every float constant with all 17 digits: sympy prints 15
+    (``x - 3.14159265358979``), so ``x**2/2 - np.pi*x`` had derivative 3e-15 at pi and
+    ``np.where(x > np.pi, ...)`` took the wrong branch a few ulps below pi."""
+    from sympy.printing.numpy import NumPyPrinter
+    from sympy.printing.pycode import PythonCodePrinter
+
+    base = NumPyPrinter if lenient else PythonCodePrinter
+    cls = _PRINTERS.setdefault(base, type(f"Full{base.__name__}", (base,), {
+        "_print_Float": lambda self, e: repr(float(e))}))
+    return cls({"fully_qualified_modules": False, "inline": True,
+                "allow_unknown_functions": True, "user_functions": {k: k for k in namespace}})
+
+
+_PRINTERS: dict[Any, Any] = {}
+
+
 def _defined_everywhere(node: Any) -> bool:
     """Whether the node's primitive is defined, with finite partials, for every argument:
     a domain of "all x" (kinks at most), or a power with a constant integer exponent."""
@@ -894,6 +912,8 @@ class Symbolic(Method):
                 modules=[{**compiled_namespace(), **lenient_space},
                          "numpy" if lenient else "math"],
                 cse=lambda _: (replacements, reduced), docstring_limit=0,
+                printer=_full_precision_printer(
+                    lenient, {**compiled_namespace(), **lenient_space}),
             )
         return store[key]
 
