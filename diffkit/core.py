@@ -603,6 +603,14 @@ def _overflows(prim: Primitive, args: tuple[Any, ...]) -> bool:
         not bool(np.any(np.isnan(out)))
 
 
+def innermost(x: Any) -> Any:
+    """The value inside every layer of tracing: a plain number or array (sympy values under a
+    symbolic trace)."""
+    while isinstance(x, Tracer):
+        x = x._value
+    return x
+
+
 def is_complex(value: Any) -> bool:
     """Whether ``value`` is a complex array or number (the result of a primitive)."""
     if value.__class__ is np.ndarray:

@@ -1115,12 +1115,13 @@ def _precision_note(unit: float, precision: str, op: str) -> list[str]:
             f"are that precision's"]
 
 
-def _value(spec: Function, x: np.ndarray) -> np.ndarray:
-    """f(x) as a float array; f returning None, a bool, a string, an object array ... is
-    refused as every method refuses it (:func:`diffkit.validation.check_value`)."""
+def _value(spec: Function, x: np.ndarray, dtype: Any = float) -> np.ndarray:
+    """f(x) as a float array (``dtype=None``: in the dtype f returns); f returning None, a
+    bool, a string, an object array ... is refused as every method refuses it
+    (:func:`diffkit.validation.check_value`)."""
     with np.errstate(all="ignore"):
         out = spec.call(x)
-    return np.asarray(check_value(out, spec.name, "jacobian"), dtype=float)
+    return np.asarray(check_value(out, spec.name, "jacobian"), dtype=dtype)
 
 
 def _directions(k: int, x: np.ndarray, seed: int) -> np.ndarray:
@@ -1250,8 +1251,7 @@ def check_taylor(f: Any, grad: Any, x: Any, *, directions: int = 3, seed: int = 
     x64, _ = _as_x(spec, x, op)
     g = _as_derivative(_call(spec, grad, x64, name="grad", op=op), x64.shape, "grad", "gradient", op).astype(float)
     vs = _directions(directions, x64, seed)
-    with np.errstate(all="ignore"):  # (_value, keeping the dtype f returns)
-        v0 = np.asarray(check_value(spec.call(x64), spec.name, "jacobian"))
+    v0 = _value(spec, x64, dtype=None)  # (in the dtype f returns)
     f0 = float(v0)
     # the rounding unit f computes in (float32 f: its eps, not float64's -- below a float32
     # ulp x + e v rounds back to x and the remainder is exactly e * slope, order 1)

@@ -51,6 +51,7 @@ from ..core import (
     complex_intermediate,
     domain_error,
     evaluating,
+    innermost,
     is_complex,
     library_routes,
 )
@@ -769,7 +770,7 @@ def _discarded(rec: Record, g: Any, c: Any, strict: bool = True) -> np.ndarray |
     sweep, so the branch ``np.where`` does not take at its switch (``sqrt`` at 0 below
     ``where(x > 0, ...)``) contributes nothing, as forward mode's selection gives.
     ``g`` and ``c`` may be traced: the mask is read from their values, a constant."""
-    gv, cv = np.asarray(_plain_value(g)), np.asarray(_plain_value(c))
+    gv, cv = np.asarray(innermost(g)), np.asarray(innermost(c))
     if gv.dtype.kind not in "fc" or cv.dtype.kind not in "fc" or cv.shape != rec.shape:
         return None
     with np.errstate(invalid="ignore"):
@@ -784,13 +785,13 @@ def _discarded(rec: Record, g: Any, c: Any, strict: bool = True) -> np.ndarray |
     if rec.ans is not None:
         held.append(rec.ans)
     for v in held:
-        v = np.asarray(_plain_value(v))
+        v = np.asarray(innermost(v))
         if v.dtype.kind in "fc":
             bad |= ~np.isfinite(np.broadcast_to(v, shape))
     dom = rec.prim.domain
     if dom is not None and (dom.lo is not None or dom.hi is not None) and rec.args \
             and not _is_stand_in(rec.args[0]):
-        first = np.asarray(_plain_value(rec.args[0]))
+        first = np.asarray(innermost(rec.args[0]))
         if first.dtype.kind == "f":
             bad |= ~dom.contains(np.broadcast_to(first, shape))
     drop &= bad
@@ -804,13 +805,6 @@ guarded, strictly (see :func:`_discarded`)."""
 
 def _is_stand_in(a: Any) -> bool:
     return a.__class__ is _ndarray and a is _STAND_INS.get((a.shape, a.dtype))
-
-
-def _plain_value(v: Any) -> Any:
-    """The numbers under a (possibly nested) traced value."""
-    while isinstance(v, Tracer):
-        v = v._value
-    return v
 
 
 def record_vjps(rec: Record, g: Any) -> list[tuple[int, Any]]:

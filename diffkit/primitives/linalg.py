@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core import Domain, Tracer
+from ..core import Domain, Tracer, innermost
 from ..errors import DomainError, UnsupportedPrimitiveError
 from ._stanza import (
     is_traced,
@@ -82,11 +82,7 @@ def _refuse(message: str) -> UnsupportedPrimitiveError:
     return UnsupportedPrimitiveError(message)
 
 
-def _plain(x: Any) -> Any:
-    """The number under any nesting of tracers (an object array for a symbolic one)."""
-    while isinstance(x, Tracer):
-        x = x._value
-    return x
+_plain = innermost  # the number under any nesting of tracers (object arrays: symbolic)
 
 
 def _mT(x: Any) -> Any:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core import Tracer, bind, holds_tracer
+from ..core import Tracer, bind, holds_tracer, innermost
 from ..errors import UnsupportedPrimitiveError
 from ._stanza import (
     POS,
@@ -48,11 +48,7 @@ _UNSET: Any = np._NoValue  # numpy's own "not given" (numpy's functions pass it 
 # ============================================================================ shared helpers
 
 
-def _numbers(x: Any) -> Any:
-    """The numbers under a (possibly nested) traced value: floats, or sympy expressions."""
-    while isinstance(x, Tracer):
-        x = x._value
-    return x
+_numbers = innermost  # the numbers under a traced value: floats, or sympy expressions
 
 
 def _is_symbolic(v: Any) -> bool:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core import REGISTRY, Tracer, bind
+from ..core import REGISTRY, Tracer, bind, innermost
 from ..errors import NotTraceableError, OutputShapeError, UnsupportedPrimitiveError
 from ._stanza import (
     M,
@@ -252,11 +252,7 @@ scatter = primitive(
 )
 
 
-def _innermost(x: Any) -> Any:
-    """The value inside every layer of tracing (a plain number or array, or sympy values)."""
-    while isinstance(x, Tracer):
-        x = x._value
-    return x
+_innermost = innermost
 
 
 _MASK_HELP = (
