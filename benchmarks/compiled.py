@@ -64,7 +64,8 @@ def _number(fn: Callable[[], Any], budget: float = 0.02) -> int:
 
 def paired(f: Callable[[], Any], tools: dict[str, Callable[[], Any]], repeats: int
            ) -> tuple[dict[str, float], float]:
-    """Median of tool/f over repeats (f timed before each tool), and f's median time."""
+    """Median of tool/f over repeats (f timed before each tool, each after one untimed
+    call), and f's median time."""
     f()
     for g in tools.values():
         g()  # warm: caches, jit
@@ -74,7 +75,12 @@ def paired(f: Callable[[], Any], tools: dict[str, Callable[[], Any]], repeats: i
     tf = []
     for _ in range(repeats):
         for k, g in tools.items():
+            # one untimed call before each block: each is timed in its steady state (at
+            # n = 1e6 the first call after another function's pays the system's page faults
+            # for the memory that one freed, 2 ms of 8 here, whichever comes first)
+            f()
             a = _time(f, nf)
+            g()
             ratios[k].append(_time(g, numbers[k]) / a)
             tf.append(a)
     return {k: float(np.median(v)) for k, v in ratios.items()}, float(np.median(tf))

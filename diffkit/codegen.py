@@ -93,7 +93,7 @@ from .core import (
 )
 from .errors import DiffkitError, GuardError, NotTraceableError
 
-__all__ = ["Guard", "Program", "Var", "build", "write"]
+__all__ = ["Guard", "Program", "Var", "Workspace", "build", "write"]
 
 INPUT, STATIC, OP = 0, 1, 2
 """Kinds of :class:`Var`: a parameter of the program, a value known without the point, an
@@ -121,6 +121,15 @@ IN_PLACE_BYTES = 2048
 operation that reads them last (``v5 = subtract(v1, v3, out=v3)``): no allocation, and the
 memory already in cache (at n = 1e6 the allocations cost more than the arithmetic). Smaller
 ones keep the operator form, which reads best."""
+
+
+KEEP_BYTES = 64 * 1024
+"""Intermediates at least this large are written into memory the program keeps between calls
+(:class:`Workspace`): numpy allocates smaller ones faster than a call takes its set."""
+
+WORKSPACE_BYTES = 1 << 28
+"""Memory a program may keep between calls for its intermediates (see :class:`Workspace`);
+beyond it, further intermediates are allocated by each call."""
 
 
 class NotCompilable(DiffkitError, TypeError):
@@ -762,6 +771,7 @@ def _rule_call(prim: Primitive, k: int, kind: str) -> Primitive:
 _INTO_CALLS: dict[tuple[Primitive, bool], Primitive] = {}
 _IN_PLACE: set[Primitive] = set()  # add into their first argument
 _ACCUMULATORS: set[Primitive] = set()  # make or add into a sweep's accumulator: never shared
+_INTO_OF: dict[Primitive, Primitive] = {}  # an accumulator's call -> the primitive it adds for
 
 
 def _into_call(prim: Primitive, first: bool) -> Primitive:
@@ -791,6 +801,7 @@ def _into_call(prim: Primitive, first: bool) -> Primitive:
         got = Primitive(name=name, numeric=numeric, differentiable=False)
         got.fast_for = into
         _INTO_CALLS[key] = got
+        _INTO_OF[got] = prim
         _ACCUMULATORS.add(got)
         if not first:
             _IN_PLACE.add(got)
@@ -879,8 +890,8 @@ _PHASE_COMMENT = {
     TANGENT: "# the tangents, v_dot = (dv/dx) x_dot, in forward order",
 }
 _HELPERS = {"float64": np.float64, "unchanged": unchanged, "array": np.array, "abs": abs,
-            "slice": slice}
-RESERVED = frozenset({*_HELPERS, "Retrace"})
+            "slice": slice, "zeros": np.zeros, "empty": np.empty}
+RESERVED = frozenset({*_HELPERS, "Retrace", "workspace"})
 """Names the written code uses besides its own: not available as parameter names."""
 
 
@@ -932,12 +943,28 @@ class _Writer:
             _, node, suffix, value, _, _ = ev
             if value.__class__ is Var and value.kind == OP and value.phase != PRIMAL:
                 prefer.setdefault(value.id, (node, suffix))
+        allocs: dict[int, tuple[Any, tuple[Any, ...]]] = {}  # var -> the ufunc call making it
+        for v in p.vars:  # the arrays this program allocates: large results of numpy ufuncs
+            value = v.concrete
+            if v.kind == OP and value.__class__ is np.ndarray and live[v.id] \
+                    and value.nbytes >= IN_PLACE_BYTES:
+                found = self.ufunc_of(v)
+                if found is not None:  # (a small one is neither lent nor kept: not followed)
+                    allocs[v.id] = found
+        self.ufuncs = allocs
         named = [False] * n
         for i in range(n):
             if live[i]:
                 v = p.vars[i]
-                named[i] = (uses[i] != 1 or i in guarded or i in self.output_ids or (
-                    (v.phase == PRIMAL or i in prefer) and not _large(v.concrete)))
+                # (an array the program may keep is named, to be written into that memory)
+                named[i] = (uses[i] != 1 or i in guarded or i in self.output_ids
+                            or (i in allocs and v.concrete.nbytes >= KEEP_BYTES)
+                            or ((v.phase == PRIMAL or i in prefer) and not _large(v.concrete)))
+        self.subscripts = subscripts = self.subscript_accumulators(live)
+        for i in subscripts:  # (written as statements: x_bar[1:] += v1_bar)
+            named[i] = True
+            if p.vars[i].prim in _IN_PLACE:
+                named[p.vars[i].args[0].id] = True
         depth = [0] * n  # a chain of single-use temporaries is cut every INLINE_DEPTH levels
         for i in range(n):
             if not live[i]:
@@ -992,29 +1019,180 @@ class _Writer:
         self.dying = dying
         self.prefer = prefer
         self.lending(order)
+        self.destinations(uses)
+
+    def subscript_accumulators(self, live: list[bool]) -> set[int]:
+        """The sweep's accumulators (:func:`_into_call`) for a primitive written as a
+        subscript (``getitem``) with a basic index, which select each entry once: written as
+        ``x_bar = zeros(shape)``, ``x_bar[:-1] = v2_bar``, ``x_bar[1:] += v1_bar`` (an
+        assignment where no earlier cotangent reached the entries: pages written once)."""
+        out = set()
+        for v in self.p.vars:
+            origin = _INTO_OF.get(v.prim)  # type: ignore[arg-type]
+            if origin is None or not live[v.id] or _SUBSCRIPT not in origin.operators \
+                    or set(v.params) != {"index"} or v.concrete.__class__ is not np.ndarray \
+                    or not v.shape:
+                continue
+            probe = np.zeros(v.shape, dtype=bool)
+            try:
+                picked = probe[v.params["index"]]
+            except (IndexError, TypeError, ValueError):
+                continue
+            if picked.__class__ is np.ndarray and not np.shares_memory(picked, probe):
+                continue  # an advanced index may pick an entry twice: added by the call
+            if v.prim in _IN_PLACE and v.args[0].__class__ is not Var:
+                continue
+            out.add(v.id)
+        return out
+
+    def destinations(self, uses: list[int]) -> None:
+        """Plan the subscript accumulators' lines: ``self.assign`` (the entries of a
+        cotangent no earlier one reached: ``=``, else ``+=``), and ``self.dest``, the arrays
+        written straight into the gradient (``add(v1_bar, t, out=x_bar[:-1])``, no copy):
+        a fresh array (a ufunc's result) read only where it is assigned to such entries,
+        directly or as a reshaped view whose entries are the same (checked on the traced
+        shapes), of the entries' dtype. The accumulator is then allocated before that line
+        (``self.hoist``: var -> the accumulator to allocate first)."""
+        p = self.p
+        self.assign: dict[int, bool] = {}
+        self.dest: dict[int, tuple[int, tuple[int, ...] | None]] = {}
+        self.hoist: dict[int, int] = {}
+        self.zeroed: dict[int, np.ndarray | None] = {}  # first accumulator -> entries to zero
+        cover: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}  # accumulator -> (its
+        # first, the entries a cotangent reached, the entries read before any was written)
+        last_of: dict[int, int] = {}  # first accumulator -> the chain's last
+        for i in sorted(self.subscripts):
+            v = p.vars[i]
+            index = v.params["index"]
+            if v.prim in _IN_PLACE:
+                old, g = v.args[0], v.args[1]
+                first, covered, read = cover.pop(old.id, (None, None, None))
+                if covered is None:
+                    continue  # (a chain begun by a call: added)
+                fresh = not np.any(covered[index])
+                if not fresh:
+                    read[index] |= ~covered[index]  # type: ignore[index]
+            else:
+                g, first = v.args[0], i
+                covered, fresh = np.zeros(v.shape, dtype=bool), True
+                read = np.zeros(v.shape, dtype=bool)
+            covered[index] = True  # type: ignore[index]
+            cover[i] = (first, covered, read)  # type: ignore[assignment]
+            last_of[first] = i  # type: ignore[index]
+            self.assign[i] = fresh
+            if not fresh or g.__class__ is not Var or g.kind != OP:
+                continue
+            u, shape = g, None
+            if g.id not in self.ufuncs and len(g.args) == 1 and g.args[0].__class__ is Var \
+                    and uses[g.id] == 1 and not self.named[g.id]:
+                u, shape = g.args[0], g.args[0].shape  # a reshaped view of a fresh array
+            if u.id not in self.ufuncs or uses[u.id] != 1 or u.id in self.output_ids \
+                    or u.id in self.pinned or u.concrete.dtype != v.concrete.dtype \
+                    or not self.named[u.id] or u.id in self.dest \
+                    or any(w != g.id for w in self.sharers.get(u.id, ())):
+                continue
+            probe = np.arange(math.prod(v.shape)).reshape(v.shape)
+            region = probe[index]
+            if shape is not None:
+                try:
+                    view = region.reshape(shape)
+                    same = np.shares_memory(view, probe) and np.array_equal(
+                        np.asarray(g.prim.numeric(view, **g.params)), region)  # type: ignore
+                except Exception:  # the view op takes no such array: not followed
+                    same = False
+                if not same:
+                    continue
+            elif region.shape != u.shape:
+                continue
+            self.dest[u.id] = (i, shape)
+            self.hoist[u.id] = first  # type: ignore[assignment]
+            self.keeps.discard(u.id)
+        for first, last in last_of.items():  # entries to zero: read first, or never written
+            if last in cover and p.vars[last].id in self.output_ids:
+                _, covered, read = cover[last]
+                need = read | ~covered
+                count = int(need.sum())
+                # (a few are zeroed one by one: np.empty and no pass over the rest)
+                self.zeroed[first] = None if count * 8 > need.size or need.size * \
+                    p.vars[first].concrete.itemsize < KEEP_BYTES else np.flatnonzero(need)
+
+    def subscript_lines(self, v: Var, pos: int, base: str, allocated: dict[int, str]
+                        ) -> list[str] | None:
+        """An accumulator of :meth:`subscript_accumulators` as statements (None: as a call)."""
+        context = self.context_of(v.context)
+        index = v.params["index"]
+        lines = []
+        if v.prim in _IN_PLACE:
+            old, g = v.args[0], v.args[1]
+            name = self.ref(old.id, context)
+            if name is None:
+                return None
+        else:
+            g = v.args[0]
+            name = allocated.get(v.id)
+            if name is None:
+                name = self.choose(base, pos)
+                lines.extend(self.allocation(v, name))
+        self.bind(name, v.id)
+        written = (g.__class__ is Var and self.dest.get(g.id, (None,))[0] == v.id) or (
+            g.__class__ is Var and g.args and g.args[0].__class__ is Var
+            and self.dest.get(g.args[0].id, (None,))[0] == v.id)
+        if not written:  # (else the cotangent was computed into these entries)
+            text = self.operand(g, pos, context)[0]
+            op = "=" if self.assign.get(v.id) else "+="
+            lines.append(f"{name}[{self.index(index)}] {op} {text}")
+        return lines
+
+    def allocation(self, v: Var, name: str) -> list[str]:
+        """``x_bar = zeros((n,))``: a subscript accumulator's array; ``empty`` and the few
+        entries no cotangent assigns zeroed (``x_bar.flat[c1] = 0.0``) where the sweep's
+        lines write all the others before reading them."""
+        dims = ", ".join(str(d) for d in v.shape) + ("," if len(v.shape) == 1 else "")
+        dtype = "" if v.concrete.dtype == _FLOAT64 else f", {self.constant(v.concrete.dtype)}"
+        zeroed = self.zeroed.get(v.id)
+        if zeroed is None:
+            return [f"{name} = zeros(({dims}){dtype})"]
+        lines = [f"{name} = empty(({dims}){dtype})"]
+        if zeroed.size:
+            lines.append(f"{name}.flat[{self.constant(zeroed)}] = 0  # (added into, not assigned)")
+        return lines
+
+    def destination(self, u: Var, pos: int, allocated: dict[int, str], base_of: Any
+                    ) -> tuple[list[str], str] | None:
+        """For a var of :attr:`dest`: the accumulator's allocation if it comes first here,
+        and the entries it is written into (``x_bar[:-1]``, ``p_bar[:8].reshape((2, 4))``)."""
+        target, shape = self.dest[u.id]
+        first = self.hoist[u.id]
+        lines = []
+        name = allocated.get(first)
+        if name is None:
+            name = self.choose(base_of(first), pos)
+            allocated[first] = name
+            lines.extend(self.allocation(self.p.vars[first], name))
+            self.bind(name, first)
+        text = f"{name}[{self.index(self.p.vars[target].params['index'])}]"
+        if shape is not None:
+            dims = ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "")
+            text = f"{text}.reshape(({dims}))"
+        return lines, text
 
     def lending(self, order: list[int]) -> None:
-        """Which vars are arrays this program allocated (an elementwise ufunc's result,
+        """Which vars are arrays this program allocated (a numpy ufunc's result,
         :meth:`ufunc_of`) and which later vars may share their memory (views, and anything
         not known to allocate, such as ``x[1:]`` or ``reshape``): a fresh array whose sharers
-        are all dead may lend its memory to the operation that reads it last."""
+        are all dead may lend its memory to the elementwise operation that reads it last, and
+        one that no output can share is written into memory the program keeps
+        (:class:`Workspace`)."""
         p, live = self.p, self.live
         n = len(p.vars)
         fresh = [False] * n
         roots: list[frozenset[int]] = [frozenset()] * n  # the fresh arrays a var may view
         sharers: dict[int, list[int]] = {}
         pinned: set[int] = set()  # shared too widely to follow: never lent
-        ufuncs: dict[int, tuple[Any, tuple[Any, ...]]] = {}  # fresh var -> its ufunc call
-        self.fresh, self.sharers, self.pinned, self.ufuncs = fresh, sharers, pinned, ufuncs
-        for v in p.vars:  # the arrays that could lend: large results of elementwise ufuncs
-            value = v.concrete
-            if v.kind == OP and value.__class__ is np.ndarray and live[v.id] \
-                    and value.nbytes >= IN_PLACE_BYTES:
-                found = self.ufunc_of(v)
-                if found is not None:  # (a small one can never lend: not followed)
-                    fresh[v.id] = True
-                    ufuncs[v.id] = found
-        if not any(fresh):
+        for i in self.ufuncs:
+            fresh[i] = True
+        self.fresh, self.sharers, self.pinned, self.keeps = fresh, sharers, pinned, set()
+        if not self.ufuncs:
             return  # nothing could lend: no analysis (a scalar chain's first call)
         for i in order:
             v = p.vars[i]
@@ -1022,10 +1200,15 @@ class _Writer:
                 continue
             value = v.concrete
             large = value.__class__ is np.ndarray and value.nbytes >= IN_PLACE_BYTES
-            inherited = [a.id for a in v.args
+            # a sweep's accumulator is new memory, or its first argument's (never the
+            # cotangent added into it)
+            reading = v.args[:1] if v.prim in _IN_PLACE else () if v.prim in _ACCUMULATORS \
+                else v.args
+            inherited = [a.id for a in reading
                          if a.__class__ is Var and (fresh[a.id] or roots[a.id])]
-            if not inherited or (not large and self.ufunc_of(v) is not None):
-                continue  # views nothing that can lend, or a new array of its own
+            if not inherited or value.__class__ is not np.ndarray or (
+                    not large and self.ufunc_of(v) is not None):
+                continue  # views nothing that can lend, a number, or a new array of its own
             shared = frozenset().union(*(roots[k] | ({k} if fresh[k] else set())
                                          for k in inherited))
             if len(shared) > 32:
@@ -1034,11 +1217,28 @@ class _Writer:
             roots[i] = shared
             for a in shared:
                 sharers.setdefault(a, []).append(i)
-        self.fresh, self.sharers, self.pinned = fresh, sharers, pinned
+        outputs = self.output_ids
+        # an array an output is written into (it lends its memory down a chain of
+        # elementwise lines to one): allocated by the call, not kept
+        bound = set(outputs)
+        for i in reversed(order):
+            v = p.vars[i]
+            if i in bound and i in self.ufuncs and v.prim.elementwise:  # type: ignore
+                for a in v.args:  # (the one :meth:`lender` picks)
+                    if a.__class__ is Var and a.id in self.ufuncs and self.named[a.id] \
+                            and a.id not in outputs and a.id not in pinned \
+                            and a.shape == v.shape and a.dtype == v.dtype \
+                            and self.last[a.id] == self.stmt[i]:
+                        bound.add(a.id)
+                        break
+        # kept: no output is it or may view it (what is returned owns its memory)
+        self.keeps = {i for i in self.ufuncs if i not in bound and i not in pinned
+                      and p.vars[i].concrete.nbytes >= KEEP_BYTES
+                      and not any(u in outputs for u in sharers.get(i, ()))}
 
     def ufunc_of(self, v: Var) -> tuple[Any, tuple[Any, ...]] | None:
-        """``(ufunc, arguments)`` when ``v``'s line is one elementwise numpy ufunc whose result
-        is a new array of ``v``'s shape (``x - y``, ``tanh(z)``, ``x**2`` as ``square``)."""
+        """``(ufunc, arguments)`` when ``v``'s line is one numpy ufunc whose result is a new
+        array of ``v``'s shape (``x - y``, ``tanh(z)``, ``x**2`` as ``square``, ``a @ b``)."""
         value = v.concrete
         if value.__class__ is not np.ndarray or not v.shape or value.dtype.kind not in "fc" \
                 or v.runtime != NP or v.params:
@@ -1052,30 +1252,31 @@ class _Writer:
         # an operator's line is its stanza's ufunc on arrays (fold_signs keeps form and prim
         # together), a function's line the stanza's numeric function
         fn = v.prim.numeric  # type: ignore[union-attr]
-        ok = isinstance(fn, np.ufunc) and fn.nout == 1 and fn.nin == len(v.args) \
-            and v.prim.elementwise  # type: ignore[union-attr]
+        ok = isinstance(fn, np.ufunc) and fn.nout == 1 and fn.nin == len(v.args)
         return (fn, v.args) if ok else None
 
-    def lender(self, v: Var, pos: int) -> Var | None:
+    def lender(self, v: Var, pos: int, kept: set[int] | tuple[()] = ()) -> Var | None:
         """The argument of ``v`` (a fresh var, statement ``pos``) whose memory ``v`` may be
         written into: an array this program allocated, of ``v``'s shape and dtype, named, read
         for the last time here, not an output, and no var that may share its memory read
         later."""
         last, live = self.last, self.live
+        if not v.prim.elementwise:  # type: ignore[union-attr]
+            return None  # (a matrix product reads its arguments after writing: never lent)
         for a in v.args:
             if a.__class__ is Var and a.kind == OP and self.fresh[a.id] and self.named[a.id] \
-                    and last[a.id] == pos and a.id not in self.output_ids \
+                    and a.id not in kept and last[a.id] == pos and a.id not in self.output_ids \
                     and a.id not in self.pinned and a.shape == v.shape and a.dtype == v.dtype \
                     and a.concrete.dtype == v.concrete.dtype \
                     and all(not live[u] or last[u] <= pos for u in self.sharers.get(a.id, ())):
                 return a
         return None
 
-    def in_place(self, v: Var, pos: int, into: Var) -> str | None:
+    def in_place(self, v: Var, pos: int, into: Var | str) -> str | None:
         """The right-hand side of ``v`` (a fresh var: :meth:`lending` found its ufunc call)
-        written into ``into``'s memory."""
+        written into ``into``'s memory (a var's, or a kept array's by name)."""
         context = self.context_of(v.context)
-        name = self.ref(into.id, context)
+        name = into if into.__class__ is str else self.ref(into.id, context)  # type: ignore
         if name is None:
             return None
         uf, args = self.ufuncs[v.id]
@@ -1134,7 +1335,8 @@ class _Writer:
         if name is None:
             base = name = prim.name if valid_name(prim.name) else "primitive"
             k = 1
-            while name in self.reserved or name in self.namespace:
+            while name in self.reserved or (name in self.namespace
+                                           and self.namespace[name] is not prim.numeric):
                 k += 1
                 name = f"{base}_{k}"
             self.fn_names[prim] = name
@@ -1320,11 +1522,33 @@ class _Writer:
         return (f"if not unchanged({name}, {self.constant(g.expected)}): raise Retrace({k})"
                 f"  # {who} read the value of {name}")
 
-    def freed(self, pos: int) -> list[str]:
-        """Names of large arrays last read in statement ``pos`` (deleted after it)."""
+    def after(self, pos: int, slot_of: dict[int, int], kept: set[int],
+              layout: list[tuple[tuple[int, ...], Any]],
+              spare: dict[tuple[tuple[int, ...], Any], list[int]]) -> list[str]:
+        """After statement ``pos``: ``del`` of the large arrays it read last, and the kept
+        arrays no later statement reads (nor any var that may share their memory) made
+        free for reuse."""
+        dead = self.freed(pos, kept)
+        for held, k in list(slot_of.items()):
+            if self.last[held] <= pos and all(not self.live[u] or self.last[u] <= pos
+                                             for u in self.sharers.get(held, ())):
+                spare.setdefault(layout[k], []).append(k)
+                del slot_of[held]
+        return [f"del {', '.join(dead)}"] if dead else []
+
+    def kept_name(self, k: int) -> str:
+        """The name of kept array ``k`` (``w1``, ...; ``w1_`` where a parameter has it)."""
+        name = f"w{k + 1}"
+        while name in self.reserved:
+            name += "_"
+        return name
+
+    def freed(self, pos: int, kept: set[int]) -> list[str]:
+        """Names of large arrays last read in statement ``pos`` (deleted after it; not those
+        in kept memory)."""
         out = []
         for held in self.dying.get(pos, ()):
-            if self.last[held] == pos:
+            if self.last[held] == pos and held not in kept:
                 out.extend(self.names_of.get(held, ()))
         for name in out:
             self.names_of[self.holder.pop(name)].remove(name)
@@ -1366,6 +1590,18 @@ class _Writer:
         phase = None
         counter = 0
         lent = False
+        slot_of: dict[int, int] = {}  # var -> the kept array it is written into, while read
+        kept: set[int] = set()  # vars ever written into kept memory (never deleted)
+        layout: list[tuple[tuple[int, ...], Any]] = []  # the kept arrays' shapes and dtypes
+        spare: dict[tuple[tuple[int, ...], Any], list[int]] = {}  # kept arrays free to reuse
+        kept_bytes = 0
+        allocated: dict[int, str] = {}  # subscript accumulators allocated ahead: their names
+
+        def base_of(i: int) -> str:
+            node, suffix = self.prefer.get(i, (None, ""))
+            node_name = None if node is None else self.given.get(node.id)
+            return f"{node_name}{suffix}" if node_name else "t"
+
         for pos in [*self.order, n]:
             r = self.rank[pos] if pos < n else n  # where this statement is written
             for _, node, suffix, value, _, context in events.get(pos, ()):
@@ -1385,15 +1621,52 @@ class _Writer:
                 counter += 1
                 base = f"v{counter}"
             else:
-                node, suffix = self.prefer.get(pos, (None, ""))
-                node_name = None if node is None else self.given.get(node.id)
-                base = f"{node_name}{suffix}" if node_name else "t"
-            into = self.lender(v, r) if self.fresh[pos] else None
-            rhs = None if into is None else self.in_place(v, r, into)
+                base = base_of(pos)
+            if pos in self.subscripts:
+                got = self.subscript_lines(v, r, base, allocated)
+                if got is not None:
+                    if v.phase != phase:
+                        lines.append(_PHASE_COMMENT[v.phase])
+                        phase = v.phase
+                    lines.extend(got)
+                    lines.extend(self.after(r, slot_of, kept, layout, spare))
+                    continue
+            rhs = None
+            if pos in self.dest:  # written straight into the gradient's entries
+                ahead, target = self.destination(v, r, allocated, base_of)  # type: ignore
+                if ahead and v.phase != phase:
+                    lines.append(_PHASE_COMMENT[v.phase])
+                    phase = v.phase
+                lines.extend(ahead)
+                rhs = self.in_place(v, r, target)
+                kept.add(pos)  # (a view of the gradient: never deleted, never lent)
+            # (kept memory is lent only to what may be kept: it is never returned)
+            into = None if rhs is not None or not self.fresh[pos] else self.lender(
+                v, r, () if pos in self.keeps else kept)
+            if into is not None:
+                rhs = self.in_place(v, r, into)
+            if rhs is not None:
+                lent = True
+                if into is not None and into.id in slot_of:
+                    slot_of[pos] = slot_of.pop(into.id)  # type: ignore[union-attr]
+                    kept.add(pos)
+            elif pos in self.keeps:
+                key = (v.shape, v.concrete.dtype)
+                free = spare.get(key)
+                if free:
+                    k = free.pop()
+                elif kept_bytes + v.concrete.nbytes <= WORKSPACE_BYTES:
+                    k = len(layout)
+                    layout.append(key)
+                    kept_bytes += v.concrete.nbytes
+                else:
+                    k = -1
+                if k >= 0:
+                    rhs = self.in_place(v, r, self.kept_name(k))
+                    slot_of[pos] = k
+                    kept.add(pos)
             if rhs is None:
                 rhs, _ = self.expression(v, r)
-            else:
-                lent = True
             name = self.choose(base, r)
             self.bind(name, pos)
             if v.phase != phase:
@@ -1401,20 +1674,59 @@ class _Writer:
                 phase = v.phase
             lines.append(f"{name} = {rhs}")
             lines.extend(self.guard_line(k, name, rhs) for k in guards_at.get(pos, ()))
-            dead = self.freed(r)
-            if dead:
-                lines.append(f"del {', '.join(dead)}")
+            lines.extend(self.after(r, slot_of, kept, layout, spare))
         returned = []
         for o in self.outputs:
             if o.__class__ is Var and o.kind == STATIC and o.shape:
                 returned.append(f"array({self.constant(o.concrete)})")  # a copy of its own
             else:
                 returned.append(self.operand(o, n + 1, None)[0])
-        if lent:
+        if layout:
+            names = ", ".join(self.kept_name(k) for k in range(len(layout)))
+            self.namespace["workspace"] = Workspace(layout)
+            lines.insert(0, f"{names}{',' if len(layout) == 1 else ''} = workspace.take()")
+            lines.append(f"workspace.give(({names}{',' if len(layout) == 1 else ''}))")
+            lines.insert(0, "# w1, w2, ...: memory the program keeps between calls")
+        if lent or layout:
             lines.insert(0, "# out=: into the memory of an array no later line reads")
         body = "".join(f"    {line}\n" for line in lines)
         out = ", ".join(returned) + ("," if len(returned) == 1 else "")
         return f"def {self.name}({', '.join(params)}):\n{body}    return {out}\n"
+
+
+class Workspace:
+    """The arrays a written program keeps between calls for its intermediates (``out=w1``):
+    at n = 1e6 an allocation costs more than the arithmetic written into it (the operating
+    system hands fresh pages over one fault at a time). A call takes one set and gives it
+    back on return; a call that finds none free (another thread, a recursive call, a call
+    that stopped at a guard and never gave its set back) allocates its own. Nothing the
+    program returns is in them."""
+
+    __slots__ = ("layout", "spare")
+
+    KEEP = 2
+    """Sets kept for reuse."""
+
+    def __init__(self, layout: Sequence[tuple[tuple[int, ...], Any]]) -> None:
+        self.layout = tuple(layout)
+        self.spare: list[tuple[np.ndarray, ...]] = []
+
+    def take(self) -> tuple[np.ndarray, ...]:
+        try:
+            return self.spare.pop()
+        except IndexError:
+            return tuple(np.empty(shape, dtype) for shape, dtype in self.layout)
+
+    def give(self, arrays: tuple[np.ndarray, ...]) -> None:
+        if len(self.spare) < self.KEEP:
+            self.spare.append(arrays)
+
+    def __repr__(self) -> str:
+        return f"Workspace({len(self.layout)} arrays, {self.nbytes} bytes)"
+
+    @property
+    def nbytes(self) -> int:
+        return sum(math.prod(shape) * np.dtype(dtype).itemsize for shape, dtype in self.layout)
 
 
 def _large(value: Any) -> bool:

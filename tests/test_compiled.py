@@ -656,11 +656,143 @@ def test_a_cotangent_passed_on_unchanged_is_not_added_into():
 
 
 def test_large_intermediates_are_freed_after_their_last_use():
-    f = dk.Function(lambda x: dnp.sum(dnp.exp(dnp.sin(x)) * x))
+    """An array the program does not keep (cumsum's: not one ufunc) is deleted after the line
+    that reads it last."""
+    f = dk.Function(lambda x: dnp.sum(dnp.cumsum(dnp.sin(x)) * x[::-1]))
     x = np.linspace(0, 1, 20_000)
     src = METHOD.source(f, x)
-    assert "del " in src
+    assert "del v3" in src  # (v3 = cumsum(v1))
     close_to_tape(METHOD.gradient(f, x).value, TAPE.gradient(f, x).value)
+
+
+def _kept(program) -> list[np.ndarray]:
+    """The arrays a compiled program keeps between calls (its workspace's spare sets)."""
+    ws = program.function.__globals__.get("workspace")
+    return [] if ws is None else [a for arrays in ws.spare for a in arrays]
+
+
+def test_large_intermediates_are_written_into_memory_the_program_keeps():
+    """Rosenbrock at n = 1e5: every intermediate goes into four arrays the program keeps
+    (``out=w1``), reused as lines stop reading them; what it returns owns its memory, shares
+    none with them, and a second call leaves the first call's gradient as it was."""
+    f = dk.Function(lambda x: dnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2))
+    x = np.random.default_rng(0).uniform(-1.0, 1.0, 100_000)
+    program = METHOD.compile(f, x)
+    src = program.source
+    assert "w1, w2, w3, w4 = workspace.take()" in src
+    assert "workspace.give((w1, w2, w3, w4))" in src
+    assert len(set(re.findall(r"out=(w\d)\)", src))) == 4  # four arrays, one reused:
+    assert src.count("out=w") == 5  # five intermediates written into them, the rest lent
+    assert "out=x_bar[:-1])" in src  # (the last adjoint written straight into the gradient)
+    assert re.findall(r"del (.*)", src) == ["v1"]  # (x[:-1]; kept arrays are never deleted)
+    _value, g = program.function(x)
+    first = g.copy()
+    _value2, g2 = program.function(x * 0.5)
+    assert g.base is None
+    assert g2.base is None
+    assert g is not g2
+    np.testing.assert_array_equal(g, first)  # (the second call wrote nothing of the first's)
+    kept = _kept(program)
+    assert len(kept) == 4
+    assert all(a.nbytes == 8 * (x.size - 1) for a in kept)
+    assert not any(np.shares_memory(out, a) for out in (g, g2) for a in kept)
+    for point in (x, x * 0.5, x[::-1].copy()):
+        want = TAPE.gradient(f, point).value
+        np.testing.assert_array_equal(dk.gradient(f, point, method="reverse-compiled"), want)
+
+
+def test_programs_that_keep_memory_are_safe_across_threads():
+    """Two threads calling one program at once: each call takes its own set of kept arrays
+    (or makes one), so the numbers are each point's."""
+    import threading
+
+    f = dk.Function(lambda x: dnp.sum(dnp.tanh(x * 1.5) ** 2 * dnp.exp(-x)))
+    points = [np.linspace(-1.0, 1.0, 50_000) * s for s in (0.5, 1.0, 1.5, 2.0)]
+    want = [TAPE.gradient(f, p).value for p in points]
+    program = METHOD.compile(f, points[0])
+    assert "workspace.take()" in program.source
+    errors = []
+
+    def work(k):
+        for _ in range(20):
+            for j in (k, 3 - k):
+                _, g = program.function(points[j])
+                if not np.allclose(g, want[j], rtol=1e-13, atol=0):
+                    errors.append(j)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_random_array_programs_with_every_array_kept(monkeypatch):
+    """Every intermediate in kept memory (and every one lending): the tape's numbers at each
+    point, nothing returned in kept memory, and one call's results untouched by the next."""
+    import diffkit.codegen
+
+    monkeypatch.setattr(diffkit.codegen, "IN_PLACE_BYTES", 0)
+    monkeypatch.setattr(diffkit.codegen, "KEEP_BYTES", 0)
+    keeping = 0
+    for seed in range(150):
+        f = dk.Function(array_program(seed))
+        program = METHOD.compile(f, POINTS[0])
+        keeping += "workspace.take()" in program.source
+        earlier = []
+        for x in POINTS:
+            want = TAPE.gradient(f, x).value
+            got = METHOD.gradient(f, x)
+            assert got.status == "ok"
+            close_to_tape(got.value, want)
+            out = program.function(x)
+            earlier.append((out[1], out[1].copy()))
+            kept = _kept(program)
+            assert not any(np.shares_memory(o, a) for o in out if isinstance(o, np.ndarray)
+                           for a in kept)
+        for g, copy in earlier:
+            np.testing.assert_array_equal(g, copy)
+    assert keeping > 50  # (the draw reaches the kept-memory lines)
+
+
+@pytest.mark.parametrize(("index", "form"), [
+    ((slice(1, None), slice(None, -1)), ["x_bar = zeros((6,))", "x_bar[:-1] = ", "x_bar[1:] += "]),
+    ((slice(None, 3), slice(3, None)), ["x_bar[3:] = ", "x_bar[:3] = "]),  # disjoint: both =
+    ((0, slice(2, None, 2), -1), ["x_bar[-1] = ", "x_bar[2::2] = ", "x_bar[0] = "]),
+    ((slice(None, None, -1), slice(1, 4)), ["x_bar[1:4] = ", "x_bar[::-1] += "]),
+])
+def test_sparse_cotangents_are_written_into_the_gradient_as_subscripts(index, form):
+    """The adjoint of ``x[index]`` with a basic index is written as what it means:
+    ``x_bar[index] += g`` (``=`` where no earlier cotangent reached those entries)."""
+    a, b = index[0], index[1]
+    c = index[2] if len(index) > 2 else None
+
+    def fn(x):
+        out = dnp.sum(dnp.sin(x[a]) * 2.0) + dnp.sum(x[b] ** 3)
+        return out if c is None else out + dnp.sum(dnp.exp(x[c]))
+
+    x = np.linspace(0.1, 0.9, 6)
+    src = METHOD.source(fn, x)
+    for text in form:
+        assert text in src
+    assert "vjp_getitem" not in src
+    for point in (x, x[::-1].copy()):
+        np.testing.assert_array_equal(dk.gradient(fn, point, method="reverse-compiled"),
+                                      TAPE.gradient(fn, point).value)
+
+
+def test_an_advanced_index_is_added_by_the_stanzas_rule():
+    """``x[[0, 0, 2]]`` picks x[0] twice: its cotangent is added with np.add.at (the
+    stanza's ``vjp_into``), never assigned."""
+    def fn(x):
+        return dnp.sum(x[np.array([0, 0, 2])] ** 2) + dnp.sum(x[1:] * 3.0)
+
+    x = np.array([0.5, 1.5, 2.5, 3.5])
+    src = METHOD.source(fn, x)
+    assert "add_vjp_getitem_0(" in src or "vjp_getitem_0(" in src
+    np.testing.assert_array_equal(dk.gradient(fn, x, method="reverse-compiled"),
+                                  [2.0, 3.0, 8.0, 3.0])
 
 
 def test_arrays_no_later_line_reads_lend_their_memory():

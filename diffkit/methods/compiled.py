@@ -133,23 +133,39 @@ class CompiledProgram:
     _hot: Callable[..., Any] | None = field(default=None, init=False, repr=False,
                                             compare=False)
 
-    def hot(self, x: np.ndarray) -> tuple[Any, Any, Any]:
-        """A gradient program's ``(value, gradient, x . gradient)`` at the array point ``x``
-        with numpy's floating-point errors silenced (not counted): the warm path of
-        :func:`diffkit.gradient`, which decides from the three whether to trust them (a NaN or
-        an infinity in ``x`` or the gradient makes the dot product one; an overflow of finite
-        numbers only sends the call down the general path). ``np.errstate`` as a decorator,
-        made once, costs half of a ``with`` block per call."""
+    def hot(self, x: np.ndarray) -> tuple[Any, np.ndarray] | None:
+        """A gradient program's ``(value, gradient)`` at the float64 array point ``x`` when
+        nothing needs a second look, else None: the warm path of :func:`diffkit.gradient`.
+
+        None where a guard failed or numpy raised, where the value, the point or the gradient
+        is not finite (``x . gradient`` is not finite when either holds a NaN or an infinity:
+        inf * 0 is NaN; one pass for both), where the gradient is not a float64 array of its
+        own shaped like ``x``, and where a stanza's rules or a value the function read from
+        outside changed since it was written (:meth:`current`): the general path then says
+        what happened. numpy's floating-point errors are silenced, not counted, on the way:
+        an event counts only where it leaves an output not finite, and then the general path
+        runs it again. ``np.errstate`` as a decorator, made once, costs half of a ``with``
+        block per call."""
         run = self._hot
         if run is None:
             function = self.function
+            isfinite = math.isfinite
 
-            def checked(x: np.ndarray) -> tuple[Any, Any, Any]:
-                value, g = function(x)
-                return value, g, x.dot(g) if x.ndim == 1 else _vdot(x, g)
+            def checked(x: np.ndarray) -> tuple[Any, np.ndarray] | None:
+                try:
+                    value, g = function(x)
+                except Exception:
+                    return None
+                if value.__class__ is not np.float64 or g.__class__ is not np.ndarray \
+                        or g.base is not None or g is x or g.dtype is not _F64 \
+                        or g.shape != x.shape or not isfinite(value) \
+                        or not isfinite(x.dot(g) if x.ndim == 1 else _vdot(x, g)):
+                    return None
+                return value, g
 
             run = self._hot = np.errstate(all="ignore")(checked)
-        return run(x)
+        got = run(x)
+        return got if got is not None and self.current() else None
 
     @property
     def namespace(self) -> dict[str, Any]:
@@ -545,9 +561,9 @@ class ReverseCompiled(Method):
         entry = self._warm(f, x)
         if entry is not None:
             variant = entry.variants[0]
-            hot = self._hot(variant, x)  # the program that ran last, as it is
+            hot = variant.hot(x)  # the program that ran last, as it is
             if hot is not None:
-                return DerivativeResult(hot, 1, self.name, out_shape=(), info={
+                return DerivativeResult(hot[1], 1, self.name, out_shape=(), info={
                     "compiled": "cached", "variants": len(entry.variants),
                     "ops": variant.primal, "program ops": variant.ops})
         if self._direct(f, x) and math.isfinite(_sum(x, None)):
@@ -558,12 +574,15 @@ class ReverseCompiled(Method):
                        kwargs: dict[str, Any] | None = None) -> np.ndarray:
         """:meth:`gradient`'s value alone (what :func:`diffkit.gradient` returns): from a warm
         program, no result object is built."""
-        if args.__class__ is tuple and not args and kwargs is None:
-            entry = self._warm(f, x)
-            if entry is not None:
-                hot = self._hot(entry.variants[0], x)
-                if hot is not None:
-                    return hot
+        if args.__class__ is tuple and not args and kwargs is None and f.__class__ is Function \
+                and x.__class__ is np.ndarray and x.dtype is _F64:  # (_warm, written out)
+            store = f.cache.get(PROGRAMS)
+            if store is not None and x.ndim and x.size and len(f.parameters) == 1:
+                entry = store.get(("gradient", x.shape, "d", f.parameters))
+                if entry is not None and entry.variants:
+                    hot = entry.variants[0].hot(x)
+                    if hot is not None:
+                        return hot[1]
         return np.asarray(self.gradient(f, x, args=args, kwargs=kwargs).value)
 
     @staticmethod
@@ -582,25 +601,6 @@ class ReverseCompiled(Method):
         store = f.cache.get(PROGRAMS)
         entry = None if store is None else store.get(("gradient", x.shape, "d", f.parameters))
         return entry if entry is not None and entry.variants else None
-
-    @staticmethod
-    def _hot(variant: CompiledProgram, x: np.ndarray) -> np.ndarray | None:
-        """The gradient by ``variant`` at ``x`` when nothing needs a second look (no guard
-        failed, numpy raised nothing, the point, the value and the gradient are finite, the
-        rules are the ones it was written from), else None: the general path then says what
-        happened (a point that is not finite gets the error every method gives it)."""
-        try:
-            # numpy's floating-point errors silenced, not counted: an event counts only where
-            # it leaves an output not finite, and then the general path runs it again
-            value, g, check = variant.hot(x)
-        except Exception:
-            return None
-        if value.__class__ is not np.float64 or g.__class__ is not np.ndarray \
-                or g.base is not None or g is x or g.dtype is not _F64 or g.shape != x.shape:
-            return None
-        # x . g is not finite when x or g holds a NaN or an infinity (inf * 0 is NaN)
-        return g if math.isfinite(value) and math.isfinite(check) and variant.current() \
-            else None
 
     # ------------------------------------------------------------------ internals
     def _prepare(self, f: Any, x: Any, what: str) -> tuple[Function, np.ndarray]:
