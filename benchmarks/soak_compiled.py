@@ -40,11 +40,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-place-bytes", type=int, default=None,
                         help="lend memory from arrays this large on (0: every array, so the "
                              "small programs exercise the written in-place lines)")
+    parser.add_argument("--keep-bytes", type=int, default=None,
+                        help="write intermediates this large on into memory the program keeps "
+                             "(0: every array, so the small programs exercise the workspace)")
     args = parser.parse_args(argv)
     if args.in_place_bytes is not None:
         import diffkit.codegen
 
         diffkit.codegen.IN_PLACE_BYTES = args.in_place_bytes
+    if args.keep_bytes is not None:
+        import diffkit.codegen
+
+        diffkit.codegen.KEEP_BYTES = args.keep_bytes
     if args.arrays:
         return soak_arrays(args.examples, args.seed)
 
