@@ -86,6 +86,7 @@ _sum = np.add.reduce
 _vdot = np.vdot
 _F64 = np.dtype(np.float64)
 _RULES = operator.attrgetter("vjp", "jvp", "numeric", "vjp_into")
+_LARGE = 64 * 1024  # a point this large is checked before the program, its gradient after
 
 
 
@@ -137,35 +138,45 @@ class CompiledProgram:
         """A gradient program's ``(value, gradient)`` at the float64 array point ``x`` when
         nothing needs a second look, else None: the warm path of :func:`diffkit.gradient`.
 
-        None where a guard failed or numpy raised, where the value, the point or the gradient
-        is not finite (``x . gradient`` is not finite when either holds a NaN or an infinity:
-        inf * 0 is NaN; one pass for both), where the gradient is not a float64 array of its
-        own shaped like ``x``, and where a stanza's rules or a value the function read from
-        outside changed since it was written (:meth:`current`): the general path then says
-        what happened. numpy's floating-point errors are silenced, not counted, on the way:
-        an event counts only where it leaves an output not finite, and then the general path
+        None where a stanza's rules or a value the function read from outside changed since
+        the program was written (:meth:`current`), where a guard failed or numpy raised,
+        where the point, the value or the gradient is not finite (a dot product is not
+        finite when the array holds a NaN or an infinity; one of huge finite numbers
+        overflows and sends the call down the general path too), and where the gradient is
+        not a float64 array of its own shaped like ``x``: the general path then says what
+        happened. numpy's floating-point errors are silenced, not counted, on the way: an
+        event counts only where it leaves an output not finite, and then the general path
         runs it again. ``np.errstate`` as a decorator, made once, costs half of a ``with``
-        block per call."""
+        block per call.
+
+        Large arrays are read before the program (what it read from outside, then the
+        point: the program finds them in cache) and the gradient after it, while it is in
+        cache; small ones in one ``x . gradient`` after it."""
+        if not self.current():
+            return None
         run = self._hot
         if run is None:
             function = self.function
             isfinite = math.isfinite
 
             def checked(x: np.ndarray) -> tuple[Any, np.ndarray] | None:
+                large = x.nbytes >= _LARGE
+                if large and not isfinite(x.dot(x) if x.ndim == 1 else _vdot(x, x)):
+                    return None
                 try:
                     value, g = function(x)
                 except Exception:
                     return None
                 if value.__class__ is not np.float64 or g.__class__ is not np.ndarray \
                         or g.base is not None or g is x or g.dtype is not _F64 \
-                        or g.shape != x.shape or not isfinite(value) \
-                        or not isfinite(x.dot(g) if x.ndim == 1 else _vdot(x, g)):
+                        or g.shape != x.shape or not isfinite(value):
                     return None
-                return value, g
+                y = g if large else x
+                return (value, g) if isfinite(y.dot(g) if x.ndim == 1 else _vdot(y, g)) \
+                    else None
 
             run = self._hot = np.errstate(all="ignore")(checked)
-        got = run(x)
-        return got if got is not None and self.current() else None
+        return run(x)
 
     @property
     def namespace(self) -> dict[str, Any]:
