@@ -1033,12 +1033,10 @@ class _Writer:
                     or set(v.params) != {"index"} or v.concrete.__class__ is not np.ndarray \
                     or not v.shape:
                 continue
-            probe = np.zeros(v.shape, dtype=bool)
-            try:
-                picked = probe[v.params["index"]]
-            except (IndexError, TypeError, ValueError):
-                continue
-            if picked.__class__ is np.ndarray and not np.shares_memory(picked, probe):
+            index = v.params["index"]
+            if not all(p is None or p is Ellipsis or p.__class__ is slice or (
+                    isinstance(p, (int, np.integer)) and not isinstance(p, (bool, np.bool_)))
+                       for p in (index if index.__class__ is tuple else (index,))):
                 continue  # an advanced index may pick an entry twice: added by the call
             if v.prim in _IN_PLACE and v.args[0].__class__ is not Var:
                 continue

@@ -47,11 +47,13 @@ def gradient(x1, x2):
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
 import operator
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -326,6 +328,14 @@ def trace(spec: Function, x: np.ndarray, what: str, direction: np.ndarray | None
     value = spec.check(value, op, x)
     if out.__class__ is not Var:
         out = p.static(value if value.shape else value[()])
+    with _gc_paused():  # (the sweeps are the registry's rules: diffkit's own bookkeeping)
+        return _sweeps(p, spec, x, what, direction, inputs, names, out)
+
+
+def _sweeps(p: Program, spec: Function, x: np.ndarray, what: str,
+            direction: np.ndarray | None, inputs: list[Var], names: list[str], out: Any
+            ) -> tuple[list[Var], list[Any]]:
+    """:func:`trace`'s second half: the sweeps ``what`` asks for, on the recorded program."""
     params = list(inputs)
     p.last_sweep = what != "hvp"
     if what == "gradient":
@@ -389,7 +399,8 @@ def _compile(spec: Function, x: np.ndarray, what: str, direction: np.ndarray | N
     p = Program()
     try:
         params, outputs = trace(spec, x, what, direction, p)
-        fn, source, descriptions, ops, primal = build(p, params, outputs, what)
+        with _gc_paused():  # (writing and compiling: diffkit's own bookkeeping)
+            fn, source, descriptions, ops, primal = build(p, params, outputs, what)
         prims = tuple({v.prim: None for v in p.vars if v.prim is not None
                        and REGISTRY.get(v.prim.name) is v.prim})  # (its rule calls: from these)
         specializing = frozenset(k for k, g in enumerate(p.guards) if g.specializes)
@@ -402,6 +413,20 @@ def _compile(spec: Function, x: np.ndarray, what: str, direction: np.ndarray | N
         ops, primal, time.perf_counter() - start, prims, rules, Primitive.revision,
         free_values(spec.fn))
     return compiled, values
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The garbage collector paused while diffkit writes a program (tens of thousands of
+    short-lived objects, no cycles left behind: a program's vars are dropped by
+    ``Program.close``), never while the user's function runs; as it was after."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 def _agrees(got: Any, want: list[Any]) -> bool:
