@@ -158,26 +158,7 @@ class CompiledProgram:
             return None
         run = self._hot
         if run is None:
-            function = self.function
-            isfinite = math.isfinite
-
-            def checked(x: np.ndarray) -> tuple[Any, np.ndarray] | None:
-                large = x.nbytes >= _LARGE
-                if large and not isfinite(x.dot(x) if x.ndim == 1 else _vdot(x, x)):
-                    return None
-                try:
-                    value, g = function(x)
-                except Exception:
-                    return None
-                if value.__class__ is not np.float64 or g.__class__ is not np.ndarray \
-                        or g.base is not None or g is x or g.dtype is not _F64 \
-                        or g.shape != x.shape or not isfinite(value):
-                    return None
-                y = g if large else x
-                return (value, g) if isfinite(y.dot(g) if x.ndim == 1 else _vdot(y, g)) \
-                    else None
-
-            run = self._hot = np.errstate(all="ignore")(checked)
+            run = self._hot = _hot_path(self.function, x)
         return run(x)
 
     @property
@@ -225,6 +206,42 @@ class CompiledProgram:
             return False
         self.revision = Primitive.revision
         return True
+
+
+def _hot_path(function: Callable[..., Any], x: np.ndarray) -> Callable[..., Any]:
+    """:meth:`CompiledProgram.hot`'s checked call of a gradient program written for ``x``'s
+    shape and dtype (so whether the point is large, and its dimension, are known once)."""
+    isfinite = math.isfinite
+    f64, ndarray = np.float64, np.ndarray
+    dot = (lambda a, b: a.dot(b)) if x.ndim == 1 else _vdot
+    shape = x.shape
+
+    if x.nbytes >= _LARGE:
+        def checked(x: np.ndarray) -> tuple[Any, np.ndarray] | None:
+            if not isfinite(dot(x, x)):
+                return None
+            try:
+                value, g = function(x)
+            except Exception:
+                return None
+            if value.__class__ is not f64 or g.__class__ is not ndarray or g.base is not None \
+                    or g is x or g.shape != shape or g.dtype is not _F64 \
+                    or not isfinite(value) or not isfinite(dot(g, g)):
+                return None
+            return value, g
+    else:
+        def checked(x: np.ndarray) -> tuple[Any, np.ndarray] | None:
+            try:
+                value, g = function(x)
+            except Exception:
+                return None
+            if value.__class__ is not f64 or g.__class__ is not ndarray or g.base is not None \
+                    or g is x or g.shape != shape or g.dtype is not _F64 \
+                    or not isfinite(value) or not isfinite(dot(x, g)):
+                return None
+            return value, g
+
+    return np.errstate(all="ignore")(checked)
 
 
 class _Entry:
