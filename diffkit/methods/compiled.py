@@ -151,15 +151,15 @@ class CompiledProgram:
         runs it again. ``np.errstate`` as a decorator, made once, costs half of a ``with``
         block per call.
 
-        Large arrays are read before the program (what it read from outside, then the
-        point: the program finds them in cache) and the gradient after it, while it is in
-        cache; small ones in one ``x . gradient`` after it."""
-        if not self.current():
-            return None
+        A large point is read before the program (which then finds it in cache), the
+        gradient and what the function read from outside after it (while they are in
+        cache); a small point and its gradient in one ``x . gradient`` after it."""
         run = self._hot
         if run is None:
             run = self._hot = _hot_path(self.function, x)
-        return run(x)
+        got = run(x)
+        # (after the program: what the function read from outside is then in cache)
+        return got if got is not None and self.current() else None
 
     @property
     def namespace(self) -> dict[str, Any]:
