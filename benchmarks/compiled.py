@@ -58,8 +58,8 @@ def _time(fn: Callable[[], Any], number: int) -> float:
     return (time.perf_counter() - t0) / number
 
 
-def _number(fn: Callable[[], Any], budget: float = 0.02) -> int:
-    return max(1, int(budget / max(_time(fn, 1), 1e-9)))
+def _number(fn: Callable[[], Any], budget: float = 0.02, least: int = 1) -> int:
+    return max(least, int(budget / max(_time(fn, 1), 1e-9)))
 
 
 def paired(f: Callable[[], Any], tools: dict[str, Callable[[], Any]], repeats: int
@@ -69,8 +69,10 @@ def paired(f: Callable[[], Any], tools: dict[str, Callable[[], Any]], repeats: i
     f()
     for g in tools.values():
         g()  # warm: caches, jit
-    nf = _number(f)
-    numbers = {k: _number(g) for k, g in tools.items()}
+    # (at least five calls a block: at n = 1e6 a block of one or two calls is mostly the
+    # first call after the other function's, see below)
+    nf = _number(f, least=5)
+    numbers = {k: _number(g, least=5) for k, g in tools.items()}
     ratios: dict[str, list[float]] = {k: [] for k in tools}
     tf = []
     for _ in range(repeats):
