@@ -43,7 +43,21 @@ In the last sweep of a program (nothing differentiates it further) two of the st
 plain-value rules are used as the tape uses them: a sparse cotangent (``x[1:]``) is added
 into an accumulator the sweep owns with ``vjp_into`` (``add_vjp_getitem_0``), and a rule that
 reads a floating-point value (``prod`` checking for zeros, ``max`` picking entries) is written
-as one call of the rule on the values (``vjp_prod_0``), which decides at run time.
+as one call of the rule on the values (``vjp_prod_0``), which decides at run time. For a
+primitive written as a subscript with a basic index the accumulator is written as what it
+means: ``x_bar = zeros((n,))``, ``x_bar[:-1] = v2_bar`` where no earlier cotangent reached
+those entries, ``x_bar[1:] += v1_bar`` where one did (so an assigned zero may keep the sign
+the sweep's ``0.0 + g`` would have dropped: the derivatives are the tape's up to the sign of
+a zero).
+
+**Memory.** numpy allocates each line's result; at n = 1e6 the fresh pages cost more than
+the arithmetic. An array an elementwise line reads for the last time lends its memory to
+that line's result (``v5 = subtract(v1, v3, out=v3)``); the other large intermediates are
+written into a :class:`Workspace`, arrays the program keeps between calls (``out=w1``),
+reused as lines stop reading them, never returned; a cotangent one ufunc computes is written
+straight into the gradient's entries (``add(v2_bar, t, out=x_bar[:-1])``), and a large
+gradient starts as ``np.empty`` with only the entries added into before being assigned
+zeroed.
 
 **Guards.** The program is straight-line code for the path the point took. Every decision
 that depended on a value is recorded and written as a guard: a ``bool()`` of a traced value
