@@ -1091,3 +1091,15 @@ def test_methods_containers_and_signed_zeros_read_through_objects_are_not_kept_s
     np.testing.assert_array_equal(dk.gradient(signed, x, method=method), [1.0, 1.0])
     zero[0] = -0.0
     np.testing.assert_array_equal(dk.gradient(signed, x, method=method), [-1.0, -1.0])
+
+
+def test_a_zero_assigned_into_the_gradient_is_no_disagreement_with_the_trace():
+    """Rosenbrock at its minimum: ``x_bar[:-1] = v2_bar`` keeps the -0.0 of ``-2.0 * 0.0``
+    that the sweep's ``0.0 + g`` turns into +0.0. The program still counts as reproducing its
+    trace (it is not handed to the tape), and the numbers are the tape's."""
+    f = dk.Function(lambda x: dnp.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2))
+    r = METHOD.gradient(f, np.ones(3))
+    assert r.info["compiled"] == "traced"
+    assert r.status == "ok"
+    np.testing.assert_array_equal(r.value, TAPE.gradient(f, np.ones(3)).value)
+    assert "x_bar[:-1] = " in METHOD.source(f, np.ones(3))
