@@ -684,6 +684,9 @@ def test_large_intermediates_are_written_into_memory_the_program_keeps():
     assert len(set(re.findall(r"out=(w\d)\)", src))) == 4  # four arrays, one reused:
     assert src.count("out=w") == 5  # five intermediates written into them, the rest lent
     assert "out=x_bar[:-1])" in src  # (the last adjoint written straight into the gradient)
+    # (np.empty: only x_bar[-1], which x_bar[1:] += ... reads before any line assigns it, zeroed)
+    assert "x_bar = empty((100000,))" in src
+    assert re.search(r"x_bar\.flat\[c\d+\] = 0", src)
     assert re.findall(r"del (.*)", src) == ["v1"]  # (x[:-1]; kept arrays are never deleted)
     _value, g = program.function(x)
     first = g.copy()
@@ -1103,3 +1106,24 @@ def test_a_zero_assigned_into_the_gradient_is_no_disagreement_with_the_trace():
     assert r.status == "ok"
     np.testing.assert_array_equal(r.value, TAPE.gradient(f, np.ones(3)).value)
     assert "x_bar[:-1] = " in METHOD.source(f, np.ones(3))
+
+
+def test_a_matrix_product_is_written_straight_into_a_flat_parameter_vectors_gradient():
+    """An MLP's weights as slices of one flat vector: xb.T @ delta is written into the
+    gradient's entries through a reshaped view (``out=p_bar[:k].reshape((m, n))``), checked
+    on the traced shapes; the numbers are the tape's."""
+    rng = np.random.default_rng(5)
+    xb, yb = rng.normal(size=(64, 400)), rng.normal(size=(64, 30))
+
+    def loss(p):
+        w1, b1 = dnp.reshape(p[:12000], (400, 30)), p[12000:]
+        return dnp.sum((dnp.tanh(xb @ w1 + b1) - yb) ** 2)
+
+    p = rng.normal(size=12030) * 0.05
+    src = METHOD.source(loss, p)
+    assert re.search(r"matmul\(c\d+, \w+, out=p_bar\[:12000\]\.reshape\(\(400, 30\)\)\)",
+                     src)
+    assert "p_bar = empty((12030,))" in src  # (every entry assigned: nothing zeroed)
+    for point in (p, p * 0.5):
+        close_to_tape(dk.gradient(loss, point, method="reverse-compiled"),
+                      TAPE.gradient(loss, point).value)
