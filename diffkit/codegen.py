@@ -1142,8 +1142,8 @@ class _Writer:
         else:
             g = v.args[0]
             name = allocated.get(v.id)
-            if name is None:
-                name = self.choose(base, pos)
+            if name is None:  # (else a cotangent computed before was written into it)
+                name = allocated[v.id] = self.choose(base, pos)
                 lines.extend(self.allocation(v, name))
         self.bind(name, v.id)
         written = (g.__class__ is Var and self.dest.get(g.id, (None,))[0] == v.id) or (
