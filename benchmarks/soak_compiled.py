@@ -6,7 +6,7 @@ second point (where the cached program runs), and wrapped in a branch on its own
 threshold lies between its values at the two points, so the branch is taken both ways and the
 method re-traces. Every comparison is bit-identical, equal within rounding (1e-13 of the
 largest entry: the tape's plain-numpy fast rules round some terms differently from the
-stanzas' rules; where the derivative cancels, within twice forward mode's distance from the
+stanzas' rules; where the derivative cancels, within four times forward mode's distance from the
 tape), the same error, or a disagreement (listed).
 
     python benchmarks/soak_compiled.py --examples 20000 --seed 7
@@ -92,14 +92,14 @@ def main(argv: list[str] | None = None) -> int:
             stats["within rounding"] += 1
         else:
             # a derivative that cancels (sinh(erf(x)) - x at 0.4: terms 1e3 times the result)
-            # rounds apart in every method: within twice forward mode's distance from the tape
+            # rounds apart in every method: within four times forward mode's distance from the tape
             # it is that, not a disagreement
             try:
                 fwd = np.asarray(dk.gradient(f, x, method="forward-mode"))
                 spread = float(np.max(np.abs(fwd - a)))
             except Exception:
                 spread = 0.0
-            if spread and np.all(np.abs(a - b) <= 2.0 * spread):
+            if spread and np.all(np.abs(a - b) <= 4.0 * spread):
                 stats["within the methods' rounding (forward mode as far from the tape)"] += 1
             else:
                 bad.append((text, tag, np.asarray(x).tolist(), a.tolist(), b.tolist()))
