@@ -1100,6 +1100,7 @@ class _Writer:
                 u, shape = g.args[0], g.args[0].shape  # a reshaped view of a fresh array
             if u.id not in self.ufuncs or uses[u.id] != 1 or u.id in self.output_ids \
                     or u.id in self.pinned or u.concrete.dtype != v.concrete.dtype \
+                    or not _float64_line(u) \
                     or not self.named[u.id] or u.id in self.dest \
                     or any(w != g.id for w in self.sharers.get(u.id, ())):
                 continue
@@ -1245,7 +1246,7 @@ class _Writer:
                         break
         # kept: no output is it or may view it (what is returned owns its memory)
         self.keeps = {i for i in self.ufuncs if i not in bound and i not in pinned
-                      and p.vars[i].concrete.nbytes >= KEEP_BYTES
+                      and p.vars[i].concrete.nbytes >= KEEP_BYTES and _float64_line(p.vars[i])
                       and not any(u in outputs for u in sharers.get(i, ()))}
 
     def ufunc_of(self, v: Var) -> tuple[Any, tuple[Any, ...]] | None:
@@ -1370,8 +1371,10 @@ class _Writer:
     # ------------------------------------------------------------------ expressions
     @staticmethod
     def literal(c: Any) -> str | None:
-        if c is None or c is Ellipsis:
-            return repr(c)
+        if c is None:
+            return "None"
+        if c is Ellipsis:
+            return "..."  # (the name Ellipsis is a builtin: the code runs without them)
         cls = c.__class__
         if cls is bool or cls is int:
             return repr(c)
@@ -1458,7 +1461,7 @@ class _Writer:
                     a, b, c = texts
                     out.append(f"{a}:{b}" if not c else f"{a}:{b}:{c}")
             elif part is None or part is Ellipsis:
-                out.append(repr(part))
+                out.append("None" if part is None else "...")
             elif isinstance(part, (int, np.integer)) and not isinstance(part, (bool, np.bool_)):
                 out.append(repr(int(part)))
             else:
@@ -1704,6 +1707,22 @@ class _Writer:
         body = "".join(f"    {line}\n" for line in lines)
         out = ", ".join(returned) + ("," if len(returned) == 1 else "")
         return f"def {self.name}({', '.join(params)}):\n{body}    return {out}\n"
+
+
+def _float64_line(v: Var) -> bool:
+    """Whether ``v``'s line computes in float64 from float64 values: the dtype its result
+    has in the trace is then the one the written line gives it, and ``out=`` an array of
+    that dtype computes what the tape computes. (A float32 array times the sweep's constant
+    1.0 is float64 in the trace, where the constant is a 0-d float64 array, and float32 in
+    the written line, where it is a Python float: written into float64 memory it would be
+    the trace's product, rounded unlike the tape's.)"""
+    if v.concrete.dtype != _FLOAT64:
+        return False
+    for a in v.args:
+        value = a.concrete if a.__class__ is Var else a
+        if isinstance(value, (np.ndarray, np.generic)) and value.dtype != _FLOAT64:
+            return False
+    return True
 
 
 class Workspace:

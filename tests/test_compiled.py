@@ -1146,3 +1146,43 @@ def test_a_matrix_product_is_written_straight_into_a_flat_parameter_vectors_grad
     for point in (p, p * 0.5):
         close_to_tape(dk.gradient(loss, point, method="reverse-compiled"),
                       TAPE.gradient(loss, point).value)
+
+
+def test_an_ellipsis_index_is_written_as_python_writes_it():
+    """``X[..., 1:]`` was printed ``X[Ellipsis, 1:]``, a name the builtin-free code lacks: the
+    trace check handed every point to the tape, and after ``source()`` (which kept the
+    program unchecked) dk.gradient raised a raw NameError. Found by a hunt."""
+    X = np.random.default_rng(0).uniform(-1.0, 1.0, (4, 3))
+
+    def f(X):
+        return dnp.sum(dnp.sin(X[..., 1:]) * X[:, 0:1])
+
+    fn = dk.Function(f)
+    assert "X_bar[..., 1:] = " in METHOD.source(fn, X)
+    got = METHOD.gradient(fn, X)
+    assert got.status == "ok"
+    assert got.info["compiled"] == "cached"
+    np.testing.assert_array_equal(dk.gradient(fn, X * 0.5, method="reverse-compiled"),
+                                  TAPE.gradient(fn, X * 0.5).value)
+
+
+def test_float32_points_get_the_tapes_numbers_and_a_program_not_used_says_so():
+    """A float32 array times the sweep's constant 1.0 is float64 in the trace (a 0-d float64
+    array there) and float32 in the written line (a Python float): written into float64 kept
+    memory it was the trace's product, a float32 ulp from the tape's. Lines that are not
+    float64 throughout are neither kept nor written into the gradient; this program then
+    differs from its trace, so the method computes with the tape (as before), compile()
+    refuses it and source() shows it marked as not used. Found by a hunt."""
+    from diffkit.codegen import NotCompilable
+
+    rng = np.random.default_rng(0)
+    for k in range(2):
+        f = dk.Function(lambda x: dnp.sum(dnp.exp(x[1:]) * x[:-1]))
+        x = rng.uniform(-1.0, 1.0, 30_000).astype(np.float32)
+        if k:  # source() first: the program it shows is not kept for dk.gradient
+            assert METHOD.source(f, x).startswith("# not used: it does not reproduce")
+            with pytest.raises(NotCompilable, match="does not reproduce its trace"):
+                METHOD.compile(f, x)
+        for point in (x, x[::-1].copy()):
+            np.testing.assert_array_equal(dk.gradient(f, point, method="reverse-compiled"),
+                                          TAPE.gradient(f, point).value)

@@ -549,10 +549,21 @@ class ReverseCompiled(Method):
                         variant.function(*args)
                     except GuardError:
                         continue
-                    except (ArithmeticError, ValueError, TypeError):
+                    except Exception:  # (the point's own trouble: the tape says what)
                         pass
                     return variant
-            compiled, _ = _compile(spec, xa, what, direction)
+            compiled, values = _compile(spec, xa, what, direction)
+            try:  # (kept only if it reproduces its trace, as the method keeps them)
+                check = compiled.function(*args)
+            except Exception as exc:
+                check = exc
+            if isinstance(check, Exception) or not _agrees(check, values):
+                entry.tape = _tape_status(_UNREPRODUCED)
+                raise Unreproduced(
+                    f"ReverseCompiled.compile: the program written for {spec.name} does not "
+                    f"reproduce its trace's numbers at this point (please report this "
+                    f"function); method='reverse-compiled' computes it with the tape",
+                    compiled)
             self._keep(entry, compiled)
             return compiled
 
@@ -580,7 +591,12 @@ class ReverseCompiled(Method):
             return v2, x_bar
         <BLANKLINE>
         """
-        return self.compile(f, x, what).source
+        try:
+            return self.compile(f, x, what).source
+        except Unreproduced as exc:  # (shown, with what the method does instead)
+            return (f"# not used: it does not reproduce its trace's numbers at this point "
+                    f"(please report this function);\n# method='reverse-compiled' computes it "
+                    f"with the tape\n{exc.program.source}")
 
     def hvp(self, f: Any, x: Any, v: Any) -> DerivativeResult:
         """The Hessian of scalar ``f`` at ``x`` times ``v`` (shape of ``x``), by the compiled
@@ -708,7 +724,7 @@ class ReverseCompiled(Method):
             variant = entry.variants[0]
             try:
                 out = variant.function(*args)
-            except (GuardError, ArithmeticError, ValueError, TypeError):
+            except Exception:
                 pass  # (the general path below says what happened)
             else:
                 if variant.current():
@@ -724,7 +740,7 @@ class ReverseCompiled(Method):
                 if missed is None:
                     missed = (variant, exc.index)
                 continue
-            except (ArithmeticError, ValueError, TypeError) as exc:
+            except Exception as exc:
                 return None, {"compiled": "tape"}, _tape_status(
                     f"the compiled program raised {type(exc).__name__} ({exc}) at this point")
             if not variant.current():  # a stanza's rule was replaced: write it again
@@ -758,9 +774,7 @@ class ReverseCompiled(Method):
         except Exception as exc:  # the program must reproduce its own trace
             check = exc
         if isinstance(check, Exception) or not _agrees(check, values):
-            entry.tape = _tape_status(
-                "the compiled program did not reproduce its trace's numbers (please report "
-                "this function)")
+            entry.tape = _tape_status(_UNREPRODUCED)
             return None, {"compiled": "tape"}, entry.tape
         self._keep(entry, compiled)
         if missed is not None:
@@ -883,6 +897,19 @@ class ReverseCompiled(Method):
         return DerivativeResult(h, nfev=n, method=self.name, out_shape=(),
                                 status="; ".join(statuses) or "ok",
                                 info={**info, "passes": n})
+
+
+class Unreproduced(NotCompilable):
+    """A written program does not reproduce its trace's numbers (a bug of the code writer:
+    the method computes such points with the tape). ``program`` is the program."""
+
+    def __init__(self, message: str, program: CompiledProgram) -> None:
+        super().__init__(message)
+        self.program = program
+
+
+_UNREPRODUCED = ("the compiled program did not reproduce its trace's numbers (please report "
+                 "this function)")
 
 
 def _tape_status(reason: str) -> str:
