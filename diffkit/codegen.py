@@ -141,9 +141,10 @@ KEEP_BYTES = 64 * 1024
 """Intermediates at least this large are written into memory the program keeps between calls
 (:class:`Workspace`): numpy allocates smaller ones faster than a call takes its set."""
 
-WORKSPACE_BYTES = 1 << 28
-"""Memory a program may keep between calls for its intermediates (see :class:`Workspace`);
-beyond it, further intermediates are allocated by each call."""
+WORKSPACE_BYTES = 1 << 26
+"""Memory a program may keep between calls for its intermediates (64 MiB; see
+:class:`Workspace`); beyond it, further intermediates are allocated by each call. The memory
+is the program's while it is cached: ``ReverseCompiled.clear(f)`` drops it."""
 
 
 class NotCompilable(DiffkitError, TypeError):
@@ -1735,8 +1736,8 @@ class Workspace:
 
     __slots__ = ("layout", "spare")
 
-    KEEP = 2
-    """Sets kept for reuse."""
+    KEEP = 1
+    """Sets kept for reuse (a concurrent call's own set is dropped when it gives it back)."""
 
     def __init__(self, layout: Sequence[tuple[tuple[int, ...], Any]]) -> None:
         self.layout = tuple(layout)
