@@ -1186,3 +1186,33 @@ def test_float32_points_get_the_tapes_numbers_and_a_program_not_used_says_so():
         for point in (x, x[::-1].copy()):
             np.testing.assert_array_equal(dk.gradient(f, point, method="reverse-compiled"),
                                           TAPE.gradient(f, point).value)
+
+
+def test_data_arguments_run_one_program_while_they_are_the_same_objects():
+    """``dk.gradient(loss, w, args=(X, y))`` bound the data to a new function each call and
+    traced it again (0.8 ms a call where the tape takes 0.1): the binding is kept while the
+    data are the same objects; changed in place they are seen (traced again, the new
+    numbers); other objects get their own binding."""
+    import diffkit.methods.compiled as compiled
+
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(50, 4)), rng.normal(size=50)
+
+    def loss(w, X, y):
+        return dnp.sum((X @ w - y) ** 2)
+
+    w = np.array([0.1, -0.2, 0.3, 0.4])
+    infos = [METHOD.gradient(loss, w * s, args=(X, y)).info["compiled"] for s in (1, 2, 3)]
+    assert infos == ["traced", "cached", "cached"]
+    for s in (1.0, 0.5):
+        np.testing.assert_allclose(dk.gradient(loss, w * s, args=(X, y), method="reverse-compiled"),
+                                   2 * X.T @ (X @ (w * s) - y), rtol=1e-13)
+    X[0, 0] += 1.0  # in place: the program's constant changed
+    np.testing.assert_allclose(dk.gradient(loss, w, args=(X, y), method="reverse-compiled"),
+                               2 * X.T @ (X @ w - y), rtol=1e-13)
+    X2 = X * 2.0  # another object: its own binding
+    np.testing.assert_allclose(dk.gradient(loss, w, args=(X2, y), method="reverse-compiled"),
+                               2 * X2.T @ (X2 @ w - y), rtol=1e-13)
+    assert len(compiled._BOUND) <= compiled.MAX_DATA
+    METHOD.clear(loss)
+    assert all(hit[0] is not loss for hit in compiled._BOUND.values())

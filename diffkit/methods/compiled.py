@@ -69,7 +69,8 @@ from ..validation import as_function, as_point
 from .base import Method
 from .reverse import ReverseMode
 
-__all__ = ["MAX_KEYS", "MAX_VARIANTS", "PROGRAMS", "CompiledProgram", "ReverseCompiled"]
+__all__ = ["MAX_DATA", "MAX_KEYS", "MAX_VARIANTS", "PROGRAMS", "CompiledProgram",
+           "ReverseCompiled"]
 
 MAX_VARIANTS = 8
 """Programs kept per function, shapes and dtypes (one per path taken); beyond, the least
@@ -256,6 +257,14 @@ class _Entry:
 
 
 _BY_FUNCTION: weakref.WeakKeyDictionary[Any, dict[Any, _Entry]] = weakref.WeakKeyDictionary()
+
+MAX_DATA = 8
+"""Data bindings (``args=``, ``kwargs=``) kept, the most recent ones: the same function and
+data objects reuse the function bound to them, and its programs. (Kept in all, not per
+function: each holds its function and its data.)"""
+
+_BOUND: dict[Any, tuple[Any, Any, Any, Function]] = {}
+"""Functions bound to data, by the Python function's and the data objects' identities."""
 """Programs by the Python function itself, so specs wrapping the same callable (a plain
 callable is wrapped afresh by every call) share them."""
 
@@ -620,7 +629,8 @@ class ReverseCompiled(Method):
 
     @staticmethod
     def clear(f: Any) -> None:
-        """Forget the programs of ``f`` (the next call traces again)."""
+        """Forget the programs of ``f`` (the next call traces again), with the data bound to
+        it and the memory its programs keep."""
         if isinstance(f, Function):
             f.cache.pop(PROGRAMS, None)
             f = f.fn
@@ -628,6 +638,8 @@ class ReverseCompiled(Method):
             _BY_FUNCTION.pop(f, None)
         except TypeError:
             pass
+        for key in [k for k, hit in _BOUND.items() if hit[0] is f]:
+            del _BOUND[key]
 
     def gradient(self, f: Any, x: Any, *, args: tuple[Any, ...] = (),
                  kwargs: dict[str, Any] | None = None) -> DerivativeResult:
@@ -636,11 +648,16 @@ class ReverseCompiled(Method):
         A float64 array point of a :class:`~diffkit.Function` of one parameter is used as it
         is (the program never writes to it) once one sum shows it is finite; any other point
         is validated and copied as by every method. Data arguments (``args=``, ``kwargs=``,
-        see :meth:`diffkit.Function.with_data`) are bound to a new function each call, so
-        its program is traced for them (their values are the program's constants).
+        see :meth:`diffkit.Function.with_data`) are the program's constants: the function
+        bound to the same data objects is kept (the last :data:`MAX_DATA` bindings), so a loop
+        passing the same arrays runs one program (changed in place, they are seen, as every
+        value the function reads from outside; other objects are traced for).
         """
         if args.__class__ is not tuple or args or kwargs is not None:
-            return super().gradient(f, x, args=args, kwargs=kwargs)
+            bound = self._bound(f, args, kwargs)
+            if bound is None:
+                return super().gradient(f, x, args=args, kwargs=kwargs)
+            f = bound
         entry = self._warm(f, x)
         if entry is not None:
             variant = entry.variants[0]
@@ -666,7 +683,30 @@ class ReverseCompiled(Method):
                     hot = entry.variants[0].hot(x)
                     if hot is not None:
                         return hot[1]
+        if args.__class__ is not tuple or args or kwargs is not None:
+            bound = self._bound(f, args, kwargs)
+            if bound is not None:
+                return self.gradient_array(bound, x)
         return np.asarray(self.gradient(f, x, args=args, kwargs=kwargs).value)
+
+    @staticmethod
+    def _bound(f: Any, args: Any, kwargs: Any) -> Function | None:
+        """``f`` with its data bound, the same Function while the data are the same objects
+        (its programs with it); None where the data cannot be kept by identity (not a tuple
+        and a dict: :meth:`Function.with_data` says what is wrong)."""
+        if args.__class__ is not tuple or (kwargs is not None and kwargs.__class__ is not dict):
+            return None
+        spec = as_function(f, "gradient")
+        kw = kwargs or {}
+        key = (id(spec.fn), spec.parameters, tuple(map(id, args)),
+               tuple((k, id(v)) for k, v in kw.items()))
+        hit = _BOUND.pop(key, None)
+        if hit is None:
+            hit = (spec.fn, args, dict(kw), spec.with_data(args, kwargs, call="gradient(f, x)"))
+            while len(_BOUND) >= MAX_DATA:
+                del _BOUND[next(iter(_BOUND))]
+        _BOUND[key] = hit  # (most recent last; the function and data held: ids stay theirs)
+        return hit[3]
 
     @staticmethod
     def _direct(f: Any, x: Any) -> bool:
