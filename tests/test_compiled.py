@@ -1216,3 +1216,23 @@ def test_data_arguments_run_one_program_while_they_are_the_same_objects():
     assert len(compiled._BOUND) <= compiled.MAX_DATA
     METHOD.clear(loss)
     assert all(hit[0] is not loss for hit in compiled._BOUND.values())
+
+
+def test_data_arguments_keep_their_binding_for_jacobians_and_hessians():
+    rng = np.random.default_rng(4)
+    A, b = rng.normal(size=(3, 3)), rng.normal(size=3)
+
+    def residual(w, A, b):
+        return dnp.tanh(A @ w) - b
+
+    def loss(w, A, b):
+        return dnp.sum(residual(w, A, b) ** 2)
+
+    w = np.array([0.2, -0.1, 0.3])
+    for call, f in ((METHOD.jacobian, residual), (METHOD.hessian, loss)):
+        first, second = call(f, w, args=(A, b)), call(f, w * 0.5, args=(A, b))
+        want = (dk.jacobian if call == METHOD.jacobian else dk.hessian)(
+            f, w * 0.5, method="reverse-mode", args=(A, b))
+        np.testing.assert_allclose(second.value, want, rtol=1e-12, atol=1e-14)
+        assert first.status == "ok"
+        assert second.info["compiled"] == "cached"  # (the same A and b: the same program)

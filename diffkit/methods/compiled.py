@@ -689,20 +689,38 @@ class ReverseCompiled(Method):
                 return self.gradient_array(bound, x)
         return np.asarray(self.gradient(f, x, args=args, kwargs=kwargs).value)
 
+    def jacobian(self, f: Any, x: Any, *, args: tuple[Any, ...] = (),
+                 kwargs: dict[str, Any] | None = None) -> DerivativeResult:
+        """Jacobian of ``f`` at ``x`` (data arguments as for :meth:`gradient`)."""
+        bound = self._bound(f, args, kwargs, "jacobian") \
+            if args.__class__ is not tuple or args or kwargs is not None else None
+        if bound is not None:
+            return super().jacobian(bound, x)
+        return super().jacobian(f, x, args=args, kwargs=kwargs)
+
+    def hessian(self, f: Any, x: Any, *, args: tuple[Any, ...] = (),
+                kwargs: dict[str, Any] | None = None) -> DerivativeResult:
+        """Hessian of scalar ``f`` at ``x`` (data arguments as for :meth:`gradient`)."""
+        bound = self._bound(f, args, kwargs, "hessian") \
+            if args.__class__ is not tuple or args or kwargs is not None else None
+        if bound is not None:
+            return super().hessian(bound, x)
+        return super().hessian(f, x, args=args, kwargs=kwargs)
+
     @staticmethod
-    def _bound(f: Any, args: Any, kwargs: Any) -> Function | None:
+    def _bound(f: Any, args: Any, kwargs: Any, op: str = "gradient") -> Function | None:
         """``f`` with its data bound, the same Function while the data are the same objects
         (its programs with it); None where the data cannot be kept by identity (not a tuple
         and a dict: :meth:`Function.with_data` says what is wrong)."""
         if args.__class__ is not tuple or (kwargs is not None and kwargs.__class__ is not dict):
             return None
-        spec = as_function(f, "gradient")
+        spec = as_function(f, op)
         kw = kwargs or {}
         key = (id(spec.fn), spec.parameters, tuple(map(id, args)),
                tuple((k, id(v)) for k, v in kw.items()))
         hit = _BOUND.pop(key, None)
         if hit is None:
-            hit = (spec.fn, args, dict(kw), spec.with_data(args, kwargs, call="gradient(f, x)"))
+            hit = (spec.fn, args, dict(kw), spec.with_data(args, kwargs, call=f"{op}(f, x)"))
             while len(_BOUND) >= MAX_DATA:
                 del _BOUND[next(iter(_BOUND))]
         _BOUND[key] = hit  # (most recent last; the function and data held: ids stay theirs)
