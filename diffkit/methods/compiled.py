@@ -214,33 +214,23 @@ def _hot_path(function: Callable[..., Any], x: np.ndarray) -> Callable[..., Any]
     shape and dtype (so whether the point is large, and its dimension, are known once)."""
     isfinite = math.isfinite
     f64, ndarray = np.float64, np.ndarray
-    dot = (lambda a, b: a.dot(b)) if x.ndim == 1 else _vdot
+    dot = np.ndarray.dot if x.ndim == 1 else _vdot
     shape = x.shape
 
-    if x.nbytes >= _LARGE:
-        def checked(x: np.ndarray) -> tuple[Any, np.ndarray] | None:
-            if not isfinite(dot(x, x)):
-                return None
-            try:
-                value, g = function(x)
-            except Exception:
-                return None
-            if value.__class__ is not f64 or g.__class__ is not ndarray or g.base is not None \
-                    or g is x or g.shape != shape or g.dtype is not _F64 \
-                    or not isfinite(value) or not isfinite(dot(g, g)):
-                return None
-            return value, g
-    else:
-        def checked(x: np.ndarray) -> tuple[Any, np.ndarray] | None:
-            try:
-                value, g = function(x)
-            except Exception:
-                return None
-            if value.__class__ is not f64 or g.__class__ is not ndarray or g.base is not None \
-                    or g is x or g.shape != shape or g.dtype is not _F64 \
-                    or not isfinite(value) or not isfinite(dot(x, g)):
-                return None
-            return value, g
+    large = x.nbytes >= _LARGE  # (then x . x before the program, g . g after it)
+
+    def checked(x: np.ndarray) -> tuple[Any, np.ndarray] | None:
+        if large and not isfinite(dot(x, x)):
+            return None
+        try:
+            value, g = function(x)
+        except Exception:
+            return None
+        if value.__class__ is not f64 or g.__class__ is not ndarray or g.base is not None \
+                or g is x or g.shape != shape or g.dtype is not _F64 or not isfinite(value) \
+                or not isfinite(dot(g if large else x, g)):
+            return None
+        return value, g
 
     return np.errstate(all="ignore")(checked)
 
