@@ -1069,6 +1069,7 @@ class _Writer:
         p = self.p
         self.assign: dict[int, bool] = {}
         self.dest: dict[int, tuple[int, tuple[int, ...] | None]] = {}
+        self.written: set[int] = set()  # the accumulators some ``dest`` var is written into
         self.hoist: dict[int, int] = {}
         self.zeroed: dict[int, np.ndarray | None] = {}  # first accumulator -> entries to zero
         cover: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}  # accumulator -> (its
@@ -1119,6 +1120,7 @@ class _Writer:
             elif region.shape != u.shape:
                 continue
             self.dest[u.id] = (i, shape)
+            self.written.add(i)
             self.hoist[u.id] = first  # type: ignore[assignment]
             self.keeps.discard(u.id)
         for first, last in last_of.items():  # entries to zero: read first, or never written
@@ -1148,10 +1150,7 @@ class _Writer:
                 name = allocated[v.id] = self.choose(base, pos)
                 lines.extend(self.allocation(v, name))
         self.bind(name, v.id)
-        written = (g.__class__ is Var and self.dest.get(g.id, (None,))[0] == v.id) or (
-            g.__class__ is Var and g.args and g.args[0].__class__ is Var
-            and self.dest.get(g.args[0].id, (None,))[0] == v.id)
-        if not written:  # (else the cotangent was computed into these entries)
+        if v.id not in self.written:  # (else the cotangent was computed into these entries)
             text = self.operand(g, pos, context)[0]
             op = "=" if self.assign.get(v.id) else "+="
             lines.append(f"{name}[{self.index(index)}] {op} {text}")
@@ -1172,7 +1171,7 @@ class _Writer:
         return lines
 
     def destination(self, u: Var, pos: int, allocated: dict[int, str], base_of: Any
-                    ) -> tuple[list[str], str] | None:
+                    ) -> tuple[list[str], str]:
         """For a var of :attr:`dest`: the accumulator's allocation if it comes first here,
         and the entries it is written into (``x_bar[:-1]``, ``p_bar[:8].reshape((2, 4))``)."""
         target, shape = self.dest[u.id]
@@ -1649,7 +1648,7 @@ class _Writer:
                     continue
             rhs = None
             if pos in self.dest:  # written straight into the gradient's entries
-                ahead, target = self.destination(v, r, allocated, base_of)  # type: ignore
+                ahead, target = self.destination(v, r, allocated, base_of)
                 if ahead and v.phase != phase:
                     lines.append(_PHASE_COMMENT[v.phase])
                     phase = v.phase

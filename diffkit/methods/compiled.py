@@ -643,11 +643,11 @@ class ReverseCompiled(Method):
         passing the same arrays runs one program (changed in place, they are seen, as every
         value the function reads from outside; other objects are traced for).
         """
-        if args.__class__ is not tuple or args or kwargs is not None:
-            bound = self._bound(f, args, kwargs)
-            if bound is None:
-                return super().gradient(f, x, args=args, kwargs=kwargs)
+        bound = self._bound(f, args, kwargs)
+        if bound is not None:
             f = bound
+        elif args.__class__ is not tuple or args or kwargs is not None:
+            return super().gradient(f, x, args=args, kwargs=kwargs)
         entry = self._warm(f, x)
         if entry is not None:
             variant = entry.variants[0]
@@ -673,17 +673,15 @@ class ReverseCompiled(Method):
                     hot = entry.variants[0].hot(x)
                     if hot is not None:
                         return hot[1]
-        if args.__class__ is not tuple or args or kwargs is not None:
-            bound = self._bound(f, args, kwargs)
-            if bound is not None:
-                return self.gradient_array(bound, x)
+        bound = self._bound(f, args, kwargs)
+        if bound is not None:
+            return self.gradient_array(bound, x)
         return np.asarray(self.gradient(f, x, args=args, kwargs=kwargs).value)
 
     def jacobian(self, f: Any, x: Any, *, args: tuple[Any, ...] = (),
                  kwargs: dict[str, Any] | None = None) -> DerivativeResult:
         """Jacobian of ``f`` at ``x`` (data arguments as for :meth:`gradient`)."""
-        bound = self._bound(f, args, kwargs, "jacobian") \
-            if args.__class__ is not tuple or args or kwargs is not None else None
+        bound = self._bound(f, args, kwargs, "jacobian")
         if bound is not None:
             return super().jacobian(bound, x)
         return super().jacobian(f, x, args=args, kwargs=kwargs)
@@ -691,8 +689,7 @@ class ReverseCompiled(Method):
     def hessian(self, f: Any, x: Any, *, args: tuple[Any, ...] = (),
                 kwargs: dict[str, Any] | None = None) -> DerivativeResult:
         """Hessian of scalar ``f`` at ``x`` (data arguments as for :meth:`gradient`)."""
-        bound = self._bound(f, args, kwargs, "hessian") \
-            if args.__class__ is not tuple or args or kwargs is not None else None
+        bound = self._bound(f, args, kwargs, "hessian")
         if bound is not None:
             return super().hessian(bound, x)
         return super().hessian(f, x, args=args, kwargs=kwargs)
@@ -700,9 +697,10 @@ class ReverseCompiled(Method):
     @staticmethod
     def _bound(f: Any, args: Any, kwargs: Any, op: str = "gradient") -> Function | None:
         """``f`` with its data bound, the same Function while the data are the same objects
-        (its programs with it); None where the data cannot be kept by identity (not a tuple
-        and a dict: :meth:`Function.with_data` says what is wrong)."""
-        if args.__class__ is not tuple or (kwargs is not None and kwargs.__class__ is not dict):
+        (its programs with it); None where there are no data, or where they cannot be kept by
+        identity (not a tuple and a dict: :meth:`Function.with_data` says what is wrong)."""
+        if args.__class__ is not tuple or (kwargs is not None and kwargs.__class__ is not dict) \
+                or (not args and not kwargs):
             return None
         spec = as_function(f, op)
         kw = kwargs or {}
