@@ -131,3 +131,51 @@ def test_checked_call_counts_events_and_unwinds_on_errors():
         checked_call(lambda: 1 / 0)
     assert not evaluating()
     assert np.geterr()["divide"] != "call"
+
+
+# ---------------------------------------------------------------- the number lanes
+
+def _logistic(x):
+    for _ in range(5):
+        x = 4.0 * x * (1.0 - x) + x / 3.0 - 0.1 * x
+    return x
+
+
+def test_the_number_lane_gives_the_generic_rules_gradient_and_hessian():
+    """Numbers recorded by the binary operators' number lane and swept by the sweep's number
+    lane give forward mode's derivative and the symbolic one; reverse over reverse (traced
+    values: no number lane) gives the symbolic second derivative."""
+    tr, _, _ = reverse.record(_logistic, (0.3,))
+    assert all(r.shape == () and r.whole is None for r in tr.tape if r is not None)
+    g = reverse.gradient(_logistic, 0.3)
+    assert g == pytest.approx(float(dk.gradient(_logistic, 0.3, method="forward-mode")),
+                              rel=1e-14)
+    assert g == pytest.approx(float(dk.gradient(_logistic, 0.3, method="symbolic")), rel=1e-13)
+    h = reverse.hessian(lambda x: dnp.sum(_logistic(x)), np.array([0.3]))
+    np.testing.assert_allclose(h, dk.hessian(_logistic, 0.3, method="symbolic"), rtol=1e-12)
+
+
+def test_entries_of_a_matrix_in_a_loop_still_add_into_one_accumulator():
+    """``X[i, j]`` is a number with a sparse VJP: the number lane leaves it to the stanza's
+    ``vjp_into`` (one accumulator, no dense array per entry) and the gradient is exact."""
+    x = np.arange(1.0, 7.0).reshape(2, 3)
+
+    def f(x):
+        s = 0.0
+        for i in range(2):
+            for j in range(3):
+                s = s + x[i, j] * x[i, j] * (j + 1.0)
+        return s
+
+    tr, _, _ = reverse.record(f, (x,))
+    entries = [r for r in tr.tape if r is not None and r.prim.name == "getitem"]
+    assert len(entries) == 12
+    assert all(r.shape == () and r.prim.fast_into is not None for r in entries)
+    np.testing.assert_array_equal(reverse.gradient(f, x), 2.0 * x * np.array([1.0, 2.0, 3.0]))
+
+
+def test_a_complex_point_is_refused_when_recorded_not_later():
+    with pytest.raises(dk.NotTraceableError, match=r"the point x = array\(\[1\.\+2\.j.*is complex"):
+        reverse.gradient(lambda x: np.sum(x * 2.0), np.array([1 + 2j, 3.0]))
+    with pytest.raises(dk.NotTraceableError, match="multiply made a complex value"):
+        reverse.gradient(lambda x: np.sum(x * np.array([1j, 2.0])), np.array([1.0, 3.0]))

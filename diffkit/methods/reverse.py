@@ -55,6 +55,7 @@ from ..core import (
     is_complex,
     library_routes,
 )
+from ..errors import NotTraceableError
 from ..memory import Meter, current, meter
 from ..primitives import ops
 from ..primitives._stanza import sum_to
@@ -133,9 +134,10 @@ _STAND_IN_CACHE = 256  # shapes remembered (a program has few; a sweep over size
 class Record:
     """One recorded primitive: what the sweep needs to apply its VJP.
 
-    Every field has one meaning for every primitive. The hot paths build records with
-    :func:`_record` (``Record(...)`` costs four times as much: calling a class with a Python
-    ``__init__`` takes numpy-free but slow steps, once per recorded operation).
+    Every field has one meaning for every primitive. Built by :func:`_record`, or written out
+    field by field on the hot paths: the class has no ``__init__``, so ``Record()`` is one C
+    call (a Python ``__init__`` costs four times as much, and ``object.__new__(Record)`` twice
+    as much: once per recorded operation).
 
     Attributes
     ----------
@@ -174,34 +176,17 @@ class Record:
     __slots__ = ("ans", "args", "fast", "mask", "params", "parents", "plain", "poisoned",
                  "positions", "prim", "shape", "whole")
 
-    def __init__(self, prim: Primitive, parents: tuple[int, ...], positions: tuple[int, ...],
-                 mask: tuple[bool, ...], args: tuple, params: dict[str, Any], ans: Any,
-                 shape: tuple[int, ...], plain: bool, poisoned: bool = False) -> None:
-        self.prim = prim
-        self.parents = parents
-        self.positions = positions
-        self.mask = mask
-        self.args = args
-        self.params = params
-        self.ans = ans
-        self.shape = shape
-        self.plain = plain
-        self.poisoned = poisoned
-        self.fast = prim.fast_vjp if plain and not poisoned else None
-        self.whole = None
-
     def __repr__(self) -> str:
         return f"Record({self.prim.name}, parents={self.parents})"
 
 
-_new = object.__new__
 
 
 def _record(prim: Primitive, parents: tuple[int, ...], positions: tuple[int, ...],
             mask: tuple[bool, ...], args: tuple, params: dict[str, Any], ans: Any,
             shape: tuple[int, ...], plain: bool, poisoned: bool) -> Record:
-    """``Record(...)`` at a quarter of the cost (no class call through ``__init__``)."""
-    r = _new(Record)
+    """A :class:`Record` with every field set."""
+    r = Record()
     r.prim = prim
     r.parents = parents
     r.positions = positions
@@ -253,8 +238,14 @@ class ReverseTrace(Trace):
         self.stand_in_bytes = STAND_IN_BYTES if stand_in_bytes is None else stand_in_bytes
 
     def new_input(self, value: Any, name: str = "x") -> Node:
-        """A fresh input node holding ``value`` (a leaf of the graph)."""
-        node = Node(self, value, len(self.tape))
+        """A fresh input node holding ``value`` (a leaf of the graph); never complex (the
+        binary operators rely on it: a traced value is real, so only a complex constant can
+        make their result complex)."""
+        if is_complex(value):
+            raise NotTraceableError(
+                f"the point {name} = {value!r} is complex: diffkit's AD methods differentiate "
+                f"real functions at real points (the complex step is method='complex-step')")
+        node = _node(self, value, len(self.tape))
         self.tape.append(None)
         if self.log is not None:
             self.log.append(("input", (name,), value, {}))  # name: the parameter
@@ -290,14 +281,14 @@ class ReverseTrace(Trace):
                     shape = ans.shape if acls is _ndarray else (() if acls is _f64 or acls is float
                                                                 else _shape_of(ans))
                     tape = self.tape
-                    node = _new(Node)  # Node(self, ans, len(tape)) without a class call
+                    node = Node()  # _node inline
                     node._trace = self
                     node.value = ans
                     node.id = len(tape)
                     poisoned = self.poison((a.id,), ans) if self.poisoned \
                         or FP_EVENTS.count != self.fp_seen else False
                     plain = acls is _ndarray or not isinstance(ans, Tracer)
-                    r = _new(Record)  # _record inline
+                    r = Record()  # _record inline
                     r.prim = prim
                     r.parents = (a.id,)
                     r.positions = _FIRST
@@ -368,7 +359,7 @@ class ReverseTrace(Trace):
             elif is_complex(ans):
                 raise complex_intermediate(prim)
         tape = self.tape
-        node = Node(self, ans, len(tape))
+        node = _node(self, ans, len(tape))
         poisoned = self.poison(parents, ans)
         tape.append(_record(prim, parents, positions, _mask(positions, len(raw)), kept, params,
                             ans if keep_ans else None, shape, plain, poisoned))
@@ -461,11 +452,6 @@ class Node(Tracer):
 
     __slots__ = ("_trace", "id", "value")
 
-    def __init__(self, trace: ReverseTrace, value: Any, index: int) -> None:
-        self._trace = trace
-        self.value = value
-        self.id = index
-
     @property
     def _value(self) -> Any:
         return self.value
@@ -475,6 +461,15 @@ class Node(Tracer):
         shown = f"array of shape {v.shape}" if isinstance(v, np.ndarray) and v.size > 6 \
             else repr(v)
         return f"Node(v{self.id}, value={shown})"
+
+
+def _node(trace: ReverseTrace, value: Any, index: int) -> Node:
+    """The node of tape entry ``index`` (the class has no ``__init__``: see :class:`Record`)."""
+    node = Node()
+    node._trace = trace
+    node.value = value
+    node.id = index
+    return node
 
 
 _FIRST, _SECOND, _BOTH = (0,), (1,), (0, 1)
@@ -503,6 +498,7 @@ def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, An
     lay_1, lay_2, lay_b = layouts[_FIRST], layouts[_SECOND], layouts[_BOTH]
     events = FP_EVENTS
     elementwise = prim.elementwise
+    fast = prim.fast_vjp
 
     def method(self: Node, other: Any) -> Any:
         tr = self._trace
@@ -522,60 +518,84 @@ def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, An
             ans = numeric(x, y)
         except (FloatingPointError, ZeroDivisionError):
             raise domain_error(prim, (x, y)) from None
-        if a < 0:
-            parents = (b,)
-            positions, keep_ans, mask, x_read, y_read = lay_2
-        elif b < 0:
+        if b < 0:
             parents = (a,)
             positions, keep_ans, mask, x_read, y_read = lay_1
+        elif a < 0:
+            parents = (b,)
+            positions, keep_ans, mask, x_read, y_read = lay_2
         else:
             parents = (a, b)
             positions, keep_ans, mask, x_read, y_read = lay_b
+        if ans.__class__ is float:  # numbers in, a Python number out: the number lane, the
+            tape = tr.tape  # record written out with what a number implies (nothing to
+            node = Node()  # replace by a stand-in, no shape, never a fill; the number kept
+            node._trace = tr  # whether read or not: it is small)
+            node.value = ans
+            node.id = len(tape)
+            r = Record()
+            r.prim = prim
+            r.parents = parents
+            r.positions = positions
+            r.mask = mask
+            r.args = (x, y)
+            r.params = _NO_PARAMS
+            r.ans = ans
+            r.shape = ()
+            r.plain = True
+            r.whole = None
+            if tr.poisoned or events.count != tr.fp_seen:
+                r.poisoned = poisoned = tr.poison(parents, ans)
+                r.fast = None if poisoned else fast
+            else:
+                r.poisoned = False
+                r.fast = fast
+            tape.append(r)
+            if tr.log is not None:
+                tr.note(name, (other, self) if swap else (self, other), ans, {})
+            return node
         acls = ans.__class__
         whole = None
-        if acls is float:  # Python numbers in, a Python number out: nothing to replace
-            shape = ()
-            plain = True
-        else:
-            if acls is _ndarray:
-                if ans.dtype is not _F64 and ans.dtype.kind == "c":
-                    raise complex_intermediate(prim)
-            elif acls is not _f64 and is_complex(ans):
+        if acls is _ndarray:  # complex only from a complex constant (traced values are real)
+            if ocls is not Node and ocls is not float and ocls is not int \
+                    and ans.dtype.kind == "c":
                 raise complex_intermediate(prim)
-            plain = True
-            cx = x.__class__
-            if cx is _ndarray:
-                if not x_read and x.nbytes >= tr.stand_in_bytes:
-                    x = _stand_in(x)
-            elif cx is not _f64 and cx is not float and cx is not int and isinstance(x, Tracer):
-                plain = False
-            cy = y.__class__
-            if cy is _ndarray:
-                if not y_read and y.nbytes >= tr.stand_in_bytes:
-                    y = _stand_in(y)
-            elif cy is not _f64 and cy is not float and cy is not int and isinstance(y, Tracer):
-                plain = False
-            if acls is _ndarray:
-                shape = ans.shape
-                if elementwise:  # (see Record.whole)
-                    whole = (x.shape == shape if cx is _ndarray else a < 0 and (
-                        cx is float or cx is _f64 or cx is int)) and (
-                        y.shape == shape if cy is _ndarray else b < 0 and (
-                            cy is float or cy is _f64 or cy is int))
-                else:
-                    whole = False
-            elif acls is _f64:
-                shape = ()
+        elif acls is not _f64 and is_complex(ans):
+            raise complex_intermediate(prim)
+        plain = True
+        cx = x.__class__
+        if cx is _ndarray:
+            if not x_read and x.nbytes >= tr.stand_in_bytes:
+                x = _stand_in(x)
+        elif cx is not _f64 and cx is not float and cx is not int and isinstance(x, Tracer):
+            plain = False
+        cy = y.__class__
+        if cy is _ndarray:
+            if not y_read and y.nbytes >= tr.stand_in_bytes:
+                y = _stand_in(y)
+        elif cy is not _f64 and cy is not float and cy is not int and isinstance(y, Tracer):
+            plain = False
+        if acls is _ndarray:
+            shape = ans.shape
+            if elementwise:  # (see Record.whole)
+                whole = (x.shape == shape if cx is _ndarray else a < 0 and (
+                    cx is float or cx is _f64 or cx is int)) and (
+                    y.shape == shape if cy is _ndarray else b < 0 and (
+                        cy is float or cy is _f64 or cy is int))
             else:
-                shape = _shape_of(ans)
-                if isinstance(ans, Tracer):
-                    plain = False
+                whole = False
+        elif acls is _f64:
+            shape = ()
+        else:
+            shape = _shape_of(ans)
+            if isinstance(ans, Tracer):
+                plain = False
         tape = tr.tape
-        node = _new(Node)  # Node(tr, ans, len(tape)) inline (a class call costs twice this)
+        node = Node()  # _node inline
         node._trace = tr
         node.value = ans
         node.id = len(tape)
-        r = _new(Record)  # _record inline: this is the commonest record
+        r = Record()  # _record inline: this is the commonest record
         r.prim = prim
         r.parents = parents
         r.positions = positions
@@ -641,14 +661,14 @@ def _getitem_operator(prim: Primitive) -> Callable[[Node, Any], Any]:
         if not x_read and v.nbytes >= tr.stand_in_bytes:
             v = _stand_in(v)
         tape = tr.tape
-        node = _new(Node)
+        node = Node()
         node._trace = tr
         node.value = ans
         node.id = len(tape)
         params = {"index": index}
         poisoned = tr.poison((self.id,), ans) if tr.poisoned or events.count != tr.fp_seen \
             else False
-        r = _new(Record)
+        r = Record()
         r.prim = prim
         r.parents = (self.id,)
         r.positions = _FIRST
@@ -899,6 +919,19 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
             fast = rec.fast
             if fast is not None:
                 gcls = gi.__class__
+                if (gcls is float or gcls is _f64) and not rec.shape and rec.whole is None \
+                        and rec.prim.fast_into is None:
+                    # the number lane: a number for a number-valued record (no fill to decide
+                    # on, no entry to add into an accumulator): what comes back is added as is
+                    cts = fast(gi, rec.ans, rec.args, rec.params, rec.mask)
+                    j = 0
+                    positions = rec.positions
+                    for p in rec.parents:
+                        c = cts[positions[j]]
+                        j += 1
+                        old = get(p)
+                        ct[p] = c if old is None else old + c
+                    continue
                 if gcls is _ndarray:
                     if not gi.ndim and rec.shape:  # a 0-d array standing for the whole
                         gi = _materialize(gi, rec)
