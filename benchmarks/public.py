@@ -64,12 +64,18 @@ def _number(fn: Callable[[], Any], budget: float) -> int:
 
 def paired(base: Callable[[], Any], call: Callable[[], Any], repeats: int,
            budget: float = 0.01) -> tuple[float, float, float]:
-    """Median of call/base over paired repeats, and the median times of both (seconds)."""
+    """Median of call/base over paired repeats, and the median times of both (seconds).
+
+    Each block is timed after one untimed call and holds at least five calls (as in
+    ``compiled.py``): the first call after the other function's pays the page faults for the
+    memory that one freed (at the MLP's size a block of one gradient call was mostly that)."""
     base(), call()  # warm up (imports, caches, auto's decision)
-    nb, nc = _number(base, budget), _number(call, budget)
+    nb, nc = max(5, _number(base, budget)), max(5, _number(call, budget))
     ratios, tb, tc = [], [], []
     for _ in range(repeats):
+        base()
         a = _time(base, nb)
+        call()
         b = _time(call, nc)
         ratios.append(b / a)
         tb.append(a)
