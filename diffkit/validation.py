@@ -10,7 +10,7 @@ import numpy as np
 
 from .core import evaluating
 from .errors import ArityError, NonFiniteError, OutputShapeError, PointError
-from .spec import Function, SpecError, check_output, not_scalar
+from .spec import Function, SpecError, check_output, not_scalar, surely_finite
 
 __all__ = ["as_function", "as_point", "check_output", "not_scalar", "prepare", "scalar_point",
            "with_data"]
@@ -45,7 +45,6 @@ def short_repr(x: Any) -> str:
 _FLOATS = (float, np.float64)
 """The scalar types a point may have without conversion (np.float64 subclasses float)."""
 _F64 = np.dtype(np.float64)
-_sum = np.add.reduce
 
 
 def scalar_point(f: Any, x: Any) -> float | None:
@@ -109,8 +108,8 @@ def as_point(spec: Function, x: Any, op: str = "gradient", *, call: str | None =
     if x.__class__ is np.ndarray and x.dtype is _F64 and op != "derivative" and x.size \
             and (len(spec.parameters) == 1 or x.shape == (len(spec.parameters),)):
         arr = x.copy()  # the common array case: only finiteness is left to check
-        if (evaluating() and math.isfinite(_sum(arr, axis=None))) or np.isfinite(arr).all():
-            return arr  # (a silent sum where numpy's errors are counted: see all_finite)
+        if (evaluating() and surely_finite(arr)) or np.isfinite(arr).all():
+            return arr  # (a silent dot where numpy's errors are counted: see surely_finite)
     call = call or f"{op}(f, x)"
     try:
         arr = np.asarray(x)

@@ -108,3 +108,27 @@ def test_scalar_point_is_the_case_needing_no_checks():
     for f, x in ((spec, float("nan")), (spec, 1), (spec, np.float32(1.5)), (dnp.exp, 1.5),
                  (F2, 1.5), (dk.Function(dnp.exp, vectorized=True), 1.5)):
         assert scalar_point(f, x) is None
+
+
+def test_the_quick_finiteness_proof_and_its_fallback():
+    """``surely_finite`` (one dot product) proves finiteness or proves nothing; where it proves
+    nothing (squares overflow from entries near 1e154) the entries are checked one by one, so
+    a huge finite point is accepted without a warning and a gradient at it is returned."""
+    from diffkit.core import checked_evaluation
+    from diffkit.spec import all_finite, surely_finite
+
+    with checked_evaluation():
+        assert surely_finite(np.array([1.0, -2.0]))
+        assert surely_finite(np.zeros((3, 4))[:, ::2])  # (not contiguous)
+        assert surely_finite(np.zeros(0))
+        assert not surely_finite(np.array([1.0, np.nan]))
+        assert not surely_finite(np.array([[np.inf], [-np.inf]]))
+        huge = np.array([1e200, -3e180])
+        assert not surely_finite(huge)  # (the squares overflow)
+        assert all_finite(huge)
+        assert not all_finite(np.array([1e200, np.inf]))
+    f = dk.Function(lambda x: dnp.sum(x * 1e-100))
+    np.testing.assert_array_equal(dk.gradient(f, [1e200, -3e180], method="reverse-mode"),
+                                  [1e-100, 1e-100])
+    with pytest.raises(dk.NonFiniteError, match=r"x\[1\] = inf is not finite"):
+        dk.gradient(f, [1e200, np.inf], method="reverse-mode")

@@ -60,7 +60,14 @@ from ..memory import Meter, current, meter
 from ..primitives import ops
 from ..primitives._stanza import sum_to
 from ..results import DerivativeResult
-from ..spec import Function, check_derivative, normalize_output, not_scalar
+from ..spec import (
+    Function,
+    all_finite,
+    check_derivative,
+    normalize_output,
+    not_scalar,
+    surely_finite,
+)
 from .base import Method
 
 __all__ = [
@@ -1419,9 +1426,9 @@ class ReverseMode(Method):
             spec.check(_value_of(out, trace), "gradient", x)
             g = self._cotangents(trace, nodes, out, 1.0, x, True)
             del trace, nodes, out  # (the tape's memory back before any second sweep)
-        if g.dtype is _F64 and math.isfinite(np.add.reduce(g, None)):
+        if g.dtype is _F64 and surely_finite(g):
             return g  # finite: what check_derivative would return
-        if g.dtype.kind == "f" and not math.isfinite(np.add.reduce(g, None)):
+        if g.dtype.kind == "f" and not all_finite(g):
             g = self._guarded(spec, x, g)
         return check_derivative(spec, g, "gradient", x, self.name)
 
@@ -1431,7 +1438,7 @@ class ReverseMode(Method):
         value = spec.check(_value_of(out, trace), "gradient", x)
         info = self._info(trace, usage, consumed=True)  # before the sweep consumes it
         g = self._cotangents(trace, nodes, out, 1.0, x, True)  # (a scalar output)
-        if g.dtype.kind == "f" and not math.isfinite(np.add.reduce(g, None)):
+        if g.dtype.kind == "f" and not all_finite(g):
             g = self._guarded(spec, x, g)
         return value, info, g
 
@@ -1448,7 +1455,7 @@ class ReverseMode(Method):
                 rec.poisoned = _AGAIN  # (guarded strictly: see _discarded)
                 rec.fast = None
         again = self._cotangents(trace, nodes, out, 1.0, x, True)
-        return again if math.isfinite(np.add.reduce(again, None)) else g
+        return again if all_finite(again) else g
 
     def _jacobian(self, spec: Function, x: np.ndarray) -> DerivativeResult:
         with nullcontext() if current() is None else meter() as usage:
