@@ -534,8 +534,9 @@ def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, An
         else:
             parents = (a, b)
             positions, keep_ans, mask, x_read, y_read = lay_b
-        if ans.__class__ is float:  # numbers in, a Python number out: the number lane, the
-            tape = tr.tape  # record written out with what a number implies (nothing to
+        acls = ans.__class__
+        if acls is float or acls is _f64:  # a number out (so numbers in): the number lane,
+            tape = tr.tape  # the record written out with what a number implies (nothing to
             node = Node()  # replace by a stand-in, no shape, never a fill; the number kept
             node._trace = tr  # whether read or not: it is small)
             node.value = ans
@@ -561,13 +562,12 @@ def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, An
             if tr.log is not None:
                 tr.note(name, (other, self) if swap else (self, other), ans, {})
             return node
-        acls = ans.__class__
         whole = None
         if acls is _ndarray:  # complex only from a complex constant (traced values are real)
             if ocls is not Node and ocls is not float and ocls is not int \
                     and ans.dtype.kind == "c":
                 raise complex_intermediate(prim)
-        elif acls is not _f64 and is_complex(ans):
+        elif is_complex(ans):
             raise complex_intermediate(prim)
         plain = True
         cx = x.__class__
@@ -591,8 +591,6 @@ def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, An
                         cy is float or cy is _f64 or cy is int))
             else:
                 whole = False
-        elif acls is _f64:
-            shape = ()
         else:
             shape = _shape_of(ans)
             if isinstance(ans, Tracer):
