@@ -25,6 +25,7 @@ _PATHS = {
         "operator": lambda x: (x * (x + 1.0)).sum(),
         "dnp": lambda x: dnp.sum(dnp.multiply(x, x + 1.0)),
         "numpy": lambda x: np.sum(np.multiply(x, x + 1.0)),
+        "numbers": lambda x: x[0] * x[1] + x[2] * x[3],  # (the tape's number lane)
     },
     "sin": {
         "dnp": lambda x: dnp.sum(dnp.sin(x)),

@@ -111,10 +111,11 @@ def test_scalar_point_is_the_case_needing_no_checks():
 
 
 def test_the_quick_finiteness_proof_and_its_fallback():
-    """``surely_finite`` (one dot product) proves finiteness or proves nothing; where it proves
-    nothing (squares overflow from entries near 1e154) the entries are checked one by one, so
-    a huge finite point is accepted without a warning and a gradient at it is returned."""
-    from diffkit.core import checked_evaluation
+    """``surely_finite`` (one sum) proves finiteness or proves nothing; where it proves nothing
+    (the sum of finite entries overflows) the entries are checked one by one, so a huge finite
+    point is accepted without a warning and a gradient at it is returned. Tiny entries count no
+    floating-point event (one would poison the next record of an enclosing tape)."""
+    from diffkit.core import FP_EVENTS, checked_evaluation
     from diffkit.spec import all_finite, surely_finite
 
     with checked_evaluation():
@@ -123,12 +124,15 @@ def test_the_quick_finiteness_proof_and_its_fallback():
         assert surely_finite(np.zeros(0))
         assert not surely_finite(np.array([1.0, np.nan]))
         assert not surely_finite(np.array([[np.inf], [-np.inf]]))
-        huge = np.array([1e200, -3e180])
-        assert not surely_finite(huge)  # (the squares overflow)
+        huge = np.array([1.7e308, 1.7e308])
+        assert not surely_finite(huge)  # (the sum overflows)
         assert all_finite(huge)
         assert not all_finite(np.array([1e200, np.inf]))
-    f = dk.Function(lambda x: dnp.sum(x * 1e-100))
-    np.testing.assert_array_equal(dk.gradient(f, [1e200, -3e180], method="reverse-mode"),
-                                  [1e-100, 1e-100])
+        before = FP_EVENTS.count
+        assert surely_finite(np.array([1e-160, 1.0, 1e-300]))
+        assert FP_EVENTS.count == before
+    f = dk.Function(lambda x: dnp.sum(x * 1e-300))
+    np.testing.assert_array_equal(dk.gradient(f, [1.7e308, 1.7e308], method="reverse-mode"),
+                                  [1e-300, 1e-300])
     with pytest.raises(dk.NonFiniteError, match=r"x\[1\] = inf is not finite"):
         dk.gradient(f, [1e200, np.inf], method="reverse-mode")

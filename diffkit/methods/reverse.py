@@ -141,10 +141,9 @@ _STAND_IN_CACHE = 256  # shapes remembered (a program has few; a sweep over size
 class Record:
     """One recorded primitive: what the sweep needs to apply its VJP.
 
-    Every field has one meaning for every primitive. Built by :func:`_record`, or written out
-    field by field on the hot paths: the class has no ``__init__``, so ``Record()`` is one C
-    call (a Python ``__init__`` costs four times as much, and ``object.__new__(Record)`` twice
-    as much: once per recorded operation).
+    Every field has one meaning for every primitive. The hot paths build records with
+    :func:`_record` (``Record(...)`` costs four times as much: calling a class with a Python
+    ``__init__`` takes numpy-free but slow steps, once per recorded operation).
 
     Attributes
     ----------
@@ -183,17 +182,34 @@ class Record:
     __slots__ = ("ans", "args", "fast", "mask", "params", "parents", "plain", "poisoned",
                  "positions", "prim", "shape", "whole")
 
+    def __init__(self, prim: Primitive, parents: tuple[int, ...], positions: tuple[int, ...],
+                 mask: tuple[bool, ...], args: tuple, params: dict[str, Any], ans: Any,
+                 shape: tuple[int, ...], plain: bool, poisoned: bool = False) -> None:
+        self.prim = prim
+        self.parents = parents
+        self.positions = positions
+        self.mask = mask
+        self.args = args
+        self.params = params
+        self.ans = ans
+        self.shape = shape
+        self.plain = plain
+        self.poisoned = poisoned
+        self.fast = prim.fast_vjp if plain and not poisoned else None
+        self.whole = None
+
     def __repr__(self) -> str:
         return f"Record({self.prim.name}, parents={self.parents})"
 
 
+_new = object.__new__
 
 
 def _record(prim: Primitive, parents: tuple[int, ...], positions: tuple[int, ...],
             mask: tuple[bool, ...], args: tuple, params: dict[str, Any], ans: Any,
             shape: tuple[int, ...], plain: bool, poisoned: bool) -> Record:
-    """A :class:`Record` with every field set."""
-    r = Record()
+    """``Record(...)`` at a quarter of the cost (no class call through ``__init__``)."""
+    r = _new(Record)
     r.prim = prim
     r.parents = parents
     r.positions = positions
@@ -252,7 +268,7 @@ class ReverseTrace(Trace):
             raise NotTraceableError(
                 f"the point {name} = {value!r} is complex: diffkit's AD methods differentiate "
                 f"real functions at real points (the complex step is method='complex-step')")
-        node = _node(self, value, len(self.tape))
+        node = Node(self, value, len(self.tape))
         self.tape.append(None)
         if self.log is not None:
             self.log.append(("input", (name,), value, {}))  # name: the parameter
@@ -288,14 +304,14 @@ class ReverseTrace(Trace):
                     shape = ans.shape if acls is _ndarray else (() if acls is _f64 or acls is float
                                                                 else _shape_of(ans))
                     tape = self.tape
-                    node = Node()  # _node inline
+                    node = _new(Node)  # Node(...) without a class call
                     node._trace = self
                     node.value = ans
                     node.id = len(tape)
                     poisoned = self.poison((a.id,), ans) if self.poisoned \
                         or FP_EVENTS.count != self.fp_seen else False
                     plain = acls is _ndarray or not isinstance(ans, Tracer)
-                    r = Record()  # _record inline
+                    r = _new(Record)  # _record inline
                     r.prim = prim
                     r.parents = (a.id,)
                     r.positions = _FIRST
@@ -366,7 +382,7 @@ class ReverseTrace(Trace):
             elif is_complex(ans):
                 raise complex_intermediate(prim)
         tape = self.tape
-        node = _node(self, ans, len(tape))
+        node = Node(self, ans, len(tape))
         poisoned = self.poison(parents, ans)
         tape.append(_record(prim, parents, positions, _mask(positions, len(raw)), kept, params,
                             ans if keep_ans else None, shape, plain, poisoned))
@@ -459,6 +475,11 @@ class Node(Tracer):
 
     __slots__ = ("_trace", "id", "value")
 
+    def __init__(self, trace: ReverseTrace, value: Any, index: int) -> None:
+        self._trace = trace
+        self.value = value
+        self.id = index
+
     @property
     def _value(self) -> Any:
         return self.value
@@ -468,15 +489,6 @@ class Node(Tracer):
         shown = f"array of shape {v.shape}" if isinstance(v, np.ndarray) and v.size > 6 \
             else repr(v)
         return f"Node(v{self.id}, value={shown})"
-
-
-def _node(trace: ReverseTrace, value: Any, index: int) -> Node:
-    """The node of tape entry ``index`` (the class has no ``__init__``: see :class:`Record`)."""
-    node = Node()
-    node._trace = trace
-    node.value = value
-    node.id = index
-    return node
 
 
 _FIRST, _SECOND, _BOTH = (0,), (1,), (0, 1)
@@ -505,7 +517,6 @@ def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, An
     lay_1, lay_2, lay_b = layouts[_FIRST], layouts[_SECOND], layouts[_BOTH]
     events = FP_EVENTS
     elementwise = prim.elementwise
-    fast = prim.fast_vjp
 
     def method(self: Node, other: Any) -> Any:
         tr = self._trace
@@ -537,27 +548,27 @@ def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, An
         acls = ans.__class__
         if acls is float or acls is _f64:  # a number out (so numbers in): the number lane,
             tape = tr.tape  # the record written out with what a number implies (nothing to
-            node = Node()  # replace by a stand-in, no shape, never a fill; the number kept
-            node._trace = tr  # whether read or not: it is small)
+            node = _new(Node)  # replace by a stand-in, no shape, never a fill)
+            node._trace = tr
             node.value = ans
             node.id = len(tape)
-            r = Record()
+            r = _new(Record)
             r.prim = prim
             r.parents = parents
             r.positions = positions
             r.mask = mask
             r.args = (x, y)
             r.params = _NO_PARAMS
-            r.ans = ans
+            r.ans = ans if keep_ans else None  # (what the guarded sweep reads: see _discarded)
             r.shape = ()
             r.plain = True
             r.whole = None
             if tr.poisoned or events.count != tr.fp_seen:
                 r.poisoned = poisoned = tr.poison(parents, ans)
-                r.fast = None if poisoned else fast
+                r.fast = None if poisoned else prim.fast_vjp
             else:
                 r.poisoned = False
-                r.fast = fast
+                r.fast = prim.fast_vjp  # (read now: a stanza's rule may be replaced)
             tape.append(r)
             if tr.log is not None:
                 tr.note(name, (other, self) if swap else (self, other), ans, {})
@@ -596,11 +607,11 @@ def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, An
             if isinstance(ans, Tracer):
                 plain = False
         tape = tr.tape
-        node = Node()  # _node inline
+        node = _new(Node)  # Node(...) without a class call
         node._trace = tr
         node.value = ans
         node.id = len(tape)
-        r = Record()  # _record inline: this is the commonest record
+        r = _new(Record)  # _record inline: this is the commonest record
         r.prim = prim
         r.parents = parents
         r.positions = positions
@@ -666,14 +677,14 @@ def _getitem_operator(prim: Primitive) -> Callable[[Node, Any], Any]:
         if not x_read and v.nbytes >= tr.stand_in_bytes:
             v = _stand_in(v)
         tape = tr.tape
-        node = Node()
+        node = _new(Node)
         node._trace = tr
         node.value = ans
         node.id = len(tape)
         params = {"index": index}
         poisoned = tr.poison((self.id,), ans) if tr.poisoned or events.count != tr.fp_seen \
             else False
-        r = Record()
+        r = _new(Record)
         r.prim = prim
         r.parents = (self.id,)
         r.positions = _FIRST
@@ -924,19 +935,6 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
             fast = rec.fast
             if fast is not None:
                 gcls = gi.__class__
-                if (gcls is float or gcls is _f64) and not rec.shape and rec.whole is None \
-                        and rec.prim.fast_into is None:
-                    # the number lane: a number for a number-valued record (no fill to decide
-                    # on, no entry to add into an accumulator): what comes back is added as is
-                    cts = fast(gi, rec.ans, rec.args, rec.params, rec.mask)
-                    j = 0
-                    positions = rec.positions
-                    for p in rec.parents:
-                        c = cts[positions[j]]
-                        j += 1
-                        old = get(p)
-                        ct[p] = c if old is None else old + c
-                    continue
                 if gcls is _ndarray:
                     if not gi.ndim and rec.shape:  # a 0-d array standing for the whole
                         gi = _materialize(gi, rec)
