@@ -574,7 +574,8 @@ def _describe(value: Any) -> str:
     except Exception:  # an object numpy cannot hold
         return type(value).__name__
     if arr.ndim == 0:
-        return repr(arr.item())
+        text = repr(arr.item())
+        return text if len(text) <= 40 else f"{text[:12]}... ({len(text)} characters)"
     return f"array of shape {arr.shape}"
 
 

@@ -179,3 +179,15 @@ def test_a_complex_point_is_refused_when_recorded_not_later():
         reverse.gradient(lambda x: np.sum(x * 2.0), np.array([1 + 2j, 3.0]))
     with pytest.raises(dk.NotTraceableError, match="multiply made a complex value"):
         reverse.gradient(lambda x: np.sum(x * np.array([1j, 2.0])), np.array([1.0, 3.0]))
+
+
+def test_python_float_overflow_is_a_domain_error_not_a_raw_one():
+    """Python floats raise OverflowError where numpy returns inf (the engine called with a
+    Python float point): the operator refuses it as every overflow is refused."""
+    with pytest.raises(dk.DomainError, match=r"power\(1e\+200, 2\.0\) overflows"):
+        reverse.gradient(lambda a: a ** 2.0, 1e200)
+    with pytest.raises(dk.DomainError, match=r"power\(2\.0, 5000\.0\) overflows"):
+        reverse.gradient(lambda a: 2.0 ** a, 5000.0)
+    with pytest.raises(dk.DomainError, match=r"multiply\(1\.0, 100000000000\.\.\. \(401 "
+                                             r"characters\)\)"):
+        dk.gradient(lambda a, b: a * 10**400 * b, [1.0, 1.0], method="reverse-mode")

@@ -534,7 +534,7 @@ def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, An
             x, y, a, b = y, x, b, a
         try:
             ans = numeric(x, y)
-        except (FloatingPointError, ZeroDivisionError):
+        except (FloatingPointError, ZeroDivisionError, OverflowError):  # (Python floats)
             raise domain_error(prim, (x, y)) from None
         if b < 0:
             parents = (a,)
