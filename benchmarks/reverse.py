@@ -153,13 +153,12 @@ def bench_logistic(repeats: int) -> tuple[dict[str, float], dict[str, float]]:
 
 def collector_off(repeats: int) -> float:
     """µs per scalar op of diffkit on the logistic map with Python's garbage collector off for
-    the whole call. The tape allocates two tracked objects per operation (the node the
-    function sees, the record the sweep reads); with the collector on, a long tape triggers
-    full collections, whose cost this row separates from the tape's own."""
+    the whole call. The tape keeps one object the collector tracks per operation (the record
+    the sweep reads); with the collector on, a long tape triggers full collections, whose
+    cost this row separates from the tape's own."""
     fn = lambda: gradient(logistic, 0.3)
     fn()
     n = _number(fn, 0.05)
-    times = []
     was_on = gc.isenabled()
     gc.disable()
     try:

@@ -681,18 +681,21 @@ class ReverseCompiled(Method):
     def jacobian(self, f: Any, x: Any, *, args: tuple[Any, ...] = (),
                  kwargs: dict[str, Any] | None = None) -> DerivativeResult:
         """Jacobian of ``f`` at ``x`` (data arguments as for :meth:`gradient`)."""
-        bound = self._bound(f, args, kwargs, "jacobian")
-        if bound is not None:
-            return super().jacobian(bound, x)
-        return super().jacobian(f, x, args=args, kwargs=kwargs)
+        return self._with_data(super().jacobian, "jacobian", f, x, args, kwargs)
 
     def hessian(self, f: Any, x: Any, *, args: tuple[Any, ...] = (),
                 kwargs: dict[str, Any] | None = None) -> DerivativeResult:
         """Hessian of scalar ``f`` at ``x`` (data arguments as for :meth:`gradient`)."""
-        bound = self._bound(f, args, kwargs, "hessian")
+        return self._with_data(super().hessian, "hessian", f, x, args, kwargs)
+
+    def _with_data(self, call: Callable[..., DerivativeResult], op: str, f: Any, x: Any,
+                   args: Any, kwargs: Any) -> DerivativeResult:
+        """The base method's ``call`` on ``f`` with its data bound by :meth:`_bound` (its
+        programs kept with it), or with ``args``/``kwargs`` as given where it binds none."""
+        bound = self._bound(f, args, kwargs, op)
         if bound is not None:
-            return super().hessian(bound, x)
-        return super().hessian(f, x, args=args, kwargs=kwargs)
+            return call(bound, x)
+        return call(f, x, args=args, kwargs=kwargs)
 
     @staticmethod
     def _bound(f: Any, args: Any, kwargs: Any, op: str = "gradient") -> Function | None:

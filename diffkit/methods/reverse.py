@@ -546,66 +546,43 @@ def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, An
             parents = (a, b)
             positions, keep_ans, mask, x_read, y_read = lay_b
         acls = ans.__class__
-        if acls is float or acls is _f64:  # a number out (so numbers in): the number lane,
-            tape = tr.tape  # the record written out with what a number implies (nothing to
-            node = _new(Node)  # replace by a stand-in, no shape, never a fill)
-            node._trace = tr
-            node.value = ans
-            node.id = len(tape)
-            r = _new(Record)
-            r.prim = prim
-            r.parents = parents
-            r.positions = positions
-            r.mask = mask
-            r.args = (x, y)
-            r.params = _NO_PARAMS
-            r.ans = ans if keep_ans else None  # (what the guarded sweep reads: see _discarded)
-            r.shape = ()
-            r.plain = True
-            r.whole = None
-            if tr.poisoned or events.count != tr.fp_seen:
-                r.poisoned = poisoned = tr.poison(parents, ans)
-                r.fast = None if poisoned else prim.fast_vjp
-            else:
-                r.poisoned = False
-                r.fast = prim.fast_vjp  # (read now: a stanza's rule may be replaced)
-            tape.append(r)
-            if tr.log is not None:
-                tr.note(name, (other, self) if swap else (self, other), ans, {})
-            return node
         whole = None
-        if acls is _ndarray:  # complex only from a complex constant (traced values are real)
-            if ocls is not Node and ocls is not float and ocls is not int \
-                    and ans.dtype.kind == "c":
-                raise complex_intermediate(prim)
-        elif is_complex(ans):
-            raise complex_intermediate(prim)
-        plain = True
-        cx = x.__class__
-        if cx is _ndarray:
-            if not x_read and x.nbytes >= tr.stand_in_bytes:
-                x = _stand_in(x)
-        elif cx is not _f64 and cx is not float and cx is not int and isinstance(x, Tracer):
-            plain = False
-        cy = y.__class__
-        if cy is _ndarray:
-            if not y_read and y.nbytes >= tr.stand_in_bytes:
-                y = _stand_in(y)
-        elif cy is not _f64 and cy is not float and cy is not int and isinstance(y, Tracer):
-            plain = False
-        if acls is _ndarray:
-            shape = ans.shape
-            if elementwise:  # (see Record.whole)
-                whole = (x.shape == shape if cx is _ndarray else a < 0 and (
-                    cx is float or cx is _f64 or cx is int)) and (
-                    y.shape == shape if cy is _ndarray else b < 0 and (
-                        cy is float or cy is _f64 or cy is int))
-            else:
-                whole = False
+        if acls is float or acls is _f64:  # a number out (so numbers in): nothing to replace
+            shape = ()  # by a stand-in, no shape, never a fill
+            plain = True
         else:
-            shape = _shape_of(ans)
-            if isinstance(ans, Tracer):
+            if acls is _ndarray:  # complex only from a complex constant (traced values: real)
+                if ocls is not Node and ocls is not float and ocls is not int \
+                        and ans.dtype.kind == "c":
+                    raise complex_intermediate(prim)
+            elif is_complex(ans):
+                raise complex_intermediate(prim)
+            plain = True
+            cx = x.__class__
+            if cx is _ndarray:
+                if not x_read and x.nbytes >= tr.stand_in_bytes:
+                    x = _stand_in(x)
+            elif cx is not _f64 and cx is not float and cx is not int and isinstance(x, Tracer):
                 plain = False
+            cy = y.__class__
+            if cy is _ndarray:
+                if not y_read and y.nbytes >= tr.stand_in_bytes:
+                    y = _stand_in(y)
+            elif cy is not _f64 and cy is not float and cy is not int and isinstance(y, Tracer):
+                plain = False
+            if acls is _ndarray:
+                shape = ans.shape
+                if elementwise:  # (see Record.whole)
+                    whole = (x.shape == shape if cx is _ndarray else a < 0 and (
+                        cx is float or cx is _f64 or cx is int)) and (
+                        y.shape == shape if cy is _ndarray else b < 0 and (
+                            cy is float or cy is _f64 or cy is int))
+                else:
+                    whole = False
+            else:
+                shape = _shape_of(ans)
+                if isinstance(ans, Tracer):
+                    plain = False
         tape = tr.tape
         node = _new(Node)  # Node(...) without a class call
         node._trace = tr
