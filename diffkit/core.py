@@ -901,18 +901,6 @@ class Tracer:
                 f"format here; log it without a format spec (print(x)) or after the "
                 f"derivative is taken") from None
 
-    def __getattr__(self, name: str) -> Any:
-        # reached only where the normal lookup failed: an ndarray attribute or method no
-        # stanza stands for (x.tolist(), x.flags) gets a DiffkitError that is an
-        # AttributeError too (hasattr keeps working; auto falls back to Richardson)
-        if name.startswith("_") or not hasattr(np.ndarray, name):
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        raise UnsupportedAttributeError(
-            f"x.{name} on a traced value: diffkit does not follow ndarray.{name} (no "
-            f"derivative passes through it); write that line with numpy functions on the "
-            f"value (np.any(x > 0) for x.any(), np.sum for x.sum()), or choose a method "
-            f"that only evaluates f (method='richardson'; method='auto' falls back to it)")
-
     __hash__ = object.__hash__
 
     def __setitem__(self, index: Any, value: Any) -> None:
@@ -1016,6 +1004,37 @@ _SHAPE_QUERIES = frozenset({np.shape, np.ndim, np.size, np.iscomplexobj, np.isre
 _REFLECTED = {"add", "sub", "mul", "truediv", "pow", "matmul", "mod", "floordiv", "and", "or",
               "xor"}
 _COMPARISON_SWAP = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le", "eq": "eq", "ne": "ne"}
+
+
+def _unsupported_attribute(name: str) -> property:
+    """``x.name`` on a tracer, for an ndarray attribute no stanza stands for (``x.tolist()``,
+    ``x.flags``): a DiffkitError that is an AttributeError too (``hasattr`` keeps working;
+    auto falls back to Richardson)."""
+
+    def refuse(self: Tracer) -> Any:
+        raise UnsupportedAttributeError(
+            f"x.{name} on a traced value: diffkit does not follow ndarray.{name} (no "
+            f"derivative passes through it); write that line with numpy functions on the "
+            f"value (np.any(x > 0) for x.any(), np.sum for x.sum()), or choose a method "
+            f"that only evaluates f (method='richardson'; method='auto' falls back to it)")
+
+    return property(refuse, doc=f"``ndarray.{name}``: not followed on a traced value.")
+
+
+def _install_unsupported_attributes() -> None:
+    """A refusing property for each public ndarray attribute :class:`Tracer` lacks.
+
+    Properties, not ``Tracer.__getattr__``: a class with ``__getattr__`` takes CPython's
+    slow attribute path on *every* lookup (no specialized slot access), which cost the tape
+    a third of its recording time. The stanzas' methods, installed later by
+    :func:`register`, replace these.
+    """
+    for name in dir(np.ndarray):
+        if not name.startswith("_") and not hasattr(Tracer, name):
+            setattr(Tracer, name, _unsupported_attribute(name))
+
+
+_install_unsupported_attributes()
 
 
 def _install_operator(prim: Primitive, op: str) -> None:

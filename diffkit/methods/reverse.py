@@ -33,6 +33,7 @@ import functools
 import gc
 import math
 import operator
+import sys
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from typing import Any
@@ -204,12 +205,32 @@ class Record:
 
 _new = object.__new__
 
+_SPARE: list[Record] = []
+"""Records a consuming sweep has finished with, emptied, for the next recordings to fill.
+
+A tape keeps every record until its sweep: thousands of tracked objects a call, which made
+Python's collector run and promote them into its oldest generation (a third of the scalar
+tape's recording time, with the collector left on around the user's code). Reused records
+are allocated once; a record anything else still refers to is never reused."""
+_SPARE_MAX = 1 << 16  # records kept spare (~10 MB at most)
+_refcount = sys.getrefcount
+
+
+def _spare_record() -> Record:
+    """An empty record: a spare one, else a new one (``Record(...)`` without a class call)."""
+    if _SPARE:
+        try:
+            return _SPARE.pop()
+        except IndexError:  # another thread took the last one
+            pass
+    return _new(Record)
+
 
 def _record(prim: Primitive, parents: tuple[int, ...], positions: tuple[int, ...],
             mask: tuple[bool, ...], args: tuple, params: dict[str, Any], ans: Any,
             shape: tuple[int, ...], plain: bool, poisoned: bool) -> Record:
     """``Record(...)`` at a quarter of the cost (no class call through ``__init__``)."""
-    r = _new(Record)
+    r = _spare_record()
     r.prim = prim
     r.parents = parents
     r.positions = positions
@@ -311,7 +332,14 @@ class ReverseTrace(Trace):
                     poisoned = self.poison((a.id,), ans) if self.poisoned \
                         or FP_EVENTS.count != self.fp_seen else False
                     plain = acls is _ndarray or not isinstance(ans, Tracer)
-                    r = _new(Record)  # _record inline
+                    r = None  # _record inline (_spare_record written out)
+                    if _SPARE:
+                        try:
+                            r = _SPARE.pop()
+                        except IndexError:
+                            pass
+                    if r is None:
+                        r = _new(Record)
                     r.prim = prim
                     r.parents = (a.id,)
                     r.positions = _FIRST
@@ -517,6 +545,7 @@ def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, An
     lay_1, lay_2, lay_b = layouts[_FIRST], layouts[_SECOND], layouts[_BOTH]
     events = FP_EVENTS
     elementwise = prim.elementwise
+    spare = _SPARE
 
     def method(self: Node, other: Any) -> Any:
         tr = self._trace
@@ -588,7 +617,14 @@ def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, An
         node._trace = tr
         node.value = ans
         node.id = len(tape)
-        r = _new(Record)  # _record inline: this is the commonest record
+        r = None  # _record inline (_spare_record written out): the commonest record
+        if spare:
+            try:
+                r = spare.pop()
+            except IndexError:
+                pass
+        if r is None:
+            r = _new(Record)
         r.prim = prim
         r.parents = parents
         r.positions = positions
@@ -661,7 +697,7 @@ def _getitem_operator(prim: Primitive) -> Callable[[Node, Any], Any]:
         params = {"index": index}
         poisoned = tr.poison((self.id,), ans) if tr.poisoned or events.count != tr.fp_seen \
             else False
-        r = _new(Record)
+        r = _spare_record()
         r.prim = prim
         r.parents = (self.id,)
         r.positions = _FIRST
@@ -893,6 +929,7 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
         gc.disable()  # (a checkpoint's re-run inside this sweep)
         _GC_PAUSES += 1
     state = None
+    spent = None  # (consume) the last record swept, made spare once the next is reached
     if not evaluating():  # called directly: 0 * inf of a discarded entry must not warn
         state = checked_evaluation()
         state.__enter__()
@@ -909,6 +946,11 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
                 continue
             if consume:
                 tape[i] = _SWEPT
+                if spent is not None:  # the record swept before this one: done with
+                    spent.args = spent.ans = spent.params = None
+                    if _refcount(spent) == 2 and len(_SPARE) < _SPARE_MAX:  # (here, the call)
+                        _SPARE.append(spent)
+                spent = rec
             fast = rec.fast
             if fast is not None:
                 gcls = gi.__class__
@@ -996,6 +1038,10 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
                 if s.__class__ is _ndarray:
                     owned.add(p)
     finally:
+        if spent is not None:
+            spent.args = spent.ans = spent.params = None
+            if _refcount(spent) == 2 and len(_SPARE) < _SPARE_MAX:
+                _SPARE.append(spent)
         if state is not None:
             state.__exit__(None, None, None)
         if gc_was_on:

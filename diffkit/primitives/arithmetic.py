@@ -72,6 +72,8 @@ def _fit2(a: Any, x: Any, b: Any, y: Any) -> tuple[Any, Any]:
 
 def _add_np(g: Any, ans: Any, args: Any, params: Any, w: Any) -> Any:
     x, y = args
+    if g.__class__ is not _nd:  # a number: so are both cotangents (the tape's scalar lane)
+        return (g if w[0] else None), (g if w[1] else None)
     return _fit2(g if w[0] else None, x, g if w[1] else None, y)
 
 
@@ -94,6 +96,8 @@ add = primitive(
 
 def _subtract_np(g: Any, ans: Any, args: Any, params: Any, w: Any) -> Any:
     x, y = args
+    if g.__class__ is not _nd:  # (see _add_np)
+        return (g if w[0] else None), (-g if w[1] else None)
     return _fit2(g if w[0] else None, x, -g if w[1] else None, y)
 
 
@@ -110,7 +114,11 @@ subtract = primitive(
 
 def _multiply_np(g: Any, ans: Any, args: Any, params: Any, w: Any) -> Any:
     x, y = args
-    return _fit2(g * y if w[0] else None, x, g * x if w[1] else None, y)
+    a = g * y if w[0] else None
+    b = g * x if w[1] else None
+    if a.__class__ is _nd or b.__class__ is _nd:  # (else numbers: nothing to sum down)
+        return _fit2(a, x, b, y)
+    return a, b
 
 
 multiply = primitive(
@@ -126,7 +134,11 @@ multiply = primitive(
 def _divide_np(g: Any, ans: Any, args: Any, params: Any, w: Any) -> Any:
     x, y = args
     gy = g / y
-    return _fit2(gy if w[0] else None, x, -gy * ans if w[1] else None, y)
+    a = gy if w[0] else None
+    b = -gy * ans if w[1] else None
+    if a.__class__ is _nd or b.__class__ is _nd:  # (see _multiply_np)
+        return _fit2(a, x, b, y)
+    return a, b
 
 
 divide = primitive(
