@@ -930,6 +930,7 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
         _GC_PAUSES += 1
     state = None
     spent = None  # (consume) the last record swept, made spare once the next is reached
+    keep = _SPARE.append
     if not evaluating():  # called directly: 0 * inf of a discarded entry must not warn
         state = checked_evaluation()
         state.__enter__()
@@ -947,9 +948,9 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
             if consume:
                 tape[i] = _SWEPT
                 if spent is not None:  # the record swept before this one: done with
-                    spent.args = spent.ans = spent.params = None
-                    if _refcount(spent) == 2 and len(_SPARE) < _SPARE_MAX:  # (here, the call)
-                        _SPARE.append(spent)
+                    spent.args = spent.ans = spent.params = None  # (freed now)
+                    if _refcount(spent) == 2:  # nothing else holds it (here, the call)
+                        keep(spent)
                 spent = rec
             fast = rec.fast
             if fast is not None:
@@ -1040,8 +1041,10 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
     finally:
         if spent is not None:
             spent.args = spent.ans = spent.params = None
-            if _refcount(spent) == 2 and len(_SPARE) < _SPARE_MAX:
-                _SPARE.append(spent)
+            if _refcount(spent) == 2:
+                keep(spent)
+        if len(_SPARE) > _SPARE_MAX:
+            del _SPARE[_SPARE_MAX:]
         if state is not None:
             state.__exit__(None, None, None)
         if gc_was_on:

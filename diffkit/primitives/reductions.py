@@ -192,6 +192,10 @@ def _apply(prim: Any, a: Any, params: dict[str, Any]) -> Any:
     return prim.evaluate((a,), params)
 
 
+_WHOLE: dict[str, Any] = {"axis": None, "keepdims": False}
+"""The params of a reduction over the whole array (one dict, shared: nothing writes params)."""
+
+
 def _sum_like(numeric: Callable[..., Any], fill: Any, combine: Callable[[Any, Any], Any],
               fast: Callable[..., Any] | None = None) -> Callable[..., Any]:
     """numpy's ``sum``/``prod``/``nansum`` call form: axis, dtype, out, keepdims, initial,
@@ -210,8 +214,7 @@ def _sum_like(numeric: Callable[..., Any], fill: Any, combine: Callable[[Any, An
             a = _stacked(a)
         elif axis is None and dtype is None and out is None and keepdims is _UNSET \
                 and initial is _UNSET and where is _UNSET:  # the whole array: straight on
-            return a._trace.process(fn.primitive, (a,),  # type: ignore[attr-defined]
-                                    {"axis": None, "keepdims": False})
+            return a._trace.process(fn.primitive, (a,), _WHOLE)  # type: ignore[attr-defined]
         prim = fn.primitive  # type: ignore[attr-defined]
         result = _reduce_traced(prim, a, axis, out, keepdims, initial, where, fill, combine)
         return _cast(result, dtype, prim.qualname)
