@@ -60,8 +60,8 @@ def scalar_point(f: Any, x: Any) -> float | None:
     return None
 
 
-def as_point(spec: Function, x: Any, op: str = "gradient", *, call: str | None = None
-             ) -> np.ndarray:
+def as_point(spec: Function, x: Any, op: str = "gradient", *, call: str | None = None,
+             copy: bool = True) -> np.ndarray:
     """``x`` as a finite float array that fits ``spec``'s parameters.
 
     Every public entry point takes its point through here, so a bad point gets the same
@@ -85,11 +85,15 @@ def as_point(spec: Function, x: Any, op: str = "gradient", *, call: str | None =
         The operation ("derivative", "gradient", "jacobian", "hessian", ...).
     call : str, optional
         How the call appears in messages; default ``f"{op}(f, x)"``.
+    copy : bool
+        False: a float64 array ``x`` that passes is returned as it is, not copied (for a
+        method that only reads its point: see :attr:`diffkit.methods.base.Method.reads_point`).
 
     Returns
     -------
     ndarray
-        A copy of ``x`` (0-d for a scalar): float64, or the float type ``x`` already had.
+        A copy of ``x`` (0-d for a scalar): float64, or the float type ``x`` already had;
+        ``x`` itself where ``copy`` is False and ``x`` is a finite float64 array.
 
     Examples
     --------
@@ -107,7 +111,7 @@ def as_point(spec: Function, x: Any, op: str = "gradient", *, call: str | None =
         return np.array(x, dtype=np.float64)  # the common scalar case, without the checks below
     if x.__class__ is np.ndarray and x.dtype is _F64 and op != "derivative" and x.size \
             and (len(spec.parameters) == 1 or x.shape == (len(spec.parameters),)):
-        arr = x.copy()  # the common array case: only finiteness is left to check
+        arr = x.copy() if copy else x  # the common array case: only finiteness is left
         if (evaluating() and surely_finite(arr)) or np.isfinite(arr).all():
             return arr  # (a silent dot where numpy's errors are counted: see surely_finite)
     call = call or f"{op}(f, x)"
@@ -174,14 +178,15 @@ def with_data(spec: Function, args: Any, kwargs: Any, op: str = "gradient", *,
     return spec.with_data(args, kwargs, call=call or f"{op}(f, x)")
 
 
-def prepare(f: Any, x: Any, op: str, args: Any = (), kwargs: Any = None
+def prepare(f: Any, x: Any, op: str, args: Any = (), kwargs: Any = None, copy: bool = True
             ) -> tuple[Function, np.ndarray]:
     """Validate ``(f, x)`` for operation ``op`` ("derivative", "gradient", ...), with the data
-    arguments ``args``/``kwargs`` bound to ``f`` (see :meth:`Function.with_data`)."""
+    arguments ``args``/``kwargs`` bound to ``f`` (see :meth:`Function.with_data`); ``copy``:
+    see :func:`as_point`."""
     spec = f if f.__class__ is Function else as_function(f, op)
     if args.__class__ is not tuple or args or kwargs is not None:
         spec = spec.with_data(args, kwargs, call=f"{op}(f, x)")
-    return spec, as_point(spec, x, op)
+    return spec, as_point(spec, x, op, copy=copy)
 
 
 def call_checked(spec: Function, x: np.ndarray, op: str) -> np.ndarray:

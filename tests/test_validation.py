@@ -136,3 +136,23 @@ def test_the_quick_finiteness_proof_and_its_fallback():
                                   [1e-300, 1e-300])
     with pytest.raises(dk.NonFiniteError, match=r"x\[1\] = inf is not finite"):
         dk.gradient(f, [1e200, np.inf], method="reverse-mode")
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: dnp.sum(x), lambda x: x[0] * 1.0, lambda x: dnp.sum(x * x),
+    lambda x: dnp.dot(x, x) / 2.0, lambda x: dnp.sum(dnp.reshape(x, (2, 2))),
+])
+def test_a_method_that_only_reads_the_point_never_hands_it_back(f):
+    """reverse-mode takes a float64 point as it is (Method.reads_point: no copy of a large
+    parameter vector); the caller's array is unchanged and no result shares its memory."""
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    before = x.copy()
+    m = dk.methods.get("reverse-mode")
+    assert m.reads_point
+    outs = [dk.gradient(f, x, method="reverse-mode"), m.gradient(f, x).value,
+            m.jacobian(f, x).value, m.hessian(f, x).value,
+            dk.jacobian(lambda x: x * 1.0, x, method="reverse-mode"),
+            dk.jacobian(lambda x: x, x, method="reverse-mode")]
+    np.testing.assert_array_equal(x, before)
+    for out in outs:
+        assert not np.shares_memory(out, x)

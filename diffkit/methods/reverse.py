@@ -1360,6 +1360,7 @@ class ReverseMode(Method):
 
     name = "reverse-mode"
     family = "reverse"
+    reads_point = True  # (the tape holds it; the sweep writes only cotangents it allocated)
 
     def __init__(self) -> None:
         pass
