@@ -86,14 +86,15 @@ def as_point(spec: Function, x: Any, op: str = "gradient", *, call: str | None =
     call : str, optional
         How the call appears in messages; default ``f"{op}(f, x)"``.
     copy : bool
-        False: a float64 array ``x`` that passes is returned as it is, not copied (for a
-        method that only reads its point: see :attr:`diffkit.methods.base.Method.reads_point`).
+        False: a C-ordered float64 array ``x`` that passes is returned as it is, not copied
+        (for a method that only reads its point: see
+        :attr:`diffkit.methods.base.Method.reads_point`).
 
     Returns
     -------
     ndarray
         A copy of ``x`` (0-d for a scalar): float64, or the float type ``x`` already had;
-        ``x`` itself where ``copy`` is False and ``x`` is a finite float64 array.
+        ``x`` itself where ``copy`` is False and ``x`` is a finite C-ordered float64 array.
 
     Examples
     --------
@@ -111,7 +112,7 @@ def as_point(spec: Function, x: Any, op: str = "gradient", *, call: str | None =
         return np.array(x, dtype=np.float64)  # the common scalar case, without the checks below
     if x.__class__ is np.ndarray and x.dtype is _F64 and op != "derivative" and x.size \
             and (len(spec.parameters) == 1 or x.shape == (len(spec.parameters),)):
-        arr = x.copy() if copy else x  # the common array case: only finiteness is left
+        arr = x if not copy and x.flags.c_contiguous else x.copy()  # (only finiteness left)
         if (evaluating() and surely_finite(arr)) or np.isfinite(arr).all():
             return arr  # (a silent dot where numpy's errors are counted: see surely_finite)
     call = call or f"{op}(f, x)"

@@ -213,6 +213,7 @@ def test_swept_records_are_reused_only_when_nothing_else_holds_them():
         np.testing.assert_allclose(reverse.gradient(lambda a: a * a * a, 2.0), 12.0)
     assert held.prim is prim  # untouched
     assert held.parents == parents
+    assert held.args is not None
 
 
 def test_tracers_have_no_getattr_hook():
@@ -225,3 +226,22 @@ def test_tracers_have_no_getattr_hook():
     assert not hasattr(Tracer, "__getattr__")
     with pytest.raises(dk.UnsupportedAttributeError, match=r"x\.tobytes on a traced value"):
         reverse.gradient(lambda x: x.tobytes() and x, np.array([1.0]))
+
+
+def test_spare_records_keep_nothing_of_the_users_alive():
+    """A reused record is emptied of the primitive too: a checkpoint's primitive holds the
+    user's function and everything it captures."""
+    import weakref
+
+    class Data(np.ndarray):
+        pass
+
+    def run():
+        big = np.ones(4).view(Data)
+        ck = dk.checkpoint(lambda a: dnp.sin(a) * big)
+        reverse.gradient(lambda x: dnp.sum(ck(x) * x), np.array([0.1, 0.2, 0.3, 0.4]))
+        return weakref.ref(big)
+
+    ref = run()
+    gc.collect()
+    assert ref() is None

@@ -143,8 +143,9 @@ def test_the_quick_finiteness_proof_and_its_fallback():
     lambda x: dnp.dot(x, x) / 2.0, lambda x: dnp.sum(dnp.reshape(x, (2, 2))),
 ])
 def test_a_method_that_only_reads_the_point_never_hands_it_back(f):
-    """reverse-mode takes a float64 point as it is (Method.reads_point: no copy of a large
-    parameter vector); the caller's array is unchanged and no result shares its memory."""
+    """dk.gradient hands reverse-mode a C-ordered float64 point as it is (Method.reads_point:
+    no copy of a large parameter vector); the caller's array is unchanged and no result
+    shares its memory."""
     x = np.array([1.0, 2.0, 3.0, 4.0])
     before = x.copy()
     m = dk.methods.get("reverse-mode")
@@ -156,3 +157,34 @@ def test_a_method_that_only_reads_the_point_never_hands_it_back(f):
     np.testing.assert_array_equal(x, before)
     for out in outs:
         assert not np.shares_memory(out, x)
+
+
+def test_only_a_method_that_reads_its_point_gets_it_uncopied():
+    """The copy is skipped for reverse-mode's dk.gradient path only, and only for a C-ordered
+    float64 array; every other method, and every result object (whose diagnostics are worked
+    out later), gets a copy: a hand-written gradient writing into its argument leaves the
+    caller's array alone."""
+    seen = []
+    spec = dk.Function(lambda x: dnp.sum(x * x))
+
+    @spec.manual
+    def _(x):
+        seen.append(x)
+        x *= 2.0  # the user's derivative writes into its argument
+        return x
+
+    x = np.array([1.0, 2.0])
+    np.testing.assert_array_equal(dk.gradient(spec, x, method="manual"), [2.0, 4.0])
+    np.testing.assert_array_equal(x, [1.0, 2.0])
+    assert seen[0] is not x
+    f = dk.Function(lambda x: dnp.sum(x))
+    assert as_point(f, x, copy=False) is x
+    assert as_point(f, x) is not x
+    fortran = np.asfortranarray(np.ones((2, 3)))
+    assert as_point(f, fortran, copy=False).flags.c_contiguous
+    reverse = dk.methods.get("reverse-mode")
+    assert not dk.methods.get("manual").reads_point
+    assert not dk.methods.get("auto").reads_point
+    r = reverse.gradient(lambda x: dnp.sum(dnp.log(x)), x)
+    x[0] = -1.0  # the caller reuses the array before reading the result's diagnostics
+    assert r.info["ops"] >= 1

@@ -29,9 +29,11 @@ class Method:
     name: ClassVar[str] = "method"
     family: ClassVar[str] = "method"
     reads_point: ClassVar[bool] = False
-    """True: the method only reads the point (never writes into it, never returns it or a
-    view of it), so the caller's float64 array is used as it is instead of a copy (a copy of
-    a 1.6 MB parameter vector is fresh pages, an eighth of an MLP's gradient call)."""
+    """True: the method's ``_gradient_array`` only reads the point (never writes into it,
+    never returns it or a view of it, keeps nothing of it after the call), so
+    :func:`diffkit.gradient` hands it the caller's C-ordered float64 array as it is instead of
+    a copy (a copy of a 1.6 MB parameter vector is fresh pages, an eighth of an MLP's gradient
+    call). Result objects, which may compute diagnostics later, always get a copy."""
 
     # ------------------------------------------------------------------ public API
     # ``args``/``kwargs``: data arguments passed to f after the point, never differentiated
@@ -40,14 +42,14 @@ class Method:
                    kwargs: dict[str, Any] | None = None) -> DerivativeResult:
         """d f / d x at a scalar ``x``: a float for scalar ``f``, an array for vector ``f``."""
         with checked_evaluation():  # (validation inside: it may sum x silently)
-            spec, xa = prepare(f, x, "derivative", args, kwargs, self.reads_point)
+            spec, xa = prepare(f, x, "derivative", args, kwargs)
             return self._derivative(spec, xa)
 
     def gradient(self, f: Any, x: Any, *, args: tuple[Any, ...] = (),
                  kwargs: dict[str, Any] | None = None) -> DerivativeResult:
         """Gradient of scalar ``f`` at ``x``; the value has the shape of ``x``."""
         with checked_evaluation():  # (validation inside: it may sum x silently)
-            spec, xa = prepare(f, x, "gradient", args, kwargs, self.reads_point)
+            spec, xa = prepare(f, x, "gradient", args, kwargs)
             return self._gradient(spec, xa)
 
     def gradient_array(self, f: Any, x: Any, *, args: tuple[Any, ...] = (),
@@ -62,21 +64,21 @@ class Method:
 
     def _checked_gradient_array(self, f: Any, x: Any, args: tuple[Any, ...],
                                 kwargs: dict[str, Any] | None) -> np.ndarray:
-        spec, xa = prepare(f, x, "gradient", args, kwargs, self.reads_point)
+        spec, xa = prepare(f, x, "gradient", args, kwargs, copy=not self.reads_point)
         return self._gradient_array(spec, xa)
 
     def jacobian(self, f: Any, x: Any, *, args: tuple[Any, ...] = (),
                  kwargs: dict[str, Any] | None = None) -> DerivativeResult:
         """Jacobian of ``f`` at ``x`` as an ``(m, n)`` array (m = f(x).size, n = x.size)."""
         with checked_evaluation():  # (validation inside: it may sum x silently)
-            spec, xa = prepare(f, x, "jacobian", args, kwargs, self.reads_point)
+            spec, xa = prepare(f, x, "jacobian", args, kwargs)
             return self._jacobian(spec, xa)
 
     def hessian(self, f: Any, x: Any, *, args: tuple[Any, ...] = (),
                 kwargs: dict[str, Any] | None = None) -> DerivativeResult:
         """Hessian of scalar ``f`` at ``x`` as an ``(n, n)`` array."""
         with checked_evaluation():  # (validation inside: it may sum x silently)
-            spec, xa = prepare(f, x, "hessian", args, kwargs, self.reads_point)
+            spec, xa = prepare(f, x, "hessian", args, kwargs)
             return self._hessian(spec, xa)
 
     def _run(self, op: Any, spec: Function, x: np.ndarray) -> DerivativeResult:

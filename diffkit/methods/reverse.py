@@ -206,7 +206,9 @@ class Record:
 _new = object.__new__
 
 _SPARE: list[Record] = []
-"""Records a consuming sweep has finished with, emptied, for the next recordings to fill.
+"""Records a consuming sweep has finished with, for the next recordings to fill: emptied of
+everything of the user's (values, params, the primitive and its rule, which for a checkpoint
+holds the user's function and what it captures).
 
 A tape keeps every record until its sweep: thousands of tracked objects a call, which made
 Python's collector run and promote them into its oldest generation (a third of the scalar
@@ -947,10 +949,10 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
                 continue
             if consume:
                 tape[i] = _SWEPT
-                if spent is not None:  # the record swept before this one: done with
-                    spent.args = spent.ans = spent.params = None  # (freed now)
-                    if _refcount(spent) == 2:  # nothing else holds it (here, the call)
-                        keep(spent)
+                if spent is not None and _refcount(spent) == 2:  # the record swept before
+                    # this one, which nothing else holds (here, the call): emptied, and spare
+                    spent.args = spent.ans = spent.params = spent.prim = spent.fast = None
+                    keep(spent)
                 spent = rec
             fast = rec.fast
             if fast is not None:
@@ -1039,10 +1041,9 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
                 if s.__class__ is _ndarray:
                     owned.add(p)
     finally:
-        if spent is not None:
-            spent.args = spent.ans = spent.params = None
-            if _refcount(spent) == 2:
-                keep(spent)
+        if spent is not None and _refcount(spent) == 2:
+            spent.args = spent.ans = spent.params = spent.prim = spent.fast = None
+            keep(spent)
         if len(_SPARE) > _SPARE_MAX:
             del _SPARE[_SPARE_MAX:]
         if state is not None:
@@ -1360,7 +1361,7 @@ class ReverseMode(Method):
 
     name = "reverse-mode"
     family = "reverse"
-    reads_point = True  # (the tape holds it; the sweep writes only cotangents it allocated)
+    reads_point = True  # (the tape holds it for the call; the sweep writes only its own arrays)
 
     def __init__(self) -> None:
         pass
