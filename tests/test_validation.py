@@ -184,7 +184,26 @@ def test_only_a_method_that_reads_its_point_gets_it_uncopied():
     assert as_point(f, fortran, copy=False).flags.c_contiguous
     reverse = dk.methods.get("reverse-mode")
     assert not dk.methods.get("manual").reads_point
-    assert not dk.methods.get("auto").reads_point
+    assert not dk.methods.get("richardson").reads_point
     r = reverse.gradient(lambda x: dnp.sum(dnp.log(x)), x)
     x[0] = -1.0  # the caller reuses the array before reading the result's diagnostics
     assert r.info["ops"] >= 1
+
+
+def test_auto_hands_the_callers_point_only_to_a_method_that_reads_it():
+    """auto (dk.gradient's default) passes the caller's array on to the remembered
+    reverse-mode choice; a fallback to Richardson, and every result object, gets a copy."""
+    x = np.array([0.5, 1.5])
+    for _ in range(3):  # the first call decides, the next ones take the remembered path
+        g = dk.gradient(lambda x: dnp.sum(dnp.sin(x) * x), x)
+        np.testing.assert_allclose(g, np.cos(x) * x + np.sin(x), rtol=1e-14)
+        assert not np.shares_memory(g, x)
+
+    def untraceable(x):
+        return float(x[0]) * x[1] + x[0] ** 2  # float(): only the finite differences follow
+
+    with pytest.warns(dk.DiffkitFallbackWarning):
+        g = dk.gradient(untraceable, x)
+    np.testing.assert_allclose(g, [1.5 + 1.0, 0.5], rtol=1e-8)
+    np.testing.assert_array_equal(x, [0.5, 1.5])
+    assert not np.shares_memory(g, x)

@@ -251,6 +251,7 @@ class Auto(Method):
 
     name = "auto"
     family = "auto"
+    reads_point = True  # (_gradient_array hands the caller's point only to such a method)
     _methods: dict[str, Method] = {}  # noqa: RUF012 - the shared default instances
 
     def __init__(self) -> None:
@@ -299,14 +300,17 @@ class Auto(Method):
     def _gradient_array(self, spec: Function, x: np.ndarray) -> np.ndarray:
         # dk.gradient's path: once AD is the remembered choice, its array alone (no result
         # object, no info to merge); else the result, and the fallback announced
+        # (reads_point: x may be the caller's own array, which only a chosen method that
+        # reads its point gets as it is; every other path, result objects included, a copy)
         if type(self)._gradient is Auto._gradient:  # (not a subclass's own _gradient)
             choice = _choices(spec).get(_key("_gradient", spec, x))
             if choice is not None and choice.fallback is None:
+                method = self._method(choice.method)
                 try:
-                    return self._method(choice.method)._gradient_array(spec, x)
+                    return method._gradient_array(spec, x if method.reads_point else x.copy())
                 except (NotTraceableError, UnsupportedPrimitiveError):
                     pass  # this point leaves the traceable path: _dispatch records it
-        r = self._gradient(spec, x)
+        r = self._gradient(spec, x.copy())
         if r.method == "richardson":
             announce(spec, r, "gradient(f, x)")
         return np.asarray(r.value)
