@@ -215,6 +215,8 @@ Python's collector run and promote them into its oldest generation (a third of t
 tape's recording time, with the collector left on around the user's code). Reused records
 are allocated once; a record anything else still refers to is never reused."""
 _SPARE_MAX = 1 << 16  # records kept spare (~10 MB at most)
+_SPARE_FROM = 512  # tapes this long give their records back (a shorter one barely wakes the
+# collector, whose youngest generation is collected every 700 new objects)
 _refcount = sys.getrefcount
 
 
@@ -933,6 +935,7 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
     state = None
     spent = None  # (consume) the last record swept, made spare once the next is reached
     keep = _SPARE.append
+    spare = consume and out >= _SPARE_FROM  # (a short tape's records: not worth the steps)
     if not evaluating():  # called directly: 0 * inf of a discarded entry must not warn
         state = checked_evaluation()
         state.__enter__()
@@ -949,11 +952,12 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
                 continue
             if consume:
                 tape[i] = _SWEPT
-                if spent is not None and _refcount(spent) == 2:  # the record swept before
-                    # this one, which nothing else holds (here, the call): emptied, and spare
-                    spent.args = spent.ans = spent.params = spent.prim = spent.fast = None
-                    keep(spent)
-                spent = rec
+                if spare:  # (a long tape)
+                    if spent is not None and _refcount(spent) == 2:  # the record swept
+                        # before this one, which nothing else holds (here, the call): emptied
+                        spent.args = spent.ans = spent.params = spent.prim = spent.fast = None
+                        keep(spent)
+                    spent = rec
             fast = rec.fast
             if fast is not None:
                 gcls = gi.__class__
