@@ -999,21 +999,15 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
                     cts = fast(gi, rec.ans, rec.args, rec.params, rec.mask)
                     del gi
                     parents = rec.parents
-                    if len(parents) == 1:  # one traced argument (x * 2.0, sum(x)): inline
-                        p = parents[0]
-                        c = cts[rec.positions[0]]
-                        old = get(p)
-                        if old is None:
-                            ct[p] = c
+                    if len(parents) == 1:  # one traced argument (x * 2.0, sum(x)), reached
+                        p = parents[0]  # for the first time: no loop
+                        if p not in ct:
+                            ct[p] = cts[rec.positions[0]]
                             continue
-                        cts = (c,)
-                        positions = _FIRST
-                    else:
-                        positions = rec.positions
-                    j = 0  # (an index, not zip: zip's keyword argument costs 0.25 us a call)
-                    for p in parents:
-                        c = cts[positions[j]]
-                        j += 1
+                    # (zip without strict=: equal lengths by construction, and the keyword
+                    # costs a quarter of a microsecond per record)
+                    for p, k in zip(parents, rec.positions):  # noqa: B905
+                        c = cts[k]
                         old = get(p)
                         if old is None:
                             ct[p] = c
