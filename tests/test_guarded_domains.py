@@ -291,3 +291,20 @@ def test_a_division_below_a_where_keeps_the_exact_fits_curvature(f, x, want, met
         method = dk.methods.Symbolic(time_limit=None)
     np.testing.assert_allclose(np.atleast_2d(dk.hessian(f, x, method=method)), want,
                                rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(("f", "want"), [
+    (lambda x: np.where(x > 100.0, np.arccosh(x * 0.0 - 1.0), x * x), [[2.0]]),
+    (lambda x: np.where(x > 100.0, np.arccos(x * 0.0 + 3.0), x ** 3), [[-9.798]]),
+    (lambda x: np.where(x > 100.0, np.log(x * 0.0), x * x), [[2.0]]),
+    (lambda x: np.where(-np.exp(x - x) > 1.0, np.arccosh(-np.exp(x - x)), x)
+     * np.where(np.arctan(x) > 1.0, np.arccosh(np.arctan(x)), 0.5), [[0.0]]),  # (a soak's)
+])
+@pytest.mark.parametrize("method", ["reverse-mode", "forward-mode"])
+def test_a_discarded_branch_at_its_derivatives_singularity_has_a_hessian(f, want, method):
+    """arccosh at -1, discarded by np.where: its value is NaN, its partial infinite. Forward
+    mode selects the other branch's tangent; reverse-over-reverse recorded arccosh's VJP,
+    g / sqrt(x**2 - 1), and the outer sweep brought a zero back to sqrt(0): 0 * inf = NaN, then
+    a DomainError. The VJP is now evaluated with the discarded entries moved inside the
+    derivative's domain (the "double where"), and both methods give the Hessian."""
+    np.testing.assert_allclose(dk.hessian(f, -1.633, method=method), want, rtol=1e-12)

@@ -880,6 +880,9 @@ def record_vjps(rec: Record, g: Any) -> list[tuple[int, Any]]:
                 if _shape_of(c) == _shape_of(g):
                     drop = _discarded(rec, g, c)  # (a constant mask: the tangent of c
                     if drop is not None:  # stays where it is a number)
+                        inside = _moved_inside(rec, drop)
+                        if inside is not None:  # the rule again, where it stays finite
+                            c = rule(g, inside[1], inside[0], **rec.params)
                         c = ops.where(drop, 0.0, c)
                 out.append((p, c))
         return out
@@ -892,6 +895,31 @@ def record_vjps(rec: Record, g: Any) -> list[tuple[int, Any]]:
         if rule is not None:
             out.append((p, rule(g, rec.ans, *rec.args, **rec.params)))
     return out
+
+
+def _moved_inside(rec: Record, drop: np.ndarray) -> tuple[Any, Any] | None:
+    """``(x, ans)`` of a one-argument record with the entries ``drop`` discards moved to a point
+    inside the derivative's domain (JAX's "double where"), or None.
+
+    On traced values (a Hessian) the VJP rule is itself recorded: ``arccosh``'s,
+    ``g / sqrt(x**2 - 1)``, at a discarded ``x = -1`` holds ``sqrt(0)``, whose own partial is
+    infinite, and the zero cotangent the outer sweep brings back to it gives 0 * inf = NaN
+    (forward mode's selection gives the Hessian). With ``x`` moved inside where it is dropped,
+    everything the rule computes there is finite, and the ``where`` that drops it passes back
+    exact zeros.
+    """
+    prim = rec.prim
+    dom = prim.derivative_domain or prim.domain
+    if dom is None or len(rec.args) != 1 or (dom.lo is None and dom.hi is None):
+        return None
+    x = rec.args[0]
+    if _is_stand_in(x) or _shape_of(x) != rec.shape:
+        return None
+    lo, hi = dom.lo, dom.hi
+    safe = (lo + hi) / 2.0 if lo is not None and hi is not None \
+        else lo + 1.0 if lo is not None else hi - 1.0  # type: ignore[operator]
+    x = ops.where(drop, safe, x)
+    return x, (None if rec.ans is None else prim(x, **rec.params))
 
 
 def _pairs(parents: tuple[int, ...], positions: tuple[int, ...]) -> Any:
