@@ -33,7 +33,9 @@ class Method:
     never returns it or a view of it, keeps nothing of it after the call), so
     :func:`diffkit.gradient` hands it the caller's C-ordered float64 array as it is instead of
     a copy (a copy of a 1.6 MB parameter vector is fresh pages, an eighth of an MLP's gradient
-    call). Result objects, which may compute diagnostics later, always get a copy."""
+    call). Result objects, which may compute diagnostics later, always get a copy. As with
+    autograd and PyTorch, a function that writes into the caller's array by another name while
+    it runs (a closure over it) is then differentiated at the values it wrote."""
 
     # ------------------------------------------------------------------ public API
     # ``args``/``kwargs``: data arguments passed to f after the point, never differentiated

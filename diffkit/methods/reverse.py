@@ -880,7 +880,7 @@ def record_vjps(rec: Record, g: Any) -> list[tuple[int, Any]]:
                 if _shape_of(c) == _shape_of(g):
                     drop = _discarded(rec, g, c)  # (a constant mask: the tangent of c
                     if drop is not None:  # stays where it is a number)
-                        inside = _moved_inside(rec, drop)
+                        inside = _moved_inside(rec, drop, c)
                         if inside is not None:  # the rule again, where it stays finite
                             c = rule(g, inside[1], inside[0], **rec.params)
                         c = ops.where(drop, 0.0, c)
@@ -897,7 +897,7 @@ def record_vjps(rec: Record, g: Any) -> list[tuple[int, Any]]:
     return out
 
 
-def _moved_inside(rec: Record, drop: np.ndarray) -> tuple[Any, Any] | None:
+def _moved_inside(rec: Record, drop: np.ndarray, c: Any) -> tuple[Any, Any] | None:
     """``(x, ans)`` of a one-argument record with the entries ``drop`` discards moved to a point
     inside the derivative's domain (JAX's "double where"), or None.
 
@@ -907,10 +907,17 @@ def _moved_inside(rec: Record, drop: np.ndarray) -> tuple[Any, Any] | None:
     (forward mode's selection gives the Hessian). With ``x`` moved inside where it is dropped,
     everything the rule computes there is finite, and the ``where`` that drops it passes back
     exact zeros.
+
+    Only where ``drop`` covers every entry at which the contribution ``c`` is not finite: an
+    entry left out (``sqrt`` at 0, a value the primitive has, discarded by ``np.where``) is
+    guarded on the outer tape only because numpy counted an event while the rule ran, which
+    moving the other entries inside would take away.
     """
     prim = rec.prim
     dom = prim.derivative_domain or prim.domain
     if dom is None or len(rec.args) != 1 or (dom.lo is None and dom.hi is None):
+        return None
+    if not np.all(np.isfinite(np.asarray(innermost(c))) | drop):
         return None
     x = rec.args[0]
     if _is_stand_in(x) or _shape_of(x) != rec.shape:
