@@ -1026,7 +1026,7 @@ def _install_unsupported_attributes() -> None:
 
     Properties, not ``Tracer.__getattr__``: a class with ``__getattr__`` takes CPython's
     slow attribute path on *every* lookup (no specialized slot access), which cost the tape
-    a third of its recording time. The stanzas' methods, installed later by
+    a sixth of its recording instructions. The stanzas' methods, installed later by
     :func:`register`, replace these.
     """
     for name in dir(np.ndarray):

@@ -917,10 +917,9 @@ def _moved_inside(rec: Record, drop: np.ndarray, c: Any) -> tuple[Any, Any] | No
     dom = prim.derivative_domain or prim.domain
     if dom is None or len(rec.args) != 1 or (dom.lo is None and dom.hi is None):
         return None
-    if not np.all(np.isfinite(np.asarray(innermost(c))) | drop):
-        return None
     x = rec.args[0]
-    if _is_stand_in(x) or _shape_of(x) != rec.shape:
+    if _is_stand_in(x) or _shape_of(x) != rec.shape \
+            or not np.all(np.isfinite(np.asarray(innermost(c))) | drop):
         return None
     lo, hi = dom.lo, dom.hi
     safe = (lo + hi) / 2.0 if lo is not None and hi is not None \
@@ -970,7 +969,7 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
     state = None
     spent = None  # (consume) the last record swept, made spare once the next is reached
     keep = _SPARE.append
-    spare = consume and out >= _SPARE_FROM  # (a short tape's records: not worth the steps)
+    give_back = consume and out >= _SPARE_FROM  # (a short tape's records: not worth it)
     if not evaluating():  # called directly: 0 * inf of a discarded entry must not warn
         state = checked_evaluation()
         state.__enter__()
@@ -987,7 +986,7 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
                 continue
             if consume:
                 tape[i] = _SWEPT
-                if spare:  # (a long tape)
+                if give_back:
                     if spent is not None and _refcount(spent) == 2:  # the record swept
                         # before this one, which nothing else holds (here, the call): emptied
                         spent.args = spent.ans = spent.params = spent.prim = spent.fast = None
@@ -1039,9 +1038,7 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
                         if p not in ct:
                             ct[p] = cts[rec.positions[0]]
                             continue
-                    # (zip without strict=: equal lengths by construction, and the keyword
-                    # costs a quarter of a microsecond per record)
-                    for p, k in zip(parents, rec.positions):  # noqa: B905
+                    for p, k in zip(parents, rec.positions):  # noqa: B905 (see _pairs)
                         c = cts[k]
                         old = get(p)
                         if old is None:
