@@ -354,31 +354,32 @@ def fold_signs(program: Program, outputs: Sequence[Any]) -> None:
     Negation is exact in IEEE 754, so each is an identity of floats; the primal is left as
     the function wrote it. Operations are rewritten in place (their values do not change);
     the ones no longer read are dead code for the writer."""
-    uses: dict[int, int] = {}
+    n = len(program.vars)
+    uses = [0] * n  # (the numbers _minus adds below are never an operation: not counted)
     for v in program.vars:
         for a in v.args:
             if a.__class__ is Var:
-                uses[a.id] = uses.get(a.id, 0) + 1
+                uses[a.id] += 1
     for o in outputs:
         if o.__class__ is Var:
-            uses[o.id] = uses.get(o.id, 0) + 2  # (an output is read whatever else does)
+            uses[o.id] += 2  # (an output is read whatever else does)
     for g in program.guards:
-        uses[g.var.id] = uses.get(g.var.id, 0) + 2
+        uses[g.var.id] += 2
 
     def single(a: Any, form: str) -> bool:  # an operation `form` only this reader reads
         return a.__class__ is Var and a.kind == OP and a.form == form and a.phase != PRIMAL \
-            and uses.get(a.id, 0) == 1
+            and uses[a.id] == 1
 
     def rewrite(v: Var, form: str, args: tuple[Any, ...]) -> None:
         for a in v.args:
-            if a.__class__ is Var:
+            if a.__class__ is Var and a.id < n:
                 uses[a.id] -= 1
         for a in args:
-            if a.__class__ is Var:
-                uses[a.id] = uses.get(a.id, 0) + 1
+            if a.__class__ is Var and a.id < n:
+                uses[a.id] += 1
         v.form, v.args, v.prim = form, args, _OPERATOR_PRIMS[form]
 
-    for v in program.vars:
+    for v in program.vars[:n]:
         if v.kind != OP or v.phase == PRIMAL or v.form not in _OPERATOR_PRIMS:
             continue
         if v.form == "neg":
@@ -423,12 +424,18 @@ def _key(c: Any) -> Any:
         return ("v", c.id)
     if cls is float:
         return ("f", c.hex())
-    if cls is int or cls is bool or c is None or c is Ellipsis or cls is str:
+    if cls is int:
+        return ("int", c)
+    if cls is slice:
+        start, stop, step = c.start, c.stop, c.step
+        if (start is None or start.__class__ is int) and (stop is None or stop.__class__ is int) \
+                and (step is None or step.__class__ is int):  # (the common slice: as it is)
+            return ("slice", start, stop, step)
+        return ("slice", _key(start), _key(stop), _key(step))
+    if cls is bool or c is None or c is Ellipsis or cls is str:
         return (cls.__name__, c)
     if isinstance(c, np.generic):
         return ("n", c.dtype.str, c.tobytes())
-    if cls is slice:
-        return ("slice", _key(c.start), _key(c.stop), _key(c.step))
     if cls is tuple or cls is list:
         return (cls.__name__, *(_key(e) for e in c))
     if cls is dict:
@@ -512,7 +519,15 @@ class Program(Trace):
 
     def static(self, value: Any, provenance: tuple[Any, ...] | None = None) -> Var:
         """A value known without the point (the seed, folded constants)."""
-        var = Var(self, STATIC, value, runtime=PY if _python_scalar(value) else NP)
+        cls = value.__class__
+        if cls is np.float64:  # (the commonest two: shape and dtype read off, not worked out)
+            var = Var(self, STATIC, value, runtime=PY, shape=(), dtype=_FLOAT64)
+        elif cls is np.ndarray:
+            shape, dtype = value.shape, value.dtype
+            var = Var(self, STATIC, value, runtime=NP if shape or dtype != _FLOAT64 else PY,
+                      shape=shape, dtype=dtype)
+        else:
+            var = Var(self, STATIC, value, runtime=PY if _python_scalar(value) else NP)
         if provenance is not None:  # how it was folded, to write a scalar adjoint readably
             var.prim, var.args, var.params, var.form = provenance
         return var
@@ -571,16 +586,28 @@ class Program(Trace):
             raise NotCompilable(f"{prim.qualname} returned a {type(value).__name__}, which the "
                                 f"code writer cannot hold as one value")
         key = (prim, form, tuple(keys),
-               tuple((k, _key(v)) for k, v in params.items()) if params else ())
+               tuple([(k, _key(v)) for k, v in params.items()]) if params else ())
         hit = self.table.get(key)
         if hit is not None and prim not in _ACCUMULATORS:  # (each sweep its own buffer)
             return hit
         if len(self.vars) >= MAX_OPS:
             raise NotCompilable(f"the program grew past {MAX_OPS} operations")
-        var = Var(self, OP, value, prim, tuple(args), params, form,
-                  active=active and prim.differentiable,
-                  runtime=_runtime(prim, form, args) if not shape else NP,
-                  shape=shape, dtype=dtype)
+        var = _new(Var)  # Var(self, OP, ...) without the call through __init__
+        var._trace = self
+        var.kind = OP
+        var.concrete = value
+        var.shape = shape
+        var.dtype = dtype
+        var.prim = prim
+        var.args = tuple(args)
+        var.params = params
+        var.form = form
+        var.active = active and prim.differentiable
+        var.runtime = _runtime(prim, form, args) if not shape else NP
+        var.phase = self.phase
+        var.context = self.node
+        var.id = len(self.vars)
+        self.vars.append(var)
         self.table[key] = var
         return var
 
@@ -743,7 +770,8 @@ class Program(Trace):
         the guard it would need holds at the traced point only."""
         guards = len(self.guards)
         out = rule(g, v, *v.args, **v.params)
-        if not self.last_sweep or not any(gd.specializes for gd in self.guards[guards:]):
+        if not self.last_sweep or len(self.guards) == guards or not any(
+                gd.specializes for gd in self.guards[guards:]):
             return out
         del self.guards[guards:]  # (the written-out ops stay unread: dead code)
         return self.apply(_rule_call(v.prim, k, kind), (g, v, *v.args), v.params,  # type: ignore
@@ -838,15 +866,28 @@ def _runtime(prim: Primitive, form: str | None, args: tuple[Any, ...]) -> int:
         if op not in _EXACT:
             op = None
     if op is not None:
-        kinds = [_kind_of(a) for a in args]
-        if NP in kinds or op not in _EXACT:  # (a non-exact operator runs on float64)
+        if op not in _EXACT:  # (a non-exact operator runs on float64)
             return NP
-        return PY if all(k == PY for k in kinds) else ANY
+        out = PY  # (_kind_of of each argument, written out: NP if any is, else PY if all are)
+        for a in args:
+            if a.__class__ is Var:
+                kind = a.runtime
+                if kind == NP:
+                    return NP
+                if kind != PY:
+                    out = ANY
+            elif not isinstance(a, (float, int)):
+                if isinstance(a, (np.generic, np.ndarray)):
+                    return NP
+                out = ANY
+        return out
     return NP if isinstance(prim.numeric, np.ufunc) else ANY
 
 
 _EXACT_SYNTAX: dict[tuple[Primitive, int], str | None] = {}
 _FLOAT64 = np.dtype(np.float64)
+_NO_IDS: list[int] = []  # (never written to)
+_new = object.__new__
 
 
 def _kind_of(a: Any) -> int:
@@ -932,7 +973,13 @@ class _Writer:
     def analyse(self) -> None:
         p = self.p
         fold_signs(p, self.outputs)
-        n = len(p.vars)
+        vs = p.vars
+        n = len(vs)
+        # each var's var arguments (ids, in order) and which vars are operations: every pass
+        # below reads these lists of integers, not the vars
+        argids = [[a.id for a in v.args if a.__class__ is Var] if v.args else _NO_IDS
+                  for v in vs]
+        is_op = [v.kind == OP for v in vs]
         roots = [o for o in self.outputs if o.__class__ is Var] + [g.var for g in p.guards]
         live = [False] * n
         stack = [r.id for r in roots if r.kind == OP]
@@ -941,68 +988,73 @@ class _Writer:
             if live[i]:
                 continue
             live[i] = True
-            stack.extend(a.id for a in p.vars[i].args
-                         if a.__class__ is Var and a.kind == OP and not live[a.id])
+            stack.extend([j for j in argids[i] if is_op[j] and not live[j]])
         uses = [0] * n
         consumer = [-1] * n
         for i in range(n):
             if live[i]:
-                for a in p.vars[i].args:
-                    if a.__class__ is Var:
-                        uses[a.id] += 1
-                        consumer[a.id] = i
+                for j in argids[i]:
+                    uses[j] += 1
+                    consumer[j] = i
         guarded = {g.var.id for g in p.guards}
-        self.output_ids = {o.id for o in self.outputs if o.__class__ is Var}
+        output_ids = self.output_ids = {o.id for o in self.outputs if o.__class__ is Var}
         prefer: dict[int, tuple[Var, str]] = {}  # adjoints and tangents: (node, suffix)
         for ev in p.events:
             _, node, suffix, value, _, _ = ev
             if value.__class__ is Var and value.kind == OP and value.phase != PRIMAL:
                 prefer.setdefault(value.id, (node, suffix))
         allocs: dict[int, tuple[Any, tuple[Any, ...]]] = {}  # var -> the ufunc call making it
-        for v in p.vars:  # the arrays this program allocates: large results of numpy ufuncs
-            value = v.concrete
-            if v.kind == OP and value.__class__ is np.ndarray and live[v.id] \
-                    and value.nbytes >= IN_PLACE_BYTES:
-                found = self.ufunc_of(v)
-                if found is not None:  # (a small one is neither lent nor kept: not followed)
-                    allocs[v.id] = found
+        large = [False] * n  # a named array this large is deleted after its last read
+        for i in range(n):  # the arrays this program allocates: large results of numpy ufuncs
+            value = vs[i].concrete
+            if value.__class__ is np.ndarray:
+                nbytes = value.nbytes
+                large[i] = nbytes >= FREE_BYTES
+                if nbytes >= IN_PLACE_BYTES and is_op[i] and live[i]:
+                    found = self.ufunc_of(vs[i])
+                    if found is not None:  # (a small one is neither lent nor kept: not
+                        allocs[i] = found  # followed)
         self.ufuncs = allocs
         named = [False] * n
         for i in range(n):
             if live[i]:
-                v = p.vars[i]
                 # (an array the program may keep is named, to be written into that memory)
-                named[i] = (uses[i] != 1 or i in guarded or i in self.output_ids
-                            or (i in allocs and v.concrete.nbytes >= KEEP_BYTES)
-                            or ((v.phase == PRIMAL or i in prefer) and not _large(v.concrete)))
+                named[i] = (uses[i] != 1 or i in guarded or i in output_ids
+                            or (i in allocs and vs[i].concrete.nbytes >= KEEP_BYTES)
+                            or ((vs[i].phase == PRIMAL or i in prefer) and not large[i]))
         self.subscripts = subscripts = self.subscript_accumulators(live)
         for i in subscripts:  # (written as statements: x_bar[1:] += v1_bar)
             named[i] = True
-            if p.vars[i].prim in _IN_PLACE:
-                named[p.vars[i].args[0].id] = True
+            if vs[i].prim in _IN_PLACE:
+                named[vs[i].args[0].id] = True
         depth = [0] * n  # a chain of single-use temporaries is cut every INLINE_DEPTH levels
         for i in range(n):
             if not live[i]:
                 continue
-            inner = [a for a in p.vars[i].args
-                     if a.__class__ is Var and a.kind == OP and not named[a.id]]
-            d = max((depth[a.id] for a in inner), default=0)
+            inner = [j for j in argids[i] if is_op[j] and not named[j]]
+            d = 0
+            for j in inner:
+                if depth[j] > d:
+                    d = depth[j]
             if d >= INLINE_DEPTH:
-                for a in inner:
-                    named[a.id] = True
+                for j in inner:
+                    named[j] = True
                 d = 0
             depth[i] = d + 1
         # the primal is written in topological generations, ties in execution order (the
         # layout of Baydin et al.'s tables and of dk.trace); the sweeps as they ran
         order = list(range(n))
         prefix = 0
-        while prefix < n and p.vars[prefix].phase == PRIMAL:
+        while prefix < n and vs[prefix].phase == PRIMAL:
             prefix += 1
-        if all(v.phase != PRIMAL or v.kind != OP for v in p.vars[prefix:]):
+        if all(v.phase != PRIMAL or v.kind != OP for v in vs[prefix:]):
             layer = [0] * prefix
-            for i in range(prefix):
-                layer[i] = 1 + max((layer[a.id] for a in p.vars[i].args
-                                    if a.__class__ is Var and a.id < prefix), default=-1)
+            for i in range(prefix):  # (a var's arguments come before it)
+                top = -1
+                for j in argids[i]:
+                    if layer[j] > top:
+                        top = layer[j]
+                layer[i] = top + 1
             order[:prefix] = sorted(range(prefix), key=lambda i: (layer[i], i))
         rank = [0] * n
         for k, i in enumerate(order):
@@ -1016,10 +1068,15 @@ class _Writer:
         reads: dict[int, list[int]] = {}
         for i in range(n):
             if live[i]:
-                for a in p.vars[i].args:
-                    if a.__class__ is Var:
-                        last[a.id] = max(last[a.id], stmt[i])
-                        reads.setdefault(a.id, []).append(stmt[i])
+                s = stmt[i]
+                for j in argids[i]:
+                    if last[j] < s:
+                        last[j] = s
+                    got = reads.get(j)
+                    if got is None:
+                        reads[j] = [s]
+                    else:
+                        got.append(s)
         for g in p.guards:
             last[g.var.id] = max(last[g.var.id], rank[g.var.id])
         for o in self.outputs:
@@ -1029,7 +1086,7 @@ class _Writer:
         self.live, self.named, self.stmt, self.last, self.reads = live, named, stmt, last, reads
         dying: dict[int, list[int]] = {}  # large arrays by the statement that reads them last
         for i in range(n):
-            if live[i] and named[i] and i not in self.output_ids and _large(p.vars[i].concrete):
+            if large[i] and live[i] and named[i] and i not in output_ids:
                 dying.setdefault(last[i], []).append(i)
         self.dying = dying
         self.prefer = prefer
@@ -1617,20 +1674,25 @@ class _Writer:
             node_name = None if node is None else self.given.get(node.id)
             return f"{node_name}{suffix}" if node_name else "t"
 
+        rank, live, named, dying = self.rank, self.live, self.named, self.dying
         for pos in [*self.order, n]:
-            r = self.rank[pos] if pos < n else n  # where this statement is written
-            for _, node, suffix, value, _, context in events.get(pos, ()):
-                line = self.binding(node, suffix, value, r, context)
-                if line is not None:
-                    ev_phase = TANGENT if suffix == "_dot" else ADJOINT
-                    if ev_phase != phase:
-                        lines.append(_PHASE_COMMENT[ev_phase])
-                        phase = ev_phase
-                    lines.append(line)
+            r = rank[pos] if pos < n else n  # where this statement is written
+            here = events.get(pos)
+            if here is not None:
+                for _, node, suffix, value, _, context in here:
+                    line = self.binding(node, suffix, value, r, context)
+                    if line is not None:
+                        ev_phase = TANGENT if suffix == "_dot" else ADJOINT
+                        if ev_phase != phase:
+                            lines.append(_PHASE_COMMENT[ev_phase])
+                            phase = ev_phase
+                        lines.append(line)
             if pos == n:
                 break
+            if not named[pos] or not live[pos]:
+                continue
             v = p.vars[pos]
-            if v.kind != OP or not self.live[pos] or not self.named[pos]:
+            if v.kind != OP:
                 continue
             if v.phase == PRIMAL:
                 counter += 1
@@ -1688,8 +1750,10 @@ class _Writer:
                 lines.append(_PHASE_COMMENT[v.phase])
                 phase = v.phase
             lines.append(f"{name} = {rhs}")
-            lines.extend(self.guard_line(k, name, rhs) for k in guards_at.get(pos, ()))
-            lines.extend(self.after(r, slot_of, kept, layout, spare))
+            if pos in guards_at:
+                lines.extend([self.guard_line(k, name, rhs) for k in guards_at[pos]])
+            if slot_of or r in dying:  # (else nothing to free after it)
+                lines.extend(self.after(r, slot_of, kept, layout, spare))
         returned = []
         for o in self.outputs:
             if o.__class__ is Var and o.kind == STATIC and o.shape:
