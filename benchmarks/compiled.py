@@ -35,7 +35,9 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+# DIFFKIT_TREE: another checkout to measure (benchmarks/against.py pairs two trees)
+sys.path.insert(0, os.environ.get("DIFFKIT_TREE")
+                or os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import diffkit as dk
 import diffkit.numpy as dnp

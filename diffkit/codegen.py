@@ -83,6 +83,7 @@ L. Hascoët, V. Pascual, "The Tapenade automatic differentiation tool", ACM TOMS
 from __future__ import annotations
 
 import inspect
+import itertools
 import keyword
 import math
 import operator
@@ -640,6 +641,10 @@ class Program(Trace):
             return args
         again = self._evaluate(prim, form, [o.concrete if o.__class__ is Var else o
                                             for o in out], params)
+        if again.__class__ is np.ndarray and value.__class__ is np.ndarray and again.size <= _FEW \
+                and again.shape == value.shape and again.dtype == value.dtype \
+                and again.tobytes() == value.tobytes():  # (the same bits: identical)
+            return tuple(out)
         return tuple(out) if _identical(again, value) else args
 
     # ------------------------------------------------------------------ decisions on values
@@ -903,10 +908,18 @@ def _uniform(arr: np.ndarray) -> Any:
     if arr.dtype.kind != "f" or arr.size == 0:
         return None
     first = arr.flat[0]
-    if first != first or not (np.all(arr == first)
-                              and np.all(np.signbit(arr) == np.signbit(first))):
+    if first != first:
+        return None
+    if arr.size <= _FEW and arr.dtype.itemsize in (4, 8) and arr.dtype.isnative:  # (no padding:
+        if arr.tobytes() != first.tobytes() * arr.size:  # a number and its sign are its bits)
+            return None
+    elif not (np.all(arr == first) and np.all(np.signbit(arr) == np.signbit(first))):
         return None
     return arr.dtype.type(first)
+
+
+_NEXT_LINE = "\n    "  # (between two lines of a function's body)
+_FEW = 1024  # entries compared as bytes (a copy and one comparison), not by two numpy passes
 
 
 def _identical(a: Any, b: Any) -> bool:
@@ -1768,7 +1781,7 @@ class _Writer:
             lines.insert(0, "# w1, w2, ...: memory the program keeps between calls")
         if lent or layout:
             lines.insert(0, "# out=: into the memory of an array no later line reads")
-        body = "".join(f"    {line}\n" for line in lines)
+        body = f"    {_NEXT_LINE.join(lines)}\n" if lines else ""
         out = ", ".join(returned) + ("," if len(returned) == 1 else "")
         return f"def {self.name}({', '.join(params)}):\n{body}    return {out}\n"
 
@@ -1935,6 +1948,5 @@ def build(program: Program, inputs: Sequence[Var], outputs: Sequence[Any], name:
     code = compile(source, f"<diffkit {name}>", "exec")
     exec(code, namespace)  # text diffkit wrote from its own names; values via the namespace
     # (the function is not left in its namespace, its globals: it would hold itself, a cycle)
-    primal = sum(1 for v, live in zip(program.vars, w.live, strict=True)
-                 if live and v.phase == PRIMAL)
+    primal = [v.phase for v in itertools.compress(program.vars, w.live)].count(PRIMAL)
     return Built(namespace.pop(name), source, guards, sum(w.live), primal)

@@ -417,8 +417,8 @@ def _compile(spec: Function, x: np.ndarray, what: str, direction: np.ndarray | N
         params, outputs = trace(spec, x, what, direction, p)
         with _gc_paused():  # (writing and compiling: diffkit's own bookkeeping)
             fn, source, descriptions, ops, primal = build(p, params, outputs, what)
-        prims = tuple({v.prim: None for v in p.vars if v.prim is not None
-                       and REGISTRY.get(v.prim.name) is v.prim})  # (its rule calls: from these)
+        prims = tuple(q for q in dict.fromkeys([v.prim for v in p.vars])  # (its rule calls:
+                      if q is not None and REGISTRY.get(q.name) is q)  # from these)
         specializing = frozenset(k for k, g in enumerate(p.guards) if g.specializes)
         values = [o.concrete if o.__class__ is Var else o for o in outputs]
     finally:
