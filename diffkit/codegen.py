@@ -310,12 +310,28 @@ def _read_all(tree: Any) -> Any:
     return tree
 
 
-def _operator_method(prim: Primitive, op: str, swap: bool) -> Callable[..., Any]:
-    def method(self: Var, *other: Any) -> Any:
-        if other and other[0].__class__ in (list, tuple):  # numbers: the array numpy makes
-            return prim.function(other[0], self) if swap else prim.function(self, *other)
-        args = (other[0], self) if swap else (self, *other)
-        return self._trace.apply(prim, args, {}, op)
+def _operator_method(prim: Primitive, op: str, swap: bool, unary: bool = False
+                     ) -> Callable[..., Any]:
+    if unary:
+
+        def method(self: Var) -> Any:
+            return self._trace.apply(prim, (self,), {}, op)
+
+    elif swap:
+
+        def method(self: Var, other: Any) -> Any:
+            cls = other.__class__
+            if cls is list or cls is tuple:  # numbers: the array numpy makes
+                return prim.function(other, self)
+            return self._trace.apply(prim, (other, self), {}, op)
+
+    else:
+
+        def method(self: Var, other: Any) -> Any:
+            cls = other.__class__
+            if cls is list or cls is tuple:
+                return prim.function(self, other)
+            return self._trace.apply(prim, (self, other), {}, op)
 
     method.__name__ = f"__{'r' if swap else ''}{op}__"
     return method
@@ -328,7 +344,7 @@ def _install_operators() -> None:
             continue
         for op in prim.operators:
             if op in _TAPE_UNARY:
-                setattr(Var, f"__{op}__", _operator_method(prim, op, False))
+                setattr(Var, f"__{op}__", _operator_method(prim, op, False, unary=True))
             elif op in _TAPE_BINARY:
                 setattr(Var, f"__{op}__", _operator_method(prim, op, False))
                 setattr(Var, f"__r{op}__", _operator_method(prim, op, True))
