@@ -587,8 +587,10 @@ class Program(Trace):
             else:
                 if a.__class__ is np.ndarray and not a.flags.c_contiguous:  # (x.T of data)
                     laid = self.laid.get(id(a))
-                    if laid is None:
-                        laid = self.laid[id(a)] = (a, _laid_out(a))  # (a held: its id stays)
+                    if laid is None or (laid[1] is not a and not np.array_equal(a, laid[1])):
+                        # (a held: its id stays; a view whose array the function wrote to
+                        # since is copied again, with what it holds now)
+                        laid = self.laid[id(a)] = (a, _laid_out(a))
                     if laid[1] is not a:
                         args = (*args[:len(values)], laid[1], *args[len(values) + 1:])
                         a = laid[1]
