@@ -142,13 +142,6 @@ KEEP_BYTES = 64 * 1024
 """Intermediates at least this large are written into memory the program keeps between calls
 (:class:`Workspace`): numpy allocates smaller ones faster than a call takes its set."""
 
-CONTIGUOUS_BYTES = 1 << 23
-"""A constant the program reads on every call that is a strided view of another array (the
-sweep's ``x.T`` of a data matrix ``x``, for ``matmul``'s rule) is copied C-contiguous once
-while tracing, if not larger than this (8 MiB, as large as the data a program's function reads
-and compares exactly on every call: :data:`diffkit.freevalues.COPY_LIMIT`): BLAS and the
-ufuncs read it faster, and the trace computes with the copy, as the program does."""
-
 WORKSPACE_BYTES = 1 << 26
 """Memory a program may keep between calls for its intermediates (64 MiB; see
 :class:`Workspace`); beyond it, further intermediates are allocated by each call. The memory
@@ -512,8 +505,8 @@ class Program(Trace):
         x1_bar = x1_bar + v1_bar / x1
     """
 
-    __slots__ = ("events", "guards", "laid", "last_sweep", "names", "node", "owned", "phase",
-                 "rule", "table", "vars")
+    __slots__ = ("events", "guards", "last_sweep", "names", "node", "owned", "phase", "rule",
+                 "table", "vars")
 
     def __init__(self) -> None:
         super().__init__()
@@ -532,9 +525,6 @@ class Program(Trace):
         # may pass a cotangent on unchanged, add's does: then it is another var's too, and
         # adding into it would change both)
         self.owned: dict[int, int] = {}
-        # strided constants (a data matrix transposed by matmul's rule) by id: the contiguous
-        # copy the program reads (see CONTIGUOUS_BYTES), made once
-        self.laid: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     # ------------------------------------------------------------------ values
     def input(self, value: Any, name: str, *, active: bool = True) -> Var:
@@ -585,22 +575,13 @@ class Program(Trace):
                     f"{prim.name}: a value traced by another method reached the compiled "
                     f"program (a derivative of a derivative taken with another method)")
             else:
-                if a.__class__ is np.ndarray and not a.flags.c_contiguous:  # (x.T of data)
-                    laid = self.laid.get(id(a))
-                    if laid is None or (laid[1] is not a and not np.array_equal(a, laid[1])):
-                        # (a held: its id stays; a view whose array the function wrote to
-                        # since is copied again, with what it holds now)
-                        laid = self.laid[id(a)] = (a, _laid_out(a))
-                    if laid[1] is not a:
-                        args = (*args[:len(values)], laid[1], *args[len(values) + 1:])
-                        a = laid[1]
                 values.append(a)
                 keys.append(_key(a))
         if prim in _IN_PLACE:  # it adds into its first argument: not into the traced value
             values[0] = values[0].copy()
         value = self._evaluate(prim, form, values, params)
         if not dynamic:
-            return self.static(_laid_out(value), (prim, args, params, form))
+            return self.static(value, (prim, args, params, form))
         cls = value.__class__
         if active and cls is not np.float64 and (
                 value.dtype.kind == "c" if cls is np.ndarray else is_complex(value)) \
@@ -830,7 +811,6 @@ class Program(Trace):
         self.guards.clear()
         self.names.clear()
         self.owned.clear()
-        self.laid.clear()
 
 
 _RULE_CALLS: dict[tuple[Primitive, int, str], Primitive] = {}
@@ -890,16 +870,6 @@ def _into_call(prim: Primitive, first: bool) -> Primitive:
         if not first:
             _IN_PLACE.add(got)
     return got
-
-
-def _laid_out(value: Any) -> Any:
-    """A folded constant in the layout the program reads fastest (see
-    :data:`CONTIGUOUS_BYTES`); broadcast views (a zero stride) are left as they are."""
-    if value.__class__ is np.ndarray and value.ndim >= 2 and value.base is not None \
-            and not value.flags.c_contiguous and 0 not in value.strides \
-            and value.nbytes <= CONTIGUOUS_BYTES:
-        return np.ascontiguousarray(value)
-    return value
 
 
 def _python_scalar(value: Any) -> bool:

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 import diffkit as dk
 import diffkit.numpy as dnp
 from diffkit import catalog
-from diffkit.codegen import Program, _laid_out, build
+from diffkit.codegen import Program, build
 from diffkit.core import REGISTRY, bind
 from diffkit.errors import DomainError, GuardError, NonFiniteError, NotTraceableError
 from diffkit.methods.compiled import PROGRAMS, ReverseCompiled
@@ -669,25 +669,6 @@ def _kept(program) -> list[np.ndarray]:
     """The arrays a compiled program keeps between calls (its workspace's spare sets)."""
     ws = program.function.__globals__.get("workspace")
     return [] if ws is None else [a for arrays in ws.spare for a in arrays]
-
-
-def test_a_transposed_data_matrix_is_kept_contiguous():
-    """matmul's rule reads the data matrix transposed (``X.T @ g``): the folded constant is
-    copied C-contiguous once (BLAS reads it faster), a broadcast view is left as it is, and
-    the gradient is the closed form's."""
-    X = np.random.default_rng(4).normal(size=(40, 6))
-    f = dk.Function(lambda w: dnp.sum(dnp.tanh(X @ w)))
-    w = np.linspace(-0.5, 0.5, 18).reshape(6, 3)
-    program = METHOD.compile(f, w)
-    constants = [v for k, v in program.namespace.items() if re.fullmatch(r"c\d+", k)]
-    transposed = [c for c in constants if isinstance(c, np.ndarray) and c.shape == (6, 40)]
-    assert transposed
-    assert all(c.flags.c_contiguous and not np.shares_memory(c, X) for c in transposed)
-    np.testing.assert_array_equal(transposed[0], X.T)
-    want = X.T @ (1.0 - np.tanh(X @ w) ** 2)
-    np.testing.assert_allclose(dk.gradient(f, w, method="reverse-compiled"), want, rtol=1e-13)
-    assert _laid_out(np.broadcast_to(X[:1], (5, 6))).strides[0] == 0  # (a broadcast: as is)
-    assert _laid_out(X.T).flags.c_contiguous
 
 
 def test_large_intermediates_are_written_into_memory_the_program_keeps():
