@@ -539,7 +539,7 @@ class Program(Trace):
         cls = value.__class__
         if cls is np.float64:  # (the commonest two: shape and dtype read off, not worked out)
             var = Var(self, STATIC, value, runtime=PY, shape=(), dtype=_FLOAT64)
-        elif cls is np.ndarray:
+        elif cls is np.ndarray and value.dtype.isnative:  # (np.result_type's, as it is)
             shape, dtype = value.shape, value.dtype
             var = Var(self, STATIC, value, runtime=NP if shape or dtype != _FLOAT64 else PY,
                       shape=shape, dtype=dtype)
