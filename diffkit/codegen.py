@@ -142,6 +142,14 @@ KEEP_BYTES = 64 * 1024
 """Intermediates at least this large are written into memory the program keeps between calls
 (:class:`Workspace`): numpy allocates smaller ones faster than a call takes its set."""
 
+CONTIGUOUS_BYTES = 1 << 23
+"""A constant the program reads on every call that is a strided view of another array (the
+sweep's ``x.T`` of a data matrix ``x``, for ``matmul``'s rule) is copied C-contiguous once
+while tracing, if not larger than this (8 MiB): BLAS and the ufuncs read it faster, and the
+trace computes with the copy, as the program does. Only where the array behind it is data the
+program compares exactly on every call (:attr:`Program.copied`; ``diffkit.methods.compiled``
+traces again without copies otherwise): a copy must never outlive a change to its data."""
+
 WORKSPACE_BYTES = 1 << 26
 """Memory a program may keep between calls for its intermediates (64 MiB; see
 :class:`Workspace`); beyond it, further intermediates are allocated by each call. The memory
@@ -505,8 +513,8 @@ class Program(Trace):
         x1_bar = x1_bar + v1_bar / x1
     """
 
-    __slots__ = ("events", "guards", "last_sweep", "names", "node", "owned", "phase", "rule",
-                 "table", "vars")
+    __slots__ = ("copied", "events", "guards", "laid", "last_sweep", "lay_out", "names", "node",
+                 "owned", "phase", "rule", "table", "vars")
 
     def __init__(self) -> None:
         super().__init__()
@@ -525,6 +533,13 @@ class Program(Trace):
         # may pass a cotangent on unchanged, add's does: then it is another var's too, and
         # adding into it would change both)
         self.owned: dict[int, int] = {}
+        # strided constants copied C-contiguous (see CONTIGUOUS_BYTES) when lay_out is on
+        # (its caller then checks the copies against the data it compares on each call): every
+        # (view, copy) made, and the raw ones by the view's id (one copy per view while what it
+        # holds is the same)
+        self.lay_out = False
+        self.copied: list[tuple[np.ndarray, np.ndarray]] = []
+        self.laid: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     # ------------------------------------------------------------------ values
     def input(self, value: Any, name: str, *, active: bool = True) -> Var:
@@ -575,12 +590,21 @@ class Program(Trace):
                     f"{prim.name}: a value traced by another method reached the compiled "
                     f"program (a derivative of a derivative taken with another method)")
             else:
+                if a.__class__ is np.ndarray and self.lay_out and not a.flags.c_contiguous:
+                    a = self._laid(a)  # (x.T of a data matrix: its contiguous copy)
+                    if a is not args[len(values)]:
+                        args = (*args[:len(values)], a, *args[len(values) + 1:])
                 values.append(a)
                 keys.append(_key(a))
         if prim in _IN_PLACE:  # it adds into its first argument: not into the traced value
             values[0] = values[0].copy()
         value = self._evaluate(prim, form, values, params)
         if not dynamic:
+            if self.lay_out and value.__class__ is np.ndarray and not value.flags.c_contiguous:
+                copy = _laid_out(value)
+                if copy is not value:
+                    self.copied.append((value, copy))
+                    value = copy
             return self.static(value, (prim, args, params, form))
         cls = value.__class__
         if active and cls is not np.float64 and (
@@ -627,6 +651,18 @@ class Program(Trace):
         self.vars.append(var)
         self.table[key] = var
         return var
+
+    def _laid(self, a: np.ndarray) -> np.ndarray:
+        """The contiguous copy of the strided constant ``a`` (see :data:`CONTIGUOUS_BYTES`),
+        or ``a``: one per view, made again if what the view holds changed since (a function
+        that writes into its data between two uses of it)."""
+        laid = self.laid.get(id(a))
+        if laid is None or (laid[1] is not a and not _identical(a, laid[1])):
+            copy = _laid_out(a)
+            laid = self.laid[id(a)] = (a, copy)  # (a held: its id stays its own)
+            if copy is not a:
+                self.copied.append(laid)
+        return laid[1]
 
     @staticmethod
     def _evaluate(prim: Primitive, form: str | None, values: list[Any],
@@ -811,6 +847,8 @@ class Program(Trace):
         self.guards.clear()
         self.names.clear()
         self.owned.clear()
+        self.copied.clear()
+        self.laid.clear()
 
 
 _RULE_CALLS: dict[tuple[Primitive, int, str], Primitive] = {}
@@ -870,6 +908,15 @@ def _into_call(prim: Primitive, first: bool) -> Primitive:
         if not first:
             _IN_PLACE.add(got)
     return got
+
+
+def _laid_out(value: np.ndarray) -> np.ndarray:
+    """A strided constant C-contiguous, if it may be (see :data:`CONTIGUOUS_BYTES`); a
+    broadcast view (a zero stride) or a 1-d one is left as it is."""
+    if value.ndim >= 2 and value.base is not None and not value.flags.c_contiguous \
+            and 0 not in value.strides and value.nbytes <= CONTIGUOUS_BYTES:
+        return np.ascontiguousarray(value)
+    return value
 
 
 def _python_scalar(value: Any) -> bool:

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 import diffkit as dk
 import diffkit.numpy as dnp
 from diffkit import catalog
-from diffkit.codegen import Program, build
+from diffkit.codegen import Program, _laid_out, build
 from diffkit.core import REGISTRY, bind
 from diffkit.errors import DomainError, GuardError, NonFiniteError, NotTraceableError
 from diffkit.methods.compiled import PROGRAMS, ReverseCompiled
@@ -669,6 +669,51 @@ def _kept(program) -> list[np.ndarray]:
     """The arrays a compiled program keeps between calls (its workspace's spare sets)."""
     ws = program.function.__globals__.get("workspace")
     return [] if ws is None else [a for arrays in ws.spare for a in arrays]
+
+
+def test_a_transposed_data_matrix_is_read_from_a_contiguous_copy_while_it_is_compared():
+    """matmul's rule reads the data matrix transposed (``X.T @ g``): the program reads a
+    C-contiguous copy (BLAS reads it faster) when X is data the program compares exactly
+    before each call, and a change to X is then seen; data it does not follow (an array made
+    inside the function, one held in a __slots__ object) keeps the view, never a copy that
+    could outlive it."""
+    X = np.random.default_rng(4).normal(size=(40, 6))
+    w = np.linspace(-0.5, 0.5, 18).reshape(6, 3)
+
+    def constants(program):
+        return [v for k, v in program.namespace.items()
+                if re.fullmatch(r"c\d+", k) and isinstance(v, np.ndarray) and v.shape == (6, 40)]
+
+    f = dk.Function(lambda w: dnp.sum(dnp.tanh(X @ w)))
+    (copy,) = constants(METHOD.compile(f, w))
+    assert copy.flags.c_contiguous
+    assert not np.shares_memory(copy, X)
+    np.testing.assert_array_equal(copy, X.T)
+    for _ in range(2):
+        want = X.T @ (1.0 - np.tanh(X @ w) ** 2)
+        np.testing.assert_allclose(dk.gradient(f, w, method="reverse-compiled"), want,
+                                   rtol=1e-13)
+        X[0, 0] += 1.0  # (in place: the program is written again, the copy with it)
+
+    class Holder:
+        __slots__ = ("A",)
+
+    h = Holder()
+    h.A = X.copy()
+    g = dk.Function(lambda w: dnp.sum(dnp.tanh(h.A @ w)))
+    (view,) = constants(METHOD.compile(g, w))
+    assert np.shares_memory(view, h.A)
+    h.A[0, 0] += 1.0
+    np.testing.assert_allclose(dk.gradient(g, w, method="reverse-compiled"),
+                               h.A.T @ (1.0 - np.tanh(h.A @ w) ** 2), rtol=1e-13)
+
+    def inside(w):
+        A = np.arange(240.0).reshape(40, 6) / 100
+        return dnp.sum(dnp.tanh(A @ w))
+
+    (view,) = constants(METHOD.compile(dk.Function(inside), w))
+    assert not view.flags.c_contiguous
+    assert _laid_out(np.broadcast_to(X[:1], (5, 6))).strides[0] == 0  # (a broadcast: as is)
 
 
 def test_large_intermediates_are_written_into_memory_the_program_keeps():

@@ -412,23 +412,44 @@ def _compile(spec: Function, x: np.ndarray, what: str, direction: np.ndarray | N
              ) -> tuple[CompiledProgram, list[Any]]:
     """Trace, write and compile: the program and its outputs' values at ``x``."""
     start = time.perf_counter()
-    p = Program()
-    try:
-        params, outputs = trace(spec, x, what, direction, p)
-        with _gc_paused():  # (writing and compiling: diffkit's own bookkeeping)
-            fn, source, descriptions, ops, primal = build(p, params, outputs, what)
-        prims = tuple(q for q in dict.fromkeys([v.prim for v in p.vars])  # (its rule calls:
-                      if q is not None and REGISTRY.get(q.name) is q)  # from these)
-        specializing = frozenset(k for k, g in enumerate(p.guards) if g.specializes)
-        values = [o.concrete if o.__class__ is Var else o for o in outputs]
-    finally:
-        p.close()
+    for lay_out in (True, False):
+        p = Program()
+        p.lay_out = lay_out
+        try:
+            params, outputs = trace(spec, x, what, direction, p)
+            free = free_values(spec.fn)
+            if p.copied and not _followed(p.copied, free):
+                continue  # (a copy of data not compared exactly: traced again, reading views)
+            with _gc_paused():  # (writing and compiling: diffkit's own bookkeeping)
+                fn, source, descriptions, ops, primal = build(p, params, outputs, what)
+            prims = tuple(q for q in dict.fromkeys([v.prim for v in p.vars])  # (its rule
+                          if q is not None and REGISTRY.get(q.name) is q)  # calls: from these)
+            specializing = frozenset(k for k, g in enumerate(p.guards) if g.specializes)
+            values = [o.concrete if o.__class__ is Var else o for o in outputs]
+        finally:
+            p.close()
+        break
     rules = tuple(map(_RULES, prims))
     compiled = CompiledProgram(
         fn, source, what, descriptions, specializing,
-        ops, primal, time.perf_counter() - start, prims, rules, Primitive.revision,
-        free_values(spec.fn))
+        ops, primal, time.perf_counter() - start, prims, rules, Primitive.revision, free)
     return compiled, values
+
+
+def _followed(copied: list[tuple[np.ndarray, np.ndarray]],
+              free: tuple[tuple[Any, Any, Any], ...]) -> bool:
+    """Whether every strided constant the trace copied (``Program.copied``) is a view of data
+    the program compares exactly before each call (an array of the function's free values
+    kept as its bytes or a copy): then a change to it is seen and the program written again,
+    and the copy never outlives its data."""
+    exact = {id(seen[1]) for _, _, seen in free if seen[0] in ("a", "b")}
+    for view, _ in copied:
+        a = view
+        while id(a) not in exact:
+            a = a.base
+            if a.__class__ is not np.ndarray:
+                return False
+    return True
 
 
 @contextlib.contextmanager
