@@ -533,11 +533,11 @@ class Program(Trace):
         # may pass a cotangent on unchanged, add's does: then it is another var's too, and
         # adding into it would change both)
         self.owned: dict[int, int] = {}
-        # strided constants copied C-contiguous (see CONTIGUOUS_BYTES) when lay_out is on
-        # (its caller then checks the copies against the data it compares on each call): every
-        # (view, copy) made, and the raw ones by the view's id (one copy per view while what it
-        # holds is the same)
-        self.lay_out = False
+        # strided constants copied C-contiguous (see CONTIGUOUS_BYTES): only views of the
+        # arrays in lay_out (ids of the data the program compares bit for bit before each
+        # call; empty: none); every (view, copy) made, and the raw ones by the view's id (one
+        # copy per view while what it holds is the same)
+        self.lay_out: frozenset[int] = frozenset()
         self.copied: list[tuple[np.ndarray, np.ndarray]] = []
         self.laid: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -601,7 +601,7 @@ class Program(Trace):
         value = self._evaluate(prim, form, values, params)
         if not dynamic:
             if self.lay_out and value.__class__ is np.ndarray and not value.flags.c_contiguous:
-                copy = _laid_out(value)
+                copy = _laid_out(value, self.lay_out)
                 if copy is not value:
                     self.copied.append((value, copy))
                     value = copy
@@ -658,7 +658,7 @@ class Program(Trace):
         that writes into its data between two uses of it)."""
         laid = self.laid.get(id(a))
         if laid is None or (laid[1] is not a and not _identical(a, laid[1])):
-            copy = _laid_out(a)
+            copy = _laid_out(a, self.lay_out)
             laid = self.laid[id(a)] = (a, copy)  # (a held: its id stays its own)
             if copy is not a:
                 self.copied.append(laid)
@@ -910,13 +910,19 @@ def _into_call(prim: Primitive, first: bool) -> Primitive:
     return got
 
 
-def _laid_out(value: np.ndarray) -> np.ndarray:
-    """A strided constant C-contiguous, if it may be (see :data:`CONTIGUOUS_BYTES`); a
-    broadcast view (a zero stride) or a 1-d one is left as it is."""
-    if value.ndim >= 2 and value.base is not None and not value.flags.c_contiguous \
-            and 0 not in value.strides and value.nbytes <= CONTIGUOUS_BYTES:
-        return np.ascontiguousarray(value)
-    return value
+def _laid_out(value: np.ndarray, compared: frozenset[int]) -> np.ndarray:
+    """A strided constant C-contiguous, if it may be (see :data:`CONTIGUOUS_BYTES`): a view
+    with an array of ``compared`` (ids) behind it; a broadcast view (a zero stride), a 1-d one
+    or one of data not compared is left as it is."""
+    if value.ndim < 2 or value.base is None or value.flags.c_contiguous \
+            or 0 in value.strides or value.nbytes > CONTIGUOUS_BYTES:
+        return value
+    a = value
+    while id(a) not in compared:
+        a = a.base
+        if a.__class__ is not np.ndarray:
+            return value
+    return np.ascontiguousarray(value)
 
 
 def _python_scalar(value: Any) -> bool:

@@ -713,7 +713,7 @@ def test_a_transposed_data_matrix_is_read_from_a_contiguous_copy_while_it_is_com
 
     (view,) = constants(METHOD.compile(dk.Function(inside), w))
     assert not view.flags.c_contiguous
-    assert _laid_out(np.broadcast_to(X[:1], (5, 6))).strides[0] == 0  # (a broadcast: as is)
+    assert _laid_out(np.broadcast_to(X[:1], (5, 6)), frozenset({id(X)})).strides[0] == 0  # (as is)
 
 
 def test_large_intermediates_are_written_into_memory_the_program_keeps():

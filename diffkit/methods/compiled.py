@@ -59,7 +59,16 @@ from typing import Any
 
 import numpy as np
 
-from ..codegen import RESERVED, NotCompilable, Program, Var, _identical, build, valid_name
+from ..codegen import (
+    RESERVED,
+    NotCompilable,
+    Program,
+    Var,
+    _identical,
+    _laid_out,
+    build,
+    valid_name,
+)
 from ..core import FP_EVENTS, REGISTRY, Primitive, checked_evaluation, library_routes
 from ..errors import GuardError, OutputShapeError, UnknownMethodError, UnsupportedPrimitiveError
 from ..freevalues import free_values, free_values_unchanged
@@ -412,23 +421,21 @@ def _compile(spec: Function, x: np.ndarray, what: str, direction: np.ndarray | N
              ) -> tuple[CompiledProgram, list[Any]]:
     """Trace, write and compile: the program and its outputs' values at ``x``."""
     start = time.perf_counter()
-    for lay_out in (True, False):
-        p = Program()
-        p.lay_out = lay_out
-        try:
-            params, outputs = trace(spec, x, what, direction, p)
-            free = free_values(spec.fn)
-            if p.copied and not _followed(p.copied, free):
-                continue  # (a copy of data not compared exactly: traced again, reading views)
-            with _gc_paused():  # (writing and compiling: diffkit's own bookkeeping)
-                fn, source, descriptions, ops, primal = build(p, params, outputs, what)
-            prims = tuple(q for q in dict.fromkeys([v.prim for v in p.vars])  # (its rule
-                          if q is not None and REGISTRY.get(q.name) is q)  # calls: from these)
-            specializing = frozenset(k for k, g in enumerate(p.guards) if g.specializes)
-            values = [o.concrete if o.__class__ is Var else o for o in outputs]
-        finally:
-            p.close()
-        break
+    p = Program()
+    p.lay_out = _compared(free_values(spec.fn))  # (the data a copy may be made of)
+    try:
+        params, outputs = trace(spec, x, what, direction, p)
+        free = free_values(spec.fn)  # (what later calls compare: as the function left it)
+        with _gc_paused():  # (writing and compiling: diffkit's own bookkeeping)
+            fn, source, descriptions, ops, primal = build(p, params, outputs, what)
+        if p.copied:
+            _keep_copies(fn, p.copied, _compared(free))
+        prims = tuple(q for q in dict.fromkeys([v.prim for v in p.vars])  # (its rule calls:
+                      if q is not None and REGISTRY.get(q.name) is q)  # from these)
+        specializing = frozenset(k for k, g in enumerate(p.guards) if g.specializes)
+        values = [o.concrete if o.__class__ is Var else o for o in outputs]
+    finally:
+        p.close()
     rules = tuple(map(_RULES, prims))
     compiled = CompiledProgram(
         fn, source, what, descriptions, specializing,
@@ -436,20 +443,35 @@ def _compile(spec: Function, x: np.ndarray, what: str, direction: np.ndarray | N
     return compiled, values
 
 
-def _followed(copied: list[tuple[np.ndarray, np.ndarray]],
-              free: tuple[tuple[Any, Any, Any], ...]) -> bool:
-    """Whether every strided constant the trace copied (``Program.copied``) is a view of data
-    the program compares exactly before each call (an array of the function's free values
-    kept as its bytes or a copy): then a change to it is seen and the program written again,
-    and the copy never outlives its data."""
-    exact = {id(seen[1]) for _, _, seen in free if seen[0] in ("a", "b")}
-    for view, _ in copied:
-        a = view
-        while id(a) not in exact:
-            a = a.base
-            if a.__class__ is not np.ndarray:
-                return False
-    return True
+def _compared(free: tuple[tuple[Any, Any, Any], ...]) -> frozenset[int]:
+    """Ids of the arrays among a function's free values that a program compares bit for bit
+    before each call (kept as their bytes, or as a copy compared as unsigned integers): a
+    contiguous copy of a view of one of them cannot outlive a change to it (see
+    :data:`diffkit.codegen.CONTIGUOUS_BYTES`)."""
+    out = []
+    for _, _, seen in free:
+        if seen[0] == "b" or (seen[0] == "a" and seen[2].dtype.kind in "fiub"
+                              and seen[2].dtype.itemsize in (1, 2, 4, 8)):
+            out.append(id(seen[1]))
+    return frozenset(out)
+
+
+def _keep_copies(fn: Callable[..., Any], copied: list[tuple[np.ndarray, np.ndarray]],
+                 compared: frozenset[int]) -> None:
+    """The program reads the views again, not the trace's contiguous copies, unless every
+    copy still holds what its view holds and is of data the program compares after the trace
+    (the function, or another thread, wrote into the data while it was traced: the program
+    then computes with what the views hold, and its check against the trace sends the call
+    to the tape, as without copies)."""
+    if all(_identical(view, copy) and _laid_out(view, compared) is not view
+           for view, copy in copied):
+        return
+    back = {id(copy): view for view, copy in copied}
+    names = fn.__globals__
+    for name, value in list(names.items()):
+        view = back.get(id(value))
+        if view is not None:
+            names[name] = view
 
 
 @contextlib.contextmanager
