@@ -910,19 +910,24 @@ def _into_call(prim: Primitive, first: bool) -> Primitive:
     return got
 
 
-def _laid_out(value: np.ndarray, compared: frozenset[int]) -> np.ndarray:
-    """A strided constant C-contiguous, if it may be (see :data:`CONTIGUOUS_BYTES`): a view
-    with an array of ``compared`` (ids) behind it; a broadcast view (a zero stride), a 1-d one
-    or one of data not compared is left as it is."""
+def _layable(value: np.ndarray, compared: frozenset[int]) -> bool:
+    """Whether a strided constant may be read from a C-contiguous copy (see
+    :data:`CONTIGUOUS_BYTES`): a view with an array of ``compared`` (ids) behind it; not a
+    broadcast view (a zero stride), a 1-d one, or one of data not compared."""
     if value.ndim < 2 or value.base is None or value.flags.c_contiguous \
             or 0 in value.strides or value.nbytes > CONTIGUOUS_BYTES:
-        return value
+        return False
     a = value
     while id(a) not in compared:
         a = a.base
         if a.__class__ is not np.ndarray:
-            return value
-    return np.ascontiguousarray(value)
+            return False
+    return True
+
+
+def _laid_out(value: np.ndarray, compared: frozenset[int]) -> np.ndarray:
+    """``value`` C-contiguous where :func:`_layable`, else as it is."""
+    return np.ascontiguousarray(value) if _layable(value, compared) else value
 
 
 def _python_scalar(value: Any) -> bool:

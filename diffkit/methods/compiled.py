@@ -65,7 +65,7 @@ from ..codegen import (
     Program,
     Var,
     _identical,
-    _laid_out,
+    _layable,
     build,
     valid_name,
 )
@@ -463,8 +463,7 @@ def _keep_copies(fn: Callable[..., Any], copied: list[tuple[np.ndarray, np.ndarr
     (the function, or another thread, wrote into the data while it was traced: the program
     then computes with what the views hold, and its check against the trace sends the call
     to the tape, as without copies)."""
-    if all(_identical(view, copy) and _laid_out(view, compared) is not view
-           for view, copy in copied):
+    if all(_identical(view, copy) and _layable(view, compared) for view, copy in copied):
         return
     back = {id(copy): view for view, copy in copied}
     names = fn.__globals__
