@@ -147,8 +147,10 @@ CONTIGUOUS_BYTES = 1 << 23
 sweep's ``x.T`` of a data matrix ``x``, for ``matmul``'s rule) is copied C-contiguous once
 while tracing, if not larger than this (8 MiB): BLAS and the ufuncs read it faster, and the
 trace computes with the copy, as the program does. Only where the array behind it is data the
-program compares exactly on every call (:attr:`Program.copied`; ``diffkit.methods.compiled``
-traces again without copies otherwise): a copy must never outlive a change to its data."""
+program compares bit for bit before every call (``Program.lay_out``, from
+:func:`diffkit.freevalues.compared_bitwise` before the trace; after it,
+``diffkit.methods.compiled`` puts the view back for a copy whose data changed while the
+function ran): a copy must never outlive a change to its data."""
 
 WORKSPACE_BYTES = 1 << 26
 """Memory a program may keep between calls for its intermediates (64 MiB; see

@@ -37,8 +37,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BYTES_LIMIT", "COPY_BUDGET", "COPY_LIMIT", "ITEMS", "free_values",
-           "free_values_unchanged"]
+__all__ = ["BYTES_LIMIT", "COPY_BUDGET", "COPY_LIMIT", "ITEMS", "compared_bitwise",
+           "free_values", "free_values_unchanged"]
 
 COPY_LIMIT = 1 << 20
 """Array entries copied to compare (beyond: identity, shape, dtype, sum and a sample)."""
@@ -85,6 +85,21 @@ def free_values(fn: Any, depth: int = 3) -> tuple[Entry, ...]:
     return tuple(rec.out)
 
 
+def compared_bitwise(fn: Any = None, entries: tuple[Entry, ...] | None = None,
+                     depth: int = 3) -> frozenset[int]:
+    """Ids of the arrays among ``fn``'s free values (or recorded in ``entries``) that
+    :func:`free_values_unchanged` compares bit for bit: kept as their bytes, or as a copy of
+    1-, 2-, 4- or 8-byte integers, floats or booleans (compared as unsigned integers). A
+    change to any entry of one of them is seen. From ``fn``, nothing is copied or summed."""
+    if entries is None:
+        rec = _Recorder(snapshots=False)
+        rec.visit(fn, depth)
+        entries = tuple(rec.out)
+    return frozenset(id(seen[1]) for _, _, seen in entries
+                     if seen[0] == "b" or (seen[0] == "a" and seen[2].dtype.kind in "fiub"
+                                           and seen[2].dtype.itemsize in (1, 2, 4, 8)))
+
+
 def free_values_unchanged(entries: tuple[Entry, ...]) -> bool:
     """Whether every value :func:`free_values` recorded is as it was."""
     for holder, key, seen in entries:
@@ -99,12 +114,14 @@ def free_values_unchanged(entries: tuple[Entry, ...]) -> bool:
 class _Recorder:
     """One record: the entries, the objects already followed, the copy budget left."""
 
-    __slots__ = ("budget", "out", "seen")
+    __slots__ = ("budget", "out", "seen", "snapshots")
 
-    def __init__(self) -> None:
+    def __init__(self, snapshots: bool = True) -> None:
         self.out: list[Entry] = []
         self.seen: set[Any] = set()
         self.budget = COPY_BUDGET
+        self.snapshots = snapshots  # False: the kinds only, no copy, bytes or sum (see
+        # compared_bitwise; such entries are never compared)
 
     def visit(self, f: Any, depth: int) -> None:
         """The values one function reads."""
@@ -224,11 +241,13 @@ class _Recorder:
         if value.__class__ is np.ndarray:
             if value.nbytes <= BYTES_LIMIT and value.dtype.kind in "fiubc":
                 self.budget -= value.size  # (compared as bytes: a copy and one memcmp)
-                return ("b", value, value.shape, value.dtype, value.tobytes())
+                return ("b", value, value.shape, value.dtype,
+                        value.tobytes() if self.snapshots else None)
             if value.size <= COPY_LIMIT and value.size <= self.budget:
                 self.budget -= value.size
-                return ("a", value, value.copy())
-            return ("A", value, value.shape, value.dtype, _checksum(value))
+                return ("a", value, value.copy() if self.snapshots else value)
+            return ("A", value, value.shape, value.dtype,
+                    _checksum(value) if self.snapshots else None)
         if isinstance(value, (list, tuple, Mapping)):
             if all(isinstance(v, _SCALARS) for _, v in _items(value)):
                 copy = value if isinstance(value, tuple) else (

@@ -716,6 +716,27 @@ def test_a_transposed_data_matrix_is_read_from_a_contiguous_copy_while_it_is_com
     assert _laid_out(np.broadcast_to(X[:1], (5, 6)), frozenset({id(X)})).strides[0] == 0  # (as is)
 
 
+def test_compared_bitwise_names_the_data_a_program_compares_bit_for_bit():
+    """The arrays whose every change a cached program sees (kept as bytes, or as a copy of
+    1-, 2-, 4- or 8-byte numbers): not one beyond the copy limit (a sum and a sample), not
+    longdouble (compared by value: -0.0 == 0.0); the same from the function, where nothing is
+    copied, as from its recorded entries."""
+    from diffkit.freevalues import compared_bitwise, free_values
+
+    small, ints = np.arange(6.0), np.arange(10_000)
+    big, ld = np.zeros(2**20 + 1), np.zeros(3000, dtype=np.longdouble)
+
+    def f(x):
+        return x * small[0] + big[0] + float(ld[0]) + ints[0]
+
+    ids = compared_bitwise(f)
+    assert id(small) in ids
+    assert id(ints) in ids
+    assert id(big) not in ids
+    assert id(ld) not in ids
+    assert ids == compared_bitwise(entries=free_values(f))
+
+
 def test_large_intermediates_are_written_into_memory_the_program_keeps():
     """Rosenbrock at n = 1e5: every intermediate goes into four arrays the program keeps
     (``out=w1``), reused as lines stop reading them; what it returns owns its memory, shares

@@ -71,7 +71,7 @@ from ..codegen import (
 )
 from ..core import FP_EVENTS, REGISTRY, Primitive, checked_evaluation, library_routes
 from ..errors import GuardError, OutputShapeError, UnknownMethodError, UnsupportedPrimitiveError
-from ..freevalues import free_values, free_values_unchanged
+from ..freevalues import compared_bitwise, free_values, free_values_unchanged
 from ..results import DerivativeResult
 from ..spec import Function, check_derivative
 from ..validation import as_function, as_point
@@ -422,14 +422,14 @@ def _compile(spec: Function, x: np.ndarray, what: str, direction: np.ndarray | N
     """Trace, write and compile: the program and its outputs' values at ``x``."""
     start = time.perf_counter()
     p = Program()
-    p.lay_out = _compared(free_values(spec.fn))  # (the data a copy may be made of)
+    p.lay_out = compared_bitwise(spec.fn)  # (the data a copy may be made of)
     try:
         params, outputs = trace(spec, x, what, direction, p)
         free = free_values(spec.fn)  # (what later calls compare: as the function left it)
         with _gc_paused():  # (writing and compiling: diffkit's own bookkeeping)
             fn, source, descriptions, ops, primal = build(p, params, outputs, what)
         if p.copied:
-            _keep_copies(fn, p.copied, _compared(free))
+            _keep_copies(fn, p.copied, compared_bitwise(entries=free))
         prims = tuple(q for q in dict.fromkeys([v.prim for v in p.vars])  # (its rule calls:
                       if q is not None and REGISTRY.get(q.name) is q)  # from these)
         specializing = frozenset(k for k, g in enumerate(p.guards) if g.specializes)
@@ -441,19 +441,6 @@ def _compile(spec: Function, x: np.ndarray, what: str, direction: np.ndarray | N
         fn, source, what, descriptions, specializing,
         ops, primal, time.perf_counter() - start, prims, rules, Primitive.revision, free)
     return compiled, values
-
-
-def _compared(free: tuple[tuple[Any, Any, Any], ...]) -> frozenset[int]:
-    """Ids of the arrays among a function's free values that a program compares bit for bit
-    before each call (kept as their bytes, or as a copy compared as unsigned integers): a
-    contiguous copy of a view of one of them cannot outlive a change to it (see
-    :data:`diffkit.codegen.CONTIGUOUS_BYTES`)."""
-    out = []
-    for _, _, seen in free:
-        if seen[0] == "b" or (seen[0] == "a" and seen[2].dtype.kind in "fiub"
-                              and seen[2].dtype.itemsize in (1, 2, 4, 8)):
-            out.append(id(seen[1]))
-    return frozenset(out)
 
 
 def _keep_copies(fn: Callable[..., Any], copied: list[tuple[np.ndarray, np.ndarray]],
