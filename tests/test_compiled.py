@@ -737,6 +737,26 @@ def test_compared_bitwise_names_the_data_a_program_compares_bit_for_bit():
     assert ids == compared_bitwise(entries=free_values(f))
 
 
+def test_free_values_that_cannot_be_read_leave_the_method_as_it_was():
+    """An object whose ``__getattr__`` raises KeyError for a missing name (an attribute-dict
+    config) makes reading the function's free values fail: no copies are made, and a
+    function the method cannot write out (``sort``) still goes to the tape."""
+
+    class Params:
+        def __init__(self, **kw):
+            self.__dict__["_d"] = kw
+
+        def __getattr__(self, k):
+            return self._d[k]
+
+    p = Params(s=2.0)
+    f = dk.Function(lambda x: dnp.sum(dnp.sort(x * p.s) * np.arange(3.0)))
+    x = np.array([0.3, 0.1, 0.4])
+    for _ in range(2):
+        np.testing.assert_array_equal(dk.gradient(f, x, method="reverse-compiled"),
+                                      TAPE.gradient(f, x).value)
+
+
 def test_large_intermediates_are_written_into_memory_the_program_keeps():
     """Rosenbrock at n = 1e5: every intermediate goes into four arrays the program keeps
     (``out=w1``), reused as lines stop reading them; what it returns owns its memory, shares

@@ -422,7 +422,10 @@ def _compile(spec: Function, x: np.ndarray, what: str, direction: np.ndarray | N
     """Trace, write and compile: the program and its outputs' values at ``x``."""
     start = time.perf_counter()
     p = Program()
-    p.lay_out = compared_bitwise(spec.fn)  # (the data a copy may be made of)
+    try:  # (the data a copy may be made of)
+        p.lay_out = compared_bitwise(spec.fn)
+    except Exception:  # reading what the function reads failed (an object whose __getattr__
+        pass  # raises KeyError): no copies, and the trace, or the tape, says what is wrong
     try:
         params, outputs = trace(spec, x, what, direction, p)
         free = free_values(spec.fn)  # (what later calls compare: as the function left it)
