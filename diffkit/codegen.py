@@ -695,10 +695,6 @@ class Program(Trace):
             return args
         again = self._evaluate(prim, form, [o.concrete if o.__class__ is Var else o
                                             for o in out], params)
-        if again.__class__ is np.ndarray and value.__class__ is np.ndarray and again.size <= _FEW \
-                and again.shape == value.shape and again.dtype == value.dtype \
-                and again.tobytes() == value.tobytes():  # (the same bits: identical)
-            return tuple(out)
         return tuple(out) if _identical(again, value) else args
 
     # ------------------------------------------------------------------ decisions on values
@@ -949,17 +945,12 @@ def _runtime(prim: Primitive, form: str | None, args: tuple[Any, ...]) -> int:
     if op is not None:
         if op not in _EXACT:  # (a non-exact operator runs on float64)
             return NP
-        out = PY  # (_kind_of of each argument, written out: NP if any is, else PY if all are)
+        out = PY  # NP if any argument is, else PY if all are (no list of kinds made)
         for a in args:
-            if a.__class__ is Var:
-                kind = a.runtime
-                if kind == NP:
-                    return NP
-                if kind != PY:
-                    out = ANY
-            elif not isinstance(a, (float, int)):
-                if isinstance(a, (np.generic, np.ndarray)):
-                    return NP
+            kind = _kind_of(a)
+            if kind == NP:
+                return NP
+            if kind != PY:
                 out = ANY
         return out
     return NP if isinstance(prim.numeric, np.ufunc) else ANY
@@ -1003,6 +994,8 @@ def _identical(a: Any, b: Any) -> bool:
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape or a.dtype != b.dtype:
         return False
+    if a.size <= _FEW and a.dtype.kind in "fciub" and a.tobytes() == b.tobytes():
+        return True  # (the same bits; a small array's as one copy and one comparison)
     if a.dtype.kind in "fc":
         return bool(np.array_equal(a, b, equal_nan=True)
                     and np.array_equal(np.signbit(a.real), np.signbit(b.real)))
