@@ -1,6 +1,6 @@
 """Semantics the tape's fast paths must keep (the speed work of issue 23): the user's code
 runs with the garbage collector as the user left it, records are typed objects built by the
-hot paths exactly as ``Record(...)`` builds them, and ``x[i]`` / ``x[a:b]`` on a node give
+hot paths exactly as ``_record(...)`` builds them, and ``x[i]`` / ``x[a:b]`` on a node give
 the same records and gradients as the stanza's own function."""
 
 from __future__ import annotations

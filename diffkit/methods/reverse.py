@@ -142,9 +142,9 @@ _STAND_IN_CACHE = 256  # shapes remembered (a program has few; a sweep over size
 class Record:
     """One recorded primitive: what the sweep needs to apply its VJP.
 
-    Every field has one meaning for every primitive. The hot paths build records with
-    :func:`_record` (``Record(...)`` costs four times as much: calling a class with a Python
-    ``__init__`` takes numpy-free but slow steps, once per recorded operation).
+    Every field has one meaning for every primitive. ``Record()`` is empty (no ``__init__``:
+    a class without one is made by a C call, once per recorded operation); :func:`_record`
+    fills one, and the hot paths write its stores out.
 
     Attributes
     ----------
@@ -183,27 +183,9 @@ class Record:
     __slots__ = ("ans", "args", "fast", "mask", "params", "parents", "plain", "poisoned",
                  "positions", "prim", "shape", "whole")
 
-    def __init__(self, prim: Primitive, parents: tuple[int, ...], positions: tuple[int, ...],
-                 mask: tuple[bool, ...], args: tuple, params: dict[str, Any], ans: Any,
-                 shape: tuple[int, ...], plain: bool, poisoned: bool = False) -> None:
-        self.prim = prim
-        self.parents = parents
-        self.positions = positions
-        self.mask = mask
-        self.args = args
-        self.params = params
-        self.ans = ans
-        self.shape = shape
-        self.plain = plain
-        self.poisoned = poisoned
-        self.fast = prim.fast_vjp if plain and not poisoned else None
-        self.whole = None
-
     def __repr__(self) -> str:
         return f"Record({self.prim.name}, parents={self.parents})"
 
-
-_new = object.__new__
 
 _SPARE: list[Record] = []
 """Records a consuming sweep has finished with, for the next recordings to fill: emptied of
@@ -221,19 +203,19 @@ _refcount = sys.getrefcount
 
 
 def _spare_record() -> Record:
-    """An empty record: a spare one, else a new one (``Record(...)`` without a class call)."""
+    """An empty record: a spare one, else a new one."""
     if _SPARE:
         try:
             return _SPARE.pop()
         except IndexError:  # another thread took the last one
             pass
-    return _new(Record)
+    return Record()
 
 
 def _record(prim: Primitive, parents: tuple[int, ...], positions: tuple[int, ...],
             mask: tuple[bool, ...], args: tuple, params: dict[str, Any], ans: Any,
             shape: tuple[int, ...], plain: bool, poisoned: bool) -> Record:
-    """``Record(...)`` at a quarter of the cost (no class call through ``__init__``)."""
+    """A record of these fields (``fast`` worked out from ``plain`` and ``poisoned``)."""
     r = _spare_record()
     r.prim = prim
     r.parents = parents
@@ -293,7 +275,7 @@ class ReverseTrace(Trace):
             raise NotTraceableError(
                 f"the point {name} = {value!r} is complex: diffkit's AD methods differentiate "
                 f"real functions at real points (the complex step is method='complex-step')")
-        node = Node(self, value, len(self.tape))
+        node = _node(self, value, len(self.tape))
         self.tape.append(None)
         if self.log is not None:
             self.log.append(("input", (name,), value, {}))  # name: the parameter
@@ -329,7 +311,7 @@ class ReverseTrace(Trace):
                     shape = ans.shape if acls is _ndarray else (() if acls is _f64 or acls is float
                                                                 else _shape_of(ans))
                     tape = self.tape
-                    node = _new(Node)  # Node(...) without a class call
+                    node = Node()  # (_node written out)
                     node._trace = self
                     node.value = ans
                     node.id = len(tape)
@@ -343,7 +325,7 @@ class ReverseTrace(Trace):
                         except IndexError:
                             pass
                     if r is None:
-                        r = _new(Record)
+                        r = Record()
                     r.prim = prim
                     r.parents = (a.id,)
                     r.positions = _FIRST
@@ -414,7 +396,7 @@ class ReverseTrace(Trace):
             elif is_complex(ans):
                 raise complex_intermediate(prim)
         tape = self.tape
-        node = Node(self, ans, len(tape))
+        node = _node(self, ans, len(tape))
         poisoned = self.poison(parents, ans)
         tape.append(_record(prim, parents, positions, _mask(positions, len(raw)), kept, params,
                             ans if keep_ans else None, shape, plain, poisoned))
@@ -507,11 +489,6 @@ class Node(Tracer):
 
     __slots__ = ("_trace", "id", "value")
 
-    def __init__(self, trace: ReverseTrace, value: Any, index: int) -> None:
-        self._trace = trace
-        self.value = value
-        self.id = index
-
     @property
     def _value(self) -> Any:
         return self.value
@@ -521,6 +498,16 @@ class Node(Tracer):
         shown = f"array of shape {v.shape}" if isinstance(v, np.ndarray) and v.size > 6 \
             else repr(v)
         return f"Node(v{self.id}, value={shown})"
+
+
+def _node(trace: ReverseTrace, value: Any, index: int) -> Node:
+    """``Node`` holding ``value`` at tape index ``index`` of ``trace`` (the hot paths write these
+    three lines out: a class without ``__init__`` is made by a C call)."""
+    node = Node()
+    node._trace = trace
+    node.value = value
+    node.id = index
+    return node
 
 
 _FIRST, _SECOND, _BOTH = (0,), (1,), (0, 1)
@@ -617,7 +604,7 @@ def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, An
                 if isinstance(ans, Tracer):
                     plain = False
         tape = tr.tape
-        node = _new(Node)  # Node(...) without a class call
+        node = Node()  # (_node written out)
         node._trace = tr
         node.value = ans
         node.id = len(tape)
@@ -628,7 +615,7 @@ def _binary_operator(prim: Primitive, op: str, swap: bool) -> Callable[[Node, An
             except IndexError:
                 pass
         if r is None:
-            r = _new(Record)
+            r = Record()
         r.prim = prim
         r.parents = parents
         r.positions = positions
@@ -694,7 +681,7 @@ def _getitem_operator(prim: Primitive) -> Callable[[Node, Any], Any]:
         if not x_read and v.nbytes >= tr.stand_in_bytes:
             v = _stand_in(v)
         tape = tr.tape
-        node = _new(Node)
+        node = Node()
         node._trace = tr
         node.value = ans
         node.id = len(tape)
@@ -958,7 +945,8 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
         One cotangent per input; ``None`` where the output does not depend on it. A number
         may stand for a whole array of the input's shape (see :func:`_materialize`).
     """
-    ct: dict[int, Any] = {out: g}  # cotangents, local to this sweep
+    ct: list[Any] = [None] * (out + 1)  # cotangents by tape index, local to this sweep
+    ct[out] = g
     owned: set[int] = set()  # entries of ct this sweep allocated: safe to add into in place
     found: dict[int, Any] = {}
     global _GC_PAUSES
@@ -974,12 +962,11 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
         state = checked_evaluation()
         state.__enter__()
     try:
-        pop = ct.pop
-        get = ct.get
         for i in range(out, -1, -1):
-            gi = pop(i, None)
+            gi = ct[i]
             if gi is None:
                 continue
+            ct[i] = None
             rec = tape[i]
             if rec is None:  # an input
                 found[i] = gi
@@ -1013,7 +1000,7 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
                     into = rec.prim.fast_into
                     if into is not None:
                         p = rec.parents[0]
-                        acc = get(p)
+                        acc = ct[p]
                         if acc is None or (p in owned and acc.__class__ is _ndarray):
                             args = rec.args
                             if acc is None:
@@ -1035,12 +1022,12 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
                     parents = rec.parents
                     if len(parents) == 1:  # one traced argument (x * 2.0, sum(x)), reached
                         p = parents[0]  # for the first time: no loop
-                        if p not in ct:
+                        if ct[p] is None:
                             ct[p] = cts[rec.positions[0]]
                             continue
                     for p, k in zip(parents, rec.positions):  # noqa: B905 (see _pairs)
                         c = cts[k]
-                        old = get(p)
+                        old = ct[p]
                         if old is None:
                             ct[p] = c
                         elif p in owned:
@@ -1056,7 +1043,7 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
             pairs = record_vjps(rec, gi)
             del gi
             for p, c in pairs:
-                old = ct.get(p)
+                old = ct[p]
                 if old is None:
                     ct[p] = c
                     continue
