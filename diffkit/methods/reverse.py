@@ -1025,8 +1025,10 @@ def sweep(tape: list[Any], out: int, g: Any, inputs: Sequence[int], consume: boo
                         if ct[p] is None:
                             ct[p] = cts[rec.positions[0]]
                             continue
-                    for p, k in zip(parents, rec.positions):  # noqa: B905 (see _pairs)
-                        c = cts[k]
+                    positions = rec.positions  # (by index: a zip is a tracked object a
+                    for j in range(len(parents)):  # record, and wakes the collector sooner)
+                        p = parents[j]
+                        c = cts[positions[j]]
                         old = ct[p]
                         if old is None:
                             ct[p] = c
